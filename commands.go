@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mcptrail/mcptrail/daemon"
+	"github.com/mcptrail/mcptrail/ingest"
+	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/ingest/redact"
+	"github.com/mcptrail/mcptrail/store"
+	"github.com/oklog/ulid/v2"
+)
+
+func cmdWrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("wrap")
+	name := fs.String("name", "", "upstream name in the record (default: the command's base name)")
+	agent := fs.String("agent", "", "agent name in the record")
+	task := fs.String("task", "", "task id in the record")
+	cfgPath := fs.String("config", "", "config file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		return usagef("wrap: no server command given (usage: mcptrail wrap [flags] -- CMD [ARG...])")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	red, err := redact.New(cfg.Redact)
+	if err != nil {
+		return usageError{oneLine(err)}
+	}
+	client, err := daemon.Ensure(home(), stderr)
+	if err != nil {
+		return problemError{"cannot reach the daemon, so nothing would be recorded: " + oneLine(err)}
+	}
+	defer client.Close()
+
+	upstream := *name
+	if upstream == "" {
+		upstream = filepath.Base(argv[0])
+	}
+	info := ingest.SessionInfo{
+		ID:        ulid.Make().String(),
+		Upstream:  upstream,
+		Transport: "stdio",
+		Agent:     store.Agent{ID: *agent, Name: *agent},
+		Principal: identity.OSPrincipal(),
+	}
+	if *task != "" {
+		info.Task = &store.Task{ID: *task}
+	}
+	limits := ingest.Limits{MaxMessageBytes: cfg.MaxMessageBytes}
+	hooks := ingest.Hooks{Redact: func(raw json.RawMessage) json.RawMessage { out, _ := red.JSON(raw); return out }}
+	sess := ingest.NewSession(info, client, hooks, limits, nil)
+	env := []string{"MCPTRAIL_HOME=" + home()}
+	if exe, err := os.Executable(); err == nil {
+		env = append(env, "MCPTRAIL_BIN="+exe)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	pump := &ingest.Stdio{
+		Session: sess,
+		Child:   ingest.ChildOptions{Command: argv, Env: env, Stderr: stderr, MaxMessageBytes: cfg.MaxMessageBytes},
+		In:      stdin,
+		Out:     stdout,
+	}
+	code, err := pump.Run(ctx)
+	if err != nil {
+		return problemError{oneLine(err)}
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}
+
+func cmdSessions(args []string, stdout io.Writer) error {
+	fs := newFlags("sessions")
+	agent := fs.String("agent", "", "only this agent's sessions")
+	asJSON := fs.Bool("json", false, "JSON lines")
+	db := fs.String("db", "", "read this store file (read-only)")
+	limit := fs.Int("limit", 1000, "most sessions to list")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, err := daemon.OpenReader(home(), *db)
+	if err != nil {
+		return usageError{oneLine(err)}
+	}
+	defer r.Close()
+	list, err := r.Sessions(store.SessionQuery{Agent: *agent, Limit: *limit})
+	if err != nil {
+		return problemError{oneLine(err)}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, s := range list {
+			if err := enc.Encode(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STARTED\tSESSION\tAGENT\tUPSTREAM\tPRINCIPAL\tCALLS\tWRITES\tERRORS\tALERTS\tENDED")
+	for _, s := range list {
+		ended := "open"
+		if !s.Ended.IsZero() {
+			ended = s.Ended.Local().Format("15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n",
+			s.Started.Local().Format("2006-01-02 15:04:05"), s.Session, agentLabel(s.Agent), s.Upstream,
+			principalLabel(s.Principal), s.Calls, s.Writes, s.Errors, s.Alerts, ended)
+	}
+	return tw.Flush()
+}
+
+func agentLabel(a *store.Agent) string {
+	if a == nil {
+		return "-"
+	}
+	if k := store.AgentKey(a); k != "" {
+		return k
+	}
+	return "-"
+}
+
+func principalLabel(p *store.Principal) string {
+	if p == nil || p.Subject == "" {
+		return "-"
+	}
+	return p.Kind + ":" + p.Subject
+}
+
+func cmdExport(args []string, stdout io.Writer) error {
+	fs := newFlags("export")
+	format := fs.String("format", "", "jsonl")
+	since := fs.String("since", "", "only events since a duration ago (3h) or a time (RFC 3339)")
+	agent := fs.String("agent", "", "only this agent")
+	tool := fs.String("tool", "", "only this tool")
+	session := fs.String("session", "", "only this session")
+	db := fs.String("db", "", "read this store file (read-only)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch *format {
+	case "jsonl":
+	case "":
+		return usagef("export: --format is required (jsonl)")
+	default:
+		return usagef("export: unknown --format %q (this build exports jsonl)", *format)
+	}
+	q := store.Query{Agent: *agent, Tool: *tool, Session: *session, Limit: 1000}
+	if *since != "" {
+		t, err := parseSince(*since, time.Now())
+		if err != nil {
+			return usagef("export: --since: %v", err)
+		}
+		q.Since = t
+	}
+	r, err := daemon.OpenReader(home(), *db)
+	if err != nil {
+		return usageError{oneLine(err)}
+	}
+	defer r.Close()
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	for {
+		page, err := r.Query(q)
+		if err != nil {
+			return problemError{oneLine(err)}
+		}
+		for i := range page.Events {
+			if err := enc.Encode(&page.Events[i]); err != nil {
+				return err
+			}
+		}
+		if page.Next == 0 {
+			return nil
+		}
+		q.Cursor = page.Next
+	}
+}
+
+// parseSince reads "3h", "90m", "2d" as a time before now, or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if strings.HasSuffix(s, "d") {
+		var days int
+		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && days >= 0 {
+			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration (3h, 2d) nor an RFC 3339 time", s)
+}
+
+func cmdVerify(args []string, stdout io.Writer) error {
+	fs := newFlags("verify")
+	db := fs.String("db", "", "verify this store file (read-only)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, err := daemon.OpenReader(home(), *db)
+	if err != nil {
+		return usageError{oneLine(err)}
+	}
+	defer r.Close()
+	res, err := r.Verify()
+	if err != nil {
+		return usageError{oneLine(err)}
+	}
+	if !res.OK {
+		fmt.Fprintf(stdout, "TAMPERED: first bad seq %d: %s (%d events checked)\n", res.BadSeq, res.Problem, res.Events)
+		return problemError{fmt.Sprintf("the record was tampered with at seq %d", res.BadSeq)}
+	}
+	fmt.Fprintf(stdout, "ok: %d events, hash chain intact\n", res.Events)
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

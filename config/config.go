@@ -1,0 +1,537 @@
+// Package config is the daemon's configuration: a YAML file whose every
+// setting has a default, so mcptrail runs with no file at all.
+package config
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/ingest/redact"
+)
+
+// Config is the daemon's configuration.
+type Config struct {
+	Listen          string              `yaml:"listen"`
+	SSH             string              `yaml:"ssh"`
+	AuthorizedKeys  string              `yaml:"authorized_keys"`
+	Durability      string              `yaml:"durability"` // strict | batch
+	BatchWindow     Duration            `yaml:"batch_window"`
+	MaxMessageBytes int                 `yaml:"max_message_bytes"`
+	CallTimeout     Duration            `yaml:"call_timeout"`    // 0: wait for ever; else the call's outcome is timeout
+	AllowedOrigins  []string            `yaml:"allowed_origins"` // besides loopback origins
+	Upstreams       map[string]Upstream `yaml:"upstreams"`
+	Tokens          []Token             `yaml:"tokens"`
+	JWT             *JWT                `yaml:"jwt"`
+	Redact          redact.Rules        `yaml:"redact"`
+	Sinks           []string            `yaml:"sinks"`
+}
+
+// Upstream is one MCP server behind the gateway: exactly one of URL
+// (Streamable HTTP) or Command (stdio).
+type Upstream struct {
+	URL     string            `yaml:"url"`
+	Command []string          `yaml:"command"`
+	Env     map[string]string `yaml:"env"`
+	Dir     string            `yaml:"dir"`
+	// Headers are sent to an HTTP upstream. The gateway holds upstream
+	// credentials itself and never passes the client's token through.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Token is a bearer token the gateway accepts, and the agent it names.
+type Token struct {
+	Token      string `yaml:"token"`     // literal; prefer TokenEnv, which keeps it out of the file
+	TokenEnv   string `yaml:"token_env"` // environment variable holding the token
+	Agent      string `yaml:"agent"`
+	Subject    string `yaml:"subject"` // defaults to Agent
+	OnBehalfOf string `yaml:"on_behalf_of"`
+}
+
+// JWT configures verification of JWT bearer tokens.
+type JWT struct {
+	Issuer         string   `yaml:"issuer"`
+	Audience       string   `yaml:"audience"`
+	HS256SecretEnv string   `yaml:"hs256_secret_env"`
+	PublicKeys     []string `yaml:"public_keys"` // PEM files
+}
+
+// KeySet loads the keys JWTs are verified with.
+func (j *JWT) KeySet() (identity.KeySet, error) {
+	ks := identity.KeySet{Issuer: j.Issuer, Audience: j.Audience}
+	if j.HS256SecretEnv != "" {
+		secret := os.Getenv(j.HS256SecretEnv)
+		if secret == "" {
+			return ks, fmt.Errorf("jwt: hs256_secret_env %s is not set in the environment", j.HS256SecretEnv)
+		}
+		ks.HS256 = [][]byte{[]byte(secret)}
+	}
+	keys, err := identity.LoadPublicKeys(j.PublicKeys)
+	if err != nil {
+		return ks, fmt.Errorf("jwt: public_keys: %w", err)
+	}
+	ks.Public = keys
+	return ks, nil
+}
+
+// Duration is a time.Duration written as "2ms" or "30s" in YAML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration such as \"2ms\"", n.Line)
+	}
+	if n.Value == "0" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as \"2ms\" or \"30s\"", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Default is the configuration used when there is no file.
+func Default() *Config {
+	return &Config{
+		Listen:          "127.0.0.1:7420",
+		SSH:             "127.0.0.1:2222",
+		Durability:      "strict",
+		BatchWindow:     Duration(2 * time.Millisecond),
+		MaxMessageBytes: 4 << 20,
+	}
+}
+
+// DefaultPath is where the config lives when --config is not given.
+func DefaultPath() string {
+	if dir := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(dir) { // the XDG spec ignores relative paths
+		return filepath.Join(dir, "mcptrail", "config.yaml")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".config", "mcptrail", "config.yaml")
+}
+
+// DataDir holds the store, signing key, spool and daemon socket. Every
+// command must resolve it alike to find the same daemon, so a relative
+// MCPTRAIL_HOME is made absolute.
+func DataDir() string {
+	if dir := os.Getenv("MCPTRAIL_HOME"); dir != "" {
+		if abs, err := filepath.Abs(dir); err == nil {
+			return abs
+		}
+		return dir
+	}
+	if dir := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(dir) {
+		return filepath.Join(dir, "mcptrail")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "mcptrail")
+}
+
+// Load reads and validates a config file. An empty path means
+// DefaultPath, where a missing file yields the defaults; a missing file at
+// a path the user named is an error. Errors name the file and line.
+func Load(path string) (*Config, error) {
+	explicit := path != ""
+	if !explicit {
+		path = DefaultPath()
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		c := Default()
+		return c, c.Validate()
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+func parse(path string, data []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fileError(path, err)
+	}
+	c := Default()
+	if len(doc.Content) == 0 {
+		return c, c.Validate() // an empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:%d: want a mapping of settings", path, root.Line)
+	}
+	if err := checkKeys(root, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, fmt.Errorf("%s:%w", path, err)
+	}
+	if err := root.Decode(c); err != nil {
+		return nil, fileError(path, err)
+	}
+	if err := c.Validate(); err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("%s:%d: %s", path, lineOf(root, fe.path), fe.msg)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// fileError rewrites yaml's "line N: msg" errors as "path:N: msg", the
+// form editors jump to.
+func fileError(path string, err error) error {
+	var lines []string
+	if te, ok := err.(*yaml.TypeError); ok {
+		lines = te.Errors
+	} else {
+		lines = []string{err.Error()}
+	}
+	m := yamlLine.FindStringSubmatch(lines[0])
+	if m == nil {
+		return fmt.Errorf("%s: %s", path, strings.TrimPrefix(lines[0], "yaml: "))
+	}
+	return fmt.Errorf("%s:%s: %s", path, m[1], m[2])
+}
+
+// fieldError is a validation problem at a path of keys ("upstreams",
+// "fs", "url"), so Load can point at its line.
+type fieldError struct {
+	path []string
+	msg  string
+}
+
+func (e *fieldError) Error() string { return e.msg }
+
+func errAt(msg string, path ...string) error { return &fieldError{path: path, msg: msg} }
+
+// lineOf finds the line of the deepest node along path.
+func lineOf(n *yaml.Node, path []string) int {
+	line := n.Line
+	for _, key := range path {
+		switch n.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					line, next = n.Content[i].Line, n.Content[i+1]
+				}
+			}
+			if next == nil {
+				return line
+			}
+			n = next
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(key)
+			if err != nil || i >= len(n.Content) {
+				return line
+			}
+			n = n.Content[i]
+			line = n.Line
+		default:
+			return line
+		}
+	}
+	return line
+}
+
+var upstreamName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Validate checks the configuration and returns its first problem, in one
+// line that names what to fix.
+func (c *Config) Validate() error {
+	if err := hostPort(c.Listen); err != nil {
+		return errAt(fmt.Sprintf("listen %q: %v", c.Listen, err), "listen")
+	}
+	if err := hostPort(c.SSH); err != nil {
+		return errAt(fmt.Sprintf("ssh %q: %v", c.SSH, err), "ssh")
+	}
+	if c.Durability != "strict" && c.Durability != "batch" {
+		return errAt(fmt.Sprintf("durability %q: want strict or batch", c.Durability), "durability")
+	}
+	if c.BatchWindow < 0 {
+		return errAt("batch_window: must not be negative", "batch_window")
+	}
+	if c.MaxMessageBytes <= 0 {
+		return errAt(fmt.Sprintf("max_message_bytes %d: must be positive", c.MaxMessageBytes), "max_message_bytes")
+	}
+	if c.CallTimeout < 0 {
+		return errAt("call_timeout: must not be negative (0 means none)", "call_timeout")
+	}
+	for i, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" {
+			return errAt(fmt.Sprintf("allowed_origins: %q is not an origin such as https://app.example.com", o), "allowed_origins", strconv.Itoa(i))
+		}
+	}
+	for _, name := range sortedKeys(c.Upstreams) {
+		if err := checkUpstream(name, c.Upstreams[name]); err != nil {
+			return errAt(fmt.Sprintf("upstream %q: %v", name, err), "upstreams", name)
+		}
+	}
+	seen := map[[32]byte]int{}
+	for i, t := range c.Tokens {
+		at := func(msg string, field string) error {
+			return errAt(fmt.Sprintf("tokens[%d]: %s", i, msg), "tokens", strconv.Itoa(i), field)
+		}
+		switch {
+		case t.Token != "" && t.TokenEnv != "":
+			return at("set token or token_env, not both", "token")
+		case t.Token == "" && t.TokenEnv == "":
+			return at("needs token_env (or token)", "")
+		case t.Agent == "":
+			return at("needs agent: the agent this token belongs to", "")
+		}
+		secret := t.secret()
+		if secret == "" {
+			return at(fmt.Sprintf("token_env %s is not set in the environment", t.TokenEnv), "token_env")
+		}
+		h := sha256.Sum256([]byte(secret))
+		if j, dup := seen[h]; dup {
+			return at(fmt.Sprintf("same token as tokens[%d]: a token must name one agent", j), "")
+		}
+		seen[h] = i
+	}
+	if c.JWT != nil {
+		j := c.JWT
+		switch {
+		case j.HS256SecretEnv == "" && len(j.PublicKeys) == 0:
+			return errAt("jwt: needs hs256_secret_env or public_keys", "jwt")
+		case j.HS256SecretEnv != "" && os.Getenv(j.HS256SecretEnv) == "":
+			return errAt(fmt.Sprintf("jwt: hs256_secret_env %s is not set in the environment", j.HS256SecretEnv), "jwt", "hs256_secret_env")
+		}
+		for i, f := range j.PublicKeys {
+			if _, err := identity.LoadPublicKeys([]string{f}); err != nil {
+				return errAt(fmt.Sprintf("jwt: public_keys: %v", err), "jwt", "public_keys", strconv.Itoa(i))
+			}
+		}
+	}
+	if !IsLoopback(c.Listen) && len(c.Tokens) == 0 && c.JWT == nil {
+		return errAt(fmt.Sprintf("listening on %s needs tokens: add tokens: or jwt: to the config, or listen on 127.0.0.1", c.Listen), "listen")
+	}
+	if _, err := redact.New(c.Redact); err != nil {
+		return errAt(err.Error(), "redact")
+	}
+	for i, s := range c.Sinks {
+		if u, err := url.Parse(s); err != nil || u.Scheme == "" {
+			return errAt(fmt.Sprintf("sinks: %q is not a URL such as syslog+tcp://host:514", s), "sinks", strconv.Itoa(i))
+		}
+	}
+	return nil
+}
+
+func hostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+func checkUpstream(name string, u Upstream) error {
+	if !upstreamName.MatchString(name) {
+		return errors.New("name must be letters, digits, '.', '_' or '-' (it is a URL path segment)")
+	}
+	switch {
+	case (u.URL == "") == (len(u.Command) == 0):
+		return errors.New("needs exactly one of url or command")
+	case u.URL != "":
+		p, err := url.Parse(u.URL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("url %q: want http:// or https:// with a host", u.URL)
+		}
+		if len(u.Env) > 0 || u.Dir != "" {
+			return errors.New("env and dir are for command upstreams")
+		}
+	default:
+		if u.Command[0] == "" {
+			return errors.New("command: empty program name")
+		}
+		if len(u.Headers) > 0 {
+			return errors.New("headers are for url upstreams")
+		}
+	}
+	return nil
+}
+
+// IsLoopback reports whether an address (host:port, or a bare host) is on
+// this machine only. An empty host means every interface, so it is not.
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (t *Token) secret() string {
+	if t.TokenEnv != "" {
+		return os.Getenv(t.TokenEnv)
+	}
+	return t.Token
+}
+
+// ResolveToken finds the configured token equal to token. It compares
+// SHA-256 digests in constant time and checks every entry, so neither the
+// token's length nor its position in the list shows in the timing. The
+// result is a copy with Subject defaulted to Agent.
+func (c *Config) ResolveToken(token string) (*Token, bool) {
+	if token == "" {
+		return nil, false
+	}
+	want := sha256.Sum256([]byte(token))
+	var found *Token
+	for i := range c.Tokens {
+		secret := c.Tokens[i].secret()
+		have := sha256.Sum256([]byte(secret))
+		if subtle.ConstantTimeCompare(want[:], have[:]) == 1 && secret != "" && found == nil {
+			found = &c.Tokens[i]
+		}
+	}
+	if found == nil {
+		return nil, false
+	}
+	t := *found
+	if t.Subject == "" {
+		t.Subject = t.Agent
+	}
+	return &t, true
+}
+
+// ParseUpstream parses an --upstream flag: "NAME=http://host:port/path"
+// or "NAME=stdio:CMD ARG...", the command split as a shell would.
+func ParseUpstream(flag string) (name string, u Upstream, err error) {
+	name, spec, ok := strings.Cut(flag, "=")
+	if !ok || name == "" || spec == "" {
+		return "", Upstream{}, fmt.Errorf("--upstream %q: want NAME=URL or NAME=stdio:COMMAND", flag)
+	}
+	if cmd, ok := strings.CutPrefix(spec, "stdio:"); ok {
+		argv, err := splitArgs(cmd)
+		if err != nil {
+			return "", Upstream{}, fmt.Errorf("--upstream %q: %v", flag, err)
+		}
+		u.Command = argv
+	} else {
+		u.URL = spec
+	}
+	if err := checkUpstream(name, u); err != nil {
+		return "", Upstream{}, fmt.Errorf("--upstream %q: %v", flag, err)
+	}
+	return name, u, nil
+}
+
+// AddUpstream adds an --upstream flag to the configured upstreams. A name
+// already configured is an error: silently replacing a server would
+// record calls under the wrong upstream.
+func (c *Config) AddUpstream(flag string) error {
+	name, u, err := ParseUpstream(flag)
+	if err != nil {
+		return err
+	}
+	if _, dup := c.Upstreams[name]; dup {
+		return fmt.Errorf("--upstream %q: upstream %q is already configured", flag, name)
+	}
+	if c.Upstreams == nil {
+		c.Upstreams = map[string]Upstream{}
+	}
+	c.Upstreams[name] = u
+	return nil
+}
+
+// splitArgs splits a command line as a POSIX shell does, without any
+// expansion: whitespace separates words, single quotes keep everything,
+// double quotes keep all but \" \\ \$ \`, and a backslash outside quotes
+// keeps the next character.
+func splitArgs(s string) ([]string, error) {
+	var args []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				args = append(args, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\'':
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return nil, errors.New("unterminated ' quote")
+			}
+			cur.WriteString(s[i+1 : i+1+end])
+			i += end + 1
+			inWord = true
+		case c == '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i == len(s) {
+				return nil, errors.New("unterminated \" quote")
+			}
+			inWord = true
+		case c == '\\':
+			if i+1 == len(s) {
+				return nil, errors.New("trailing backslash")
+			}
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		args = append(args, cur.String())
+	}
+	if len(args) == 0 {
+		return nil, errors.New("empty command")
+	}
+	return args, nil
+}

@@ -1,0 +1,87 @@
+package daemon
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/ingest"
+	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// authenticator turns an HTTP request's credentials into the identity the
+// record carries. Tokens and verified JWTs are proof; headers are claims and
+// are recorded only as the task and on-behalf-of context.
+type authenticator struct {
+	cfg      *config.Config
+	keys     *identity.KeySet
+	required bool
+}
+
+func newAuthenticator(cfg *config.Config) (*authenticator, error) {
+	a := &authenticator{cfg: cfg, required: !config.IsLoopback(cfg.Listen)}
+	if cfg.JWT != nil {
+		ks := &identity.KeySet{Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience}
+		if cfg.JWT.HS256SecretEnv != "" {
+			secret := os.Getenv(cfg.JWT.HS256SecretEnv)
+			if secret == "" {
+				return nil, errors.New("jwt.hs256_secret_env names an empty environment variable " + cfg.JWT.HS256SecretEnv)
+			}
+			ks.HS256 = [][]byte{[]byte(secret)}
+		}
+		pubs, err := identity.LoadPublicKeys(cfg.JWT.PublicKeys)
+		if err != nil {
+			return nil, err
+		}
+		ks.Public = pubs
+		a.keys = ks
+	}
+	return a, nil
+}
+
+var errUnauthorized = errors.New("a valid bearer token is required")
+
+func (a *authenticator) authenticate(r *http.Request) (*ingest.Overrides, error) {
+	ov := &ingest.Overrides{}
+	if t := strings.TrimSpace(r.Header.Get("X-Mcptrail-Task")); t != "" {
+		ov.Task = &store.Task{ID: t}
+	}
+	ov.OnBehalfOf = strings.TrimSpace(r.Header.Get("X-Mcptrail-On-Behalf-Of"))
+	tok, ok := identity.BearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		if a.required {
+			return nil, errUnauthorized
+		}
+		return ov, nil
+	}
+	if t, ok := a.cfg.ResolveToken(tok); ok {
+		subject := t.Subject
+		if subject == "" {
+			subject = t.Agent
+		}
+		ov.Principal = &store.Principal{Subject: subject, CredentialID: identity.TokenFingerprint(tok), Kind: "token", Verified: true}
+		if t.Agent != "" {
+			ov.Agent = &store.Agent{ID: t.Agent, Name: t.Agent}
+		}
+		if t.OnBehalfOf != "" {
+			ov.OnBehalfOf = t.OnBehalfOf
+		}
+		return ov, nil
+	}
+	if a.keys != nil && identity.LooksLikeJWT(tok) {
+		c, err := identity.VerifyJWT(tok, *a.keys, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		ov.Principal = &store.Principal{Subject: c.Subject, Issuer: c.Issuer, CredentialID: identity.TokenFingerprint(tok), Kind: "jwt", Verified: true}
+		if c.Actor != "" {
+			ov.OnBehalfOf = c.Actor
+		}
+		return ov, nil
+	}
+	return nil, errUnauthorized
+}

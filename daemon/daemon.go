@@ -1,0 +1,247 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/rpc"
+	"net/rpc/jsonrpc"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/ingest"
+	"github.com/mcptrail/mcptrail/ingest/redact"
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// Options configure a daemon.
+type Options struct {
+	Config  *config.Config
+	Home    string
+	Version string
+	Logger  *slog.Logger
+	// Auto marks a daemon that `wrap` started in the background: it keeps
+	// serving its socket even if the HTTP listen address is taken.
+	Auto bool
+	// Ready, when set, receives the gateway's URL once everything listens.
+	Ready func(gatewayURL string)
+}
+
+// Daemon is the running `mcptrail serve`.
+type Daemon struct {
+	opts    Options
+	paths   Paths
+	log     *slog.Logger
+	store   *store.Store
+	hooks   ingest.Hooks
+	gateway *ingest.HTTPGateway
+	httpSrv *http.Server
+	listen  string
+	started time.Time
+
+	stopOnce sync.Once
+	stop     chan struct{}
+}
+
+// Run opens the store, listens on the socket and the HTTP address, and
+// serves until ctx ends or a client asks it to stop.
+func Run(ctx context.Context, opts Options) error {
+	d, err := start(opts)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-d.stop:
+	}
+	return d.close()
+}
+
+func start(opts Options) (*Daemon, error) {
+	cfg := opts.Config
+	paths := PathsFor(opts.Home)
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(paths.Home, 0o700); err != nil {
+		return nil, err
+	}
+	if c, err := Dial(paths.Home); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("a daemon is already running for %s", paths.Home)
+	}
+	st, err := store.Open(paths.DB, store.Options{
+		Durability:  cfg.Durability,
+		BatchWindow: time.Duration(cfg.BatchWindow),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: opts, paths: paths, log: log, store: st, started: time.Now(), stop: make(chan struct{})}
+
+	red, err := redact.New(cfg.Redact)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.hooks.Redact = func(raw json.RawMessage) json.RawMessage { out, _ := red.JSON(raw); return out }
+
+	// The socket: a stale file from a crashed daemon is ours to replace (the
+	// store lock above proves no other daemon owns this instance).
+	os.Remove(paths.Socket)
+	ln, err := net.Listen("unix", paths.Socket)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	os.Chmod(paths.Socket, 0o600)
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("Daemon", &service{d: d}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go srv.ServeCodec(jsonrpc.NewServerCodec(conn))
+		}
+	}()
+	go func() { <-d.stop; ln.Close() }()
+
+	if err := d.startHTTP(); err != nil {
+		if !opts.Auto {
+			d.Shutdown()
+			d.close()
+			return nil, err
+		}
+		log.Warn("HTTP gateway not started; stdio wrappers still record through the socket", "err", err)
+	}
+	os.WriteFile(paths.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+	if opts.Ready != nil {
+		opts.Ready("http://" + d.listen)
+	}
+	return d, nil
+}
+
+func (d *Daemon) startHTTP() error {
+	cfg := d.opts.Config
+	ups := make(map[string]ingest.Upstream, len(cfg.Upstreams))
+	for name, u := range cfg.Upstreams {
+		var env []string
+		for k, v := range u.Env {
+			env = append(env, k+"="+v)
+		}
+		env = append(env, d.childEnv()...)
+		ups[name] = ingest.Upstream{URL: u.URL, Command: u.Command, Env: env, Dir: u.Dir, Headers: u.Headers}
+	}
+	auth, err := newAuthenticator(cfg)
+	if err != nil {
+		return err
+	}
+	d.gateway = ingest.NewHTTPGateway(ingest.HTTPOptions{
+		Upstreams:      ups,
+		Recorder:       d,
+		Hooks:          d.hooks,
+		Limits:         ingest.Limits{MaxMessageBytes: cfg.MaxMessageBytes},
+		Authenticate:   auth.authenticate,
+		AllowedOrigins: cfg.AllowedOrigins,
+		Logger:         d.log,
+		ChildStderr:    logWriter{d.log},
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp/", d.gateway)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	d.listen = ln.Addr().String()
+	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := d.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("HTTP gateway stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// childEnv lets servers the daemon starts find their instance (tests, and
+// tools that want to read the record).
+func (d *Daemon) childEnv() []string {
+	env := []string{"MCPTRAIL_HOME=" + d.paths.Home}
+	if exe, err := os.Executable(); err == nil {
+		env = append(env, "MCPTRAIL_BIN="+exe)
+	}
+	return env
+}
+
+// Record appends an event to the store; the daemon is the gateway's Recorder.
+func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
+	if durable {
+		return d.store.Append(ev)
+	}
+	return d.store.AppendNoWait(ev)
+}
+
+// Status reports the daemon's state.
+func (d *Daemon) Status() Status {
+	st := d.store.Stats()
+	var ups []string
+	for name := range d.opts.Config.Upstreams {
+		ups = append(ups, name)
+	}
+	sort.Strings(ups)
+	s := Status{
+		PID: os.Getpid(), Version: d.opts.Version, Started: d.started,
+		Socket: d.paths.Socket, DB: d.paths.DB, Durability: st.Durability,
+		Events: st.Events, FileBytes: st.FileBytes, Upstreams: ups, Store: st,
+		Sinks: []map[string]any{},
+	}
+	if d.listen != "" {
+		s.Listen = "http://" + d.listen
+	}
+	if d.gateway != nil {
+		s.Sessions = d.gateway.Sessions()
+	}
+	return s
+}
+
+// Shutdown asks the daemon to stop; Run returns once it has.
+func (d *Daemon) Shutdown() { d.stopOnce.Do(func() { close(d.stop) }) }
+
+func (d *Daemon) close() error {
+	d.Shutdown()
+	if d.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		d.httpSrv.Shutdown(ctx)
+		cancel()
+	}
+	if d.gateway != nil {
+		d.gateway.Close()
+	}
+	err := d.store.Close()
+	os.Remove(d.paths.Socket)
+	os.Remove(d.paths.PID)
+	return err
+}
+
+// logWriter sends children's stderr lines to the daemon log.
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info("upstream stderr", "text", string(p))
+	return len(p), nil
+}

@@ -1,0 +1,294 @@
+// Package demo is `mcptrail demo`: a small operations MCP server with writes
+// worth reversing (files, tickets, users), and a scripted agent whose night
+// shift goes wrong, run through the real gateway into a real store.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// state is the server's world, kept as files in a directory so that every
+// write is a real change on disk.
+type state struct {
+	mu   sync.Mutex
+	root string // files live under root/files; records in root/db.json
+	db   struct {
+		Tickets map[string]*Ticket `json:"tickets"`
+		Users   map[string]*User   `json:"users"`
+	}
+}
+
+// Ticket is a support ticket.
+type Ticket struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Status   string `json:"status"`
+	Assignee string `json:"assignee,omitempty"`
+	Priority string `json:"priority"`
+}
+
+// User is an account in the demo's directory.
+type User struct {
+	Name   string   `json:"name"`
+	Email  string   `json:"email"`
+	Roles  []string `json:"roles"`
+	Active bool     `json:"active"`
+}
+
+func (s *state) load() error {
+	b, err := os.ReadFile(filepath.Join(s.root, "db.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		s.seed()
+		return s.save()
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &s.db)
+}
+
+func (s *state) save() error {
+	b, _ := json.MarshalIndent(&s.db, "", "  ")
+	return os.WriteFile(filepath.Join(s.root, "db.json"), b, 0o600)
+}
+
+func (s *state) seed() {
+	s.db.Tickets = map[string]*Ticket{}
+	for i, t := range []string{"VPN drops every hour", "Billing export is late", "Reset MFA for j.doe", "Disk almost full on build-07", "Stale DNS record for api-old", "Rotate the staging TLS cert"} {
+		id := fmt.Sprintf("OPS-%d", 101+i)
+		s.db.Tickets[id] = &Ticket{ID: id, Title: t, Status: "open", Priority: []string{"high", "low", "medium"}[i%3]}
+	}
+	s.db.Users = map[string]*User{
+		"alice": {Name: "alice", Email: "alice@example.com", Roles: []string{"admin"}, Active: true},
+		"bob":   {Name: "bob", Email: "bob@example.com", Roles: []string{"developer"}, Active: true},
+		"carol": {Name: "carol", Email: "carol@example.com", Roles: []string{"support"}, Active: true},
+	}
+	os.MkdirAll(filepath.Join(s.root, "files", "runbooks"), 0o700)
+	os.WriteFile(filepath.Join(s.root, "files", "runbooks", "vpn.md"), []byte("# VPN\n\nRestart the concentrator, then check the tunnel.\n"), 0o600)
+	os.WriteFile(filepath.Join(s.root, "files", "config.yaml"), []byte("replicas: 3\nmaintenance: false\nbackup_retention_days: 30\n"), 0o600)
+}
+
+func bptr(b bool) *bool { return &b }
+
+var (
+	readOnly    = &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: bptr(false)}
+	additive    = &mcp.ToolAnnotations{DestructiveHint: bptr(false), OpenWorldHint: bptr(false)}
+	destructive = &mcp.ToolAnnotations{DestructiveHint: bptr(true), OpenWorldHint: bptr(false)}
+)
+
+// NewServer builds the demo operations server over the directory root.
+func NewServer(root string) (*mcp.Server, error) {
+	s := &state{root: root}
+	if err := os.MkdirAll(filepath.Join(root, "files"), 0o700); err != nil {
+		return nil, err
+	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	srv := mcp.NewServer(&mcp.Implementation{Name: "acme-ops", Version: "1.0.0"}, nil)
+
+	type pathArg struct {
+		Path string `json:"path" jsonschema:"file path relative to the workspace"`
+	}
+	type writeArgs struct {
+		Path    string `json:"path"`
+		Content string `json:"content"`
+	}
+	mcp.AddTool(srv, &mcp.Tool{Name: "list_files", Description: "List workspace files", Annotations: readOnly},
+		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			var names []string
+			base := filepath.Join(root, "files")
+			filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					rel, _ := filepath.Rel(base, p)
+					names = append(names, rel)
+				}
+				return nil
+			})
+			sort.Strings(names)
+			return text(strings.Join(names, "\n")), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "read_file", Description: "Read a workspace file", Annotations: readOnly},
+		func(_ context.Context, _ *mcp.CallToolRequest, a pathArg) (*mcp.CallToolResult, any, error) {
+			p, err := s.file(a.Path)
+			if err != nil {
+				return toolErr(err), nil, nil
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return toolErr(err), nil, nil
+			}
+			return text(string(b)), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "write_file", Description: "Create or overwrite a workspace file", Annotations: destructive},
+		func(_ context.Context, _ *mcp.CallToolRequest, a writeArgs) (*mcp.CallToolResult, any, error) {
+			p, err := s.file(a.Path)
+			if err != nil {
+				return toolErr(err), nil, nil
+			}
+			os.MkdirAll(filepath.Dir(p), 0o700)
+			if err := os.WriteFile(p, []byte(a.Content), 0o600); err != nil {
+				return toolErr(err), nil, nil
+			}
+			return text(fmt.Sprintf("wrote %d bytes to %s", len(a.Content), a.Path)), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "delete_file", Description: "Delete a workspace file", Annotations: destructive},
+		func(_ context.Context, _ *mcp.CallToolRequest, a pathArg) (*mcp.CallToolResult, any, error) {
+			p, err := s.file(a.Path)
+			if err != nil {
+				return toolErr(err), nil, nil
+			}
+			if err := os.Remove(p); err != nil {
+				return toolErr(err), nil, nil
+			}
+			return text("deleted " + a.Path), nil, nil
+		})
+
+	type ticketArgs struct {
+		ID       string `json:"id"`
+		Status   string `json:"status,omitempty"`
+		Assignee string `json:"assignee,omitempty"`
+		Comment  string `json:"comment,omitempty"`
+	}
+	mcp.AddTool(srv, &mcp.Tool{Name: "list_tickets", Description: "List support tickets", Annotations: readOnly},
+		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return jsonText(sortedTickets(s.db.Tickets)), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "update_ticket", Description: "Change a ticket's status or assignee", Annotations: additive},
+		func(_ context.Context, _ *mcp.CallToolRequest, a ticketArgs) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			t := s.db.Tickets[a.ID]
+			if t == nil {
+				return toolErr(fmt.Errorf("no ticket %s", a.ID)), nil, nil
+			}
+			if a.Status != "" {
+				t.Status = a.Status
+			}
+			if a.Assignee != "" {
+				t.Assignee = a.Assignee
+			}
+			if err := s.save(); err != nil {
+				return toolErr(err), nil, nil
+			}
+			return jsonText(t), nil, nil
+		})
+
+	type userArgs struct {
+		Name  string `json:"name"`
+		Email string `json:"email,omitempty"`
+		Role  string `json:"role,omitempty"`
+	}
+	mcp.AddTool(srv, &mcp.Tool{Name: "list_users", Description: "List directory users", Annotations: readOnly},
+		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return jsonText(s.db.Users), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "create_user", Description: "Create a directory user", Annotations: additive},
+		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.db.Users[a.Name] != nil {
+				return toolErr(fmt.Errorf("user %s exists", a.Name)), nil, nil
+			}
+			u := &User{Name: a.Name, Email: a.Email, Active: true}
+			if a.Role != "" {
+				u.Roles = []string{a.Role}
+			}
+			s.db.Users[a.Name] = u
+			if err := s.save(); err != nil {
+				return toolErr(err), nil, nil
+			}
+			return jsonText(u), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "grant_role", Description: "Grant a role to a user", Annotations: additive},
+		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			u := s.db.Users[a.Name]
+			if u == nil {
+				return toolErr(fmt.Errorf("no user %s", a.Name)), nil, nil
+			}
+			u.Roles = append(u.Roles, a.Role)
+			if err := s.save(); err != nil {
+				return toolErr(err), nil, nil
+			}
+			return jsonText(u), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "delete_user", Description: "Delete a directory user", Annotations: destructive},
+		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.db.Users[a.Name] == nil {
+				return toolErr(fmt.Errorf("no user %s", a.Name)), nil, nil
+			}
+			delete(s.db.Users, a.Name)
+			if err := s.save(); err != nil {
+				return toolErr(err), nil, nil
+			}
+			return text("deleted user " + a.Name), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "export_customer_data", Description: "Export customer records to an external bucket", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: bptr(true)}},
+		func(_ context.Context, _ *mcp.CallToolRequest, a struct {
+			Bucket string `json:"bucket"`
+		}) (*mcp.CallToolResult, any, error) {
+			return text(fmt.Sprintf("exported 48213 customer records to %s", a.Bucket)), nil, nil
+		})
+	return srv, nil
+}
+
+// file resolves a workspace path, refusing escapes from the workspace.
+func (s *state) file(rel string) (string, error) {
+	base := filepath.Join(s.root, "files")
+	p := filepath.Join(base, filepath.Clean("/"+rel))
+	if !strings.HasPrefix(p, base+string(filepath.Separator)) {
+		return "", fmt.Errorf("path %q is outside the workspace", rel)
+	}
+	return p, nil
+}
+
+func sortedTickets(m map[string]*Ticket) []*Ticket {
+	out := make([]*Ticket, 0, len(m))
+	for _, t := range m {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func text(s string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+func jsonText(v any) *mcp.CallToolResult {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return text(string(b))
+}
+
+func toolErr(err error) *mcp.CallToolResult {
+	r := text(err.Error())
+	r.IsError = true
+	return r
+}
+
+// ServeStdio runs the demo server on stdin/stdout until the client hangs up.
+func ServeStdio(ctx context.Context, root string) error {
+	srv, err := NewServer(root)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, &mcp.StdioTransport{})
+}

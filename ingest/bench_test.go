@@ -1,0 +1,100 @@
+package ingest
+
+import (
+	"context"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcptrail/mcptrail/store"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The gateway's cost per tools/call: the same echo server, called directly
+// and through the stdio gateway with a real store, in the same run. Each
+// benchmark reports p50 and p99 latency; compare them with benchstat or the
+// table in BENCHMARKS.md.
+
+func BenchmarkToolCallDirect(b *testing.B) {
+	c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.CommandTransport{Command: exec.Command(echoServer)}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cs.Close()
+	benchCalls(b, []*mcp.ClientSession{cs})
+}
+
+func BenchmarkToolCallGatewayStrict(b *testing.B) { benchGateway(b, "strict", 1) }
+func BenchmarkToolCallGatewayBatch(b *testing.B)  { benchGateway(b, "batch", 1) }
+
+// 32 concurrent clients, each with its own gateway session and server.
+func BenchmarkToolCallGatewayStrict32(b *testing.B) { benchGateway(b, "strict", 32) }
+func BenchmarkToolCallGatewayBatch32(b *testing.B)  { benchGateway(b, "batch", 32) }
+
+func benchGateway(b *testing.B, durability string, clients int) {
+	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{Durability: durability})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	var sessions []*mcp.ClientSession
+	for i := 0; i < clients; i++ {
+		inR, inW := io.Pipe()
+		outR, outW := io.Pipe()
+		sess := NewSession(SessionInfo{ID: "bench", Upstream: "echo", Transport: "stdio"}, storeRecorder{st}, Hooks{}, Limits{}, nil)
+		p := &Stdio{Session: sess, Child: ChildOptions{Command: []string{echoServer}}, In: inR, Out: outW}
+		done := make(chan struct{})
+		go func() { p.Run(context.Background()); outW.Close(); close(done) }()
+		defer func() { inW.Close(); <-done }()
+		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+		cs, err := c.Connect(context.Background(), &mcp.IOTransport{Reader: io.NopCloser(outR), Writer: inW}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cs.Close()
+		sessions = append(sessions, cs)
+	}
+	benchCalls(b, sessions)
+}
+
+// benchCalls spreads b.N echo calls over the sessions and reports latency
+// percentiles and throughput.
+func benchCalls(b *testing.B, sessions []*mcp.ClientSession) {
+	ctx := context.Background()
+	params := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "benchmark payload of a typical small size"}}
+	for _, cs := range sessions { // warm up: first calls pay for schema caches
+		if _, err := cs.CallTool(ctx, params); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w, cs := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < b.N; i += len(sessions) {
+				t0 := time.Now()
+				if _, err := cs.CallTool(ctx, params); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+}

@@ -1,0 +1,942 @@
+package ingest
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mcptrail/mcptrail/store"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// maxFinishedStreams is how many completed POST streams whose client went
+// away a session keeps for resumption (Last-Event-ID).
+const maxFinishedStreams = 16
+
+// stdioUpstream serves a stdio MCP server over Streamable HTTP: the gateway
+// is the HTTP server and the child process is the MCP server. Each
+// 2025-era session (initialize → Mcp-Session-Id) gets a child of its own;
+// 2026-07-28 requests, which carry no session, share one child per upstream,
+// with their JSON-RPC ids remapped so clients cannot collide.
+type stdioUpstream struct {
+	g         *HTTPGateway
+	name      string
+	up        Upstream
+	stateless *statelessSessions
+
+	mu     sync.Mutex
+	bySID  map[string]*childSession
+	shared *sharedChild
+	closed bool
+}
+
+func newStdioUpstream(g *HTTPGateway, name string, up Upstream) *stdioUpstream {
+	return &stdioUpstream{g: g, name: name, up: up, bySID: make(map[string]*childSession), stateless: newStatelessSessions(g, name)}
+}
+
+func (u *stdioUpstream) childOptions() ChildOptions {
+	return ChildOptions{Command: u.up.Command, Env: u.up.Env, Dir: u.up.Dir, Stderr: u.g.opts.ChildStderr, MaxMessageBytes: u.g.max}
+}
+
+// streamLimit bounds what a stream buffers for a slow reader.
+func (u *stdioUpstream) streamLimit() int { return max(16<<20, 2*u.g.max) }
+
+func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overrides) {
+	sid := r.Header.Get(hdrSessionID)
+	switch r.Method {
+	case http.MethodGet:
+		u.get(w, r, ov, sid)
+		return
+	case http.MethodDelete:
+		if sid == "" {
+			http.Error(w, "Bad Request: DELETE needs an Mcp-Session-Id header", http.StatusBadRequest)
+			return
+		}
+		cs := u.lookup(sid, ov)
+		if cs == nil {
+			http.Error(w, "session not found", http.StatusNotFound)
+			return
+		}
+		cs.end(store.OutcomeUnknown, "client ended the session")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+
+	body, tooBig, err := readBody(r, u.g.max)
+	if err != nil {
+		http.Error(w, "Bad Request: reading the body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var info postInfo
+	if !tooBig {
+		info = inspectPost(body)
+	}
+	if sid != "" {
+		cs := u.lookup(sid, ov)
+		if cs == nil {
+			http.Error(w, "session not found", http.StatusNotFound)
+			return
+		}
+		cs.post(w, r, ov, body, tooBig, info)
+		return
+	}
+	switch {
+	case tooBig || !info.valid:
+		// Nothing to route by: record it with the client's other
+		// sessionless messages and refuse it.
+		ss, err := u.stateless.acquire(ov, "", nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		defer u.stateless.release(ss, nil)
+		_, reply := ss.sess.FromClient(body, ov)
+		if tooBig {
+			writeJSON(w, http.StatusRequestEntityTooLarge, reply)
+			return
+		}
+		writeReply(w, reply)
+	case info.initialize:
+		u.initialize(w, r, ov, body, info)
+	case isModern(r, info):
+		u.postStateless(w, r, ov, body, info)
+	default:
+		ss, err := u.stateless.acquire(ov, info.clientName, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		defer u.stateless.release(ss, nil)
+		var id json.RawMessage
+		if len(info.requests) > 0 {
+			id = info.requests[0].id
+		}
+		writeJSON(w, http.StatusBadRequest, ss.sess.refuse(body, id, jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header required (initialize first)"))
+	}
+}
+
+// lookup finds a session by its Mcp-Session-Id, for its owner only.
+func (u *stdioUpstream) lookup(sid string, ov *Overrides) *childSession {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	cs := u.bySID[sid]
+	if cs == nil || cs.owner != principalKey(ov) {
+		return nil
+	}
+	return cs
+}
+
+// initialize starts a session: its record, its child, its Mcp-Session-Id.
+func (u *stdioUpstream) initialize(w http.ResponseWriter, r *http.Request, ov *Overrides, body []byte, info postInfo) {
+	sess, err := u.g.newSession(u.name, ov)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorResponse(info.requests[0].id, jsonrpc.CodeInternalError, "mcptrail: the audit record could not be written: "+err.Error()))
+		return
+	}
+	fwd, reply := sess.FromClient(body, ov)
+	if fwd == nil {
+		sess.Close(store.OutcomeUnknown, "initialize refused")
+		writeReply(w, reply)
+		return
+	}
+	failAll := func(status int, detail string) {
+		var replies [][]byte
+		for _, rq := range info.requests {
+			if rep := sess.Fail(rq.id, store.OutcomeTransportError, detail); rep != nil {
+				replies = append(replies, rep)
+			}
+		}
+		sess.Close(store.OutcomeTransportError, detail)
+		writeJSON(w, status, joinReplies(replies))
+	}
+	child, err := StartChild(u.childOptions())
+	if err != nil {
+		u.g.log.Error("starting upstream", "upstream", u.name, "err", err)
+		failAll(http.StatusBadGateway, "the upstream could not be started: "+err.Error())
+		return
+	}
+	cs := &childSession{
+		u:       u,
+		sid:     newTransportSessionID(),
+		owner:   principalKey(ov),
+		sess:    sess,
+		child:   child,
+		done:    make(chan struct{}),
+		streams: make(map[string]*sseStream),
+		byReq:   make(map[string]*sseStream),
+		byToken: make(map[string]*sseStream),
+		last:    time.Now(),
+	}
+	cs.standalone = newStream("G"+rand.Text()[:10], u.streamLimit(), nil)
+	cs.standalone.standalone = true
+	cs.streams[cs.standalone.id] = cs.standalone
+	u.mu.Lock()
+	started := !u.closed && u.g.goTracked(cs.pump)
+	if started {
+		u.bySID[cs.sid] = cs
+	}
+	u.mu.Unlock()
+	if !started {
+		go child.Close()
+		failAll(http.StatusServiceUnavailable, errGatewayClosed.Error())
+		return
+	}
+	cs.busy(1)
+	defer cs.busy(-1)
+	cs.dispatch(w, r, fwd, info, true)
+}
+
+// get opens a session's standalone stream, or resumes a stream.
+func (u *stdioUpstream) get(w http.ResponseWriter, r *http.Request, ov *Overrides, sid string) {
+	if sid == "" {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "Method Not Allowed: no stream without a session", http.StatusMethodNotAllowed)
+		return
+	}
+	if !acceptsSSE(r) {
+		http.Error(w, "Bad Request: GET needs Accept: text/event-stream", http.StatusBadRequest)
+		return
+	}
+	cs := u.lookup(sid, ov)
+	if cs == nil {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	cs.mu.Lock()
+	st, from := cs.standalone, -1
+	if last := r.Header.Get(hdrLastEventID); last != "" {
+		streamID, idx, ok := parseEventID(last)
+		if !ok {
+			cs.mu.Unlock()
+			http.Error(w, "Bad Request: malformed Last-Event-ID", http.StatusBadRequest)
+			return
+		}
+		st, from = cs.streams[streamID], idx+1
+		if st == nil {
+			cs.mu.Unlock()
+			http.Error(w, "Bad Request: that stream can no longer be resumed", http.StatusBadRequest)
+			return
+		}
+	}
+	if err := st.attach(from); err != nil {
+		cs.mu.Unlock()
+		http.Error(w, "Conflict: "+err.Error(), http.StatusConflict)
+		return
+	}
+	cs.busyCount++
+	cs.mu.Unlock()
+	defer cs.busy(-1)
+	completed := st.serve(r.Context(), w)
+	cs.afterServe(st, completed)
+}
+
+func (u *stdioUpstream) close(outcome, detail string) {
+	u.mu.Lock()
+	u.closed = true
+	all := u.bySID
+	u.bySID = map[string]*childSession{}
+	sc := u.shared
+	u.shared = nil
+	u.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, cs := range all {
+		wg.Go(func() { cs.end(outcome, detail) })
+	}
+	if sc != nil {
+		wg.Go(func() { sc.stop(outcome, detail) })
+	}
+	wg.Wait()
+	u.stateless.closeAll(outcome, detail)
+}
+
+func (u *stdioUpstream) sessions() int {
+	u.mu.Lock()
+	n := len(u.bySID)
+	u.mu.Unlock()
+	return n + u.stateless.count()
+}
+
+func (u *stdioUpstream) reap(now time.Time, idle time.Duration) {
+	var old []*childSession
+	u.mu.Lock()
+	for _, cs := range u.bySID {
+		if cs.idleSince(now) > idle {
+			old = append(old, cs)
+		}
+	}
+	sc := u.shared
+	u.mu.Unlock()
+	for _, cs := range old {
+		cs.end(store.OutcomeUnknown, "idle session ended")
+	}
+	if sc != nil && sc.idleSince(now) > idle {
+		u.mu.Lock()
+		if u.shared == sc {
+			u.shared = nil
+		}
+		u.mu.Unlock()
+		u.g.goTracked(func() { sc.stop(store.OutcomeUnknown, "idle upstream stopped") })
+	}
+	u.stateless.reap(now, idle)
+}
+
+// childSession is one 2025-era session of a stdio upstream: a Session, a
+// child process, and the streams its responses travel on.
+type childSession struct {
+	u     *stdioUpstream
+	sid   string // Mcp-Session-Id
+	owner string
+	sess  *Session
+	child *Child
+	done  chan struct{} // closed once the session has ended
+
+	endOnce sync.Once
+
+	mu              sync.Mutex
+	ended           bool
+	standalone      *sseStream
+	streams         map[string]*sseStream // resumable streams by id
+	byReq           map[string]*sseStream // idKey of a request in flight → its stream
+	byToken         map[string]*sseStream // idKey of a progress token → its request's stream
+	active          []*sseStream          // POST streams with calls in flight, oldest first
+	finished        []*sseStream          // complete streams kept for resumption
+	last            time.Time
+	busyCount       int  // requests being served
+	closeStandalone bool // the session ended: close the standalone stream once POST streams are read
+}
+
+func (cs *childSession) busy(d int) {
+	cs.mu.Lock()
+	cs.busyCount += d
+	cs.last = time.Now()
+	cs.mu.Unlock()
+}
+
+func (cs *childSession) idleSince(now time.Time) time.Duration {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.busyCount > 0 || len(cs.byReq) > 0 || cs.sess.Pending() > 0 {
+		return 0
+	}
+	return now.Sub(cs.last)
+}
+
+// post handles a POST to an existing session.
+func (cs *childSession) post(w http.ResponseWriter, r *http.Request, ov *Overrides, body []byte, tooBig bool, info postInfo) {
+	cs.busy(1)
+	defer cs.busy(-1)
+	if tooBig {
+		_, reply := cs.sess.FromClient(body, ov)
+		writeJSON(w, http.StatusRequestEntityTooLarge, reply)
+		return
+	}
+	cs.mu.Lock()
+	for _, rq := range info.requests {
+		if cs.byReq[idKey(rq.id)] != nil {
+			cs.mu.Unlock()
+			writeJSON(w, http.StatusBadRequest, cs.sess.refuse(body, rq.id, jsonrpc.CodeInvalidRequest, "a request with this id is already in flight"))
+			return
+		}
+	}
+	cs.mu.Unlock()
+	fwd, reply := cs.sess.FromClient(body, ov)
+	if fwd == nil {
+		writeReply(w, reply)
+		return
+	}
+	cs.dispatch(w, r, fwd, info, false)
+}
+
+// dispatch sends a recorded message to the child and answers the POST:
+// 202 for notifications and responses, a stream for requests.
+func (cs *childSession) dispatch(w http.ResponseWriter, r *http.Request, fwd []byte, info postInfo, initialize bool) {
+	if len(info.requests) == 0 {
+		if err := cs.child.Send(fwd); err != nil {
+			http.Error(w, "Bad Gateway: the upstream is not accepting input", http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	keys := make([]string, len(info.requests))
+	for i, rq := range info.requests {
+		keys[i] = idKey(rq.id)
+	}
+	st := newStream(rand.Text()[:16], cs.u.streamLimit(), keys)
+	st.json = !acceptsSSE(r)
+	st.attached = true
+	cs.mu.Lock()
+	if cs.ended {
+		cs.mu.Unlock()
+		for _, rq := range info.requests {
+			cs.sess.Fail(rq.id, store.OutcomeUnknown, "the session ended")
+		}
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	cs.streams[st.id] = st
+	cs.active = append(cs.active, st)
+	for i, rq := range info.requests {
+		cs.byReq[keys[i]] = st
+		if len(rq.token) > 0 {
+			cs.byToken[idKey(rq.token)] = st
+		}
+	}
+	cs.mu.Unlock()
+	if err := cs.child.Send(fwd); err != nil {
+		cs.failCalls(info.requests, store.OutcomeTransportError, "the upstream is not accepting input: "+err.Error())
+	}
+	if initialize {
+		w.Header().Set(hdrSessionID, cs.sid)
+	}
+	completed := st.serve(r.Context(), w)
+	cs.afterServe(st, completed)
+}
+
+// failCalls ends calls that will get no response and answers them on their
+// stream.
+func (cs *childSession) failCalls(reqs []reqInfo, outcome, detail string) {
+	for _, rq := range reqs {
+		if reply := cs.sess.Fail(rq.id, outcome, detail); reply != nil {
+			cs.mu.Lock()
+			cs.deliverLocked(reply)
+			cs.mu.Unlock()
+		}
+	}
+}
+
+// afterServe lets go of a stream its reader left.
+func (cs *childSession) afterServe(st *sseStream, completed bool) {
+	st.detach()
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if st.standalone {
+		return
+	}
+	if cs.closeStandalone && !cs.postReadersLocked() {
+		cs.standalone.close()
+	}
+	closed, broken, _ := st.state()
+	switch {
+	case completed || broken:
+		delete(cs.streams, st.id)
+		if broken {
+			cs.retireLocked(st)
+		}
+	case closed:
+		cs.keepFinishedLocked(st)
+	}
+	// Otherwise the stream waits for its responses, and for a reader to
+	// resume it.
+}
+
+// postReadersLocked reports whether a client is reading a POST stream.
+func (cs *childSession) postReadersLocked() bool {
+	for _, st := range cs.streams {
+		if _, _, attached := st.state(); attached && st != cs.standalone {
+			return true
+		}
+	}
+	return false
+}
+
+func (cs *childSession) keepFinishedLocked(st *sseStream) {
+	cs.finished = append(cs.finished, st)
+	if len(cs.finished) > maxFinishedStreams {
+		delete(cs.streams, cs.finished[0].id)
+		cs.finished = cs.finished[1:]
+	}
+}
+
+// retireLocked forgets a stream whose calls are all answered (or that was
+// broken off).
+func (cs *childSession) retireLocked(st *sseStream) {
+	for i, a := range cs.active {
+		if a == st {
+			cs.active = append(cs.active[:i], cs.active[i+1:]...)
+			break
+		}
+	}
+	for k, s := range cs.byToken {
+		if s == st {
+			delete(cs.byToken, k)
+		}
+	}
+}
+
+// pump reads the child until its stdout ends. The session ends when the
+// child exits, and the child is stopped when the session ends.
+func (cs *childSession) pump() {
+	msgs := cs.child.Messages()
+	done := cs.done
+	var stopped chan struct{}
+	for {
+		select {
+		case line, ok := <-msgs:
+			if !ok {
+				<-cs.child.Done()
+				cs.end(store.OutcomeTransportError, fmt.Sprintf("upstream exited with status %d", cs.child.ExitCode()))
+				if stopped != nil {
+					<-stopped
+				}
+				return
+			}
+			if stopped == nil {
+				cs.fromChild(line)
+			}
+		case <-done:
+			done = nil
+			stopped = make(chan struct{})
+			go func() {
+				defer close(stopped)
+				cs.child.Close()
+			}()
+		}
+	}
+}
+
+func (cs *childSession) fromChild(line []byte) {
+	fwd, reply := cs.sess.FromServer(line)
+	if reply != nil {
+		_ = cs.child.Send(reply)
+	}
+	if fwd == nil {
+		return
+	}
+	cs.mu.Lock()
+	cs.deliverLocked(fwd)
+	cs.mu.Unlock()
+}
+
+// deliverLocked routes a message for the client: a response to its
+// request's stream, a progress notification to the stream of the request
+// that asked for progress, anything else to the newest open POST stream,
+// else to the standalone stream (which holds it until a GET reads it).
+func (cs *childSession) deliverLocked(msg []byte) {
+	if len(msg) > 0 && msg[0] == '[' {
+		var elems []json.RawMessage
+		if json.Unmarshal(msg, &elems) == nil {
+			for _, e := range elems {
+				cs.deliverLocked(e)
+			}
+			return
+		}
+	}
+	var env struct {
+		ID     json.RawMessage `json:"id"`
+		Method *string         `json:"method"`
+		Params struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"params"`
+	}
+	_ = json.Unmarshal(msg, &env)
+	if env.Method == nil {
+		k := idKey(env.ID)
+		st := cs.byReq[k]
+		delete(cs.byReq, k)
+		if st == nil {
+			cs.u.g.log.Debug("dropping a response nobody waits for", "session", cs.sess.ID(), "id", string(env.ID))
+			return
+		}
+		st.add(msg)
+		if st.answered(k) {
+			cs.retireLocked(st)
+			if _, _, attached := st.state(); !attached {
+				cs.keepFinishedLocked(st)
+			}
+		}
+		return
+	}
+	if *env.Method == "notifications/progress" && len(env.Params.ProgressToken) > 0 {
+		if st := cs.byToken[idKey(env.Params.ProgressToken)]; st != nil && !st.json && st.add(msg) {
+			return
+		}
+	}
+	for i := len(cs.active) - 1; i >= 0; i-- {
+		st := cs.active[i]
+		if _, _, attached := st.state(); attached && !st.json && st.add(msg) {
+			return
+		}
+	}
+	cs.standalone.add(msg)
+	if n := cs.standalone.takeDropped(); n > 0 {
+		cs.u.g.log.Warn("no client is reading the session's stream: dropped its oldest messages", "session", cs.sess.ID(), "dropped", n)
+	}
+}
+
+// end ends the session once: pending calls get outcome (their clients an
+// error on their streams), every stream closes, the child is stopped, and
+// the Mcp-Session-Id is forgotten (404 from now on).
+func (cs *childSession) end(outcome, detail string) {
+	cs.endOnce.Do(func() {
+		cs.u.mu.Lock()
+		if cs.u.bySID[cs.sid] == cs {
+			delete(cs.u.bySID, cs.sid)
+		}
+		cs.u.mu.Unlock()
+		replies := cs.sess.Close(outcome, detail)
+		cs.mu.Lock()
+		cs.ended = true
+		for _, r := range replies {
+			cs.deliverLocked(r)
+		}
+		for _, st := range cs.streams {
+			if st != cs.standalone {
+				st.close()
+			}
+		}
+		for _, st := range cs.byReq {
+			st.close()
+		}
+		// The standalone stream ends last: a client whose GET ends gives
+		// up on the session, and it should have its calls' errors first.
+		if cs.postReadersLocked() {
+			cs.closeStandalone = true
+			time.AfterFunc(2*time.Second, cs.standalone.close)
+		} else {
+			cs.standalone.close()
+		}
+		cs.mu.Unlock()
+		close(cs.done)
+	})
+}
+
+// --- 2026-07-28: one child shared by every sessionless client ---
+
+// sharedChild is the child process that serves sessionless requests of a
+// stdio upstream. Requests reach it under ids of its own (see replaceMember);
+// calls maps them back. house is a session of its own for what belongs to
+// no client's call (a notification nobody asked for, a server request that
+// no sessionless client can answer, garbage on stdout).
+type sharedChild struct {
+	u     *stdioUpstream
+	child *Child
+	house *Session
+
+	mu      sync.Mutex
+	next    int64
+	calls   map[int64]*sharedCall
+	byToken map[string]*sharedCall
+	dead    bool
+	last    time.Time
+	why     [2]string // outcome and detail when the gateway stopped it
+}
+
+type sharedCall struct {
+	id       int64
+	sess     *Session
+	clientID json.RawMessage
+	st       *sseStream
+}
+
+// sharedChild returns the running shared child, starting one if needed.
+func (u *stdioUpstream) sharedChild() (*sharedChild, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, errGatewayClosed
+	}
+	if sc := u.shared; sc != nil {
+		sc.mu.Lock()
+		dead := sc.dead
+		sc.mu.Unlock()
+		if !dead {
+			return sc, nil
+		}
+	}
+	child, err := StartChild(u.childOptions())
+	if err != nil {
+		return nil, err
+	}
+	house := NewSession(SessionInfo{ID: newSessionID(u.name), Upstream: u.name, Transport: "stdio"}, u.g.opts.Recorder, u.g.opts.Hooks, u.g.opts.Limits, u.g.log)
+	if err := house.Start(); err != nil {
+		go child.Close()
+		return nil, err
+	}
+	sc := &sharedChild{u: u, child: child, house: house, calls: make(map[int64]*sharedCall), byToken: make(map[string]*sharedCall), last: time.Now()}
+	if !u.g.goTracked(sc.pump) {
+		go child.Close()
+		house.Close(store.OutcomeUnknown, errGatewayClosed.Error())
+		return nil, errGatewayClosed
+	}
+	u.shared = sc
+	return sc, nil
+}
+
+// postStateless serves a 2026-07-28 POST: no session, one shared child.
+func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov *Overrides, body []byte, info postInfo) {
+	ids := requestIDs(info)
+	ss, err := u.stateless.acquire(ov, info.clientName, ids)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer u.stateless.release(ss, ids)
+	sess := ss.sess
+	if info.batch {
+		writeJSON(w, http.StatusBadRequest, sess.refuse(body, nil, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported without a session"))
+		return
+	}
+	fwd, reply := sess.FromClient(body, ov)
+	if fwd == nil {
+		writeReply(w, reply)
+		return
+	}
+	if len(info.requests) == 0 {
+		if info.notifs > 0 {
+			u.notifyShared(sess, fwd)
+		}
+		// A response has nobody to go to: no server request reaches a
+		// sessionless client.
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	rq := info.requests[0]
+	sc, err := u.sharedChild()
+	if err != nil {
+		u.g.log.Error("starting upstream", "upstream", u.name, "err", err)
+		writeJSON(w, http.StatusBadGateway, sess.Fail(rq.id, store.OutcomeTransportError, "the upstream could not be started: "+err.Error()))
+		return
+	}
+	st := newStream("", u.streamLimit(), []string{idKey(rq.id)})
+	st.json = !acceptsSSE(r)
+	st.attached = true
+	call, out, err := sc.register(sess, rq, st, fwd)
+	if err != nil {
+		writeJSON(w, http.StatusBadGateway, sess.Fail(rq.id, store.OutcomeTransportError, "the request could not be relayed: "+err.Error()))
+		return
+	}
+	if err := sc.child.Send(out); err != nil {
+		if c := sc.take(call.id); c != nil {
+			if reply := sess.Fail(rq.id, store.OutcomeTransportError, "the upstream is not accepting input: "+err.Error()); reply != nil {
+				st.add(reply)
+			}
+			st.close()
+		}
+	}
+	if !st.serve(r.Context(), w) {
+		// Under 2026-07-28 closing the response stream cancels the
+		// request; over stdio that is notifications/cancelled.
+		sc.cancel(call, "the client closed the stream")
+	}
+}
+
+// notifyShared relays a sessionless client's notification: a cancellation
+// with its requestId mapped to the child's id, anything else as sent.
+func (u *stdioUpstream) notifyShared(sess *Session, msg []byte) {
+	u.mu.Lock()
+	sc := u.shared
+	u.mu.Unlock()
+	if sc == nil {
+		return // no child, so nothing to tell
+	}
+	var env struct {
+		Method string `json:"method"`
+		Params struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(msg, &env) != nil {
+		return
+	}
+	if env.Method == "notifications/cancelled" {
+		c := sc.find(sess, env.Params.RequestID)
+		if c == nil {
+			return // it names no call of this client: never pass it on
+		}
+		params, _, _, err := replaceMember(member(msg, "params"), "requestId", []byte(strconv.FormatInt(c.id, 10)))
+		if err != nil {
+			return
+		}
+		out, _, _, err := replaceMember(msg, "params", params)
+		if err != nil {
+			return
+		}
+		msg = out
+	}
+	_ = sc.child.Send(msg)
+}
+
+// register gives a request its id on the child and returns the message to
+// send.
+func (sc *sharedChild) register(sess *Session, rq reqInfo, st *sseStream, msg []byte) (*sharedCall, []byte, error) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.next++
+	c := &sharedCall{id: sc.next, sess: sess, clientID: rq.id, st: st}
+	out, _, found, err := replaceMember(msg, "id", []byte(strconv.FormatInt(c.id, 10)))
+	if err == nil && !found {
+		err = fmt.Errorf("no id")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if sc.dead {
+		return nil, nil, fmt.Errorf("the upstream exited")
+	}
+	sc.calls[c.id] = c
+	if len(rq.token) > 0 {
+		sc.byToken[idKey(rq.token)] = c
+	}
+	sc.last = time.Now()
+	return c, out, nil
+}
+
+// take removes a call; nil when it is no longer in flight.
+func (sc *sharedChild) take(id int64) *sharedCall {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.takeLocked(id)
+}
+
+func (sc *sharedChild) takeLocked(id int64) *sharedCall {
+	c := sc.calls[id]
+	if c == nil {
+		return nil
+	}
+	delete(sc.calls, id)
+	for k, t := range sc.byToken {
+		if t == c {
+			delete(sc.byToken, k)
+		}
+	}
+	sc.last = time.Now()
+	return c
+}
+
+// find returns the call a client's request id names, in its session.
+func (sc *sharedChild) find(sess *Session, clientID json.RawMessage) *sharedCall {
+	k := idKey(clientID)
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for _, c := range sc.calls {
+		if c.sess == sess && idKey(c.clientID) == k {
+			return c
+		}
+	}
+	return nil
+}
+
+func (sc *sharedChild) cancel(c *sharedCall, reason string) {
+	if sc.take(c.id) == nil {
+		return
+	}
+	c.sess.Fail(c.clientID, store.OutcomeCancelled, reason)
+	msg, _ := json.Marshal(map[string]any{
+		"jsonrpc": "2.0",
+		"method":  "notifications/cancelled",
+		"params":  map[string]any{"requestId": c.id, "reason": reason},
+	})
+	_ = sc.child.Send(msg)
+}
+
+func (sc *sharedChild) idleSince(now time.Time) time.Duration {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(sc.calls) > 0 {
+		return 0
+	}
+	return now.Sub(sc.last)
+}
+
+// stop shuts the child down; its calls end with outcome.
+func (sc *sharedChild) stop(outcome, detail string) {
+	sc.mu.Lock()
+	sc.why = [2]string{outcome, detail}
+	sc.mu.Unlock()
+	sc.child.Close()
+}
+
+func (sc *sharedChild) pump() {
+	for line := range sc.child.Messages() {
+		sc.fromChild(line)
+	}
+	<-sc.child.Done()
+	sc.mu.Lock()
+	sc.dead = true
+	calls := sc.calls
+	sc.calls, sc.byToken = map[int64]*sharedCall{}, map[string]*sharedCall{}
+	outcome, detail := sc.why[0], sc.why[1]
+	sc.mu.Unlock()
+	if outcome == "" {
+		outcome, detail = store.OutcomeTransportError, fmt.Sprintf("upstream exited with status %d", sc.child.ExitCode())
+	}
+	sc.u.mu.Lock()
+	if sc.u.shared == sc {
+		sc.u.shared = nil
+	}
+	sc.u.mu.Unlock()
+	for _, c := range calls {
+		if reply := c.sess.Fail(c.clientID, outcome, detail); reply != nil {
+			c.st.add(reply)
+		}
+		c.st.close()
+	}
+	sc.house.Close(outcome, detail)
+}
+
+func (sc *sharedChild) fromChild(line []byte) {
+	var env struct {
+		ID     json.RawMessage `json:"id"`
+		Method *string         `json:"method"`
+		Params struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"params"`
+	}
+	if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &env) != nil {
+		sc.house.FromServer(line) // records it as bad input
+		return
+	}
+	hasID := len(env.ID) > 0 && string(env.ID) != "null"
+	switch {
+	case env.Method == nil: // a response
+		id, err := strconv.ParseInt(string(env.ID), 10, 64)
+		var c *sharedCall
+		if err == nil {
+			c = sc.take(id)
+		}
+		if c == nil {
+			// The answer to a cancelled call, or to nothing.
+			sc.u.g.log.Debug("dropping a response nobody waits for", "upstream", sc.u.name, "id", string(env.ID))
+			return
+		}
+		restored, _, _, err := replaceMember(line, "id", c.clientID)
+		if err != nil {
+			restored = line
+		}
+		if fwd, _ := c.sess.FromServer(restored); fwd != nil {
+			c.st.add(fwd)
+		}
+		c.st.close()
+	case hasID:
+		// A server request: in this era a server asks for input through
+		// input_required results, and no sessionless client could answer.
+		sc.house.FromServer(line)
+		reply := errorResponse(env.ID, jsonrpc.CodeMethodNotFound, "mcptrail: no client can answer server requests without a session")
+		sc.house.FromClient(reply, nil)
+		_ = sc.child.Send(reply)
+	default: // a notification
+		var c *sharedCall
+		sc.mu.Lock()
+		if len(env.Params.ProgressToken) > 0 {
+			c = sc.byToken[idKey(env.Params.ProgressToken)]
+		}
+		if c == nil && len(sc.calls) == 1 {
+			for _, only := range sc.calls {
+				c = only
+			}
+		}
+		sc.mu.Unlock()
+		if c == nil {
+			sc.house.FromServer(line)
+			return
+		}
+		if fwd, _ := c.sess.FromServer(line); fwd != nil && !c.st.json {
+			c.st.add(fwd)
+		}
+	}
+}

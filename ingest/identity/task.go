@@ -1,0 +1,193 @@
+package identity
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// _meta keys.
+const (
+	metaTask       = "io.mcptrail/task"
+	metaOnBehalfOf = "io.mcptrail/on_behalf_of"
+	metaClientInfo = "io.modelcontextprotocol/clientInfo"
+)
+
+// TraceParent parses a W3C traceparent of version 00.
+func TraceParent(s string) (traceID, spanID string, ok bool) {
+	s = strings.TrimSpace(s)
+	// 00-<32 hex>-<16 hex>-<2 hex>
+	if len(s) != 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' || s[:2] != "00" {
+		return "", "", false
+	}
+	traceID, spanID = s[3:35], s[36:52]
+	if !lowerHex(traceID) || !lowerHex(spanID) || !lowerHex(s[53:]) ||
+		allZero(traceID) || allZero(spanID) {
+		return "", "", false
+	}
+	return traceID, spanID, true
+}
+
+// lowerHex: the spec allows only lowercase, and accepting other forms
+// would make one trace look like two in the record.
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func allZero(s string) bool { return strings.Trim(s, "0") == "" }
+
+// maxBaggageMembers is the W3C limit; past it a header is abuse, not data.
+const maxBaggageMembers = 180
+
+// Baggage parses a W3C baggage header. Members that do not parse are
+// skipped, as the spec asks, rather than failing the whole header.
+func Baggage(s string) map[string]string {
+	var out map[string]string
+	for n, member := range strings.Split(s, ",") {
+		if n == maxBaggageMembers {
+			break
+		}
+		member, _, _ = strings.Cut(member, ";") // properties
+		k, v, ok := strings.Cut(member, "=")
+		k = strings.TrimSpace(k)
+		if !ok || !isToken(k) {
+			continue
+		}
+		v, err := url.PathUnescape(strings.TrimSpace(v))
+		if err != nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// isToken reports whether k is an RFC 7230 token, the grammar of a
+// baggage key.
+func isToken(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return k != ""
+}
+
+// meta returns params._meta, or nil.
+func meta(params json.RawMessage) map[string]json.RawMessage {
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if len(params) == 0 || json.Unmarshal(params, &p) != nil {
+		return nil
+	}
+	return p.Meta
+}
+
+func metaString(m map[string]json.RawMessage, key string) string {
+	var s string
+	if raw, ok := m[key]; ok && json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return ""
+}
+
+// TaskFromMeta reads the task a request belongs to from params._meta:
+// traceparent, baggage, and mcptrail's own "io.mcptrail/task", which wins
+// over baggage because it names the task on purpose. nil when none.
+func TaskFromMeta(params json.RawMessage) *store.Task {
+	m := meta(params)
+	if m == nil {
+		return nil
+	}
+	var t store.Task
+	t.TraceID, t.SpanID, _ = TraceParent(metaString(m, "traceparent"))
+
+	if b := Baggage(metaString(m, "baggage")); b != nil {
+		t.ID = first(b["mcptrail.task.id"], b["task.id"], b["task"])
+		t.Name = b["task.name"]
+		t.Workflow = first(b["task.workflow"], b["workflow"])
+	}
+
+	if raw, ok := m[metaTask]; ok {
+		var own struct{ ID, Name, Workflow string }
+		var id string
+		if json.Unmarshal(raw, &id) == nil {
+			own.ID = id
+		} else {
+			_ = json.Unmarshal(raw, &own) // a malformed claim is no claim
+		}
+		t = *MergeTask(&t, &store.Task{ID: own.ID, Name: own.Name, Workflow: own.Workflow})
+	}
+
+	if t == (store.Task{}) {
+		return nil
+	}
+	return &t
+}
+
+func first(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// OnBehalfOfFromMeta reads "io.mcptrail/on_behalf_of" from params._meta.
+func OnBehalfOfFromMeta(params json.RawMessage) string {
+	return metaString(meta(params), metaOnBehalfOf)
+}
+
+// ClientInfoFromMeta reads the 2026-07-28 clientInfo that replaces the
+// initialize handshake's: every request carries it.
+func ClientInfoFromMeta(params json.RawMessage) (name, version string) {
+	raw, ok := meta(params)[metaClientInfo]
+	if !ok {
+		return "", ""
+	}
+	var ci struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	}
+	_ = json.Unmarshal(raw, &ci)
+	return ci.Name, ci.Version
+}
+
+// MergeTask layers over on base: each non-empty field of over wins. It
+// returns a new Task, or nil when both are nil.
+func MergeTask(base, over *store.Task) *store.Task {
+	if base == nil && over == nil {
+		return nil
+	}
+	var t store.Task
+	if base != nil {
+		t = *base
+	}
+	if over != nil {
+		for _, f := range []struct {
+			dst *string
+			src string
+		}{
+			{&t.ID, over.ID}, {&t.Name, over.Name}, {&t.Workflow, over.Workflow},
+			{&t.TraceID, over.TraceID}, {&t.SpanID, over.SpanID},
+		} {
+			if f.src != "" {
+				*f.dst = f.src
+			}
+		}
+	}
+	return &t
+}

@@ -1,0 +1,404 @@
+// Package redact removes secrets from MCP messages before they are stored
+// or forwarded: values under secret-looking keys, and known token shapes
+// anywhere inside string values.
+//
+// A record that leaks a credential turns the audit trail into an attack
+// surface, so the rules err toward redacting; the replacement names the
+// kind of secret so an investigator still sees that one was there.
+package redact
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Rules extends the built-in rules; the zero value uses the built-ins alone.
+type Rules struct {
+	// Keys are object keys whose values are always redacted, whatever
+	// their type. Matched whole, ignoring case, "-", "_", "." and spaces.
+	Keys []string `yaml:"keys"`
+	// Patterns are regular expressions redacted inside any string value.
+	// If a pattern has groups named "secret", only those are replaced.
+	Patterns []string `yaml:"patterns"`
+	Disable  bool     `yaml:"disable"`
+}
+
+// Redactor applies Rules. It is safe for concurrent use. A nil *Redactor
+// applies the built-in rules: forgetting to configure one must not turn
+// redaction off.
+type Redactor struct {
+	patterns []pattern
+	keys     map[string]bool
+	disabled bool
+}
+
+// Marker is the text that stands in for a redacted secret.
+func Marker(kind string) string { return "[REDACTED:" + kind + "]" }
+
+// New compiles r.
+func New(r Rules) (*Redactor, error) {
+	red := &Redactor{
+		patterns: builtins,
+		keys:     map[string]bool{},
+		disabled: r.Disable,
+	}
+	for _, k := range r.Keys {
+		n := normalize(k)
+		if n == "" {
+			return nil, fmt.Errorf("redact: key %q is empty after normalization", k)
+		}
+		red.keys[n] = true
+	}
+	if len(r.Patterns) > 0 {
+		red.patterns = append([]pattern(nil), builtins...)
+	}
+	for _, p := range r.Patterns {
+		if p == "" {
+			return nil, fmt.Errorf("redact: pattern %q: empty pattern would match everywhere", p)
+		}
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("redact: pattern %q: %v", p, err)
+		}
+		red.patterns = append(red.patterns, pattern{kind: "pattern", re: re})
+	}
+	return red, nil
+}
+
+var builtin = &Redactor{patterns: builtins}
+
+// String redacts secret shapes inside s.
+func (r *Redactor) String(s string) string {
+	if r == nil {
+		r = builtin
+	}
+	if r.disabled {
+		return s
+	}
+	return apply(r.patterns, s)
+}
+
+func apply(ps []pattern, s string) string {
+	for i := range ps {
+		s = ps[i].replace(s)
+	}
+	return s
+}
+
+// activePatterns drops the patterns whose hint fails on the whole text,
+// which then fails on every string inside it too, so most messages skip
+// most patterns and need no string decoding at all. Only \uXXXX and \/
+// escapes can spell a hint that the raw text does not show.
+func (r *Redactor) activePatterns(raw []byte) []pattern {
+	text := string(raw)
+	if strings.Contains(text, `\u`) || strings.Contains(text, `\/`) {
+		return r.patterns
+	}
+	var active []pattern
+	for i, p := range r.patterns {
+		if p.hint != nil && !p.hint(text) {
+			if active == nil {
+				active = append(make([]pattern, 0, len(r.patterns)), r.patterns[:i]...)
+			}
+			continue
+		}
+		if active != nil {
+			active = append(active, p)
+		}
+	}
+	if active == nil {
+		return r.patterns
+	}
+	return active
+}
+
+// JSON redacts a JSON text. When nothing matched it returns raw itself, so
+// the common case costs no copy and the stored bytes are exactly the ones
+// that crossed the wire. When something matched, only the redacted values
+// (and object keys) are rewritten; everything else, including key order and
+// whitespace, is copied through.
+//
+// Invalid JSON (a truncated or malformed message) is redacted as text by
+// the value patterns alone; the caller records it as bad input.
+func (r *Redactor) JSON(raw json.RawMessage) (out json.RawMessage, changed bool) {
+	if r == nil {
+		r = builtin
+	}
+	if r.disabled {
+		return raw, false
+	}
+	if !json.Valid(raw) {
+		s := string(raw)
+		red := r.String(s)
+		if red == s {
+			return raw, false
+		}
+		return json.RawMessage(red), true
+	}
+	w := walker{r: r, src: raw, patterns: r.activePatterns(raw)}
+	w.value(0, plain)
+	if w.out == nil {
+		return raw, false
+	}
+	return append(w.out, raw[w.last:]...), true
+}
+
+// keyClass says how a key's value is treated.
+type keyClass int
+
+const (
+	plain        keyClass = iota
+	secretString          // redact string values; numbers under "max_tokens" count tokens
+	secretAny             // redact the value whatever its type
+)
+
+// defaultKeys match as substrings of a normalized key ("x-api-key",
+// "client_secret", "GITHUB_TOKEN"). An exact match redacts any value type.
+var defaultKeys = []string{
+	"password", "passwd", "passphrase", "token", "secret", "apikey",
+	"authorization", "cookie", "privatekey", "accesskey", "credential",
+}
+
+// notSecret are keys that contain a default but hold protocol state,
+// not credentials; redacting progressToken would cut progress
+// notifications off from their call in the record.
+var notSecret = map[string]bool{
+	"progresstoken": true, "pagetoken": true, "nextpagetoken": true, "tokentype": true,
+}
+
+func (r *Redactor) classify(key string) keyClass {
+	k := normalize(key)
+	if r.keys[k] {
+		return secretAny
+	}
+	if notSecret[k] {
+		return plain
+	}
+	for _, d := range defaultKeys {
+		if k == d {
+			return secretAny
+		}
+		if strings.Contains(k, d) {
+			return secretString
+		}
+	}
+	return plain
+}
+
+// normalize folds the spellings of one key name together: "X-Api-Key",
+// "x_api_key" and "xApiKey" all become "xapikey".
+func normalize(k string) string {
+	return strings.Map(func(c rune) rune {
+		switch {
+		case c == '-' || c == '_' || c == '.' || c == ' ':
+			return -1
+		case 'A' <= c && c <= 'Z':
+			return c + 'a' - 'A'
+		}
+		return c
+	}, k)
+}
+
+// isMarker reports whether s is already a redaction marker, so a second
+// pass over redacted output changes nothing.
+func isMarker(s string) bool {
+	kind, ok := strings.CutPrefix(s, "[REDACTED:")
+	if !ok {
+		return false
+	}
+	kind, ok = strings.CutSuffix(kind, "]")
+	if !ok || kind == "" {
+		return false
+	}
+	for i := 0; i < len(kind); i++ {
+		c := kind[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// walker rewrites valid JSON in one pass. Edits arrive in source order, so
+// out is the source copied up to last plus the replacements so far; it
+// stays nil until the first edit.
+type walker struct {
+	r        *Redactor
+	patterns []pattern
+	src      []byte
+	out      []byte
+	last     int
+}
+
+func (w *walker) edit(start, end int, repl string) {
+	w.out = append(w.out, w.src[w.last:start]...)
+	w.out = append(w.out, repl...)
+	w.last = end
+}
+
+func (w *walker) ws(i int) int {
+	for i < len(w.src) {
+		switch w.src[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// value walks the value at i and returns the index just past it.
+func (w *walker) value(i int, under keyClass) int {
+	i = w.ws(i)
+	start := i
+	switch c := w.src[i]; {
+	case under == secretAny:
+		end := w.skip(i)
+		if c == 'n' || c == '"' && (end-start == 2 || isMarker(w.text(start, end))) {
+			return end // null and "" reveal nothing; an empty password is worth seeing
+		}
+		w.edit(start, end, quote(Marker("key")))
+		return end
+	case c == '{':
+		i = w.ws(i + 1)
+		if w.src[i] == '}' {
+			return i + 1
+		}
+		for {
+			ks := i
+			i = w.str(i)
+			key := w.text(ks, i)
+			if red := apply(w.patterns, key); red != key {
+				w.edit(ks, i, quote(red))
+			}
+			i = w.ws(i) + 1 // ':'
+			i = w.ws(w.value(i, w.r.classify(key)))
+			if w.src[i] == '}' {
+				return i + 1
+			}
+			i = w.ws(i + 1) // ','
+		}
+	case c == '[':
+		elem := plain
+		if under == secretString {
+			elem = secretString // "api_keys": ["...", "..."]
+		}
+		i = w.ws(i + 1)
+		if w.src[i] == ']' {
+			return i + 1
+		}
+		for {
+			i = w.ws(w.value(i, elem))
+			if w.src[i] == ']' {
+				return i + 1
+			}
+			i++ // ','
+		}
+	case c == '"':
+		end := w.str(i)
+		if under == plain && !w.mayMatch(start, end) {
+			return end
+		}
+		s := w.text(start, end)
+		if under == secretString {
+			if s != "" && !isMarker(s) {
+				w.edit(start, end, quote(Marker("key")))
+			}
+			return end
+		}
+		if red := apply(w.patterns, s); red != s {
+			w.edit(start, end, quote(red))
+		}
+		return end
+	default:
+		return w.scalar(i)
+	}
+}
+
+// str returns the index just past the string starting at i.
+func (w *walker) str(i int) int {
+	for i++; ; i++ {
+		switch w.src[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+}
+
+func (w *walker) scalar(i int) int {
+	for i < len(w.src) {
+		switch w.src[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// skip returns the index just past the value at i without looking inside.
+func (w *walker) skip(i int) int {
+	depth := 0
+	for {
+		switch w.src[i] {
+		case '"':
+			i = w.str(i)
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+		default:
+			if depth == 0 {
+				return w.scalar(i)
+			}
+			i++
+		}
+		if depth == 0 {
+			return i
+		}
+	}
+}
+
+// mayMatch tells from the raw string whether a pattern might match once
+// it is decoded, sparing the decoding of most strings.
+func (w *walker) mayMatch(start, end int) bool {
+	raw := string(w.src[start+1 : end-1])
+	if strings.Contains(raw, `\u`) || strings.Contains(raw, `\/`) {
+		return true
+	}
+	for i := range w.patterns {
+		if p := &w.patterns[i]; p.hint == nil || p.hint(raw) {
+			return true
+		}
+	}
+	return false
+}
+
+// text decodes the JSON string src[start:end].
+func (w *walker) text(start, end int) string {
+	body := w.src[start+1 : end-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return string(body)
+	}
+	var s string
+	if err := json.Unmarshal(w.src[start:end], &s); err != nil {
+		return string(body) // unreachable: the input was validated
+	}
+	return s
+}
+
+func quote(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // keep "<" and "&" readable in the record
+	_ = enc.Encode(s)        // a string always encodes
+	return strings.TrimSuffix(b.String(), "\n")
+}

@@ -1,0 +1,720 @@
+// Package ingest is mcptrail's gateway: it relays MCP messages between an
+// agent and its servers, over stdio or Streamable HTTP, and records each one
+// before it is forwarded.
+//
+// The pumps (stdio.go, http*.go) move bytes and stay dumb; a Session decides
+// what every message means — request, outcome, notification, bad input — and
+// records it through a Recorder. Policy, redaction and pre-state capture are
+// Hooks, so ingest never imports the packages that implement them.
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/store"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// Recorder takes the gateway's events. In the daemon it appends to the store;
+// in `mcptrail wrap` it sends them over the daemon's socket.
+type Recorder interface {
+	// Record appends ev and sets ev.Seq. With durable set it returns only once
+	// the event is committed, if the store's durability is strict; otherwise
+	// it may return as soon as the event has its place in the sequence.
+	Record(ev *store.Event, durable bool) (uint64, error)
+}
+
+// Hooks change what the gateway does with a call without touching the pumps.
+// Every field may be nil.
+type Hooks struct {
+	// Redact removes secrets from params and results before they are recorded.
+	Redact func(json.RawMessage) json.RawMessage
+	// Classify names a tool call's class (read, write, delete, unknown). It
+	// wins over the server's annotations, which are only hints.
+	Classify func(upstream, tool string, ann *store.Annotations) string
+	// BeforeForward runs after a client request is recorded and before it is
+	// forwarded; an error refuses the call (the client gets a JSON-RPC error
+	// and the call's outcome is "denied").
+	BeforeForward func(ev *store.Event) error
+	// AfterRecord sees every event once it is recorded (detections).
+	AfterRecord func(ev *store.Event)
+}
+
+// SessionInfo is what the gateway knows about a session before any message.
+type SessionInfo struct {
+	ID         string
+	Upstream   string
+	Transport  string // stdio or http
+	Agent      store.Agent
+	Principal  *store.Principal
+	OnBehalfOf string
+	Task       *store.Task
+}
+
+// Overrides carry per-message identity that only the transport knows, such
+// as an HTTP request's bearer token and task header.
+type Overrides struct {
+	Principal  *store.Principal
+	Agent      *store.Agent
+	OnBehalfOf string
+	Task       *store.Task
+}
+
+// Limits bound what one message may cost.
+type Limits struct {
+	MaxMessageBytes int // larger messages are refused as bad input
+}
+
+// DefaultMaxMessageBytes bounds one message when the config says nothing.
+const DefaultMaxMessageBytes = 4 << 20
+
+// pending is a request awaiting its response.
+type pending struct {
+	seq     uint64
+	logical uint64
+	start   time.Time
+	method  string
+	tool    string
+	class   string
+	ann     *store.Annotations
+	id      json.RawMessage
+	task    *store.Task
+	agent   *store.Agent
+	prin    *store.Principal
+	obo     string
+}
+
+// Session is the state of one MCP session between one client and one
+// upstream server: it correlates requests with their responses (per sender
+// and JSON-RPC id), remembers tool annotations from tools/list, and turns
+// every message into events. FromClient and FromServer may be called
+// concurrently.
+type Session struct {
+	info   SessionInfo
+	rec    Recorder
+	hooks  Hooks
+	limits Limits
+	log    *slog.Logger
+
+	mu              sync.Mutex
+	pending         map[string]*pending // key: sender + NUL + raw id
+	tools           map[string]*store.Annotations
+	requestState    map[string]uint64 // MRTR: requestState → seq of the first request of the logical call
+	clientName      string
+	clientVersion   string
+	protocolVersion string
+	started         bool
+	closed          bool
+}
+
+// NewSession starts tracking a session. Call Start to record its beginning.
+func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log *slog.Logger) *Session {
+	if limits.MaxMessageBytes <= 0 {
+		limits.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Session{
+		info:         info,
+		rec:          rec,
+		hooks:        hooks,
+		limits:       limits,
+		log:          log,
+		pending:      make(map[string]*pending),
+		tools:        make(map[string]*store.Annotations),
+		requestState: make(map[string]uint64),
+	}
+}
+
+// ID is the session's gateway id.
+func (s *Session) ID() string { return s.info.ID }
+
+// Info returns the session's identity as currently known.
+func (s *Session) Info() SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info := s.info
+	info.Agent.ClientName, info.Agent.ClientVersion = s.clientName, s.clientVersion
+	return info
+}
+
+// Start records the session_start event.
+func (s *Session) Start() error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return nil
+	}
+	s.started = true
+	s.mu.Unlock()
+	ev := s.event(store.KindSessionStart, "", nil)
+	_, err := s.record(ev, true)
+	return err
+}
+
+// wireMsg is the envelope as sent, to keep ids and unknown fields exactly as
+// the peer wrote them; jsonrpc.DecodeMessage judges validity.
+type wireMsg struct {
+	ID     json.RawMessage `json:"id"`
+	Method *string         `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+// FromClient handles one message (or JSON-RPC batch) from the client. It
+// returns what to forward to the server (nil: nothing) and what to send back
+// to the client instead (nil: nothing), e.g. an error for bad input or a
+// refused call. ov may be nil.
+func (s *Session) FromClient(raw []byte, ov *Overrides) (forward, reply []byte) {
+	return s.handle(store.FromClient, raw, ov)
+}
+
+// FromServer handles one message from the server; forward goes to the
+// client, reply back to the server.
+func (s *Session) FromServer(raw []byte) (forward, reply []byte) {
+	return s.handle(store.FromServer, raw, nil)
+}
+
+func (s *Session) handle(from string, raw []byte, ov *Overrides) (forward, reply []byte) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if len(raw) > s.limits.MaxMessageBytes {
+		s.badInput(from, raw, fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(raw), s.limits.MaxMessageBytes))
+		return nil, s.replyIf(from, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: message too large"))
+	}
+	if raw[0] == '[' {
+		return s.handleBatch(from, raw, ov)
+	}
+	fwd, rep, err := s.handleOne(from, raw, ov)
+	if err != nil {
+		return nil, s.replyIf(from, rep)
+	}
+	return fwd, s.replyIf(from, rep)
+}
+
+// replyIf drops replies to the server for its own bad input: a server that
+// sends garbage cannot be helped by an error it would not expect.
+func (s *Session) replyIf(from string, reply []byte) []byte {
+	if from == store.FromServer && reply != nil && !json.Valid(reply) {
+		return nil
+	}
+	return reply
+}
+
+// handleBatch records each element of a JSON-RPC batch (2025-03-26 and
+// earlier) and forwards the batch as sent, unless an element was refused.
+func (s *Session) handleBatch(from string, raw []byte, ov *Overrides) (forward, reply []byte) {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil || len(elems) == 0 {
+		code, msg := jsonrpc.CodeParseError, "mcptrail: parse error"
+		if err == nil {
+			code, msg = jsonrpc.CodeInvalidRequest, "mcptrail: empty batch"
+		}
+		s.badInput(from, raw, describe(err, "empty batch"))
+		return nil, errorResponse(nil, code, msg)
+	}
+	var replies []json.RawMessage
+	refused := false
+	for _, e := range elems {
+		_, rep, err := s.handleOne(from, e, ov)
+		if err != nil {
+			refused = true
+		}
+		if rep != nil {
+			replies = append(replies, rep)
+		}
+	}
+	if len(replies) > 0 {
+		reply, _ = json.Marshal(replies)
+	}
+	if refused {
+		return nil, reply
+	}
+	return raw, reply
+}
+
+func describe(err error, fallback string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fallback
+}
+
+var errRefused = errors.New("refused")
+
+// handleOne records one message. A non-nil error means it must not be
+// forwarded; reply then says why (for a request) or is nil.
+func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, reply []byte, err error) {
+	msg, derr := jsonrpc.DecodeMessage(raw)
+	var w wireMsg
+	if uerr := json.Unmarshal(raw, &w); uerr != nil {
+		s.badInput(from, raw, "malformed JSON: "+uerr.Error())
+		return nil, errorResponse(nil, jsonrpc.CodeParseError, "mcptrail: parse error: "+uerr.Error()), errRefused
+	}
+	if derr != nil {
+		s.badInput(from, raw, "invalid JSON-RPC message: "+derr.Error())
+		return nil, errorResponse(validID(w.ID), jsonrpc.CodeInvalidRequest, "mcptrail: invalid request: "+derr.Error()), errRefused
+	}
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		if m.IsCall() {
+			return s.request(from, raw, m, w, ov)
+		}
+		s.notification(from, m, ov)
+		return raw, nil, nil
+	case *jsonrpc.Response:
+		s.response(from, m, w)
+		return raw, nil, nil
+	}
+	return raw, nil, nil
+}
+
+// validID returns id when it is a JSON-RPC id (string or number), else null.
+func validID(id json.RawMessage) json.RawMessage {
+	id = bytes.TrimSpace(id)
+	if len(id) > 0 && (id[0] == '"' || id[0] == '-' || (id[0] >= '0' && id[0] <= '9')) && json.Valid(id) {
+		return id
+	}
+	return nil
+}
+
+func key(from string, id json.RawMessage) string { return from + "\x00" + string(id) }
+
+func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg, ov *Overrides) ([]byte, []byte, error) {
+	ev := s.event(store.KindRequest, from, ov)
+	ev.Method = m.Method
+	ev.JSONRPCID = w.ID
+	ev.Size = len(raw)
+	ev.Params = s.redact(m.Params)
+	p := &pending{start: time.Now(), method: m.Method, id: w.ID}
+	if from == store.FromClient {
+		s.learnClient(m)
+		if t := identity.TaskFromMeta(m.Params); t != nil {
+			ev.Task = identity.MergeTask(ev.Task, t)
+		}
+		if obo := identity.OnBehalfOfFromMeta(m.Params); obo != "" && ev.OnBehalfOf == "" {
+			ev.OnBehalfOf = obo
+		}
+		s.fillAgent(ev)
+		if m.Method == "tools/call" {
+			s.describeToolCall(ev, m.Params)
+		}
+	}
+	p.tool, p.class, p.ann, p.task, p.agent, p.prin, p.obo = ev.Tool, ev.Class, ev.Annotations, ev.Task, ev.Agent, ev.Principal, ev.OnBehalfOf
+	p.logical = ev.LogicalCall
+
+	seq, err := s.record(ev, true)
+	if err != nil {
+		// Fail closed: a call that cannot be recorded does not happen.
+		return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: the audit record could not be written, so the call was not forwarded: "+err.Error()), errRefused
+	}
+	p.seq = seq
+	if p.logical == 0 {
+		p.logical = seq
+	}
+	if from == store.FromClient && s.hooks.BeforeForward != nil {
+		if herr := s.hooks.BeforeForward(ev); herr != nil {
+			s.outcome(p, from, store.OutcomeDenied, nil, mustJSON(map[string]any{"code": jsonrpc.CodeInternalError, "message": herr.Error()}), herr.Error())
+			return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: call refused: "+herr.Error()), errRefused
+		}
+	}
+	s.mu.Lock()
+	s.pending[key(from, w.ID)] = p
+	s.mu.Unlock()
+	return raw, nil, nil
+}
+
+// learnClient remembers who the client says it is: clientInfo and the
+// protocol version from initialize (2025 era) or from _meta (2026-07-28).
+func (s *Session) learnClient(m *jsonrpc.Request) {
+	var name, version, pv string
+	if m.Method == "initialize" {
+		var p struct {
+			ProtocolVersion string `json:"protocolVersion"`
+			ClientInfo      struct {
+				Name    string `json:"name"`
+				Version string `json:"version"`
+			} `json:"clientInfo"`
+		}
+		if json.Unmarshal(m.Params, &p) == nil {
+			name, version, pv = p.ClientInfo.Name, p.ClientInfo.Version, p.ProtocolVersion
+		}
+	} else {
+		name, version = identity.ClientInfoFromMeta(m.Params)
+		pv = metaString(m.Params, "io.modelcontextprotocol/protocolVersion")
+	}
+	s.mu.Lock()
+	if name != "" {
+		s.clientName, s.clientVersion = name, version
+	}
+	if pv != "" {
+		s.protocolVersion = pv
+	}
+	s.mu.Unlock()
+}
+
+func metaString(params json.RawMessage, k string) string {
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	var v string
+	_ = json.Unmarshal(p.Meta[k], &v)
+	return v
+}
+
+// describeToolCall fills the tool name, annotations, class and the MRTR link
+// of a tools/call.
+func (s *Session) describeToolCall(ev *store.Event, params json.RawMessage) {
+	var p struct {
+		Name         string `json:"name"`
+		RequestState string `json:"requestState"`
+	}
+	_ = json.Unmarshal(params, &p)
+	ev.Tool = p.Name
+	s.mu.Lock()
+	ev.Annotations = s.tools[p.Name]
+	if p.RequestState != "" {
+		ev.LogicalCall = s.requestState[p.RequestState]
+	}
+	s.mu.Unlock()
+	ev.Class = s.classify(p.Name, ev.Annotations)
+}
+
+func (s *Session) classify(tool string, ann *store.Annotations) string {
+	if s.hooks.Classify != nil {
+		if c := s.hooks.Classify(s.info.Upstream, tool, ann); c != "" {
+			return c
+		}
+	}
+	return ClassFromAnnotations(ann)
+}
+
+// ClassFromAnnotations derives a class from tool hints: read-only tools read,
+// others write (destructive or not: without a rule we cannot tell a delete).
+func ClassFromAnnotations(ann *store.Annotations) string {
+	if ann == nil {
+		return "unknown"
+	}
+	if ann.ReadOnly != nil && *ann.ReadOnly {
+		return "read"
+	}
+	return "write"
+}
+
+func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
+	ev := s.event(store.KindNotification, from, ov)
+	ev.Method = m.Method
+	ev.Params = s.redact(m.Params)
+	switch m.Method {
+	case "notifications/cancelled":
+		// Link the cancellation to the call it cancels; its outcome comes when
+		// (if) the peer answers, or at close.
+		var p struct {
+			RequestID json.RawMessage `json:"requestId"`
+		}
+		if json.Unmarshal(m.Params, &p) == nil {
+			// The sender cancels a request it sent itself.
+			s.mu.Lock()
+			if pd := s.pending[key(from, p.RequestID)]; pd != nil {
+				ev.Call = pd.seq
+				ev.Tool = pd.tool
+			}
+			s.mu.Unlock()
+		}
+	case "notifications/tools/list_changed":
+		// The annotations we hold may be stale; the client's next tools/list
+		// refreshes them.
+		s.mu.Lock()
+		clear(s.tools)
+		s.mu.Unlock()
+	}
+	if from == store.FromClient {
+		s.fillAgent(ev)
+	}
+	if _, err := s.record(ev, false); err != nil {
+		s.log.Warn("recording notification", "session", s.info.ID, "method", m.Method, "err", err)
+	}
+}
+
+func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
+	// A response from X answers a request from the other side.
+	reqFrom := store.FromClient
+	if from == store.FromClient {
+		reqFrom = store.FromServer
+	}
+	s.mu.Lock()
+	p := s.pending[key(reqFrom, w.ID)]
+	delete(s.pending, key(reqFrom, w.ID))
+	s.mu.Unlock()
+	if p == nil {
+		ev := s.event(store.KindBadInput, from, nil)
+		ev.JSONRPCID = w.ID
+		ev.Detail = "response to an unknown request id"
+		ev.Result = s.redact(w.Result)
+		ev.Error = w.Error
+		s.record(ev, false)
+		return
+	}
+	outcome := store.OutcomeOK
+	detail := ""
+	if m.Error != nil {
+		outcome = store.OutcomeRPCError
+		var we *jsonrpc.Error
+		if errors.As(m.Error, &we) {
+			detail = fmt.Sprintf("%d %s", we.Code, we.Message)
+		}
+	} else {
+		outcome, detail = s.inspectResult(p, w.Result)
+	}
+	s.outcome(p, reqFrom, outcome, w.Result, w.Error, detail)
+}
+
+// inspectResult reads what a successful response means: isError tool
+// failures, MRTR continuations, and tool annotations from tools/list.
+func (s *Session) inspectResult(p *pending, result json.RawMessage) (outcome, detail string) {
+	switch p.method {
+	case "tools/call":
+		var r struct {
+			IsError      bool   `json:"isError"`
+			ResultType   string `json:"resultType"`
+			RequestState string `json:"requestState"`
+		}
+		_ = json.Unmarshal(result, &r)
+		if r.ResultType == "input_required" {
+			if r.RequestState != "" {
+				s.mu.Lock()
+				s.requestState[r.RequestState] = p.logical
+				s.mu.Unlock()
+			}
+			return store.OutcomeInputRequired, "server asked the client for input; the call continues under a new id"
+		}
+		if r.IsError {
+			return store.OutcomeToolError, ""
+		}
+	case "tools/list":
+		s.learnTools(result)
+	}
+	return store.OutcomeOK, ""
+}
+
+func (s *Session) learnTools(result json.RawMessage) {
+	var r struct {
+		Tools []struct {
+			Name        string `json:"name"`
+			Annotations *struct {
+				ReadOnly    *bool `json:"readOnlyHint"`
+				Destructive *bool `json:"destructiveHint"`
+				Idempotent  *bool `json:"idempotentHint"`
+				OpenWorld   *bool `json:"openWorldHint"`
+			} `json:"annotations"`
+		} `json:"tools"`
+	}
+	if json.Unmarshal(result, &r) != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range r.Tools {
+		if t.Annotations == nil {
+			s.tools[t.Name] = &store.Annotations{}
+			continue
+		}
+		a := t.Annotations
+		s.tools[t.Name] = &store.Annotations{ReadOnly: a.ReadOnly, Destructive: a.Destructive, Idempotent: a.Idempotent, OpenWorld: a.OpenWorld}
+	}
+}
+
+// outcome records the end of a call, repeating its request's identity so the
+// line stands alone in a SIEM.
+func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr json.RawMessage, detail string) {
+	ev := s.event(store.KindCall, reqFrom, nil)
+	ev.Call = p.seq
+	if p.logical != p.seq {
+		ev.LogicalCall = p.logical
+	}
+	ev.Method, ev.Tool, ev.Class, ev.Annotations = p.method, p.tool, p.class, p.ann
+	ev.JSONRPCID = p.id
+	ev.Outcome = outcome
+	ev.Result = s.redact(result)
+	ev.Error = rpcErr
+	ev.Detail = detail
+	ev.DurationNS = time.Since(p.start).Nanoseconds()
+	if p.agent != nil {
+		ev.Agent = p.agent
+	}
+	if p.prin != nil {
+		ev.Principal = p.prin
+	}
+	if p.task != nil {
+		ev.Task = p.task
+	}
+	if p.obo != "" {
+		ev.OnBehalfOf = p.obo
+	}
+	if _, err := s.record(ev, false); err != nil {
+		s.log.Warn("recording outcome", "session", s.info.ID, "call", p.seq, "err", err)
+	}
+}
+
+// Close ends the session: every call still waiting gets an outcome (outcome
+// names why: transport_error when the upstream failed, unknown when the
+// gateway is going away), and the client gets an error response for each of
+// its pending requests, which the caller should deliver if it still can.
+func (s *Session) Close(outcome, detail string) (clientReplies [][]byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var ps []*pending
+	var froms []string
+	for k, p := range s.pending {
+		ps = append(ps, p)
+		froms = append(froms, k[:bytes.IndexByte([]byte(k), 0)])
+	}
+	clear(s.pending)
+	s.mu.Unlock()
+	for i, p := range ps {
+		s.outcome(p, froms[i], outcome, nil, nil, detail)
+		if froms[i] == store.FromClient {
+			clientReplies = append(clientReplies, errorResponse(p.id, jsonrpc.CodeInternalError, "mcptrail: "+detail))
+		}
+	}
+	ev := s.event(store.KindSessionEnd, "", nil)
+	ev.Detail = detail
+	if _, err := s.record(ev, false); err != nil {
+		s.log.Warn("recording session end", "session", s.info.ID, "err", err)
+	}
+	return clientReplies
+}
+
+// Pending reports how many calls await a response.
+func (s *Session) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+func (s *Session) badInput(from string, raw []byte, detail string) {
+	ev := s.event(store.KindBadInput, from, nil)
+	ev.Detail = detail
+	ev.Size = len(raw)
+	// Keep a bounded, redacted excerpt as a JSON string: enough to see what
+	// arrived, never the whole of an oversized message.
+	excerpt := raw
+	if len(excerpt) > 512 {
+		excerpt = excerpt[:512]
+	}
+	ev.Params = mustJSON(string(bytes.ToValidUTF8(excerpt, []byte("?"))))
+	ev.Params = s.redact(ev.Params)
+	if _, err := s.record(ev, false); err != nil {
+		s.log.Warn("recording bad input", "session", s.info.ID, "err", err)
+	}
+}
+
+// event starts an event with the session's identity.
+func (s *Session) event(kind, from string, ov *Overrides) *store.Event {
+	s.mu.Lock()
+	info := s.info
+	pv := s.protocolVersion
+	s.mu.Unlock()
+	ev := &store.Event{
+		Kind:            kind,
+		Session:         info.ID,
+		Upstream:        info.Upstream,
+		Transport:       info.Transport,
+		ProtocolVersion: pv,
+		From:            from,
+		Principal:       info.Principal,
+		OnBehalfOf:      info.OnBehalfOf,
+		Task:            info.Task,
+	}
+	if info.Agent != (store.Agent{}) {
+		a := info.Agent
+		ev.Agent = &a
+	}
+	if ov != nil {
+		if ov.Principal != nil {
+			ev.Principal = ov.Principal
+		}
+		if ov.Agent != nil {
+			ev.Agent = ov.Agent
+		}
+		if ov.OnBehalfOf != "" {
+			ev.OnBehalfOf = ov.OnBehalfOf
+		}
+		ev.Task = identity.MergeTask(ev.Task, ov.Task)
+	}
+	s.fillAgent(ev)
+	return ev
+}
+
+// fillAgent adds what the client claims (clientInfo) to the agent.
+func (s *Session) fillAgent(ev *store.Event) {
+	s.mu.Lock()
+	name, version := s.clientName, s.clientVersion
+	s.mu.Unlock()
+	if name == "" {
+		return
+	}
+	a := store.Agent{}
+	if ev.Agent != nil {
+		a = *ev.Agent
+	}
+	a.ClientName, a.ClientVersion = name, version
+	if a.Name == "" {
+		a.Name = name
+	}
+	ev.Agent = &a
+}
+
+func (s *Session) redact(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || s.hooks.Redact == nil {
+		return raw
+	}
+	return s.hooks.Redact(raw)
+}
+
+func (s *Session) record(ev *store.Event, durable bool) (uint64, error) {
+	seq, err := s.rec.Record(ev, durable)
+	if err == nil && s.hooks.AfterRecord != nil {
+		s.hooks.AfterRecord(ev)
+	}
+	return seq, err
+}
+
+// errorResponse builds a JSON-RPC error response; a nil id is JSON null.
+func errorResponse(id json.RawMessage, code int, msg string) []byte {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   jsonrpc.Error   `json:"error"`
+	}{"2.0", id, jsonrpc.Error{Code: int64(code), Message: msg}})
+	return b
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called with values that always marshal
+	}
+	return b
+}

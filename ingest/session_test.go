@@ -1,0 +1,144 @@
+package ingest
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// memRecorder keeps events in memory, for logic tests that need no disk.
+type memRecorder struct {
+	mu  sync.Mutex
+	evs []store.Event
+}
+
+func (m *memRecorder) Record(ev *store.Event, _ bool) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ev.Seq = uint64(len(m.evs) + 1)
+	m.evs = append(m.evs, *ev)
+	return ev.Seq, nil
+}
+
+func (m *memRecorder) kinds() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var k []string
+	for _, e := range m.evs {
+		k = append(k, e.Kind)
+	}
+	return strings.Join(k, ",")
+}
+
+func TestSessionRelaysBytesUnchanged(t *testing.T) {
+	rec := &memRecorder{}
+	s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{}, nil)
+	// Unknown members, odd spacing and key order must survive the relay.
+	req := `{"id":  9, "jsonrpc":"2.0","method":"tools/call","params":{"name":"t","arguments":{"b":1,"a":2}},"x-vendor":{"keep":true}}`
+	fwd, reply := s.FromClient([]byte(req), nil)
+	if string(fwd) != req || reply != nil {
+		t.Fatalf("forwarded %q (reply %q)", fwd, reply)
+	}
+	resp := `{"jsonrpc":"2.0","id":9,"result":{"content":[],"isError":true,"extra":1}}`
+	fwd, _ = s.FromServer([]byte(resp))
+	if string(fwd) != resp {
+		t.Fatalf("forwarded %q", fwd)
+	}
+	if rec.evs[1].Outcome != store.OutcomeToolError || rec.evs[1].Call != rec.evs[0].Seq || rec.evs[1].Tool != "t" {
+		t.Errorf("outcome event %+v", rec.evs[1])
+	}
+}
+
+func TestSessionServerRequestAndCancel(t *testing.T) {
+	rec := &memRecorder{}
+	s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{}, nil)
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}`), nil)
+	// The server asks the client to sample, with an id that collides with the client's own.
+	s.FromServer([]byte(`{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{}}`))
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":1,"result":{"role":"assistant","content":{"type":"text","text":"hi"}}}`), nil)
+	s.FromClient([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`), nil)
+	if got := rec.kinds(); got != "request,request,call,notification" {
+		t.Fatalf("kinds %s", got)
+	}
+	sampling := rec.evs[2]
+	if sampling.Method != "sampling/createMessage" || sampling.Call != 2 || sampling.From != store.FromServer {
+		t.Errorf("sampling outcome %+v", sampling)
+	}
+	if rec.evs[3].Call != 1 || rec.evs[3].Tool != "slow" {
+		t.Errorf("cancellation not linked to the call: %+v", rec.evs[3])
+	}
+	replies := s.Close(store.OutcomeUnknown, "gateway stopped")
+	if len(replies) != 1 || !strings.Contains(string(replies[0]), `"id":1`) {
+		t.Errorf("close replies %q", replies)
+	}
+	last := rec.evs[len(rec.evs)-2]
+	if last.Outcome != store.OutcomeUnknown || last.Call != 1 {
+		t.Errorf("pending call at close: %+v", last)
+	}
+}
+
+func TestSessionMRTRLinksContinuations(t *testing.T) {
+	rec := &memRecorder{}
+	s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{}, nil)
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"book"}}`), nil)
+	s.FromServer([]byte(`{"jsonrpc":"2.0","id":1,"result":{"resultType":"input_required","requestState":"st-1","inputRequests":{}}}`))
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"book","requestState":"st-1","inputResponses":{}}}`), nil)
+	s.FromServer([]byte(`{"jsonrpc":"2.0","id":2,"result":{"content":[]}}`))
+	if rec.evs[1].Outcome != store.OutcomeInputRequired {
+		t.Errorf("first outcome %q", rec.evs[1].Outcome)
+	}
+	if rec.evs[2].LogicalCall != 1 || rec.evs[3].LogicalCall != 1 {
+		t.Errorf("continuation not linked: %d %d", rec.evs[2].LogicalCall, rec.evs[3].LogicalCall)
+	}
+}
+
+func TestSessionRedactsBeforeRecording(t *testing.T) {
+	rec := &memRecorder{}
+	hooks := Hooks{Redact: func(b json.RawMessage) json.RawMessage {
+		return json.RawMessage(strings.ReplaceAll(string(b), "hunter2", "[REDACTED]"))
+	}}
+	s := NewSession(SessionInfo{ID: "s"}, rec, hooks, Limits{}, nil)
+	raw := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"login","arguments":{"password":"hunter2"}}}`
+	fwd, _ := s.FromClient([]byte(raw), nil)
+	if string(fwd) != raw {
+		t.Error("redaction must not change what is forwarded")
+	}
+	if strings.Contains(string(rec.evs[0].Params), "hunter2") {
+		t.Errorf("secret stored: %s", rec.evs[0].Params)
+	}
+}
+
+// FuzzSession: any bytes from either side never panic the gateway, replies
+// are valid JSON-RPC, and what is forwarded is exactly what arrived.
+func FuzzSession(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{}}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"}]`,
+		`{"jsonrpc":"2.0","id":null,"method":"x"}`, `{"id":{}}`, `[]`, `nul`, `"str"`,
+	} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, fromClient bool) {
+		s := NewSession(SessionInfo{ID: "f"}, &memRecorder{}, Hooks{}, Limits{MaxMessageBytes: 1 << 12}, nil)
+		var fwd, reply []byte
+		if fromClient {
+			fwd, reply = s.FromClient(data, nil)
+		} else {
+			fwd, reply = s.FromServer(data)
+		}
+		if fwd != nil && string(fwd) != strings.TrimSpace(string(data)) && string(fwd) != string(data) {
+			// Forwarded bytes are the input, trimmed of surrounding space at most.
+			if strings.TrimSpace(string(fwd)) != strings.TrimSpace(string(data)) {
+				t.Fatalf("forwarded %q for input %q", fwd, data)
+			}
+		}
+		if reply != nil && !json.Valid(reply) {
+			t.Fatalf("invalid reply %q", reply)
+		}
+		s.Close(store.OutcomeUnknown, "fuzz")
+	})
+}

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func benchEvent(i int) *Event {
+	ev := call(fmt.Sprintf("session-%d", i%64), []string{"read_file", "write_file", "list_directory"}[i%3])
+	ev.Principal = &Principal{Subject: "alice", Kind: "os_user"}
+	ev.JSONRPCID = json.RawMessage(fmt.Sprint(i))
+	return ev
+}
+
+// BenchmarkCommit is the baseline: one bbolt transaction writing one small
+// event, synced, which is what a strict Append costs at the least.
+func BenchmarkCommit(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	data, _ := json.Marshal(benchEvent(0))
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bEvents); return err }); err != nil {
+		b.Fatal(err)
+	}
+	var seq uint64
+	for b.Loop() {
+		seq++
+		if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bEvents).Put(u64(seq), data) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchAppend(b *testing.B, durability string, parallel bool) {
+	s := tempStore(b, Options{Durability: durability})
+	if parallel {
+		b.SetParallelism(8) // gateway sessions waiting on their records
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if _, err := s.Append(benchEvent(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	} else {
+		i := 0
+		for b.Loop() {
+			if _, err := s.Append(benchEvent(i)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	}
+	if err := s.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	st := s.Stats()
+	b.ReportMetric(float64(st.Events)/float64(st.Commits), "events/commit")
+}
+
+func BenchmarkAppendStrict(b *testing.B)         { benchAppend(b, DurabilityStrict, false) }
+func BenchmarkAppendStrictParallel(b *testing.B) { benchAppend(b, DurabilityStrict, true) }
+func BenchmarkAppendBatch(b *testing.B)          { benchAppend(b, DurabilityBatch, false) }
+func BenchmarkAppendBatchParallel(b *testing.B)  { benchAppend(b, DurabilityBatch, true) }
+
+// BenchmarkQueryFirstPage reads the first page (100 events) of common
+// queries on a store of 200k events.
+func BenchmarkQueryFirstPage(b *testing.B) {
+	const n = 200_000
+	s := tempStore(b, Options{Durability: DurabilityBatch, MaxBatch: 10_000})
+	start := time.Now().Add(-n * time.Millisecond)
+	for i := range n {
+		ev := benchEvent(i)
+		ev.Time = start.Add(time.Duration(i) * time.Millisecond)
+		if _, err := s.Append(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	mid := start.Add(n / 2 * time.Millisecond)
+	for _, bc := range []struct {
+		name string
+		q    Query
+	}{
+		{"newest", Query{Newest: true}},
+		{"oldest", Query{}},
+		{"session", Query{Session: "session-7", Newest: true}},
+		{"tool+outcome", Query{Tool: "write_file", Outcome: "nope"}}, // walks the whole tool index: the worst case
+		{"since", Query{Since: mid}},
+		{"until-newest", Query{Until: mid, Newest: true}},
+		{"session+since", Query{Session: "session-7", Since: mid}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Query(bc.q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("sessions", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Sessions(SessionQuery{Limit: 50}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,131 @@
+// Package store is mcptrail's record: an append-only, hash-chained log of
+// events in one bbolt file, with indices for the investigator's queries.
+//
+// One process writes a store file at a time (bbolt holds an exclusive file
+// lock); any number of read-only openers may read a file nobody writes.
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event kinds.
+const (
+	KindRequest      = "request"      // a JSON-RPC request, recorded before it is forwarded
+	KindCall         = "call"         // the outcome of a request: response, error, or failure to get one
+	KindNotification = "notification" // a JSON-RPC notification, either direction
+	KindSessionStart = "session_start"
+	KindSessionEnd   = "session_end"
+	KindAlert        = "alert"
+	KindApproval     = "approval"
+	KindRollbackStep = "rollback_step"
+	KindBadInput     = "bad_input" // a message that could not be parsed or was too large
+)
+
+// Outcomes of a call.
+const (
+	OutcomeOK             = "ok"
+	OutcomeToolError      = "tool_error" // result with isError: true
+	OutcomeRPCError       = "rpc_error"  // JSON-RPC error response
+	OutcomeDenied         = "denied"
+	OutcomeCancelled      = "cancelled"
+	OutcomeTimeout        = "timeout"
+	OutcomeTransportError = "transport_error"
+	OutcomeUnknown        = "unknown"        // no response before a crash or shutdown
+	OutcomeInputRequired  = "input_required" // 2026-07-28 MRTR: the call continues under a new id
+)
+
+// Message directions.
+const (
+	FromClient = "client" // agent → server
+	FromServer = "server" // server → agent (sampling, elicitation, roots, notifications)
+)
+
+// Agent is who acted: the MCP client, as configured and as it claims to be.
+type Agent struct {
+	ID            string `json:"id,omitempty"`
+	Name          string `json:"name,omitempty"`
+	ClientName    string `json:"client_name,omitempty"`    // clientInfo.name: a claim
+	ClientVersion string `json:"client_version,omitempty"` // clientInfo.version: a claim
+}
+
+// Principal is the identity the agent used.
+type Principal struct {
+	Subject      string `json:"subject,omitempty"`
+	Issuer       string `json:"issuer,omitempty"`
+	CredentialID string `json:"credential_id,omitempty"` // fingerprint of the token, never the token
+	Kind         string `json:"kind,omitempty"`          // os_user, token, jwt, ssh_key
+	Verified     bool   `json:"verified,omitempty"`      // proven by the gateway, not claimed by the agent
+}
+
+// Task is the unit of work a call belongs to.
+type Task struct {
+	ID       string `json:"id,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Workflow string `json:"workflow,omitempty"`
+	TraceID  string `json:"trace_id,omitempty"`
+	SpanID   string `json:"span_id,omitempty"`
+}
+
+// Authorization says whether a human reviewed the action.
+type Authorization struct {
+	Reviewed bool      `json:"reviewed"`
+	Approver string    `json:"approver,omitempty"`
+	Method   string    `json:"method,omitempty"`
+	Time     time.Time `json:"time,omitzero"`
+}
+
+// Annotations are the tool's hints as advertised by the server's tools/list.
+// Pointers: absent is not the same as false.
+type Annotations struct {
+	ReadOnly    *bool `json:"read_only,omitempty"`
+	Destructive *bool `json:"destructive,omitempty"`
+	Idempotent  *bool `json:"idempotent,omitempty"`
+	OpenWorld   *bool `json:"open_world,omitempty"`
+}
+
+// Event is one record. Field names are the exported JSON names of
+// shared/DESIGN.md "The record"; the store assigns Seq, PrevHash and Hash,
+// and ID and Time when they are empty.
+type Event struct {
+	Seq        uint64    `json:"seq"`
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time"`
+	DurationNS int64     `json:"duration_ns,omitempty"`
+	Kind       string    `json:"kind"`
+
+	Session         string          `json:"session,omitempty"`
+	Upstream        string          `json:"upstream,omitempty"`
+	Transport       string          `json:"transport,omitempty"` // stdio, http
+	ProtocolVersion string          `json:"protocol_version,omitempty"`
+	From            string          `json:"from,omitempty"` // client or server: who sent the message
+	Method          string          `json:"method,omitempty"`
+	Tool            string          `json:"tool,omitempty"`
+	JSONRPCID       json.RawMessage `json:"jsonrpc_id,omitempty"`
+	Call            uint64          `json:"call,omitempty"`         // on an outcome: the seq of its request
+	LogicalCall     uint64          `json:"logical_call,omitempty"` // MRTR: seq of the first request of the logical call
+
+	Agent         *Agent         `json:"agent,omitempty"`
+	Principal     *Principal     `json:"principal,omitempty"`
+	OnBehalfOf    string         `json:"on_behalf_of,omitempty"`
+	Task          *Task          `json:"task,omitempty"`
+	Authorization *Authorization `json:"authorization,omitempty"`
+
+	Params json.RawMessage `json:"params,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  json.RawMessage `json:"error,omitempty"` // the JSON-RPC error object, on rpc_error
+
+	Outcome     string       `json:"outcome,omitempty"`
+	Annotations *Annotations `json:"annotations,omitempty"`
+	Class       string       `json:"class,omitempty"` // read, write, delete, unknown
+
+	Prestate string `json:"prestate,omitempty"`
+	Reverts  uint64 `json:"reverts,omitempty"`
+
+	Detail string `json:"detail,omitempty"` // human-readable: why input was bad, what an alert saw
+	Size   int    `json:"size,omitempty"`   // bytes of the original message
+
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
+}

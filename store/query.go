@@ -1,0 +1,283 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Query selects events. Filters combine with AND.
+type Query struct {
+	Session, Agent, Tool, Upstream, Outcome, Kind, Class, Method string // exact match; "" = any; Agent matches AgentKey
+
+	Since, Until time.Time // zero = unbounded; inclusive Since, exclusive Until
+	Newest       bool      // newest first (default oldest first)
+	Limit        int       // default 100, max 10000
+	Cursor       uint64    // from Page.Next; 0 = start
+}
+
+// Page is one page of a query's answer, in seq order (descending when
+// Newest). Next is the seq the next page starts at, 0 when there is none.
+type Page struct {
+	Events []Event `json:"events"`
+	Next   uint64  `json:"next,omitempty"`
+}
+
+var decodeHook func() // tests: count the events a query reads
+
+const (
+	defaultLimit = 100
+	maxLimit     = 10000
+)
+
+// The indexed fields, most selective first: a query walks the first index
+// it has a value for. Query.fields and Event.fields list them in this order.
+const numIndex = 8
+
+var indexBuckets = [numIndex][]byte{
+	[]byte("idx_session"), []byte("idx_tool"), []byte("idx_agent"), []byte("idx_upstream"),
+	[]byte("idx_outcome"), []byte("idx_class"), []byte("idx_kind"), []byte("idx_method"),
+}
+
+func (q *Query) fields() [numIndex]string {
+	return [...]string{q.Session, q.Tool, q.Agent, q.Upstream, q.Outcome, q.Class, q.Kind, q.Method}
+}
+
+func (e *Event) fields() [numIndex]string {
+	return [...]string{e.Session, e.Tool, AgentKey(e.Agent), e.Upstream, e.Outcome, e.Class, e.Kind, e.Method}
+}
+
+// AgentKey is the value an agent is indexed and queried by: its configured
+// id, else its name, else the client name it claims.
+func AgentKey(a *Agent) string {
+	switch {
+	case a == nil:
+		return ""
+	case a.ID != "":
+		return a.ID
+	case a.Name != "":
+		return a.Name
+	}
+	return a.ClientName
+}
+
+// Get returns the event with seq, or an error wrapping ErrNotFound.
+func (s *Store) Get(seq uint64) (*Event, error) {
+	var ev *Event
+	err := s.view(func(tx *bolt.Tx) error {
+		var v []byte
+		if b := tx.Bucket(bEvents); b != nil {
+			v = b.Get(u64(seq))
+		}
+		if v == nil {
+			return fmt.Errorf("event %d: %w", seq, ErrNotFound)
+		}
+		ev = new(Event)
+		return json.Unmarshal(v, ev)
+	})
+	return ev, err
+}
+
+// Query returns one page of the events matching q. It reads the page (and
+// the next match, to fill in Next) through the most selective index q
+// names, checking the other filters on each event.
+func (s *Store) Query(q Query) (Page, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	limit = min(limit, maxLimit)
+	page := Page{Events: []Event{}}
+	err := s.view(func(tx *bolt.Tx) error {
+		events := tx.Bucket(bEvents)
+		if events == nil {
+			return nil
+		}
+		k, _ := events.Cursor().Last()
+		if k == nil {
+			return nil
+		}
+		_, skew := readClock(tx.Bucket(bMeta))
+
+		// Walk the seqs lo..hi.
+		lo, hi := uint64(1), seqOf(k)
+		if q.Cursor != 0 {
+			if q.Newest {
+				hi = min(hi, q.Cursor)
+			} else {
+				lo = max(lo, q.Cursor)
+			}
+		}
+		if !q.Since.IsZero() {
+			lo = max(lo, firstFrom(events.Cursor(), hi, q.Since, skew))
+		}
+		if !q.Until.IsZero() {
+			hi = min(hi, lastBefore(events.Cursor(), hi, q.Until, skew))
+		}
+		if lo > hi {
+			return nil
+		}
+
+		want := q.fields()
+		next := walk(tx, events, want, lo, hi, q.Newest)
+		for seq, data := next(); data != nil; seq, data = next() {
+			if decodeHook != nil {
+				decodeHook()
+			}
+			var ev Event
+			if err := json.Unmarshal(data, &ev); err != nil {
+				return fmt.Errorf("event %d: %w", seq, err)
+			}
+			if q.beyond(&ev, skew) {
+				break
+			}
+			if !q.match(&ev, &want) {
+				continue
+			}
+			if len(page.Events) == limit {
+				page.Next = seq
+				break
+			}
+			page.Events = append(page.Events, ev)
+		}
+		return nil
+	})
+	return page, err
+}
+
+func (q *Query) match(e *Event, want *[numIndex]string) bool {
+	got := e.fields()
+	for i, v := range want {
+		if v != "" && v != got[i] {
+			return false
+		}
+	}
+	return (q.Since.IsZero() || !e.Time.Before(q.Since)) &&
+		(q.Until.IsZero() || e.Time.Before(q.Until))
+}
+
+// beyond reports that no event further along the walk can be in the time
+// range (see doc.go on time_skew).
+func (q *Query) beyond(e *Event, skew time.Duration) bool {
+	if q.Newest {
+		return !q.Since.IsZero() && e.Time.Add(skew).Before(q.Since)
+	}
+	return !q.Until.IsZero() && !e.Time.Before(q.Until.Add(skew))
+}
+
+// firstFrom returns a seq such that every event before it is older than
+// since, by binary search on seqs 1..hi.
+func firstFrom(c *bolt.Cursor, hi uint64, since time.Time, skew time.Duration) uint64 {
+	lo, top := uint64(0), hi+1 // invariant: every event <= lo is older than since
+	for top-lo > 1 {
+		mid := lo + (top-lo)/2
+		k, v := c.Seek(u64(mid))
+		if k == nil || seqOf(k) >= top {
+			top = mid
+			continue
+		}
+		if t, ok := eventTime(v); ok && t.Add(skew).Before(since) {
+			lo = seqOf(k)
+		} else {
+			top = mid
+		}
+	}
+	return lo + 1
+}
+
+// lastBefore returns a seq such that every event after it is at or after
+// until, by binary search on seqs 1..hi.
+func lastBefore(c *bolt.Cursor, hi uint64, until time.Time, skew time.Duration) uint64 {
+	lo, top := uint64(0), hi+1 // invariant: every event >= top is at or after until
+	for top-lo > 1 {
+		mid := lo + (top-lo)/2
+		k, v := c.Seek(u64(mid))
+		if k == nil || seqOf(k) >= top {
+			top = mid
+			continue
+		}
+		if t, ok := eventTime(v); ok && !t.Before(until.Add(skew)) {
+			top = seqOf(k)
+		} else {
+			lo = mid
+		}
+	}
+	return top - 1
+}
+
+var timeField = []byte(`,"time":"`)
+
+// eventTime reads the time of a stored event without decoding all of it:
+// the top-level time is the first `,"time":"` (a quote inside a JSON string
+// is escaped, and nested objects come after it).
+func eventTime(data []byte) (time.Time, bool) {
+	if i := bytes.Index(data, timeField); i >= 0 {
+		rest := data[i+len(timeField):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 {
+			if t, err := time.Parse(time.RFC3339Nano, string(rest[:j])); err == nil {
+				return t, true
+			}
+		}
+	}
+	var e struct {
+		Time time.Time `json:"time"`
+	}
+	if json.Unmarshal(data, &e) != nil {
+		return time.Time{}, false
+	}
+	return e.Time, true
+}
+
+// walk returns an iterator over the stored events with seq in lo..hi, in
+// seq order (descending when newest), through the first index want names,
+// else through all events. It returns nil data at the end.
+func walk(tx *bolt.Tx, events *bolt.Bucket, want [numIndex]string, lo, hi uint64, newest bool) func() (uint64, []byte) {
+	var prefix []byte
+	c := events.Cursor()
+	for i, v := range want {
+		if v != "" {
+			b := tx.Bucket(indexBuckets[i])
+			if b == nil {
+				return func() (uint64, []byte) { return 0, nil }
+			}
+			prefix, c = append([]byte(v), 0), b.Cursor()
+			break
+		}
+	}
+	start := true
+	return func() (uint64, []byte) {
+		for {
+			var k, v []byte
+			switch {
+			case start && newest:
+				k, v = seekLE(c, append(prefix[:len(prefix):len(prefix)], u64(hi)...))
+			case start:
+				k, v = c.Seek(append(prefix[:len(prefix):len(prefix)], u64(lo)...))
+			case newest:
+				k, v = c.Prev()
+			default:
+				k, v = c.Next()
+			}
+			start = false
+			if k == nil || !bytes.HasPrefix(k, prefix) {
+				return 0, nil
+			}
+			if len(k) != len(prefix)+8 {
+				continue // a key of another value that has prefix as its prefix
+			}
+			seq := seqOf(k[len(prefix):])
+			if seq < lo || seq > hi {
+				return 0, nil
+			}
+			if prefix == nil {
+				return seq, v
+			}
+			if v = events.Get(k[len(prefix):]); v != nil {
+				return seq, v
+			}
+		}
+	}
+}

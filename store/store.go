@@ -1,0 +1,358 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	ErrLocked   = errors.New("store is locked by another process (is the mcptrail daemon running?)")
+	ErrReadOnly = errors.New("store is read-only")
+	ErrClosed   = errors.New("store is closed")
+	ErrNotFound = errors.New("not found")
+)
+
+// Durability modes.
+const (
+	DurabilityStrict = "strict" // Append returns once its event is committed and synced
+	DurabilityBatch  = "batch"  // Append returns once its event is queued
+)
+
+const schemaVersion = 1
+
+// Options configure Open. The zero value is a strict, writable store.
+type Options struct {
+	ReadOnly    bool          // open read-only (shared lock); for copied evidence files and offline CLI
+	Durability  string        // "strict" (default, "" = strict) or "batch"
+	BatchWindow time.Duration // batch mode: longest an event waits before its commit (default 2ms)
+	MaxBatch    int           // most events in one commit (default 1024)
+	Timeout     time.Duration // how long to wait for bbolt's file lock (default 1s)
+}
+
+// Stats describe a store for status and metrics.
+type Stats struct {
+	Events     uint64 `json:"events"`     // committed events
+	FileBytes  int64  `json:"file_bytes"` // size of the store file
+	Pending    int    `json:"pending"`    // appended, not yet committed
+	Durability string `json:"durability"` // strict, batch or read-only
+	Commits    uint64 `json:"commits"`    // write transactions since Open
+	Failed     uint64 `json:"failed"`     // events lost to failed commits since Open
+}
+
+var (
+	bMeta     = []byte("meta")
+	bEvents   = []byte("events")
+	bSessions = []byte("sessions")
+	bByStart  = []byte("sessions_by_start")
+
+	kSchema   = []byte("schema")
+	kLastSeq  = []byte("last_seq")
+	kLastHash = []byte("last_hash")
+	kMaxTime  = []byte("max_time")
+	kSkew     = []byte("time_skew")
+)
+
+// Store is an open store file. Its methods are safe for concurrent use.
+type Store struct {
+	db       *bolt.DB
+	path     string
+	readOnly bool
+	batch    bool
+	window   time.Duration
+	maxBatch int
+
+	mu       sync.Mutex
+	closed   bool
+	seq      uint64   // last assigned
+	hash     [32]byte // hash of seq
+	doneSeq  uint64   // last committed
+	doneHash [32]byte
+	queue    []*pending
+	queued   int // events in queue (it also holds Flush markers)
+	waiters  int // queue items someone waits on: commit them without delay
+	pending  int // events appended and neither committed nor failed
+	commits  uint64
+	failed   uint64
+	closeErr error // a commit that failed while Close drained the queue
+
+	wake    chan struct{}
+	stopped chan struct{} // closed when the writer has drained and exited
+
+	subMu sync.Mutex
+	subs  map[*subscriber]struct{} // nil once closed
+
+	failHook atomic.Pointer[func() error] // tests: fail commits on demand
+}
+
+// Open opens the store at path, creating it (mode 0600, parent directories
+// 0700) unless opts.ReadOnly. A writable store has one writer goroutine until
+// Close.
+func Open(path string, opts Options) (*Store, error) {
+	s := &Store{
+		path:     path,
+		readOnly: opts.ReadOnly,
+		window:   opts.BatchWindow,
+		maxBatch: opts.MaxBatch,
+		wake:     make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+		subs:     map[*subscriber]struct{}{},
+	}
+	switch opts.Durability {
+	case "", DurabilityStrict:
+	case DurabilityBatch:
+		s.batch = true
+	default:
+		return nil, fmt.Errorf("store: unknown durability %q (want strict or batch)", opts.Durability)
+	}
+	if s.window <= 0 {
+		s.window = 2 * time.Millisecond
+	}
+	if s.maxBatch <= 0 {
+		s.maxBatch = 1024
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+
+	if opts.ReadOnly {
+		// bbolt would report a missing file as a bare ENOENT from open(2).
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.db = db
+	if !opts.ReadOnly {
+		// The record holds tool arguments and results: never readable by
+		// others, whatever the umask was or whoever created the file.
+		err = os.Chmod(path, 0o600)
+	}
+	if err == nil {
+		err = s.load()
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if opts.ReadOnly {
+		close(s.stopped)
+	} else {
+		go s.run()
+	}
+	return s, nil
+}
+
+// load creates the buckets of a new file and resumes the sequence and chain.
+func (s *Store) load() error {
+	fn := func(tx *bolt.Tx) error {
+		if !s.readOnly {
+			names := [][]byte{bMeta, bEvents, bSessions, bByStart}
+			for _, name := range append(names, indexBuckets[:]...) {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		if meta == nil {
+			return nil // an empty file opened read-only
+		}
+		switch v := meta.Get(kSchema); {
+		case v == nil && !s.readOnly:
+			if err := meta.Put(kSchema, u64(schemaVersion)); err != nil {
+				return err
+			}
+		case v != nil && (len(v) != 8 || binary.BigEndian.Uint64(v) != schemaVersion):
+			return fmt.Errorf("unsupported store schema %x (want %d)", v, schemaVersion)
+		}
+		s.seq, s.hash = readHead(meta)
+		s.doneSeq, s.doneHash = s.seq, s.hash
+		// Resuming from a head that is not the last event would fork the chain.
+		var last uint64
+		if events := tx.Bucket(bEvents); events != nil {
+			if k, _ := events.Cursor().Last(); k != nil {
+				last = binary.BigEndian.Uint64(k)
+			}
+		}
+		if last != s.seq && !s.readOnly {
+			return fmt.Errorf("store head says seq %d but the last event is %d (run mcptrail verify)", s.seq, last)
+		}
+		return nil
+	}
+	if s.readOnly {
+		return s.db.View(fn)
+	}
+	return s.db.Update(fn)
+}
+
+// Close commits everything queued, closes subscriptions and the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.signal()
+	<-s.stopped
+
+	s.subMu.Lock()
+	for sub := range s.subs {
+		close(sub.ch)
+	}
+	s.subs = nil
+	s.subMu.Unlock()
+
+	return errors.Join(s.closeErr, s.db.Close())
+}
+
+// Path is the store file's path.
+func (s *Store) Path() string { return s.path }
+
+// Last is the last assigned seq, 0 when the store is empty.
+func (s *Store) Last() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// Stats reports counters and the file size.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Events: s.doneSeq, Pending: s.pending, Commits: s.commits, Failed: s.failed}
+	s.mu.Unlock()
+	switch {
+	case s.readOnly:
+		st.Durability = "read-only"
+	case s.batch:
+		st.Durability = DurabilityBatch
+	default:
+		st.Durability = DurabilityStrict
+	}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	return st
+}
+
+type subscriber struct{ ch chan Event }
+
+// Subscribe returns a channel of events as they are committed, in seq order,
+// and a function that ends the subscription. A subscriber that falls more
+// than buffer events behind (default 256) has its channel closed instead of
+// slowing the writer; it can catch up with Query and subscribe again.
+func (s *Store) Subscribe(buffer int) (<-chan Event, func()) {
+	if buffer <= 0 {
+		buffer = 256
+	}
+	sub := &subscriber{ch: make(chan Event, buffer)}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	if s.subs == nil {
+		close(sub.ch)
+		return sub.ch, func() {}
+	}
+	s.subs[sub] = struct{}{}
+	return sub.ch, func() {
+		s.subMu.Lock()
+		defer s.subMu.Unlock()
+		if _, ok := s.subs[sub]; ok {
+			delete(s.subs, sub)
+			close(sub.ch)
+		}
+	}
+}
+
+func (s *Store) publish(batch []*pending) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for sub := range s.subs {
+		for _, p := range batch {
+			if p.data == nil {
+				continue
+			}
+			select {
+			case sub.ch <- p.ev:
+				continue
+			default:
+			}
+			delete(s.subs, sub)
+			close(sub.ch)
+			break
+		}
+	}
+}
+
+// view runs fn in a read transaction, reporting a closed store as ErrClosed.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	err := s.db.View(fn)
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+func readHead(meta *bolt.Bucket) (seq uint64, hash [32]byte) {
+	if v := meta.Get(kLastSeq); len(v) == 8 {
+		seq = binary.BigEndian.Uint64(v)
+	}
+	copy(hash[:], meta.Get(kLastHash))
+	return seq, hash
+}
+
+// readClock returns the newest event time and the largest time skew seen.
+func readClock(meta *bolt.Bucket) (max time.Time, skew time.Duration) {
+	if meta == nil {
+		return max, 0
+	}
+	if v := meta.Get(kMaxTime); len(v) == 8 {
+		max = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+	}
+	if v := meta.Get(kSkew); len(v) == 8 {
+		skew = time.Duration(binary.BigEndian.Uint64(v))
+	}
+	return max, skew
+}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
+// indexKey is value NUL seq. A value containing NUL cannot be mistaken for
+// another: readers require the key to be exactly len(value)+9 bytes.
+func indexKey(value string, seq uint64) []byte {
+	k := make([]byte, 0, len(value)+9)
+	k = append(append(k, value...), 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// seekLE positions c on the last key <= key.
+func seekLE(c *bolt.Cursor, key []byte) ([]byte, []byte) {
+	k, v := c.Seek(key)
+	if k == nil {
+		return c.Last()
+	}
+	if !bytes.Equal(k, key) {
+		return c.Prev()
+	}
+	return k, v
+}
