@@ -6,6 +6,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"testing"
+
+	"github.com/charmbracelet/x/term"
 
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/demo"
@@ -17,7 +20,6 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_ = noUI // the console is not part of this build; the demo always prints its summary
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -40,8 +42,18 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if err := demo.Summary(stdout, r); err != nil {
 		return problemError{oneLine(err)}
 	}
-	fmt.Fprintf(stdout, "\nExplore it:\n  MCPTRAIL_HOME=%s mcptrail sessions\n  MCPTRAIL_HOME=%s mcptrail export --format jsonl --tool write_file\n  MCPTRAIL_HOME=%s mcptrail verify\n", h, h, h)
-	return nil
+	fmt.Fprintf(stdout, "\nExplore it:\n  MCPTRAIL_HOME=%s mcptrail ui\n  MCPTRAIL_HOME=%s mcptrail sessions\n  MCPTRAIL_HOME=%s mcptrail export --format jsonl --tool write_file\n  MCPTRAIL_HOME=%s mcptrail verify\n", h, h, h, h)
+	// Then the console on the demo's store, unless asked not to, under `go
+	// test`, or when nobody is at a terminal to use it.
+	if *noUI || testing.Testing() || !isTerminalWriter(stdout) {
+		return nil
+	}
+	return runConsole(r, "demo store "+daemon.PathsFor(h).DB+" (read-only)", "local", "", stdout)
+}
+
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(f.Fd())
 }
 
 // cmdDemoServer is the demo's MCP server on stdio (hidden: the demo runs it

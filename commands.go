@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"github.com/mcptrail/mcptrail/ingest/redact"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func cmdWrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -147,7 +150,7 @@ func principalLabel(p *store.Principal) string {
 
 func cmdExport(args []string, stdout io.Writer) error {
 	fs := newFlags("export")
-	format := fs.String("format", "", "jsonl")
+	format := fs.String("format", "", "ocsf, ecs, cef or jsonl")
 	since := fs.String("since", "", "only events since a duration ago (3h) or a time (RFC 3339)")
 	agent := fs.String("agent", "", "only this agent")
 	tool := fs.String("tool", "", "only this tool")
@@ -156,12 +159,12 @@ func cmdExport(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	switch *format {
-	case "jsonl":
-	case "":
-		return usagef("export: --format is required (jsonl)")
-	default:
-		return usagef("export: unknown --format %q (this build exports jsonl)", *format)
+	if *format == "" {
+		return usagef("export: --format is required (ocsf, ecs, cef or jsonl)")
+	}
+	encode, err := exportEncoder(*format) // cmd_siem.go
+	if err != nil {
+		return usagef("export: --format: %v", err)
 	}
 	q := store.Query{Agent: *agent, Tool: *tool, Session: *session, Limit: 1000}
 	if *since != "" {
@@ -176,15 +179,20 @@ func cmdExport(args []string, stdout io.Writer) error {
 		return usageError{oneLine(err)}
 	}
 	defer r.Close()
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
 	for {
 		page, err := r.Query(q)
 		if err != nil {
 			return problemError{oneLine(err)}
 		}
 		for i := range page.Events {
-			if err := enc.Encode(&page.Events[i]); err != nil {
+			line, err := encode(&page.Events[i])
+			if err != nil {
+				return problemError{fmt.Sprintf("export: event %d: %v", page.Events[i].Seq, err)}
+			}
+			w.Write(line)
+			if err := w.WriteByte('\n'); err != nil {
 				return err
 			}
 		}
@@ -215,23 +223,93 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 func cmdVerify(args []string, stdout io.Writer) error {
 	fs := newFlags("verify")
 	db := fs.String("db", "", "verify this store file (read-only)")
+	var keys, external multiFlag
+	fs.Var(&keys, "key", "trust only checkpoints signed by this verifier key (repeatable; default: config verify_key, else this instance's key)")
+	fs.Var(&external, "checkpoint", "also check this checkpoint note, kept off the box (file; repeatable)")
+	printKey := fs.Bool("print-key", false, "print this instance's verifier key, to pin with --key or verify_key, and exit")
+	cfgPath := fs.String("config", "", "config file (for verify_key)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	r, err := daemon.OpenReader(home(), *db)
+	if fs.NArg() > 0 {
+		return usagef("verify: unexpected argument %q", fs.Arg(0))
+	}
+	if *printKey {
+		vkey, err := daemon.LocalVerifierKey(home())
+		if errors.Is(err, os.ErrNotExist) {
+			return usagef("verify: no signing key in %s yet (the daemon creates it when it first starts)", home())
+		}
+		if err != nil {
+			return usagef("verify: %s", oneLine(err))
+		}
+		fmt.Fprintln(stdout, vkey)
+		return nil
+	}
+	opts := store.VerifyOptions{Keys: keys}
+	source := "--key"
+	if len(keys) == 0 {
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		switch vkey, kerr := daemon.LocalVerifierKey(home()); {
+		case cfg.VerifyKey != "":
+			opts.Keys, source = []string{cfg.VerifyKey}, "verify_key"
+		case *db == "" && kerr == nil:
+			opts.Keys, source = []string{vkey}, "this instance's signing key"
+		}
+	}
+	for _, k := range opts.Keys {
+		if _, err := note.NewVerifier(k); err != nil {
+			return usagef("verify: %s %q: %v (want the line `mcptrail verify --print-key` prints)", source, k, err)
+		}
+	}
+	for _, f := range external {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return usagef("verify: --checkpoint: %s", oneLine(err))
+		}
+		opts.External = append(opts.External, data)
+	}
+	res, err := daemon.Verify(home(), *db, opts)
 	if err != nil {
 		return usageError{oneLine(err)}
 	}
-	defer r.Close()
-	res, err := r.Verify()
-	if err != nil {
-		return usageError{oneLine(err)}
+	if *asJSON {
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+			return err
+		}
 	}
 	if !res.OK {
-		fmt.Fprintf(stdout, "TAMPERED: first bad seq %d: %s (%d events checked)\n", res.BadSeq, res.Problem, res.Events)
-		return problemError{fmt.Sprintf("the record was tampered with at seq %d", res.BadSeq)}
+		if !*asJSON {
+			fmt.Fprintf(stdout, "TAMPERED: first bad seq %d: %s", res.BadSeq, res.Problem)
+			if res.Detail != "" {
+				fmt.Fprintf(stdout, " (%s)", res.Detail)
+			}
+			fmt.Fprintf(stdout, "; %d events checked intact before it\n", res.Events)
+		}
+		return problemError{fmt.Sprintf("the record was tampered with at seq %d (%s)", res.BadSeq, res.Problem)}
 	}
-	fmt.Fprintf(stdout, "ok: %d events, hash chain intact\n", res.Events)
+	if *asJSON {
+		return nil
+	}
+	from := ""
+	if res.From > 1 {
+		from = fmt.Sprintf(" (seq %d on: retention pruned those before, summarized by a signed checkpoint)", res.From)
+	}
+	fmt.Fprintf(stdout, "ok: %d events%s, hash chain intact, %d signed checkpoints valid\n", res.Events, from, res.Checkpoints)
+	switch {
+	case res.Checkpoints == 0 && res.Events > 0:
+		fmt.Fprintln(stdout, "warning: no signed checkpoints, so events cut off the end would go unnoticed (the daemon signs them once it has a key)")
+	case !res.Pinned:
+		fmt.Fprintln(stdout, "warning: no --key or verify_key: signatures were checked against the key recorded in the file itself, which proves nothing against whoever could rewrite the file")
+	default:
+		fmt.Fprintf(stdout, "signatures checked against %s\n", source)
+	}
+	if last := max(res.From, 1) + res.Events - 1; res.Checkpoints > 0 && res.Covered < last {
+		fmt.Fprintf(stdout, "the newest checkpoint covers seq %d; %d newer events are not signed yet\n", res.Covered, last-res.Covered)
+	}
 	return nil
 }
 

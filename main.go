@@ -46,13 +46,14 @@ func (e problemError) Error() string { return e.msg }
 const usage = `mcptrail — the audit trail for AI agents' MCP tool calls
 
 Usage:
-  mcptrail serve  [--config FILE] [--listen ADDR] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch]
+  mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]...
   mcptrail wrap   [--name NAME] [--agent NAME] [--task ID] -- CMD [ARG...]
   mcptrail status [--json]
   mcptrail stop
+  mcptrail ui     [--db FILE] [--theme dark|light|high-contrast|mono]
   mcptrail demo   [--no-ui]
   mcptrail verify [--db FILE]
-  mcptrail export --format jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--db FILE]
+  mcptrail export --format ocsf|ecs|cef|jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--db FILE]
   mcptrail sessions [--agent A] [--json] [--db FILE]
   mcptrail config check [FILE]
   mcptrail --version
@@ -116,6 +117,8 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdExport(rest, stdout)
 	case "verify":
 		return cmdVerify(rest, stdout)
+	case "ui":
+		return cmdUI(rest, stdout)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
 	case "demo-server":
@@ -197,8 +200,8 @@ func cmdServe(args []string, stderr io.Writer) error {
 	fs.Var(&upstreams, "upstream", "NAME=URL or 'NAME=stdio:CMD ARG...' (repeatable)")
 	durability := fs.String("durability", "", "strict (a request is durable before it is forwarded) or batch")
 	auto := fs.Bool("auto", false, "started in the background by wrap")
-	fs.String("ssh", "", "SSH console address")
-	fs.String("authorized-keys", "", "authorized_keys file for the SSH console")
+	sshAddr := fs.String("ssh", "", "SSH console address (default 127.0.0.1:2222)")
+	authKeys := fs.String("authorized-keys", "", "authorized_keys file for the SSH console (default: authorized_keys in the data directory)")
 	var sinks multiFlag
 	fs.Var(&sinks, "sink", "SIEM sink URL (repeatable)")
 	fs.String("metrics", "", "Prometheus metrics address")
@@ -218,11 +221,18 @@ func cmdServe(args []string, stderr io.Writer) error {
 	if *durability != "" {
 		cfg.Durability = *durability
 	}
+	if *sshAddr != "" {
+		cfg.SSH = *sshAddr
+	}
+	if *authKeys != "" {
+		cfg.AuthorizedKeys = *authKeys
+	}
 	for _, u := range upstreams {
 		if err := cfg.AddUpstream(u); err != nil {
 			return usagef("--upstream %s: %v", u, err)
 		}
 	}
+	cfg.Sinks = append(cfg.Sinks, sinks...) // --sink adds to the config's sinks
 	if err := cfg.Validate(); err != nil {
 		return usageError{oneLine(err)}
 	}
@@ -277,6 +287,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "store:      %s, %d events, %s, durability %s\n", s.DB, s.Events, humanBytes(s.FileBytes), s.Durability)
 	fmt.Fprintf(stdout, "sessions:   %d active over HTTP\n", s.Sessions)
 	fmt.Fprintf(stdout, "socket:     %s\n", s.Socket)
+	printSinks(stdout, s.Sinks) // cmd_siem.go
 	return nil
 }
 

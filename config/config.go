@@ -20,8 +20,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mcptrail/mcptrail/detect"
 	"github.com/mcptrail/mcptrail/ingest/identity"
 	"github.com/mcptrail/mcptrail/ingest/redact"
+	"github.com/mcptrail/mcptrail/siem"
 )
 
 // Config is the daemon's configuration.
@@ -38,7 +40,12 @@ type Config struct {
 	Tokens          []Token             `yaml:"tokens"`
 	JWT             *JWT                `yaml:"jwt"`
 	Redact          redact.Rules        `yaml:"redact"`
-	Sinks           []string            `yaml:"sinks"`
+	Sinks           []string            `yaml:"sinks"`      // SIEM sink URLs (siem.ParseSinkURL)
+	Detections      detect.Config       `yaml:"detections"` // detection rules (detect.Config)
+	Checkpoint      Checkpoint          `yaml:"checkpoint"` // store.go
+	Retention       Retention           `yaml:"retention"`
+	VerifyKey       string              `yaml:"verify_key"` // the verifier key `mcptrail verify` trusts
+	FailOpen        bool                `yaml:"fail_open"`  // forward calls that cannot be recorded
 }
 
 // Upstream is one MCP server behind the gateway: exactly one of URL
@@ -336,10 +343,21 @@ func (c *Config) Validate() error {
 	if _, err := redact.New(c.Redact); err != nil {
 		return errAt(err.Error(), "redact")
 	}
+	if err := c.validateStore(); err != nil {
+		return err
+	}
 	for i, s := range c.Sinks {
-		if u, err := url.Parse(s); err != nil || u.Scheme == "" {
-			return errAt(fmt.Sprintf("sinks: %q is not a URL such as syslog+tcp://host:514", s), "sinks", strconv.Itoa(i))
+		if _, err := siem.ParseSinkURL(s); err != nil {
+			msg := err.Error()
+			var se *siem.SinkError
+			if errors.As(err, &se) {
+				msg = fmt.Sprintf("%q: %s", se.URL, se.Reason)
+			}
+			return errAt("sinks: "+msg, "sinks", strconv.Itoa(i))
 		}
+	}
+	if _, err := c.Detections.Load(); err != nil {
+		return errAt(err.Error(), "detections")
 	}
 	return nil
 }

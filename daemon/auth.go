@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -25,20 +24,11 @@ type authenticator struct {
 func newAuthenticator(cfg *config.Config) (*authenticator, error) {
 	a := &authenticator{cfg: cfg, required: !config.IsLoopback(cfg.Listen)}
 	if cfg.JWT != nil {
-		ks := &identity.KeySet{Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience}
-		if cfg.JWT.HS256SecretEnv != "" {
-			secret := os.Getenv(cfg.JWT.HS256SecretEnv)
-			if secret == "" {
-				return nil, errors.New("jwt.hs256_secret_env names an empty environment variable " + cfg.JWT.HS256SecretEnv)
-			}
-			ks.HS256 = [][]byte{[]byte(secret)}
-		}
-		pubs, err := identity.LoadPublicKeys(cfg.JWT.PublicKeys)
+		ks, err := cfg.JWT.KeySet()
 		if err != nil {
 			return nil, err
 		}
-		ks.Public = pubs
-		a.keys = ks
+		a.keys = &ks
 	}
 	return a, nil
 }

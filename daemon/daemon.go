@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/detect"
 	"github.com/mcptrail/mcptrail/ingest"
 	"github.com/mcptrail/mcptrail/ingest/redact"
+	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -45,6 +47,9 @@ type Daemon struct {
 	hooks   ingest.Hooks
 	gateway *ingest.HTTPGateway
 	httpSrv *http.Server
+	console *console       // SSH console; nil when off (console.go)
+	detect  *detect.Engine // detections; nil when off (siem.go)
+	sinks   *siem.Manager  // SIEM forwarders; nil without sinks (siem.go)
 	listen  string
 	started time.Time
 
@@ -80,10 +85,7 @@ func start(opts Options) (*Daemon, error) {
 		c.Close()
 		return nil, fmt.Errorf("a daemon is already running for %s", paths.Home)
 	}
-	st, err := store.Open(paths.DB, store.Options{
-		Durability:  cfg.Durability,
-		BatchWindow: time.Duration(cfg.BatchWindow),
-	})
+	st, err := openStore(paths, cfg, log) // store.go: signing key, checkpoints, retention
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +97,15 @@ func start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.hooks.Redact = func(raw json.RawMessage) json.RawMessage { out, _ := red.JSON(raw); return out }
+	// Detections and SIEM forwarders (siem.go), before any call can arrive.
+	if err := d.startDetect(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := d.startSinks(); err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	// The socket: a stale file from a crashed daemon is ours to replace (the
 	// store lock above proves no other daemon owns this instance).
@@ -129,6 +140,7 @@ func start(opts Options) (*Daemon, error) {
 		}
 		log.Warn("HTTP gateway not started; stdio wrappers still record through the socket", "err", err)
 	}
+	d.startConsole()
 	os.WriteFile(paths.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 	if opts.Ready != nil {
 		opts.Ready("http://" + d.listen)
@@ -190,10 +202,12 @@ func (d *Daemon) childEnv() []string {
 
 // Record appends an event to the store; the daemon is the gateway's Recorder.
 func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
+	rec := d.store.AppendNoWait
 	if durable {
-		return d.store.Append(ev)
+		rec = d.store.Append
 	}
-	return d.store.AppendNoWait(ev)
+	seq, err := rec(ev)
+	return d.failOpen(ev, seq, err) // store.go
 }
 
 // Status reports the daemon's state.
@@ -208,7 +222,7 @@ func (d *Daemon) Status() Status {
 		PID: os.Getpid(), Version: d.opts.Version, Started: d.started,
 		Socket: d.paths.Socket, DB: d.paths.DB, Durability: st.Durability,
 		Events: st.Events, FileBytes: st.FileBytes, Upstreams: ups, Store: st,
-		Sinks: []map[string]any{},
+		Sinks: d.sinkStatus(),
 	}
 	if d.listen != "" {
 		s.Listen = "http://" + d.listen
@@ -224,14 +238,18 @@ func (d *Daemon) Shutdown() { d.stopOnce.Do(func() { close(d.stop) }) }
 
 func (d *Daemon) close() error {
 	d.Shutdown()
+	// The gateway first: it cuts proxied streams that would otherwise hold
+	// the HTTP server's graceful shutdown open.
+	if d.gateway != nil {
+		d.gateway.Close()
+	}
 	if d.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		d.httpSrv.Shutdown(ctx)
 		cancel()
 	}
-	if d.gateway != nil {
-		d.gateway.Close()
-	}
+	d.closeConsole()
+	d.closeSIEM()
 	err := d.store.Close()
 	os.Remove(d.paths.Socket)
 	os.Remove(d.paths.PID)

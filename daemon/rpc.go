@@ -48,19 +48,19 @@ type AppendReply struct{ Seq uint64 }
 
 // Status describes a running daemon.
 type Status struct {
-	PID        int                  `json:"pid"`
-	Version    string               `json:"version"`
-	Started    time.Time            `json:"started"`
-	Listen     string               `json:"listen"`
-	Socket     string               `json:"socket"`
-	DB         string               `json:"db"`
-	Durability string               `json:"durability"`
-	Events     uint64               `json:"events"`
-	FileBytes  int64                `json:"file_bytes"`
-	Upstreams  []string             `json:"upstreams"`
-	Sessions   int                  `json:"active_sessions"`
-	Store      store.Stats          `json:"store"`
-	Sinks      []map[string]any     `json:"sinks"`
+	PID        int              `json:"pid"`
+	Version    string           `json:"version"`
+	Started    time.Time        `json:"started"`
+	Listen     string           `json:"listen"`
+	Socket     string           `json:"socket"`
+	DB         string           `json:"db"`
+	Durability string           `json:"durability"`
+	Events     uint64           `json:"events"`
+	FileBytes  int64            `json:"file_bytes"`
+	Upstreams  []string         `json:"upstreams"`
+	Sessions   int              `json:"active_sessions"`
+	Store      store.Stats      `json:"store"`
+	Sinks      []map[string]any `json:"sinks"`
 }
 
 // Client talks to a running daemon. It is an ingest.Recorder.
@@ -151,6 +151,9 @@ func (s *service) Append(a *AppendArgs, r *AppendReply) error {
 	ev := a.Event
 	seq, err := s.d.Record(&ev, a.Durable)
 	r.Seq = seq
+	if err == nil {
+		s.d.observe(&ev) // detections on wrap's sessions (siem.go)
+	}
 	return err
 }
 

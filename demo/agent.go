@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	
+
 	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/modelcontextprotocol/go-sdk/mcp"

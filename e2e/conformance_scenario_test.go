@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,10 +35,10 @@ var (
 )
 
 // clientLog keeps what the server sent the client outside of responses.
-// It is safe for concurrent use (handlers run on the SDK's goroutines).
+// It is safe for concurrent use (handlers run on the SDK's goroutines): the
+// handlers write with update, the scenario reads under mu.
 type clientLog struct {
-	mu             sync.Mutex
-	changed        chan struct{}
+	watched
 	progress       []*mcp.ProgressNotificationParams
 	logs           []*mcp.LoggingMessageParams
 	sampling       []*mcp.CreateMessageParams
@@ -49,35 +48,13 @@ type clientLog struct {
 	promptsChanged int
 }
 
-func newClientLog() *clientLog { return &clientLog{changed: make(chan struct{})} }
-
-// update runs f under the lock and wakes waiters.
-func (l *clientLog) update(f func()) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f()
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
+func newClientLog() *clientLog { return &clientLog{} }
 
 // waitFor waits until cond (run under the lock) holds, or fails t.
 func (l *clientLog) waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(20 * time.Second)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		ok := cond()
-		changed := l.changed
-		l.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("the client never received %s", what)
-		}
+	if l.wait(20*time.Second, nil, cond) != nil {
+		t.Fatalf("the client never received %s", what)
 	}
 }
 
@@ -214,6 +191,15 @@ func (tr *transcript) add(t testing.TB, name string, v any, err error) {
 	tr.steps = append(tr.steps, step{name, string(data)})
 }
 
+// normalized returns a copy of tr with f applied to every step's JSON.
+func (tr *transcript) normalized(f func(string) string) *transcript {
+	out := &transcript{}
+	for _, s := range tr.steps {
+		out.steps = append(out.steps, step{s.Name, f(s.JSON)})
+	}
+	return out
+}
+
 func (tr *transcript) find(name string) (string, bool) {
 	for _, s := range tr.steps {
 		if s.Name == name {
@@ -280,11 +266,12 @@ const (
 // for each expected notification (and fails when it never comes) instead of
 // racing it, and checkConformance checks the results that must be there.
 type scenarioExpect struct {
-	modern      bool // the session negotiates 2026-07-28 (else 2025-11-25)
-	logs        bool // log notifications from the logging tools
-	updated     bool // resources/updated for the watched resource after Subscribe
-	listChanged bool // tools and prompts list_changed after the trigger tools
-	ping        bool // ping is a method
+	modern      bool     // the session negotiates 2026-07-28 (else 2025-11-25)
+	logs        bool     // log notifications from the logging tools
+	updated     bool     // resources/updated for the watched resource after Subscribe
+	listChanged bool     // tools and prompts list_changed after the trigger tools
+	ping        bool     // ping is a method
+	skip        []string // tools the client cannot use in this setup
 }
 
 // Kinds of connection to the conformance server.
@@ -306,6 +293,10 @@ func expectFor(kind string, e era) scenarioExpect {
 		// The stateful server has no server/discover: the default client falls
 		// back to initialize and the legacy era.
 		x.modern = false
+		// test_reconnection closes the SSE stream mid-call for the client to
+		// resume; the go-sdk client does not, and fails the call on a direct
+		// connection ("request terminated without response"): nothing to compare.
+		x.skip = []string{"test_reconnection"}
 	case kind == kindHTTPStateless:
 		// Stateless 2026-07-28 HTTP has no ping method.
 		x.ping = false
@@ -352,7 +343,7 @@ func runConformance(t testing.TB, ctx context.Context, transport mcp.Transport, 
 
 	var names []string
 	for _, tool := range tools.Tools {
-		if !slices.Contains(listChangingTools, tool.Name) {
+		if !slices.Contains(listChangingTools, tool.Name) && !slices.Contains(expect.skip, tool.Name) {
 			names = append(names, tool.Name)
 		}
 	}

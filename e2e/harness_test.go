@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -56,14 +57,13 @@ const (
 // Building the programs under test.
 
 var (
-	binDir     string // where binary() puts what it builds; on PATH for children
-	repoRoot   string
-	buildMu    sync.Mutex
-	buildState = map[string]*buildResult{}
+	binDir   string // where binary() puts what it builds; on PATH for children
+	repoRoot string
 )
 
 type buildResult struct {
 	once sync.Once
+	done atomic.Bool // set when the build finished (well or not)
 	path string
 	err  error
 }
@@ -80,6 +80,15 @@ var programs = map[string][]string{
 	"recordcheck": {"./e2e/testdata/recordcheck"},
 	"crashy":      {"./e2e/testdata/crashy"},
 }
+
+// builds has one entry per program, made before any test runs.
+var builds = func() map[string]*buildResult {
+	m := map[string]*buildResult{}
+	for name := range programs {
+		m[name] = &buildResult{}
+	}
+	return m
+}()
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -110,24 +119,18 @@ func runTests(m *testing.M) int {
 // output; every later caller gets the same failure without rebuilding.
 func binary(t testing.TB, name string) string {
 	t.Helper()
-	args, ok := programs[name]
+	br, ok := builds[name]
 	if !ok {
 		t.Fatalf("binary: unknown program %q", name)
 	}
-	buildMu.Lock()
-	br := buildState[name]
-	if br == nil {
-		br = &buildResult{}
-		buildState[name] = br
-	}
-	buildMu.Unlock()
 	br.once.Do(func() {
+		defer br.done.Store(true)
 		out := filepath.Join(binDir, name)
 		cmdArgs := []string{"build", "-o", out}
 		if name == "mcptrail" && raceEnabled {
 			cmdArgs = append(cmdArgs, "-race")
 		}
-		cmdArgs = append(cmdArgs, args...)
+		cmdArgs = append(cmdArgs, programs[name]...)
 		cmd := exec.Command("go", cmdArgs...)
 		cmd.Dir = repoRoot
 		output, err := cmd.CombinedOutput()
@@ -143,37 +146,81 @@ func binary(t testing.TB, name string) string {
 	return br.path
 }
 
-// built reports whether the named program was built successfully.
+// built reports whether the named program has been built successfully.
 func built(name string) bool {
-	buildMu.Lock()
-	br := buildState[name]
-	buildMu.Unlock()
-	if br == nil {
-		return false
-	}
-	br.once.Do(func() {}) // waits for a build in progress
-	return br.err == nil && br.path != ""
+	br := builds[name]
+	return br.done.Load() && br.err == nil
 }
 
 // ---------------------------------------------------------------------------
 // Output capture.
 
+// watched guards some state with a mutex and lets goroutines wait, with a
+// deadline, for a condition on it: what the harness uses instead of sleeping.
+type watched struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every update
+}
+
+// update runs f under the lock and wakes the waiters.
+func (w *watched) update(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f()
+	if w.changed != nil {
+		close(w.changed)
+	}
+	w.changed = make(chan struct{})
+}
+
+var (
+	errTimeout = errors.New("timed out")
+	errStopped = errors.New("stopped")
+)
+
+// wait returns nil once cond (run under the lock) holds; errStopped when stop
+// is closed first (cond is checked once more then); errTimeout after timeout.
+func (w *watched) wait(timeout time.Duration, stop <-chan struct{}, cond func() bool) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		w.mu.Lock()
+		ok := cond()
+		if w.changed == nil {
+			w.changed = make(chan struct{})
+		}
+		changed := w.changed
+		w.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-stop:
+			w.mu.Lock()
+			ok := cond()
+			w.mu.Unlock()
+			if ok {
+				return nil
+			}
+			return errStopped
+		case <-deadline.C:
+			return errTimeout
+		}
+	}
+}
+
 // logBuf collects a process's output and lets a test wait for a pattern in it.
 // It is safe for concurrent use.
 type logBuf struct {
-	mu      sync.Mutex
-	data    []byte
-	changed chan struct{} // closed and replaced on every write
+	watched
+	data []byte
 }
 
-func newLogBuf() *logBuf { return &logBuf{changed: make(chan struct{})} }
+func newLogBuf() *logBuf { return &logBuf{} }
 
 func (b *logBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.data = append(b.data, p...)
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.update(func() { b.data = append(b.data, p...) })
 	return len(p), nil
 }
 
@@ -184,29 +231,17 @@ func (b *logBuf) String() string {
 }
 
 // waitMatch waits until re matches the output, the process exits (exited is
-// closed), or the deadline passes; it returns the submatches.
+// closed; its output is complete once Wait returned), or the deadline passes;
+// it returns the submatches.
 func (b *logBuf) waitMatch(re *regexp.Regexp, exited <-chan struct{}, timeout time.Duration) ([]string, error) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		b.mu.Lock()
-		m := re.FindStringSubmatch(string(b.data))
-		changed := b.changed
-		b.mu.Unlock()
-		if m != nil {
-			return m, nil
-		}
-		select {
-		case <-changed:
-		case <-exited:
-			// The process is gone; its output is complete once Wait returned.
-			if m := re.FindStringSubmatch(b.String()); m != nil {
-				return m, nil
-			}
-			return nil, fmt.Errorf("process exited before printing %q", re)
-		case <-deadline.C:
-			return nil, fmt.Errorf("no %q within %v", re, timeout)
-		}
+	var m []string
+	switch err := b.wait(timeout, exited, func() bool { m = re.FindStringSubmatch(string(b.data)); return m != nil }); err {
+	case nil:
+		return m, nil
+	case errStopped:
+		return nil, fmt.Errorf("process exited before printing %q", re)
+	default:
+		return nil, fmt.Errorf("no %q within %v", re, timeout)
 	}
 }
 
@@ -224,14 +259,13 @@ func checkNoRace(t testing.TB, what string, output string) {
 // Instance is one separate mcptrail installation: a data directory
 // (MCPTRAIL_HOME) and a config directory (XDG_CONFIG_HOME) of its own.
 type Instance struct {
-	t          testing.TB
 	Home       string // MCPTRAIL_HOME: store, socket, pid file
 	ConfigHome string // XDG_CONFIG_HOME: mcptrail/config.yaml lives under it
-	extraEnv   []string
 }
 
 // newInstance makes an instance for t. At cleanup it stops a daemon left
-// running in it (one that `mcptrail wrap` started in the background).
+// running in it (one that `mcptrail wrap` started in the background) and
+// checks the daemon's log for data races.
 func newInstance(t testing.TB) *Instance {
 	t.Helper()
 	// A short path of our own rather than t.TempDir(): the daemon's unix socket
@@ -240,34 +274,35 @@ func newInstance(t testing.TB) *Instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &Instance{t: t, Home: filepath.Join(root, "home"), ConfigHome: filepath.Join(root, "config")}
+	in := &Instance{Home: filepath.Join(root, "home"), ConfigHome: filepath.Join(root, "config")}
 	for _, d := range []string{in.Home, in.ConfigHome} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
+	in.WriteConfig(t, "")
 	t.Cleanup(func() {
 		in.stopLeftoverDaemon(t)
-		if t.Failed() {
-			in.dumpDaemonLogs(t)
-		}
+		in.checkDaemonLogs(t)
 		os.RemoveAll(root)
 	})
 	return in
 }
 
-// SetEnv adds KEY=VALUE to the environment of every process the instance runs.
-func (in *Instance) SetEnv(kv ...string) { in.extraEnv = append(in.extraEnv, kv...) }
+// baseConfig is every instance's config: a daemon (also one that wrap starts
+// in the background) listens on free ports, not the default ones, so
+// instances in parallel tests never collide.
+const baseConfig = "listen: 127.0.0.1:0\nssh: 127.0.0.1:0\n"
 
-// WriteConfig writes the instance's default config file
-// ($XDG_CONFIG_HOME/mcptrail/config.yaml) and returns its path.
-func (in *Instance) WriteConfig(t testing.TB, yaml string) string {
+// WriteConfig writes the instance's config file
+// ($XDG_CONFIG_HOME/mcptrail/config.yaml): baseConfig followed by extra.
+func (in *Instance) WriteConfig(t testing.TB, extra string) string {
 	t.Helper()
 	p := filepath.Join(in.ConfigHome, "mcptrail", "config.yaml")
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(baseConfig+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -292,7 +327,7 @@ func (in *Instance) Env() []string {
 		"XDG_STATE_HOME="+filepath.Join(filepath.Dir(in.Home), "state"),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
-	return append(env, in.extraEnv...)
+	return env
 }
 
 // Result is a finished command.
@@ -474,16 +509,21 @@ func (in *Instance) stopLeftoverDaemon(t testing.TB) {
 	}
 }
 
-// dumpDaemonLogs logs the text files in the data directory (a background
-// daemon's log, if it keeps one there) to help read a failure.
-func (in *Instance) dumpDaemonLogs(t testing.TB) {
+// checkDaemonLogs checks the log files in the data directory (where a
+// daemon started in the background writes its stderr) for data races, and
+// shows them when the test failed.
+func (in *Instance) checkDaemonLogs(t testing.TB) {
 	entries, _ := os.ReadDir(in.Home)
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".log") {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(in.Home, e.Name()))
-		if err == nil {
+		if err != nil {
+			continue
+		}
+		checkNoRace(t, "the daemon ("+e.Name()+")", string(data))
+		if t.Failed() {
 			t.Logf("%s:\n%s", e.Name(), data)
 		}
 	}

@@ -11,8 +11,8 @@ import (
 
 // TestRecordedBeforeForward: in strict durability a request is in the record
 // before the server gets it. The recordcheck server (testdata/recordcheck)
-// looks itself, from inside the call, with `mcptrail export`; a marker no
-// call sends is the control that shows the check can fail.
+// looks itself, from inside the call, with `mcptrail export`; a string no
+// call sends is the control that shows the check can come out false.
 func TestRecordedBeforeForward(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -42,8 +42,8 @@ func TestRecordedBeforeForward(t *testing.T) {
 				if isErr {
 					t.Fatalf("call %d: check_recorded failed (see its message above)", i)
 				}
-				if !out.Recorded || out.AbsentRecorded || out.OutcomeRecorded {
-					t.Errorf("call %d: when the server got the request, the record said %+v; want recorded, no control marker, no outcome yet", i, out)
+				if !out.Recorded || out.ControlRecorded || out.OutcomeRecorded {
+					t.Errorf("call %d: when the server got the request, the record said %+v; want recorded, no control string, no outcome yet", i, out)
 				}
 			}
 		})
@@ -52,19 +52,17 @@ func TestRecordedBeforeForward(t *testing.T) {
 
 type recordCheck struct {
 	Recorded        bool `json:"recorded"`
-	AbsentRecorded  bool `json:"absent_recorded"`
+	ControlRecorded bool `json:"control_recorded"`
 	OutcomeRecorded bool `json:"outcome_recorded"`
 	Events          int  `json:"events"`
 }
 
-// checkRecorded calls check_recorded with fresh markers. isErr reports a tool
+// checkRecorded calls check_recorded with a fresh marker. isErr reports a tool
 // error (logged), e.g. when export failed.
 func checkRecorded(t *testing.T, cs *mcp.ClientSession, tag string) (out recordCheck, isErr bool) {
 	t.Helper()
-	now := time.Now().UnixNano()
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "check_recorded", Arguments: map[string]any{
-		"marker": fmt.Sprintf("marker-%s-%d", tag, now),
-		"absent": fmt.Sprintf("absent-%s-%d", tag, now),
+		"marker": fmt.Sprintf("marker-%s-%d", tag, time.Now().UnixNano()),
 	}})
 	if err != nil {
 		t.Fatalf("check_recorded: %v", err)

@@ -2,7 +2,10 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -97,4 +100,69 @@ func benchCalls(b *testing.B, sessions []*mcp.ClientSession) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+}
+
+// HTTP in: the same echo server as a stdio upstream behind the HTTP gateway
+// (the deployment the bridges compete with), and a go-sdk HTTP server called
+// directly and through the gateway's reverse proxy.
+
+func BenchmarkHTTPStdioUpstreamStrict(b *testing.B) {
+	benchHTTPGateway(b, "strict", Upstream{Command: []string{echoServer}}, 1)
+}
+func BenchmarkHTTPStdioUpstreamBatch(b *testing.B) {
+	benchHTTPGateway(b, "batch", Upstream{Command: []string{echoServer}}, 1)
+}
+func BenchmarkHTTPStdioUpstreamBatch32(b *testing.B) {
+	benchHTTPGateway(b, "batch", Upstream{Command: []string{echoServer}}, 32)
+}
+
+func BenchmarkHTTPDirect(b *testing.B) {
+	up := httptest.NewServer(echoHTTPHandler())
+	defer up.Close()
+	benchCalls(b, httpClients(b, up.URL, 1))
+}
+
+func BenchmarkHTTPProxyStrict(b *testing.B) { benchHTTPProxy(b, "strict") }
+func BenchmarkHTTPProxyBatch(b *testing.B)  { benchHTTPProxy(b, "batch") }
+
+func benchHTTPProxy(b *testing.B, durability string) {
+	up := httptest.NewServer(echoHTTPHandler())
+	defer up.Close()
+	benchHTTPGateway(b, durability, Upstream{URL: up.URL}, 1)
+}
+
+func echoHTTPHandler() http.Handler {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "echo-http", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "echo"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
+		Text string `json:"text"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+	})
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+}
+
+func benchHTTPGateway(b *testing.B, durability string, up Upstream, clients int) {
+	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{Durability: durability})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	gw := NewHTTPGateway(HTTPOptions{Upstreams: map[string]Upstream{"echo": up}, Recorder: storeRecorder{st}})
+	srv := httptest.NewServer(gw)
+	defer func() { srv.Close(); gw.Close() }()
+	benchCalls(b, httpClients(b, srv.URL+"/mcp/echo", clients))
+}
+
+func httpClients(b *testing.B, url string, n int) []*mcp.ClientSession {
+	var out []*mcp.ClientSession
+	for i := 0; i < n; i++ {
+		c := mcp.NewClient(&mcp.Implementation{Name: fmt.Sprintf("bench-%d", i), Version: "1"}, nil)
+		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cs.Close() })
+		out = append(out, cs)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,9 @@ type HTTPGateway struct {
 	closed bool
 	done   chan struct{}
 	wg     sync.WaitGroup // every goroutine the gateway started
+
+	ctx    context.Context // cancelled by Close after the sessions ended: stops proxied requests
+	cancel context.CancelFunc
 }
 
 // upstream is one served MCP server: a proxied HTTP one or stdio children.
@@ -107,6 +111,7 @@ func NewHTTPGateway(opts HTTPOptions) *HTTPGateway {
 		origins:   make(map[string]bool),
 		done:      make(chan struct{}),
 	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -198,7 +203,8 @@ func (g *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close ends every session: pending calls get outcome "unknown", children
-// are stopped (Close waits for them), and later requests get 503.
+// are stopped (Close waits for them), streams in progress end, and later
+// requests get 503.
 func (g *HTTPGateway) Close() {
 	g.mu.Lock()
 	if g.closed {
@@ -213,6 +219,7 @@ func (g *HTTPGateway) Close() {
 		wg.Go(func() { u.close(store.OutcomeUnknown, "the gateway shut down") })
 	}
 	wg.Wait()
+	g.cancel() // proxied streams (a client's GET, say) end too
 	g.wg.Wait()
 	g.transport.CloseIdleConnections()
 }

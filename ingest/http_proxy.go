@@ -136,8 +136,18 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 		for _, rq := range info.requests {
 			call.ids = append(call.ids, rq.id)
 		}
+		if call.sess.isClosed() {
+			call.fail(store.OutcomeUnknown, "the session ended")
+			http.Error(w, "session not found", http.StatusNotFound)
+			return
+		}
 	}
-	out := r.Clone(context.WithValue(r.Context(), proxyCallKey{}, call))
+	// The upstream request ends with the client's, or when the gateway
+	// closes.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(u.g.ctx, cancel)()
+	out := r.Clone(context.WithValue(ctx, proxyCallKey{}, call))
 	if r.Method == http.MethodPost {
 		// The original bytes, not a re-encoding.
 		out.Body = io.NopCloser(bytes.NewReader(body))
@@ -257,6 +267,9 @@ func (c *proxyCall) response(resp *http.Response) error {
 	case resp.StatusCode == http.StatusNotFound && c.sid != "":
 		defer u.drop(c.sid, store.OutcomeTransportError, "the upstream no longer knows the session")
 	}
+	if c.sess == nil {
+		return nil // a DELETE of a session the gateway does not know
+	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case ct == "text/event-stream":
@@ -296,7 +309,11 @@ func (c *proxyCall) event(ev sseEvent) bool {
 		return true
 	}
 	fwd, reply := c.sess.FromServer(ev.Data)
-	if fwd == nil && reply != nil {
+	// The Session refuses a server message in two cases: bad input (it is
+	// recorded as such and relayed as sent: the client judges it) and a
+	// server request whose record could not be written, which it answers
+	// with an internal error and which must not reach the client.
+	if fwd == nil && replyCode(reply) == jsonrpc.CodeInternalError {
 		c.u.g.log.Error("a server message could not be recorded; ending the stream", "upstream", c.u.name, "session", c.sess.ID())
 		return false
 	}
@@ -351,6 +368,13 @@ func (c *proxyCall) fail(outcome, detail string) (replies [][]byte) {
 func (u *proxyUpstream) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	call, _ := r.Context().Value(proxyCallKey{}).(*proxyCall)
 	if call == nil {
+		http.Error(w, "Bad Gateway", http.StatusBadGateway)
+		return
+	}
+	if call.method == http.MethodDelete && call.sid != "" {
+		u.drop(call.sid, store.OutcomeUnknown, "client ended the session")
+	}
+	if call.sess == nil {
 		http.Error(w, "Bad Gateway", http.StatusBadGateway)
 		return
 	}

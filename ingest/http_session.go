@@ -35,3 +35,12 @@ func (s *Session) refuse(raw []byte, id json.RawMessage, code int, detail string
 	s.badInput(store.FromClient, raw, detail)
 	return errorResponse(validID(id), code, "mcptrail: "+detail)
 }
+
+// isClosed reports whether Close has run. A request recorded while Close
+// ran may still become pending afterwards; the transport checks this after
+// FromClient so such a request is settled (Fail) instead of forwarded.
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}

@@ -3,15 +3,19 @@ package ingest
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
+
+var errChildGone = errors.New("the upstream exited")
 
 // maxFinishedStreams is how many completed POST streams whose client went
 // away a session keeps for resumption (Last-Event-ID).
@@ -216,7 +220,7 @@ func (u *stdioUpstream) get(w http.ResponseWriter, r *http.Request, ov *Override
 			return
 		}
 		st, from = cs.streams[streamID], idx+1
-		if st == nil {
+		if st == nil || st.json {
 			cs.mu.Unlock()
 			http.Error(w, "Bad Request: that stream can no longer be resumed", http.StatusBadRequest)
 			return
@@ -273,13 +277,16 @@ func (u *stdioUpstream) reap(now time.Time, idle time.Duration) {
 	for _, cs := range old {
 		cs.end(store.OutcomeUnknown, "idle session ended")
 	}
-	if sc != nil && sc.idleSince(now) > idle {
+	if sc != nil && sc.retire(now, idle) {
 		u.mu.Lock()
 		if u.shared == sc {
 			u.shared = nil
 		}
 		u.mu.Unlock()
-		u.g.goTracked(func() { sc.stop(store.OutcomeUnknown, "idle upstream stopped") })
+		stop := func() { sc.stop(store.OutcomeUnknown, "idle upstream stopped") }
+		if !u.g.goTracked(stop) {
+			stop() // the gateway is closing and will not see this child
+		}
 	}
 	u.stateless.reap(now, idle)
 }
@@ -370,7 +377,7 @@ func (cs *childSession) dispatch(w http.ResponseWriter, r *http.Request, fwd []b
 	st.json = !acceptsSSE(r)
 	st.attached = true
 	cs.mu.Lock()
-	if cs.ended {
+	if cs.ended || cs.sess.isClosed() {
 		cs.mu.Unlock()
 		for _, rq := range info.requests {
 			cs.sess.Fail(rq.id, store.OutcomeUnknown, "the session ended")
@@ -628,6 +635,7 @@ type sharedChild struct {
 
 type sharedCall struct {
 	id       int64
+	method   string
 	sess     *Session
 	clientID json.RawMessage
 	st       *sseStream
@@ -652,7 +660,7 @@ func (u *stdioUpstream) sharedChild() (*sharedChild, error) {
 	if err != nil {
 		return nil, err
 	}
-	house := NewSession(SessionInfo{ID: newSessionID(u.name), Upstream: u.name, Transport: "stdio"}, u.g.opts.Recorder, u.g.opts.Hooks, u.g.opts.Limits, u.g.log)
+	house := NewSession(SessionInfo{ID: newSessionID(u.name + "-shared"), Upstream: u.name, Transport: "stdio"}, u.g.opts.Recorder, u.g.opts.Hooks, u.g.opts.Limits, u.g.log)
 	if err := house.Start(); err != nil {
 		go child.Close()
 		return nil, err
@@ -706,6 +714,12 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 	st.json = !acceptsSSE(r)
 	st.attached = true
 	call, out, err := sc.register(sess, rq, st, fwd)
+	if errors.Is(err, errChildGone) {
+		// It exited or retired meanwhile: once more, with a new child.
+		if sc, err = u.sharedChild(); err == nil {
+			call, out, err = sc.register(sess, rq, st, fwd)
+		}
+	}
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, sess.Fail(rq.id, store.OutcomeTransportError, "the request could not be relayed: "+err.Error()))
 		return
@@ -767,7 +781,7 @@ func (sc *sharedChild) register(sess *Session, rq reqInfo, st *sseStream, msg []
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.next++
-	c := &sharedCall{id: sc.next, sess: sess, clientID: rq.id, st: st}
+	c := &sharedCall{id: sc.next, method: rq.method, sess: sess, clientID: rq.id, st: st}
 	out, _, found, err := replaceMember(msg, "id", []byte(strconv.FormatInt(c.id, 10)))
 	if err == nil && !found {
 		err = fmt.Errorf("no id")
@@ -776,7 +790,7 @@ func (sc *sharedChild) register(sess *Session, rq reqInfo, st *sseStream, msg []
 		return nil, nil, err
 	}
 	if sc.dead {
-		return nil, nil, fmt.Errorf("the upstream exited")
+		return nil, nil, errChildGone
 	}
 	sc.calls[c.id] = c
 	if len(rq.token) > 0 {
@@ -834,13 +848,16 @@ func (sc *sharedChild) cancel(c *sharedCall, reason string) {
 	_ = sc.child.Send(msg)
 }
 
-func (sc *sharedChild) idleSince(now time.Time) time.Duration {
+// retire marks an idle child as done, so no call is registered on it
+// while it stops; false when it is busy or was used recently.
+func (sc *sharedChild) retire(now time.Time, idle time.Duration) bool {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if len(sc.calls) > 0 {
-		return 0
+	if sc.dead || len(sc.calls) > 0 || now.Sub(sc.last) <= idle {
+		return false
 	}
-	return now.Sub(sc.last)
+	sc.dead = true
+	return true
 }
 
 // stop shuts the child down; its calls end with outcome.
@@ -920,23 +937,48 @@ func (sc *sharedChild) fromChild(line []byte) {
 		sc.house.FromClient(reply, nil)
 		_ = sc.child.Send(reply)
 	default: // a notification
-		var c *sharedCall
-		sc.mu.Lock()
-		if len(env.Params.ProgressToken) > 0 {
-			c = sc.byToken[idKey(env.Params.ProgressToken)]
-		}
-		if c == nil && len(sc.calls) == 1 {
-			for _, only := range sc.calls {
-				c = only
-			}
-		}
-		sc.mu.Unlock()
-		if c == nil {
+		targets := sc.notificationTargets(*env.Method, env.Params.ProgressToken)
+		if len(targets) == 0 {
 			sc.house.FromServer(line)
 			return
 		}
-		if fwd, _ := c.sess.FromServer(line); fwd != nil && !c.st.json {
-			c.st.add(fwd)
+		for _, c := range targets {
+			if fwd, _ := c.sess.FromServer(line); fwd != nil && !c.st.json {
+				c.st.add(fwd)
+			}
 		}
 	}
+}
+
+// notificationTargets decides which calls' streams a notification from the
+// shared child belongs to. stdio says nothing about it, so: progress by its
+// token; list and resource changes to every subscriptions/listen stream
+// (each client asked for them); anything else (a log message) to the one
+// ordinary call in flight, if there is exactly one — long-lived listen
+// streams do not count, or no log message would ever arrive while a client
+// listens.
+func (sc *sharedChild) notificationTargets(method string, token json.RawMessage) []*sharedCall {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(token) > 0 {
+		if c := sc.byToken[idKey(token)]; c != nil {
+			return []*sharedCall{c}
+		}
+	}
+	subscription := strings.HasSuffix(method, "/list_changed") || method == "notifications/resources/updated"
+	var listeners, ordinary []*sharedCall
+	for _, c := range sc.calls {
+		if c.method == "subscriptions/listen" {
+			listeners = append(listeners, c)
+		} else {
+			ordinary = append(ordinary, c)
+		}
+	}
+	if subscription {
+		return listeners
+	}
+	if len(ordinary) == 1 {
+		return ordinary
+	}
+	return nil
 }

@@ -100,13 +100,26 @@ func htServer(seen func(marker string) bool) *mcp.Server {
 			}}}, nil, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "slow"},
-		func(ctx context.Context, _ *mcp.CallToolRequest, in htArgs) (*mcp.CallToolResult, any, error) {
+		func(ctx context.Context, req *mcp.CallToolRequest, in htArgs) (*mcp.CallToolResult, any, error) {
+			if tok := req.Params.GetProgressToken(); tok != nil {
+				req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: 0, Total: 1})
+			}
 			select {
 			case <-ctx.Done():
 				return nil, nil, ctx.Err()
 			case <-time.After(time.Duration(in.Ms) * time.Millisecond):
 				return htText("slept"), nil, nil
 			}
+		})
+	// addtool changes the tool list: the server says so 10ms later, when no
+	// request of the client is in flight any more.
+	mcp.AddTool(srv, &mcp.Tool{Name: "addtool"},
+		func(_ context.Context, _ *mcp.CallToolRequest, in htArgs) (*mcp.CallToolResult, any, error) {
+			mcp.AddTool(srv, &mcp.Tool{Name: "added-" + in.Text},
+				func(context.Context, *mcp.CallToolRequest, htArgs) (*mcp.CallToolResult, any, error) {
+					return htText("added"), nil, nil
+				})
+			return htText("adding"), nil, nil
 		})
 	if seen == nil {
 		mcp.AddTool(srv, &mcp.Tool{Name: "crash"},
@@ -246,6 +259,13 @@ const era2025 = "2025-11-25"
 
 func (f *htFixture) connect(t *testing.T, name, version string, hc *http.Client) *htClient {
 	t.Helper()
+	return f.connectRetrying(t, name, version, hc, -1)
+}
+
+// connectRetrying is connect with the SDK's MaxRetries for broken streams
+// (0: its default).
+func (f *htFixture) connectRetrying(t *testing.T, name, version string, hc *http.Client, retries int) *htClient {
+	t.Helper()
 	c := &htClient{}
 	client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "0.1"}, &mcp.ClientOptions{
 		CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
@@ -275,7 +295,7 @@ func (f *htFixture) connect(t *testing.T, name, version string, hc *http.Client)
 	if version != "" {
 		opts = &mcp.ClientSessionOptions{ProtocolVersion: version}
 	}
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url(name), HTTPClient: hc, MaxRetries: -1}, opts)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.url(name), HTTPClient: hc, MaxRetries: retries}, opts)
 	if err != nil {
 		t.Fatalf("connecting to %s: %v", name, err)
 	}
@@ -653,7 +673,10 @@ func TestHTTPGatewayChildCrash(t *testing.T) {
 	for _, version := range []string{era2025, ""} {
 		t.Run("version="+version, func(t *testing.T) {
 			f := newHTFixture(t, nil)
-			c := f.connect(t, "local", version, nil)
+			// A real client retries a broken stream: the standalone stream
+			// of a crashed session ends, and only the 404 on reconnecting
+			// tells the client the session is gone — after its call's error.
+			c := f.connectRetrying(t, "local", version, nil, 0)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			_, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: "crash", Arguments: map[string]any{}})
@@ -780,6 +803,65 @@ func TestHTTPGatewayUpstreamUnreachable(t *testing.T) {
 	}
 }
 
+// sseReader reads the events of a response body.
+type sseReader struct {
+	t      *testing.T
+	body   io.ReadCloser
+	p      *sseParser
+	events chan sseEvent
+}
+
+func newSSEReader(t *testing.T, body io.ReadCloser) *sseReader {
+	r := &sseReader{t: t, body: body, p: newSSEParser(1 << 20), events: make(chan sseEvent, 100)}
+	go func() {
+		defer close(r.events)
+		buf := make([]byte, 4096)
+		for {
+			n, err := body.Read(buf)
+			r.p.feed(buf[:n], func(ev sseEvent, _ int) bool {
+				ev.Data = append([]byte(nil), ev.Data...)
+				r.events <- ev
+				return true
+			})
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// next returns the next event whose data contains want.
+func (r *sseReader) next(want string) sseEvent {
+	r.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-r.events:
+			if !ok {
+				r.t.Fatalf("the stream ended before an event with %q", want)
+			}
+			if strings.Contains(string(ev.Data), want) {
+				return ev
+			}
+		case <-timeout:
+			r.t.Fatalf("no event with %q", want)
+		}
+	}
+}
+
+func (f *htFixture) waitRecorded(t *testing.T, what string, match func(store.Event) bool) {
+	t.Helper()
+	eventually(t, what, func() bool {
+		for _, ev := range f.events(t) {
+			if match(ev) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // TestHTTPGatewayStdioStreams checks the stdio side's own Streamable HTTP
 // server: 202 for notifications, one standalone GET at a time, messages
 // for a client with no stream queued until its GET.
@@ -818,28 +900,66 @@ func TestHTTPGatewayStdioStreams(t *testing.T) {
 		t.Errorf("JSON answer: %s %s", jr.Header.Get("Content-Type"), jb)
 	}
 
-	// The standalone stream: one reader at a time.
+	// A notification the server sends while no request is in flight waits
+	// for the client's standalone stream.
+	resp, body = rawPost(t, f.url("local"), `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"addtool","arguments":{"text":"x"}}}`, hd)
+	if !bytes.Contains(body, []byte("adding")) {
+		t.Fatalf("addtool: %d %s", resp.StatusCode, body)
+	}
+	f.waitRecorded(t, "list_changed", func(ev store.Event) bool { return ev.Method == "notifications/tools/list_changed" })
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	get := func() *http.Response {
+	get := func(lastEventID string) *http.Response {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.url("local"), nil)
 		req.Header = hd.Clone()
 		req.Header.Set("Accept", "text/event-stream")
+		if lastEventID != "" {
+			req.Header.Set("Last-Event-ID", lastEventID)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return resp
 	}
-	first := get()
+	first := get("")
 	defer first.Body.Close()
 	if first.StatusCode != 200 {
 		t.Fatalf("GET: status %d", first.StatusCode)
 	}
-	second := get()
+	newSSEReader(t, first.Body).next("notifications/tools/list_changed")
+	// One reader at a time.
+	second := get("")
 	second.Body.Close()
 	if second.StatusCode != http.StatusConflict {
 		t.Errorf("second GET: status %d, want 409", second.StatusCode)
+	}
+
+	// Resumption: a client that loses its POST stream mid-call gets the
+	// rest of it by GET with Last-Event-ID.
+	preq, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.url("local"),
+		strings.NewReader(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"slow","arguments":{"ms":300},"_meta":{"progressToken":"p4"}}}`))
+	preq.Header = hd.Clone()
+	preq.Header.Set("Content-Type", "application/json")
+	preq.Header.Set("Accept", "application/json, text/event-stream")
+	presp, err := http.DefaultClient.Do(preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := newSSEReader(t, presp.Body).next("notifications/progress")
+	presp.Body.Close() // the connection drops
+	if ev.ID == "" {
+		t.Fatal("the POST stream's events carry no id")
+	}
+	f.waitRecorded(t, "the slow call's outcome", func(ev store.Event) bool { return ev.Kind == store.KindCall && ev.Tool == "slow" })
+	resumed := get(ev.ID)
+	defer resumed.Body.Close()
+	if resumed.StatusCode != 200 {
+		t.Fatalf("resuming GET: status %d", resumed.StatusCode)
+	}
+	if got := newSSEReader(t, resumed.Body).next(`"id":4`); !strings.Contains(string(got.Data), "slept") {
+		t.Errorf("resumed stream gave %s", got.Data)
 	}
 	cancel()
 
@@ -901,7 +1021,7 @@ func TestHTTPGatewayCloseEndsEverything(t *testing.T) {
 	}
 	for _, o := range got {
 		if o != store.OutcomeUnknown {
-			t.Errorf("slow outcome %s, want unknown", o)
+			t.Errorf("slow outcome %s, want unknown: %+v", o, outcomeEvents(f.events(t), "slow"))
 		}
 	}
 	f.srv.Close()
@@ -915,4 +1035,129 @@ func TestHTTPGatewayCloseEndsEverything(t *testing.T) {
 		buf = buf[:runtime.Stack(buf, true)]
 		t.Errorf("%d goroutines before, %d after Close:\n%s", before, n, buf)
 	}
+}
+
+// TestHTTPGatewayUpstreamBreaksMidStream: an HTTP upstream that dies after
+// the stream started; the client gets the events so far and then an error
+// for its call on the same stream.
+func TestHTTPGatewayUpstreamBreaksMidStream(t *testing.T) {
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		io.WriteString(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"working\"}}\n\n")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}))
+	t.Cleanup(broken.Close)
+	f := newHTFixture(t, func(o *HTTPOptions) { o.Upstreams["broken"] = Upstream{URL: broken.URL} })
+	resp, body := rawPost(t, f.url("broken"), `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}}`,
+		http.Header{"Mcp-Protocol-Version": {"2025-06-18"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var evs []sseEvent
+	newSSEParser(1<<20).feed(body, func(ev sseEvent, _ int) bool { evs = append(evs, ev); return true })
+	if len(evs) != 2 || !strings.Contains(string(evs[0].Data), "working") || !strings.Contains(string(evs[1].Data), `"id":7`) || !strings.Contains(string(evs[1].Data), "stream failed") {
+		t.Fatalf("the client got %q", body)
+	}
+	if got := outcomes(f.events(t), "echo"); len(got) != 1 || got[0] != store.OutcomeTransportError {
+		t.Errorf("echo outcomes %v, want [transport_error]", got)
+	}
+}
+
+// TestHTTPGatewayJSONUpstream: an upstream answering application/json.
+func TestHTTPGatewayJSONUpstream(t *testing.T) {
+	server := htServer(func(string) bool { return true })
+	up := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: true}))
+	t.Cleanup(func() { up.CloseClientConnections(); up.Close() }) // after the fixture's cleanup
+	f := newHTFixture(t, func(o *HTTPOptions) { o.Upstreams["json"] = Upstream{URL: up.URL} })
+	c := f.connect(t, "json", era2025, nil)
+	if got := resultText(c.call(t, "echo", map[string]any{"text": "j"}, nil)); got != "j" {
+		t.Errorf("echo = %q", got)
+	}
+	c.call(t, "fail", nil, nil)
+	evs := f.events(t)
+	if got := outcomes(evs, "echo"); len(got) != 1 || got[0] != store.OutcomeOK {
+		t.Errorf("echo outcomes %v", got)
+	}
+	if got := outcomes(evs, "fail"); len(got) != 1 || got[0] != store.OutcomeToolError {
+		t.Errorf("fail outcomes %v", got)
+	}
+}
+
+func TestSSEStreamBounds(t *testing.T) {
+	// A POST stream whose reader falls behind is broken off.
+	st := newStream("s", 10, []string{"n1"})
+	st.add([]byte("123456"))
+	st.add([]byte("789012"))
+	if _, broken, _ := st.state(); !broken {
+		t.Error("a POST stream over its limit is not broken off")
+	}
+	if st.add([]byte("x")) {
+		t.Error("a broken stream takes more")
+	}
+	// The standalone stream drops its oldest messages instead.
+	sa := newStream("g", 10, nil)
+	sa.standalone = true
+	for _, m := range []string{"aaaa", "bbbb", "cccc", "dddd"} {
+		sa.add([]byte(m))
+	}
+	if n := sa.takeDropped(); n != 2 {
+		t.Errorf("dropped %d, want 2", n)
+	}
+	sa.close()
+	rec := httptest.NewRecorder()
+	if !sa.serve(context.Background(), rec) {
+		t.Fatal("serve did not complete")
+	}
+	if got := rec.Body.String(); !strings.Contains(got, "id: g_2\nevent: message\ndata: cccc\n\n") || strings.Contains(got, "aaaa") {
+		t.Errorf("standalone stream wrote %q", got)
+	}
+	// Resuming replays from the event after Last-Event-ID.
+	if err := sa.attach(3); err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	sa.serve(context.Background(), rec)
+	if got := rec.Body.String(); strings.Contains(got, "cccc") || !strings.Contains(got, "dddd") {
+		t.Errorf("resumed stream wrote %q", got)
+	}
+	if err := sa.attach(-1); err != errStreamTaken {
+		t.Errorf("second reader: %v", err)
+	}
+}
+
+func TestHTTPGatewayIdleSessionsEnd(t *testing.T) {
+	f := newHTFixture(t, func(o *HTTPOptions) { o.IdleTimeout = 300 * time.Millisecond })
+	resp, _ := rawPost(t, f.url("local"), htInit, nil)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatal("no session")
+	}
+	_, body := rawPost(t, f.url("local"), `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"s"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`,
+		http.Header{"Mcp-Protocol-Version": {modernVersion}, "Mcp-Method": {"tools/call"}, "Mcp-Name": {"echo"}})
+	if !bytes.Contains(body, []byte(`"text":"s"`)) {
+		t.Fatalf("stateless echo: %s", body)
+	}
+	if n := f.gw.Sessions(); n != 2 {
+		t.Errorf("%d sessions, want 2", n)
+	}
+	eventually(t, "idle sessions to end", func() bool { return f.gw.Sessions() == 0 })
+	resp, _ = rawPost(t, f.url("local"), `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, http.Header{"Mcp-Session-Id": {sid}})
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("request on an idle-ended session: status %d, want 404", resp.StatusCode)
+	}
+	f.waitRecorded(t, "the shared child's stop", func(ev store.Event) bool {
+		return ev.Kind == store.KindSessionEnd && ev.Detail == "idle upstream stopped"
+	})
+}
+
+func outcomeEvents(evs []store.Event, tool string) []string {
+	var out []string
+	for _, ev := range evs {
+		if ev.Kind == store.KindCall && ev.Tool == tool {
+			out = append(out, ev.Upstream+" "+ev.Session+" "+ev.Outcome+" "+ev.Detail)
+		}
+	}
+	return out
 }

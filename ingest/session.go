@@ -82,6 +82,7 @@ type pending struct {
 	start   time.Time
 	method  string
 	tool    string
+	target  string // tool name, prompt name or resource URI: what an MRTR retry repeats
 	class   string
 	ann     *store.Annotations
 	id      json.RawMessage
@@ -107,6 +108,7 @@ type Session struct {
 	pending         map[string]*pending // key: sender + NUL + raw id
 	tools           map[string]*store.Annotations
 	requestState    map[string]uint64 // MRTR: requestState → seq of the first request of the logical call
+	awaitingInput   map[string]uint64 // MRTR: method + target → logical call waiting for the client's input
 	clientName      string
 	clientVersion   string
 	protocolVersion string
@@ -123,14 +125,15 @@ func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log 
 		log = slog.Default()
 	}
 	return &Session{
-		info:         info,
-		rec:          rec,
-		hooks:        hooks,
-		limits:       limits,
-		log:          log,
-		pending:      make(map[string]*pending),
-		tools:        make(map[string]*store.Annotations),
-		requestState: make(map[string]uint64),
+		info:          info,
+		rec:           rec,
+		hooks:         hooks,
+		limits:        limits,
+		log:           log,
+		pending:       make(map[string]*pending),
+		tools:         make(map[string]*store.Annotations),
+		requestState:  make(map[string]uint64),
+		awaitingInput: make(map[string]uint64),
 	}
 }
 
@@ -307,8 +310,9 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 			ev.OnBehalfOf = obo
 		}
 		s.fillAgent(ev)
+		p.target = s.continuation(ev, m.Params)
 		if m.Method == "tools/call" {
-			s.describeToolCall(ev, m.Params)
+			s.describeToolCall(ev, p.target)
 		}
 	}
 	p.tool, p.class, p.ann, p.task, p.agent, p.prin, p.obo = ev.Tool, ev.Class, ev.Annotations, ev.Task, ev.Agent, ev.Principal, ev.OnBehalfOf
@@ -330,6 +334,14 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 		}
 	}
 	s.mu.Lock()
+	if s.closed {
+		// Close ran while this request was being recorded: it will never be
+		// answered through this session, so end it here rather than leave it
+		// without an outcome.
+		s.mu.Unlock()
+		s.outcome(p, from, store.OutcomeUnknown, nil, nil, "session closed before the call was forwarded")
+		return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: session closed"), errRefused
+	}
 	s.pending[key(from, w.ID)] = p
 	s.mu.Unlock()
 	return raw, nil, nil
@@ -376,22 +388,44 @@ func metaString(params json.RawMessage, k string) string {
 	return v
 }
 
-// describeToolCall fills the tool name, annotations, class and the MRTR link
-// of a tools/call.
-func (s *Session) describeToolCall(ev *store.Event, params json.RawMessage) {
+// mrtrMethods are the requests a 2026-07-28 server may answer with
+// input_required, continued by a retry under a new id.
+var mrtrMethods = map[string]bool{"tools/call": true, "prompts/get": true, "resources/read": true}
+
+// continuation returns what the request names (tool, prompt or resource) and
+// links an MRTR retry to the logical call it continues: by its requestState,
+// or, when the server keeps no state, by the same method and target still
+// awaiting input.
+func (s *Session) continuation(ev *store.Event, params json.RawMessage) (target string) {
+	if !mrtrMethods[ev.Method] {
+		return ""
+	}
 	var p struct {
-		Name         string `json:"name"`
-		RequestState string `json:"requestState"`
+		Name           string          `json:"name"`
+		URI            string          `json:"uri"`
+		RequestState   string          `json:"requestState"`
+		InputResponses json.RawMessage `json:"inputResponses"`
 	}
 	_ = json.Unmarshal(params, &p)
-	ev.Tool = p.Name
+	target = p.Name + p.URI
 	s.mu.Lock()
-	ev.Annotations = s.tools[p.Name]
+	defer s.mu.Unlock()
 	if p.RequestState != "" {
 		ev.LogicalCall = s.requestState[p.RequestState]
 	}
+	if ev.LogicalCall == 0 && (p.RequestState != "" || len(p.InputResponses) > 0) {
+		ev.LogicalCall = s.awaitingInput[ev.Method+"\x00"+target]
+	}
+	return target
+}
+
+// describeToolCall fills a tools/call's tool name, annotations and class.
+func (s *Session) describeToolCall(ev *store.Event, tool string) {
+	ev.Tool = tool
+	s.mu.Lock()
+	ev.Annotations = s.tools[tool]
 	s.mu.Unlock()
-	ev.Class = s.classify(p.Name, ev.Annotations)
+	ev.Class = s.classify(tool, ev.Annotations)
 }
 
 func (s *Session) classify(tool string, ann *store.Annotations) string {
@@ -486,27 +520,34 @@ func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
 // inspectResult reads what a successful response means: isError tool
 // failures, MRTR continuations, and tool annotations from tools/list.
 func (s *Session) inspectResult(p *pending, result json.RawMessage) (outcome, detail string) {
-	switch p.method {
-	case "tools/call":
-		var r struct {
-			IsError      bool   `json:"isError"`
-			ResultType   string `json:"resultType"`
-			RequestState string `json:"requestState"`
-		}
-		_ = json.Unmarshal(result, &r)
-		if r.ResultType == "input_required" {
-			if r.RequestState != "" {
-				s.mu.Lock()
-				s.requestState[r.RequestState] = p.logical
-				s.mu.Unlock()
-			}
-			return store.OutcomeInputRequired, "server asked the client for input; the call continues under a new id"
-		}
-		if r.IsError {
-			return store.OutcomeToolError, ""
-		}
-	case "tools/list":
+	if p.method == "tools/list" {
 		s.learnTools(result)
+		return store.OutcomeOK, ""
+	}
+	if !mrtrMethods[p.method] {
+		return store.OutcomeOK, ""
+	}
+	var r struct {
+		IsError      bool   `json:"isError"`
+		ResultType   string `json:"resultType"`
+		RequestState string `json:"requestState"`
+	}
+	_ = json.Unmarshal(result, &r)
+	waitKey := p.method + "\x00" + p.target
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.ResultType == "input_required" {
+		if r.RequestState != "" {
+			s.requestState[r.RequestState] = p.logical
+		}
+		s.awaitingInput[waitKey] = p.logical
+		return store.OutcomeInputRequired, "server asked the client for input; the call continues under a new id"
+	}
+	if s.awaitingInput[waitKey] == p.logical {
+		delete(s.awaitingInput, waitKey)
+	}
+	if r.IsError {
+		return store.OutcomeToolError, ""
 	}
 	return store.OutcomeOK, ""
 }

@@ -142,3 +142,21 @@ func FuzzSession(f *testing.F) {
 		s.Close(store.OutcomeUnknown, "fuzz")
 	})
 }
+
+// A stateless server asks for input without a requestState: the retry is
+// linked by method and target instead.
+func TestSessionMRTRWithoutRequestState(t *testing.T) {
+	rec := &memRecorder{}
+	s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{}, nil)
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p"}}`), nil)
+	s.FromServer([]byte(`{"jsonrpc":"2.0","id":1,"result":{"resultType":"input_required","inputRequests":{}}}`))
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"p","inputResponses":{}}}`), nil)
+	s.FromServer([]byte(`{"jsonrpc":"2.0","id":2,"result":{"messages":[]}}`))
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"p","inputResponses":{}}}`), nil)
+	if rec.evs[2].LogicalCall != 1 || rec.evs[3].LogicalCall != 1 {
+		t.Errorf("retry not linked: %d %d", rec.evs[2].LogicalCall, rec.evs[3].LogicalCall)
+	}
+	if rec.evs[4].LogicalCall != 0 {
+		t.Errorf("a call after the logical call completed was linked to it: %d", rec.evs[4].LogicalCall)
+	}
+}

@@ -2,7 +2,7 @@ package store
 
 import (
 	"bytes"
-	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,6 +22,10 @@ type pending struct {
 	at   time.Time  // when queued: the batch window runs from here
 	done chan error // receives the commit's result; nil when nobody waits
 }
+
+// Session ids are keys of their own (bbolt keys are at most 32 KiB); the
+// gateway makes them, so a long one is a bug, not an agent's doing.
+const maxSessionID = 1024
 
 // Times the store can order (Unix nanoseconds fit in an int64).
 var (
@@ -48,12 +52,29 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	if s.readOnly {
 		return 0, ErrReadOnly
 	}
+	if len(ev.Session) > maxSessionID {
+		return 0, fmt.Errorf("store: session id of %d bytes is too long", len(ev.Session))
+	}
 	e, err := ev.owned()
 	if err != nil {
 		return 0, err
 	}
 	if e.ID == "" {
 		e.ID = ulid.Make().String()
+	}
+	now := time.Now()
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	e.Time = e.Time.UTC()
+	if e.Time.Before(minTime) || e.Time.After(maxTime) {
+		return 0, fmt.Errorf("store: event time %v out of range", e.Time)
+	}
+	// Everything but the seq and the chain is encoded outside the lock, so
+	// concurrent appenders marshal and compress in parallel.
+	prep, err := prepare(&e, s.largeBody)
+	if err != nil {
+		return 0, fmt.Errorf("store: encode event: %w", err)
 	}
 	var done chan error
 	if wait {
@@ -65,28 +86,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 		s.mu.Unlock()
 		return 0, ErrClosed
 	}
-	now := time.Now()
-	if e.Time.IsZero() {
-		e.Time = now
-	}
-	e.Time = e.Time.UTC()
-	if e.Time.Before(minTime) || e.Time.After(maxTime) {
-		s.mu.Unlock()
-		return 0, fmt.Errorf("store: event time %v out of range", e.Time)
-	}
-	e.Seq = s.seq + 1
-	data, sum, err := seal(&e, s.hash)
-	if err != nil {
-		s.mu.Unlock()
-		return 0, fmt.Errorf("store: encode event: %w", err)
-	}
-	s.seq, s.hash = e.Seq, sum
-	s.queue = append(s.queue, &pending{ev: e, data: data, hash: sum, at: now, done: done})
-	s.queued++
-	s.pending++
-	if wait {
-		s.waiters++
-	}
+	s.enqueue(&e, prep, done, now)
 	// In batch mode the writer sleeps out the window unless there is a
 	// reason to commit now; waking it for every event would cost CPU.
 	wake := !s.batch || wait || len(s.queue) == 1 || s.queued >= s.maxBatch
@@ -104,8 +104,24 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	return e.Seq, nil
 }
 
-// Flush returns when every event appended before it is committed, or with
-// the error of the commit that lost one of them.
+// enqueue gives e the next seq, chains it and queues it for the writer.
+// s.mu must be held.
+func (s *Store) enqueue(e *Event, p prepared, done chan error, now time.Time) {
+	e.Seq = s.seq + 1
+	sum := p.seal(e.Seq, s.hash)
+	e.PrevHash, e.Hash = hex.EncodeToString(s.hash[:]), hex.EncodeToString(sum[:])
+	s.seq, s.hash = e.Seq, sum
+	s.queue = append(s.queue, &pending{ev: *e, data: p.value, hash: sum, at: now, done: done})
+	s.queued++
+	s.pending++
+	if done != nil {
+		s.waiters++
+	}
+}
+
+// Flush returns when every event appended before it is committed. It
+// returns an error if a commit failed since the previous Flush: in batch
+// mode that is how a caller learns that events were lost.
 func (s *Store) Flush() error {
 	if s.readOnly {
 		return nil
@@ -115,16 +131,22 @@ func (s *Store) Flush() error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if s.pending == 0 {
-		s.mu.Unlock()
-		return nil
+	var done chan error
+	if s.pending > 0 {
+		done = make(chan error, 1)
+		s.queue = append(s.queue, &pending{at: time.Now(), done: done})
+		s.waiters++
 	}
-	done := make(chan error, 1)
-	s.queue = append(s.queue, &pending{at: time.Now(), done: done})
-	s.waiters++
 	s.mu.Unlock()
-	s.signal()
-	return <-done
+	if done != nil {
+		s.signal()
+		<-done // a failure is in s.lost too
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.lost
+	s.lost = nil
+	return err
 }
 
 func (s *Store) signal() {
@@ -136,29 +158,47 @@ func (s *Store) signal() {
 
 // run is the writer: the only goroutine that writes the file, so queued
 // events commit in seq order, as many per transaction as have queued up.
+// It also writes the checkpoints: with the events when a commit makes one
+// due, else when the interval runs out, and a final one at Close.
 func (s *Store) run() {
 	defer close(s.stopped)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	final := false
+	sleep := func(d time.Duration) {
+		timer.Reset(d)
+		select {
+		case <-s.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
 	for {
 		s.mu.Lock()
 		batch, wait := s.take()
 		closed := s.closed
+		done := s.doneSeq
 		s.mu.Unlock()
 		switch {
 		case batch != nil:
 			s.commit(batch)
 		case wait > 0:
-			timer.Reset(wait)
-			select {
-			case <-s.wake:
-			case <-timer.C:
-			}
-			timer.Stop()
+			sleep(wait)
+		case closed && !final:
+			// The final checkpoint; it may queue an outage alert, so
+			// look at the queue once more before leaving.
+			final = true
+			s.checkpointNow()
 		case closed:
 			return
 		default:
-			<-s.wake
+			if due, in := s.ckpt.due(done, time.Now()); due {
+				s.checkpointNow()
+			} else if in > 0 {
+				sleep(in)
+			} else {
+				<-s.wake
+			}
 		}
 	}
 }
@@ -196,20 +236,41 @@ func (s *Store) take() ([]*pending, time.Duration) {
 	return batch, 0
 }
 
-// commit writes batch in one transaction. When it fails, the events queued
-// behind it were chained onto events that will never exist, so they fail too
-// and the chain restarts from the last committed event.
+// update runs fn in a write transaction (through the tests' failure hook).
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if hook := s.failHook.Load(); hook != nil {
+			if err := (*hook)(); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// commit writes batch in one transaction, with a checkpoint when one is
+// due. When it fails, the events queued behind it were chained onto events
+// that will never exist, so they fail too and the chain restarts from the
+// last committed event.
 func (s *Store) commit(batch []*pending) {
 	n := countEvents(batch)
 	var err error
+	var ckpt *checkpointer
 	if n > 0 {
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			if hook := s.failHook.Load(); hook != nil {
-				if err := (*hook)(); err != nil {
+		last := lastEvent(batch)
+		err = s.update(func(tx *bolt.Tx) error {
+			if err := write(tx, batch); err != nil {
+				return err
+			}
+			now := time.Now()
+			if due, _ := s.ckpt.due(last.ev.Seq, now); due {
+				next, err := s.ckpt.write(tx, last.ev.Seq, last.hash, now)
+				if err != nil {
 					return err
 				}
+				ckpt = &next
 			}
-			return write(tx, batch)
+			return nil
 		})
 	}
 
@@ -223,16 +284,22 @@ func (s *Store) commit(batch []*pending) {
 		s.pending -= m
 		s.failed += uint64(m)
 		err = fmt.Errorf("store: commit of seq %d-%d failed: %w", s.doneSeq+1, s.doneSeq+uint64(m), err)
+		s.lost = err
 		if s.closed {
 			s.closeErr = err
 		}
+		s.failedLocked(m, err)
 	} else if n > 0 {
 		last := lastEvent(batch)
 		s.doneSeq, s.doneHash = last.ev.Seq, last.hash
 		s.pending -= n
 		s.commits++
+		s.recoveredLocked()
 	}
 	s.mu.Unlock()
+	if ckpt != nil {
+		*s.ckpt = *ckpt
+	}
 
 	if err != nil {
 		slog.Error("mcptrail store: events lost", "err", err)
@@ -253,10 +320,11 @@ func write(tx *bolt.Tx, batch []*pending) error {
 	events := tx.Bucket(bEvents)
 	events.FillPercent = 1 // keys only ever grow: pack the pages
 	meta := tx.Bucket(bMeta)
-	var idx [numIndex]*bolt.Bucket
-	for i, name := range indexBuckets {
-		idx[i] = tx.Bucket(name)
-	}
+	idx := tx.Bucket(bIndex)
+	// Within each value's range index keys only grow too (seq order), so
+	// a split leaves the left page full; the default 0.5 would leave it
+	// half empty for good.
+	idx.FillPercent = 0.95
 	latest, skew := readClock(meta)
 	sessions := map[string]*SessionSummary{}
 
@@ -268,13 +336,17 @@ func write(tx *bolt.Tx, batch []*pending) error {
 		if err := events.Put(u64(e.Seq), p.data); err != nil {
 			return err
 		}
-		for i, v := range e.fields() {
+		fields := e.fields()
+		for i, v := range fields[:numIndex] {
 			if v == "" {
 				continue
 			}
-			if err := idx[i].Put(indexKey(v, e.Seq), []byte{}); err != nil {
+			if err := idx.Put(binary.BigEndian.AppendUint64(indexPrefix(indexFields[i], v), e.Seq), []byte{}); err != nil {
 				return err
 			}
+		}
+		if err := trackOpenCall(idx, e); err != nil {
+			return err
 		}
 		if e.Session != "" {
 			sum, err := loadSession(tx, sessions, e)
@@ -331,46 +403,6 @@ func lastEvent(batch []*pending) *pending {
 		}
 	}
 	return nil
-}
-
-// seal sets ev's PrevHash and Hash, chained to prev, and returns the bytes
-// to store and the hash.
-func seal(ev *Event, prev [32]byte) ([]byte, [32]byte, error) {
-	ev.PrevHash, ev.Hash = "", ""
-	canon, err := json.Marshal(ev)
-	if err == nil && bytes.Contains(canon, []byte(`\ufffd`)) {
-		// Marshal writes invalid UTF-8 as \ufffd, which decodes to U+FFFD,
-		// which Marshal then writes as is: hash and keep the decoded form,
-		// the one Verify and readers re-marshal to.
-		var clean Event
-		if err = json.Unmarshal(canon, &clean); err == nil {
-			*ev = clean
-			canon, err = json.Marshal(ev)
-		}
-	}
-	if err != nil {
-		return nil, [32]byte{}, err
-	}
-	sum := chainHash(prev, canon)
-	ev.PrevHash, ev.Hash = hex.EncodeToString(prev[:]), hex.EncodeToString(sum[:])
-	// prev_hash and hash are Event's last fields, so json.Marshal of the
-	// sealed event is the canonical form with them appended: no second
-	// Marshal. TestStoredFormIsMarshal holds this to account.
-	data := append(canon[:len(canon)-1], `,"prev_hash":"`...)
-	data = append(data, ev.PrevHash...)
-	data = append(data, `","hash":"`...)
-	data = append(data, ev.Hash...)
-	data = append(data, `"}`...)
-	return data, sum, nil
-}
-
-func chainHash(prev [32]byte, canon []byte) [32]byte {
-	h := sha256.New()
-	h.Write(prev[:])
-	h.Write(canon)
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
 }
 
 // owned returns a copy of e sharing no memory with it, so that a caller

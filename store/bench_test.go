@@ -96,7 +96,8 @@ func BenchmarkQueryFirstPage(b *testing.B) {
 		{"newest", Query{Newest: true}},
 		{"oldest", Query{}},
 		{"session", Query{Session: "session-7", Newest: true}},
-		{"tool+outcome", Query{Tool: "write_file", Outcome: "nope"}}, // walks the whole tool index: the worst case
+		{"tool+agent", Query{Tool: "write_file", Agent: "agent-1", Newest: true}},
+		{"method", Query{Method: "tools/call"}}, // not indexed
 		{"since", Query{Since: mid}},
 		{"until-newest", Query{Until: mid, Newest: true}},
 		{"session+since", Query{Session: "session-7", Since: mid}},

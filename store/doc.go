@@ -1,35 +1,60 @@
 package store
 
-// File layout (bbolt, schema version 1). Integers are 8-byte big-endian so
-// that byte order is numeric order.
+// File layout (bbolt, schema version 2; migrate.go has the history).
+// Integers are 8-byte big-endian so that byte order is numeric order.
 //
-//	meta               "schema"    → 1
-//	                   "last_seq"  → seq of the newest committed event
-//	                   "last_hash" → its hash (32 raw bytes)
-//	                   "max_time"  → newest event time seen (Unix ns)
-//	                   "time_skew" → largest amount by which an event's time was
-//	                                 older than max_time when it was appended (ns)
-//	events             seq → event JSON, exactly as hashed plus prev_hash and hash
-//	idx_session        value NUL seq → empty, one bucket per indexed field:
-//	idx_tool           a query on one value reads only the keys of its page
-//	idx_agent            (agent: AgentKey)
-//	idx_upstream
-//	idx_outcome
-//	idx_class
-//	idx_kind
-//	idx_method
+//	meta               "schema"        → 2
+//	                   "last_seq"      → seq of the newest committed event
+//	                   "last_hash"     → its hash (32 raw bytes)
+//	                   "max_time"      → newest event time seen (Unix ns)
+//	                   "time_skew"     → largest amount by which an event's time was
+//	                                     older than max_time when it was appended (ns)
+//	                   "store_id"      → made at creation: checkpoints' origin is mcptrail/<id>
+//	                   "verifier_keys" → the verifier keys the file was signed with,
+//	                                     one a line (informational: verifiers pin their own)
+//	                   "pruned_to"     → retention removed seq 1..n; checkpoint n summarizes them
+//	events             seq → the event (codec.go): S2-compressed canonical JSON with
+//	                   the chain hashes; params/result/error over 16 KiB apart,
+//	                   zstd-compressed with the SHA-256 of the original.
+//	                   Schema 1 values (the sealed JSON, starting '{') are still read.
+//	index              field value NUL seq → empty, field one byte: s session,
+//	                   t tool, a agent (AgentKey), u upstream, o outcome,
+//	                   c class, k kind (method is filtered, not indexed).
+//	                   Values are cut to 512 bytes (bbolt keys are short).
+//	                   A query on one value reads only the keys of its page; on
+//	                   several, it joins their keys (leapfrog) before reading events.
+//	                   One bucket, not one per field: each bucket's root is
+//	                   one more page to write per commit.
+//	                   Also "P" NUL seq → empty for each request without an outcome
+//	                   yet (OpenCalls: calls a crash interrupted).
 //	sessions           session id → SessionSummary JSON, kept at append time
 //	sessions_by_start  started (Unix ns, sign bit flipped, inverted) id → empty:
 //	                   forward order is newest first
+//	checkpoints        size → signed note (checkpoint.go), chained, every N events
+//	                   or T seconds, in the commit of the events they cover
+//	retention_floors   name → seq: retention keeps everything after the smallest
+//	cursors            name → seq (cursor.go; SIEM forwarders), floors too
 //
 // The chain: hash(n) = SHA-256(hash(n-1) || canonical(n)), hash(0) = 32 zero
-// bytes, canonical(n) = json.Marshal of the event with prev_hash and hash
-// empty (so omitted). The stored value is json.Marshal of the event with both
-// set; hashes are written in hex.
+// bytes, canonical(n) = json.Marshal of the original event (bodies
+// uncompressed, seq n) with prev_hash and hash empty (so omitted): the line
+// `export --format jsonl` prints, less those two fields. Hashes are hex in
+// Event. Signed checkpoints of (size, hash(size)) bound what an attacker
+// without the signing key can change: an edit breaks the chain, a rehash of
+// everything after it breaks the checkpoints, a cut-off tail contradicts the
+// last checkpoint (and the copies forwarded off the box).
 //
 // There is no time index. Times are nearly, not strictly, in seq order (the
 // gateway stamps a message before it takes its turn to append), so time
 // ranges are found by binary search on seq widened by time_skew: every event
 // after seq s is at least time(s) - time_skew, every event up to s at most
 // time(s) + time_skew. That keeps answers exact whatever the times are, and
-// fast while they are nearly ordered.
+// fast while they are nearly ordered; a clock stepped back by an hour makes
+// every later time-bounded query read up to an hour more events.
+//
+// Writes: Append encodes the event, then chains it under a mutex and queues
+// it; one writer goroutine commits whatever has queued in one transaction
+// (group commit), so concurrent strict appenders share an fsync. A commit
+// that fails (disk full, I/O error) fails its appenders and every event
+// queued behind it; the first commit that succeeds after records an alert
+// event counting what was lost (recover.go).

@@ -33,20 +33,25 @@ const (
 	maxLimit     = 10000
 )
 
-// The indexed fields, most selective first: a query walks the first index
-// it has a value for. Query.fields and Event.fields list them in this order.
-const numIndex = 8
+// The filter fields, indexed ones first and those most selective first: a
+// query walks the first index it has a value for. Method is not indexed: an
+// index entry costs a page write in every commit, and method alone is
+// rarely what an investigator asks for.
+const (
+	numFields = 8
+	numIndex  = 7
+)
 
-var indexBuckets = [numIndex][]byte{
-	[]byte("idx_session"), []byte("idx_tool"), []byte("idx_agent"), []byte("idx_upstream"),
-	[]byte("idx_outcome"), []byte("idx_class"), []byte("idx_kind"), []byte("idx_method"),
-}
+var (
+	bIndex      = []byte("index")
+	indexFields = [numIndex]byte{'s', 't', 'a', 'u', 'o', 'c', 'k'}
+)
 
-func (q *Query) fields() [numIndex]string {
+func (q *Query) fields() [numFields]string {
 	return [...]string{q.Session, q.Tool, q.Agent, q.Upstream, q.Outcome, q.Class, q.Kind, q.Method}
 }
 
-func (e *Event) fields() [numIndex]string {
+func (e *Event) fields() [numFields]string {
 	return [...]string{e.Session, e.Tool, AgentKey(e.Agent), e.Upstream, e.Outcome, e.Class, e.Kind, e.Method}
 }
 
@@ -76,7 +81,10 @@ func (s *Store) Get(seq uint64) (*Event, error) {
 			return fmt.Errorf("event %d: %w", seq, ErrNotFound)
 		}
 		ev = new(Event)
-		return json.Unmarshal(v, ev)
+		if err := decodeEvent(seq, v, ev); err != nil {
+			return fmt.Errorf("event %d: %w", seq, err)
+		}
+		return nil
 	})
 	return ev, err
 }
@@ -128,7 +136,8 @@ func (s *Store) Query(q Query) (Page, error) {
 				decodeHook()
 			}
 			var ev Event
-			if err := json.Unmarshal(data, &ev); err != nil {
+			bodies, err := decodeLean(seq, data, &ev)
+			if err != nil {
 				return fmt.Errorf("event %d: %w", seq, err)
 			}
 			if q.beyond(&ev, skew) {
@@ -141,6 +150,9 @@ func (s *Store) Query(q Query) (Page, error) {
 				page.Next = seq
 				break
 			}
+			if err := decodeBodies(bodies, &ev); err != nil {
+				return fmt.Errorf("event %d: %w", seq, err)
+			}
 			page.Events = append(page.Events, ev)
 		}
 		return nil
@@ -148,7 +160,7 @@ func (s *Store) Query(q Query) (Page, error) {
 	return page, err
 }
 
-func (q *Query) match(e *Event, want *[numIndex]string) bool {
+func (q *Query) match(e *Event, want *[numFields]string) bool {
 	got := e.fields()
 	for i, v := range want {
 		if v != "" && v != got[i] {
@@ -214,6 +226,9 @@ var timeField = []byte(`,"time":"`)
 // the top-level time is the first `,"time":"` (a quote inside a JSON string
 // is escaped, and nested objects come after it).
 func eventTime(data []byte) (time.Time, bool) {
+	if st, err := parseStored(data); err == nil {
+		data = st.json
+	}
 	if i := bytes.Index(data, timeField); i >= 0 {
 		rest := data[i+len(timeField):]
 		if j := bytes.IndexByte(rest, '"'); j >= 0 {
@@ -234,16 +249,25 @@ func eventTime(data []byte) (time.Time, bool) {
 // walk returns an iterator over the stored events with seq in lo..hi, in
 // seq order (descending when newest), through the first index want names,
 // else through all events. It returns nil data at the end.
-func walk(tx *bolt.Tx, events *bolt.Bucket, want [numIndex]string, lo, hi uint64, newest bool) func() (uint64, []byte) {
+func walk(tx *bolt.Tx, events *bolt.Bucket, want [numFields]string, lo, hi uint64, newest bool) func() (uint64, []byte) {
+	var prefixes [][]byte
+	for i, v := range want[:numIndex] {
+		if v != "" {
+			prefixes = append(prefixes, indexPrefix(indexFields[i], v))
+		}
+	}
+	if len(prefixes) > 1 && tx.Bucket(bIndex) != nil {
+		return intersect(tx.Bucket(bIndex), events, prefixes, lo, hi, newest)
+	}
 	var prefix []byte
 	c := events.Cursor()
-	for i, v := range want {
+	for i, v := range want[:numIndex] {
 		if v != "" {
-			b := tx.Bucket(indexBuckets[i])
+			b := tx.Bucket(bIndex)
 			if b == nil {
 				return func() (uint64, []byte) { return 0, nil }
 			}
-			prefix, c = append([]byte(v), 0), b.Cursor()
+			prefix, c = indexPrefix(indexFields[i], v), b.Cursor()
 			break
 		}
 	}
@@ -279,5 +303,74 @@ func walk(tx *bolt.Tx, events *bolt.Bucket, want [numIndex]string, lo, hi uint64
 				return seq, v
 			}
 		}
+	}
+}
+
+// intersect walks the seqs in lo..hi that are in every index prefix names
+// (a leapfrog join: each cursor seeks to the furthest seq any of them is
+// at), reading index keys only, and the events of the matches.
+func intersect(idx, events *bolt.Bucket, prefixes [][]byte, lo, hi uint64, newest bool) func() (uint64, []byte) {
+	curs := make([]*bolt.Cursor, len(prefixes))
+	for i := range curs {
+		curs[i] = idx.Cursor()
+	}
+	target, done := lo, false
+	if newest {
+		target = hi
+	}
+	// at positions cursor i on its first seq at or after target (at or
+	// before, when newest); ok is false when it has none in lo..hi.
+	at := func(i int, target uint64) (uint64, bool) {
+		p := prefixes[i]
+		key := append(p[:len(p):len(p)], u64(target)...)
+		var k []byte
+		if newest {
+			k, _ = seekLE(curs[i], key)
+		} else {
+			k, _ = curs[i].Seek(key)
+		}
+		for k != nil && bytes.HasPrefix(k, p) && len(k) != len(p)+8 {
+			if newest { // a longer value sharing the prefix
+				k, _ = curs[i].Prev()
+			} else {
+				k, _ = curs[i].Next()
+			}
+		}
+		if k == nil || !bytes.HasPrefix(k, p) {
+			return 0, false
+		}
+		seq := seqOf(k[len(p):])
+		return seq, seq >= lo && seq <= hi
+	}
+	return func() (uint64, []byte) {
+		for !done {
+			agree := true
+			for i := range curs {
+				seq, ok := at(i, target)
+				if !ok {
+					done = true
+					return 0, nil
+				}
+				if seq != target {
+					target, agree = seq, false
+					break
+				}
+			}
+			if !agree {
+				continue
+			}
+			seq := target
+			if newest {
+				done = seq == lo
+				target--
+			} else {
+				done = seq == hi
+				target++
+			}
+			if v := events.Get(u64(seq)); v != nil {
+				return seq, v
+			}
+		}
+		return 0, nil
 	}
 }

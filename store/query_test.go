@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -195,7 +196,7 @@ func TestQueryReadsOnlyItsPage(t *testing.T) {
 	s := tempStore(t, Options{Durability: DurabilityBatch, MaxBatch: 5000})
 	var events []*Event
 	for i := range 5000 {
-		events = append(events, &Event{Kind: KindRequest, Session: fmt.Sprintf("s%d", i%50), Tool: "t", Time: base.Add(time.Duration(i) * time.Millisecond)})
+		events = append(events, &Event{Kind: KindRequest, Session: fmt.Sprintf("s%d", i%50), Tool: fmt.Sprintf("t%d", i%7), Time: base.Add(time.Duration(i) * time.Millisecond)})
 	}
 	fill(t, s, events)
 	for _, q := range []Query{
@@ -204,6 +205,8 @@ func TestQueryReadsOnlyItsPage(t *testing.T) {
 		{Limit: 10, Since: base.Add(4 * time.Second)},
 		{Limit: 10, Newest: true, Until: base.Add(time.Second)},
 		{Session: "s7", Limit: 10, Since: base.Add(4 * time.Second)},
+		{Session: "s7", Tool: "t3", Limit: 10},               // two indices: joined on their keys
+		{Session: "s7", Tool: "t3", Limit: 10, Newest: true}, // 1 event in 350 matches
 	} {
 		reads := 0
 		decodeHook = func() { reads++ }
@@ -216,4 +219,36 @@ func TestQueryReadsOnlyItsPage(t *testing.T) {
 			t.Errorf("%+v decoded %d events for a page of 10", q, reads)
 		}
 	}
+}
+
+// A value too long for a bbolt key is indexed by its prefix, and neither
+// breaks the commit nor makes a query inexact.
+func TestQueryLongValues(t *testing.T) {
+	s := tempStore(t, Options{})
+	long := strings.Repeat("x", 40000)
+	a, b := long+"a", long+"b"
+	for _, tool := range []string{a, b, a} {
+		mustAppend(t, s, &Event{Kind: KindRequest, Tool: tool, Agent: &Agent{Name: tool}})
+	}
+	for _, q := range []Query{{Tool: a}, {Agent: a, Newest: true, Limit: 1}} {
+		if got := pages(t, s, q); !slices.Equal(got, bruteForceStore(t, s, q)) || len(got) != 2 {
+			t.Fatalf("%.20v: %v", q, got)
+		}
+	}
+	if _, err := s.Append(&Event{Kind: KindRequest, Session: long}); err == nil {
+		t.Fatal("no error for a 40 KB session id")
+	}
+	mustVerify(t, s, 3)
+}
+
+func bruteForceStore(t *testing.T, s *Store, q Query) []uint64 {
+	var all []*Event
+	for seq := uint64(1); seq <= s.Last(); seq++ {
+		ev, err := s.Get(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, ev)
+	}
+	return bruteForce(all, q)
 }

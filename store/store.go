@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/note"
 )
 
 var (
@@ -27,7 +28,10 @@ const (
 	DurabilityBatch  = "batch"  // Append returns once its event is queued
 )
 
-const schemaVersion = 1
+// schemaVersion is the file layout this code writes (doc.go). Older
+// files are migrated by a writable Open (migrate.go); read-only opens read
+// them as they are.
+const schemaVersion = 2
 
 // Options configure Open. The zero value is a strict, writable store.
 type Options struct {
@@ -36,6 +40,20 @@ type Options struct {
 	BatchWindow time.Duration // batch mode: longest an event waits before its commit (default 2ms)
 	MaxBatch    int           // most events in one commit (default 1024)
 	Timeout     time.Duration // how long to wait for bbolt's file lock (default 1s)
+
+	// SigningKey is the checkpoint signing key (note's signer key string,
+	// see LoadOrCreateKey). Without one the store writes no checkpoints,
+	// and cutting events off the end of the chain goes undetected.
+	SigningKey         string
+	CheckpointEvery    int           // a checkpoint at least every this many events (default 1000)
+	CheckpointInterval time.Duration // and at most this long after an uncovered event commits (default 5s)
+
+	// LargeBody: params, result and error longer than this many bytes are
+	// stored zstd-compressed (default 16 KiB; negative: never).
+	LargeBody int
+
+	// Retention prunes old events (retention.go); the zero value keeps all.
+	Retention Retention
 }
 
 // Stats describe a store for status and metrics.
@@ -59,6 +77,9 @@ var (
 	kLastHash = []byte("last_hash")
 	kMaxTime  = []byte("max_time")
 	kSkew     = []byte("time_skew")
+	kStoreID  = []byte("store_id")
+	kVKeys    = []byte("verifier_keys")
+	kPruned   = []byte("pruned_to")
 )
 
 // Store is an open store file. Its methods are safe for concurrent use.
@@ -82,6 +103,7 @@ type Store struct {
 	pending  int // events appended and neither committed nor failed
 	commits  uint64
 	failed   uint64
+	lost     error // a commit that failed since the last Flush
 	closeErr error // a commit that failed while Close drained the queue
 
 	wake    chan struct{}
@@ -91,6 +113,16 @@ type Store struct {
 	subs  map[*subscriber]struct{} // nil once closed
 
 	failHook atomic.Pointer[func() error] // tests: fail commits on demand
+
+	id        string        // store id: checkpoints' origin is mcptrail/<id>
+	largeBody int           // compress bodies longer than this (0: never)
+	ckpt      *checkpointer // nil: no signing key; else owned by the writer
+	outage    *outage       // commits failing since; guarded by mu
+
+	retention Retention
+	pruneMu   sync.Mutex    // one Prune at a time
+	stopPrune chan struct{} // closed by Close
+	pruneDone chan struct{}
 }
 
 // Open opens the store at path, creating it (mode 0600, parent directories
@@ -119,6 +151,33 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = 1024
 	}
+	switch {
+	case opts.LargeBody == 0:
+		s.largeBody = DefaultLargeBody
+	case opts.LargeBody > 0:
+		s.largeBody = opts.LargeBody
+	}
+	var vkey string
+	if opts.SigningKey != "" && !opts.ReadOnly {
+		sg, err := note.NewSigner(opts.SigningKey)
+		if err != nil {
+			return nil, fmt.Errorf("open store: signing key: %w", err)
+		}
+		if vkey, err = VerifierKey(opts.SigningKey); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		s.ckpt = &checkpointer{signer: sg, every: uint64(opts.CheckpointEvery), interval: opts.CheckpointInterval}
+		if s.ckpt.every <= 0 {
+			s.ckpt.every = DefaultCheckpointEvery
+		}
+		if s.ckpt.interval <= 0 {
+			s.ckpt.interval = DefaultCheckpointInterval
+		}
+	}
+	if err := opts.Retention.check(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.retention = opts.Retention
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = time.Second
@@ -146,7 +205,7 @@ func Open(path string, opts Options) (*Store, error) {
 		err = os.Chmod(path, 0o600)
 	}
 	if err == nil {
-		err = s.load()
+		err = s.load(vkey)
 	}
 	if err != nil {
 		db.Close()
@@ -156,33 +215,34 @@ func Open(path string, opts Options) (*Store, error) {
 		close(s.stopped)
 	} else {
 		go s.run()
+		s.startRetention()
 	}
 	return s, nil
 }
 
-// load creates the buckets of a new file and resumes the sequence and chain.
-func (s *Store) load() error {
+// load creates the buckets of a new file, migrates an older one, and
+// resumes the sequence, the chain and the checkpoints. vkey is the
+// verifier key of the signing key, recorded in the file (informational:
+// a verifier pins its own copy).
+func (s *Store) load(vkey string) error {
 	fn := func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
 		if !s.readOnly {
-			names := [][]byte{bMeta, bEvents, bSessions, bByStart}
-			for _, name := range append(names, indexBuckets[:]...) {
-				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-					return err
-				}
+			if err := migrate(tx); err != nil {
+				return err
+			}
+			meta = tx.Bucket(bMeta)
+			if err := ensureIdentity(meta, vkey); err != nil {
+				return err
 			}
 		}
-		meta := tx.Bucket(bMeta)
 		if meta == nil {
 			return nil // an empty file opened read-only
 		}
-		switch v := meta.Get(kSchema); {
-		case v == nil && !s.readOnly:
-			if err := meta.Put(kSchema, u64(schemaVersion)); err != nil {
-				return err
-			}
-		case v != nil && (len(v) != 8 || binary.BigEndian.Uint64(v) != schemaVersion):
-			return fmt.Errorf("unsupported store schema %x (want %d)", v, schemaVersion)
+		if v := meta.Get(kSchema); v != nil && (len(v) != 8 || binary.BigEndian.Uint64(v) > schemaVersion) {
+			return fmt.Errorf("store schema %x was written by a newer mcptrail (this one reads up to %d)", v, schemaVersion)
 		}
+		s.id = string(meta.Get(kStoreID))
 		s.seq, s.hash = readHead(meta)
 		s.doneSeq, s.doneHash = s.seq, s.hash
 		// Resuming from a head that is not the last event would fork the chain.
@@ -192,8 +252,12 @@ func (s *Store) load() error {
 				last = binary.BigEndian.Uint64(k)
 			}
 		}
-		if last != s.seq && !s.readOnly {
+		if last != s.seq && !s.readOnly && !(last == 0 && s.seq == prunedTo(meta)) {
 			return fmt.Errorf("store head says seq %d but the last event is %d (run mcptrail verify)", s.seq, last)
+		}
+		if s.ckpt != nil {
+			s.ckpt.origin = "mcptrail/" + s.id
+			return s.ckpt.load(tx)
 		}
 		return nil
 	}
@@ -212,6 +276,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.stopRetention()
 	s.signal()
 	<-s.stopped
 
@@ -227,6 +292,10 @@ func (s *Store) Close() error {
 
 // Path is the store file's path.
 func (s *Store) Path() string { return s.path }
+
+// ID is the store's id, made when the file was created (or migrated): the
+// checkpoints' origin is "mcptrail/" + ID.
+func (s *Store) ID() string { return s.id }
 
 // Last is the last assigned seq, 0 when the store is empty.
 func (s *Store) Last() uint64 {
@@ -337,12 +406,18 @@ func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
 
-// indexKey is value NUL seq. A value containing NUL cannot be mistaken for
-// another: readers require the key to be exactly len(value)+9 bytes.
-func indexKey(value string, seq uint64) []byte {
-	k := make([]byte, 0, len(value)+9)
-	k = append(append(k, value...), 0)
-	return binary.BigEndian.AppendUint64(k, seq)
+// maxIndexValue bounds index keys well under bbolt's 32 KiB key limit: a
+// longer value (an agent can name a tool anything) is indexed by its
+// prefix, which is still exact because queries check every event they read.
+const maxIndexValue = 512
+
+// indexPrefix is field value NUL; a key is the prefix and the seq. A value
+// containing NUL cannot be mistaken for another: readers require a key to
+// be exactly len(prefix)+8 bytes.
+func indexPrefix(field byte, value string) []byte {
+	value = value[:min(len(value), maxIndexValue)]
+	k := make([]byte, 0, len(value)+10)
+	return append(append(append(k, field), value...), 0)
 }
 
 // seekLE positions c on the last key <= key.

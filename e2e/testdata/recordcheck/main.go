@@ -23,15 +23,18 @@ import (
 
 type input struct {
 	Marker string `json:"marker" jsonschema:"a string only this call's arguments contain"`
-	Absent string `json:"absent" jsonschema:"a string no call's arguments contain (a control)"`
 }
 
 type output struct {
 	Recorded        bool `json:"recorded"`         // a request event with Marker in its params exists
-	AbsentRecorded  bool `json:"absent_recorded"`  // one with Absent exists (must be false)
+	ControlRecorded bool `json:"control_recorded"` // one with Marker+controlSuffix exists: no call sends that, so never
 	OutcomeRecorded bool `json:"outcome_recorded"` // that request already has an outcome (must be false: no response was sent yet)
 	Events          int  `json:"events"`           // events the export returned
 }
+
+// controlSuffix makes the control string: the marker with something no call
+// sends appended. Finding it would mean the check finds what is not there.
+const controlSuffix = "#never-sent"
 
 // event is the part of a record line this server reads.
 type event struct {
@@ -42,8 +45,8 @@ type event struct {
 }
 
 func checkRecorded(ctx context.Context, _ *mcp.CallToolRequest, in input) (*mcp.CallToolResult, output, error) {
-	if in.Marker == "" || in.Absent == "" {
-		return nil, output{}, fmt.Errorf("marker and absent are required")
+	if in.Marker == "" || strings.Contains(in.Marker, controlSuffix) {
+		return nil, output{}, fmt.Errorf("marker is required and must not contain %q", controlSuffix)
 	}
 	cmd := exec.CommandContext(ctx, "mcptrail", "export", "--format", "jsonl", "--tool", "check_recorded")
 	var stdout, stderr bytes.Buffer
@@ -72,8 +75,8 @@ func checkRecorded(ctx context.Context, _ *mcp.CallToolRequest, in input) (*mcp.
 			out.Recorded = true
 			requestSeqs = append(requestSeqs, ev.Seq)
 		}
-		if strings.Contains(string(ev.Params), in.Absent) {
-			out.AbsentRecorded = true
+		if strings.Contains(string(ev.Params), in.Marker+controlSuffix) {
+			out.ControlRecorded = true
 		}
 	}
 	for _, ev := range events {

@@ -1,0 +1,481 @@
+package detect
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	_ "time/tzdata" // schedules name IANA zones; minimal systems lack the database
+
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// Appender records alerts. *store.Store is one (AppendNoWait: the call
+// that triggered an alert never waits for the alert's commit).
+type Appender interface {
+	AppendNoWait(ev *store.Event) (uint64, error)
+}
+
+// Querier reads the record to rebuild state. *store.Store is one.
+type Querier interface {
+	Query(store.Query) (store.Page, error)
+}
+
+// AlertParams is what an alert event carries in params.
+type AlertParams struct {
+	Rule      AlertRule         `json:"rule"`
+	Group     map[string]string `json:"group"`           // the group's field values
+	Value     string            `json:"value,omitempty"` // new_value: the new value
+	Field     string            `json:"field,omitempty"` // new_value: its field
+	Count     int               `json:"count,omitempty"` // event_count: events in the window
+	Threshold int               `json:"threshold,omitempty"`
+	Window    string            `json:"window,omitempty"`
+	History   string            `json:"history,omitempty"`
+	LocalTime string            `json:"local_time,omitempty"` // schedule: the trigger's time in the schedule's zone
+	Schedule  *Schedule         `json:"schedule,omitempty"`
+	Calls     []uint64          `json:"calls"` // the triggering requests' seqs, oldest first
+}
+
+// AlertRule identifies the rule that fired.
+type AlertRule struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Type        string `json:"type"`
+	Severity    string `json:"severity"`
+	Description string `json:"description,omitempty"`
+}
+
+// Options tune an engine.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time // the clock for Rebuild's look-back (default time.Now)
+}
+
+// Engine evaluates rules on events.
+type Engine struct {
+	rules []*compiled
+	out   Appender
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu      sync.Mutex
+	seen    int
+	alerted uint64
+}
+
+// compiled is a rule with its state.
+type compiled struct {
+	Rule
+	match    map[string]map[string]bool
+	window   *window
+	values   map[string]*nvGroup // new_value
+	counts   map[string]*ecGroup // event_count
+	lastFire map[string]time.Time
+}
+
+type nvGroup struct {
+	first, last time.Time
+	values      map[string]time.Time
+}
+
+type ecGroup struct {
+	times []time.Time // the last threshold+1 matching events
+	seqs  []uint64
+	armed bool
+}
+
+func compile(r Rule) (*compiled, error) {
+	if err := check(&r); err != nil {
+		return nil, err
+	}
+	c := &compiled{Rule: r, match: map[string]map[string]bool{}, values: map[string]*nvGroup{}, counts: map[string]*ecGroup{}, lastFire: map[string]time.Time{}}
+	for f, vals := range r.Match {
+		set := map[string]bool{}
+		for _, v := range vals {
+			set[v] = true
+		}
+		c.match[f] = set
+	}
+	if r.Type == TypeSchedule {
+		w, err := parseSchedule(r.Schedule)
+		if err != nil {
+			return nil, fmt.Errorf("detection rule %s: %v", r.ID, err)
+		}
+		c.window = w
+	}
+	return c, nil
+}
+
+// New returns an engine for rules that appends its alerts to out.
+func New(rules []Rule, out Appender, o Options) (*Engine, error) {
+	e := &Engine{out: out, log: o.Logger, now: o.Now}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	ids := map[string]bool{}
+	for _, r := range rules {
+		c, err := compile(r)
+		if err != nil {
+			return nil, err
+		}
+		if ids[c.ID] {
+			return nil, fmt.Errorf("detection rule %s: defined twice", c.ID)
+		}
+		ids[c.ID] = true
+		e.rules = append(e.rules, c)
+	}
+	return e, nil
+}
+
+// Rules returns the engine's rules with their defaults filled in.
+func (e *Engine) Rules() []Rule {
+	out := make([]Rule, len(e.rules))
+	for i, c := range e.rules {
+		out[i] = c.Rule
+	}
+	return out
+}
+
+// Alerts is how many alerts the engine raised since it started.
+func (e *Engine) Alerts() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.alerted
+}
+
+// field reads an event's field by rule name.
+func field(ev *store.Event, f string) string {
+	switch f {
+	case "kind":
+		return ev.Kind
+	case "from":
+		return ev.From
+	case "method":
+		return ev.Method
+	case "tool":
+		return ev.Tool
+	case "class":
+		return ev.Class
+	case "outcome":
+		return ev.Outcome
+	case "upstream":
+		return ev.Upstream
+	case "transport":
+		return ev.Transport
+	case "agent":
+		return store.AgentKey(ev.Agent)
+	case "principal":
+		if ev.Principal != nil {
+			return ev.Principal.Subject
+		}
+	case "session":
+		return ev.Session
+	case "task":
+		if ev.Task != nil {
+			return ev.Task.ID
+		}
+	}
+	return ""
+}
+
+func (c *compiled) matches(ev *store.Event) bool {
+	for f, set := range c.match {
+		if !set[field(ev, f)] {
+			return false
+		}
+	}
+	return true
+}
+
+// group returns the group key and its values; ok is false when a group
+// field is empty (an event that names no agent belongs to no agent's
+// baseline).
+func (c *compiled) group(ev *store.Event) (key string, vals map[string]string, ok bool) {
+	vals = make(map[string]string, len(c.GroupBy))
+	parts := make([]string, len(c.GroupBy))
+	for i, f := range c.GroupBy {
+		v := field(ev, f)
+		if v == "" {
+			return "", nil, false
+		}
+		vals[f], parts[i] = v, v
+	}
+	return strings.Join(parts, "\x00"), vals, true
+}
+
+// span is how far back the rule's state reaches.
+func (c *compiled) span() time.Duration {
+	var d time.Duration
+	switch c.Type {
+	case TypeNewValue:
+		d = time.Duration(c.History + c.Learning)
+	case TypeEventCount:
+		d = 2 * time.Duration(c.Window)
+	}
+	return max(d, time.Duration(c.Suppress))
+}
+
+// Observe evaluates ev (just recorded, with its seq) against every rule and
+// appends the alerts that fire. It is the gateway's AfterRecord hook: it
+// costs map lookups under one lock, and alerts are appended without
+// waiting for their commit.
+func (e *Engine) Observe(ev *store.Event) {
+	if ev == nil || ev.Kind == store.KindAlert || len(e.rules) == 0 {
+		return
+	}
+	alerts := e.evaluate(ev, false)
+	for _, a := range alerts {
+		if _, err := e.out.AppendNoWait(a); err != nil {
+			e.log.Error("detect: recording an alert", "alert", a.Detail, "call", a.Call, "err", err)
+		}
+	}
+}
+
+// evaluate updates the rules' state with ev and returns the alerts it
+// raises (none when replaying).
+func (e *Engine) evaluate(ev *store.Event, replay bool) []*store.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seen++
+	if e.seen%4096 == 0 {
+		e.prune(ev.Time)
+	}
+	var out []*store.Event
+	for _, c := range e.rules {
+		if !c.matches(ev) {
+			continue
+		}
+		key, group, ok := c.group(ev)
+		if !ok {
+			continue
+		}
+		p := c.fire(ev, key)
+		if p == nil {
+			continue
+		}
+		if c.Suppress > 0 {
+			if last, ok := c.lastFire[key]; ok && ev.Time.Sub(last) < time.Duration(c.Suppress) {
+				continue
+			}
+			c.lastFire[key] = ev.Time
+		}
+		if replay {
+			continue
+		}
+		p.Group = group
+		e.alerted++
+		out = append(out, c.alert(ev, p))
+	}
+	return out
+}
+
+// fire updates the rule's state with ev and returns the alert's evidence
+// when the rule fires.
+func (c *compiled) fire(ev *store.Event, key string) *AlertParams {
+	t := ev.Time
+	switch c.Type {
+	case TypeNewValue:
+		v := field(ev, c.Field)
+		if v == "" {
+			return nil
+		}
+		hist := time.Duration(c.History)
+		g := c.values[key]
+		if g == nil || t.Sub(g.last) > hist {
+			// A group unseen for the whole history is new: its baseline
+			// starts again.
+			g = &nvGroup{first: t, last: t, values: map[string]time.Time{}}
+			c.values[key] = g
+		}
+		if t.After(g.last) {
+			g.last = t
+		}
+		seen, ok := g.values[v]
+		isNew := !ok || t.Sub(seen) > hist
+		if !ok || t.After(seen) {
+			g.values[v] = t
+		}
+		if !isNew || t.Sub(g.first) < time.Duration(c.Learning) {
+			return nil
+		}
+		return &AlertParams{Value: v, Field: c.Field, History: time.Duration(c.History).String(), Calls: []uint64{ev.Seq}}
+	case TypeEventCount:
+		g := c.counts[key]
+		if g == nil {
+			g = &ecGroup{armed: true}
+			c.counts[key] = g
+		}
+		g.times = append(g.times, t)
+		g.seqs = append(g.seqs, ev.Seq)
+		if n := len(g.times) - (c.Threshold + 1); n > 0 {
+			g.times = append(g.times[:0], g.times[n:]...)
+			g.seqs = append(g.seqs[:0], g.seqs[n:]...)
+		}
+		over := len(g.times) == c.Threshold+1 && t.Sub(g.times[0]) < time.Duration(c.Window) // the window is (t-W, t]
+		if !over {
+			g.armed = true
+			return nil
+		}
+		if !g.armed {
+			return nil
+		}
+		g.armed = false
+		return &AlertParams{Count: len(g.times), Threshold: c.Threshold, Window: time.Duration(c.Window).String(), Calls: append([]uint64(nil), g.seqs...)}
+	case TypeSchedule:
+		if c.window.contains(t) {
+			return nil
+		}
+		return &AlertParams{LocalTime: t.In(c.window.loc).Format("Mon 2006-01-02 15:04:05 MST"), Schedule: c.Schedule, Calls: []uint64{ev.Seq}}
+	}
+	return nil
+}
+
+// alert builds the alert event for trigger.
+func (c *compiled) alert(trigger *store.Event, p *AlertParams) *store.Event {
+	p.Rule = AlertRule{ID: c.ID, Title: c.Title, Type: c.Type, Severity: c.Severity, Description: strings.TrimSpace(c.Description)}
+	params, _ := json.Marshal(p)
+	ev := &store.Event{
+		Kind:       store.KindAlert,
+		Time:       trigger.Time,
+		Session:    trigger.Session,
+		Upstream:   trigger.Upstream,
+		Transport:  trigger.Transport,
+		Tool:       trigger.Tool,
+		Call:       trigger.Seq,
+		Agent:      trigger.Agent,
+		Principal:  trigger.Principal,
+		OnBehalfOf: trigger.OnBehalfOf,
+		Task:       trigger.Task,
+		Params:     params,
+		Detail:     c.describe(trigger, p),
+	}
+	return ev
+}
+
+func (c *compiled) describe(ev *store.Event, p *AlertParams) string {
+	who := groupLabel(p.Group)
+	switch c.Type {
+	case TypeNewValue:
+		return fmt.Sprintf("%s used %s %q for the first time (none in the last %s) [%s]", who, c.Field, p.Value, p.History, c.ID)
+	case TypeEventCount:
+		return fmt.Sprintf("%s: %d matching calls within %s, over the threshold of %d [%s]", who, p.Count, p.Window, p.Threshold, c.ID)
+	case TypeSchedule:
+		return fmt.Sprintf("%s called %s at %s, outside the execution window [%s]", who, nonEmpty(ev.Tool, ev.Method), p.LocalTime, c.ID)
+	}
+	return c.Title
+}
+
+func groupLabel(g map[string]string) string {
+	keys := make([]string, 0, len(g))
+	for k := range g {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %q", k, g[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func nonEmpty(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// prune drops state older than any rule can use.
+func (e *Engine) prune(now time.Time) {
+	for _, c := range e.rules {
+		switch c.Type {
+		case TypeNewValue:
+			hist := time.Duration(c.History)
+			for k, g := range c.values {
+				if now.Sub(g.last) > hist {
+					delete(c.values, k)
+					continue
+				}
+				for v, t := range g.values {
+					if now.Sub(t) > hist {
+						delete(g.values, v)
+					}
+				}
+			}
+		case TypeEventCount:
+			for k, g := range c.counts {
+				if n := len(g.times); n == 0 || now.Sub(g.times[n-1]) > time.Duration(c.Window) {
+					delete(c.counts, k)
+				}
+			}
+		}
+		for k, t := range c.lastFire {
+			if now.Sub(t) > time.Duration(c.Suppress) {
+				delete(c.lastFire, k)
+			}
+		}
+	}
+}
+
+// Rebuild replays the record's recent events through the rules, without
+// alerting, so that state (which tools each agent used, recent counts,
+// suppressions) is as it was before a restart. It reads the events of the
+// longest span any rule looks back over (new_value: history + learning;
+// event_count: twice the window; suppress), through the kind index when
+// every rule names its kinds. Call it before the first Observe.
+func (e *Engine) Rebuild(q Querier) (replayed int, err error) {
+	var span time.Duration
+	kinds := map[string]bool{}
+	allKinds := false
+	for _, c := range e.rules {
+		span = max(span, c.span())
+		if set, ok := c.match["kind"]; ok {
+			for k := range set {
+				kinds[k] = true
+			}
+		} else {
+			allKinds = true
+		}
+	}
+	if len(e.rules) == 0 || span == 0 {
+		return 0, nil
+	}
+	since := e.now().Add(-span)
+	var list []string
+	if allKinds || len(kinds) != 1 {
+		list = []string{""}
+	} else {
+		for k := range kinds {
+			list = append(list, k)
+		}
+	}
+	for _, kind := range list {
+		qq := store.Query{Kind: kind, Since: since, Limit: 5000}
+		for {
+			page, err := q.Query(qq)
+			if err != nil {
+				return replayed, fmt.Errorf("detect: rebuilding state: %w", err)
+			}
+			for i := range page.Events {
+				ev := &page.Events[i]
+				if ev.Kind == store.KindAlert {
+					continue
+				}
+				e.evaluate(ev, true)
+				replayed++
+			}
+			if page.Next == 0 {
+				break
+			}
+			qq.Cursor = page.Next
+		}
+	}
+	return replayed, nil
+}

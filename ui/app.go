@@ -1,0 +1,732 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aymanbagabas/go-osc52/v2"
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/mcptrail/mcptrail/themes"
+)
+
+// Options configure a console session.
+type Options struct {
+	Source      Source
+	SourceLabel string   // shown in the header: where the record comes from
+	Identity    Identity // who is at the console
+	Theme       string   // "" picks mono under NO_COLOR, else dark
+	NoColor     bool
+	// Renderer renders this session's styles. Over SSH it is made for the
+	// client's terminal (its TERM), never the daemon's; nil means lipgloss's
+	// default renderer (the local terminal).
+	Renderer *lipgloss.Renderer
+	// Clipboard receives OSC 52 sequences for `y`: the terminal the program
+	// writes to. Writes must not interleave with the renderer's; an
+	// *os.File and a mutex-guarded writer both qualify.
+	Clipboard io.Writer
+	Term      string
+	Now       func() time.Time
+	Location  *time.Location
+	// OnAction, when set, hears every action the investigator takes that
+	// is more than reading (mark, unmark, queue, copy), for the daemon's log.
+	OnAction    func(action, detail string)
+	PageSize    int           // events per store query (default 200)
+	FollowEvery time.Duration // follow-mode poll interval (default 1s)
+}
+
+// Input modes of the bottom line.
+const (
+	modeNone = iota
+	modeSearch
+	modeFilter
+	modeGoTime
+)
+
+// App is the console: a stack of screens under a header, a filter-chip
+// line, a status line and a hint bar.
+type App struct {
+	c     *Common
+	stack []screen
+	help  help.Model
+
+	showHelp  bool
+	mode      int
+	input     textinput.Model
+	searchSeq int
+	results   []candidate
+	resSel    int
+	chipFocus int // index of the focused chip; -1: the list has focus
+
+	toast    string
+	toastErr bool
+	toastID  int
+
+	vocab       *vocab
+	followGen   int
+	followEvery time.Duration
+	width       int
+	height      int
+	quitting    bool
+}
+
+// New makes a console on opts.Source.
+func New(opts Options) *App {
+	if opts.Renderer == nil {
+		opts.Renderer = lipgloss.DefaultRenderer()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = 200
+	}
+	if opts.FollowEvery <= 0 {
+		opts.FollowEvery = time.Second
+	}
+	if opts.Clipboard == nil {
+		opts.Clipboard = os.Stdout
+	}
+	if opts.Identity.Role == "" {
+		opts.Identity.Role = RoleViewer
+	}
+	theme := opts.Theme
+	if !themes.Valid(theme) {
+		theme = themes.Default(opts.NoColor)
+	}
+	c := &Common{
+		Renderer: opts.Renderer, Keys: DefaultKeyMap(),
+		Src: opts.Source, SourceLabel: opts.SourceLabel, Identity: opts.Identity,
+		Clipboard: opts.Clipboard, Term: opts.Term,
+		Now: opts.Now, Loc: opts.Location, PageSize: opts.PageSize, onAction: opts.OnAction,
+		Marks: &Marks{}, ids: new(atomic.Int64),
+	}
+	c.setTheme(theme)
+	in := textinput.New()
+	in.Prompt = ""
+	in.CharLimit = 256
+	a := &App{c: c, help: help.New(), input: in, chipFocus: -1, vocab: newVocab(), followEvery: opts.FollowEvery}
+	a.stack = []screen{newSessions(c)}
+	a.styleHelp()
+	return a
+}
+
+// Common exposes the shared context (tests).
+func (a *App) Common() *Common { return a.c }
+
+func (a *App) styleHelp() {
+	st := a.c.Styles
+	a.help.Styles.ShortKey = st.Key
+	a.help.Styles.FullKey = st.Key
+	a.help.Styles.ShortDesc = st.Muted
+	a.help.Styles.FullDesc = st.Text
+	a.help.Styles.ShortSeparator = st.Muted
+	a.help.Styles.FullSeparator = st.Muted
+	a.help.Styles.Ellipsis = st.Muted
+	a.input.PromptStyle = st.Accent
+	a.input.TextStyle = st.Text
+	a.input.Cursor.Style = st.Accent
+}
+
+func (a *App) Init() tea.Cmd {
+	return tea.Batch(a.top().Init(), sampleVocab(a.c.Src))
+}
+
+func (a *App) top() screen { return a.stack[len(a.stack)-1] }
+
+// Layout: two header lines, the chip line, the body, the status line and
+// the hint bar.
+const chrome = 5
+
+func (a *App) bodySize() (int, int) { return a.width, max(1, a.height-chrome) }
+
+func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		widthChanged := msg.Width != a.width
+		a.width, a.height = msg.Width, msg.Height
+		a.help.Width = msg.Width
+		w, h := a.bodySize()
+		a.c.Width, a.c.Height = w, h
+		var cmds []tea.Cmd
+		for _, s := range a.stack {
+			s.SetSize(w, h)
+			if r, ok := s.(interface{ relayout() tea.Cmd }); ok && widthChanged {
+				cmds = append(cmds, r.relayout())
+			}
+		}
+		return a, tea.Batch(cmds...)
+	case tea.KeyMsg:
+		if a.mode == modeNone && msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			// Bubble Tea v1 delivers runes that arrive together (a held
+			// key over SSH, tmux send-keys) as one message: take them one
+			// at a time, as they were typed.
+			var cmds []tea.Cmd
+			for _, r := range msg.Runes {
+				_, cmd := a.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
+				cmds = append(cmds, cmd)
+			}
+			return a, tea.Batch(cmds...)
+		}
+		return a.key(msg)
+	case pushMsg:
+		w, h := a.bodySize()
+		msg.s.SetSize(w, h)
+		a.stack = append(a.stack, msg.s)
+		a.chipFocus = -1
+		return a, msg.s.Init()
+	case popMsg:
+		if len(a.stack) > 1 {
+			a.stack = a.stack[:len(a.stack)-1]
+		}
+		return a, nil
+	case toastMsg:
+		a.toastID++
+		a.toast, a.toastErr = msg.text, msg.err
+		id := a.toastID
+		return a, tea.Tick(6*time.Second, func(time.Time) tea.Msg { return clearToast{id} })
+	case clearToast:
+		if msg.id == a.toastID {
+			a.toast = ""
+		}
+		return a, nil
+	case filterChangedMsg:
+		var cmds []tea.Cmd
+		for _, s := range a.stack {
+			_, cmd := s.Update(msg)
+			cmds = append(cmds, cmd)
+		}
+		return a, tea.Batch(cmds...)
+	case searchResults:
+		if msg.seq == a.searchSeq {
+			a.results, a.resSel = msg.matches, 0
+		}
+		return a, nil
+	case vocabSample:
+		for i := range msg.events {
+			a.vocab.addEvent(&msg.events[i])
+		}
+		return a, nil
+	case marksAdded:
+		return a, a.queued(msg)
+	case yanked:
+		if msg.err != nil {
+			return a, toastErr(msg.err)
+		}
+		return a, toast(msg.text)
+	case followTickMsg:
+		if msg.gen != a.followGen || !a.c.Follow {
+			return a, nil
+		}
+		_, cmd := a.top().Update(msg)
+		return a, tea.Batch(cmd, a.tick())
+	case routedMsg:
+		a.learn(msg)
+		for _, s := range a.stack {
+			if s.id() == msg.target() {
+				_, cmd := s.Update(msg)
+				return a, cmd
+			}
+		}
+		return a, nil // the screen was closed
+	}
+	_, cmd := a.top().Update(msg)
+	return a, cmd
+}
+
+type clearToast struct{ id int }
+
+// learn feeds search's vocabulary from what screens loaded.
+func (a *App) learn(msg tea.Msg) {
+	switch m := msg.(type) {
+	case sessionsLoaded:
+		for i := range m.rows {
+			a.vocab.addSession(&m.rows[i])
+		}
+	case tlPage:
+		for i := range m.events {
+			a.vocab.addEvent(&m.events[i])
+		}
+	}
+}
+
+func (a *App) tick() tea.Cmd {
+	gen := a.followGen
+	return tea.Tick(a.followEvery, func(time.Time) tea.Msg { return followTickMsg{gen} })
+}
+
+func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := a.c.Keys
+	if a.mode != modeNone {
+		return a.inputKey(msg)
+	}
+	if a.showHelp {
+		if key.Matches(msg, k.Quit) {
+			a.quitting = true
+			return a, tea.Quit
+		}
+		a.showHelp = false
+		return a, nil
+	}
+	if a.chipFocus >= 0 {
+		chips := a.c.Filter.Chips()
+		switch {
+		case key.Matches(msg, k.ChipLeft):
+			a.chipFocus = max(0, a.chipFocus-1)
+			return a, nil
+		case key.Matches(msg, k.ChipRight):
+			a.chipFocus = min(len(chips)-1, a.chipFocus+1)
+			return a, nil
+		case key.Matches(msg, k.Unset):
+			if a.chipFocus < len(chips) {
+				ch := chips[a.chipFocus]
+				a.c.Filter, _ = a.c.Filter.With(ch.Key, "")
+				if n := len(a.c.Filter.Chips()); n == 0 {
+					a.chipFocus = -1
+				} else {
+					a.chipFocus = min(a.chipFocus, n-1)
+				}
+				return a, tea.Batch(filterChanged, toast("removed filter "+ch.String()))
+			}
+		case key.Matches(msg, k.Tab), key.Matches(msg, k.Back):
+			a.chipFocus = -1
+			return a, nil
+		}
+		a.chipFocus = -1 // any other key goes back to the list
+	}
+	top := a.top()
+	switch {
+	case key.Matches(msg, k.Quit):
+		a.quitting = true
+		return a, tea.Quit
+	case key.Matches(msg, k.Help):
+		a.showHelp = true
+		return a, nil
+	case key.Matches(msg, k.Search):
+		return a, a.openInput(modeSearch, "/ ", "")
+	case key.Matches(msg, k.Filter):
+		v := a.c.Filter.String()
+		if v != "" {
+			v += " "
+		}
+		return a, a.openInput(modeFilter, "filter › ", v)
+	case key.Matches(msg, k.GoTime):
+		if _, ok := top.(*timeline); ok {
+			return a, a.openInput(modeGoTime, "go to time › ", "")
+		}
+	case key.Matches(msg, k.Follow):
+		a.c.Follow = !a.c.Follow
+		a.followGen++
+		if !a.c.Follow {
+			return a, toast("follow off")
+		}
+		gen := a.followGen
+		return a, tea.Batch(toast("following: new events appear as they are recorded"),
+			func() tea.Msg { return followTickMsg{gen} })
+	case key.Matches(msg, k.Theme):
+		a.c.setTheme(themes.Next(a.c.Theme))
+		a.styleHelp()
+		var cmds []tea.Cmd
+		for _, s := range a.stack {
+			_, cmd := s.Update(themeChangedMsg{})
+			cmds = append(cmds, cmd)
+		}
+		return a, tea.Batch(append(cmds, toast("theme "+a.c.Theme))...)
+	case key.Matches(msg, k.Yank):
+		y, ok := top.(interface{ yankSeqs() []uint64 })
+		if !ok || len(y.yankSeqs()) == 0 {
+			return a, toast("nothing selected to copy")
+		}
+		a.c.audit("copy", "records "+joinSeqs(y.yankSeqs()))
+		return a, yank(a.c, y.yankSeqs())
+	case key.Matches(msg, k.Alerts):
+		if _, ok := top.(*alertsScreen); !ok {
+			return a, push(newAlerts(a.c))
+		}
+		return a, nil
+	case key.Matches(msg, k.Queue):
+		if _, ok := top.(*queueScreen); !ok {
+			return a, push(newQueue(a.c))
+		}
+		return a, nil
+	case key.Matches(msg, k.Tab):
+		if _, ok := top.(*callScreen); ok {
+			break // the record view's panes are its sections
+		}
+		if len(a.c.Filter.Chips()) > 0 {
+			a.chipFocus = 0
+			return a, nil
+		}
+		return a, toast("no filter chips to focus: f adds a filter")
+	case key.Matches(msg, k.Back):
+		if len(a.stack) > 1 {
+			a.stack = a.stack[:len(a.stack)-1]
+		}
+		return a, nil
+	}
+	_, cmd := top.Update(msg)
+	return a, cmd
+}
+
+func filterChanged() tea.Msg { return filterChangedMsg{} }
+
+func (a *App) openInput(mode int, prompt, value string) tea.Cmd {
+	a.mode = mode
+	a.input.Prompt = prompt
+	a.input.SetValue(value)
+	a.input.CursorEnd()
+	a.results, a.resSel = nil, 0
+	cmds := []tea.Cmd{a.input.Focus()}
+	if mode == modeSearch {
+		a.searchSeq++
+		cmds = append(cmds, runSearch(a.searchSeq, "", a.vocab.list, 200))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (a *App) closeInput() {
+	a.mode = modeNone
+	a.input.Blur()
+	a.results = nil
+}
+
+func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if a.toastErr && msg.Type != tea.KeyEnter {
+		a.toast, a.toastErr = "", false // the user is fixing it
+	}
+	switch msg.Type {
+	case tea.KeyEsc, tea.KeyCtrlC:
+		a.closeInput()
+		return a, nil
+	case tea.KeyEnter:
+		return a, a.submit()
+	case tea.KeyUp, tea.KeyCtrlP:
+		if a.mode == modeSearch {
+			a.resSel = max(0, a.resSel-1)
+			return a, nil
+		}
+	case tea.KeyDown, tea.KeyCtrlN, tea.KeyTab:
+		if a.mode == modeSearch {
+			a.resSel = min(len(a.results)-1, a.resSel+1)
+			return a, nil
+		}
+	case tea.KeyBackspace:
+		// In the filter prompt, backspace on an empty line removes the last chip.
+		if a.mode == modeFilter && a.input.Value() == "" {
+			if chips := a.c.Filter.Chips(); len(chips) > 0 {
+				a.c.Filter, _ = a.c.Filter.With(chips[len(chips)-1].Key, "")
+				return a, filterChanged
+			}
+		}
+	}
+	before := a.input.Value()
+	var cmd tea.Cmd
+	a.input, cmd = a.input.Update(msg)
+	if a.mode == modeSearch && a.input.Value() != before {
+		a.searchSeq++
+		return a, tea.Batch(cmd, runSearch(a.searchSeq, a.input.Value(), a.vocab.list, 200))
+	}
+	return a, cmd
+}
+
+func (a *App) submit() tea.Cmd {
+	value := strings.TrimSpace(a.input.Value())
+	switch a.mode {
+	case modeFilter:
+		f, err := ParseFilter(value, Filter{})
+		if err != nil {
+			return toastErr(err)
+		}
+		a.closeInput()
+		if f == a.c.Filter {
+			return nil
+		}
+		a.c.Filter = f
+		return filterChanged
+	case modeGoTime:
+		t, err := parseGoTime(value, a.c.Now(), a.c.Loc)
+		if err != nil {
+			return toastErr(err)
+		}
+		a.closeInput()
+		if tl, ok := a.top().(*timeline); ok {
+			return tea.Batch(tl.jumpTo(t), toast("from "+t.In(a.c.Loc).Format("2006-01-02 15:04:05")))
+		}
+		return nil
+	case modeSearch:
+		if a.resSel < 0 || a.resSel >= len(a.results) {
+			a.closeInput()
+			return nil
+		}
+		c := a.results[a.resSel]
+		a.closeInput()
+		if c.kind == "session" && c.sess != nil {
+			return push(newTimeline(a.c, c.sess))
+		}
+		f, err := a.c.Filter.With(c.kind, c.value)
+		if err != nil {
+			return toastErr(err)
+		}
+		a.c.Filter = f
+		return tea.Batch(filterChanged, toast("filter "+c.kind+":"+c.value+" (tab then x removes it)"))
+	}
+	a.closeInput()
+	return nil
+}
+
+// queued adds calls to the rollback queue and shows it.
+func (a *App) queued(m marksAdded) tea.Cmd {
+	if m.err != nil {
+		return toastErr(m.err)
+	}
+	n := a.c.Marks.Add(m.marks...)
+	a.c.audit("queue", fmt.Sprintf("%d calls queued for reversal (%d new); no plan built", a.c.Marks.Len(), n))
+	total := a.c.Marks.Len()
+	text := fmt.Sprintf("%d %s in the rollback queue", total, plural(total, "call", "calls"))
+	if n > 0 && n != total {
+		text += fmt.Sprintf(" (%d new)", n)
+	}
+	text += ". Reversal plans arrive with the rollback feature; nothing was reverted."
+	if m.note != "" {
+		text += " (" + m.note + ")"
+	}
+	cmds := []tea.Cmd{toast(text)}
+	if _, ok := a.top().(*queueScreen); !ok {
+		cmds = append(cmds, push(newQueue(a.c)))
+	}
+	return tea.Batch(cmds...)
+}
+
+type yanked struct {
+	text string
+	err  error
+}
+
+// yank copies records as JSON lines (the export format) to the terminal's
+// clipboard with OSC 52, which works over SSH where xsel cannot.
+func yank(c *Common, seqs []uint64) tea.Cmd {
+	src, w, term := c.Src, c.Clipboard, c.Term
+	return func() tea.Msg {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		for _, seq := range seqs {
+			ev, err := src.Get(seq)
+			if err != nil {
+				return yanked{err: err}
+			}
+			if err := enc.Encode(ev); err != nil {
+				return yanked{err: err}
+			}
+		}
+		seq := osc52.New(buf.String())
+		if strings.HasPrefix(term, "screen") {
+			seq = seq.Screen() // GNU screen passes OSC 52 only inside DCS
+		}
+		if _, err := seq.WriteTo(w); err != nil {
+			return yanked{err: fmt.Errorf("copy: %w", err)}
+		}
+		what := fmt.Sprintf("record %d", seqs[0])
+		if len(seqs) > 1 {
+			what = fmt.Sprintf("%d records (seq %s)", len(seqs), joinSeqs(seqs))
+		}
+		text := fmt.Sprintf("copied %s as JSON lines (%d bytes) via OSC 52", what, buf.Len())
+		if buf.Len() > 100_000 {
+			text += " — large: some terminals cap OSC 52"
+		}
+		return yanked{text: text}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func joinSeqs(seqs []uint64) string {
+	parts := make([]string, len(seqs))
+	for i, s := range seqs {
+		parts[i] = fmt.Sprint(s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// View draws the frame. It only lays out what Update prepared.
+func (a *App) View() string {
+	if a.quitting || a.width == 0 {
+		return ""
+	}
+	st := a.c.Styles
+	w := a.width
+	_, bodyH := a.bodySize()
+
+	// Header: breadcrumb and state, then who is looking at what.
+	var crumbs []string
+	for _, s := range a.stack {
+		crumbs = append(crumbs, s.Title())
+	}
+	left := " mcptrail › " + strings.Join(crumbs, " › ")
+	var right []string
+	if a.c.Follow {
+		right = append(right, "● FOLLOW")
+	}
+	if n := a.c.Marks.Len(); n > 0 {
+		right = append(right, fmt.Sprintf("%s %d queued", themes.MarkGlyph, n))
+	}
+	right = append(right, a.c.Theme+" ")
+	line1 := barLine(left, strings.Join(right, " · "), w)
+	// Role first: it decides what the investigator may do, and must not
+	// be the part a narrow terminal cuts off.
+	id := a.c.Identity
+	who := []string{string(id.Role)}
+	if id.Fingerprint != "" {
+		who = append(who, id.Fingerprint)
+	}
+	who = append(who, strings.TrimSpace(id.Via+" "+id.Name))
+	line2 := barLine(" "+strings.Join(who, " · "), a.c.SourceLabel+" ", w)
+
+	// Chips.
+	var chipLine string
+	chips := a.c.Filter.Chips()
+	if len(chips) == 0 {
+		chipLine = st.Muted.Render(" no filters · f filter · / search · ? help")
+	} else {
+		parts := []string{" filters:"}
+		for i, ch := range chips {
+			style := st.Chip
+			if i == a.chipFocus {
+				style = st.ChipFocused
+			}
+			text := ch.String() + " ×"
+			if i == a.chipFocus {
+				text = themes.SelectedGlyph + text
+			}
+			parts = append(parts, style.Render(text))
+		}
+		chipLine = strings.Join(parts, " ")
+	}
+
+	// Body.
+	var body string
+	switch {
+	case a.showHelp:
+		body = a.helpView(bodyH)
+	case a.mode == modeSearch:
+		body = a.searchView(bodyH)
+	default:
+		body = a.top().View()
+	}
+
+	// Status and hint bar.
+	status := ""
+	if s, ok := a.top().(interface{ Status() string }); ok {
+		status = st.Muted.Render(" " + s.Status())
+	}
+	if a.toast != "" {
+		if a.toastErr {
+			status = " " + st.Error.Render(a.toast)
+		} else {
+			status = " " + st.Accent.Render(a.toast)
+		}
+	}
+	var hint string
+	showErr := a.toast != "" && a.toastErr
+	switch a.mode {
+	case modeFilter:
+		if !showErr {
+			status = st.Muted.Render(" fields: agent tool upstream outcome class task since — e.g. tool:write_file since:3h; -tool drops one; enter applies")
+		}
+		hint = " " + a.input.View()
+	case modeGoTime:
+		if !showErr {
+			status = st.Muted.Render(" 03:15 (today), -10m (ago) or 2026-01-02T03:15:00Z; enter jumps, esc cancels")
+		}
+		hint = " " + a.input.View()
+	case modeSearch:
+		status = st.Muted.Render(" agents, tools, tasks, upstreams, sessions — ↑/↓ choose, enter applies, esc closes")
+		hint = " " + a.input.View()
+	default:
+		if a.chipFocus >= 0 {
+			hint = " " + a.help.ShortHelpView(a.c.Keys.chipHelp())
+		} else {
+			hint = " " + a.help.ShortHelpView(a.top().ShortHelp())
+		}
+	}
+	lines := []string{line1, line2, fit(chipLine, w), body, fit(status, w), fit(hint, w)}
+	return strings.Join(lines, "\n")
+}
+
+// barLine puts right at the end of a w-wide line; the left part wins when
+// both do not fit, and the right part loses its beginning first (a path's
+// end is what tells files apart).
+func barLine(left, right string, w int) string {
+	if lipgloss.Width(right) <= w/3 {
+		return fit(left, w-lipgloss.Width(right)) + right // short state: keep it whole
+	}
+	room := w - lipgloss.Width(left) - 2
+	if rw := lipgloss.Width(right); rw > room {
+		if room < 8 {
+			return fit(left, w)
+		}
+		r := []rune(right)
+		right = "…" + string(r[len(r)-(room-1):])
+	}
+	return fit(left, w-lipgloss.Width(right)) + right
+}
+
+func (a *App) helpView(h int) string {
+	st := a.c.Styles
+	top := a.top()
+	var lines []string
+	lines = append(lines, st.Section.Render(" Keys — "+top.Title()))
+	full := a.help.FullHelpView(top.FullHelp())
+	for _, l := range strings.Split(full, "\n") {
+		lines = append(lines, " "+l)
+	}
+	lines = append(lines, "",
+		" "+st.Section.Render("Glyphs")+" "+themes.SelectedGlyph+" selected  "+themes.MarkGlyph+" queued for reversal",
+		" "+st.Section.Render("Flags ")+" W write  X destructive  ! alert  ↺ reverted",
+		" "+st.Muted.Render("Filter chips: tab focuses them, ←/→ choose, x removes. Any key closes this help."))
+	for i := range lines {
+		lines[i] = fit(lines[i], a.width)
+	}
+	return block(lines, h)
+}
+
+func (a *App) searchView(h int) string {
+	st := a.c.Styles
+	lines := []string{st.Section.Render(" Search") + st.Muted.Render(fmt.Sprintf("  %d known", len(a.vocab.list)))}
+	if len(a.results) == 0 {
+		lines = append(lines, st.Muted.Render("   no match"))
+	}
+	n := h - 1
+	start := max(0, a.resSel-n+1)
+	for i := start; i < len(a.results) && i < start+n; i++ {
+		c := a.results[i]
+		text := fmt.Sprintf("%-9s %s", c.kind, c.value)
+		if c.kind == "session" && c.sess != nil {
+			text += st.Muted.Render("  " + agentName(c.sess.Agent) + " · " + taskName(c.sess.Task) + " · " + fmtTime(c.sess.Started, a.c.Loc, "01-02 15:04"))
+		}
+		line := gutter(i == a.resSel, false) + text
+		if i == a.resSel {
+			line = st.Selected.Render(fit(line, a.width))
+		}
+		lines = append(lines, fit(line, a.width))
+	}
+	return block(lines, h)
+}

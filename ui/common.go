@@ -1,0 +1,213 @@
+// Package ui is mcptrail's investigation console: a Bubble Tea program that
+// reads the record through paged store queries and shows sessions, a
+// session's timeline, one call's whole record, argument diffs, alerts and
+// the rollback queue. The same program runs locally (`mcptrail ui`), on an
+// evidence file (`--db`), and over SSH inside the daemon.
+//
+// Components follow soft-serve's pattern: each screen is a tea.Model, a
+// help.KeyMap and a SetSize; one *Common carries what they share (size,
+// styles, keymap, the session's lipgloss renderer, the record, the
+// investigator's identity). Nothing slow runs in Update or View: every
+// store read, fuzzy match, JSON pretty-print and diff runs in a tea.Cmd and
+// comes back as a message addressed to the screen that asked.
+package ui
+
+import (
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/mcptrail/mcptrail/store"
+	"github.com/mcptrail/mcptrail/themes"
+)
+
+// Source is the record as the console reads it: a *store.Store opened
+// read-only, the daemon's store itself (SSH), or daemon.Client over the
+// socket. All three are safe for concurrent use, which the console relies
+// on: loads for different screens run in parallel commands.
+type Source interface {
+	Query(store.Query) (store.Page, error)
+	Sessions(store.SessionQuery) ([]store.SessionSummary, error)
+	Get(seq uint64) (*store.Event, error)
+}
+
+// Role is what an investigator may do.
+type Role string
+
+const (
+	RoleViewer   Role = "viewer"   // reads the record
+	RoleOperator Role = "operator" // also marks and queues calls for reversal
+)
+
+// Identity is who is at the console. Over SSH it is derived from the key
+// the session authenticated with, after authentication.
+type Identity struct {
+	Via         string // "ssh", "local" or "file"
+	Name        string // SSH user or OS user
+	Fingerprint string // SHA256:… of the SSH key; empty locally
+	Role        Role
+}
+
+// CanReverse reports whether the investigator may mark and queue reversals.
+func (id Identity) CanReverse() bool { return id.Role == RoleOperator }
+
+// Actor names the investigator in the marks they make: the key fingerprint
+// over SSH (what an auditor can tie to a person), else the user name.
+func (id Identity) Actor() string {
+	if id.Fingerprint != "" {
+		return id.Fingerprint
+	}
+	if id.Name != "" {
+		return id.Name
+	}
+	return id.Via
+}
+
+// Component is one piece of the console: a model that knows its keys and
+// can be resized (soft-serve's pkg/ui/common.Component).
+type Component interface {
+	tea.Model
+	help.KeyMap
+	SetSize(width, height int)
+}
+
+// screen is a Component that fills the body and can be stacked.
+type screen interface {
+	Component
+	id() int
+	Title() string // breadcrumb
+}
+
+// Common is shared by every component of one console session. Only the
+// program's goroutine touches it (Update and View); commands get copies of
+// what they need.
+type Common struct {
+	Width, Height int // of the body, between header and hint bar
+
+	Theme    string
+	Styles   *themes.Styles
+	Renderer *lipgloss.Renderer
+	Keys     *KeyMap
+
+	Src         Source
+	SourceLabel string
+	Identity    Identity
+	Clipboard   io.Writer // where OSC 52 goes: the program's output
+	Term        string    // TERM of the terminal, for OSC 52 under tmux/screen
+
+	Now      func() time.Time
+	Loc      *time.Location
+	PageSize int // events per store query
+
+	Filter Filter
+	Marks  *Marks
+	Follow bool
+
+	ids      *atomic.Int64
+	onAction func(action, detail string)
+}
+
+func (c *Common) newID() int { return int(c.ids.Add(1)) }
+
+// audit reports an action to Options.OnAction.
+func (c *Common) audit(action, detail string) {
+	if c.onAction != nil {
+		c.onAction(action, detail)
+	}
+}
+
+// setTheme switches the palette; styles are rebuilt on the session's renderer.
+func (c *Common) setTheme(name string) {
+	c.Theme = name
+	c.Styles = themes.Get(name).Build(c.Renderer)
+}
+
+// Mark is a call marked for reversal.
+type Mark struct {
+	Seq      uint64
+	Session  string
+	Agent    string
+	Tool     string
+	Class    string
+	Args     string
+	Time     time.Time
+	By       string // the investigator's Actor
+	MarkedAt time.Time
+}
+
+// Marks are the calls an operator marked, in the order marked. They live as
+// long as the console session: the rollback feature will turn them into a
+// persisted, audited plan.
+type Marks struct {
+	list []Mark
+}
+
+func (m *Marks) Has(seq uint64) bool {
+	for i := range m.list {
+		if m.list[i].Seq == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// Toggle marks or unmarks a call; it reports whether the call is now marked.
+func (m *Marks) Toggle(mk Mark) bool {
+	for i := range m.list {
+		if m.list[i].Seq == mk.Seq {
+			m.list = append(m.list[:i], m.list[i+1:]...)
+			return false
+		}
+	}
+	m.list = append(m.list, mk)
+	return true
+}
+
+// Add marks calls not yet marked and returns how many were new.
+func (m *Marks) Add(marks ...Mark) int {
+	n := 0
+	for _, mk := range marks {
+		if !m.Has(mk.Seq) {
+			m.list = append(m.list, mk)
+			n++
+		}
+	}
+	return n
+}
+
+func (m *Marks) Len() int     { return len(m.list) }
+func (m *Marks) List() []Mark { return m.list }
+
+// Messages between components.
+type (
+	// pushMsg opens a screen on top of the stack.
+	pushMsg struct{ s screen }
+	// popMsg goes back.
+	popMsg struct{}
+	// toastMsg is a one-line status message.
+	toastMsg struct {
+		text string
+		err  bool
+	}
+	// filterChangedMsg tells every screen to reload under Common.Filter.
+	filterChangedMsg struct{}
+	// themeChangedMsg tells screens that cache rendered text to redo it.
+	themeChangedMsg struct{}
+	// followTickMsg polls for new events while following.
+	followTickMsg struct{ gen int }
+	// routedMsg is a command's result for the screen that asked; stale
+	// results (an older generation) are dropped by the screen.
+	routedMsg interface{ target() int }
+)
+
+func push(s screen) tea.Cmd { return func() tea.Msg { return pushMsg{s} } }
+
+func toast(text string) tea.Cmd { return func() tea.Msg { return toastMsg{text: text} } }
+
+func toastErr(err error) tea.Cmd {
+	return func() tea.Msg { return toastMsg{text: err.Error(), err: true} }
+}

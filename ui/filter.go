@@ -1,0 +1,233 @@
+package ui
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// Filter is the structured filter (`f`), shown as removable chips. Fields
+// combine with AND. Since is kept as typed ("3h", an RFC 3339 time) and
+// resolved against the clock at each query, so a following console keeps a
+// sliding window.
+type Filter struct {
+	Agent, Tool, Upstream, Outcome, Class, Task string
+	Since                                       string
+}
+
+// filterKeys are the filter's fields in chip order.
+var filterKeys = []string{"agent", "tool", "upstream", "outcome", "class", "task", "since"}
+
+var (
+	outcomes = []string{store.OutcomeOK, store.OutcomeToolError, store.OutcomeRPCError, store.OutcomeDenied,
+		store.OutcomeCancelled, store.OutcomeTimeout, store.OutcomeTransportError, store.OutcomeUnknown, store.OutcomeInputRequired}
+	classes = []string{"read", "write", "delete", "unknown"}
+)
+
+func (f *Filter) field(k string) *string {
+	switch k {
+	case "agent":
+		return &f.Agent
+	case "tool":
+		return &f.Tool
+	case "upstream":
+		return &f.Upstream
+	case "outcome":
+		return &f.Outcome
+	case "class":
+		return &f.Class
+	case "task":
+		return &f.Task
+	case "since":
+		return &f.Since
+	}
+	return nil
+}
+
+// Get returns the value of field k.
+func (f Filter) Get(k string) string {
+	if p := f.field(k); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// With sets field k to v (after checking it); "" clears it.
+func (f Filter) With(k, v string) (Filter, error) {
+	p := f.field(k)
+	if p == nil {
+		return f, fmt.Errorf("unknown filter %q (use %s)", k, strings.Join(filterKeys, ", "))
+	}
+	switch {
+	case v == "":
+	case k == "outcome" && !slices.Contains(outcomes, v):
+		return f, fmt.Errorf("outcome %q: want one of %s", v, strings.Join(outcomes, ", "))
+	case k == "class" && !slices.Contains(classes, v):
+		return f, fmt.Errorf("class %q: want one of %s", v, strings.Join(classes, ", "))
+	case k == "since":
+		if _, err := parseSince(v, time.Now()); err != nil {
+			return f, err
+		}
+	}
+	*p = v
+	return f, nil
+}
+
+// Empty reports whether no field is set.
+func (f Filter) Empty() bool { return f == Filter{} }
+
+// Chip is one set field.
+type Chip struct{ Key, Value string }
+
+func (c Chip) String() string { return c.Key + ":" + c.Value }
+
+// Chips lists the set fields in a fixed order.
+func (f Filter) Chips() []Chip {
+	var out []Chip
+	for _, k := range filterKeys {
+		if v := f.Get(k); v != "" {
+			out = append(out, Chip{k, v})
+		}
+	}
+	return out
+}
+
+// ParseFilter reads what the user typed at the `f` prompt into base:
+// "agent:bot tool=write_file since 3h outcome:tool_error". A bare word that
+// is an outcome or a class is taken as one ("tool_error", "write"); "-tool"
+// clears a field.
+func ParseFilter(s string, base Filter) (Filter, error) {
+	f := base
+	words := strings.Fields(s)
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if strings.HasPrefix(w, "-") && f.field(strings.TrimPrefix(w, "-")) != nil {
+			*f.field(w[1:]) = ""
+			continue
+		}
+		k, v, ok := strings.Cut(w, ":")
+		if !ok {
+			k, v, ok = strings.Cut(w, "=")
+		}
+		if !ok {
+			switch {
+			case (w == "since" || w == "last") && i+1 < len(words):
+				k, v = "since", words[i+1]
+				i++
+			case slices.Contains(outcomes, w):
+				k, v = "outcome", w
+			case slices.Contains(classes, w):
+				k, v = "class", w
+			default:
+				return base, fmt.Errorf("%q: write field:value, for example agent:bot tool:write_file outcome:tool_error class:write since:3h", w)
+			}
+		}
+		k = strings.ToLower(k)
+		if k == "last" {
+			k = "since"
+		}
+		var err error
+		if f, err = f.With(k, v); err != nil {
+			return base, err
+		}
+	}
+	return f, nil
+}
+
+// String is the filter as the prompt would accept it.
+func (f Filter) String() string {
+	var parts []string
+	for _, c := range f.Chips() {
+		parts = append(parts, c.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// SinceTime resolves Since against now; zero when unset or unreadable.
+func (f Filter) SinceTime(now time.Time) time.Time {
+	if f.Since == "" {
+		return time.Time{}
+	}
+	t, _ := parseSince(f.Since, now)
+	return t
+}
+
+// Apply narrows an event query by the filter. Task is not an indexed field
+// of events; it narrows sessions only.
+func (f Filter) Apply(q store.Query, now time.Time) store.Query {
+	q.Agent, q.Tool, q.Upstream, q.Outcome, q.Class = f.Agent, f.Tool, f.Upstream, f.Outcome, f.Class
+	if t := f.SinceTime(now); !t.IsZero() {
+		q.Since = t
+	}
+	return q
+}
+
+// EventLevel reports whether the filter names fields only events have.
+func (f Filter) EventLevel() bool { return f.Tool != "" || f.Outcome != "" || f.Class != "" }
+
+// MatchSession reports whether a session passes the fields a session
+// summary carries (agent and upstream are also passed to the store).
+func (f Filter) MatchSession(s *store.SessionSummary, now time.Time) bool {
+	if f.Agent != "" && store.AgentKey(s.Agent) != f.Agent {
+		return false
+	}
+	if f.Upstream != "" && s.Upstream != f.Upstream {
+		return false
+	}
+	if f.Task != "" && (s.Task == nil || (s.Task.ID != f.Task && s.Task.Name != f.Task)) {
+		return false
+	}
+	if t := f.SinceTime(now); !t.IsZero() && s.LastSeen.Before(t) && s.Started.Before(t) {
+		return false
+	}
+	return true
+}
+
+// parseSince reads "3h", "90m", "2d", "1w" as a time before now, or an
+// RFC 3339 time (the CLI's --since, plus weeks).
+func parseSince(s string, now time.Time) (time.Time, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			if v, err := strconv.ParseFloat(n, 64); err == nil && v >= 0 {
+				return now.Add(-time.Duration(v * float64(unit))), nil
+			}
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("since %q: want a duration (30m, 3h, 2d) or an RFC 3339 time", s)
+}
+
+// parseGoTime reads the `T` prompt: "-10m"/"10m" (ago), "03:15" or
+// "03:15:30" (today, or the latest such time not in the future, in loc), or
+// an RFC 3339 time.
+func parseGoTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{"15:04", "15:04:05", "15:04:05.000"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			n := now.In(loc)
+			at := time.Date(n.Year(), n.Month(), n.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+			if at.After(n) {
+				at = at.AddDate(0, 0, -1)
+			}
+			return at, nil
+		}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("time %q: want 03:15, -10m or 2026-01-02T03:15:00Z", s)
+}

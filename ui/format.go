@@ -1,0 +1,368 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/mcptrail/mcptrail/store"
+	"github.com/mcptrail/mcptrail/themes"
+)
+
+// column is one column of a table: a fixed width, or a share of what is
+// left (flex) with a minimum. Columns with drop > 0 are hidden, highest
+// drop first, when the terminal is too narrow for their minimum.
+type column struct {
+	title string
+	width int // fixed width; 0 = flexible
+	min   int // flexible: minimum width
+	flex  int // flexible: share of the remaining width
+	right bool
+	drop  int
+}
+
+// layout returns the width of each column for a table width total (with
+// one space between columns); hidden columns get 0.
+func layout(cols []column, total int) []int {
+	widths := make([]int, len(cols))
+	hidden := make([]bool, len(cols))
+	for {
+		need, n := 0, 0
+		for i, c := range cols {
+			if hidden[i] {
+				continue
+			}
+			n++
+			if c.width > 0 {
+				need += c.width
+			} else {
+				need += c.min
+			}
+		}
+		need += n - 1
+		if need <= total {
+			spare, flex := total-need, 0
+			for i, c := range cols {
+				if !hidden[i] && c.width == 0 {
+					flex += c.flex
+				}
+			}
+			rest := spare
+			last := -1
+			for i, c := range cols {
+				switch {
+				case hidden[i]:
+					widths[i] = 0
+				case c.width > 0:
+					widths[i] = c.width
+				default:
+					extra := 0
+					if flex > 0 {
+						extra = spare * c.flex / flex
+					}
+					widths[i] = c.min + extra
+					rest -= extra
+					last = i
+				}
+			}
+			if last >= 0 {
+				widths[last] += rest
+			}
+			return widths
+		}
+		// Hide the most droppable visible column; if none, squeeze.
+		best := -1
+		for i, c := range cols {
+			if !hidden[i] && c.drop > 0 && (best < 0 || c.drop > cols[best].drop) {
+				best = i
+			}
+		}
+		if best < 0 {
+			for i, c := range cols {
+				widths[i] = max(c.width, c.min)
+			}
+			return widths
+		}
+		hidden[best] = true
+	}
+}
+
+// cell fits s into w columns: truncated with an ellipsis, padded with spaces.
+func cell(s string, w int, right bool) string {
+	if w <= 0 {
+		return ""
+	}
+	if ansi.StringWidth(s) > w {
+		s = ansi.Truncate(s, w, "…")
+	}
+	pad := w - ansi.StringWidth(s)
+	if right {
+		return strings.Repeat(" ", pad) + s
+	}
+	return s + strings.Repeat(" ", pad)
+}
+
+// row lays out cells; each cell may be styled (styles apply after fitting).
+type styledCell struct {
+	text  string
+	style *lipgloss.Style
+}
+
+func tableLine(cols []column, widths []int, cells []styledCell) string {
+	var b strings.Builder
+	first := true
+	for i, c := range cols {
+		if widths[i] == 0 {
+			continue
+		}
+		if !first {
+			b.WriteByte(' ')
+		}
+		first = false
+		s := cell(cells[i].text, widths[i], c.right)
+		if cells[i].style != nil {
+			s = cells[i].style.Render(s)
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func headerLine(st *themes.Styles, cols []column, widths []int) string {
+	cells := make([]styledCell, len(cols))
+	for i, c := range cols {
+		cells[i] = styledCell{text: c.title}
+	}
+	return st.Header.Render(tableLine(cols, widths, cells))
+}
+
+// gutter is the two columns left of every row: the selection glyph (kept
+// under NO_COLOR, where reverse video is lost) and the reversal mark.
+func gutter(selected, marked bool) string {
+	g := "  "
+	switch {
+	case selected && marked:
+		g = themes.SelectedGlyph + themes.MarkGlyph
+	case selected:
+		g = themes.SelectedGlyph + " "
+	case marked:
+		g = " " + themes.MarkGlyph
+	}
+	return g
+}
+
+// fit pads or cuts a rendered line to exactly w columns.
+func fit(s string, w int) string {
+	if ansi.StringWidth(s) > w {
+		return ansi.Truncate(s, w, "")
+	}
+	return s + strings.Repeat(" ", w-ansi.StringWidth(s))
+}
+
+// block joins lines and pads the body to h lines so the hint bar stays put.
+func block(lines []string, h int) string {
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return ""
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+func shortID(s string) string {
+	if len(s) > 10 {
+		return s[:10] + "…"
+	}
+	return s
+}
+
+func agentName(a *store.Agent) string {
+	if a == nil {
+		return "-"
+	}
+	if a.Name != "" {
+		return a.Name
+	}
+	if k := store.AgentKey(a); k != "" {
+		return k
+	}
+	return "-"
+}
+
+func principalName(p *store.Principal) string {
+	if p == nil || p.Subject == "" {
+		return "-"
+	}
+	return p.Subject
+}
+
+func taskName(t *store.Task) string {
+	switch {
+	case t == nil:
+		return "-"
+	case t.Name != "":
+		return t.Name
+	case t.ID != "":
+		return t.ID
+	case t.Workflow != "":
+		return t.Workflow
+	}
+	return "-"
+}
+
+// arguments returns a tools/call request's arguments, else its params.
+func arguments(ev *store.Event) json.RawMessage {
+	if ev == nil || len(ev.Params) == 0 {
+		return nil
+	}
+	if ev.Method == "tools/call" {
+		var p struct {
+			Arguments json.RawMessage `json:"arguments"`
+		}
+		if json.Unmarshal(ev.Params, &p) == nil {
+			return p.Arguments
+		}
+	}
+	return nil
+}
+
+// argsSummary renders arguments on one line: key=value pairs, sorted, with
+// long values cut, so a timeline row shows what the call touched.
+func argsSummary(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return oneLineJSON(raw)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	// Key arguments first: they say what the call touched.
+	sort.SliceStable(keys, func(i, j int) bool {
+		ki, kj := keyRank(keys[i]), keyRank(keys[j])
+		if ki != kj {
+			return ki < kj
+		}
+		return keys[i] < keys[j]
+	})
+	var parts []string
+	for _, k := range keys {
+		var v string
+		switch x := m[k].(type) {
+		case string:
+			v = x
+			if strings.ContainsAny(v, "\n\r") {
+				n := strings.Count(strings.TrimRight(v, "\n"), "\n") + 1
+				v = fmt.Sprintf("⟨%d lines⟩", n)
+			}
+		default:
+			b, _ := json.Marshal(x)
+			v = string(b)
+		}
+		if len([]rune(v)) > 40 {
+			v = string([]rune(v)[:39]) + "…"
+		}
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, " ")
+}
+
+// keyArgs are the argument names that identify what a call acts on, in
+// order of preference (the rollback rules' `key`, guessed).
+var keyArgs = []string{"path", "uri", "id", "name", "key", "file", "url", "source", "target", "resource"}
+
+func keyRank(k string) int {
+	for i, a := range keyArgs {
+		if a == k {
+			return i
+		}
+	}
+	return len(keyArgs)
+}
+
+func oneLineJSON(raw json.RawMessage) string {
+	s := strings.Join(strings.Fields(string(raw)), " ")
+	if len([]rune(s)) > 200 {
+		s = string([]rune(s)[:199]) + "…"
+	}
+	return s
+}
+
+func outcomeLabel(o string) string {
+	switch o {
+	case store.OutcomeToolError:
+		return "tool_error"
+	case store.OutcomeRPCError:
+		return "rpc_error"
+	case store.OutcomeTransportError:
+		return "transport"
+	case store.OutcomeInputRequired:
+		return "input_req"
+	}
+	return o
+}
+
+func outcomeStyle(st *themes.Styles, o string) *lipgloss.Style {
+	switch o {
+	case store.OutcomeOK:
+		return &st.OK
+	case "", store.OutcomeInputRequired:
+		return &st.Muted
+	case store.OutcomeCancelled:
+		return &st.Warn
+	}
+	return &st.Error
+}
+
+func isWrite(ev *store.Event) bool {
+	return ev != nil && (ev.Class == "write" || ev.Class == "delete")
+}
+
+func isDestructive(ev *store.Event) bool {
+	return ev != nil && (ev.Class == "delete" || (ev.Annotations != nil && ev.Annotations.Destructive != nil && *ev.Annotations.Destructive))
+}
+
+// slim drops the bulky parts of an event kept in a list: lists show a
+// summary computed at load, and opening a record reads it again.
+func slim(ev store.Event) *store.Event {
+	ev.Params, ev.Result, ev.Error = nil, nil, nil
+	ev.Hash, ev.PrevHash = "", ""
+	return &ev
+}
+
+// fmtTime shows a time in the console's zone.
+func fmtTime(t time.Time, loc *time.Location, layout string) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(loc).Format(layout)
+}

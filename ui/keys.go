@@ -1,0 +1,67 @@
+package ui
+
+import "github.com/charmbracelet/bubbles/key"
+
+// KeyMap is every binding of the console (shared/DESIGN.md "Console keys").
+// Screens pick the ones they honor for their ShortHelp (the hint bar) and
+// FullHelp (the `?` overlay), so help is generated from the same bindings
+// that Update matches and cannot drift from them.
+type KeyMap struct {
+	Up, Down, PageUp, PageDown key.Binding
+	Top, Bottom                key.Binding // g/G: oldest/newest
+	Enter, Back                key.Binding
+	Search, Filter, Tab        key.Binding
+	Diff, Mark, Reverse, Queue key.Binding
+	Alerts, Follow, Yank       key.Binding
+	Theme, Help, Quit          key.Binding
+	AllCalls, GoTime, Split    key.Binding
+	ChipLeft, ChipRight, Unset key.Binding
+}
+
+// DefaultKeyMap is the contract's keys plus a few extras.
+func DefaultKeyMap() *KeyMap {
+	return &KeyMap{
+		Up:        key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
+		Down:      key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
+		PageUp:    key.NewBinding(key.WithKeys("pgup", "ctrl+b", "ctrl+u"), key.WithHelp("pgup", "page up")),
+		PageDown:  key.NewBinding(key.WithKeys("pgdown", "ctrl+f", "ctrl+d"), key.WithHelp("pgdn", "page down")),
+		Top:       key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "oldest")),
+		Bottom:    key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "newest")),
+		Enter:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open")),
+		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Search:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "search")),
+		Filter:    key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "filter")),
+		Tab:       key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next pane")),
+		Diff:      key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "diff")),
+		Mark:      key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "mark")),
+		Reverse:   key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "queue reversal")),
+		Queue:     key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "rollback queue")),
+		Alerts:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "alerts")),
+		Follow:    key.NewBinding(key.WithKeys("F"), key.WithHelp("F", "follow")),
+		Yank:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy JSON")),
+		Theme:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "theme")),
+		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		AllCalls:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "all calls")),
+		GoTime:    key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "go to time")),
+		Split:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "unified/split")),
+		ChipLeft:  key.NewBinding(key.WithKeys("h", "left"), key.WithHelp("←/h", "prev chip")),
+		ChipRight: key.NewBinding(key.WithKeys("l", "right"), key.WithHelp("→/l", "next chip")),
+		Unset:     key.NewBinding(key.WithKeys("x", "backspace", "delete"), key.WithHelp("x", "remove chip")),
+	}
+}
+
+// global are the keys every screen honors; they close the full help.
+func (k *KeyMap) global() []key.Binding {
+	return []key.Binding{k.Search, k.Filter, k.Follow, k.Alerts, k.Queue, k.Yank, k.Theme, k.Help, k.Quit}
+}
+
+// navigation are the movement keys of list screens.
+func (k *KeyMap) navigation() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}
+}
+
+// chipHelp is the help of the filter-chip pane.
+func (k *KeyMap) chipHelp() []key.Binding {
+	return []key.Binding{k.ChipLeft, k.ChipRight, k.Unset, k.Tab, k.Back}
+}

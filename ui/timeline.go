@@ -1,0 +1,805 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// tlRow is one line of a timeline: a call (its request and outcome paired
+// through the outcome's `call` link), or a single event (alert, session
+// start or end, notification, bad input).
+type tlRow struct {
+	anchor     uint64 // the request's seq, else the event's
+	req, out   *store.Event
+	ev         *store.Event
+	args       string
+	qmin, qmax uint64 // seqs of this row's events that came from window queries
+	alert      bool   // an alert names this call
+	reverted   bool   // a rollback step reverts this call
+	reqAsked   bool
+}
+
+func (r *tlRow) isCall() bool { return r.req != nil || r.out != nil }
+
+// first is the event the row shows time and identity from.
+func (r *tlRow) first() *store.Event {
+	switch {
+	case r.req != nil:
+		return r.req
+	case r.out != nil:
+		return r.out
+	}
+	return r.ev
+}
+
+func (r *tlRow) seqs() []uint64 {
+	var out []uint64
+	for _, e := range []*store.Event{r.req, r.out, r.ev} {
+		if e != nil {
+			out = append(out, e.Seq)
+		}
+	}
+	return out
+}
+
+func (r *tlRow) see(seq uint64) {
+	if r.qmin == 0 || seq < r.qmin {
+		r.qmin = seq
+	}
+	r.qmax = max(r.qmax, seq)
+}
+
+// Load directions.
+const (
+	loadAfter = iota + 1
+	loadBefore
+	loadOldest
+	loadNewest
+	loadJump
+	loadFollow
+)
+
+// timeline shows one session's events (or every session's tool calls),
+// through a sliding window of pages: it holds at most a few pages of rows,
+// reads the next page when the selection nears an edge, and drops pages
+// far from the screen, so a session of a million events costs the same
+// memory as one of a hundred.
+type timeline struct {
+	c    *Common
+	sid  int
+	sess *store.SessionSummary // nil: tool calls of all sessions
+
+	rows       []*tlRow
+	by         map[uint64]*tlRow
+	flags      map[uint64]byte // alert/reversal seen before the row it names
+	lo, hi     uint64          // window: seqs read so far, inclusive
+	moreBefore bool
+	moreAfter  bool
+	loaded     bool
+	busy       bool
+	gen        int
+	nav        listNav
+	width      int
+	height     int
+	err        error
+}
+
+type tlPage struct {
+	to, gen int
+	dir     int
+	events  []store.Event
+	next    uint64
+	err     error
+}
+
+func (m tlPage) target() int { return m.to }
+
+type tlFill struct {
+	to, gen int
+	reqs    []*store.Event
+	err     error
+}
+
+func (m tlFill) target() int { return m.to }
+
+func newTimeline(c *Common, sess *store.SessionSummary) *timeline {
+	t := &timeline{c: c, sid: c.newID(), sess: sess}
+	t.clear()
+	return t
+}
+
+func (t *timeline) id() int { return t.sid }
+
+func (t *timeline) Title() string {
+	if t.sess == nil {
+		return "All calls"
+	}
+	return agentName(t.sess.Agent) + " " + shortID(t.sess.Session)
+}
+
+func (t *timeline) SetSize(w, h int) {
+	t.width, t.height = w, h
+	t.nav.height = max(1, h-2)
+	t.nav.clamp(len(t.rows))
+}
+
+func (t *timeline) clear() {
+	t.rows, t.by, t.flags = nil, map[uint64]*tlRow{}, map[uint64]byte{}
+	t.lo, t.hi, t.moreBefore, t.moreAfter = 0, 0, false, false
+	t.nav.sel, t.nav.top = 0, 0
+}
+
+// Init opens a session at its start; the all-calls view and a following
+// console open at the newest call.
+func (t *timeline) Init() tea.Cmd {
+	if t.sess == nil || t.c.Follow {
+		return t.reset(loadNewest, time.Time{})
+	}
+	return t.reset(loadOldest, time.Time{})
+}
+
+func (t *timeline) base() store.Query {
+	q := t.c.Filter.Apply(store.Query{}, t.c.Now())
+	if t.sess != nil {
+		q.Session = t.sess.Session
+	} else if q.Outcome == "" {
+		// Across sessions the timeline is about tool calls; requests and
+		// outcomes both carry the method, so pairs stay whole.
+		q.Method = "tools/call"
+	}
+	return q
+}
+
+func (t *timeline) reset(dir int, at time.Time) tea.Cmd {
+	t.gen++
+	t.clear()
+	t.loaded = false
+	return t.load(dir, at)
+}
+
+func (t *timeline) load(dir int, at time.Time) tea.Cmd {
+	q := t.base()
+	q.Limit = t.c.PageSize
+	switch dir {
+	case loadAfter, loadFollow:
+		q.Cursor = t.hi + 1
+	case loadBefore:
+		if t.lo <= 1 {
+			t.moreBefore = false
+			return nil
+		}
+		q.Newest, q.Cursor = true, t.lo-1
+	case loadNewest:
+		q.Newest = true
+	case loadJump:
+		if at.After(q.Since) {
+			q.Since = at
+		}
+	}
+	t.busy = true
+	src, to, gen := t.c.Src, t.sid, t.gen
+	return func() tea.Msg {
+		page, err := src.Query(q)
+		if q.Newest {
+			slices.Reverse(page.Events)
+		}
+		return tlPage{to: to, gen: gen, dir: dir, events: page.Events, next: page.Next, err: err}
+	}
+}
+
+func (t *timeline) maxRows() int { return max(4*t.c.PageSize, 3*t.nav.height) }
+
+func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	k := t.c.Keys
+	switch msg := msg.(type) {
+	case tlPage:
+		if msg.gen != t.gen {
+			return t, nil
+		}
+		t.busy, t.err = false, msg.err
+		if msg.err != nil {
+			return t, nil
+		}
+		t.apply(msg)
+		return t, tea.Batch(t.fill(), t.prefetch())
+	case tlFill:
+		if msg.gen != t.gen {
+			return t, nil
+		}
+		for _, req := range msg.reqs {
+			if r := t.by[req.Seq]; r != nil && r.req == nil {
+				r.req = slim(*req)
+				r.args = argsSummary(arguments(req))
+			}
+		}
+		if msg.err != nil {
+			t.err = msg.err
+		}
+		return t, nil
+	case filterChangedMsg:
+		return t, t.Init()
+	case followTickMsg:
+		switch {
+		case t.busy:
+			return t, nil
+		case t.moreAfter:
+			// Not at the live edge: jump there first, then tail.
+			return t, t.reset(loadNewest, time.Time{})
+		}
+		return t, t.load(loadFollow, time.Time{})
+	case tea.KeyMsg:
+		switch {
+		case t.nav.handle(k, msg, len(t.rows)):
+			return t, tea.Batch(t.prefetch(), t.fill())
+		case key.Matches(msg, k.Top):
+			if t.moreBefore {
+				return t, t.reset(loadOldest, time.Time{})
+			}
+			t.nav.sel = 0
+			t.nav.clamp(len(t.rows))
+			return t, t.fill()
+		case key.Matches(msg, k.Bottom):
+			if t.moreAfter {
+				return t, t.reset(loadNewest, time.Time{})
+			}
+			t.nav.sel = len(t.rows) - 1
+			t.nav.clamp(len(t.rows))
+			return t, t.fill()
+		case key.Matches(msg, k.Enter):
+			if r := t.selected(); r != nil {
+				return t, push(newCall(t.c, r.req, r.out, r.ev))
+			}
+		case key.Matches(msg, k.Diff):
+			if r := t.selected(); r != nil && r.isCall() {
+				return t, push(newDiff(t.c, r.anchor))
+			}
+			return t, toast("d compares a tool call's arguments; select a call")
+		case key.Matches(msg, k.Mark):
+			return t, t.mark()
+		case key.Matches(msg, k.Reverse):
+			return t, t.queue()
+		}
+	}
+	return t, nil
+}
+
+// apply folds a page into the window.
+func (t *timeline) apply(p tlPage) {
+	t.loaded = true
+	tail := t.nav.sel >= len(t.rows)-1
+	var first, last uint64
+	if len(p.events) > 0 {
+		first, last = p.events[0].Seq, p.events[len(p.events)-1].Seq
+	}
+	switch p.dir {
+	case loadOldest:
+		t.moreBefore, t.moreAfter = false, p.next != 0
+	case loadNewest:
+		t.moreBefore, t.moreAfter = p.next != 0, false
+	case loadJump:
+		t.moreBefore, t.moreAfter = first > 1, p.next != 0
+	case loadAfter, loadFollow:
+		t.moreAfter = p.next != 0
+	case loadBefore:
+		t.moreBefore = p.next != 0
+	}
+	if len(p.events) == 0 {
+		return
+	}
+	if t.lo == 0 || first < t.lo {
+		t.lo = first
+	}
+	t.hi = max(t.hi, last)
+
+	added := t.ingest(p.events)
+	if p.dir == loadBefore {
+		t.rows = append(added, t.rows...)
+		t.nav.sel += len(added)
+		t.nav.top += len(added)
+	} else {
+		t.rows = append(t.rows, added...)
+	}
+	switch p.dir {
+	case loadNewest:
+		t.nav.sel = len(t.rows) - 1
+	case loadFollow:
+		if tail {
+			t.nav.sel = len(t.rows) - 1
+		}
+	}
+	t.nav.clamp(len(t.rows))
+	t.trim(p.dir == loadBefore)
+}
+
+// ingest turns events (in seq order) into new rows, merging outcomes into
+// the rows of their requests and skipping events already shown.
+func (t *timeline) ingest(events []store.Event) []*tlRow {
+	var added []*tlRow
+	for i := range events {
+		e := &events[i]
+		switch e.Kind {
+		case store.KindAlert:
+			if e.Call != 0 {
+				t.flag(e.Call, 'a')
+			}
+		case store.KindRollbackStep:
+			if e.Reverts != 0 {
+				t.flag(e.Reverts, 'r')
+			}
+		}
+		anchor := e.Seq
+		if e.Kind == store.KindCall && e.Call != 0 {
+			anchor = e.Call
+		}
+		r := t.by[anchor]
+		if r == nil {
+			r = &tlRow{anchor: anchor}
+			if f := t.flags[anchor]; f != 0 {
+				r.alert, r.reverted = f&1 != 0, f&2 != 0
+			}
+			t.by[anchor] = r
+			added = append(added, r)
+		}
+		r.see(e.Seq)
+		switch {
+		case e.Kind == store.KindCall && e.Call != 0:
+			if r.out == nil {
+				r.out = slim(*e)
+			}
+		case e.Kind == store.KindRequest:
+			if r.req == nil {
+				r.req = slim(*e)
+				r.args = argsSummary(arguments(e))
+			}
+		default:
+			if r.ev == nil {
+				r.ev = slim(*e)
+				r.args = eventSummary(e)
+			}
+		}
+	}
+	slices.SortStableFunc(added, func(a, b *tlRow) int { return int(int64(a.anchor) - int64(b.anchor)) })
+	return added
+}
+
+func (t *timeline) flag(seq uint64, kind byte) {
+	bit := byte(1)
+	if kind == 'r' {
+		bit = 2
+	}
+	if r := t.by[seq]; r != nil {
+		if kind == 'a' {
+			r.alert = true
+		} else {
+			r.reverted = true
+		}
+		return
+	}
+	if len(t.flags) < 10000 {
+		t.flags[seq] |= bit
+	}
+}
+
+// trim drops rows far from the screen once the window holds more than
+// maxRows, from the end opposite to the direction of travel, and moves the
+// window edge so that those events are read again if the investigator
+// scrolls back.
+func (t *timeline) trim(fromBack bool) {
+	n := len(t.rows) - t.maxRows()
+	if n <= 0 {
+		return
+	}
+	var drop []*tlRow
+	if fromBack {
+		n = min(n, len(t.rows)-(t.nav.top+t.nav.height))
+		if n <= 0 {
+			return
+		}
+		drop = t.rows[len(t.rows)-n:]
+		t.rows = t.rows[:len(t.rows)-n]
+		edge := drop[0].qmin
+		for _, r := range drop {
+			edge = min(edge, r.qmin)
+		}
+		t.hi, t.moreAfter = edge-1, true
+	} else {
+		n = min(n, t.nav.top)
+		if n <= 0 {
+			return
+		}
+		drop = t.rows[:n]
+		t.rows = slices.Clone(t.rows[n:])
+		t.nav.sel -= n
+		t.nav.top -= n
+		var edge uint64
+		for _, r := range drop {
+			edge = max(edge, r.qmax)
+		}
+		t.lo, t.moreBefore = edge+1, true
+	}
+	for _, r := range drop {
+		delete(t.by, r.anchor)
+	}
+}
+
+// prefetch reads the next page when the screen nears an edge of the window.
+func (t *timeline) prefetch() tea.Cmd {
+	if t.busy || !t.loaded {
+		return nil
+	}
+	lo, hi := t.nav.visible(len(t.rows))
+	switch {
+	case t.moreAfter && hi >= len(t.rows)-t.nav.height/2:
+		return t.load(loadAfter, time.Time{})
+	case t.moreBefore && lo <= t.nav.height/2:
+		return t.load(loadBefore, time.Time{})
+	}
+	return nil
+}
+
+// fill reads the requests of visible outcome-only rows (the request fell
+// outside the window, or an outcome filter left only outcomes).
+func (t *timeline) fill() tea.Cmd {
+	var want []uint64
+	lo, hi := t.nav.visible(len(t.rows))
+	for _, r := range t.rows[lo:hi] {
+		if r.out != nil && r.req == nil && !r.reqAsked && r.out.Call != 0 {
+			r.reqAsked = true
+			want = append(want, r.out.Call)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	src, to, gen := t.c.Src, t.sid, t.gen
+	return func() tea.Msg {
+		m := tlFill{to: to, gen: gen}
+		for _, seq := range want {
+			ev, err := src.Get(seq)
+			if err != nil {
+				m.err = err
+				continue
+			}
+			m.reqs = append(m.reqs, ev)
+		}
+		return m
+	}
+}
+
+func (t *timeline) selected() *tlRow {
+	if t.nav.sel >= 0 && t.nav.sel < len(t.rows) {
+		return t.rows[t.nav.sel]
+	}
+	return nil
+}
+
+// yankSeqs are the records `y` copies: the selected call's request and
+// outcome, or the selected event.
+func (t *timeline) yankSeqs() []uint64 {
+	if r := t.selected(); r != nil {
+		if r.req == nil && r.out != nil && r.out.Call != 0 {
+			return []uint64{r.out.Call, r.out.Seq}
+		}
+		return r.seqs()
+	}
+	return nil
+}
+
+func markOf(c *Common, r *tlRow) (Mark, bool) {
+	e := r.req
+	if e == nil {
+		e = r.out
+	}
+	if e == nil || e.Method != "tools/call" {
+		return Mark{}, false
+	}
+	return Mark{
+		Seq: r.anchor, Session: e.Session, Agent: agentName(e.Agent), Tool: e.Tool, Class: e.Class,
+		Args: r.args, Time: e.Time, By: c.Identity.Actor(), MarkedAt: c.Now(),
+	}, true
+}
+
+func (t *timeline) mark() tea.Cmd {
+	if !t.c.Identity.CanReverse() {
+		return denyReverse(t.c, "mark calls for reversal")
+	}
+	r := t.selected()
+	if r == nil {
+		return nil
+	}
+	mk, ok := markOf(t.c, r)
+	if !ok {
+		return toast("only tool calls can be marked for reversal")
+	}
+	on := t.c.Marks.Toggle(mk)
+	if on {
+		t.c.audit("mark", fmt.Sprintf("call %d %s", mk.Seq, mk.Tool))
+	} else {
+		t.c.audit("unmark", fmt.Sprintf("call %d %s", mk.Seq, mk.Tool))
+	}
+	if t.nav.sel < len(t.rows)-1 {
+		t.nav.sel++
+		t.nav.clamp(len(t.rows))
+	}
+	if on {
+		return toast(fmt.Sprintf("marked call %d (%s) — %d marked; r queues them, R shows the queue", mk.Seq, mk.Tool, t.c.Marks.Len()))
+	}
+	return toast(fmt.Sprintf("unmarked call %d — %d marked", mk.Seq, t.c.Marks.Len()))
+}
+
+func denyReverse(c *Common, what string) tea.Cmd {
+	return func() tea.Msg {
+		return toastMsg{text: fmt.Sprintf("%s role: only operators may %s", c.Identity.Role, what), err: true}
+	}
+}
+
+// marksAdded queues calls and opens the rollback queue.
+type marksAdded struct {
+	marks []Mark
+	note  string
+	err   error
+}
+
+// queue is `r`: the marked calls, or else the selected call and every tool
+// call after it in its session, go to the rollback queue.
+func (t *timeline) queue() tea.Cmd {
+	if !t.c.Identity.CanReverse() {
+		return denyReverse(t.c, "queue reversals")
+	}
+	if t.c.Marks.Len() > 0 {
+		return func() tea.Msg { return marksAdded{} }
+	}
+	r := t.selected()
+	if r == nil {
+		return nil
+	}
+	first, ok := markOf(t.c, r)
+	if !ok {
+		return toast("select a tool call: r queues it and every call after it in its session")
+	}
+	return callsFrom(t.c, first)
+}
+
+// callsFrom reads the tool calls of first's session from first on, in
+// pages, up to a bound.
+func callsFrom(c *Common, first Mark) tea.Cmd {
+	src, by, now := c.Src, c.Identity.Actor(), c.Now()
+	return func() tea.Msg {
+		const most = 5000
+		q := store.Query{Session: first.Session, Kind: store.KindRequest, Method: "tools/call", Cursor: first.Seq, Limit: 1000}
+		var out []Mark
+		for len(out) < most {
+			page, err := src.Query(q)
+			if err != nil {
+				return marksAdded{err: err}
+			}
+			for i := range page.Events {
+				e := &page.Events[i]
+				out = append(out, Mark{Seq: e.Seq, Session: e.Session, Agent: agentName(e.Agent), Tool: e.Tool,
+					Class: e.Class, Args: argsSummary(arguments(e)), Time: e.Time, By: by, MarkedAt: now})
+			}
+			if page.Next == 0 {
+				return marksAdded{marks: out}
+			}
+			q.Cursor = page.Next
+		}
+		return marksAdded{marks: out, note: fmt.Sprintf("stopped at %d calls", most)}
+	}
+}
+
+func eventSummary(e *store.Event) string {
+	switch e.Kind {
+	case store.KindSessionStart:
+		s := "agent " + agentName(e.Agent)
+		if e.Principal != nil && e.Principal.Subject != "" {
+			s += " as " + e.Principal.Subject
+			if e.Principal.Kind != "" {
+				s += " (" + e.Principal.Kind + ")"
+			}
+		}
+		if e.Task != nil {
+			s += " task " + taskName(e.Task)
+		}
+		return s
+	case store.KindNotification:
+		return e.Method
+	case store.KindAlert:
+		return alertText(e)
+	}
+	if e.Detail != "" {
+		return e.Detail
+	}
+	return e.Method
+}
+
+// alertText names an alert by its rule (title and severity, as detection
+// records them in params) rather than its detail, which starts with the
+// agent's name and says little in a narrow column.
+func alertText(e *store.Event) string {
+	var p struct {
+		Rule struct{ Title, Severity string } `json:"rule"`
+	}
+	if json.Unmarshal(e.Params, &p) == nil && p.Rule.Title != "" {
+		if p.Rule.Severity != "" {
+			return p.Rule.Severity + ": " + p.Rule.Title
+		}
+		return p.Rule.Title
+	}
+	if e.Detail != "" {
+		return e.Detail
+	}
+	return e.Method
+}
+
+func kindLabel(e *store.Event) string {
+	switch e.Kind {
+	case store.KindSessionStart:
+		return "session start"
+	case store.KindSessionEnd:
+		return "session end"
+	case store.KindBadInput:
+		return "bad input"
+	case store.KindRollbackStep:
+		return "rollback step"
+	}
+	return e.Kind
+}
+
+func (t *timeline) columns() []column {
+	cols := []column{{title: "TIME", width: 12}}
+	if t.sess == nil {
+		cols = append(cols, column{title: "AGENT", min: 8, flex: 2, drop: 2})
+	}
+	return append(cols,
+		column{title: "TOOL", min: 10, flex: 3},
+		column{title: "ARGUMENTS", min: 10, flex: 6},
+		column{title: "OUTCOME", width: 10},
+		column{title: "DUR", width: 6, right: true},
+		column{title: "FLAGS", width: 5, drop: 1},
+	)
+}
+
+func (t *timeline) View() string {
+	st := t.c.Styles
+	w := t.width - 2
+	cols := t.columns()
+	widths := layout(cols, w)
+
+	var head string
+	if s := t.sess; s != nil {
+		head = fmt.Sprintf("%s · task %s · %d calls · %d writes · %d errors · %d alerts · session %s",
+			agentName(s.Agent), taskName(s.Task), s.Calls, s.Writes, s.Errors, s.Alerts, s.Session)
+	} else {
+		head = "tool calls of all sessions, oldest at the top"
+	}
+	lines := []string{"  " + st.Muted.Render(cell(head, w, false)), "  " + headerLine(st, cols, widths)}
+	if t.busy && t.moreBefore && t.nav.top == 0 {
+		lines = append(lines, "  "+st.Muted.Render("loading…"))
+	}
+	lo, hi := t.nav.visible(len(t.rows))
+	for i := lo; i < hi; i++ {
+		r := t.rows[i]
+		line := t.rowLine(r, cols, widths)
+		if i == t.nav.sel {
+			line = st.Selected.Render(fit(line, w))
+		}
+		lines = append(lines, gutter(i == t.nav.sel, t.c.Marks.Has(r.anchor))+line)
+	}
+	switch {
+	case t.err != nil:
+		lines = append(lines, "  "+st.Error.Render("error: "+t.err.Error()))
+	case !t.loaded || (t.busy && (t.moreAfter || t.c.Follow) && hi == len(t.rows)):
+		lines = append(lines, "  "+st.Muted.Render("loading…"))
+	case len(t.rows) == 0 && !t.c.Filter.Empty():
+		lines = append(lines, "  "+st.Muted.Render("no events match "+t.c.Filter.String()+" — f to change the filter, tab then x to remove a chip"))
+	case len(t.rows) == 0:
+		lines = append(lines, "  "+st.Muted.Render("no events recorded yet"))
+	}
+	return block(lines, t.height)
+}
+
+func (t *timeline) rowLine(r *tlRow, cols []column, widths []int) string {
+	st := t.c.Styles
+	e := r.first()
+	cells := []styledCell{{text: fmtTime(e.Time, t.c.Loc, "15:04:05.000"), style: &st.Muted}}
+	if t.sess == nil {
+		cells = append(cells, styledCell{text: agentName(e.Agent)})
+	}
+	var toolCell, outCell, durCell, flagCell styledCell
+	if r.isCall() {
+		toolCell = styledCell{text: e.Tool}
+		if e.Tool == "" {
+			toolCell = styledCell{text: e.Method, style: &st.Muted}
+		}
+		switch {
+		case r.out != nil:
+			outCell = styledCell{text: outcomeLabel(r.out.Outcome), style: outcomeStyle(st, r.out.Outcome)}
+			durCell = styledCell{text: fmtDuration(time.Duration(r.out.DurationNS)), style: &st.Muted}
+		case t.moreAfter:
+			outCell = styledCell{text: "…", style: &st.Muted}
+		default:
+			outCell = styledCell{text: "pending", style: &st.Warn}
+		}
+		var flags []string
+		if isWrite(r.req) || isWrite(r.out) {
+			flags = append(flags, "W")
+		}
+		if isDestructive(r.req) || isDestructive(r.out) {
+			flags = append(flags, "X")
+		}
+		if r.alert {
+			flags = append(flags, "!")
+		}
+		if r.reverted {
+			flags = append(flags, "↺")
+		}
+		flagCell = styledCell{text: strings.Join(flags, "")}
+		if len(flags) > 0 {
+			flagCell.style = &st.Badge
+			if r.alert || slices.Contains(flags, "X") {
+				flagCell.style = &st.Error
+			}
+		}
+	} else {
+		toolCell = styledCell{text: kindLabel(e), style: &st.Muted}
+		if e.Kind == store.KindAlert {
+			toolCell.style = &st.Error
+			flagCell = styledCell{text: "!", style: &st.Error}
+		}
+		if e.Kind == store.KindBadInput {
+			toolCell.style = &st.Error
+		}
+	}
+	argsCell := styledCell{text: r.args}
+	if !r.isCall() {
+		argsCell.style = &st.Muted
+	}
+	cells = append(cells, toolCell, argsCell, outCell, durCell, flagCell)
+	return tableLine(cols, widths, cells)
+}
+
+// Status is the position line: where the window sits in the record.
+func (t *timeline) Status() string {
+	if len(t.rows) == 0 {
+		return ""
+	}
+	up, down := "", ""
+	if t.moreBefore {
+		up = " ↑older"
+	}
+	if t.moreAfter {
+		down = " ↓newer"
+	}
+	r := t.selected()
+	seq := uint64(0)
+	if r != nil {
+		seq = r.anchor
+	}
+	return fmt.Sprintf("seq %d · window %d rows, seq %d–%d%s%s", seq, len(t.rows), t.lo, t.hi, up, down)
+}
+
+// jumpTo is the `T` prompt's answer: reopen the window at the first event
+// at or after when.
+func (t *timeline) jumpTo(when time.Time) tea.Cmd { return t.reset(loadJump, when) }
+
+func (t *timeline) ShortHelp() []key.Binding {
+	k := t.c.Keys
+	return []key.Binding{k.Enter, k.Diff, k.Mark, k.Reverse, k.Filter, k.Follow, k.Back, k.Help}
+}
+
+func (t *timeline) FullHelp() [][]key.Binding {
+	k := t.c.Keys
+	return [][]key.Binding{
+		k.navigation(),
+		{k.Enter, k.Diff, k.Mark, k.Reverse, k.GoTime, k.Tab, k.Back},
+		k.global(),
+	}
+}
