@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"testing"
 
 	"github.com/charmbracelet/x/term"
 
@@ -43,9 +42,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		return problemError{oneLine(err)}
 	}
 	fmt.Fprintf(stdout, "\nExplore it:\n  MCPTRAIL_HOME=%s mcptrail ui\n  MCPTRAIL_HOME=%s mcptrail sessions\n  MCPTRAIL_HOME=%s mcptrail export --format jsonl --tool write_file\n  MCPTRAIL_HOME=%s mcptrail verify\n", h, h, h, h)
-	// Then the console on the demo's store, unless asked not to, under `go
-	// test`, or when nobody is at a terminal to use it.
-	if *noUI || testing.Testing() || !isTerminalWriter(stdout) {
+	// Then the console on the demo's store, unless asked not to or nobody
+	// is at a terminal to use it.
+	if *noUI || !isTerminalWriter(stdout) {
 		return nil
 	}
 	return runConsole(r, "demo store "+daemon.PathsFor(h).DB+" (read-only)", "local", "", stdout)

@@ -73,6 +73,7 @@ func runConsole(r daemon.Reader, label, via, theme string, stdout io.Writer) err
 		Clipboard:   f,
 		Term:        os.Getenv("TERM"),
 		Location:    time.Local,
+		Rollback:    consoleRollback(r), // cmd_rollback.go
 	})
 	_, err := tea.NewProgram(app, tea.WithAltScreen(), tea.WithOutput(f)).Run()
 	if err != nil {

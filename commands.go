@@ -67,6 +67,7 @@ func cmdWrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	limits := ingest.Limits{MaxMessageBytes: cfg.MaxMessageBytes}
 	hooks := ingest.Hooks{Redact: func(raw json.RawMessage) json.RawMessage { out, _ := red.JSON(raw); return out }}
+	info.StartParams = rollbackWrap(argv, &hooks, client, stderr) // cmd_rollback.go: pre-state capture
 	sess := ingest.NewSession(info, client, hooks, limits, nil)
 	env := []string{"MCPTRAIL_HOME=" + home()}
 	if exe, err := os.Executable(); err == nil {

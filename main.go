@@ -46,16 +46,19 @@ func (e problemError) Error() string { return e.msg }
 const usage = `mcptrail — the audit trail for AI agents' MCP tool calls
 
 Usage:
-  mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]...
+  mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]... [--metrics ADDR]
   mcptrail wrap   [--name NAME] [--agent NAME] [--task ID] -- CMD [ARG...]
   mcptrail status [--json]
   mcptrail stop
   mcptrail ui     [--db FILE] [--theme dark|light|high-contrast|mono]
   mcptrail demo   [--no-ui]
-  mcptrail verify [--db FILE]
+  mcptrail verify [--db FILE] [--key PUBKEY]... [--print-key] [--checkpoint FILE] [--json]
   mcptrail export --format ocsf|ecs|cef|jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--db FILE]
   mcptrail sessions [--agent A] [--json] [--db FILE]
+  mcptrail rollback plan  (--session S | --calls SEQ[,SEQ...]) [--json]
+  mcptrail rollback apply PLAN_ID [--yes]
   mcptrail config check [FILE]
+  mcptrail completion bash|zsh|fish
   mcptrail --version
 
 Data directory: $MCPTRAIL_HOME, else $XDG_STATE_HOME/mcptrail, else ~/.local/state/mcptrail.
@@ -125,6 +128,10 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdDemoServer(rest)
 	case "config":
 		return cmdConfig(rest, stdout)
+	case "rollback":
+		return cmdRollback(rest, stdin, stdout, stderr) // cmd_rollback.go
+	case "completion":
+		return cmdCompletion(rest, stdout) // cmd_completion.go
 	case "--version", "-version", "version":
 		fmt.Fprintf(stdout, "mcptrail %s\n", buildVersion())
 		return nil
@@ -136,13 +143,19 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 func buildVersion() string {
-	v := version
+	v, rev, dirty := version, "", ""
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
+				rev = s.Value[:12]
+			}
+			if s.Key == "vcs.modified" && s.Value == "true" {
+				dirty = "-dirty"
 			}
 		}
+	}
+	if rev != "" {
+		v += " (" + rev + dirty + ")"
 	}
 	return v
 }
@@ -204,43 +217,55 @@ func cmdServe(args []string, stderr io.Writer) error {
 	authKeys := fs.String("authorized-keys", "", "authorized_keys file for the SSH console (default: authorized_keys in the data directory)")
 	var sinks multiFlag
 	fs.Var(&sinks, "sink", "SIEM sink URL (repeatable)")
-	fs.String("metrics", "", "Prometheus metrics address")
+	metricsAddr := fs.String("metrics", "", "Prometheus metrics address, e.g. 127.0.0.1:9464 (default: metrics.listen in the config; off)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("serve: unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := loadConfig(*cfgPath)
+	// The file, then the flags over it: at start, and again on SIGHUP.
+	build := func() (*config.Config, error) {
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		if *listen != "" {
+			cfg.Listen = *listen
+		}
+		if *durability != "" {
+			cfg.Durability = *durability
+		}
+		if *sshAddr != "" {
+			cfg.SSH = *sshAddr
+		}
+		if *authKeys != "" {
+			cfg.AuthorizedKeys = *authKeys
+		}
+		if *metricsAddr != "" {
+			cfg.Metrics.Listen = *metricsAddr
+		}
+		for _, u := range upstreams {
+			if err := cfg.AddUpstream(u); err != nil {
+				return nil, usagef("--upstream %s: %v", u, err)
+			}
+		}
+		cfg.Sinks = append(cfg.Sinks, sinks...) // --sink adds to the config's sinks
+		if err := cfg.Validate(); err != nil {
+			return nil, usageError{oneLine(err)}
+		}
+		return cfg, nil
+	}
+	cfg, err := build()
 	if err != nil {
 		return err
-	}
-	if *listen != "" {
-		cfg.Listen = *listen
-	}
-	if *durability != "" {
-		cfg.Durability = *durability
-	}
-	if *sshAddr != "" {
-		cfg.SSH = *sshAddr
-	}
-	if *authKeys != "" {
-		cfg.AuthorizedKeys = *authKeys
-	}
-	for _, u := range upstreams {
-		if err := cfg.AddUpstream(u); err != nil {
-			return usagef("--upstream %s: %v", u, err)
-		}
-	}
-	cfg.Sinks = append(cfg.Sinks, sinks...) // --sink adds to the config's sinks
-	if err := cfg.Validate(); err != nil {
-		return usageError{oneLine(err)}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	err = daemon.Run(ctx, daemon.Options{
 		Config: cfg, Home: home(), Version: buildVersion(), Logger: log, Auto: *auto,
+		Reload: build, // SIGHUP: tokens, JWT keys, sinks (daemon/reload.go)
 		Ready: func(url string) {
 			if url != "http://" {
 				fmt.Fprintf(stderr, "mcptrail: gateway listening on %s\n", url)
@@ -288,6 +313,11 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "sessions:   %d active over HTTP\n", s.Sessions)
 	fmt.Fprintf(stdout, "socket:     %s\n", s.Socket)
 	printSinks(stdout, s.Sinks) // cmd_siem.go
+	if s.Ready != nil {
+		for _, l := range s.Ready.Lines() { // daemon/ops.go
+			fmt.Fprintln(stdout, l)
+		}
+	}
 	return nil
 }
 
@@ -344,7 +374,7 @@ func cmdConfig(args []string, stdout io.Writer) error {
 	if len(args) > 1 {
 		path = args[1]
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Check(path) // Load, then permissions
 	if err != nil {
 		return usageError{oneLine(err)}
 	}

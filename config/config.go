@@ -46,6 +46,16 @@ type Config struct {
 	Retention       Retention           `yaml:"retention"`
 	VerifyKey       string              `yaml:"verify_key"` // the verifier key `mcptrail verify` trusts
 	FailOpen        bool                `yaml:"fail_open"`  // forward calls that cannot be recorded
+	Metrics         Metrics             `yaml:"metrics"`    // Prometheus listener (docs/metrics.md)
+}
+
+// Metrics configures the Prometheus metrics listener, which is off unless
+// Listen is set (or `serve --metrics ADDR`).
+type Metrics struct {
+	Listen string `yaml:"listen"` // host:port serving GET /metrics; empty: off
+	// ToolLabel keeps the tool label on mcptrail_calls_total (default
+	// true); false drops it when upstreams have many tool names.
+	ToolLabel bool `yaml:"tool_label"`
 }
 
 // Upstream is one MCP server behind the gateway: exactly one of URL
@@ -126,6 +136,7 @@ func Default() *Config {
 		Durability:      "strict",
 		BatchWindow:     Duration(2 * time.Millisecond),
 		MaxMessageBytes: 4 << 20,
+		Metrics:         Metrics{ToolLabel: true},
 	}
 }
 
@@ -277,6 +288,11 @@ func (c *Config) Validate() error {
 	if err := hostPort(c.SSH); err != nil {
 		return errAt(fmt.Sprintf("ssh %q: %v", c.SSH, err), "ssh")
 	}
+	if c.Metrics.Listen != "" {
+		if err := hostPort(c.Metrics.Listen); err != nil {
+			return errAt(fmt.Sprintf("metrics: listen %q: %v", c.Metrics.Listen, err), "metrics", "listen")
+		}
+	}
 	if c.Durability != "strict" && c.Durability != "batch" {
 		return errAt(fmt.Sprintf("durability %q: want strict or batch", c.Durability), "durability")
 	}
@@ -354,6 +370,15 @@ func (c *Config) Validate() error {
 				msg = fmt.Sprintf("%q: %s", se.URL, se.Reason)
 			}
 			return errAt("sinks: "+msg, "sinks", strconv.Itoa(i))
+		}
+	}
+	for i, f := range c.Detections.Files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return errAt(fmt.Sprintf("detections: files: %v", err), "detections", "files", strconv.Itoa(i))
+		}
+		if _, err := detect.ParseRules(data); err != nil { // the rules file's own line, in one line
+			return errAt("detections: files: "+fileError(f, err).Error(), "detections", "files", strconv.Itoa(i))
 		}
 	}
 	if _, err := c.Detections.Load(); err != nil {

@@ -95,9 +95,10 @@ sinks:
 			{TokenEnv: "MCPTRAIL_TEST_TOKEN", Agent: "claude-code", OnBehalfOf: "alice@example.com"},
 			{Token: "literal-token", Agent: "ci-bot", Subject: "svc-ci"},
 		},
-		JWT:    &JWT{Issuer: "https://idp.example.com", Audience: "mcptrail", HS256SecretEnv: "MCPTRAIL_TEST_HS"},
-		Redact: redact.Rules{Keys: []string{"ssn"}, Patterns: []string{"cust-[0-9]{6}"}},
-		Sinks:  []string{"syslog+tcp://siem.example.com:514?format=cef"},
+		JWT:     &JWT{Issuer: "https://idp.example.com", Audience: "mcptrail", HS256SecretEnv: "MCPTRAIL_TEST_HS"},
+		Redact:  redact.Rules{Keys: []string{"ssn"}, Patterns: []string{"cust-[0-9]{6}"}},
+		Sinks:   []string{"syslog+tcp://siem.example.com:514?format=cef"},
+		Metrics: Metrics{ToolLabel: true}, // the default, which the file leaves alone
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)

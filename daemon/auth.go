@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcptrail/mcptrail/config"
@@ -16,21 +17,34 @@ import (
 // record carries. Tokens and verified JWTs are proof; headers are claims and
 // are recorded only as the task and on-behalf-of context.
 type authenticator struct {
-	cfg      *config.Config
-	keys     *identity.KeySet
+	creds    atomic.Pointer[credentials] // swapped whole on reload (reload.go)
 	required bool
 }
 
+// credentials are the tokens and JWT keys requests are checked against.
+type credentials struct {
+	cfg  *config.Config
+	keys *identity.KeySet
+}
+
 func newAuthenticator(cfg *config.Config) (*authenticator, error) {
-	a := &authenticator{cfg: cfg, required: !config.IsLoopback(cfg.Listen)}
+	a := &authenticator{required: !config.IsLoopback(cfg.Listen)}
+	return a, a.load(cfg)
+}
+
+// load makes cfg's tokens and JWT keys the ones requests are checked
+// against from now on; on an error the previous ones stay.
+func (a *authenticator) load(cfg *config.Config) error {
+	c := &credentials{cfg: cfg}
 	if cfg.JWT != nil {
 		ks, err := cfg.JWT.KeySet()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		a.keys = &ks
+		c.keys = &ks
 	}
-	return a, nil
+	a.creds.Store(c)
+	return nil
 }
 
 var errUnauthorized = errors.New("a valid bearer token is required")
@@ -41,6 +55,7 @@ func (a *authenticator) authenticate(r *http.Request) (*ingest.Overrides, error)
 		ov.Task = &store.Task{ID: t}
 	}
 	ov.OnBehalfOf = strings.TrimSpace(r.Header.Get("X-Mcptrail-On-Behalf-Of"))
+	creds := a.creds.Load()
 	tok, ok := identity.BearerToken(r.Header.Get("Authorization"))
 	if !ok {
 		if a.required {
@@ -48,7 +63,7 @@ func (a *authenticator) authenticate(r *http.Request) (*ingest.Overrides, error)
 		}
 		return ov, nil
 	}
-	if t, ok := a.cfg.ResolveToken(tok); ok {
+	if t, ok := creds.cfg.ResolveToken(tok); ok {
 		subject := t.Subject
 		if subject == "" {
 			subject = t.Agent
@@ -62,8 +77,8 @@ func (a *authenticator) authenticate(r *http.Request) (*ingest.Overrides, error)
 		}
 		return ov, nil
 	}
-	if a.keys != nil && identity.LooksLikeJWT(tok) {
-		c, err := identity.VerifyJWT(tok, *a.keys, time.Now())
+	if creds.keys != nil && identity.LooksLikeJWT(tok) {
+		c, err := identity.VerifyJWT(tok, *creds.keys, time.Now())
 		if err != nil {
 			return nil, err
 		}

@@ -155,6 +155,7 @@ func (d *Daemon) consoleHandler(c *console) wish.Middleware {
 				OnAction: func(action, detail string) {
 					log.Info("console action", "action", action, "detail", detail)
 				},
+				Rollback: d.consoleRollback(), // rollback.go
 			})
 			p := tea.NewProgram(app, tea.WithInput(s), tea.WithOutput(out), tea.WithAltScreen(), tea.WithoutSignalHandler())
 			done := make(chan struct{})

@@ -238,7 +238,8 @@ func TestConsoleSSHViewerCannotMarkOperatorCan(t *testing.T) {
 	op.send("j", " ")
 	op.waitFor("marked call")
 	op.send("R")
-	op.waitFor("Nothing has been reverted.")
+	// The rollback queue (ui/queue.go).
+	op.waitFor("MARKED CALLS (1)")
 	op.waitFor(gossh.FingerprintSHA256(env.operator.PublicKey())[:12]) // MARKED BY, cut to fit 80 columns
 	op.send("q")
 	if !strings.Contains(env.log(), "action=mark") {

@@ -36,6 +36,8 @@ type Options struct {
 	Auto bool
 	// Ready, when set, receives the gateway's URL once everything listens.
 	Ready func(gatewayURL string)
+	// Reload, when set, reads the configuration again on SIGHUP (reload.go).
+	Reload func() (*config.Config, error)
 }
 
 // Daemon is the running `mcptrail serve`.
@@ -50,6 +52,9 @@ type Daemon struct {
 	console *console       // SSH console; nil when off (console.go)
 	detect  *detect.Engine // detections; nil when off (siem.go)
 	sinks   *siem.Manager  // SIEM forwarders; nil without sinks (siem.go)
+	rb      *Rollback      // capture, plans, apply (rollback.go)
+	ops     ops            // metrics and readiness (ops.go)
+	rl      reloader       // SIGHUP reload (reload.go)
 	listen  string
 	started time.Time
 
@@ -106,6 +111,11 @@ func start(opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	d.initMetrics()                           // ops.go
+	if err := d.startRollback(); err != nil { // rollback.go
+		st.Close()
+		return nil, err
+	}
 
 	// The socket: a stale file from a crashed daemon is ours to replace (the
 	// store lock above proves no other daemon owns this instance).
@@ -141,6 +151,12 @@ func start(opts Options) (*Daemon, error) {
 		log.Warn("HTTP gateway not started; stdio wrappers still record through the socket", "err", err)
 	}
 	d.startConsole()
+	if err := d.startOps(); err != nil { // ops.go: the metrics listener
+		d.Shutdown()
+		d.close()
+		return nil, err
+	}
+	d.watchReload() // reload.go
 	os.WriteFile(paths.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 	if opts.Ready != nil {
 		opts.Ready("http://" + d.listen)
@@ -163,6 +179,7 @@ func (d *Daemon) startHTTP() error {
 	if err != nil {
 		return err
 	}
+	d.rl.auth = auth // reload.go swaps its tokens
 	d.gateway = ingest.NewHTTPGateway(ingest.HTTPOptions{
 		Upstreams:      ups,
 		Recorder:       d,
@@ -176,6 +193,7 @@ func (d *Daemon) startHTTP() error {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp/", d.gateway)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", d.serveReadyz) // ops.go
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
@@ -206,8 +224,10 @@ func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
 	if durable {
 		rec = d.store.Append
 	}
+	began := time.Now()
 	seq, err := rec(ev)
-	return d.failOpen(ev, seq, err) // store.go
+	d.recorded(ev, began, durable, err) // ops.go: metrics, readiness
+	return d.failOpen(ev, seq, err)     // store.go
 }
 
 // Status reports the daemon's state.
@@ -224,6 +244,8 @@ func (d *Daemon) Status() Status {
 		Events: st.Events, FileBytes: st.FileBytes, Upstreams: ups, Store: st,
 		Sinks: d.sinkStatus(),
 	}
+	rd := d.Readiness(context.Background()) // ops.go
+	s.Ready = &rd
 	if d.listen != "" {
 		s.Listen = "http://" + d.listen
 	}
@@ -249,6 +271,7 @@ func (d *Daemon) close() error {
 		cancel()
 	}
 	d.closeConsole()
+	d.closeOps() // ops.go
 	d.closeSIEM()
 	err := d.store.Close()
 	os.Remove(d.paths.Socket)

@@ -61,6 +61,7 @@ type Status struct {
 	Sessions   int              `json:"active_sessions"`
 	Store      store.Stats      `json:"store"`
 	Sinks      []map[string]any `json:"sinks"`
+	Ready      *Readiness       `json:"readiness,omitempty"` // ops.go
 }
 
 // Client talks to a running daemon. It is an ingest.Recorder.

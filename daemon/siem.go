@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/detect"
 	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
@@ -14,8 +15,8 @@ import (
 // Detections evaluate every event the daemon records, whichever way it
 // came: the HTTP gateway's sessions through Hooks.AfterRecord, and wrap's
 // sessions (which record through the socket) in service.Append. Their
-// state is rebuilt from the store at start, before the socket or the
-// gateway take a call.
+// state is rebuilt from the store at start; events recorded meanwhile are
+// evaluated once it is.
 //
 // Forwarders read the store on their own goroutines, one per sink, with
 // cursors kept in the store; they never touch the call path.
@@ -38,12 +39,21 @@ func (d *Daemon) startDetect() error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	n, err := eng.Rebuild(d.store)
-	if err != nil {
-		return err
-	}
-	d.log.Info("detections on", "rules", len(rules), "replayed", n, "in", time.Since(start).Round(time.Millisecond))
+	// Rebuild the state in the background: calls are taken at once, and
+	// the events they record wait in the engine (Hold) until the replay of
+	// what came before them is done.
+	eng.Hold()
+	d.store.Flush()
+	upTo := d.store.Last()
+	go func() {
+		start := time.Now()
+		n, err := eng.Rebuild(d.store, upTo)
+		if err != nil {
+			d.log.Error("detections: rebuilding state from the record", "err", err)
+		}
+		eng.Release()
+		d.log.Info("detections on", "rules", len(rules), "replayed", n, "in", time.Since(start).Round(time.Millisecond))
+	}()
 	d.detect = eng
 	d.hooks.AfterRecord = eng.Observe
 	return nil
@@ -58,9 +68,19 @@ func (d *Daemon) observe(ev *store.Event) {
 
 // startSinks starts a forwarder per configured sink.
 func (d *Daemon) startSinks() error {
-	cfg := d.opts.Config
+	m, err := d.newSinks(d.opts.Config)
+	if err != nil {
+		return err
+	}
+	d.sinks = m
+	return nil
+}
+
+// newSinks starts a forwarder per sink of cfg (reload.go starts a new set
+// on SIGHUP); nil without sinks.
+func (d *Daemon) newSinks(cfg *config.Config) (*siem.Manager, error) {
 	if len(cfg.Sinks) == 0 {
-		return nil
+		return nil, nil
 	}
 	ups := make(map[string]string, len(cfg.Upstreams))
 	for name, u := range cfg.Upstreams {
@@ -74,25 +94,24 @@ func (d *Daemon) startSinks() error {
 		Checkpoints: siem.StoreCheckpoints(d.store),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range m.Status() {
 		d.log.Info("forwarding to SIEM sink", "sink", s.URL, "format", s.Format, "cursor", s.Cursor)
 	}
-	d.sinks = m
-	return nil
+	return m, nil
 }
 
 // closeSIEM stops the forwarders (after the gateway, so that the last
 // events are in the store) with a short drain.
 func (d *Daemon) closeSIEM() {
-	d.sinks.Stop(forwarderDrain)
+	d.sinkManager().Stop(forwarderDrain)
 }
 
 // sinkStatus is Status.Sinks.
 func (d *Daemon) sinkStatus() []map[string]any {
 	out := []map[string]any{}
-	for _, s := range d.sinks.Status() {
+	for _, s := range d.sinkManager().Status() {
 		var m map[string]any
 		if b, err := json.Marshal(s); err == nil && json.Unmarshal(b, &m) == nil {
 			out = append(out, m)

@@ -65,6 +65,8 @@ type Engine struct {
 	mu      sync.Mutex
 	seen    int
 	alerted uint64
+	held    bool           // Observe queues events: the state is being rebuilt
+	backlog []*store.Event // what Observe queued while held
 }
 
 // compiled is a rule with its state.
@@ -230,6 +232,18 @@ func (e *Engine) Observe(ev *store.Event) {
 	if ev == nil || ev.Kind == store.KindAlert || len(e.rules) == 0 {
 		return
 	}
+	e.mu.Lock()
+	if e.held {
+		c := *ev
+		e.backlog = append(e.backlog, &c)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	e.observe(ev)
+}
+
+func (e *Engine) observe(ev *store.Event) {
 	alerts := e.evaluate(ev, false)
 	for _, a := range alerts {
 		if _, err := e.out.AppendNoWait(a); err != nil {
@@ -424,13 +438,43 @@ func (e *Engine) prune(now time.Time) {
 	}
 }
 
+// Hold makes Observe queue events instead of evaluating them, until
+// Release: the daemon takes calls while Rebuild runs, and the events they
+// record are evaluated, in order, once the state is back.
+func (e *Engine) Hold() {
+	e.mu.Lock()
+	e.held = true
+	e.mu.Unlock()
+}
+
+// Release evaluates the events queued since Hold, then lets Observe
+// evaluate again.
+func (e *Engine) Release() {
+	for {
+		e.mu.Lock()
+		batch := e.backlog
+		e.backlog = nil
+		if len(batch) == 0 {
+			e.held = false
+			e.mu.Unlock()
+			return
+		}
+		e.mu.Unlock()
+		for _, ev := range batch {
+			e.observe(ev)
+		}
+	}
+}
+
 // Rebuild replays the record's recent events through the rules, without
 // alerting, so that state (which tools each agent used, recent counts,
 // suppressions) is as it was before a restart. It reads the events of the
 // longest span any rule looks back over (new_value: history + learning;
 // event_count: twice the window; suppress), through the kind index when
-// every rule names its kinds. Call it before the first Observe.
-func (e *Engine) Rebuild(q Querier) (replayed int, err error) {
+// every rule names its kinds, up to seq upTo (0: to the end). Run it
+// before the first Observe, or between Hold (taken before the store's
+// last seq is read as upTo) and Release.
+func (e *Engine) Rebuild(q Querier, upTo uint64) (replayed int, err error) {
 	var span time.Duration
 	kinds := map[string]bool{}
 	allKinds := false
@@ -465,6 +509,10 @@ func (e *Engine) Rebuild(q Querier) (replayed int, err error) {
 			}
 			for i := range page.Events {
 				ev := &page.Events[i]
+				if upTo != 0 && ev.Seq > upTo {
+					page.Next = 0 // Observe has (or will have) this one
+					break
+				}
 				if ev.Kind == store.KindAlert {
 					continue
 				}

@@ -41,7 +41,7 @@ func (s *scenario) open() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := eng.Rebuild(st); err != nil {
+	if _, err := eng.Rebuild(st, 0); err != nil {
 		s.t.Fatal(err)
 	}
 	s.st, s.eng = st, eng
@@ -367,4 +367,40 @@ func TestCustomRuleOnOutcomes(t *testing.T) {
 	if p.Group["tool"] != "a" || p.Group["agent"] != "x" || p.Count != 3 || len(p.Calls) != 3 {
 		t.Fatalf("params %+v", p)
 	}
+}
+
+// The daemon takes calls while the state is rebuilt: what they record is
+// held, then evaluated after the replay, each event counted once.
+func TestHoldDuringRebuild(t *testing.T) {
+	rules := []Rule{
+		{ID: "writes", Type: TypeEventCount, Match: map[string]Values{"kind": {"request"}, "class": {"write"}}, Threshold: 2, Window: Duration(time.Hour)},
+		{ID: "first", Type: TypeNewValue, Match: map[string]Values{"kind": {"request"}}},
+	}
+	s := newScenario(t, rules, weekday)
+	s.call("a1", "write_file", "write")
+	s.expect("first write", id("first", 1))
+	if err := s.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(s.path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.st = st
+	s.eng, err = New(rules, st, Options{Now: func() time.Time { return s.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.eng.Hold()
+	upTo := st.Last()
+	s.call("a1", "write_file", "write") // the second write: count 2, not over 2
+	b := s.call("a1", "read_file", "read")
+	s.expect("while held")
+	if _, err := s.eng.Rebuild(st, upTo); err != nil {
+		t.Fatal(err)
+	}
+	s.eng.Release()
+	s.expect("after release", id("first", b))
+	c := s.call("a1", "write_file", "write") // the third: over 2
+	s.expect("live again", id("writes", c))
 }

@@ -22,17 +22,21 @@ import (
 // Streamable HTTP calling test_simple_text b.N times. "on" forwards every
 // event to four sinks at once: an OCSF file, syslog over TCP (CEF) to a
 // receiver that reads everything, Splunk HEC and a webhook (local HTTP
-// receivers). Run without -race:
+// receivers). "down" has three sinks that accept nothing (connection
+// refused, HEC 503), retrying all along. Run without -race:
 //
 //	go test ./e2e -run '^$' -bench GatewaySinks -benchtime 2000x -count 3
 
 func BenchmarkGatewaySinks(b *testing.B) {
-	for _, mode := range []string{"off", "on"} {
+	for _, mode := range []string{"off", "on", "down"} {
 		b.Run(mode, func(b *testing.B) {
 			in := newInstance(b)
 			args := []string{"--upstream", "conf=stdio:" + binary(b, "everything-server")}
-			if mode == "on" {
+			switch mode {
+			case "on":
 				args = append(args, benchSinks(b, in)...)
+			case "down":
+				args = append(args, downSinks(b)...)
 			}
 			d := in.Serve(b, args...)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -82,6 +86,28 @@ func BenchmarkGatewaySinks(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// downSinks are sinks that never accept anything: syslog and a webhook on
+// a port nobody listens on, a HEC collector that answers 503. Their
+// forwarders retry with backoff for the whole run.
+func downSinks(b *testing.B) []string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	b.Cleanup(busy.Close)
+	return []string{
+		"--sink", "syslog+tcp://" + closed + "?format=cef",
+		"--sink", "hec+http://bench-token@" + strings.TrimPrefix(busy.URL, "http://") + "?format=ocsf",
+		"--sink", "webhook+http://" + closed + "/hook?format=ecs",
 	}
 }
 

@@ -8,11 +8,9 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/mcptrail/mcptrail/internal/callbench"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -65,41 +63,9 @@ func benchGateway(b *testing.B, durability string, clients int) {
 	benchCalls(b, sessions)
 }
 
-// benchCalls spreads b.N echo calls over the sessions and reports latency
-// percentiles and throughput.
+// benchCalls makes the calls and reports latency percentiles and throughput.
 func benchCalls(b *testing.B, sessions []*mcp.ClientSession) {
-	ctx := context.Background()
-	params := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "benchmark payload of a typical small size"}}
-	for _, cs := range sessions { // warm up: first calls pay for schema caches
-		if _, err := cs.CallTool(ctx, params); err != nil {
-			b.Fatal(err)
-		}
-	}
-	lat := make([]time.Duration, b.N)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w, cs := range sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < b.N; i += len(sessions) {
-				t0 := time.Now()
-				if _, err := cs.CallTool(ctx, params); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+	callbench.Run(b, sessions, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "benchmark payload of a typical small size"}})
 }
 
 // HTTP in: the same echo server as a stdio upstream behind the HTTP gateway
@@ -118,7 +84,7 @@ func BenchmarkHTTPStdioUpstreamBatch32(b *testing.B) {
 
 func BenchmarkHTTPDirect(b *testing.B) {
 	up := httptest.NewServer(echoHTTPHandler())
-	defer up.Close()
+	b.Cleanup(up.Close)
 	benchCalls(b, httpClients(b, up.URL, 1))
 }
 
@@ -127,7 +93,7 @@ func BenchmarkHTTPProxyBatch(b *testing.B)  { benchHTTPProxy(b, "batch") }
 
 func benchHTTPProxy(b *testing.B, durability string) {
 	up := httptest.NewServer(echoHTTPHandler())
-	defer up.Close()
+	b.Cleanup(up.Close)
 	benchHTTPGateway(b, durability, Upstream{URL: up.URL}, 1)
 }
 
@@ -146,10 +112,12 @@ func benchHTTPGateway(b *testing.B, durability string, up Upstream, clients int)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { st.Close() })
 	gw := NewHTTPGateway(HTTPOptions{Upstreams: map[string]Upstream{"echo": up}, Recorder: storeRecorder{st}})
 	srv := httptest.NewServer(gw)
-	defer func() { srv.Close(); gw.Close() }()
+	// Cleanups run last-in first-out: the clients (registered next) hang up
+	// before the gateway and its server close.
+	b.Cleanup(func() { gw.Close(); srv.Close() })
 	benchCalls(b, httpClients(b, srv.URL+"/mcp/echo", clients))
 }
 

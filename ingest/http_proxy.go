@@ -30,6 +30,7 @@ type proxyUpstream struct {
 	name      string
 	rp        *httputil.ReverseProxy
 	stateless *statelessSessions
+	up        Upstream // URL and gateway-held headers, for calls the gateway originates (inject.go)
 
 	mu     sync.Mutex
 	bySID  map[string]*proxySession // the upstream's Mcp-Session-Id → gateway session
@@ -71,7 +72,7 @@ func newProxyUpstream(g *HTTPGateway, name string, up Upstream) (*proxyUpstream,
 	if target.Scheme != "http" && target.Scheme != "https" || target.Host == "" {
 		return nil, fmt.Errorf("upstream URL %q is not an http(s) URL", up.URL)
 	}
-	u := &proxyUpstream{g: g, name: name, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name)}
+	u := &proxyUpstream{g: g, name: name, up: up, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name)}
 	headers := make(http.Header)
 	for k, v := range up.Headers {
 		headers.Set(k, v)
@@ -182,6 +183,7 @@ func (u *proxyUpstream) attach(call *proxyCall, info postInfo) (release func(), 
 			}
 			ps = &proxySession{sess: sess, owner: owner}
 			u.bySID[call.sid] = ps
+			u.attachCaller(sess, call.sid)
 		} else if ps.owner != owner {
 			return nil, http.StatusNotFound, "session not found"
 		}
@@ -230,10 +232,20 @@ func (u *proxyUpstream) file(call *proxyCall, sid string) {
 	}
 	old := u.bySID[sid]
 	u.bySID[sid] = &proxySession{sess: call.sess, owner: principalKey(call.ov), last: time.Now()}
+	u.attachCaller(call.sess, sid)
 	call.kept = true
 	if old != nil {
 		go old.sess.Close(store.OutcomeUnknown, "the upstream reassigned the session id")
 	}
+}
+
+// attachCaller lets the gateway call the upstream in the session sid
+// (inject.go).
+func (u *proxyUpstream) attachCaller(sess *Session, sid string) {
+	sess.attachUpstream(&httpCaller{
+		client: &http.Client{Transport: u.g.transport}, url: u.up.URL, headers: u.up.Headers, sid: sid,
+		version: sess.negotiatedVersion, max: u.g.max, prefix: "mcptrail-" + newTransportSessionID()[:8] + "-",
+	})
 }
 
 // drop ends the gateway session of an upstream session id.

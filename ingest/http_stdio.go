@@ -175,6 +175,8 @@ func (u *stdioUpstream) initialize(w http.ResponseWriter, r *http.Request, ov *O
 		byToken: make(map[string]*sseStream),
 		last:    time.Now(),
 	}
+	cs.inj = newInjector(child.Send)
+	sess.attachUpstream(cs.inj)
 	cs.standalone = newStream("G"+rand.Text()[:10], u.streamLimit(), nil)
 	cs.standalone.standalone = true
 	cs.streams[cs.standalone.id] = cs.standalone
@@ -299,6 +301,7 @@ type childSession struct {
 	owner string
 	sess  *Session
 	child *Child
+	inj   *injector     // gateway-originated calls on child (inject.go)
 	done  chan struct{} // closed once the session has ended
 
 	endOnce sync.Once
@@ -485,12 +488,16 @@ func (cs *childSession) pump() {
 		select {
 		case line, ok := <-msgs:
 			if !ok {
+				cs.inj.close(ErrUpstreamClosed)
 				<-cs.child.Done()
 				cs.end(store.OutcomeTransportError, fmt.Sprintf("upstream exited with status %d", cs.child.ExitCode()))
 				if stopped != nil {
 					<-stopped
 				}
 				return
+			}
+			if cs.inj.deliver(line) {
+				continue
 			}
 			if stopped == nil {
 				cs.fromChild(line)

@@ -43,6 +43,13 @@ type Hooks struct {
 	// forwarded; an error refuses the call (the client gets a JSON-RPC error
 	// and the call's outcome is "denied").
 	BeforeForward func(ev *store.Event) error
+	// Capture runs after BeforeForward accepted a tools/call from the
+	// client, before it is forwarded, with the session's upstream
+	// connection (inject.go) for reads of the state the call will change.
+	// It may set ev.Prestate, which the call's outcome event then carries
+	// (the request is already recorded). An error refuses the call as
+	// BeforeForward's does.
+	Capture func(ev *store.Event, up Conn) error
 	// AfterRecord sees every event once it is recorded (detections).
 	AfterRecord func(ev *store.Event)
 }
@@ -56,6 +63,9 @@ type SessionInfo struct {
 	Principal  *store.Principal
 	OnBehalfOf string
 	Task       *store.Task
+	// StartParams are recorded as the session_start event's params (wrap:
+	// the server's command line, so a rollback can start it again).
+	StartParams json.RawMessage
 }
 
 // Overrides carry per-message identity that only the transport knows, such
@@ -90,6 +100,12 @@ type pending struct {
 	agent   *store.Agent
 	prin    *store.Principal
 	obo     string
+
+	// Carried to the outcome: the pre-state a Capture hook stored, and
+	// what a gateway-originated call (inject.go) says about itself.
+	prestate string
+	reverts  uint64
+	auth     *store.Authorization
 }
 
 // Session is the state of one MCP session between one client and one
@@ -112,6 +128,9 @@ type Session struct {
 	clientName      string
 	clientVersion   string
 	protocolVersion string
+	serverName      string // serverInfo.name of the initialize result
+	upstream        caller // the transport's way to originate calls (inject.go); nil: none
+	nextOrigin      uint64
 	started         bool
 	closed          bool
 }
@@ -159,6 +178,7 @@ func (s *Session) Start() error {
 	s.started = true
 	s.mu.Unlock()
 	ev := s.event(store.KindSessionStart, "", nil)
+	ev.Params = s.redact(s.info.StartParams)
 	_, err := s.record(ev, true)
 	return err
 }
@@ -332,6 +352,14 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 			s.outcome(p, from, store.OutcomeDenied, nil, mustJSON(map[string]any{"code": jsonrpc.CodeInternalError, "message": herr.Error()}), herr.Error())
 			return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: call refused: "+herr.Error()), errRefused
 		}
+	}
+	if from == store.FromClient && m.Method == "tools/call" && s.hooks.Capture != nil {
+		if herr := s.hooks.Capture(ev, sessionConn{s}); herr != nil {
+			p.prestate = ev.Prestate
+			s.outcome(p, from, store.OutcomeDenied, nil, mustJSON(map[string]any{"code": jsonrpc.CodeInternalError, "message": herr.Error()}), herr.Error())
+			return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: call refused: "+herr.Error()), errRefused
+		}
+		p.prestate = ev.Prestate
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -524,6 +552,10 @@ func (s *Session) inspectResult(p *pending, result json.RawMessage) (outcome, de
 		s.learnTools(result)
 		return store.OutcomeOK, ""
 	}
+	if p.method == "initialize" {
+		s.learnServer(result)
+		return store.OutcomeOK, ""
+	}
 	if !mrtrMethods[p.method] {
 		return store.OutcomeOK, ""
 	}
@@ -594,6 +626,7 @@ func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr js
 	ev.Error = rpcErr
 	ev.Detail = detail
 	ev.DurationNS = time.Since(p.start).Nanoseconds()
+	ev.Prestate, ev.Reverts, ev.Authorization = p.prestate, p.reverts, p.auth
 	if p.agent != nil {
 		ev.Agent = p.agent
 	}

@@ -28,6 +28,9 @@ func (s *Stdio) Run(ctx context.Context) (int, error) {
 		return 1, err
 	}
 	out := &lockedWriter{w: s.Out}
+	// Calls the gateway itself makes on this connection (inject.go).
+	inj := newInjector(child.Send)
+	s.Session.attachUpstream(inj)
 	if err := s.Session.Start(); err != nil {
 		// Nothing is forwarded unrecorded: without a record there is no session.
 		child.Close()
@@ -59,7 +62,11 @@ func (s *Stdio) Run(ctx context.Context) (int, error) {
 	serverDone := make(chan struct{})
 	go func() {
 		defer close(serverDone)
+		defer inj.close(ErrUpstreamClosed)
 		for line := range child.Messages() {
+			if inj.deliver(line) {
+				continue
+			}
 			fwd, reply := s.Session.FromServer(line)
 			if fwd != nil {
 				out.writeLine(fwd)

@@ -149,16 +149,23 @@ func (f *Forwarder) Start() error {
 	if err != nil {
 		return fmt.Errorf("sink %s: reading its cursor: %w", f.spec.Redacted, err)
 	}
-	if cur == 0 && f.spec.Start == "end" {
-		cur = f.src.Stats().Events
-		if err := f.src.SetCursor(f.name, cur); err != nil {
-			return fmt.Errorf("sink %s: saving its cursor: %w", f.spec.Redacted, err)
-		}
-	}
 	var cp uint64
 	if f.o.Checkpoints != nil {
 		if cp, err = f.src.Cursor(f.name + "#checkpoints"); err != nil {
 			return err
+		}
+	}
+	if cur == 0 && f.spec.Start == "end" {
+		// A new sink that starts at the end skips the old checkpoints too.
+		cur = f.src.Stats().Events
+		if err := f.src.SetCursor(f.name, cur); err != nil {
+			return fmt.Errorf("sink %s: saving its cursor: %w", f.spec.Redacted, err)
+		}
+		if f.o.Checkpoints != nil && cp == 0 {
+			cp = cur
+			if err := f.src.SetCursor(f.name+"#checkpoints", cp); err != nil {
+				return err
+			}
 		}
 	}
 	f.mu.Lock()

@@ -43,7 +43,8 @@ func (s *Store) Append(ev *Event) (uint64, error) {
 
 // AppendNoWait is Append without waiting for the commit, whatever the
 // durability: for records that need not be durable before the gateway acts
-// (responses, notifications). A strict store still commits them at once.
+// (responses, notifications). They commit within the batch window, or with
+// the next durable Append, whichever comes first.
 func (s *Store) AppendNoWait(ev *Event) (uint64, error) {
 	return s.append(ev, false)
 }
@@ -87,9 +88,10 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 		return 0, ErrClosed
 	}
 	s.enqueue(&e, prep, done, now)
-	// In batch mode the writer sleeps out the window unless there is a
-	// reason to commit now; waking it for every event would cost CPU.
-	wake := !s.batch || wait || len(s.queue) == 1 || s.queued >= s.maxBatch
+	// The writer sleeps out the window unless there is a reason to commit
+	// now (someone waits, or the batch is full); waking it for every event
+	// would cost CPU.
+	wake := wait || len(s.queue) == 1 || s.queued >= s.maxBatch
 	s.mu.Unlock()
 	if wake {
 		s.signal()
@@ -209,7 +211,11 @@ func (s *Store) take() ([]*pending, time.Duration) {
 	if len(s.queue) == 0 {
 		return nil, 0
 	}
-	if s.batch && !s.closed && s.waiters == 0 && s.queued < s.maxBatch {
+	// Nobody waits for these events: let them gather for the window. In
+	// strict mode too — a durable Append (or Flush) that arrives meanwhile
+	// takes them along in its own commit, so a call's outcome never costs
+	// the next request a second sync.
+	if !s.closed && s.waiters == 0 && s.queued < s.maxBatch {
 		if wait := time.Until(s.queue[0].at.Add(s.window)); wait > 0 {
 			return nil, wait
 		}

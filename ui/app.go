@@ -43,6 +43,10 @@ type Options struct {
 	OnAction    func(action, detail string)
 	PageSize    int           // events per store query (default 200)
 	FollowEvery time.Duration // follow-mode poll interval (default 1s)
+
+	// Rollback plans and applies reversals (the daemon's service); nil on
+	// an evidence file, where r only queues marks.
+	Rollback Rollback
 }
 
 // Input modes of the bottom line.
@@ -112,7 +116,7 @@ func New(opts Options) *App {
 		Src: opts.Source, SourceLabel: opts.SourceLabel, Identity: opts.Identity,
 		Clipboard: opts.Clipboard, Term: opts.Term,
 		Now: opts.Now, Loc: opts.Location, PageSize: opts.PageSize, onAction: opts.OnAction,
-		Marks: &Marks{}, ids: new(atomic.Int64),
+		Marks: &Marks{}, ids: new(atomic.Int64), Rollback: opts.Rollback,
 	}
 	c.setTheme(theme)
 	in := textinput.New()
@@ -308,6 +312,10 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		a.chipFocus = -1 // any other key goes back to the list
 	}
 	top := a.top()
+	if m, ok := top.(interface{ modal() bool }); ok && m.modal() {
+		_, cmd := top.Update(msg) // a confirmation prompt takes every key
+		return a, cmd
+	}
 	switch {
 	case key.Matches(msg, k.Quit):
 		a.quitting = true
@@ -363,8 +371,12 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return a, nil
 	case key.Matches(msg, k.Tab):
-		if _, ok := top.(*callScreen); ok {
-			break // the record view's panes are its sections
+		switch top.(type) {
+		case *callScreen, *planScreen, *queueScreen:
+			// The record view's panes are its sections; the plan
+			// review's and the queue's are theirs (rollback.go, queue.go).
+			_, cmd := top.Update(msg)
+			return a, cmd
 		}
 		if len(a.c.Filter.Chips()) > 0 {
 			a.chipFocus = 0
@@ -374,6 +386,9 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Back):
 		if len(a.stack) > 1 {
 			a.stack = a.stack[:len(a.stack)-1]
+			if r, ok := a.top().(interface{ refresh() tea.Cmd }); ok {
+				return a, r.refresh() // the rollback queue lists plans that may have changed
+			}
 		}
 		return a, nil
 	}
@@ -499,7 +514,7 @@ func (a *App) queued(m marksAdded) tea.Cmd {
 	if n > 0 && n != total {
 		text += fmt.Sprintf(" (%d new)", n)
 	}
-	text += ". Reversal plans arrive with the rollback feature; nothing was reverted."
+	text += ". This console reads a file: plans need the daemon; nothing was reverted."
 	if m.note != "" {
 		text += " (" + m.note + ")"
 	}

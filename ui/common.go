@@ -106,6 +106,9 @@ type Common struct {
 	Filter Filter
 	Marks  *Marks
 	Follow bool
+	// Rollback builds and applies plans (rollback.go); nil on a console
+	// that reads a store file.
+	Rollback Rollback
 
 	ids      *atomic.Int64
 	onAction func(action, detail string)
@@ -180,6 +183,7 @@ func (m *Marks) Add(marks ...Mark) int {
 }
 
 func (m *Marks) Len() int     { return len(m.list) }
+func (m *Marks) Clear()       { m.list = nil }
 func (m *Marks) List() []Mark { return m.list }
 
 // Messages between components.

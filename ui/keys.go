@@ -16,6 +16,8 @@ type KeyMap struct {
 	Theme, Help, Quit          key.Binding
 	AllCalls, GoTime, Split    key.Binding
 	ChipLeft, ChipRight, Unset key.Binding
+	Apply                      key.Binding // A: apply the rollback plan on screen (rollback.go)
+	History, Older, Newer      key.Binding // H, [ and ]: a resource's history (history.go)
 }
 
 // DefaultKeyMap is the contract's keys plus a few extras.
@@ -48,6 +50,10 @@ func DefaultKeyMap() *KeyMap {
 		ChipLeft:  key.NewBinding(key.WithKeys("h", "left"), key.WithHelp("←/h", "prev chip")),
 		ChipRight: key.NewBinding(key.WithKeys("l", "right"), key.WithHelp("→/l", "next chip")),
 		Unset:     key.NewBinding(key.WithKeys("x", "backspace", "delete"), key.WithHelp("x", "remove chip")),
+		Apply:     key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "apply plan")),
+		History:   key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "resource history")),
+		Older:     key.NewBinding(key.WithKeys("["), key.WithHelp("[", "older version")),
+		Newer:     key.NewBinding(key.WithKeys("]"), key.WithHelp("]", "newer version")),
 	}
 }
 

@@ -2,24 +2,36 @@ package ui
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
+	"github.com/mcptrail/mcptrail/themes"
 )
 
-// queueNotice is said wherever reversal is asked for, so nobody mistakes
-// the queue for a plan: this build records intent, it reverses nothing.
-const queueNotice = "Building and applying reversal plans arrives with the rollback feature: this console cannot plan or apply a reversal yet, and nothing below has been reverted."
-
-// queueScreen is the rollback queue (`R`): the calls marked for reversal.
+// queueScreen is the rollback queue (`R`): the calls marked for reversal,
+// and the reversal plans built so far (newest first) with their state.
 type queueScreen struct {
 	c             *Common
 	sid           int
-	nav           listNav
+	nav           listNav // marks
+	pnav          listNav // plans
+	focus         int     // 0 marks, 1 plans
+	plans         []*rollback.Plan
+	plansErr      error
 	width, height int
 }
+
+type plansLoaded struct {
+	to    int
+	plans []*rollback.Plan
+	err   error
+}
+
+func (m plansLoaded) target() int { return m.to }
 
 func newQueue(c *Common) *queueScreen { return &queueScreen{c: c, sid: c.newID()} }
 
@@ -28,25 +40,56 @@ func (s *queueScreen) Title() string { return "Rollback queue" }
 
 func (s *queueScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
-	s.nav.height = max(1, h-4)
 	s.nav.clamp(s.c.Marks.Len())
+	s.pnav.clamp(len(s.plans))
 }
 
-func (s *queueScreen) Init() tea.Cmd { return nil }
+func (s *queueScreen) Init() tea.Cmd { return s.refresh() }
+
+// refresh reloads the plans (when the screen opens, and when the
+// investigator comes back to it from a plan).
+func (s *queueScreen) refresh() tea.Cmd {
+	rb, to := s.c.Rollback, s.sid
+	if rb == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		p, err := rb.RollbackPlans(50)
+		return plansLoaded{to: to, plans: p, err: err}
+	}
+}
 
 func (s *queueScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
-	if msg, ok := msg.(tea.KeyMsg); ok {
+	switch msg := msg.(type) {
+	case plansLoaded:
+		s.plans, s.plansErr = msg.plans, msg.err
+		s.pnav.clamp(len(s.plans))
+		if s.focus == 1 && len(s.plans) == 0 {
+			s.focus = 0
+		}
+		return s, nil
+	case tea.KeyMsg:
 		n := s.c.Marks.Len()
+		nav, count := &s.nav, n
+		if s.focus == 1 {
+			nav, count = &s.pnav, len(s.plans)
+		}
 		switch {
-		case s.nav.handle(k, msg, n):
+		case key.Matches(msg, k.Tab):
+			if s.focus == 0 && len(s.plans) > 0 {
+				s.focus = 1
+			} else {
+				s.focus = 0
+			}
+		case nav.handle(k, msg, count):
 		case key.Matches(msg, k.Top):
-			s.nav.sel = 0
-			s.nav.clamp(n)
+			nav.sel = 0
+			nav.clamp(count)
 		case key.Matches(msg, k.Bottom):
-			s.nav.sel = n - 1
-			s.nav.clamp(n)
-		case key.Matches(msg, k.Mark):
+			nav.sel = count - 1
+			nav.clamp(count)
+		case key.Matches(msg, k.Mark) && s.focus == 0:
 			if !s.c.Identity.CanReverse() {
 				return s, denyReverse(s.c, "change the rollback queue")
 			}
@@ -61,12 +104,22 @@ func (s *queueScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if !s.c.Identity.CanReverse() {
 				return s, denyReverse(s.c, "queue reversals")
 			}
-			return s, toast(fmt.Sprintf("%d %s queued. Reversal plans arrive with the rollback feature; nothing was reverted.", n, plural(n, "call", "calls")))
+			if s.c.Rollback == nil {
+				return s, toast(fmt.Sprintf("%d %s queued. This console reads a file: plans need the daemon; nothing was reverted.", n, plural(n, "call", "calls")))
+			}
+			if n == 0 {
+				return s, toast("no marked calls: mark calls with space in a timeline first")
+			}
+			return s, planOf(s.c, nil)
 		case key.Matches(msg, k.Enter):
-			if mk := s.selected(); mk != nil {
+			if s.focus == 1 {
+				if p := s.selectedPlan(); p != nil {
+					return s, push(newPlanView(s.c, p.ID))
+				}
+			} else if mk := s.selected(); mk != nil {
 				return s, push(newCall(s.c, &store.Event{Seq: mk.Seq}, nil, nil))
 			}
-		case key.Matches(msg, k.Diff):
+		case key.Matches(msg, k.Diff) && s.focus == 0:
 			if mk := s.selected(); mk != nil {
 				return s, push(newDiff(s.c, mk.Seq))
 			}
@@ -83,8 +136,15 @@ func (s *queueScreen) selected() *Mark {
 	return nil
 }
 
+func (s *queueScreen) selectedPlan() *rollback.Plan {
+	if s.pnav.sel >= 0 && s.pnav.sel < len(s.plans) {
+		return s.plans[s.pnav.sel]
+	}
+	return nil
+}
+
 func (s *queueScreen) yankSeqs() []uint64 {
-	if mk := s.selected(); mk != nil {
+	if mk := s.selected(); mk != nil && s.focus == 0 {
 		return []uint64{mk.Seq}
 	}
 	return nil
@@ -100,17 +160,41 @@ var queueCols = []column{
 	{title: "MARKED BY", min: 10, flex: 2, drop: 1},
 }
 
+var plansCols = []column{
+	{title: "PLAN", width: 12},
+	{title: "CREATED", width: 14},
+	{title: "SELECTION", min: 12, flex: 3},
+	{title: "STEPS", min: 10, flex: 3},
+	{title: "STATE", width: 8},
+	{title: "BY", min: 8, flex: 2, drop: 1},
+}
+
 func (s *queueScreen) View() string {
 	st := s.c.Styles
 	w := s.width - 2
 	marks := s.c.Marks.List()
-	lines := []string{
-		"  " + st.Banner.Render(cell("Nothing has been reverted.", w, false)),
+	var lines []string
+	if s.c.Rollback == nil {
+		lines = append(lines, "  "+st.Banner.Render(cell("Nothing has been reverted.", w, false)))
+		lines = append(lines, wrapLines(st.Muted.Render, noRollbackNotice, w, 2)...)
 	}
-	lines = append(lines, wrapLines(st.Muted.Render, queueNotice, w, 2)...)
+	// Room: the marks get what the plans leave, at least 3 lines each.
+	planRows := 0
+	if s.c.Rollback != nil {
+		planRows = max(1, min(len(s.plans), (s.height-len(lines)-6)/2))
+	}
+	markRows := max(1, s.height-len(lines)-4-planRows-boolInt(s.c.Rollback != nil)*2)
+
+	title := func(text string, focused bool) string {
+		if focused {
+			return " " + st.Section.Render(themes.SelectedGlyph+" "+text)
+		}
+		return " " + st.Muted.Render("  "+text)
+	}
+	lines = append(lines, title(fmt.Sprintf("MARKED CALLS (%d)", len(marks)), s.focus == 0))
 	widths := layout(queueCols, w)
 	lines = append(lines, "  "+headerLine(st, queueCols, widths))
-	s.nav.height = max(1, s.height-len(lines))
+	s.nav.height = markRows
 	s.nav.clamp(len(marks))
 	lo, hi := s.nav.visible(len(marks))
 	for i := lo; i < hi; i++ {
@@ -128,34 +212,98 @@ func (s *queueScreen) View() string {
 			{text: mk.Args},
 			{text: mk.By, style: &st.Muted},
 		})
-		if i == s.nav.sel {
+		sel := i == s.nav.sel && s.focus == 0
+		if sel {
 			line = st.Selected.Render(fit(line, w))
 		}
-		lines = append(lines, gutter(i == s.nav.sel, true)+line)
+		lines = append(lines, gutter(sel, true)+line)
 	}
 	if len(marks) == 0 {
-		hint := "The queue is empty. In a timeline, space marks a call and r queues the marked calls (or the selected call and every call after it in its session)."
+		hint := "No marked calls. In a timeline, space marks a call and r plans the reversal of the marked calls (or of the selected call and every call after it in its session)."
 		if !s.c.Identity.CanReverse() {
-			hint = fmt.Sprintf("The queue is empty. Your role is %s: only operators may mark or queue calls for reversal.", s.c.Identity.Role)
+			hint = fmt.Sprintf("No marked calls. Your role is %s: only operators may mark calls and plan reversals.", s.c.Identity.Role)
 		}
 		lines = append(lines, wrapLines(st.Muted.Render, hint, w, 2)...)
+	} else if s.c.Rollback != nil {
+		lines = append(lines, "  "+st.Muted.Render(cell("r plans the reversal of the marked calls", w, false)))
+	}
+	if s.c.Rollback == nil {
+		return block(lines, s.height)
+	}
+	for len(lines) < s.height-planRows-2 {
+		lines = append(lines, "")
+	}
+	lines = append(lines, title(fmt.Sprintf("PLANS (%d)", len(s.plans)), s.focus == 1))
+	pw := layout(plansCols, w)
+	lines = append(lines, "  "+headerLine(st, plansCols, pw))
+	if s.plansErr != nil {
+		lines = append(lines, "  "+st.Error.Render(cell(s.plansErr.Error(), w, false)))
+	}
+	s.pnav.height = planRows
+	s.pnav.clamp(len(s.plans))
+	plo, phi := s.pnav.visible(len(s.plans))
+	for i := plo; i < phi; i++ {
+		p := s.plans[i]
+		counts := p.Counts()
+		var parts []string
+		for _, k := range []string{rollback.StatusReady, rollback.StatusConflict, rollback.StatusIrreversible, rollback.StatusMissingPrestate, rollback.StatusReverted} {
+			if counts[k] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+			}
+		}
+		state := styledCell{text: p.State, style: &st.Muted}
+		switch p.State {
+		case rollback.PlanApplied:
+			state.style = &st.OK
+		case rollback.PlanFailed, rollback.PlanStopped:
+			state.style = &st.Error
+		case rollback.PlanApplying:
+			state.style = &st.Warn
+		}
+		line := tableLine(plansCols, pw, []styledCell{
+			{text: shortID(p.ID)},
+			{text: fmtTime(p.Created, s.c.Loc, "01-02 15:04:05"), style: &st.Muted},
+			{text: p.Selection.String()},
+			{text: fmt.Sprintf("%d: %s", len(p.Steps), strings.Join(parts, ", "))},
+			state,
+			{text: p.CreatedBy, style: &st.Muted},
+		})
+		sel := i == s.pnav.sel && s.focus == 1
+		if sel {
+			line = st.Selected.Render(fit(line, w))
+		}
+		lines = append(lines, gutter(sel, false)+line)
+	}
+	if len(s.plans) == 0 && s.plansErr == nil {
+		lines = append(lines, "  "+st.Muted.Render("no plans yet"))
 	}
 	return block(lines, s.height)
 }
 
 func (s *queueScreen) Status() string {
 	n := s.c.Marks.Len()
-	return fmt.Sprintf("%d %s queued for reversal (not planned, not applied)", n, plural(n, "call", "calls"))
+	if s.c.Rollback == nil {
+		return fmt.Sprintf("%d %s queued for reversal (not planned, not applied)", n, plural(n, "call", "calls"))
+	}
+	return fmt.Sprintf("%d marked · %d %s · tab switches lists", n, len(s.plans), plural(len(s.plans), "plan", "plans"))
 }
 
 func (s *queueScreen) ShortHelp() []key.Binding {
 	k := s.c.Keys
 	unmark := key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "unqueue"))
-	return []key.Binding{k.Enter, k.Diff, unmark, k.Reverse, k.Back, k.Help}
+	tab := key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "marks/plans"))
+	switch {
+	case s.c.Rollback == nil:
+		return []key.Binding{k.Enter, k.Diff, unmark, k.Reverse, k.Back, k.Help}
+	case s.focus == 1:
+		return []key.Binding{k.Enter, tab, k.Back, k.Help}
+	}
+	return []key.Binding{k.Enter, k.Diff, unmark, k.Reverse, tab, k.Back, k.Help}
 }
 
 func (s *queueScreen) FullHelp() [][]key.Binding {
 	k := s.c.Keys
 	unmark := key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "unqueue"))
-	return [][]key.Binding{k.navigation(), {k.Enter, k.Diff, unmark, k.Reverse, k.Back}, k.global()}
+	tab := key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "marks/plans"))
+	return [][]key.Binding{k.navigation(), {k.Enter, k.Diff, unmark, k.Reverse, tab, k.Back}, k.global()}
 }

@@ -266,6 +266,8 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return t, t.mark()
 		case key.Matches(msg, k.Reverse):
 			return t, t.queue()
+		case key.Matches(msg, k.History):
+			return t, t.history() // history.go
 		}
 	}
 	return t, nil
@@ -548,11 +550,22 @@ type marksAdded struct {
 	err   error
 }
 
-// queue is `r`: the marked calls, or else the selected call and every tool
-// call after it in its session, go to the rollback queue.
+// queue is `r`: a reversal plan of the marked calls, or else of the
+// selected call and every tool call after it in its session (rollback.go).
+// Without the daemon's rollback service (an evidence file) they go to the
+// rollback queue instead.
 func (t *timeline) queue() tea.Cmd {
 	if !t.c.Identity.CanReverse() {
 		return denyReverse(t.c, "queue reversals")
+	}
+	if t.c.Rollback != nil {
+		var from *Mark
+		if r := t.selected(); r != nil {
+			if mk, ok := markOf(t.c, r); ok {
+				from = &mk
+			}
+		}
+		return planOf(t.c, from)
 	}
 	if t.c.Marks.Len() > 0 {
 		return func() tea.Msg { return marksAdded{} }

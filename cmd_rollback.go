@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/charmbracelet/x/term"
+
+	"github.com/mcptrail/mcptrail/daemon"
+	"github.com/mcptrail/mcptrail/ingest"
+	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/rollback"
+	"github.com/mcptrail/mcptrail/ui"
+)
+
+const rollbackUsage = `usage:
+  mcptrail rollback plan  (--session S | --calls SEQ[,SEQ...] | --from SEQ) [--json]
+  mcptrail rollback apply PLAN_ID [--yes] [--json]
+  mcptrail rollback show  PLAN_ID [--json]
+  mcptrail rollback history SEQ [--json]`
+
+// cmdRollback is `mcptrail rollback plan|apply|show`. Plans are built and
+// applied by the daemon (started in the background when none runs), which
+// owns the store and reaches the upstreams.
+func cmdRollback(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("rollback: no subcommand (%s)", strings.ReplaceAll(rollbackUsage, "\n", "; "))
+	}
+	switch args[0] {
+	case "plan":
+		return cmdRollbackPlan(args[1:], stdout, stderr)
+	case "apply":
+		return cmdRollbackApply(args[1:], stdin, stdout, stderr)
+	case "show":
+		return cmdRollbackShow(args[1:], stdout, stderr)
+	case "history":
+		return cmdRollbackHistory(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, rollbackUsage)
+		return nil
+	}
+	return usagef("rollback: unknown subcommand %q (plan, apply, show or history)", args[0])
+}
+
+// cmdRollbackHistory prints the history of the resource a call changed:
+// every call that touched it, with the version before and after each.
+func cmdRollbackHistory(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rollback history")
+	asJSON := fs.Bool("json", false, "print the history as one JSON object")
+	flags, pos := interspersed(args, "json")
+	if err := parse(fs, flags); err != nil {
+		return err
+	}
+	var seq uint64
+	if len(pos) == 1 {
+		seq, _ = strconv.ParseUint(pos[0], 10, 64)
+	}
+	if seq == 0 {
+		return usagef("rollback history: give the seq of one call")
+	}
+	c, err := daemon.Ensure(home(), stderr)
+	if err != nil {
+		return problemError{"cannot reach the daemon: " + oneLine(err)}
+	}
+	defer c.Close()
+	h, err := c.RollbackHistory(seq)
+	if err != nil {
+		return usageError{"rollback history: " + oneLine(err)}
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(h)
+	}
+	fmt.Fprintf(stdout, "%s on %s: %d changes, oldest first\n", h.Key, h.Upstream, len(h.Versions))
+	for i, v := range h.Versions {
+		fmt.Fprintf(stdout, "\nversion %d: call %d %s, session %s, %s, %s\n", i+1, v.Call, v.Tool, v.Session, v.Time.Local().Format("2006-01-02 15:04:05"), v.Outcome)
+		if v.Note != "" {
+			fmt.Fprintf(stdout, "  %s\n", v.Note)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(v.Diff, "\n"), "\n") {
+			if l != "" {
+				fmt.Fprintf(stdout, "  %s\n", l)
+			}
+		}
+	}
+	if n := len(h.Versions); n > 1 {
+		fmt.Fprintf(stdout, "\nTo go back to version K: mcptrail rollback plan --calls <the calls of versions K+1..%d>\n", n)
+	}
+	return nil
+}
+
+// interspersed lets flags follow positional arguments (apply PLAN --yes).
+func interspersed(args []string, boolFlags ...string) (flags, pos []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			isBool := false
+			for _, b := range boolFlags {
+				if name == b || strings.HasPrefix(name, b+"=") {
+					isBool = true
+				}
+			}
+			if !isBool && !strings.Contains(a, "=") && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return flags, pos
+}
+
+func cmdRollbackPlan(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rollback plan")
+	session := fs.String("session", "", "revert every tool call of this session")
+	calls := fs.String("calls", "", "revert these calls (seq of the request or its outcome, comma-separated)")
+	from := fs.Uint64("from", 0, "revert this call and every later call of its session")
+	asJSON := fs.Bool("json", false, "print the plan as one JSON object")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("rollback plan: unexpected argument %q", fs.Arg(0))
+	}
+	var sel rollback.Selection
+	n := 0
+	if *session != "" {
+		sel.Session = *session
+		n++
+	}
+	if *calls != "" {
+		for _, part := range strings.Split(*calls, ",") {
+			seq, err := strconv.ParseUint(strings.TrimSpace(part), 10, 64)
+			if err != nil || seq == 0 {
+				return usagef("rollback plan: --calls: %q is not a seq", part)
+			}
+			sel.Calls = append(sel.Calls, seq)
+		}
+		n++
+	}
+	if *from != 0 {
+		sel.From = *from
+		n++
+	}
+	if n != 1 {
+		return usagef("rollback plan: give exactly one of --session S, --calls SEQ[,SEQ...] or --from SEQ")
+	}
+	c, err := daemon.Ensure(home(), stderr)
+	if err != nil {
+		return problemError{"cannot reach the daemon: " + oneLine(err)}
+	}
+	defer c.Close()
+	plan, err := c.RollbackPlan(sel, identity.OSPrincipal().Subject)
+	if err != nil {
+		return usageError{"rollback plan: " + oneLine(err)}
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(plan)
+	}
+	printPlan(stdout, plan)
+	if plan.Counts()[rollback.StatusReady] > 0 {
+		fmt.Fprintf(stdout, "\nApply it with: mcptrail rollback apply %s --yes\n", plan.ID)
+	}
+	return nil
+}
+
+func cmdRollbackShow(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rollback show")
+	asJSON := fs.Bool("json", false, "print the plan as one JSON object")
+	flags, pos := interspersed(args, "json")
+	if err := parse(fs, flags); err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("rollback show: give one PLAN_ID")
+	}
+	c, err := daemon.Ensure(home(), stderr)
+	if err != nil {
+		return problemError{"cannot reach the daemon: " + oneLine(err)}
+	}
+	defer c.Close()
+	plan, err := c.RollbackGet(pos[0])
+	if err != nil {
+		return usageError{"rollback show: " + oneLine(err)}
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(plan)
+	}
+	printPlan(stdout, plan)
+	return nil
+}
+
+func cmdRollbackApply(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("rollback apply")
+	yes := fs.Bool("yes", false, "apply without asking")
+	asJSON := fs.Bool("json", false, "print the plan after the apply as one JSON object")
+	flags, pos := interspersed(args, "yes", "json")
+	if err := parse(fs, flags); err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("rollback apply: give one PLAN_ID (from `mcptrail rollback plan`)")
+	}
+	c, err := daemon.Ensure(home(), stderr)
+	if err != nil {
+		return problemError{"cannot reach the daemon: " + oneLine(err)}
+	}
+	defer c.Close()
+	plan, err := c.RollbackGet(pos[0])
+	if err != nil {
+		return usageError{"rollback apply: " + oneLine(err)}
+	}
+	if !*yes {
+		f, ok := stdin.(*os.File)
+		if !ok || !term.IsTerminal(f.Fd()) {
+			return usagef("rollback apply: pass --yes to apply without a prompt")
+		}
+		printPlan(stdout, plan)
+		fmt.Fprintf(stdout, "\nApply plan %s as %s? Every inverse call is recorded under your name. Type yes to go on: ", plan.ID, identity.OSPrincipal().Subject)
+		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return problemError{"not applied"}
+		}
+	}
+	who := rollback.Approver{Name: identity.OSPrincipal().Subject, Via: "cli"}
+	plan, err = c.RollbackApply(plan.ID, who)
+	if err != nil {
+		return problemError{"rollback apply: " + oneLine(err)}
+	}
+	if *asJSON {
+		if err := json.NewEncoder(stdout).Encode(plan); err != nil {
+			return err
+		}
+	} else {
+		printApplied(stdout, plan)
+	}
+	if plan.State != rollback.PlanApplied {
+		return problemError{fmt.Sprintf("rollback plan %s %s: %s", plan.ID, plan.State, plan.Error)}
+	}
+	return nil
+}
+
+// printPlan writes a plan for a person: its steps newest first, each with
+// its status and the diff current → restored.
+func printPlan(w io.Writer, p *rollback.Plan) {
+	counts := p.Counts()
+	var parts []string
+	for _, s := range []string{rollback.StatusReady, rollback.StatusConflict, rollback.StatusIrreversible, rollback.StatusMissingPrestate, rollback.StatusSkip, rollback.StatusReverted} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	fmt.Fprintf(w, "plan %s: %s, %d steps (%s), state %s\n", p.ID, p.Selection, len(p.Steps), strings.Join(parts, ", "), p.State)
+	if p.Checked {
+		fmt.Fprintln(w, "the current state of each resource was re-read")
+	}
+	if p.Note != "" {
+		fmt.Fprintln(w, "note:", p.Note)
+	}
+	for _, a := range p.Approvals {
+		fmt.Fprintf(w, "approved by %s (%s) at %s, event %d\n", a.Approver.ID(), a.Approver.Via, a.Time.Local().Format("2006-01-02 15:04:05"), a.Seq)
+	}
+	if p.Error != "" {
+		fmt.Fprintln(w, "stopped:", p.Error)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tREVERTS\tTOOL\tSTATUS\tSTATE\tARGUMENTS")
+	for _, s := range p.Steps {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, s.Tool, s.Status, orDash(s.State), cut(s.Args, 60))
+	}
+	tw.Flush()
+	for _, s := range p.Steps {
+		if s.Reason == "" && s.Diff == "" && len(s.Calls) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nstep %d (call %d, %s, session %s): %s\n", s.N, s.Reverts, s.Tool, s.Session, s.Status)
+		if s.Reason != "" {
+			fmt.Fprintf(w, "  %s\n", s.Reason)
+		}
+		for _, c := range s.Calls {
+			fmt.Fprintf(w, "  will call %s %s\n", c.Tool, cut(string(c.Args), 120))
+		}
+		if s.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", s.Error)
+		}
+		if s.Diff != "" {
+			lines := strings.Split(strings.TrimSuffix(s.Diff, "\n"), "\n")
+			const most = 30
+			for i, l := range lines {
+				if i == most {
+					fmt.Fprintf(w, "  … %d more lines (rollback show --json has them all)\n", len(lines)-most)
+					break
+				}
+				fmt.Fprintf(w, "  %s\n", l)
+			}
+		}
+	}
+}
+
+func printApplied(w io.Writer, p *rollback.Plan) {
+	for _, s := range p.Steps {
+		what := s.State
+		switch {
+		case s.State == rollback.StateDone:
+			what = fmt.Sprintf("done (rollback_step events %v)", s.StepSeq)
+		case s.Status != rollback.StatusReady:
+			what = s.Status + ": " + s.Reason
+		case s.State == rollback.StateFailed:
+			what = "FAILED: " + s.Error
+		case s.State == "":
+			what = "not run"
+		}
+		fmt.Fprintf(w, "step %d (call %d, %s): %s\n", s.N, s.Reverts, s.Tool, what)
+	}
+	switch p.State {
+	case rollback.PlanApplied:
+		fmt.Fprintf(w, "plan %s applied\n", p.ID)
+	default:
+		fmt.Fprintf(w, "plan %s %s: %s\n", p.ID, p.State, p.Error)
+	}
+}
+
+func cut(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// consoleRollback is the rollback service of a console on r: the daemon's
+// (through its socket) when r is the daemon, none on a store file.
+func consoleRollback(r daemon.Reader) ui.Rollback {
+	if c, ok := r.(*daemon.Client); ok {
+		return c
+	}
+	return nil
+}
+
+// rollbackWrap wires pre-state capture into a wrap session, with pre-states
+// stored through the daemon, and returns the session_start params that let
+// a rollback start the same server again: its command (argv[0] resolved),
+// working directory, and the environment variables the rules say the
+// server's state depends on.
+func rollbackWrap(argv []string, hooks *ingest.Hooks, c *daemon.Client, stderr io.Writer) json.RawMessage {
+	sp := rollback.StartParams{Command: append([]string(nil), argv...)}
+	if p, err := exec.LookPath(argv[0]); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			sp.Command[0] = abs
+		}
+	}
+	sp.Dir, _ = os.Getwd()
+	rules, err := rollback.Load(rollback.DefaultDir())
+	if err != nil {
+		fmt.Fprintf(stderr, "mcptrail: rollback rules: %s; calls are recorded without pre-state\n", oneLine(err))
+	} else {
+		capt := &rollback.Capturer{Rules: rules, Sink: c, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		hooks.Capture = capt.Capture
+		hooks.Classify = capt.Classify
+		for _, name := range rules.EnvNames() {
+			if v, ok := os.LookupEnv(name); ok {
+				if sp.Env == nil {
+					sp.Env = map[string]string{}
+				}
+				sp.Env[name] = v
+			}
+		}
+	}
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return nil
+	}
+	return b
+}

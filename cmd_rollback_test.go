@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRollbackUsage(t *testing.T) {
+	t.Setenv("MCPTRAIL_HOME", t.TempDir())
+	for _, args := range [][]string{
+		{"rollback"},
+		{"rollback", "nope"},
+		{"rollback", "plan"},
+		{"rollback", "plan", "--session", "s", "--calls", "1"},
+		{"rollback", "plan", "--calls", "1,x"},
+		{"rollback", "plan", "extra", "--session", "s"},
+		{"rollback", "apply"},
+		{"rollback", "apply", "a", "b", "--yes"},
+		{"rollback", "show"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(args, strings.NewReader(""), &out, &errb); code != exitUsage {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
+		}
+		if !strings.HasPrefix(errb.String(), "mcptrail: ") || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: want a one-line error, got %q", args, errb.String())
+		}
+	}
+	flags, pos := interspersed([]string{"PLAN", "--yes", "--json"}, "yes", "json")
+	if len(pos) != 1 || pos[0] != "PLAN" || len(flags) != 2 {
+		t.Fatalf("interspersed: %v %v", flags, pos)
+	}
+}

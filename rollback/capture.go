@@ -1,0 +1,186 @@
+package rollback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mcptrail/mcptrail/ingest"
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// Prestate is what a capture stored for one call: the raw result of each
+// capture read, or why the capture failed.
+type Prestate struct {
+	Version   int                  `json:"v"`
+	Call      uint64               `json:"call"` // seq of the request
+	Upstream  string               `json:"upstream"`
+	Tool      string               `json:"tool"`
+	Reads     map[string]savedRead `json:"reads,omitempty"`
+	Error     string               `json:"error,omitempty"` // the capture failed: the call's step is missing-prestate
+	Policy    string               `json:"policy,omitempty"`
+	CaptureUS int64                `json:"capture_us"` // how long the reads took
+}
+
+type savedRead struct {
+	Result  json.RawMessage `json:"result,omitempty"`
+	Missing bool            `json:"missing,omitempty"` // failed with an error its missing pattern matches
+}
+
+// MissingPrefix starts an outcome's prestate field when the pre-state could
+// not even be stored ("missing: why").
+const MissingPrefix = "missing:"
+
+// PrestateSink stores pre-states: the store in the daemon, the daemon's
+// socket in wrap.
+type PrestateSink interface {
+	PutPrestate(call uint64, data []byte) (string, error)
+}
+
+// Capturer is the gateway's capture hook (ingest.Hooks.Capture) and its
+// classifier (ingest.Hooks.Classify).
+type Capturer struct {
+	Rules   *RuleSet
+	Sink    PrestateSink
+	Timeout time.Duration // for all reads of one call (default 10s)
+	Log     *slog.Logger
+}
+
+// Classify is ingest.Hooks.Classify: rules beat annotations.
+func (c *Capturer) Classify(upstream, tool string, ann *store.Annotations) string {
+	return c.Rules.Classify(upstream, tool, ann)
+}
+
+// Capture is ingest.Hooks.Capture: before a write that has capture reads is
+// forwarded, it runs them on the session's upstream connection and stores
+// what they return, linked from the call's outcome (ev.Prestate). A read
+// that fails follows the tool's policy: block refuses the write; record
+// forwards it, and its plan step will say missing-prestate.
+func (c *Capturer) Capture(ev *store.Event, up ingest.Conn) error {
+	rule := c.Rules.Lookup(ev.Upstream, up.ServerName(), ev.Tool)
+	if rule == nil || !rule.HasCapture() {
+		return nil
+	}
+	env, err := rule.baseEnv(ev, nil)
+	if err == nil && rule.skipWhen != nil {
+		var skip any
+		if skip, err = rule.skipWhen.eval(env); err == nil && truthy(skip) {
+			return nil // e.g. a dry run: it changes nothing
+		}
+	}
+	ps := &Prestate{Version: 1, Call: ev.Seq, Upstream: ev.Upstream, Tool: ev.Tool, Reads: map[string]savedRead{}, Policy: rule.Policy()}
+	start := time.Now()
+	if err == nil {
+		err = c.read(rule, env, up, ps)
+	}
+	ps.CaptureUS = time.Since(start).Microseconds()
+	if err != nil {
+		ps.Error = err.Error()
+		ps.Reads = nil
+	}
+	data, merr := json.Marshal(ps)
+	if merr != nil {
+		return merr
+	}
+	ref, serr := c.Sink.PutPrestate(ev.Seq, data)
+	switch {
+	case serr != nil:
+		ev.Prestate = MissingPrefix + " the pre-state could not be stored: " + oneLine(serr.Error(), 200)
+		c.log().Error("rollback: storing a pre-state", "call", ev.Seq, "tool", ev.Tool, "err", serr)
+		if rule.Policy() == PolicyBlock {
+			return fmt.Errorf("rollback: the pre-state could not be stored, and the rules for %s block the write without one: %v", ev.Tool, serr)
+		}
+		return nil
+	default:
+		ev.Prestate = ref
+	}
+	if err != nil {
+		c.log().Warn("rollback: pre-state capture failed", "call", ev.Seq, "tool", ev.Tool, "policy", rule.Policy(), "err", err)
+		if rule.Policy() == PolicyBlock {
+			return fmt.Errorf("rollback: capturing the state before %s failed, and its rules block the write without it: %v", ev.Tool, err)
+		}
+	}
+	return nil
+}
+
+func (c *Capturer) log() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.Default()
+}
+
+// read runs the rule's capture reads in order; each sees the ones before it
+// as prestate.NAME.
+func (c *Capturer) read(rule *ToolRule, env map[string]any, up ingest.Conn, ps *Prestate) error {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	pre := env["prestate"].(map[string]any)
+	for _, rc := range rule.capture {
+		if rc.when != nil {
+			ok, err := rc.when.eval(env)
+			if err != nil {
+				return err
+			}
+			if !truthy(ok) {
+				continue
+			}
+		}
+		params, err := readParams(rc, env)
+		if err != nil {
+			return err
+		}
+		res, err := up.Call(ctx, "tools/call", params)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("capture read %s (%s) got no answer within %v", rc.name, rc.tool, timeout)
+			}
+			return fmt.Errorf("capture read %s (%s): %w", rc.name, rc.tool, err)
+		}
+		v, err := viewOf(res, rc.missing)
+		if err != nil {
+			return fmt.Errorf("capture read %s (%s): %w", rc.name, rc.tool, err)
+		}
+		pre[rc.name] = v
+		ps.Reads[rc.name] = savedRead{Result: res, Missing: v["exists"] == false}
+	}
+	return nil
+}
+
+// decodePrestate checks data against the reference the record holds and
+// rebuilds the prestate views.
+func decodePrestate(rule *ToolRule, ref string, data []byte) (*Prestate, map[string]any, error) {
+	if ref != store.PrestateRef(data) {
+		return nil, nil, errors.New("the stored pre-state does not match the hash the record holds for it")
+	}
+	var ps Prestate
+	if err := json.Unmarshal(data, &ps); err != nil {
+		return nil, nil, err
+	}
+	if ps.Error != "" {
+		return &ps, nil, errors.New(ps.Error)
+	}
+	views := map[string]any{}
+	for _, rc := range rule.capture {
+		sr, ok := ps.Reads[rc.name]
+		if !ok {
+			continue // its when was false
+		}
+		v, err := viewOf(sr.Result, rc.missing)
+		if err != nil && sr.Missing {
+			v, err = map[string]any{"exists": false, "ok": false}, nil
+		}
+		if err != nil {
+			return &ps, nil, err
+		}
+		views[rc.name] = v
+	}
+	return &ps, views, nil
+}

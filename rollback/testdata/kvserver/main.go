@@ -1,0 +1,109 @@
+// Command kvserver is a small stdio MCP server for rollback's tests: a
+// key-value store kept in the JSON file $KV_FILE, so that a second process
+// started with the same environment sees the same state.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+var mu sync.Mutex
+
+func load() map[string]string {
+	m := map[string]string{}
+	data, err := os.ReadFile(os.Getenv("KV_FILE"))
+	if err == nil {
+		json.Unmarshal(data, &m)
+	}
+	return m
+}
+
+func save(m map[string]string) error {
+	data, _ := json.Marshal(m)
+	return os.WriteFile(os.Getenv("KV_FILE"), data, 0o600)
+}
+
+type kv struct {
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+}
+
+func text(s string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+func fail(s string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+func main() {
+	if os.Getenv("KV_FILE") == "" {
+		log.Fatal(errors.New("KV_FILE is not set"))
+	}
+	srv := mcp.NewServer(&mcp.Implementation{Name: "kv-server", Version: "1.0.0"}, nil)
+	t, f := true, false
+	mcp.AddTool(srv, &mcp.Tool{Name: "get", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(_ context.Context, _ *mcp.CallToolRequest, in kv) (*mcp.CallToolResult, any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			v, ok := load()[in.Key]
+			if !ok {
+				return fail("no such key: " + in.Key), nil, nil
+			}
+			return text(v), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "list", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			m := load()
+			var keys []string
+			for k := range m {
+				keys = append(keys, k+"="+m[k])
+			}
+			sort.Strings(keys)
+			return text(strings.Join(keys, "\n")), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "put", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: f, DestructiveHint: &t}},
+		func(_ context.Context, _ *mcp.CallToolRequest, in kv) (*mcp.CallToolResult, any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			m := load()
+			m[in.Key] = in.Value
+			if err := save(m); err != nil {
+				return fail(err.Error()), nil, nil
+			}
+			return text("stored " + in.Key), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "del", Annotations: &mcp.ToolAnnotations{DestructiveHint: &t}},
+		func(_ context.Context, _ *mcp.CallToolRequest, in kv) (*mcp.CallToolResult, any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			m := load()
+			if _, ok := m[in.Key]; !ok {
+				return fail("no such key: " + in.Key), nil, nil
+			}
+			delete(m, in.Key)
+			if err := save(m); err != nil {
+				return fail(err.Error()), nil, nil
+			}
+			return text("deleted " + in.Key), nil, nil
+		})
+	// mystery changes things nobody has a rule for.
+	mcp.AddTool(srv, &mcp.Tool{Name: "mystery"},
+		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			return text("did something"), nil, nil
+		})
+	if err := srv.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+		log.Print(err)
+	}
+}

@@ -1,0 +1,184 @@
+package store
+
+// What rollback (package rollback) keeps beside the events, in buckets of
+// its own:
+//
+//	prestates          request seq → zstd(JSON): the state a write was about to
+//	                   change, captured before it was forwarded. The call's
+//	                   outcome event names it by its SHA-256 ("sha256:…" in
+//	                   `prestate`), so the chain vouches for it.
+//	rollback_plans     plan id (a ULID: byte order is time order) → the plan's JSON
+//	rollback_reverted  seq of a reverted call → "plan-id step": a call is
+//	                   reverted at most once, whatever the plan
+//
+// None of these is part of the chain (plans and step states change; their
+// every approval and inverse call is an event that is). A read-only open of
+// a file that never had rollback reads them as empty.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bPrestates = []byte("prestates")
+	bPlans     = []byte("rollback_plans")
+	bReverted  = []byte("rollback_reverted")
+)
+
+// PrestateRef is how an outcome event names the pre-state data: the
+// SHA-256 of the uncompressed bytes.
+func PrestateRef(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// PutPrestate stores the pre-state of the call whose request has seq call,
+// compressed, and returns its reference (PrestateRef). It returns once the
+// data is committed, so a write is forwarded only with its undo data safe.
+func (s *Store) PutPrestate(call uint64, data []byte) (string, error) {
+	if s.readOnly {
+		return "", ErrReadOnly
+	}
+	if call == 0 {
+		return "", fmt.Errorf("store: pre-state of call 0")
+	}
+	z := zEnc().EncodeAll(data, nil)
+	err := s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bPrestates)
+		if err != nil {
+			return err
+		}
+		return b.Put(u64(call), z)
+	})
+	if err != nil {
+		return "", rbClosed(err)
+	}
+	return PrestateRef(data), nil
+}
+
+// Prestate returns the pre-state stored for call, or an error wrapping
+// ErrNotFound.
+func (s *Store) Prestate(call uint64) ([]byte, error) {
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		var v []byte
+		if b := tx.Bucket(bPrestates); b != nil {
+			v = b.Get(u64(call))
+		}
+		if v == nil {
+			return fmt.Errorf("pre-state of call %d: %w", call, ErrNotFound)
+		}
+		var err error
+		out, err = zDec().DecodeAll(v, nil)
+		return err
+	})
+	return out, err
+}
+
+// PutPlan stores (or replaces) a rollback plan.
+func (s *Store) PutPlan(id string, data []byte) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("store: bad plan id %q", id)
+	}
+	return rbClosed(s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bPlans)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), bytes.Clone(data))
+	}))
+}
+
+// Plan returns a stored plan, or an error wrapping ErrNotFound.
+func (s *Store) Plan(id string) ([]byte, error) {
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		var v []byte
+		if b := tx.Bucket(bPlans); b != nil {
+			v = b.Get([]byte(id))
+		}
+		if v == nil {
+			return fmt.Errorf("plan %q: %w", id, ErrNotFound)
+		}
+		out = bytes.Clone(v)
+		return nil
+	})
+	return out, err
+}
+
+// Plans returns up to limit stored plans, newest first (plan ids are
+// ULIDs).
+func (s *Store) Plans(limit int) ([][]byte, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var out [][]byte
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPlans)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			out = append(out, bytes.Clone(v))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MarkReverted records that call was reverted by the given step of a plan
+// (by names it), unless it already was: then it returns what the earlier
+// mark says and changes nothing. It is how a call is never reverted twice.
+func (s *Store) MarkReverted(call uint64, by string) (earlier string, err error) {
+	if s.readOnly {
+		return "", ErrReadOnly
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bReverted)
+		if err != nil {
+			return err
+		}
+		if v := b.Get(u64(call)); v != nil {
+			earlier = string(v)
+			return nil
+		}
+		return b.Put(u64(call), []byte(by))
+	})
+	return earlier, rbClosed(err)
+}
+
+// Reverted says which of calls were reverted, and by what (MarkReverted).
+func (s *Store) Reverted(calls []uint64) (map[uint64]string, error) {
+	out := map[uint64]string{}
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bReverted)
+		if b == nil {
+			return nil
+		}
+		for _, c := range calls {
+			if v := b.Get(u64(c)); v != nil {
+				out[c] = string(v)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// rbClosed reports a closed store as ErrClosed.
+func rbClosed(err error) error {
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}

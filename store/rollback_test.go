@@ -1,0 +1,63 @@
+package store
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRollbackBuckets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rb.db")
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Prestate(1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Prestate of nothing: %v", err)
+	}
+	data := []byte(strings.Repeat(`{"file":{"exists":true,"text":"hello"}}`, 100))
+	ref, err := st.PutPrestate(3, data)
+	if err != nil || ref != PrestateRef(data) || !strings.HasPrefix(ref, "sha256:") {
+		t.Fatalf("PutPrestate: %q %v", ref, err)
+	}
+	for _, id := range []string{"01A", "01B", "01C"} {
+		if err := st.PutPlan(id, []byte(`{"plan":"`+id+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if prev, err := st.MarkReverted(3, "01A 1"); err != nil || prev != "" {
+		t.Fatalf("first mark: %q %v", prev, err)
+	}
+	if prev, err := st.MarkReverted(3, "01B 1"); err != nil || prev != "01A 1" {
+		t.Fatalf("second mark must not win: %q %v", prev, err)
+	}
+	st.Close()
+
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	got, err := ro.Prestate(3)
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("Prestate: %v", err)
+	}
+	plans, err := ro.Plans(2)
+	if err != nil || len(plans) != 2 || string(plans[0]) != `{"plan":"01C"}` {
+		t.Fatalf("Plans newest first: %q %v", plans, err)
+	}
+	if p, err := ro.Plan("01B"); err != nil || string(p) != `{"plan":"01B"}` {
+		t.Fatalf("Plan: %q %v", p, err)
+	}
+	if _, err := ro.Plan("nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing plan: %v", err)
+	}
+	rev, err := ro.Reverted([]uint64{3, 4})
+	if err != nil || len(rev) != 1 || rev[3] != "01A 1" {
+		t.Fatalf("Reverted: %v %v", rev, err)
+	}
+	if err := ro.PutPlan("x", nil); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("read-only PutPlan: %v", err)
+	}
+}

@@ -1,0 +1,210 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mcptrail/mcptrail/rollback"
+)
+
+// historyScreen steps back and forth through a resource's history (`H` on
+// a call): every recorded call that touched it, oldest first, with the
+// version before and after each, one diff at a time (`[` older, `]`
+// newer). `r` reverts to the selected version: a plan of every later call
+// that touched the resource.
+type historyScreen struct {
+	c     *Common
+	sid   int
+	call  uint64
+	hist  *rollback.History
+	err   error
+	sel   int
+	pg    pager
+	width int
+	hgt   int
+}
+
+type historyLoaded struct {
+	to   int
+	hist *rollback.History
+	err  error
+}
+
+func (m historyLoaded) target() int { return m.to }
+
+func newHistory(c *Common, call uint64) *historyScreen {
+	return &historyScreen{c: c, sid: c.newID(), call: call}
+}
+
+func (s *historyScreen) id() int { return s.sid }
+
+func (s *historyScreen) Title() string { return fmt.Sprintf("history of %d", s.call) }
+
+func (s *historyScreen) SetSize(w, h int) {
+	s.width, s.hgt = w, h
+	s.layout()
+}
+
+func (s *historyScreen) Init() tea.Cmd {
+	rb, to, call := s.c.Rollback, s.sid, s.call
+	if rb == nil {
+		return func() tea.Msg { return historyLoaded{to: to, err: fmt.Errorf("%s", noRollbackNotice)} }
+	}
+	return func() tea.Msg {
+		h, err := rb.RollbackHistory(call)
+		return historyLoaded{to: to, hist: h, err: err}
+	}
+}
+
+func (s *historyScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	k := s.c.Keys
+	switch msg := msg.(type) {
+	case historyLoaded:
+		s.hist, s.err = msg.hist, msg.err
+		if s.hist != nil {
+			s.sel = len(s.hist.Versions) - 1
+			for i, v := range s.hist.Versions {
+				if v.Call == s.call {
+					s.sel = i
+				}
+			}
+		}
+		s.layout()
+		if s.err != nil {
+			return s, toastErr(s.err)
+		}
+	case themeChangedMsg:
+		s.layout()
+	case tea.KeyMsg:
+		if s.hist == nil {
+			return s, nil
+		}
+		n := len(s.hist.Versions)
+		switch {
+		case key.Matches(msg, k.Older), key.Matches(msg, k.Up):
+			if s.sel > 0 {
+				s.sel--
+				s.layout()
+			}
+		case key.Matches(msg, k.Newer), key.Matches(msg, k.Down):
+			if s.sel < n-1 {
+				s.sel++
+				s.layout()
+			}
+		case s.pg.handle(k, msg):
+		case key.Matches(msg, k.Reverse):
+			if !s.c.Identity.CanReverse() {
+				return s, denyReverse(s.c, "queue reversals")
+			}
+			sel, err := s.hist.RevertTo(s.sel)
+			if err != nil {
+				return s, toastErr(err)
+			}
+			v := s.hist.Versions[s.sel]
+			s.c.audit("queue", fmt.Sprintf("revert %s to its version after call %d", s.hist.Key, v.Call))
+			return s, push(newPlanBuild(s.c, sel, fmt.Sprintf("%d later calls on %s", len(sel.Calls), s.hist.Key)))
+		}
+	}
+	return s, nil
+}
+
+// layout prepares the selected version's diff.
+func (s *historyScreen) layout() {
+	s.pg.height = max(1, s.hgt-4)
+	if s.hist == nil || len(s.hist.Versions) == 0 {
+		s.pg.set(nil, nil)
+		return
+	}
+	st := s.c.Styles
+	v := s.hist.Versions[s.sel]
+	w := max(10, s.width-2)
+	var lines []string
+	if v.Note != "" {
+		lines = append(lines, wrapLines(st.Warn.Render, v.Note, w, 1)...)
+	}
+	if v.Diff == "" {
+		lines = append(lines, " "+st.Muted.Render("(no change in this version)"))
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(v.Diff, "\n"), "\n") {
+		style := st.DiffCtx
+		switch {
+		case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"), strings.HasPrefix(l, "@"):
+			style = st.Muted
+		case strings.HasPrefix(l, "+"):
+			style = st.DiffAdd
+		case strings.HasPrefix(l, "-"):
+			style = st.DiffDel
+		}
+		l = strings.Replace(strings.Replace(l, "--- current", "--- before", 1), "+++ restored", "+++ after", 1)
+		lines = append(lines, " "+style.Render(cell(l, w, false)))
+	}
+	s.pg.off = 0
+	s.pg.set(lines, nil)
+}
+
+func (s *historyScreen) View() string {
+	st := s.c.Styles
+	w := s.width - 2
+	switch {
+	case s.err != nil:
+		return block(wrapLines(st.Error.Render, s.err.Error(), w, 1), s.hgt)
+	case s.hist == nil:
+		return block([]string{" " + st.Muted.Render("reading the resource's history…")}, s.hgt)
+	}
+	h := s.hist
+	n := len(h.Versions)
+	v := h.Versions[s.sel]
+	lines := []string{
+		" " + st.Bold.Render(cell(fmt.Sprintf("%s on %s · %d %s", h.Key, h.Upstream, n, plural(n, "change", "changes")), w, false)),
+		" " + st.Banner.Render(cell(fmt.Sprintf("version %d of %d: call %d %s by session %s at %s (%s)", s.sel+1, n, v.Call, v.Tool, shortID(v.Session),
+			fmtTime(v.Time, s.c.Loc, "01-02 15:04:05.000"), v.Outcome), w, false)),
+	}
+	// A strip of the versions, the selected one bracketed.
+	var strip []string
+	for i, x := range h.Versions {
+		label := fmt.Sprint(x.Call)
+		if i == s.sel {
+			label = "[" + label + "]"
+		}
+		strip = append(strip, label)
+	}
+	lines = append(lines, " "+st.Muted.Render(cell("calls: "+strings.Join(strip, " → "), w, false)))
+	lines = append(lines, " "+st.Section.Render(cell("── before → after this call ", w, false)))
+	lines = append(lines, s.pg.view()...)
+	return block(lines, s.hgt)
+}
+
+func (s *historyScreen) Status() string {
+	if s.hist == nil {
+		return ""
+	}
+	return fmt.Sprintf("[ older · ] newer · r reverts %s to the selected version", s.hist.Key)
+}
+
+func (s *historyScreen) ShortHelp() []key.Binding {
+	k := s.c.Keys
+	revert := key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revert to here"))
+	return []key.Binding{k.Older, k.Newer, revert, k.Back, k.Help}
+}
+
+func (s *historyScreen) FullHelp() [][]key.Binding {
+	k := s.c.Keys
+	revert := key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revert to here"))
+	return [][]key.Binding{{k.Older, k.Newer, k.PageUp, k.PageDown}, {revert, k.Back}, k.global()}
+}
+
+// history is `H` in a timeline: the history of what the selected call
+// changed.
+func (t *timeline) history() tea.Cmd {
+	if t.c.Rollback == nil {
+		return toast("resource history needs the daemon (its rollback rules say what each call changed)")
+	}
+	r := t.selected()
+	if r == nil || !r.isCall() {
+		return toast("select a tool call: H shows the history of what it changed")
+	}
+	return push(newHistory(t.c, r.anchor))
+}
