@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mcptrail/mcptrail/ingest/redact"
 	"github.com/mcptrail/mcptrail/internal/callbench"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -134,3 +136,21 @@ func httpClients(b *testing.B, url string, n int) []*mcp.ClientSession {
 	}
 	return out
 }
+
+// The gateway's own work per call, without pumps or store: a tools/call with
+// _meta and its response through a Session with the default redaction.
+func BenchmarkSessionRoundTrip(b *testing.B) {
+	red, _ := redact.New(redact.Rules{})
+	s := NewSession(SessionInfo{ID: "s"}, &nopRecorder{}, Hooks{Redact: func(r json.RawMessage) json.RawMessage { o, _ := red.JSON(r); return o }}, Limits{}, nil)
+	req := []byte(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"_meta":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}},"name":"echo","arguments":{"text":"benchmark payload of a typical small size"}}}`)
+	resp := []byte(`{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"benchmark payload of a typical small size"}]}}`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s.FromClient(req, nil)
+		s.FromServer(resp)
+	}
+}
+
+type nopRecorder struct{ n uint64 }
+
+func (r *nopRecorder) Record(ev *store.Event, _ bool) (uint64, error) { r.n++; return r.n, nil }

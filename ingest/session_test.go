@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mcptrail/mcptrail/store"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 // memRecorder keeps events in memory, for logic tests that need no disk.
@@ -159,4 +160,44 @@ func TestSessionMRTRWithoutRequestState(t *testing.T) {
 	if rec.evs[4].LogicalCall != 0 {
 		t.Errorf("a call after the logical call completed was linked to it: %d", rec.evs[4].LogicalCall)
 	}
+}
+
+// FuzzDecodeMessage: the gateway's decoder classifies every message as the
+// SDK's jsonrpc.DecodeMessage does (both reject it, or both see the same kind,
+// method and id).
+func FuzzDecodeMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}`,
+		`{"jsonrpc":"2.0","id":"a","result":{}}`, `{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"m"}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`, `{"jsonrpc":"1.0","id":1,"method":"x"}`,
+		`{"jsonrpc":"2.0","result":{}}`, `{"jsonrpc":"2.0","id":{},"method":"x"}`, `{"jsonrpc":"2.0","id":1.5,"method":""}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var w wireMsg
+		if w.parse(data) != nil {
+			return // the gateway answers -32700 before deciding anything
+		}
+		ours, oerr := decodeMessage(&w)
+		sdk, serr := jsonrpc.DecodeMessage(data)
+		if (oerr == nil) != (serr == nil) {
+			t.Fatalf("ours: %v, SDK: %v", oerr, serr)
+		}
+		if oerr != nil {
+			return
+		}
+		switch s := sdk.(type) {
+		case *jsonrpc.Request:
+			o, ok := ours.(*jsonrpc.Request)
+			if !ok || o.Method != s.Method || o.ID != s.ID {
+				t.Fatalf("ours %#v, SDK %#v", ours, sdk)
+			}
+		case *jsonrpc.Response:
+			o, ok := ours.(*jsonrpc.Response)
+			if !ok || o.ID != s.ID || (o.Error == nil) != (s.Error == nil) {
+				t.Fatalf("ours %#v, SDK %#v", ours, sdk)
+			}
+		}
+	})
 }

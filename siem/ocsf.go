@@ -33,25 +33,30 @@ func (e *ocsfEncoder) Encode(ev *store.Event) ([]byte, error) {
 	return marshal(e.apiActivity(ev))
 }
 
+// ocsfClass is what every OCSF event class begins with.
+type ocsfClass struct {
+	ActivityID     int    `json:"activity_id"`
+	ActivityName   string `json:"activity_name"`
+	CategoryUID    int    `json:"category_uid"`
+	CategoryName   string `json:"category_name"`
+	ClassUID       int    `json:"class_uid"`
+	ClassName      string `json:"class_name"`
+	TypeUID        int    `json:"type_uid"`
+	TypeName       string `json:"type_name"`
+	SeverityID     int    `json:"severity_id"`
+	Severity       string `json:"severity"`
+	Time           int64  `json:"time"`
+	TimezoneOffset int    `json:"timezone_offset"`
+}
+
 // ocsfBaseEvent is class 0, Base Event: "a generic concrete event ... for
 // events not otherwise defined by the schema". A signed checkpoint of the
 // record is one.
 type ocsfBaseEvent struct {
-	ActivityID     int            `json:"activity_id"`
-	ActivityName   string         `json:"activity_name"`
-	CategoryUID    int            `json:"category_uid"`
-	CategoryName   string         `json:"category_name"`
-	ClassUID       int            `json:"class_uid"`
-	ClassName      string         `json:"class_name"`
-	TypeUID        int            `json:"type_uid"`
-	TypeName       string         `json:"type_name"`
-	SeverityID     int            `json:"severity_id"`
-	Severity       string         `json:"severity"`
-	Time           int64          `json:"time"`
-	TimezoneOffset int            `json:"timezone_offset"`
-	Message        string         `json:"message"`
-	Metadata       ocsfMetadata   `json:"metadata"`
-	Unmapped       map[string]any `json:"unmapped"`
+	ocsfClass
+	Message  string         `json:"message"`
+	Metadata ocsfMetadata   `json:"metadata"`
+	Unmapped map[string]any `json:"unmapped"`
 }
 
 // checkpoint maps a forwarded checkpoint (Seq = the number of events it
@@ -60,9 +65,11 @@ func (e *ocsfEncoder) checkpoint(ev *store.Event) *ocsfBaseEvent {
 	md := e.metadata(ev)
 	md.Sequence, md.UID = 0, ""
 	return &ocsfBaseEvent{
-		ActivityID: 99, ActivityName: "checkpoint", CategoryUID: 0, CategoryName: "Uncategorized",
-		ClassUID: 0, ClassName: "Base Event", TypeUID: 99, TypeName: "Base Event: Other",
-		SeverityID: 1, Severity: "Informational", Time: ev.Time.UnixMilli(),
+		ocsfClass: ocsfClass{
+			ActivityID: 99, ActivityName: "checkpoint", CategoryUID: 0, CategoryName: "Uncategorized",
+			ClassUID: 0, ClassName: "Base Event", TypeUID: 99, TypeName: "Base Event: Other",
+			SeverityID: 1, Severity: "Informational", Time: ev.Time.UnixMilli(),
+		},
 		Message:  "signed checkpoint: the record held " + strconv.FormatUint(ev.Seq, 10) + " events with head hash " + ev.Hash,
 		Metadata: md,
 		Unmapped: map[string]any{"kind": KindCheckpoint, "size": ev.Seq, "hash": ev.Hash, "note": ev.Detail},
@@ -142,32 +149,21 @@ type (
 
 // ocsfAPIActivity is class 6003.
 type ocsfAPIActivity struct {
-	ActivityID     int            `json:"activity_id"`
-	ActivityName   string         `json:"activity_name"`
-	CategoryUID    int            `json:"category_uid"`
-	CategoryName   string         `json:"category_name"`
-	ClassUID       int            `json:"class_uid"`
-	ClassName      string         `json:"class_name"`
-	TypeUID        int            `json:"type_uid"`
-	TypeName       string         `json:"type_name"`
-	SeverityID     int            `json:"severity_id"`
-	Severity       string         `json:"severity"`
-	Time           int64          `json:"time"`
-	TimezoneOffset int            `json:"timezone_offset"`
-	Duration       *int64         `json:"duration,omitempty"`
-	Message        string         `json:"message,omitempty"`
-	StatusID       *int           `json:"status_id,omitempty"`
-	Status         string         `json:"status,omitempty"`
-	StatusCode     string         `json:"status_code,omitempty"`
-	StatusDetail   string         `json:"status_detail,omitempty"`
-	Metadata       ocsfMetadata   `json:"metadata"`
-	Actor          ocsfActor      `json:"actor"`
-	API            ocsfAPI        `json:"api"`
-	SrcEndpoint    ocsfEndpoint   `json:"src_endpoint"`
-	DstEndpoint    *ocsfEndpoint  `json:"dst_endpoint,omitempty"`
-	Resources      []ocsfResource `json:"resources,omitempty"`
-	Trace          *ocsfTrace     `json:"trace,omitempty"`
-	Unmapped       map[string]any `json:"unmapped,omitempty"`
+	ocsfClass
+	Duration     *int64         `json:"duration,omitempty"`
+	Message      string         `json:"message,omitempty"`
+	StatusID     *int           `json:"status_id,omitempty"`
+	Status       string         `json:"status,omitempty"`
+	StatusCode   string         `json:"status_code,omitempty"`
+	StatusDetail string         `json:"status_detail,omitempty"`
+	Metadata     ocsfMetadata   `json:"metadata"`
+	Actor        ocsfActor      `json:"actor"`
+	API          ocsfAPI        `json:"api"`
+	SrcEndpoint  ocsfEndpoint   `json:"src_endpoint"`
+	DstEndpoint  *ocsfEndpoint  `json:"dst_endpoint,omitempty"`
+	Resources    []ocsfResource `json:"resources,omitempty"`
+	Trace        *ocsfTrace     `json:"trace,omitempty"`
+	Unmapped     map[string]any `json:"unmapped,omitempty"`
 }
 
 // ocsfActivity maps the call's class to API Activity's activity_id:
@@ -318,23 +314,25 @@ func nonEmpty(s, dflt string) string {
 func (e *ocsfEncoder) apiActivity(ev *store.Event) *ocsfAPIActivity {
 	id, name := ocsfActivity(ev)
 	out := &ocsfAPIActivity{
-		ActivityID:   id,
-		ActivityName: name,
-		CategoryUID:  ocsfCategoryApplication,
-		CategoryName: "Application Activity",
-		ClassUID:     ocsfClassAPIActivity,
-		ClassName:    "API Activity",
-		TypeUID:      ocsfClassAPIActivity*100 + id,
-		TypeName:     "API Activity: " + name,
-		SeverityID:   1,
-		Severity:     "Informational",
-		Time:         ev.Time.UnixMilli(),
-		Message:      message(ev),
-		Metadata:     e.metadata(ev),
-		Actor:        e.actor(ev),
-		API:          ocsfAPI{Operation: operation(ev), Version: ev.ProtocolVersion},
-		SrcEndpoint:  e.srcEndpoint(ev),
-		DstEndpoint:  e.dstEndpoint(ev),
+		ocsfClass: ocsfClass{
+			ActivityID:   id,
+			ActivityName: name,
+			CategoryUID:  ocsfCategoryApplication,
+			CategoryName: "Application Activity",
+			ClassUID:     ocsfClassAPIActivity,
+			ClassName:    "API Activity",
+			TypeUID:      ocsfClassAPIActivity*100 + id,
+			TypeName:     "API Activity: " + name,
+			SeverityID:   1,
+			Severity:     "Informational",
+			Time:         ev.Time.UnixMilli(),
+		},
+		Message:     message(ev),
+		Metadata:    e.metadata(ev),
+		Actor:       e.actor(ev),
+		API:         ocsfAPI{Operation: operation(ev), Version: ev.ProtocolVersion},
+		SrcEndpoint: e.srcEndpoint(ev),
+		DstEndpoint: e.dstEndpoint(ev),
 	}
 	switch id {
 	case 0:
@@ -477,27 +475,16 @@ type (
 		DstEndpoint *ocsfEndpoint `json:"dst_endpoint,omitempty"`
 	}
 	ocsfDetectionFinding struct {
-		ActivityID     int             `json:"activity_id"`
-		ActivityName   string          `json:"activity_name"`
-		CategoryUID    int             `json:"category_uid"`
-		CategoryName   string          `json:"category_name"`
-		ClassUID       int             `json:"class_uid"`
-		ClassName      string          `json:"class_name"`
-		TypeUID        int             `json:"type_uid"`
-		TypeName       string          `json:"type_name"`
-		SeverityID     int             `json:"severity_id"`
-		Severity       string          `json:"severity"`
-		Time           int64           `json:"time"`
-		TimezoneOffset int             `json:"timezone_offset"`
-		Message        string          `json:"message,omitempty"`
-		StatusID       int             `json:"status_id"`
-		Status         string          `json:"status"`
-		IsAlert        bool            `json:"is_alert"`
-		Metadata       ocsfMetadata    `json:"metadata"`
-		FindingInfo    ocsfFindingInfo `json:"finding_info"`
-		Evidences      []ocsfEvidence  `json:"evidences,omitempty"`
-		Resources      []ocsfResource  `json:"resources,omitempty"`
-		Unmapped       map[string]any  `json:"unmapped,omitempty"`
+		ocsfClass
+		Message     string          `json:"message,omitempty"`
+		StatusID    int             `json:"status_id"`
+		Status      string          `json:"status"`
+		IsAlert     bool            `json:"is_alert"`
+		Metadata    ocsfMetadata    `json:"metadata"`
+		FindingInfo ocsfFindingInfo `json:"finding_info"`
+		Evidences   []ocsfEvidence  `json:"evidences,omitempty"`
+		Resources   []ocsfResource  `json:"resources,omitempty"`
+		Unmapped    map[string]any  `json:"unmapped,omitempty"`
 	}
 )
 
@@ -512,22 +499,24 @@ func (e *ocsfEncoder) finding(ev *store.Event) *ocsfDetectionFinding {
 	a := alertInfo(ev)
 	sid, sname := ocsfSeverity(a.Rule.Severity)
 	out := &ocsfDetectionFinding{
-		ActivityID:   1,
-		ActivityName: "Create",
-		CategoryUID:  ocsfCategoryFindings,
-		CategoryName: "Findings",
-		ClassUID:     ocsfClassDetectionFinding,
-		ClassName:    "Detection Finding",
-		TypeUID:      ocsfClassDetectionFinding*100 + 1,
-		TypeName:     "Detection Finding: Create",
-		SeverityID:   sid,
-		Severity:     sname,
-		Time:         ev.Time.UnixMilli(),
-		Message:      nonEmpty(ev.Detail, a.Rule.Title),
-		StatusID:     1,
-		Status:       "New",
-		IsAlert:      true,
-		Metadata:     e.metadata(ev),
+		ocsfClass: ocsfClass{
+			ActivityID:   1,
+			ActivityName: "Create",
+			CategoryUID:  ocsfCategoryFindings,
+			CategoryName: "Findings",
+			ClassUID:     ocsfClassDetectionFinding,
+			ClassName:    "Detection Finding",
+			TypeUID:      ocsfClassDetectionFinding*100 + 1,
+			TypeName:     "Detection Finding: Create",
+			SeverityID:   sid,
+			Severity:     sname,
+			Time:         ev.Time.UnixMilli(),
+		},
+		Message:  nonEmpty(ev.Detail, a.Rule.Title),
+		StatusID: 1,
+		Status:   "New",
+		IsAlert:  true,
+		Metadata: e.metadata(ev),
 		FindingInfo: ocsfFindingInfo{
 			UID:         ev.ID,
 			Title:       a.Rule.Title,
