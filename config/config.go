@@ -34,7 +34,6 @@ type Config struct {
 	Durability      string              `yaml:"durability"` // strict | batch
 	BatchWindow     Duration            `yaml:"batch_window"`
 	MaxMessageBytes int                 `yaml:"max_message_bytes"`
-	CallTimeout     Duration            `yaml:"call_timeout"`    // 0: wait for ever; else the call's outcome is timeout
 	AllowedOrigins  []string            `yaml:"allowed_origins"` // besides loopback origins
 	Upstreams       map[string]Upstream `yaml:"upstreams"`
 	Tokens          []Token             `yaml:"tokens"`
@@ -47,6 +46,15 @@ type Config struct {
 	VerifyKey       string              `yaml:"verify_key"` // the verifier key `mcptrail verify` trusts
 	FailOpen        bool                `yaml:"fail_open"`  // forward calls that cannot be recorded
 	Metrics         Metrics             `yaml:"metrics"`    // Prometheus listener (docs/metrics.md)
+	Tracing         Tracing             `yaml:"tracing"`    // OpenTelemetry spans (docs/tracing.md)
+}
+
+// Tracing configures OpenTelemetry spans over OTLP/HTTP, off unless
+// OTLPEndpoint is set.
+type Tracing struct {
+	OTLPEndpoint  string  `yaml:"otlp_endpoint"`  // e.g. http://127.0.0.1:4318; empty: off
+	SampleRatio   float64 `yaml:"sample_ratio"`   // share of new traces sampled, 0 to 1 (default 1)
+	IncludeBodies bool    `yaml:"include_bodies"` // params and results in spans (default false)
 }
 
 // Metrics configures the Prometheus metrics listener, which is off unless
@@ -137,6 +145,7 @@ func Default() *Config {
 		BatchWindow:     Duration(2 * time.Millisecond),
 		MaxMessageBytes: 4 << 20,
 		Metrics:         Metrics{ToolLabel: true},
+		Tracing:         Tracing{SampleRatio: 1},
 	}
 }
 
@@ -293,6 +302,14 @@ func (c *Config) Validate() error {
 			return errAt(fmt.Sprintf("metrics: listen %q: %v", c.Metrics.Listen, err), "metrics", "listen")
 		}
 	}
+	if c.Tracing.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.Tracing.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errAt(fmt.Sprintf("tracing: otlp_endpoint %q: want http(s)://host:port", c.Tracing.OTLPEndpoint), "tracing", "otlp_endpoint")
+		}
+	}
+	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
+		return errAt(fmt.Sprintf("tracing: sample_ratio %v: want 0 to 1", c.Tracing.SampleRatio), "tracing", "sample_ratio")
+	}
 	if c.Durability != "strict" && c.Durability != "batch" {
 		return errAt(fmt.Sprintf("durability %q: want strict or batch", c.Durability), "durability")
 	}
@@ -301,9 +318,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes <= 0 {
 		return errAt(fmt.Sprintf("max_message_bytes %d: must be positive", c.MaxMessageBytes), "max_message_bytes")
-	}
-	if c.CallTimeout < 0 {
-		return errAt("call_timeout: must not be negative (0 means none)", "call_timeout")
 	}
 	for i, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)

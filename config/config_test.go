@@ -27,7 +27,7 @@ func writeConfig(t *testing.T, text string) string {
 func TestDefault(t *testing.T) {
 	c := Default()
 	if c.Listen != "127.0.0.1:7420" || c.SSH != "127.0.0.1:2222" || c.Durability != "strict" ||
-		time.Duration(c.BatchWindow) != 2*time.Millisecond || c.MaxMessageBytes != 4<<20 || c.CallTimeout != 0 {
+		time.Duration(c.BatchWindow) != 2*time.Millisecond || c.MaxMessageBytes != 4<<20 {
 		t.Errorf("Default() = %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -45,7 +45,6 @@ authorized_keys: /etc/mcptrail/authorized_keys
 durability: batch
 batch_window: 5ms
 max_message_bytes: 1048576
-call_timeout: 2m
 allowed_origins: [https://console.example.com]
 upstreams:
   fs:
@@ -83,7 +82,6 @@ sinks:
 		Durability:      "batch",
 		BatchWindow:     Duration(5 * time.Millisecond),
 		MaxMessageBytes: 1 << 20,
-		CallTimeout:     Duration(2 * time.Minute),
 		AllowedOrigins:  []string{"https://console.example.com"},
 		Upstreams: map[string]Upstream{
 			"fs": {Command: []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv/data"},
@@ -99,6 +97,7 @@ sinks:
 		Redact:  redact.Rules{Keys: []string{"ssn"}, Patterns: []string{"cust-[0-9]{6}"}},
 		Sinks:   []string{"syslog+tcp://siem.example.com:514?format=cef"},
 		Metrics: Metrics{ToolLabel: true}, // the default, which the file leaves alone
+		Tracing: Tracing{SampleRatio: 1},  // the default, which the file leaves alone
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -205,7 +204,6 @@ func TestValidate(t *testing.T) {
 		{"durability", func(c *Config) { c.Durability = "" }, `durability "": want strict or batch`},
 		{"batch window", func(c *Config) { c.BatchWindow = -1 }, "batch_window"},
 		{"max message", func(c *Config) { c.MaxMessageBytes = 0 }, "max_message_bytes 0"},
-		{"call timeout", func(c *Config) { c.CallTimeout = Duration(-time.Second) }, "call_timeout"},
 		{"origin", func(c *Config) { c.AllowedOrigins = []string{"https://ok.example.com", "ok.example.com"} }, `allowed_origins: "ok.example.com"`},
 		{"origin with path", func(c *Config) { c.AllowedOrigins = []string{"https://ok.example.com/app"} }, `allowed_origins`},
 		{"upstream neither", func(c *Config) { c.Upstreams = map[string]Upstream{"fs": {}} }, `upstream "fs": needs exactly one of url or command`},
@@ -440,14 +438,34 @@ func TestIsLoopback(t *testing.T) {
 }
 
 func TestDurationYAMLRoundTrip(t *testing.T) {
-	c, err := Load(writeConfig(t, "batch_window: 0\ncall_timeout: 1m30s\n"))
+	c, err := Load(writeConfig(t, "batch_window: 1m30s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchWindow != 0 || time.Duration(c.CallTimeout) != 90*time.Second || c.CallTimeout.String() != "1m30s" {
-		t.Errorf("durations: %v %v", c.BatchWindow, c.CallTimeout)
+	if time.Duration(c.BatchWindow) != 90*time.Second || c.BatchWindow.String() != "1m30s" {
+		t.Errorf("duration: %v", c.BatchWindow)
 	}
-	if v, _ := c.CallTimeout.MarshalYAML(); v != "1m30s" {
+	if v, _ := c.BatchWindow.MarshalYAML(); v != "1m30s" {
 		t.Errorf("MarshalYAML = %v", v)
+	}
+}
+
+func TestTracingValidate(t *testing.T) {
+	for _, bad := range []Tracing{
+		{OTLPEndpoint: "127.0.0.1:4318", SampleRatio: 1},
+		{OTLPEndpoint: "ftp://x", SampleRatio: 1},
+		{OTLPEndpoint: "http://127.0.0.1:4318", SampleRatio: 1.5},
+		{SampleRatio: -0.1},
+	} {
+		c := Default()
+		c.Tracing = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "tracing") {
+			t.Errorf("%+v: %v, want a tracing error", bad, err)
+		}
+	}
+	c := Default()
+	c.Tracing.OTLPEndpoint = "http://127.0.0.1:4318"
+	if err := c.Validate(); err != nil {
+		t.Errorf("a good endpoint: %v", err)
 	}
 }

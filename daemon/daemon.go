@@ -23,6 +23,7 @@ import (
 	"github.com/mcptrail/mcptrail/ingest/redact"
 	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
+	"github.com/mcptrail/mcptrail/tracing"
 )
 
 // Options configure a daemon.
@@ -57,6 +58,8 @@ type Daemon struct {
 	rl      reloader       // SIGHUP reload (reload.go)
 	listen  string
 	started time.Time
+
+	tracer *tracing.Tracer // OpenTelemetry spans; nil when off (tracing.go)
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -102,6 +105,10 @@ func start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.hooks.Redact = func(raw json.RawMessage) json.RawMessage { out, _ := red.JSON(raw); return out }
+	if err := d.startTracing(); err != nil { // tracing.go
+		st.Close()
+		return nil, err
+	}
 	// Detections and SIEM forwarders (siem.go), before any call can arrive.
 	if err := d.startDetect(); err != nil {
 		st.Close()
@@ -227,6 +234,7 @@ func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
 	began := time.Now()
 	seq, err := rec(ev)
 	d.recorded(ev, began, durable, err) // ops.go: metrics, readiness
+	d.traced(ev, err)                   // tracing.go: spans, off the call path
 	return d.failOpen(ev, seq, err)     // store.go
 }
 
@@ -273,6 +281,7 @@ func (d *Daemon) close() error {
 	d.closeConsole()
 	d.closeOps() // ops.go
 	d.closeSIEM()
+	d.closeTracing() // tracing.go
 	err := d.store.Close()
 	os.Remove(d.paths.Socket)
 	os.Remove(d.paths.PID)

@@ -132,11 +132,11 @@ func restartOnly(a, b *config.Config) []string {
 	}{
 		{"listen", a.Listen, b.Listen}, {"ssh", a.SSH, b.SSH}, {"authorized_keys", a.AuthorizedKeys, b.AuthorizedKeys},
 		{"durability", a.Durability, b.Durability}, {"batch_window", a.BatchWindow, b.BatchWindow},
-		{"max_message_bytes", a.MaxMessageBytes, b.MaxMessageBytes}, {"call_timeout", a.CallTimeout, b.CallTimeout},
+		{"max_message_bytes", a.MaxMessageBytes, b.MaxMessageBytes},
 		{"allowed_origins", a.AllowedOrigins, b.AllowedOrigins}, {"upstreams", a.Upstreams, b.Upstreams},
 		{"redact", a.Redact, b.Redact}, {"detections", a.Detections, b.Detections},
 		{"checkpoint", a.Checkpoint, b.Checkpoint}, {"retention", a.Retention, b.Retention},
-		{"verify_key", a.VerifyKey, b.VerifyKey}, {"fail_open", a.FailOpen, b.FailOpen}, {"metrics", a.Metrics, b.Metrics},
+		{"verify_key", a.VerifyKey, b.VerifyKey}, {"fail_open", a.FailOpen, b.FailOpen}, {"metrics", a.Metrics, b.Metrics}, {"tracing", a.Tracing, b.Tracing},
 	} {
 		if !reflect.DeepEqual(f.a, f.b) {
 			out = append(out, f.name)

@@ -123,9 +123,7 @@ func (s *sshTerm) send(keys ...string) {
 }
 
 func TestConsoleOverOpenSSH(t *testing.T) {
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("OpenSSH client not installed (.ci/run installs openssh-client)")
-	}
+	requireTool(t, "ssh", "openssh-client")
 	in := newInstance(t)
 	keys := t.TempDir()
 	operator, viewer, stranger := newSSHKey(t, keys, "operator"), newSSHKey(t, keys, "viewer"), newSSHKey(t, keys, "stranger")

@@ -927,3 +927,17 @@ func rawInitialize(t testing.TB, r *RawConn, clientName string) RawMessage {
 	r.Send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	return resp
 }
+
+// requireTool skips a test whose outside tool is missing on a developer's
+// machine, but fails it in CI (CI=true), where .ci/run installs it: a test
+// skipped there would count as passing without having run.
+func requireTool(t testing.TB, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		msg := name + " is not installed (apt-get install " + pkg + "; .ci/run does)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}

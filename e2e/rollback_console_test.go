@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -15,9 +14,7 @@ import (
 // confirmation, and the apply reverts the files — recorded with the SSH
 // key that approved it. A viewer can review but not apply.
 func TestRollbackConsoleOverSSH(t *testing.T) {
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("OpenSSH client not installed (.ci/run installs openssh-client)")
-	}
+	requireTool(t, "ssh", "openssh-client")
 	t.Parallel()
 	fsServer := nodeServer(t, "mcp-server-filesystem")
 	ctx := scenarioContext(t)
