@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mcptrail/mcptrail/config"
@@ -127,12 +128,15 @@ func start(opts Options) (*Daemon, error) {
 	// The socket: a stale file from a crashed daemon is ours to replace (the
 	// store lock above proves no other daemon owns this instance).
 	os.Remove(paths.Socket)
+	// Created 0600 from the start (the umask, not a chmod after the fact),
+	// so there is no moment at which the socket is open to others.
+	oldMask := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", paths.Socket)
+	syscall.Umask(oldMask)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	os.Chmod(paths.Socket, 0o600)
 	srv := rpc.NewServer()
 	if err := srv.RegisterName("Daemon", &service{d: d}); err != nil {
 		st.Close()
