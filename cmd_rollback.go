@@ -67,9 +67,9 @@ func cmdRollbackHistory(args []string, stdout, stderr io.Writer) error {
 	if seq == 0 {
 		return usagef("rollback history: give the seq of one call")
 	}
-	c, err := daemon.Ensure(home(), stderr)
+	c, err := rollbackDaemon(stderr)
 	if err != nil {
-		return problemError{"cannot reach the daemon: " + oneLine(err)}
+		return err
 	}
 	defer c.Close()
 	h, err := c.RollbackHistory(seq)
@@ -156,9 +156,9 @@ func cmdRollbackPlan(args []string, stdout, stderr io.Writer) error {
 	if n != 1 {
 		return usagef("rollback plan: give exactly one of --session S, --calls SEQ[,SEQ...] or --from SEQ")
 	}
-	c, err := daemon.Ensure(home(), stderr)
+	c, err := rollbackDaemon(stderr)
 	if err != nil {
-		return problemError{"cannot reach the daemon: " + oneLine(err)}
+		return err
 	}
 	defer c.Close()
 	plan, err := c.RollbackPlan(sel, identity.OSPrincipal().Subject)
@@ -185,9 +185,9 @@ func cmdRollbackShow(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usagef("rollback show: give one PLAN_ID")
 	}
-	c, err := daemon.Ensure(home(), stderr)
+	c, err := rollbackDaemon(stderr)
 	if err != nil {
-		return problemError{"cannot reach the daemon: " + oneLine(err)}
+		return err
 	}
 	defer c.Close()
 	plan, err := c.RollbackGet(pos[0])
@@ -212,9 +212,9 @@ func cmdRollbackApply(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if len(pos) != 1 {
 		return usagef("rollback apply: give one PLAN_ID (from `mcptrail rollback plan`)")
 	}
-	c, err := daemon.Ensure(home(), stderr)
+	c, err := rollbackDaemon(stderr)
 	if err != nil {
-		return problemError{"cannot reach the daemon: " + oneLine(err)}
+		return err
 	}
 	defer c.Close()
 	plan, err := c.RollbackGet(pos[0])
@@ -382,4 +382,14 @@ func rollbackWrap(argv []string, hooks *ingest.Hooks, c *daemon.Client, stderr i
 		return nil
 	}
 	return b
+}
+
+// rollbackDaemon reaches the daemon that plans and applies reversals
+// (starting one if none runs: plans need the store and the gateway).
+func rollbackDaemon(stderr io.Writer) (*daemon.Client, error) {
+	c, err := daemon.Ensure(home(), stderr)
+	if err != nil {
+		return nil, problemError{"cannot reach the daemon: " + oneLine(err)}
+	}
+	return c, nil
 }

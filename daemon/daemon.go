@@ -239,7 +239,10 @@ func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
 	seq, err := rec(ev)
 	d.recorded(ev, began, durable, err) // ops.go: metrics, readiness
 	d.traced(ev, err)                   // tracing.go: spans, off the call path
-	return d.failOpen(ev, seq, err)     // store.go
+	if err == nil {
+		d.observe(ev) // siem.go: detections
+	}
+	return d.failOpen(ev, seq, err) // store.go
 }
 
 // Status reports the daemon's state.

@@ -189,7 +189,7 @@ func (r *Rollback) connect(ctx context.Context, t rollback.Target, rec *rollback
 	opts := ingest.OriginOptions{
 		Info:     ingest.SessionInfo{Upstream: t.Upstream, Agent: store.Agent{ID: "mcptrail-rollback", Name: "mcptrail-rollback"}},
 		Upstream: up,
-		Hooks:    ingest.Hooks{Redact: d.hooks.Redact, Classify: d.hooks.Classify, AfterRecord: d.hooks.AfterRecord},
+		Hooks:    ingest.Hooks{Redact: d.hooks.Redact, Classify: d.hooks.Classify},
 		Limits:   ingest.Limits{MaxMessageBytes: d.opts.Config.MaxMessageBytes},
 		Logger:   d.log,
 		Stderr:   logWriter{d.log},

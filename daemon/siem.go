@@ -13,10 +13,9 @@ import (
 // SIEM forwarding and detections, as the daemon runs them.
 //
 // Detections evaluate every event the daemon records, whichever way it
-// came: the HTTP gateway's sessions through Hooks.AfterRecord, and wrap's
-// sessions (which record through the socket) in service.Append. Their
-// state is rebuilt from the store at start; events recorded meanwhile are
-// evaluated once it is.
+// came (HTTP sessions, wrap's over the socket, rollback's own calls): all
+// pass through Daemon.Record. Their state is rebuilt from the store at
+// start; events recorded meanwhile are evaluated once it is.
 //
 // Forwarders read the store on their own goroutines, one per sink, with
 // cursors kept in the store; they never touch the call path.
@@ -55,11 +54,10 @@ func (d *Daemon) startDetect() error {
 		d.log.Info("detections on", "rules", len(rules), "replayed", n, "in", time.Since(start).Round(time.Millisecond))
 	}()
 	d.detect = eng
-	d.hooks.AfterRecord = eng.Observe
 	return nil
 }
 
-// observe runs the detections on an event recorded through the socket.
+// observe runs the detections on a recorded event.
 func (d *Daemon) observe(ev *store.Event) {
 	if d.detect != nil {
 		d.detect.Observe(ev)

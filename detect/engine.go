@@ -225,7 +225,7 @@ func (c *compiled) span() time.Duration {
 }
 
 // Observe evaluates ev (just recorded, with its seq) against every rule and
-// appends the alerts that fire. It is the gateway's AfterRecord hook: it
+// appends the alerts that fire. The daemon runs it on every recorded event: it
 // costs map lookups under one lock, and alerts are appended without
 // waiting for their commit.
 func (e *Engine) Observe(ev *store.Event) {

@@ -35,8 +35,8 @@ type OriginOptions struct {
 	// session_end). Nil: nothing is recorded, for reads that change nothing
 	// (a rollback plan re-reading the state it would restore).
 	Recorder Recorder
-	// Hooks: Redact, Classify and AfterRecord apply; BeforeForward and
-	// Capture do not (the gateway does not capture its own calls).
+	// Hooks: Redact and Classify apply; Capture does
+	// not (the gateway does not capture its own calls).
 	Hooks  Hooks
 	Limits Limits
 	Logger *slog.Logger
@@ -116,7 +116,7 @@ func Originate(ctx context.Context, opts OriginOptions) (*Origin, error) {
 	}
 	o.opts = opts
 	if opts.Recorder != nil {
-		h := Hooks{Redact: opts.Hooks.Redact, Classify: opts.Hooks.Classify, AfterRecord: opts.Hooks.AfterRecord}
+		h := Hooks{Redact: opts.Hooks.Redact, Classify: opts.Hooks.Classify}
 		o.sess = NewSession(opts.Info, opts.Recorder, h, opts.Limits, opts.Logger)
 	}
 	if o.http == nil {
@@ -442,7 +442,7 @@ func (s *Session) originate(id, method string, params json.RawMessage, rec *Call
 	}
 	p := &pending{start: time.Now(), method: method, id: ev.JSONRPCID, tool: ev.Tool, class: ev.Class, ann: ev.Annotations,
 		task: ev.Task, agent: ev.Agent, prin: ev.Principal, obo: ev.OnBehalfOf, reverts: rec.Reverts, auth: rec.Authorization}
-	seq, err := s.record(ev, true)
+	seq, err := s.rec.Record(ev, true)
 	if err != nil {
 		return nil, 0, fmt.Errorf("mcptrail: the audit record could not be written, so the call was not made: %w", err)
 	}

@@ -4,7 +4,7 @@
 //
 // The pumps (stdio.go, http*.go) move bytes and stay dumb; a Session decides
 // what every message means — request, outcome, notification, bad input — and
-// records it through a Recorder. Policy, redaction and pre-state capture are
+// records it through a Recorder. Redaction, classification and pre-state capture are
 // Hooks, so ingest never imports the packages that implement them.
 package ingest
 
@@ -39,19 +39,12 @@ type Hooks struct {
 	// Classify names a tool call's class (read, write, delete, unknown). It
 	// wins over the server's annotations, which are only hints.
 	Classify func(upstream, tool string, ann *store.Annotations) string
-	// BeforeForward runs after a client request is recorded and before it is
-	// forwarded; an error refuses the call (the client gets a JSON-RPC error
-	// and the call's outcome is "denied").
-	BeforeForward func(ev *store.Event) error
-	// Capture runs after BeforeForward accepted a tools/call from the
-	// client, before it is forwarded, with the session's upstream
-	// connection (inject.go) for reads of the state the call will change.
-	// It may set ev.Prestate, which the call's outcome event then carries
-	// (the request is already recorded). An error refuses the call as
-	// BeforeForward's does.
+	// Capture runs after a client's tools/call is recorded and before it is
+	// forwarded, with the session's upstream connection (inject.go) for
+	// reads of the state the call will change. It may set ev.Prestate, which
+	// the call's outcome event then carries. An error refuses the call: the
+	// client gets a JSON-RPC error and the call's outcome is "denied".
 	Capture func(ev *store.Event, up Conn) error
-	// AfterRecord sees every event once it is recorded (detections).
-	AfterRecord func(ev *store.Event)
 }
 
 // SessionInfo is what the gateway knows about a session before any message.
@@ -179,7 +172,7 @@ func (s *Session) Start() error {
 	s.mu.Unlock()
 	ev := s.event(store.KindSessionStart, "", nil)
 	ev.Params = s.redact(s.info.StartParams)
-	_, err := s.record(ev, true)
+	_, err := s.rec.Record(ev, true)
 	return err
 }
 
@@ -215,25 +208,14 @@ func (s *Session) handle(from string, raw []byte, ov *Overrides) (forward, reply
 	}
 	if len(raw) > s.limits.MaxMessageBytes {
 		s.badInput(from, raw, fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(raw), s.limits.MaxMessageBytes))
-		return nil, s.replyIf(from, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: message too large"))
+		return nil, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: message too large")
 	}
 	if raw[0] == '[' {
 		return s.handleBatch(from, raw, ov)
 	}
-	fwd, rep, err := s.handleOne(from, raw, ov)
-	if err != nil {
-		return nil, s.replyIf(from, rep)
-	}
-	return fwd, s.replyIf(from, rep)
-}
-
-// replyIf drops replies to the server for its own bad input: a server that
-// sends garbage cannot be helped by an error it would not expect.
-func (s *Session) replyIf(from string, reply []byte) []byte {
-	if from == store.FromServer && reply != nil && !json.Valid(reply) {
-		return nil
-	}
-	return reply
+	// A refused message (err) comes back with no forward, only the reply.
+	forward, reply, _ = s.handleOne(from, raw, ov)
+	return forward, reply
 }
 
 // handleBatch records each element of a JSON-RPC batch (2025-03-26 and
@@ -401,7 +383,7 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 	p.tool, p.class, p.ann, p.task, p.agent, p.prin, p.obo = ev.Tool, ev.Class, ev.Annotations, ev.Task, ev.Agent, ev.Principal, ev.OnBehalfOf
 	p.logical = ev.LogicalCall
 
-	seq, err := s.record(ev, true)
+	seq, err := s.rec.Record(ev, true)
 	if err != nil {
 		// Fail closed: a call that cannot be recorded does not happen.
 		return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: the audit record could not be written, so the call was not forwarded: "+err.Error()), errRefused
@@ -409,12 +391,6 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 	p.seq = seq
 	if p.logical == 0 {
 		p.logical = seq
-	}
-	if from == store.FromClient && s.hooks.BeforeForward != nil {
-		if herr := s.hooks.BeforeForward(ev); herr != nil {
-			s.outcome(p, from, store.OutcomeDenied, nil, mustJSON(map[string]any{"code": jsonrpc.CodeInternalError, "message": herr.Error()}), herr.Error())
-			return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: call refused: "+herr.Error()), errRefused
-		}
 	}
 	if from == store.FromClient && m.Method == "tools/call" && s.hooks.Capture != nil {
 		if herr := s.hooks.Capture(ev, sessionConn{s}); herr != nil {
@@ -574,7 +550,7 @@ func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
 	if from == store.FromClient {
 		s.fillAgent(ev)
 	}
-	if _, err := s.record(ev, false); err != nil {
+	if _, err := s.rec.Record(ev, false); err != nil {
 		s.log.Warn("recording notification", "session", s.info.ID, "method", m.Method, "err", err)
 	}
 }
@@ -595,7 +571,7 @@ func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
 		ev.Detail = "response to an unknown request id"
 		ev.Result = s.redact(w.Result)
 		ev.Error = w.Error
-		s.record(ev, false)
+		s.rec.Record(ev, false)
 		return
 	}
 	outcome := store.OutcomeOK
@@ -706,7 +682,7 @@ func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr js
 	if p.obo != "" {
 		ev.OnBehalfOf = p.obo
 	}
-	if _, err := s.record(ev, false); err != nil {
+	if _, err := s.rec.Record(ev, false); err != nil {
 		s.log.Warn("recording outcome", "session", s.info.ID, "call", p.seq, "err", err)
 	}
 }
@@ -738,7 +714,7 @@ func (s *Session) Close(outcome, detail string) (clientReplies [][]byte) {
 	}
 	ev := s.event(store.KindSessionEnd, "", nil)
 	ev.Detail = detail
-	if _, err := s.record(ev, false); err != nil {
+	if _, err := s.rec.Record(ev, false); err != nil {
 		s.log.Warn("recording session end", "session", s.info.ID, "err", err)
 	}
 	return clientReplies
@@ -763,7 +739,7 @@ func (s *Session) badInput(from string, raw []byte, detail string) {
 	}
 	ev.Params = mustJSON(string(bytes.ToValidUTF8(excerpt, []byte("?"))))
 	ev.Params = s.redact(ev.Params)
-	if _, err := s.record(ev, false); err != nil {
+	if _, err := s.rec.Record(ev, false); err != nil {
 		s.log.Warn("recording bad input", "session", s.info.ID, "err", err)
 	}
 }
@@ -831,14 +807,6 @@ func (s *Session) redact(raw json.RawMessage) json.RawMessage {
 	return s.hooks.Redact(raw)
 }
 
-func (s *Session) record(ev *store.Event, durable bool) (uint64, error) {
-	seq, err := s.rec.Record(ev, durable)
-	if err == nil && s.hooks.AfterRecord != nil {
-		s.hooks.AfterRecord(ev)
-	}
-	return seq, err
-}
-
 // errorResponse builds a JSON-RPC error response; a nil id is JSON null.
 func errorResponse(id json.RawMessage, code int, msg string) []byte {
 	if len(id) == 0 {
@@ -858,4 +826,42 @@ func mustJSON(v any) json.RawMessage {
 		panic(err) // only called with values that always marshal
 	}
 	return b
+}
+
+// Fail ends one pending client request that will get no response from the
+// server — the upstream could not be reached, its stream broke, the client
+// closed a 2026-07-28 stream (cancelled) — recording the outcome. It returns
+// the JSON-RPC error response to give the client, or nil when the request is
+// not pending (it was answered, or the session closed).
+//
+// Added for the HTTP gateway, where one POST can fail while its session
+// lives on; Close remains the way to end a whole session.
+func (s *Session) Fail(id json.RawMessage, outcome, detail string) []byte {
+	k := key(store.FromClient, id)
+	s.mu.Lock()
+	p := s.pending[k]
+	delete(s.pending, k)
+	s.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	s.outcome(p, store.FromClient, outcome, nil, nil, detail)
+	return errorResponse(p.id, jsonrpc.CodeInternalError, "mcptrail: "+detail)
+}
+
+// refuse records raw from the client as bad input and returns the JSON-RPC
+// error for the client: for what the transport refuses before the Session
+// sees it (a duplicate in-flight id, a batch without a session).
+func (s *Session) refuse(raw []byte, id json.RawMessage, code int, detail string) []byte {
+	s.badInput(store.FromClient, raw, detail)
+	return errorResponse(validID(id), code, "mcptrail: "+detail)
+}
+
+// isClosed reports whether Close has run. A request recorded while Close
+// ran may still become pending afterwards; the transport checks this after
+// FromClient so such a request is settled (Fail) instead of forwarded.
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
