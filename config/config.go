@@ -34,6 +34,7 @@ type Config struct {
 	Durability      string              `yaml:"durability"` // strict | batch
 	BatchWindow     Duration            `yaml:"batch_window"`
 	MaxMessageBytes int                 `yaml:"max_message_bytes"`
+	CallTimeout     Duration            `yaml:"call_timeout"` // 0: calls wait as long as their client
 	AllowedOrigins  []string            `yaml:"allowed_origins"` // besides loopback origins
 	Upstreams       map[string]Upstream `yaml:"upstreams"`
 	Tokens          []Token             `yaml:"tokens"`
@@ -315,6 +316,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchWindow < 0 {
 		return errAt("batch_window: must not be negative", "batch_window")
+	}
+	if c.CallTimeout < 0 {
+		return errAt("call_timeout: must not be negative", "call_timeout")
 	}
 	if c.MaxMessageBytes <= 0 {
 		return errAt(fmt.Sprintf("max_message_bytes %d: must be positive", c.MaxMessageBytes), "max_message_bytes")

@@ -177,6 +177,12 @@ func (u *stdioUpstream) initialize(w http.ResponseWriter, r *http.Request, ov *O
 	}
 	cs.inj = newInjector(child.Send)
 	sess.attachUpstream(cs.inj)
+	sess.onTimeout(func(id, reply []byte) {
+		cs.mu.Lock()
+		cs.deliverLocked(reply)
+		cs.mu.Unlock()
+		_ = child.Send(cancelNotification(id, timeoutReason))
+	})
 	cs.standalone = newStream("G"+rand.Text()[:10], u.streamLimit(), nil)
 	cs.standalone.standalone = true
 	cs.streams[cs.standalone.id] = cs.standalone
@@ -710,6 +716,7 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	sess.onTimeout(func(id, reply []byte) { u.expireShared(sess, id, reply) })
 	rq := info.requests[0]
 	sc, err := u.sharedChild()
 	if err != nil {
@@ -847,12 +854,26 @@ func (sc *sharedChild) cancel(c *sharedCall, reason string) {
 		return
 	}
 	c.sess.Fail(c.clientID, store.OutcomeCancelled, reason)
-	msg, _ := json.Marshal(map[string]any{
-		"jsonrpc": "2.0",
-		"method":  "notifications/cancelled",
-		"params":  map[string]any{"requestId": c.id, "reason": reason},
-	})
-	_ = sc.child.Send(msg)
+	_ = sc.child.Send(cancelNotification(strconv.AppendInt(nil, c.id, 10), reason))
+}
+
+// expireShared ends a sessionless call that timed out (Session.onTimeout):
+// the client's stream gets the error, the child a cancellation under the
+// id it knows.
+func (u *stdioUpstream) expireShared(sess *Session, id, reply []byte) {
+	u.mu.Lock()
+	sc := u.shared
+	u.mu.Unlock()
+	if sc == nil {
+		return
+	}
+	c := sc.find(sess, id)
+	if c == nil || sc.take(c.id) == nil {
+		return
+	}
+	c.st.add(reply)
+	c.st.close()
+	_ = sc.child.Send(cancelNotification(strconv.AppendInt(nil, c.id, 10), timeoutReason))
 }
 
 // retire marks an idle child as done, so no call is registered on it

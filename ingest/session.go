@@ -73,7 +73,15 @@ type Overrides struct {
 // Limits bound what one message may cost.
 type Limits struct {
 	MaxMessageBytes int // larger messages are refused as bad input
+	// CallTimeout ends a client request the server leaves unanswered: the
+	// call's outcome is timeout, the client gets an error and the server a
+	// cancellation. Zero waits as long as the client does.
+	CallTimeout time.Duration
 }
+
+// codeRequestTimeout is the JSON-RPC error code MCP SDKs use for a request
+// that timed out.
+const codeRequestTimeout = -32001
 
 // DefaultMaxMessageBytes bounds one message when the config says nothing.
 const DefaultMaxMessageBytes = 4 << 20
@@ -99,6 +107,8 @@ type pending struct {
 	prestate string
 	reverts  uint64
 	auth     *store.Authorization
+
+	timer *time.Timer // CallTimeout's, stopped when the call settles
 }
 
 // Session is the state of one MCP session between one client and one
@@ -121,8 +131,10 @@ type Session struct {
 	clientName      string
 	clientVersion   string
 	protocolVersion string
-	serverName      string // serverInfo.name of the initialize result
-	upstream        caller // the transport's way to originate calls (inject.go); nil: none
+	serverName      string                 // serverInfo.name of the initialize result
+	upstream        caller                 // the transport's way to originate calls (inject.go); nil: none
+	expired         func(id, reply []byte) // the transport's way to end a timed-out call (see onTimeout)
+	cancelled       map[string]bool        // calls settled by their sender's cancellation, until the late answer comes
 	nextOrigin      uint64
 	started         bool
 	closed          bool
@@ -146,7 +158,65 @@ func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log 
 		tools:         make(map[string]*store.Annotations),
 		requestState:  make(map[string]uint64),
 		awaitingInput: make(map[string]uint64),
+		cancelled:     make(map[string]bool),
 	}
+}
+
+// onTimeout enables CallTimeout: deliver gets a timed-out client request's
+// id and the error response for the client, and must send both the reply
+// and a cancellation (cancelNotification) on their ways. A transport that
+// cannot do that leaves it unset, and its calls wait for the client.
+func (s *Session) onTimeout(deliver func(id, reply []byte)) {
+	s.mu.Lock()
+	s.expired = deliver
+	s.mu.Unlock()
+}
+
+// take removes a pending call and stops its timer; nil when it is not
+// pending (answered, failed, timed out or cancelled meanwhile).
+func (s *Session) take(k string) *pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.takeLocked(k)
+}
+
+func (s *Session) takeLocked(k string) *pending {
+	p := s.pending[k]
+	if p == nil {
+		return nil
+	}
+	delete(s.pending, k)
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	return p
+}
+
+// timeout settles a call its server did not answer within CallTimeout.
+func (s *Session) timeout(k string) {
+	s.mu.Lock()
+	p := s.takeLocked(k)
+	deliver := s.expired
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	detail := fmt.Sprintf("the server did not answer within %s; the gateway cancelled the call", s.limits.CallTimeout)
+	s.outcome(p, store.FromClient, store.OutcomeTimeout, nil, mustJSON(map[string]any{"code": codeRequestTimeout, "message": detail}), detail)
+	deliver(p.id, errorResponse(p.id, codeRequestTimeout, "mcptrail: "+detail))
+}
+
+// timeoutReason is the reason a timed-out call's cancellation gives.
+const timeoutReason = "mcptrail: the call timed out"
+
+// cancelNotification is what tells a server that the gateway gave up on
+// the request it knows by id.
+func cancelNotification(id json.RawMessage, reason string) []byte {
+	return mustJSON(map[string]any{
+		"jsonrpc": "2.0",
+		"method":  "notifications/cancelled",
+		"params":  map[string]any{"requestId": id, "reason": reason},
+	})
 }
 
 // ID is the session's gateway id.
@@ -409,7 +479,11 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 		s.outcome(p, from, store.OutcomeUnknown, nil, nil, "session closed before the call was forwarded")
 		return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: session closed"), errRefused
 	}
-	s.pending[key(from, w.ID)] = p
+	k := key(from, w.ID)
+	s.pending[k] = p
+	if from == store.FromClient && s.limits.CallTimeout > 0 && s.expired != nil {
+		p.timer = time.AfterFunc(s.limits.CallTimeout, func() { s.timeout(k) })
+	}
 	s.mu.Unlock()
 	return raw, nil, nil
 }
@@ -520,7 +594,13 @@ func ClassFromAnnotations(ann *store.Annotations) string {
 	return "write"
 }
 
+// maxCancelled bounds the cancelled calls remembered for their late
+// answers; past it they are forgotten and a late answer is bad input.
+const maxCancelled = 1024
+
 func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
+	var cancelled *pending
+	var reason string
 	ev := s.event(store.KindNotification, from, ov)
 	ev.Method = m.Method
 	ev.Params = s.redact(m.Params)
@@ -530,13 +610,23 @@ func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
 		// (if) the peer answers, or at close.
 		var p struct {
 			RequestID json.RawMessage `json:"requestId"`
+			Reason    string          `json:"reason"`
 		}
 		if json.Unmarshal(m.Params, &p) == nil {
-			// The sender cancels a request it sent itself.
+			reason = p.Reason
+			// The sender cancels a request it sent itself, and will ignore
+			// any answer (MCP "Cancellation"): the call ends here, so a
+			// server that never answers leaves nothing pending.
+			k := key(from, p.RequestID)
 			s.mu.Lock()
-			if pd := s.pending[key(from, p.RequestID)]; pd != nil {
+			if pd := s.takeLocked(k); pd != nil {
 				ev.Call = pd.seq
 				ev.Tool = pd.tool
+				cancelled = pd
+				if len(s.cancelled) >= maxCancelled {
+					clear(s.cancelled)
+				}
+				s.cancelled[k] = true
 			}
 			s.mu.Unlock()
 		}
@@ -553,6 +643,13 @@ func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
 	if _, err := s.rec.Record(ev, false); err != nil {
 		s.log.Warn("recording notification", "session", s.info.ID, "method", m.Method, "err", err)
 	}
+	if cancelled != nil {
+		detail := "cancelled by its sender"
+		if reason != "" {
+			detail += ": " + reason
+		}
+		s.outcome(cancelled, from, store.OutcomeCancelled, nil, nil, detail)
+	}
 }
 
 func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
@@ -561,10 +658,17 @@ func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
 	if from == store.FromClient {
 		reqFrom = store.FromServer
 	}
+	k := key(reqFrom, w.ID)
 	s.mu.Lock()
-	p := s.pending[key(reqFrom, w.ID)]
-	delete(s.pending, key(reqFrom, w.ID))
+	p := s.takeLocked(k)
+	late := p == nil && s.cancelled[k]
+	delete(s.cancelled, k)
 	s.mu.Unlock()
+	if late {
+		// The answer to a cancelled call: its outcome is recorded, and the
+		// sender ignores it.
+		return
+	}
 	if p == nil {
 		ev := s.event(store.KindBadInput, from, nil)
 		ev.JSONRPCID = w.ID
@@ -701,6 +805,9 @@ func (s *Session) Close(outcome, detail string) (clientReplies [][]byte) {
 	var ps []*pending
 	var froms []string
 	for k, p := range s.pending {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
 		ps = append(ps, p)
 		froms = append(froms, k[:bytes.IndexByte([]byte(k), 0)])
 	}
@@ -837,11 +944,7 @@ func mustJSON(v any) json.RawMessage {
 // Added for the HTTP gateway, where one POST can fail while its session
 // lives on; Close remains the way to end a whole session.
 func (s *Session) Fail(id json.RawMessage, outcome, detail string) []byte {
-	k := key(store.FromClient, id)
-	s.mu.Lock()
-	p := s.pending[k]
-	delete(s.pending, k)
-	s.mu.Unlock()
+	p := s.take(key(store.FromClient, id))
 	if p == nil {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -60,24 +61,78 @@ func TestSessionServerRequestAndCancel(t *testing.T) {
 	// The server asks the client to sample, with an id that collides with the client's own.
 	s.FromServer([]byte(`{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{}}`))
 	s.FromClient([]byte(`{"jsonrpc":"2.0","id":1,"result":{"role":"assistant","content":{"type":"text","text":"hi"}}}`), nil)
-	s.FromClient([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`), nil)
-	if got := rec.kinds(); got != "request,request,call,notification" {
+	// A call still pending when the session closes.
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow"}}`), nil)
+	s.FromClient([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user gave up"}}`), nil)
+	if got := rec.kinds(); got != "request,request,call,request,notification,call" {
 		t.Fatalf("kinds %s", got)
 	}
 	sampling := rec.evs[2]
 	if sampling.Method != "sampling/createMessage" || sampling.Call != 2 || sampling.From != store.FromServer {
 		t.Errorf("sampling outcome %+v", sampling)
 	}
-	if rec.evs[3].Call != 1 || rec.evs[3].Tool != "slow" {
-		t.Errorf("cancellation not linked to the call: %+v", rec.evs[3])
+	if rec.evs[4].Call != 1 || rec.evs[4].Tool != "slow" {
+		t.Errorf("cancellation not linked to the call: %+v", rec.evs[4])
+	}
+	// The cancellation ends the call at once: a server that never answers
+	// leaves nothing pending.
+	if o := rec.evs[5]; o.Call != 1 || o.Outcome != store.OutcomeCancelled || !strings.Contains(o.Detail, "user gave up") {
+		t.Errorf("cancelled outcome %+v", o)
+	}
+	if n := s.Pending(); n != 1 {
+		t.Errorf("%d calls pending after the cancellation, want 1", n)
+	}
+	// The server's late answer is relayed but ends nothing twice.
+	if fwd, _ := s.FromServer([]byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`)); fwd == nil {
+		t.Error("late answer not relayed")
+	}
+	if got := rec.kinds(); got != "request,request,call,request,notification,call" {
+		t.Fatalf("the late answer was recorded: kinds %s", got)
 	}
 	replies := s.Close(store.OutcomeUnknown, "gateway stopped")
-	if len(replies) != 1 || !strings.Contains(string(replies[0]), `"id":1`) {
+	if len(replies) != 1 || !strings.Contains(string(replies[0]), `"id":2`) {
 		t.Errorf("close replies %q", replies)
 	}
 	last := rec.evs[len(rec.evs)-2]
-	if last.Outcome != store.OutcomeUnknown || last.Call != 1 {
+	if last.Outcome != store.OutcomeUnknown || last.Call != 4 {
 		t.Errorf("pending call at close: %+v", last)
+	}
+}
+
+func TestSessionCallTimeout(t *testing.T) {
+	rec := &memRecorder{}
+	s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{CallTimeout: 20 * time.Millisecond}, nil)
+	type expiry struct{ id, reply []byte }
+	expired := make(chan expiry, 2)
+	s.onTimeout(func(id, reply []byte) { expired <- expiry{id, reply} })
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"hang"}}`), nil)
+	s.FromClient([]byte(`{"jsonrpc":"2.0","id":"b","method":"tools/call","params":{"name":"quick"}}`), nil)
+	s.FromServer([]byte(`{"jsonrpc":"2.0","id":"b","result":{"content":[]}}`))
+	var e expiry
+	select {
+	case e = <-expired:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the unanswered call never timed out")
+	}
+	if string(e.id) != `"a"` || !strings.Contains(string(e.reply), `"code":-32001`) || !strings.Contains(string(e.reply), `"id":"a"`) {
+		t.Fatalf("expiry of %s: %s", e.id, e.reply)
+	}
+	if n := s.Pending(); n != 0 {
+		t.Errorf("%d calls pending after the timeout", n)
+	}
+	var outcomes []string
+	rec.mu.Lock()
+	for _, ev := range rec.evs {
+		if ev.Kind == store.KindCall {
+			outcomes = append(outcomes, ev.Tool+"="+ev.Outcome)
+		}
+	}
+	rec.mu.Unlock()
+	if got := strings.Join(outcomes, ","); got != "quick=ok,hang=timeout" {
+		t.Errorf("outcomes %s", got)
+	}
+	if !strings.Contains(string(cancelNotification(e.id, timeoutReason)), `"requestId":"a"`) {
+		t.Errorf("cancellation %s", cancelNotification(e.id, timeoutReason))
 	}
 }
 

@@ -31,6 +31,10 @@ func (s *Stdio) Run(ctx context.Context) (int, error) {
 	// Calls the gateway itself makes on this connection (inject.go).
 	inj := newInjector(child.Send)
 	s.Session.attachUpstream(inj)
+	s.Session.onTimeout(func(id, reply []byte) {
+		out.writeLine(reply)
+		_ = child.Send(cancelNotification(id, timeoutReason))
+	})
 	if err := s.Session.Start(); err != nil {
 		// Nothing is forwarded unrecorded: without a record there is no session.
 		child.Close()

@@ -1,6 +1,7 @@
 // Command crashy is an MCP server (stdio) for the end-to-end tests whose
 // "crash" tool kills the process while the call is pending, as a real server
-// that crashes mid-call would.
+// that crashes mid-call would, and whose "hang" tool never answers (it says
+// on stderr when it hears the call was cancelled).
 package main
 
 import (
@@ -30,6 +31,12 @@ func main() {
 			fmt.Fprintln(os.Stderr, "crashy: exiting mid-call")
 			os.Exit(crashExitStatus)
 			return nil, nil, nil
+		})
+	mcp.AddTool(server, &mcp.Tool{Name: "hang", Description: "Never answers."},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in echoInput) (*mcp.CallToolResult, any, error) {
+			<-ctx.Done() // the SDK cancels ctx on notifications/cancelled
+			fmt.Fprintf(os.Stderr, "crashy: hang %s cancelled\n", in.Text)
+			select {} // and still never answers
 		})
 	if err := server.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 		log.Fatal(err)
