@@ -562,8 +562,7 @@ func (cs *childSession) deliverLocked(msg []byte) {
 			cs.u.g.log.Debug("dropping a response nobody waits for", "session", cs.sess.ID(), "id", string(env.ID))
 			return
 		}
-		st.add(msg)
-		if st.answered(k) {
+		if st.addAnswer(msg, k) {
 			cs.retireLocked(st)
 			if _, _, attached := st.state(); !attached {
 				cs.keepFinishedLocked(st)
@@ -954,9 +953,10 @@ func (sc *sharedChild) fromChild(line []byte) {
 			restored = line
 		}
 		if fwd, _ := c.sess.FromServer(restored); fwd != nil {
-			c.st.add(fwd)
+			c.st.addLast(fwd)
+		} else {
+			c.st.close()
 		}
-		c.st.close()
 	case hasID:
 		// A server request: in this era a server asks for input through
 		// input_required results, and no sessionless client could answer.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 )
 
 // replayWindow is how many bytes of already written events a resumable
@@ -59,6 +61,31 @@ func (s *sseStream) signal() {
 func (s *sseStream) add(msg []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.addLocked(msg)
+}
+
+// addAnswer appends the response to request k and marks k answered, at
+// once, so the reader sees the stream complete with its last response (and
+// may answer with one JSON body, see serve). It reports whether that was
+// the stream's last request.
+func (s *sseStream) addAnswer(msg []byte, k string) (last bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addLocked(msg)
+	return s.answeredLocked(k)
+}
+
+// addLast appends the stream's final message and closes it, at once (see
+// addAnswer).
+func (s *sseStream) addLast(msg []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addLocked(msg)
+	s.closed = true
+	s.signal()
+}
+
+func (s *sseStream) addLocked(msg []byte) bool {
 	if s.closed || s.broken {
 		return false
 	}
@@ -84,6 +111,10 @@ func (s *sseStream) add(msg []byte) bool {
 func (s *sseStream) answered(k string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.answeredLocked(k)
+}
+
+func (s *sseStream) answeredLocked(k string) bool {
 	if _, ok := s.pending[k]; !ok {
 		return false
 	}
@@ -172,9 +203,42 @@ func (s *sseStream) trim() {
 // serve writes the stream to w until it is complete (true) or the client
 // goes away or the stream is broken off (false). The caller has set the
 // response headers, except Content-Type, which serve sets.
+//
+// A POST stream waits for its first message before it answers: when that
+// completes it with responses only — a call that sent no progress or log
+// on the way, the common case — the answer is one application/json body
+// (the spec lets the server choose per POST), which costs the client no
+// stream parsing and the connection one write instead of three.
 func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 	if s.json {
 		return s.serveJSON(ctx, w)
+	}
+	if !s.standalone {
+		for {
+			s.mu.Lock()
+			closed, broken, waiting := s.closed, s.broken, s.next == s.first+len(s.events)
+			var events [][]byte
+			if closed && !broken && s.next == s.first && len(s.events) > 0 {
+				events = s.events
+			}
+			s.mu.Unlock()
+			if events != nil && allResponses(events) {
+				writeJSON(w, http.StatusOK, joinReplies(events))
+				s.mu.Lock()
+				s.next, s.unsent, s.kept = s.first+len(s.events), 0, 0
+				s.trim()
+				s.mu.Unlock()
+				return true
+			}
+			if !waiting || closed || broken {
+				break
+			}
+			select {
+			case <-s.wake:
+			case <-ctx.Done():
+				return false
+			}
+		}
 	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -184,8 +248,8 @@ func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 		// A stream that may stay quiet: send something so the headers
 		// travel now (proxies hold a HEADERS frame until DATA follows).
 		w.Write([]byte(": ok\n\n"))
+		_ = rc.Flush()
 	}
-	_ = rc.Flush()
 	for {
 		s.mu.Lock()
 		if s.broken {
@@ -250,4 +314,20 @@ func (s *sseStream) serveJSON(ctx context.Context, w http.ResponseWriter) bool {
 			return false
 		}
 	}
+}
+
+// allResponses reports whether every message is a JSON-RPC response (or
+// batch of them): what a JSON body may carry.
+func allResponses(msgs [][]byte) bool {
+	for _, m := range msgs {
+		if len(m) == 0 || m[0] != '{' {
+			return false
+		}
+		method := false
+		rawjson.EachMember(m, func(k, _ []byte) { method = method || string(k) == "method" })
+		if method {
+			return false
+		}
+	}
+	return true
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -358,8 +359,44 @@ func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, re
 
 // parse reads the envelope with exact member names, as JSON-RPC (and the
 // SDK's decoder) means them; encoding/json alone would also take "ID" or
-// "Method".
+// "Method". The scanner (scan.go) does it for valid JSON with plain keys
+// and string values where strings belong; anything else goes through
+// encoding/json, for the same result and the same errors.
 func (w *wireMsg) parse(raw []byte) error {
+	if json.Valid(raw) {
+		var jsonrpc, method []byte
+		var id, params, result, rpcErr []byte
+		plain := rawjson.EachMember(raw, func(k, v []byte) {
+			switch string(k) {
+			case "jsonrpc":
+				jsonrpc = v
+			case "method":
+				method = v
+			case "id":
+				id = v
+			case "params":
+				params = v
+			case "result":
+				result = v
+			case "error":
+				rpcErr = v
+			}
+		})
+		version, vok := rawjson.StringValue(jsonrpc)
+		name, mok := rawjson.StringValue(method)
+		if plain && (jsonrpc == nil || vok) && (method == nil || mok) {
+			w.JSONRPC = version
+			if method != nil {
+				w.Method = &name
+			}
+			w.ID, w.Params, w.Result, w.Error = id, params, result, rpcErr
+			return nil
+		}
+	}
+	return w.parseSlow(raw)
+}
+
+func (w *wireMsg) parseSlow(raw []byte) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return err
@@ -435,14 +472,16 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 	ev.Params = s.redact(m.Params)
 	p := &pending{start: time.Now(), method: m.Method, id: w.ID}
 	if from == store.FromClient {
-		s.learnClient(m)
+		var meta identity.Meta
 		if hasMeta(m.Params) {
-			if t := identity.TaskFromMeta(m.Params); t != nil {
-				ev.Task = identity.MergeTask(ev.Task, t)
-			}
-			if obo := identity.OnBehalfOfFromMeta(m.Params); obo != "" && ev.OnBehalfOf == "" {
-				ev.OnBehalfOf = obo
-			}
+			meta = identity.ParseMeta(m.Params)
+		}
+		s.learnClient(m, meta)
+		if t := meta.Task(); t != nil {
+			ev.Task = identity.MergeTask(ev.Task, t)
+		}
+		if obo := meta.OnBehalfOf(); obo != "" && ev.OnBehalfOf == "" {
+			ev.OnBehalfOf = obo
 		}
 		s.fillAgent(ev)
 		p.target = s.continuation(ev, m.Params)
@@ -490,7 +529,7 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 
 // learnClient remembers who the client says it is: clientInfo and the
 // protocol version from initialize (2025 era) or from _meta (2026-07-28).
-func (s *Session) learnClient(m *jsonrpc.Request) {
+func (s *Session) learnClient(m *jsonrpc.Request, meta identity.Meta) {
 	var name, version, pv string
 	if m.Method == "initialize" {
 		var p struct {
@@ -503,9 +542,9 @@ func (s *Session) learnClient(m *jsonrpc.Request) {
 		if json.Unmarshal(m.Params, &p) == nil {
 			name, version, pv = p.ClientInfo.Name, p.ClientInfo.Version, p.ProtocolVersion
 		}
-	} else if hasMeta(m.Params) {
-		name, version = identity.ClientInfoFromMeta(m.Params)
-		pv = metaString(m.Params, "io.modelcontextprotocol/protocolVersion")
+	} else if meta != nil {
+		name, version = meta.ClientInfo()
+		pv = meta.String("io.modelcontextprotocol/protocolVersion")
 	}
 	s.mu.Lock()
 	if name != "" {
@@ -517,21 +556,8 @@ func (s *Session) learnClient(m *jsonrpc.Request) {
 	s.mu.Unlock()
 }
 
-// hasMeta is a cheap first look: most requests carry no _meta, and each
-// reader of it parses the params again.
+// hasMeta is a cheap first look: most requests carry no _meta.
 func hasMeta(params json.RawMessage) bool { return bytes.Contains(params, []byte(`"_meta"`)) }
-
-func metaString(params json.RawMessage, k string) string {
-	var p struct {
-		Meta map[string]json.RawMessage `json:"_meta"`
-	}
-	if json.Unmarshal(params, &p) != nil {
-		return ""
-	}
-	var v string
-	_ = json.Unmarshal(p.Meta[k], &v)
-	return v
-}
 
 // mrtrMethods are the requests a 2026-07-28 server may answer with
 // input_required, continued by a retry under a new id.
@@ -551,7 +577,20 @@ func (s *Session) continuation(ev *store.Event, params json.RawMessage) (target 
 		RequestState   string          `json:"requestState"`
 		InputResponses json.RawMessage `json:"inputResponses"`
 	}
-	_ = json.Unmarshal(params, &p)
+	if !rawjson.EachMember(params, func(k, v []byte) {
+		switch string(k) {
+		case "name":
+			p.Name, _ = rawjson.StringValue(v)
+		case "uri":
+			p.URI, _ = rawjson.StringValue(v)
+		case "requestState":
+			p.RequestState, _ = rawjson.StringValue(v)
+		case "inputResponses":
+			p.InputResponses = v
+		}
+	}) {
+		_ = json.Unmarshal(params, &p)
+	}
 	target = p.Name + p.URI
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -711,7 +750,18 @@ func (s *Session) inspectResult(p *pending, result json.RawMessage) (outcome, de
 		ResultType   string `json:"resultType"`
 		RequestState string `json:"requestState"`
 	}
-	_ = json.Unmarshal(result, &r)
+	if !rawjson.EachMember(result, func(k, v []byte) {
+		switch string(k) {
+		case "isError":
+			r.IsError = string(v) == "true"
+		case "resultType":
+			r.ResultType, _ = rawjson.StringValue(v)
+		case "requestState":
+			r.RequestState, _ = rawjson.StringValue(v)
+		}
+	}) {
+		_ = json.Unmarshal(result, &r)
+	}
 	waitKey := p.method + "\x00" + p.target
 	s.mu.Lock()
 	defer s.mu.Unlock()

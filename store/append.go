@@ -8,19 +8,25 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 )
 
-// pending is a queued event, or a Flush marker when data is nil.
+// pending is a queued event, or a Flush marker.
 type pending struct {
-	ev   Event
-	data []byte
-	hash [32]byte
-	at   time.Time  // when queued: the batch window runs from here
-	done chan error // receives the commit's result; nil when nobody waits
+	ev      Event
+	marker  bool     // a Flush marker, no event
+	encoded bool     // prep holds ev's encoding; else the writer encodes it
+	prep    prepared // see prepare; prep.value is the stored value once sealed
+	hash    [32]byte // set when the writer seals the event into the chain
+	at      time.Time
+	done    chan error // receives the commit's result; nil when nobody waits
 }
 
 // Session ids are keys of their own (bbolt keys are at most 32 KiB); the
@@ -49,6 +55,14 @@ func (s *Store) AppendNoWait(ev *Event) (uint64, error) {
 	return s.append(ev, false)
 }
 
+// append queues ev for the writer and gives it its seq. An appender that
+// waits for the commit encodes its event itself, so concurrent durable
+// appends marshal and compress in parallel while the previous commit syncs.
+// One that does not wait (batch durability, AppendNoWait) only copies it and
+// leaves the encoding to the writer — the gateway forwards a call right
+// after its record has a seq, and the encoding then runs off the call's
+// path — unless a backlog shows the store busy: then throughput counts,
+// and appenders encode in parallel again.
 func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	if s.readOnly {
 		return 0, ErrReadOnly
@@ -56,10 +70,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	if len(ev.Session) > maxSessionID {
 		return 0, fmt.Errorf("store: session id of %d bytes is too long", len(ev.Session))
 	}
-	e, err := ev.owned()
-	if err != nil {
-		return 0, err
-	}
+	e := ev.clone()
 	if e.ID == "" {
 		e.ID = ulid.Make().String()
 	}
@@ -71,15 +82,23 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	if e.Time.Before(minTime) || e.Time.After(maxTime) {
 		return 0, fmt.Errorf("store: event time %v out of range", e.Time)
 	}
-	// Everything but the seq and the chain is encoded outside the lock, so
-	// concurrent appenders marshal and compress in parallel.
-	prep, err := prepare(&e, s.largeBody)
-	if err != nil {
-		return 0, fmt.Errorf("store: encode event: %w", err)
-	}
-	var done chan error
+	p := &pending{at: now}
 	if wait {
-		done = make(chan error, 1)
+		p.done = make(chan error, 1)
+	}
+	if wait || s.backlog.Load() >= selfEncodeBacklog {
+		if err := e.compactRaw(); err != nil {
+			return 0, err
+		}
+		prep, err := prepare(&e, s.largeBody)
+		if err != nil {
+			return 0, fmt.Errorf("store: encode event: %w", err)
+		}
+		p.prep, p.encoded = prep, true
+	} else if err := e.validRaw(); err != nil {
+		// Checked here, not by the writer: the caller learns of it, and
+		// no seq is given to an event that cannot be stored.
+		return 0, err
 	}
 
 	s.mu.Lock()
@@ -87,7 +106,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 		s.mu.Unlock()
 		return 0, ErrClosed
 	}
-	s.enqueue(&e, prep, done, now)
+	s.enqueue(&e, p)
 	// The writer sleeps out the window unless there is a reason to commit
 	// now (someone waits, or the batch is full); waking it for every event
 	// would cost CPU.
@@ -98,27 +117,119 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	}
 
 	if wait {
-		if err := <-done; err != nil {
+		if err := <-p.done; err != nil {
 			return 0, err
 		}
+		// Sealed by the writer before the commit; an event nobody waits
+		// for is sealed later, and its hash is not known here.
+		ev.PrevHash, ev.Hash = p.ev.PrevHash, p.ev.Hash
 	}
-	ev.Seq, ev.ID, ev.Time, ev.PrevHash, ev.Hash = e.Seq, e.ID, e.Time, e.PrevHash, e.Hash
+	ev.Seq, ev.ID, ev.Time = e.Seq, e.ID, e.Time
 	return e.Seq, nil
 }
 
-// enqueue gives e the next seq, chains it and queues it for the writer.
-// s.mu must be held.
-func (s *Store) enqueue(e *Event, p prepared, done chan error, now time.Time) {
+// enqueue gives e the next seq and queues it for the writer, which chains
+// it. s.mu must be held.
+func (s *Store) enqueue(e *Event, p *pending) {
 	e.Seq = s.seq + 1
-	sum := p.seal(e.Seq, s.hash)
-	e.PrevHash, e.Hash = hex.EncodeToString(s.hash[:]), hex.EncodeToString(sum[:])
-	s.seq, s.hash = e.Seq, sum
-	s.queue = append(s.queue, &pending{ev: *e, data: p.value, hash: sum, at: now, done: done})
+	s.seq = e.Seq
+	p.ev = *e
+	s.queue = append(s.queue, p)
 	s.queued++
+	s.backlog.Store(int64(s.queued))
 	s.pending++
-	if done != nil {
+	if p.done != nil {
 		s.waiters++
 	}
+}
+
+// seal encodes what the appenders left unencoded and chains the batch onto
+// the last committed event. Only the writer calls it, between commits, so
+// the chain's head is s.doneHash. A large batch is encoded on every core.
+func (s *Store) seal(batch []*pending) {
+	var todo []*pending
+	for _, p := range batch {
+		if !p.marker && !p.encoded {
+			todo = append(todo, p)
+		}
+	}
+	encode := func(list []*pending) {
+		for _, p := range list {
+			p.prep = s.encodeQueued(&p.ev)
+			p.encoded = true
+		}
+	}
+	if workers := min(runtime.GOMAXPROCS(0), len(todo)/parallelEncodeMin); workers > 1 {
+		var wg sync.WaitGroup
+		per := (len(todo) + workers - 1) / workers
+		for chunk := range slices.Chunk(todo, per) {
+			wg.Go(func() { encode(chunk) })
+		}
+		wg.Wait()
+	} else {
+		encode(todo)
+	}
+	s.mu.Lock()
+	prev := s.doneHash
+	s.mu.Unlock()
+	for _, p := range batch {
+		if p.marker {
+			continue
+		}
+		sum := p.prep.seal(p.ev.Seq, prev)
+		p.ev.PrevHash, p.ev.Hash = hex.EncodeToString(prev[:]), hex.EncodeToString(sum[:])
+		p.hash, prev = sum, sum
+	}
+}
+
+// preEncode encodes the queued events no appender encoded, and reports
+// whether there were any. Only the writer calls it: once queued, a pending
+// that nobody waits for is the writer's alone.
+func (s *Store) preEncode() bool {
+	var todo []*pending
+	s.mu.Lock()
+	for _, p := range s.queue {
+		if !p.marker && !p.encoded {
+			todo = append(todo, p)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range todo {
+		p.prep = s.encodeQueued(&p.ev)
+		p.encoded = true
+	}
+	return len(todo) > 0
+}
+
+// selfEncodeBacklog is the queue length from which appenders that do not
+// wait encode their events themselves.
+const selfEncodeBacklog = 32
+
+// parallelEncodeMin is how many unencoded events make it worth a goroutine
+// to encode them.
+const parallelEncodeMin = 64
+
+// encodeQueued encodes an event an appender did not wait for. Its raw
+// fields were checked when it was appended, so this does not fail; if it
+// did, the event is kept with the reason in its detail rather than leave a
+// hole in the sequence.
+func (s *Store) encodeQueued(e *Event) prepared {
+	seq := e.Seq // prepare encodes the event with seq 0
+	defer func() { e.Seq = seq }()
+	err := e.compactRaw()
+	var prep prepared
+	if err == nil {
+		prep, err = prepare(e, s.largeBody)
+	}
+	if err != nil {
+		slog.Error("mcptrail store: encoding an event", "seq", e.Seq, "err", err)
+		e.Params, e.Result, e.Error, e.JSONRPCID = nil, nil, nil, nil
+		e.Detail = strings.TrimSpace(e.Detail + " (bodies dropped: " + err.Error() + ")")
+		if prep, err = prepare(e, s.largeBody); err != nil {
+			panic(fmt.Sprintf("store: encoding event %d without bodies: %v", e.Seq, err))
+		}
+	}
+	return prep
 }
 
 // Flush returns when every event appended before it is committed. It
@@ -136,7 +247,7 @@ func (s *Store) Flush() error {
 	var done chan error
 	if s.pending > 0 {
 		done = make(chan error, 1)
-		s.queue = append(s.queue, &pending{at: time.Now(), done: done})
+		s.queue = append(s.queue, &pending{marker: true, at: time.Now(), done: done})
 		s.waiters++
 	}
 	s.mu.Unlock()
@@ -185,7 +296,11 @@ func (s *Store) run() {
 		case batch != nil:
 			s.commit(batch)
 		case wait > 0:
-			sleep(wait)
+			// The window is the writer's idle time: encode what waits in
+			// it, so the commit that follows has only the chain to do.
+			if !s.preEncode() {
+				sleep(wait)
+			}
 		case closed && !final:
 			// The final checkpoint; it may queue an outage alert, so
 			// look at the queue once more before leaving.
@@ -223,7 +338,7 @@ func (s *Store) take() ([]*pending, time.Duration) {
 	n, events := 0, 0
 	for ; n < len(s.queue); n++ {
 		p := s.queue[n]
-		if p.data != nil {
+		if !p.marker {
 			if events == s.maxBatch {
 				break
 			}
@@ -239,6 +354,7 @@ func (s *Store) take() ([]*pending, time.Duration) {
 		s.queue = nil
 	}
 	s.queued -= events
+	s.backlog.Store(int64(s.queued))
 	return batch, 0
 }
 
@@ -263,6 +379,7 @@ func (s *Store) commit(batch []*pending) {
 	var err error
 	var ckpt *checkpointer
 	if n > 0 {
+		s.seal(batch)
 		last := lastEvent(batch)
 		err = s.update(func(tx *bolt.Tx) error {
 			if err := write(tx, batch); err != nil {
@@ -286,7 +403,8 @@ func (s *Store) commit(batch []*pending) {
 		lost = s.queue
 		m := n + countEvents(lost)
 		s.queue, s.queued, s.waiters = nil, 0, 0
-		s.seq, s.hash = s.doneSeq, s.doneHash
+		s.backlog.Store(0)
+		s.seq = s.doneSeq
 		s.pending -= m
 		s.failed += uint64(m)
 		err = fmt.Errorf("store: commit of seq %d-%d failed: %w", s.doneSeq+1, s.doneSeq+uint64(m), err)
@@ -335,11 +453,11 @@ func write(tx *bolt.Tx, batch []*pending) error {
 	sessions := map[string]*SessionSummary{}
 
 	for _, p := range batch {
-		if p.data == nil {
+		if p.marker {
 			continue
 		}
 		e := &p.ev
-		if err := events.Put(u64(e.Seq), p.data); err != nil {
+		if err := events.Put(u64(e.Seq), p.prep.value); err != nil {
 			return err
 		}
 		fields := e.fields()
@@ -395,7 +513,7 @@ func write(tx *bolt.Tx, batch []*pending) error {
 func countEvents(list []*pending) int {
 	n := 0
 	for _, p := range list {
-		if p.data != nil {
+		if !p.marker {
 			n++
 		}
 	}
@@ -404,18 +522,17 @@ func countEvents(list []*pending) int {
 
 func lastEvent(batch []*pending) *pending {
 	for i := len(batch) - 1; i >= 0; i-- {
-		if batch[i].data != nil {
+		if !batch[i].marker {
 			return batch[i]
 		}
 	}
 	return nil
 }
 
-// owned returns a copy of e sharing no memory with it, so that a caller
-// editing its event after Append cannot change what subscribers see or race
-// with the writer. Raw JSON fields are compacted as json.Marshal writes them
-// so that the copy equals what a reader decodes from the file.
-func (e *Event) owned() (Event, error) {
+// clone returns a copy of e sharing no memory with it, so that a caller
+// editing its event (or reusing the buffers its raw fields point into)
+// after Append cannot change what is stored or race with the writer.
+func (e *Event) clone() Event {
 	c := *e
 	c.Agent = clone(e.Agent)
 	c.Principal = clone(e.Principal)
@@ -426,21 +543,47 @@ func (e *Event) owned() (Event, error) {
 		a.Idempotent, a.OpenWorld = clone(a.Idempotent), clone(a.OpenWorld)
 		c.Annotations = a
 	}
-	for _, f := range [...]struct {
-		name string
-		raw  *json.RawMessage
-	}{{"jsonrpc_id", &c.JSONRPCID}, {"params", &c.Params}, {"result", &c.Result}, {"error", &c.Error}} {
+	for _, f := range c.rawFields() {
+		*f.raw = bytes.Clone(*f.raw)
+	}
+	return c
+}
+
+type rawField struct {
+	name string
+	raw  *json.RawMessage
+}
+
+func (e *Event) rawFields() [4]rawField {
+	return [...]rawField{{"jsonrpc_id", &e.JSONRPCID}, {"params", &e.Params}, {"result", &e.Result}, {"error", &e.Error}}
+}
+
+// validRaw reports a raw field that is not JSON.
+func (e *Event) validRaw() error {
+	for _, f := range e.rawFields() {
+		if len(bytes.TrimSpace(*f.raw)) > 0 && !json.Valid(*f.raw) {
+			return fmt.Errorf("store: event %s is not valid JSON", f.name)
+		}
+	}
+	return nil
+}
+
+// compactRaw rewrites the raw fields as json.Marshal writes them, so that
+// the event equals what a reader decodes from the file (subscribers get it
+// as it is).
+func (e *Event) compactRaw() error {
+	for _, f := range e.rawFields() {
 		if len(bytes.TrimSpace(*f.raw)) == 0 {
 			*f.raw = nil
 			continue
 		}
 		m, err := json.Marshal(*f.raw)
 		if err != nil {
-			return c, fmt.Errorf("store: event %s is not valid JSON: %w", f.name, err)
+			return fmt.Errorf("store: event %s is not valid JSON: %w", f.name, err)
 		}
 		*f.raw = m
 	}
-	return c, nil
+	return nil
 }
 
 func clone[T any](p *T) *T {

@@ -115,12 +115,7 @@ func (s *Store) recoveredLocked() {
 	})
 	now := time.Now()
 	e := Event{ID: ulid.Make().String(), Time: now.UTC(), Kind: KindAlert, Method: "mcptrail/store_outage", Detail: detail, Params: params}
-	p, err := prepare(&e, s.largeBody)
-	if err != nil {
-		slog.Error("mcptrail store: recording the outage alert", "err", err)
-		return
-	}
-	s.enqueue(&e, p, nil, now)
+	s.enqueue(&e, &pending{at: now})
 }
 
 // noteFailure and noteRecovery are failedLocked and recoveredLocked for

@@ -93,14 +93,14 @@ type Store struct {
 
 	mu       sync.Mutex
 	closed   bool
-	seq      uint64   // last assigned
-	hash     [32]byte // hash of seq
-	doneSeq  uint64   // last committed
+	seq      uint64 // last assigned
+	doneSeq  uint64 // last committed
 	doneHash [32]byte
 	queue    []*pending
-	queued   int // events in queue (it also holds Flush markers)
-	waiters  int // queue items someone waits on: commit them without delay
-	pending  int // events appended and neither committed nor failed
+	queued   int          // events in queue (it also holds Flush markers)
+	backlog  atomic.Int64 // queued, for appenders deciding before they lock
+	waiters  int          // queue items someone waits on: commit them without delay
+	pending  int          // events appended and neither committed nor failed
 	commits  uint64
 	failed   uint64
 	lost     error // a commit that failed since the last Flush
@@ -243,8 +243,8 @@ func (s *Store) load(vkey string) error {
 			return fmt.Errorf("store schema %x was written by a newer mcptrail (this one reads up to %d)", v, schemaVersion)
 		}
 		s.id = string(meta.Get(kStoreID))
-		s.seq, s.hash = readHead(meta)
-		s.doneSeq, s.doneHash = s.seq, s.hash
+		s.doneSeq, s.doneHash = readHead(meta)
+		s.seq = s.doneSeq
 		// Resuming from a head that is not the last event would fork the chain.
 		var last uint64
 		if events := tx.Bucket(bEvents); events != nil {
@@ -356,7 +356,7 @@ func (s *Store) publish(batch []*pending) {
 	defer s.subMu.Unlock()
 	for sub := range s.subs {
 		for _, p := range batch {
-			if p.data == nil {
+			if p.marker {
 				continue
 			}
 			select {

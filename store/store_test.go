@@ -425,8 +425,16 @@ func TestCommitFailureStrict(t *testing.T) {
 	if seq := mustAppend(t, s, ev); seq != 2 || ev.PrevHash != first.Hash {
 		t.Fatalf("after failure: seq %d prev %s, want 2 %s", seq, ev.PrevHash, first.Hash)
 	}
-	mustVerify(t, s, 2)
-	if st := s.Stats(); st.Failed != 1 || st.Events != 2 {
+	// The commit that succeeded queued the outage's alert after z. Flush
+	// commits it, and reports the failure since the last Flush.
+	if err := s.Flush(); !errors.Is(err, boom) {
+		t.Fatalf("Flush = %v, want the failed commit's error", err)
+	}
+	mustVerify(t, s, 3)
+	if alert, err := s.Get(3); err != nil || alert.Kind != KindAlert || alert.Method != "mcptrail/store_outage" {
+		t.Fatalf("event 3 = %+v, %v; want the outage alert", alert, err)
+	}
+	if st := s.Stats(); st.Failed != 1 || st.Events != 3 {
 		t.Fatalf("Stats = %+v", st)
 	}
 	if sum, _ := s.Session("s1"); sum.Events != 2 {
@@ -526,19 +534,20 @@ func TestSubscribe(t *testing.T) {
 	s := tempStore(t, Options{Durability: DurabilityBatch})
 	ch, cancel := s.Subscribe(200)
 	slow, _ := s.Subscribe(1)
-	var want []string
 	for i := range 150 {
-		ev := call("s1", fmt.Sprint(i))
-		mustAppend(t, s, ev)
-		want = append(want, ev.Hash)
+		mustAppend(t, s, call("s1", fmt.Sprint(i)))
 	}
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	for i, h := range want {
+	for i := range 150 {
 		ev := <-ch
-		if ev.Seq != uint64(i+1) || ev.Hash != h {
-			t.Fatalf("event %d: seq %d hash %s, want %s", i, ev.Seq, ev.Hash, h)
+		stored, err := s.Get(uint64(i + 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Seq != uint64(i+1) || ev.Hash == "" || ev.Hash != stored.Hash {
+			t.Fatalf("event %d: seq %d hash %q, want the stored %q", i, ev.Seq, ev.Hash, stored.Hash)
 		}
 	}
 	// The slow subscriber was dropped, not waited for.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -84,18 +85,38 @@ func isToken(k string) bool {
 	return k != ""
 }
 
-// meta returns params._meta, or nil.
-func meta(params json.RawMessage) map[string]json.RawMessage {
-	var p struct {
-		Meta map[string]json.RawMessage `json:"_meta"`
-	}
-	if len(params) == 0 || json.Unmarshal(params, &p) != nil {
+// Meta is a request's params._meta, read once for every claim in it.
+type Meta map[string]json.RawMessage
+
+// ParseMeta returns params._meta, or nil. It decodes only _meta, not the
+// rest of the params (a call's arguments may be large).
+func ParseMeta(params json.RawMessage) Meta {
+	if len(params) == 0 {
 		return nil
 	}
-	return p.Meta
+	var raw json.RawMessage
+	if !rawjson.EachMember(params, func(k, v []byte) {
+		if string(k) == "_meta" {
+			raw = v
+		}
+	}) {
+		var p struct {
+			Meta Meta `json:"_meta"`
+		}
+		if json.Unmarshal(params, &p) != nil {
+			return nil
+		}
+		return p.Meta
+	}
+	var m Meta
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
 }
 
-func metaString(m map[string]json.RawMessage, key string) string {
+// String returns the string at key, or "".
+func (m Meta) String(key string) string {
 	var s string
 	if raw, ok := m[key]; ok && json.Unmarshal(raw, &s) == nil {
 		return s
@@ -103,18 +124,17 @@ func metaString(m map[string]json.RawMessage, key string) string {
 	return ""
 }
 
-// TaskFromMeta reads the task a request belongs to from params._meta:
-// traceparent, baggage, and mcptrail's own "io.mcptrail/task", which wins
-// over baggage because it names the task on purpose. nil when none.
-func TaskFromMeta(params json.RawMessage) *store.Task {
-	m := meta(params)
+// Task reads the task a request belongs to: traceparent, baggage, and
+// mcptrail's own "io.mcptrail/task", which wins over baggage because it
+// names the task on purpose. nil when none.
+func (m Meta) Task() *store.Task {
 	if m == nil {
 		return nil
 	}
 	var t store.Task
-	t.TraceID, t.SpanID, _ = TraceParent(metaString(m, "traceparent"))
+	t.TraceID, t.SpanID, _ = TraceParent(m.String("traceparent"))
 
-	if b := Baggage(metaString(m, "baggage")); b != nil {
+	if b := Baggage(m.String("baggage")); b != nil {
 		t.ID = first(b["mcptrail.task.id"], b["task.id"], b["task"])
 		t.Name = b["task.name"]
 		t.Workflow = first(b["task.workflow"], b["workflow"])
@@ -137,6 +157,9 @@ func TaskFromMeta(params json.RawMessage) *store.Task {
 	return &t
 }
 
+// TaskFromMeta is ParseMeta(params).Task().
+func TaskFromMeta(params json.RawMessage) *store.Task { return ParseMeta(params).Task() }
+
 func first(s ...string) string {
 	for _, v := range s {
 		if v != "" {
@@ -146,15 +169,16 @@ func first(s ...string) string {
 	return ""
 }
 
-// OnBehalfOfFromMeta reads "io.mcptrail/on_behalf_of" from params._meta.
-func OnBehalfOfFromMeta(params json.RawMessage) string {
-	return metaString(meta(params), metaOnBehalfOf)
-}
+// OnBehalfOf reads "io.mcptrail/on_behalf_of".
+func (m Meta) OnBehalfOf() string { return m.String(metaOnBehalfOf) }
 
-// ClientInfoFromMeta reads the 2026-07-28 clientInfo that replaces the
-// initialize handshake's: every request carries it.
-func ClientInfoFromMeta(params json.RawMessage) (name, version string) {
-	raw, ok := meta(params)[metaClientInfo]
+// OnBehalfOfFromMeta is ParseMeta(params).OnBehalfOf().
+func OnBehalfOfFromMeta(params json.RawMessage) string { return ParseMeta(params).OnBehalfOf() }
+
+// ClientInfo reads the 2026-07-28 clientInfo that replaces the initialize
+// handshake's: every request carries it.
+func (m Meta) ClientInfo() (name, version string) {
+	raw, ok := m[metaClientInfo]
 	if !ok {
 		return "", ""
 	}
@@ -164,6 +188,11 @@ func ClientInfoFromMeta(params json.RawMessage) (name, version string) {
 	}
 	_ = json.Unmarshal(raw, &ci)
 	return ci.Name, ci.Version
+}
+
+// ClientInfoFromMeta is ParseMeta(params).ClientInfo().
+func ClientInfoFromMeta(params json.RawMessage) (name, version string) {
+	return ParseMeta(params).ClientInfo()
 }
 
 // MergeTask layers over on base: each non-empty field of over wins. It

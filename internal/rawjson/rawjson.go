@@ -1,0 +1,132 @@
+// Package rawjson reads members out of JSON text without decoding it.
+//
+// The gateway reads a few members of every message — the envelope, a
+// call's name, a result's isError, _meta — and relays the rest untouched.
+// encoding/json would decode each whole message into a map or struct by
+// reflection for that (about half the gateway's own CPU per call); this
+// walks the top level of an object and hands out raw values. Keys are
+// matched byte for byte, as JSON-RPC and MCP mean them.
+package rawjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// EachMember calls fn with the key (without quotes) and the raw value of
+// each top-level member of obj, in order. It returns false, having called
+// fn for no member, when obj is not an object, a key holds an escape or
+// invalid UTF-8 (which only encoding/json would decode the same way), or obj is not well formed
+// where the walk looks; callers then fall back to encoding/json. It does
+// not validate values: check obj with json.Valid first where that matters.
+func EachMember(obj []byte, fn func(key, val []byte)) bool {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	// First pass: find the members, so that fn never sees a partial object
+	// whose later key would have sent the caller to encoding/json.
+	type kv struct{ k, v [2]int }
+	var buf [8]kv
+	members := buf[:0]
+	i = skipSpace(obj, i+1)
+	for i < len(obj) && obj[i] != '}' {
+		if obj[i] != '"' {
+			return false
+		}
+		ks := i + 1
+		ke := stringEnd(obj, i)
+		if ke > len(obj) || obj[ke-1] != '"' || ke-1 < ks || bytes.IndexByte(obj[ks:ke-1], '\\') >= 0 || !utf8.Valid(obj[ks:ke-1]) {
+			return false
+		}
+		i = skipSpace(obj, ke)
+		if i >= len(obj) || obj[i] != ':' {
+			return false
+		}
+		i = skipSpace(obj, i+1)
+		ve := valueEnd(obj, i)
+		if ve <= i {
+			return false
+		}
+		members = append(members, kv{[2]int{ks, ke - 1}, [2]int{i, ve}})
+		i = skipSpace(obj, ve)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	if i >= len(obj) {
+		return false
+	}
+	for _, m := range members {
+		fn(obj[m.k[0]:m.k[1]], obj[m.v[0]:m.v[1]])
+	}
+	return true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string that starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// valueEnd returns the index just past the JSON value that starts at b[i].
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = stringEnd(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
+}
+
+// StringValue decodes a raw JSON string; ok is false for anything else.
+// Strings without escapes, the common case, need no decoder (which would
+// also turn invalid UTF-8 into U+FFFD).
+func StringValue(raw []byte) (s string, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	return s, json.Unmarshal(raw, &s) == nil
+}
