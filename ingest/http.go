@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/oklog/ulid/v2"
@@ -385,6 +386,9 @@ type reqInfo struct {
 func inspectPost(body []byte) postInfo {
 	var info postInfo
 	body = bytes.TrimSpace(body)
+	if !json.Valid(body) {
+		return info
+	}
 	var elems []json.RawMessage
 	if len(body) > 0 && body[0] == '[' {
 		info.batch = true
@@ -395,41 +399,24 @@ func inspectPost(body []byte) postInfo {
 		elems = []json.RawMessage{body}
 	}
 	for _, e := range elems {
-		var m struct {
-			ID     json.RawMessage `json:"id"`
-			Method *string         `json:"method"`
-			Params json.RawMessage `json:"params"`
-		}
-		if json.Unmarshal(e, &m) != nil {
+		m, ok := readMessage(e)
+		if !ok {
 			return info
 		}
 		switch {
-		case m.Method != nil && len(m.ID) > 0 && string(m.ID) != "null":
-			var p struct {
-				Meta struct {
-					ProgressToken   json.RawMessage `json:"progressToken"`
-					ProtocolVersion string          `json:"io.modelcontextprotocol/protocolVersion"`
-					ClientInfo      struct {
-						Name string `json:"name"`
-					} `json:"io.modelcontextprotocol/clientInfo"`
-				} `json:"_meta"`
-				ClientInfo struct {
-					Name string `json:"name"`
-				} `json:"clientInfo"`
-			}
-			_ = json.Unmarshal(m.Params, &p)
-			info.requests = append(info.requests, reqInfo{id: m.ID, method: *m.Method, token: p.Meta.ProgressToken})
-			if *m.Method == "initialize" {
+		case m.method != nil && len(m.id) > 0 && string(m.id) != "null":
+			info.requests = append(info.requests, reqInfo{id: m.id, method: *m.method, token: m.token})
+			if *m.method == "initialize" {
 				info.initialize = true
-				info.clientName = p.ClientInfo.Name
+				info.clientName = m.initClient
 			}
-			if p.Meta.ProtocolVersion != "" {
+			if m.protocolVersion != "" {
 				info.modern = true
 				if info.clientName == "" {
-					info.clientName = p.Meta.ClientInfo.Name
+					info.clientName = m.metaClient
 				}
 			}
-		case m.Method != nil:
+		case m.method != nil:
 			info.notifs++
 		default:
 			info.responses++
@@ -437,6 +424,106 @@ func inspectPost(body []byte) postInfo {
 	}
 	info.valid = true
 	return info
+}
+
+// message is what the HTTP gateway reads of a message before the Session
+// sees it: enough to route its answers and find its session.
+type message struct {
+	id              json.RawMessage
+	method          *string
+	token           json.RawMessage // params._meta.progressToken
+	protocolVersion string          // params._meta's (2026-07-28)
+	metaClient      string          // params._meta clientInfo.name (2026-07-28)
+	initClient      string          // params.clientInfo.name (initialize)
+}
+
+// readMessage reads one valid JSON message with the raw scanner, or with
+// encoding/json where the scanner declines; ok is false when it is not an
+// object.
+func readMessage(e []byte) (m message, ok bool) {
+	var method, params, meta, clientInfo, metaClientInfo []byte
+	plain := rawjson.EachMember(e, func(k, v []byte) {
+		switch string(k) {
+		case "id":
+			m.id = v
+		case "method":
+			method = v
+		case "params":
+			params = v
+		}
+	}) && (method == nil || isString(method)) &&
+		(len(params) == 0 || params[0] != '{' || rawjson.EachMember(params, func(k, v []byte) {
+			switch string(k) {
+			case "_meta":
+				meta = v
+			case "clientInfo":
+				clientInfo = v
+			}
+		})) &&
+		(len(meta) == 0 || meta[0] != '{' || rawjson.EachMember(meta, func(k, v []byte) {
+			switch string(k) {
+			case "progressToken":
+				m.token = v
+			case "io.modelcontextprotocol/protocolVersion":
+				m.protocolVersion, _ = rawjson.StringValue(v)
+			case "io.modelcontextprotocol/clientInfo":
+				metaClientInfo = v
+			}
+		}))
+	if !plain {
+		return readMessageSlow(e)
+	}
+	if method != nil {
+		name, _ := rawjson.StringValue(method)
+		m.method = &name
+	}
+	m.initClient, m.metaClient = nameOf(clientInfo), nameOf(metaClientInfo)
+	return m, true
+}
+
+func isString(raw []byte) bool { _, ok := rawjson.StringValue(raw); return ok }
+
+// nameOf reads the name of a clientInfo object.
+func nameOf(info []byte) string {
+	var name string
+	if len(info) > 0 && info[0] == '{' && !rawjson.EachMember(info, func(k, v []byte) {
+		if string(k) == "name" {
+			name, _ = rawjson.StringValue(v)
+		}
+	}) {
+		var ci struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(info, &ci)
+		name = ci.Name
+	}
+	return name
+}
+
+func readMessageSlow(e []byte) (message, bool) {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method *string         `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	if json.Unmarshal(e, &m) != nil {
+		return message{}, false
+	}
+	var p struct {
+		Meta struct {
+			ProgressToken   json.RawMessage `json:"progressToken"`
+			ProtocolVersion string          `json:"io.modelcontextprotocol/protocolVersion"`
+			ClientInfo      struct {
+				Name string `json:"name"`
+			} `json:"io.modelcontextprotocol/clientInfo"`
+		} `json:"_meta"`
+		ClientInfo struct {
+			Name string `json:"name"`
+		} `json:"clientInfo"`
+	}
+	_ = json.Unmarshal(m.Params, &p)
+	return message{id: m.ID, method: m.Method, token: p.Meta.ProgressToken, protocolVersion: p.Meta.ProtocolVersion,
+		metaClient: p.Meta.ClientInfo.Name, initClient: p.ClientInfo.Name}, true
 }
 
 // requestIDs lists the ids of a POST's requests.

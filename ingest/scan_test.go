@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -34,6 +36,46 @@ func FuzzEnvelopeScan(f *testing.F) {
 			if !bytes.Equal(p[0], p[1]) {
 				t.Fatalf("member: scan %q, encoding/json %q", p[0], p[1])
 			}
+		}
+	})
+}
+
+// The HTTP gateway's first look at a POST must agree with encoding/json's
+// (readMessageSlow) wherever keys are spelled exactly; encoding/json also
+// takes "ID" for "id", which MCP does not.
+func FuzzReadMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"clientInfo":{"name":"c","version":"1"}}}`,
+		`{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"t","_meta":{"progressToken":7,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"m"}}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized","params":[]}`, `{"jsonrpc":"2.0","id":1,"result":{}}`,
+		`{"id":1,"method":5}`, `{"id":1,"method":"a","params":{"_meta":[1]}}`, `{"id":1,"method":"a","params":{"_m\u0065ta":{"progressToken":1}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	keys := []string{"id", "method", "params", "_meta", "clientInfo", "progressToken", "name",
+		"io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientInfo"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, fok := readMessage(data)
+		if !json.Valid(data) {
+			return
+		}
+		rest := string(data)
+		for _, k := range keys {
+			rest = strings.ReplaceAll(rest, `"`+k+`"`, "")
+		}
+		for _, k := range keys {
+			if strings.Contains(strings.ToLower(rest), strings.ToLower(k)) {
+				return // a key only encoding/json's case folding would take
+			}
+		}
+		slow, sok := readMessageSlow(data)
+		if fok != sok {
+			t.Fatalf("scan ok=%v, encoding/json ok=%v", fok, sok)
+		}
+		if (fast.method == nil) != (slow.method == nil) || (fast.method != nil && *fast.method != *slow.method) ||
+			!bytes.Equal(fast.id, slow.id) || !bytes.Equal(fast.token, slow.token) || fast.protocolVersion != slow.protocolVersion ||
+			fast.metaClient != slow.metaClient || fast.initClient != slow.initClient {
+			t.Fatalf("scan %+v, encoding/json %+v", fast, slow)
 		}
 	})
 }
