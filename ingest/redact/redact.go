@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unsafe"
 )
 
 // Rules extends the built-in rules; the zero value uses the built-ins alone.
@@ -93,7 +94,11 @@ func apply(ps []pattern, s string) string {
 // most patterns and need no string decoding at all. Only \uXXXX and \/
 // escapes can spell a hint that the raw text does not show.
 func (r *Redactor) activePatterns(raw []byte) []pattern {
-	text := string(raw)
+	if len(raw) == 0 {
+		return r.patterns
+	}
+	// A view, not a copy (a message may be megabytes).
+	text := view(raw)
 	if strings.Contains(text, `\u`) || strings.Contains(text, `\/`) {
 		return r.patterns
 	}
@@ -370,7 +375,7 @@ func (w *walker) skip(i int) int {
 // mayMatch tells from the raw string whether a pattern might match once
 // it is decoded, sparing the decoding of most strings.
 func (w *walker) mayMatch(start, end int) bool {
-	raw := string(w.src[start+1 : end-1])
+	raw := view(w.src[start+1 : end-1])
 	if strings.Contains(raw, `\u`) || strings.Contains(raw, `\/`) {
 		return true
 	}
@@ -382,11 +387,12 @@ func (w *walker) mayMatch(start, end int) bool {
 	return false
 }
 
-// text decodes the JSON string src[start:end].
+// text decodes the JSON string src[start:end]. Without escapes it is a
+// view of src, not a copy: the walker only compares and matches it.
 func (w *walker) text(start, end int) string {
 	body := w.src[start+1 : end-1]
 	if bytes.IndexByte(body, '\\') < 0 {
-		return string(body)
+		return view(body)
 	}
 	var s string
 	if err := json.Unmarshal(w.src[start:end], &s); err != nil {
@@ -401,4 +407,13 @@ func quote(s string) string {
 	enc.SetEscapeHTML(false) // keep "<" and "&" readable in the record
 	_ = enc.Encode(s)        // a string always encodes
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// view is b as a string without copying it, for strings the redactor only
+// reads while b is unchanged (the caller's message, during one call).
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
