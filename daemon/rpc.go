@@ -5,13 +5,17 @@
 package daemon
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/rpc"
 	"net/rpc/jsonrpc"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mcptrail/mcptrail/store"
@@ -67,6 +71,41 @@ type Status struct {
 // Client talks to a running daemon. It is an ingest.Recorder.
 type Client struct {
 	rpc *rpc.Client
+
+	// Records travel in order, in batches: a record nobody waits for
+	// (an outcome, a notification) is queued and the caller goes on —
+	// wrap relays a server's response without a round trip to the daemon
+	// — while one that must be in the store first (a request) waits for
+	// its batch. One batch is in flight at a time, so the daemon appends
+	// in the order wrap recorded.
+	mu      sync.Mutex
+	idle    sync.Cond // signalled when a flush ends
+	queue   []*queuedRecord
+	sending bool
+	broken  error // the connection failed: every later record fails
+}
+
+type queuedRecord struct {
+	ev      store.Event
+	durable bool
+	done    chan appendResult // nil: nobody waits
+}
+
+type appendResult struct {
+	seq uint64
+	err error
+}
+
+// AppendBatchArgs are records to append in order.
+type AppendBatchArgs struct {
+	Events  []store.Event
+	Durable []bool
+}
+
+// AppendBatchReply has each record's seq, or its error ("" when none).
+type AppendBatchReply struct {
+	Seqs   []uint64
+	Errors []string
 }
 
 // ErrNotRunning means no daemon answers on the instance's socket.
@@ -81,7 +120,9 @@ func Dial(home string) (*Client, error) {
 		}
 		return nil, err
 	}
-	return &Client{rpc: jsonrpc.NewClient(conn)}, nil
+	c := &Client{rpc: jsonrpc.NewClient(conn)}
+	c.idle.L = &c.mu
+	return c, nil
 }
 
 func isRefused(err error) bool {
@@ -95,17 +136,104 @@ func isRefused(err error) bool {
 	return false
 }
 
-// Close hangs up.
-func (c *Client) Close() error { return c.rpc.Close() }
-
-// Record sends ev to the daemon's store and sets ev.Seq.
-func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
-	var r AppendReply
-	if err := c.rpc.Call("Daemon.Append", &AppendArgs{Event: *ev, Durable: durable}, &r); err != nil {
-		return 0, fmt.Errorf("daemon: %w", err)
+// Close sends what is queued, then hangs up.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	for c.sending {
+		c.idle.Wait()
 	}
-	ev.Seq = r.Seq
-	return r.Seq, nil
+	c.mu.Unlock()
+	return c.rpc.Close()
+}
+
+// Record sends ev to the daemon's store. With durable set it returns once
+// the daemon has appended it (and committed it, under strict durability),
+// and sets ev.Seq; otherwise it returns at once, with seq 0, and the record
+// follows the ones before it.
+func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
+	q := &queuedRecord{ev: *ev, durable: durable}
+	// The caller may reuse the buffers its raw fields point into.
+	for _, f := range []*json.RawMessage{&q.ev.JSONRPCID, &q.ev.Params, &q.ev.Result, &q.ev.Error} {
+		// One event that cannot be encoded must not sink its batch.
+		if len(*f) > 0 && !json.Valid(*f) {
+			return 0, fmt.Errorf("daemon: record of a %s: a raw field is not valid JSON", ev.Kind)
+		}
+		*f = bytes.Clone(*f)
+	}
+	if durable {
+		q.done = make(chan appendResult, 1)
+	}
+	c.mu.Lock()
+	if c.broken != nil {
+		err := c.broken
+		c.mu.Unlock()
+		return 0, err
+	}
+	c.queue = append(c.queue, q)
+	flush := !c.sending
+	c.sending = true
+	c.mu.Unlock()
+	if !durable {
+		if flush {
+			go c.flush()
+		}
+		return 0, nil
+	}
+	if flush {
+		c.flush() // it waits anyway: send from here, sparing a hand-off
+	}
+	r := <-q.done
+	if r.err != nil {
+		return 0, r.err
+	}
+	ev.Seq = r.seq
+	return r.seq, nil
+}
+
+// flush sends queued records, a batch at a time, until none are left.
+func (c *Client) flush() {
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		c.queue = nil
+		if len(batch) == 0 {
+			c.sending = false
+			c.idle.Broadcast()
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		args := AppendBatchArgs{Events: make([]store.Event, len(batch)), Durable: make([]bool, len(batch))}
+		for i, q := range batch {
+			args.Events[i], args.Durable[i] = q.ev, q.durable
+		}
+		var reply AppendBatchReply
+		err := c.rpc.Call("Daemon.AppendBatch", &args, &reply)
+		if err == nil && (len(reply.Seqs) != len(batch) || len(reply.Errors) != len(batch)) {
+			err = errors.New("malformed reply")
+		}
+		if err != nil {
+			err = fmt.Errorf("daemon: %w", err)
+			c.mu.Lock()
+			c.broken = err
+			c.mu.Unlock()
+		}
+		for i, q := range batch {
+			r := appendResult{err: err}
+			if err == nil {
+				r.seq = reply.Seqs[i]
+				if reply.Errors[i] != "" {
+					r.err = fmt.Errorf("daemon: %s", reply.Errors[i])
+				}
+			}
+			switch {
+			case q.done != nil:
+				q.done <- r
+			case r.err != nil:
+				slog.Warn("a record was not stored", "kind", q.ev.Kind, "session", q.ev.Session, "err", r.err)
+			}
+		}
+	}
 }
 
 // Status asks the daemon how it is.
@@ -148,6 +276,24 @@ func (c *Client) Verify() (store.VerifyResult, error) {
 // service is what the daemon exposes over its socket (net/rpc's method shape).
 type service struct{ d *Daemon }
 
+// AppendBatch appends a wrap's records in the order sent; one that fails
+// does not stop the others.
+func (s *service) AppendBatch(a *AppendBatchArgs, r *AppendBatchReply) error {
+	if len(a.Durable) != len(a.Events) {
+		return errors.New("AppendBatch: one durability per event")
+	}
+	r.Seqs, r.Errors = make([]uint64, len(a.Events)), make([]string, len(a.Events))
+	for i := range a.Events {
+		seq, err := s.d.Record(&a.Events[i], a.Durable[i])
+		r.Seqs[i] = seq
+		if err != nil {
+			r.Errors[i] = err.Error()
+		}
+	}
+	return nil
+}
+
+// Append records one event: what wraps of earlier versions call.
 func (s *service) Append(a *AppendArgs, r *AppendReply) error {
 	ev := a.Event
 	seq, err := s.d.Record(&ev, a.Durable)

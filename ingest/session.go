@@ -470,7 +470,9 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 	ev.JSONRPCID = w.ID
 	ev.Size = len(raw)
 	ev.Params = s.redact(m.Params)
-	p := &pending{start: time.Now(), method: m.Method, id: w.ID}
+	// The id outlives raw, whose buffer the transport reuses for the next
+	// message: the outcome, recorded later, repeats it.
+	p := &pending{start: time.Now(), method: m.Method, id: bytes.Clone(w.ID)}
 	if from == store.FromClient {
 		var meta identity.Meta
 		if hasMeta(m.Params) {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -255,4 +256,19 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Transports reuse a message's buffer for the next one (LineReader): what
+// the Session keeps of a request until its outcome must be its own.
+func TestSessionOutcomeOutlivesTheRequestBuffer(t *testing.T) {
+	rec := &memRecorder{}
+	s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{}, nil)
+	buf := []byte(`{"jsonrpc":"2.0","id":"first","method":"tools/call","params":{"name":"t"}}`)
+	s.FromClient(buf, nil)
+	copy(buf, bytes.Repeat([]byte{'x'}, len(buf))) // the reader's next line
+	s.FromServer([]byte(`{"jsonrpc":"2.0","id":"first","result":{"content":[]}}`))
+	out := rec.evs[len(rec.evs)-1]
+	if out.Kind != store.KindCall || string(out.JSONRPCID) != `"first"` {
+		t.Fatalf("outcome %s with jsonrpc_id %s, want the request's \"first\"", out.Kind, out.JSONRPCID)
+	}
 }
