@@ -5,7 +5,6 @@
 package daemon
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,15 +77,24 @@ type Client struct {
 	// — while one that must be in the store first (a request) waits for
 	// its batch. One batch is in flight at a time, so the daemon appends
 	// in the order wrap recorded.
-	mu      sync.Mutex
-	idle    sync.Cond // signalled when a flush ends
-	queue   []*queuedRecord
-	sending bool
-	broken  error // the connection failed: every later record fails
+	mu          sync.Mutex
+	idle        sync.Cond // signalled when a flush takes the queue or ends
+	queue       []*queuedRecord
+	queuedBytes int
+	sending     bool
+	broken      error // the connection failed: every later record fails
 }
 
+// A wrap holds at most this many records, or bytes of them, for the
+// daemon (besides the batch being sent).
+const (
+	maxQueuedRecords = 256
+	maxQueuedBytes   = 256 << 10
+)
+
 type queuedRecord struct {
-	ev      store.Event
+	ev      json.RawMessage // the event, encoded when it was recorded
+	kind    string
 	durable bool
 	done    chan appendResult // nil: nobody waits
 }
@@ -96,9 +104,9 @@ type appendResult struct {
 	err error
 }
 
-// AppendBatchArgs are records to append in order.
+// AppendBatchArgs are records to append in order, each a JSON store.Event.
 type AppendBatchArgs struct {
-	Events  []store.Event
+	Events  []json.RawMessage
 	Durable []bool
 }
 
@@ -151,25 +159,30 @@ func (c *Client) Close() error {
 // and sets ev.Seq; otherwise it returns at once, with seq 0, and the record
 // follows the ones before it.
 func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
-	q := &queuedRecord{ev: *ev, durable: durable}
-	// The caller may reuse the buffers its raw fields point into.
-	for _, f := range []*json.RawMessage{&q.ev.JSONRPCID, &q.ev.Params, &q.ev.Result, &q.ev.Error} {
-		// One event that cannot be encoded must not sink its batch.
-		if len(*f) > 0 && !json.Valid(*f) {
-			return 0, fmt.Errorf("daemon: record of a %s: a raw field is not valid JSON", ev.Kind)
-		}
-		*f = bytes.Clone(*f)
+	// Encoded now: the caller may reuse the buffers its raw fields point
+	// into, and one event that cannot be encoded must not sink its batch.
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("daemon: encoding a %s record: %w", ev.Kind, err)
 	}
+	q := &queuedRecord{ev: data, kind: ev.Kind, durable: durable}
 	if durable {
 		q.done = make(chan appendResult, 1)
 	}
 	c.mu.Lock()
+	// Bounded: a server that talks faster than the daemon records waits
+	// for it here, as the pipes then hold it back, instead of wrap
+	// holding its records in memory.
+	for (len(c.queue) >= maxQueuedRecords || c.queuedBytes >= maxQueuedBytes) && c.broken == nil {
+		c.idle.Wait()
+	}
 	if c.broken != nil {
 		err := c.broken
 		c.mu.Unlock()
 		return 0, err
 	}
 	c.queue = append(c.queue, q)
+	c.queuedBytes += len(q.ev)
 	flush := !c.sending
 	c.sending = true
 	c.mu.Unlock()
@@ -195,7 +208,8 @@ func (c *Client) flush() {
 	for {
 		c.mu.Lock()
 		batch := c.queue
-		c.queue = nil
+		c.queue, c.queuedBytes = nil, 0
+		c.idle.Broadcast() // room in the queue
 		if len(batch) == 0 {
 			c.sending = false
 			c.idle.Broadcast()
@@ -203,7 +217,7 @@ func (c *Client) flush() {
 			return
 		}
 		c.mu.Unlock()
-		args := AppendBatchArgs{Events: make([]store.Event, len(batch)), Durable: make([]bool, len(batch))}
+		args := AppendBatchArgs{Events: make([]json.RawMessage, len(batch)), Durable: make([]bool, len(batch))}
 		for i, q := range batch {
 			args.Events[i], args.Durable[i] = q.ev, q.durable
 		}
@@ -216,6 +230,7 @@ func (c *Client) flush() {
 			err = fmt.Errorf("daemon: %w", err)
 			c.mu.Lock()
 			c.broken = err
+			c.idle.Broadcast()
 			c.mu.Unlock()
 		}
 		for i, q := range batch {
@@ -230,7 +245,7 @@ func (c *Client) flush() {
 			case q.done != nil:
 				q.done <- r
 			case r.err != nil:
-				slog.Warn("a record was not stored", "kind", q.ev.Kind, "session", q.ev.Session, "err", r.err)
+				slog.Warn("a record was not stored", "kind", q.kind, "err", r.err)
 			}
 		}
 	}
@@ -283,9 +298,12 @@ func (s *service) AppendBatch(a *AppendBatchArgs, r *AppendBatchReply) error {
 		return errors.New("AppendBatch: one durability per event")
 	}
 	r.Seqs, r.Errors = make([]uint64, len(a.Events)), make([]string, len(a.Events))
-	for i := range a.Events {
-		seq, err := s.d.Record(&a.Events[i], a.Durable[i])
-		r.Seqs[i] = seq
+	for i, raw := range a.Events {
+		var ev store.Event
+		err := json.Unmarshal(raw, &ev)
+		if err == nil {
+			r.Seqs[i], err = s.d.Record(&ev, a.Durable[i])
+		}
 		if err != nil {
 			r.Errors[i] = err.Error()
 		}

@@ -79,6 +79,7 @@ var programs = map[string][]string{
 	// Servers written for these tests.
 	"recordcheck": {"./e2e/testdata/recordcheck"},
 	"crashy":      {"./e2e/testdata/crashy"},
+	"faulty":      {"./e2e/testdata/faulty"},
 }
 
 // builds has one entry per program, made before any test runs.

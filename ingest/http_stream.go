@@ -97,11 +97,19 @@ func (s *sseStream) addLocked(msg []byte) bool {
 			s.events, s.first, s.next, s.unsent, s.kept = nil, s.first+len(s.events), s.first+len(s.events), 0, 0
 			break
 		}
-		// The standalone stream drops its oldest unread message.
+		// The standalone stream drops its oldest unread message, and lets
+		// go of it and of everything before it: trim only frees written
+		// events past the replay window, so dropped ones (never written)
+		// would otherwise stay in memory for ever while nobody reads. A
+		// reader resuming from before the gap starts at the oldest message
+		// kept.
 		s.unsent -= len(s.events[s.next-s.first])
 		s.next++
 		s.dropped++
-		s.trim()
+		n := s.next - s.first
+		clear(s.events[:n])
+		s.events = s.events[n:]
+		s.first, s.kept = s.next, 0
 	}
 	s.signal()
 	return true

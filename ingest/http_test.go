@@ -1165,3 +1165,24 @@ func outcomeEvents(evs []store.Event, tool string) []string {
 	}
 	return out
 }
+
+// TestSSEStreamDropReleases checks that a standalone stream nobody reads
+// holds at most its limit: the messages it drops are let go, not kept in
+// its buffer behind the read position.
+func TestSSEStreamDropReleases(t *testing.T) {
+	sa := newStream("g", 100, nil)
+	sa.standalone = true
+	for range 1000 {
+		sa.add([]byte("0123456789"))
+	}
+	held := 0
+	for _, e := range sa.events {
+		held += len(e)
+	}
+	if held > 100 || len(sa.events) > 10 {
+		t.Errorf("after 10000 bytes through a standalone stream with a 100-byte limit it holds %d events, %d bytes", len(sa.events), held)
+	}
+	if n := sa.takeDropped(); n != 990 {
+		t.Errorf("dropped %d, want 990", n)
+	}
+}
