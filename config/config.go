@@ -34,7 +34,7 @@ type Config struct {
 	Durability      string              `yaml:"durability"` // strict | batch
 	BatchWindow     Duration            `yaml:"batch_window"`
 	MaxMessageBytes int                 `yaml:"max_message_bytes"`
-	CallTimeout     Duration            `yaml:"call_timeout"` // 0: calls wait as long as their client
+	CallTimeout     Duration            `yaml:"call_timeout"`    // 0: calls wait as long as their client
 	AllowedOrigins  []string            `yaml:"allowed_origins"` // besides loopback origins
 	Upstreams       map[string]Upstream `yaml:"upstreams"`
 	Tokens          []Token             `yaml:"tokens"`
