@@ -66,8 +66,8 @@ func TestBadInputWrap(t *testing.T) {
 	r.CloseStdin()
 	select {
 	case <-r.Exited():
-		if r.waitErr != nil {
-			t.Errorf("mcptrail wrap exited with %v after stdin closed, want status 0", r.waitErr)
+		if r.WaitErr() != nil {
+			t.Errorf("mcptrail wrap exited with %v after stdin closed, want status 0", r.WaitErr())
 		}
 	case <-time.After(stopTimeout):
 		t.Fatalf("mcptrail wrap still running %v after its stdin closed", stopTimeout)

@@ -54,8 +54,8 @@ func TestCrashWrap(t *testing.T) {
 	}
 	select {
 	case <-r.Exited():
-		if code := commandExitCode(r.waitErr); code != 3 {
-			t.Errorf("mcptrail wrap exited with %v, want its child's status 3", r.waitErr)
+		if code := commandExitCode(r.WaitErr()); code != 3 {
+			t.Errorf("mcptrail wrap exited with %v, want its child's status 3", r.WaitErr())
 		}
 	case <-time.After(stopTimeout):
 		t.Fatalf("mcptrail wrap still running %v after its server died", stopTimeout)
@@ -105,7 +105,7 @@ func TestCrashServe(t *testing.T) {
 	}
 	select {
 	case <-d.Exited():
-		t.Fatalf("mcptrail serve exited after an upstream crashed: %v", d.waitErr)
+		t.Fatalf("mcptrail serve exited after an upstream crashed: %v", d.WaitErr())
 	default:
 	}
 	crashOutcome(t, in)

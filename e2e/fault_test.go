@@ -451,8 +451,8 @@ func TestFaultUpstreamKilledWrap(t *testing.T) {
 	}
 	select {
 	case <-r.Exited():
-		if code := commandExitCode(r.waitErr); code != 137 {
-			t.Errorf("mcptrail wrap exited with %v, want 137 (its server's SIGKILL)", r.waitErr)
+		if code := commandExitCode(r.WaitErr()); code != 137 {
+			t.Errorf("mcptrail wrap exited with %v, want 137 (its server's SIGKILL)", r.WaitErr())
 		}
 	case <-time.After(stopTimeout):
 		t.Fatalf("mcptrail wrap still running %v after its server was killed", stopTimeout)
@@ -545,7 +545,7 @@ func TestFaultUpstreamKilledServe(t *testing.T) {
 	}
 	select {
 	case <-d.Exited():
-		t.Fatalf("mcptrail serve exited after an upstream was killed: %v", d.waitErr)
+		t.Fatalf("mcptrail serve exited after an upstream was killed: %v", d.WaitErr())
 	default:
 	}
 	killedOutcomes(t, in, 2, "block", "wait")
@@ -776,7 +776,7 @@ func TestFaultSlowClientWrap(t *testing.T) {
 		t.Helper()
 		line, err := out.ReadBytes('\n')
 		if err != nil {
-			t.Fatalf("reading wrap's stdout: %v (exited: %v)", err, p.waitErr)
+			t.Fatalf("reading wrap's stdout: %v (exited: %v)", err, p.WaitErr())
 		}
 		var m RawMessage
 		if err := json.Unmarshal(line, &m); err != nil {
@@ -847,8 +847,8 @@ func TestFaultSlowClientWrap(t *testing.T) {
 	stdin.Close()
 	select {
 	case <-p.Exited():
-		if p.waitErr != nil {
-			t.Errorf("mcptrail wrap exited with %v, want status 0", p.waitErr)
+		if p.WaitErr() != nil {
+			t.Errorf("mcptrail wrap exited with %v, want status 0", p.WaitErr())
 		}
 	case <-time.After(stopTimeout):
 		t.Fatalf("mcptrail wrap still running %v after its stdin closed", stopTimeout)

@@ -13,23 +13,23 @@
 //   - Instance.Export / WaitEvents read the record with `mcptrail export`;
 //   - startRaw drives a stdio server with raw bytes, for what the SDK won't send.
 //
+// What the soak test (bench/soak) needs too — processes, output capture,
+// the CLI runner, the everything-server over HTTP — lives in internal/testkit.
+//
 // Nothing here sleeps to synchronize: the harness reads the lines processes
 // print, or polls a condition until a deadline.
 package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +39,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -96,14 +97,10 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	wd, err := os.Getwd()
+	var err error
+	repoRoot, err = testkit.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 2
-	}
-	repoRoot = filepath.Dir(wd)
-	if _, err := os.Stat(filepath.Join(repoRoot, "go.mod")); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: expected the repository root above", wd, ":", err)
 		return 2
 	}
 	binDir, err = os.MkdirTemp("", "mcptrail-e2e-bin-")
@@ -127,16 +124,11 @@ func binary(t testing.TB, name string) string {
 	br.once.Do(func() {
 		defer br.done.Store(true)
 		out := filepath.Join(binDir, name)
-		cmdArgs := []string{"build", "-o", out}
+		var args []string
 		if name == "mcptrail" && raceEnabled {
-			cmdArgs = append(cmdArgs, "-race")
+			args = append(args, "-race")
 		}
-		cmdArgs = append(cmdArgs, programs[name]...)
-		cmd := exec.Command("go", cmdArgs...)
-		cmd.Dir = repoRoot
-		output, err := cmd.CombinedOutput()
-		if err != nil {
-			br.err = fmt.Errorf("go %s (in %s): %v\n%s", strings.Join(cmdArgs, " "), repoRoot, err, output)
+		if br.err = testkit.GoBuild(repoRoot, out, append(args, programs[name]...)...); br.err != nil {
 			return
 		}
 		br.path = out
@@ -211,48 +203,8 @@ func (w *watched) wait(timeout time.Duration, stop <-chan struct{}, cond func() 
 	}
 }
 
-// logBuf collects a process's output and lets a test wait for a pattern in it.
-// It is safe for concurrent use.
-type logBuf struct {
-	watched
-	data []byte
-}
-
-func newLogBuf() *logBuf { return &logBuf{} }
-
-func (b *logBuf) Write(p []byte) (int, error) {
-	b.update(func() { b.data = append(b.data, p...) })
-	return len(p), nil
-}
-
-func (b *logBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.data)
-}
-
-// waitMatch waits until re matches the output, the process exits (exited is
-// closed; its output is complete once Wait returned), or the deadline passes;
-// it returns the submatches.
-func (b *logBuf) waitMatch(re *regexp.Regexp, exited <-chan struct{}, timeout time.Duration) ([]string, error) {
-	var m []string
-	switch err := b.wait(timeout, exited, func() bool { m = re.FindStringSubmatch(string(b.data)); return m != nil }); err {
-	case nil:
-		return m, nil
-	case errStopped:
-		return nil, fmt.Errorf("process exited before printing %q", re)
-	default:
-		return nil, fmt.Errorf("no %q within %v", re, timeout)
-	}
-}
-
 // checkNoRace fails t when a race-enabled binary reported a data race.
-func checkNoRace(t testing.TB, what string, output string) {
-	t.Helper()
-	if i := strings.Index(output, "WARNING: DATA RACE"); i >= 0 {
-		t.Errorf("%s reported a data race:\n%s", what, output[i:])
-	}
-}
+var checkNoRace = testkit.CheckNoRace
 
 // ---------------------------------------------------------------------------
 // Instances.
@@ -314,51 +266,17 @@ func (in *Instance) WriteConfig(t testing.TB, extra string) string {
 // the instance's directories, and the built binaries first on PATH (servers
 // under test find `mcptrail` there).
 func (in *Instance) Env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "MCPTRAIL_") || k == "XDG_CONFIG_HOME" || k == "XDG_STATE_HOME" || k == "PATH" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env,
-		"MCPTRAIL_HOME="+in.Home,
-		"XDG_CONFIG_HOME="+in.ConfigHome,
-		"XDG_STATE_HOME="+filepath.Join(filepath.Dir(in.Home), "state"),
-		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
-	)
-	return env
+	return testkit.Env(in.Home, in.ConfigHome, binDir)
 }
 
 // Result is a finished command.
-type Result struct {
-	Stdout, Stderr string
-	Code           int // exit status
-}
+type Result = testkit.Result
 
 // Run runs `mcptrail ARGS...` to completion and returns what it printed and
 // its exit status. It fails t only when the command cannot run at all.
 func (in *Instance) Run(t testing.TB, args ...string) Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t, "mcptrail"), args...)
-	cmd.Env = in.Env()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr) && ctx.Err() == nil:
-		res.Code = exitErr.ExitCode()
-	default:
-		t.Fatalf("mcptrail %s: %v (stderr: %s)", strings.Join(args, " "), err, res.Stderr)
-	}
-	checkNoRace(t, "mcptrail "+strings.Join(args, " "), res.Stderr)
-	return res
+	return testkit.RunCLI(t, commandTimeout, binary(t, "mcptrail"), in.Env(), args...)
 }
 
 // MustRun is Run that requires exit status 0.
@@ -532,105 +450,21 @@ func (in *Instance) checkDaemonLogs(t testing.TB) {
 
 // pollUntil calls cond every 50ms until it returns true or timeout passes.
 func pollUntil(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronization
-	}
+	return testkit.PollUntil(timeout, 50*time.Millisecond, cond)
 }
 
 // ---------------------------------------------------------------------------
 // Processes that run in the background of a test.
 
 // Proc is a process started by the harness, stopped at cleanup.
-type Proc struct {
-	Name   string
-	Cmd    *exec.Cmd
-	Stderr *logBuf
-	Stdout *logBuf // nil when stdout is not captured
+type Proc = testkit.Proc
 
-	exited  chan struct{} // closed when Wait returned
-	waitErr error
-}
-
-// startProc starts cmd with its stdout captured unless already set, and its
-// stderr captured (in cmd.Stderr when that is already a *logBuf),
-// and registers a cleanup that stops it: SIGTERM, then SIGKILL after
-// stopTimeout. On failure the test log gets its stderr.
+// startProc starts cmd (see testkit.StartProc) with the harness's stop
+// timeout.
 func startProc(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, Cmd: cmd, exited: make(chan struct{})}
-	if cmd.Stdout == nil {
-		p.Stdout = newLogBuf()
-		cmd.Stdout = p.Stdout
-	}
-	if lb, ok := cmd.Stderr.(*logBuf); ok {
-		p.Stderr = lb // the caller's capture (WrapCommand's, say)
-	} else {
-		p.Stderr = newLogBuf()
-		cmd.Stderr = p.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.terminate()
-		if t.Failed() {
-			t.Logf("%s stderr:\n%s", name, p.Stderr.String())
-		}
-	})
-	return p
+	return testkit.StartProc(t, name, cmd, testkit.ProcOptions{StopTimeout: stopTimeout})
 }
-
-// terminate stops the process if it still runs; it returns its exit error.
-func (p *Proc) terminate() error {
-	select {
-	case <-p.exited:
-		return p.waitErr
-	default:
-	}
-	p.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(stopTimeout):
-		p.Cmd.Process.Kill()
-		<-p.exited
-	}
-	return p.waitErr
-}
-
-// Stop sends SIGTERM and requires a clean exit (status 0) within stopTimeout.
-func (p *Proc) Stop(t testing.TB) {
-	t.Helper()
-	select {
-	case <-p.exited:
-		t.Fatalf("%s exited before it was stopped: %v\nstderr:\n%s", p.Name, p.waitErr, p.Stderr.String())
-	default:
-	}
-	p.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(stopTimeout):
-		p.Cmd.Process.Kill()
-		<-p.exited
-		t.Fatalf("%s did not exit within %v of SIGTERM", p.Name, stopTimeout)
-	}
-	if p.waitErr != nil {
-		t.Errorf("%s exited with %v after SIGTERM, want status 0\nstderr:\n%s", p.Name, p.waitErr, p.Stderr.String())
-	}
-}
-
-// Exited reports whether the process has exited.
-func (p *Proc) Exited() <-chan struct{} { return p.exited }
 
 // ---------------------------------------------------------------------------
 // mcptrail serve.
@@ -641,8 +475,6 @@ type Daemon struct {
 	URL string // http://127.0.0.1:PORT
 }
 
-var listeningRE = regexp.MustCompile(`(?m)^mcptrail: gateway listening on (http://127\.0\.0\.1:[0-9]+)$`)
-
 // Serve starts `mcptrail serve --listen 127.0.0.1:0 ARGS...` and returns once
 // it printed its listening line. Cleanup stops it with SIGTERM and requires
 // exit status 0 and no data race.
@@ -651,17 +483,13 @@ func (in *Instance) Serve(t testing.TB, args ...string) *Daemon {
 	cmd := exec.Command(binary(t, "mcptrail"), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = in.Env()
 	d := &Daemon{Proc: startProc(t, "mcptrail serve", cmd)}
-	m, err := d.Stderr.waitMatch(listeningRE, d.exited, startTimeout)
-	if err != nil {
-		t.Fatalf("mcptrail serve: %v\nstderr:\n%s", err, d.Stderr.String())
-	}
-	if n := len(listeningRE.FindAllString(d.Stderr.String(), -1)); n != 1 {
+	d.URL = testkit.WaitListening(t, d.Proc, startTimeout)
+	if n := len(testkit.ListeningRE.FindAllString(d.Stderr.String(), -1)); n != 1 {
 		t.Errorf("mcptrail serve printed the listening line %d times, want exactly once", n)
 	}
-	d.URL = m[1]
 	t.Cleanup(func() {
 		select {
-		case <-d.exited:
+		case <-d.Exited():
 		default:
 			d.Stop(t)
 		}
@@ -698,14 +526,14 @@ func (o WrapOptions) args() []string {
 // WrapCommand is the command `mcptrail wrap [flags] -- server...` in this
 // instance, with its stderr captured (wrap passes the server's stderr on).
 // The returned buffer has the stderr; a failing test logs it.
-func (in *Instance) WrapCommand(t testing.TB, opts WrapOptions, server ...string) (*exec.Cmd, *logBuf) {
+func (in *Instance) WrapCommand(t testing.TB, opts WrapOptions, server ...string) (*exec.Cmd, *testkit.LogBuf) {
 	t.Helper()
 	args := append([]string{"wrap"}, opts.args()...)
 	args = append(args, "--")
 	args = append(args, server...)
 	cmd := exec.Command(binary(t, "mcptrail"), args...)
 	cmd.Env = in.Env()
-	stderr := newLogBuf()
+	stderr := &testkit.LogBuf{}
 	cmd.Stderr = stderr
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -717,7 +545,7 @@ func (in *Instance) WrapCommand(t testing.TB, opts WrapOptions, server ...string
 }
 
 // Wrap is an MCP client transport that runs `mcptrail wrap -- server...`.
-func (in *Instance) Wrap(t testing.TB, opts WrapOptions, server ...string) (*mcp.CommandTransport, *logBuf) {
+func (in *Instance) Wrap(t testing.TB, opts WrapOptions, server ...string) (*mcp.CommandTransport, *testkit.LogBuf) {
 	t.Helper()
 	cmd, stderr := in.WrapCommand(t, opts, server...)
 	return &mcp.CommandTransport{Command: cmd}, stderr
@@ -754,48 +582,11 @@ func commandExitCode(err error) int {
 // HTTP servers.
 
 // startHTTPEverything starts the conformance everything-server (with extra
-// flags args) on Streamable HTTP at a free loopback port and returns its MCP endpoint once it accepts
-// connections. (It prints its address before it listens, so the harness
-// polls the port instead of reading that line.)
+// flags args) on Streamable HTTP and returns its MCP endpoint once it
+// accepts connections.
 func startHTTPEverything(t testing.TB, args ...string) string {
 	t.Helper()
-	addr := freeLoopbackAddr(t)
-	cmd := exec.Command(binary(t, "everything-server"), append([]string{"-http", addr}, args...)...)
-	p := startProc(t, "everything-server -http", cmd)
-	ok := pollUntil(startTimeout, func() bool {
-		select {
-		case <-p.exited:
-			return true
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	})
-	select {
-	case <-p.exited:
-		t.Fatalf("everything-server -http %s exited: %v\n%s", addr, p.waitErr, p.Stderr.String())
-	default:
-	}
-	if !ok {
-		t.Fatalf("everything-server -http %s: not accepting connections after %v", addr, startTimeout)
-	}
-	return "http://" + addr + "/mcp"
-}
-
-// freeLoopbackAddr returns a 127.0.0.1 port nobody listens on right now, for
-// servers that cannot be told to take port 0 and report it.
-func freeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testkit.StartHTTPEverything(t, binary(t, "everything-server"), startTimeout, testkit.ProcOptions{StopTimeout: stopTimeout}, args...)
 }
 
 // ---------------------------------------------------------------------------
@@ -821,7 +612,7 @@ func startRaw(t testing.TB, name string, cmd *exec.Cmd) *RawConn {
 	p := startProc(t, name, cmd)
 	r := &RawConn{Proc: p, stdin: stdin, msgs: make(chan json.RawMessage, 1024), bad: make(chan string, 16)}
 	go func() {
-		<-p.exited
+		<-p.Exited()
 		pw.Close()
 	}()
 	go func() {
@@ -872,7 +663,7 @@ func (r *RawConn) Recv(t testing.TB, timeout time.Duration) RawMessage {
 	select {
 	case line, ok := <-r.msgs:
 		if !ok {
-			t.Fatalf("%s closed stdout (exited: %v)", r.Name, r.waitErr)
+			t.Fatalf("%s closed stdout (exited: %v)", r.Name, r.WaitErr())
 		}
 		var m RawMessage
 		if err := json.Unmarshal(line, &m); err != nil {

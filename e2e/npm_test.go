@@ -11,25 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // MCP servers from npm (pinned in node/package.json) under `mcptrail wrap`,
 // each compared with a direct connection in the same test.
 
-// nodeServer returns the bin script of an npm-installed server. The servers
-// are installed by .ci/run; a test that needs one fails (never skips) when
-// they are not.
+// nodeServer returns the bin script of an npm-installed server (see
+// testkit.NodeServer).
 func nodeServer(t testing.TB, name string) string {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is not on PATH (%v): run .ci/run, which installs what the e2e tests need", err)
-	}
-	p := filepath.Join(repoRoot, "e2e", "node", "node_modules", ".bin", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is not installed (%v): run .ci/run, or npm ci --prefix e2e/node", name, err)
-	}
-	return p
+	return testkit.NodeServer(t, repoRoot, name)
 }
 
 // npmStep calls a tool and adds the result to the transcript.

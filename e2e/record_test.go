@@ -321,7 +321,7 @@ func TestRecordWrap(t *testing.T) {
 			client := newConformanceClient(l)
 			cs := connect(t, ctx, client, transport, e.opts)
 			// No daemon ran for this instance, so wrap started one, and says so.
-			if _, err := wrapStderr.waitMatch(regexp.MustCompile(`(?i)daemon|serve`), nil, 10*time.Second); err != nil {
+			if _, err := wrapStderr.WaitMatch(regexp.MustCompile(`(?i)daemon|serve`), nil, 10*time.Second); err != nil {
 				t.Errorf("wrap started without a daemon but said nothing about starting one on stderr (%v): %q", err, wrapStderr.String())
 			}
 

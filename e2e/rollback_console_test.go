@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -28,7 +29,7 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 	}
 	port := freePort(t)
 	in.Serve(t, "--ssh", "127.0.0.1:"+port)
-	before := tree(t, w.root)
+	before := testkit.Tree(t, w.root)
 
 	cs := wrapClient(t, ctx, in, WrapOptions{Name: "filesystem", Agent: "console-agent"}, nil, fsServer, w.root, w.quarantine)
 	agentCall(t, ctx, cs, "write_file", map[string]any{"path": filepath.Join(w.root, "README.md"), "content": "replaced at 3 AM\n"})
@@ -63,7 +64,7 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 	op.waitFor("applied: 2 calls reverted")
 	op.send("q")
 
-	if d := diffTrees(before, tree(t, w.root)); d != "" {
+	if d := testkit.DiffTrees(before, testkit.Tree(t, w.root)); d != "" {
 		t.Fatalf("the console's rollback did not restore the tree:\n%s", d)
 	}
 	var approvals, steps int

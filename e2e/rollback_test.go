@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -71,59 +71,6 @@ func newRBWorld(t testing.TB, in *Instance) *rbWorld {
 		t.Fatal(err)
 	}
 	return w
-}
-
-// tree is every path under root with its type, mode and bytes.
-func tree(t testing.TB, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			out[rel] = fmt.Sprintf("dir %v", info.Mode())
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		out[rel] = fmt.Sprintf("file %v %q", info.Mode(), data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func diffTrees(want, got map[string]string) string {
-	var lines []string
-	for k, v := range want {
-		if got[k] != v {
-			lines = append(lines, fmt.Sprintf("%s: want %s, got %s", k, v, orNone(got[k])))
-		}
-	}
-	for k, v := range got {
-		if _, ok := want[k]; !ok {
-			lines = append(lines, fmt.Sprintf("%s: unexpected %s", k, v))
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "nothing"
-	}
-	return s
 }
 
 // graph is the memory server's graph as sets: entities (each with its
@@ -339,7 +286,7 @@ func TestRollbackWrap(t *testing.T) {
 	ctx := scenarioContext(t)
 	in := newInstance(t)
 	w := newRBWorld(t, in)
-	treeBefore, graphBefore := tree(t, w.root), graph(t, w.memory)
+	treeBefore, graphBefore := testkit.Tree(t, w.root), graph(t, w.memory)
 
 	cs := wrapClient(t, ctx, in, WrapOptions{Name: "filesystem", Agent: "fs-agent"}, nil, fsServer, w.root, w.quarantine)
 	fsAgent(t, ctx, cs, w)
@@ -347,7 +294,7 @@ func TestRollbackWrap(t *testing.T) {
 	ms := wrapClient(t, ctx, in, WrapOptions{Name: "memory", Agent: "mem-agent"}, []string{"MEMORY_FILE_PATH=" + w.memory}, memServer)
 	memoryAgent(t, ctx, ms)
 	ms.Close()
-	if diffTrees(treeBefore, tree(t, w.root)) == "" || graph(t, w.memory) == graphBefore {
+	if testkit.DiffTrees(treeBefore, testkit.Tree(t, w.root)) == "" || graph(t, w.memory) == graphBefore {
 		t.Fatal("the agents changed nothing")
 	}
 	in.WaitEvents(t, allAnswered)
@@ -380,14 +327,14 @@ func TestRollbackWrap(t *testing.T) {
 		checkAudited(t, in, done)
 		applied = append(applied, plan.ID)
 	}
-	if d := diffTrees(treeBefore, tree(t, w.root)); d != "" {
+	if d := testkit.DiffTrees(treeBefore, testkit.Tree(t, w.root)); d != "" {
 		t.Fatalf("the tree is not restored:\n%s", d)
 	}
 	if got := graph(t, w.memory); got != graphBefore {
 		t.Fatalf("the memory graph is not restored:\n%s\nwant\n%s", got, graphBefore)
 	}
 	// What the agent created is in the quarantine, not lost.
-	if q := tree(t, w.quarantine); len(q) < 3 {
+	if q := testkit.Tree(t, w.quarantine); len(q) < 3 {
 		t.Errorf("quarantine: %v", q)
 	}
 
@@ -401,7 +348,7 @@ func TestRollbackWrap(t *testing.T) {
 	if after := len(in.Export(t)); after != before {
 		t.Errorf("a second apply recorded %d events", after-before)
 	}
-	if d := diffTrees(treeBefore, tree(t, w.root)); d != "" {
+	if d := testkit.DiffTrees(treeBefore, testkit.Tree(t, w.root)); d != "" {
 		t.Fatalf("the second apply changed the tree:\n%s", d)
 	}
 	if got := graph(t, w.memory); got != graphBefore {
@@ -444,7 +391,7 @@ func TestRollbackServe(t *testing.T) {
     env: {MEMORY_FILE_PATH: %q}
 `, fsServer, w.root, w.quarantine, memServer, w.memory))
 	d := in.Serve(t)
-	treeBefore, graphBefore := tree(t, w.root), graph(t, w.memory)
+	treeBefore, graphBefore := testkit.Tree(t, w.root), graph(t, w.memory)
 
 	httpClient := func(upstream, agent string) *mcp.ClientSession {
 		client := mcp.NewClient(&mcp.Implementation{Name: agent, Version: "1.0"}, nil)
@@ -466,7 +413,7 @@ func TestRollbackServe(t *testing.T) {
 		}
 		checkAudited(t, in, rbShow(t, in, plan.ID))
 	}
-	if diff := diffTrees(treeBefore, tree(t, w.root)); diff != "" {
+	if diff := testkit.DiffTrees(treeBefore, testkit.Tree(t, w.root)); diff != "" {
 		t.Fatalf("the tree is not restored:\n%s", diff)
 	}
 	if got := graph(t, w.memory); got != graphBefore {
@@ -538,15 +485,13 @@ func TestRollbackInterruptedApply(t *testing.T) {
 	ctx := scenarioContext(t)
 	in := newInstance(t)
 	w := newRBWorld(t, in)
-	before := tree(t, w.root)
+	before := testkit.Tree(t, w.root)
 
 	// A daemon that crashes after the second inverse call.
 	cmd := exec.Command(binary(t, "mcptrail"), "serve", "--listen", "127.0.0.1:0")
 	cmd.Env = append(in.Env(), "MCPTRAIL_TEST_ROLLBACK_CRASH_AFTER=2")
 	crashy := startProc(t, "mcptrail serve (crashes)", cmd)
-	if _, err := crashy.Stderr.waitMatch(listeningRE, crashy.exited, startTimeout); err != nil {
-		t.Fatal(err)
-	}
+	testkit.WaitListening(t, crashy, startTimeout)
 	cs := wrapClient(t, ctx, in, WrapOptions{Name: "filesystem", Agent: "resume-agent"}, nil, fsServer, w.root, w.quarantine)
 	for i, name := range []string{"README.md", "notes.txt", "config.json", "docs/guide.md"} {
 		agentCall(t, ctx, cs, "write_file", map[string]any{"path": filepath.Join(w.root, name), "content": fmt.Sprintf("overwritten %d\n", i)})
@@ -568,8 +513,8 @@ func TestRollbackInterruptedApply(t *testing.T) {
 	if !regexp.MustCompile(`crashing in the middle of a rollback apply`).MatchString(crashy.Stderr.String()) {
 		t.Fatalf("the daemon did not crash where it should:\n%s", crashy.Stderr.String())
 	}
-	mid := tree(t, w.root)
-	if d := diffTrees(before, mid); d == "" {
+	mid := testkit.Tree(t, w.root)
+	if d := testkit.DiffTrees(before, mid); d == "" {
 		t.Fatal("nothing was reverted before the crash")
 	}
 
@@ -578,7 +523,7 @@ func TestRollbackInterruptedApply(t *testing.T) {
 	if res.Code != 0 {
 		t.Fatalf("resumed apply: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
-	if d := diffTrees(before, tree(t, w.root)); d != "" {
+	if d := testkit.DiffTrees(before, testkit.Tree(t, w.root)); d != "" {
 		t.Fatalf("after the resumed apply the tree is not restored:\n%s", d)
 	}
 	checkAudited(t, in, rbShow(t, in, plan.ID))

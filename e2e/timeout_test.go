@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -42,7 +43,7 @@ func TestTimeoutServe(t *testing.T) {
 
 // neverAnswered runs the scenario on a connected session; serverLog has the
 // upstream's stderr.
-func neverAnswered(t *testing.T, in *Instance, cs *mcp.ClientSession, serverLog *logBuf) {
+func neverAnswered(t *testing.T, in *Instance, cs *mcp.ClientSession, serverLog *testkit.LogBuf) {
 	ctx := scenarioContext(t)
 	// The gateway's timeout: the client would wait a minute.
 	callCtx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -53,7 +54,7 @@ func neverAnswered(t *testing.T, in *Instance, cs *mcp.ClientSession, serverLog 
 	if !errors.As(err, &rpcErr) || rpcErr.Code != -32001 || !strings.Contains(rpcErr.Message, "did not answer within 2s") {
 		t.Fatalf("hang under call_timeout: got %v after %v, want a -32001 error from the gateway", err, time.Since(start))
 	}
-	if _, err := serverLog.waitMatch(regexp.MustCompile(`crashy: hang gw cancelled`), nil, startTimeout); err != nil {
+	if _, err := serverLog.WaitMatch(regexp.MustCompile(`crashy: hang gw cancelled`), nil, startTimeout); err != nil {
 		t.Errorf("the server never heard the gateway's cancellation: %v", err)
 	}
 
@@ -63,7 +64,7 @@ func neverAnswered(t *testing.T, in *Instance, cs *mcp.ClientSession, serverLog 
 	if _, err := cs.CallTool(clientCtx, &mcp.CallToolParams{Name: "hang", Arguments: map[string]any{"text": "client"}}); err == nil {
 		t.Fatal("hang with a client deadline: no error")
 	}
-	if _, err := serverLog.waitMatch(regexp.MustCompile(`crashy: hang client cancelled`), nil, startTimeout); err != nil {
+	if _, err := serverLog.WaitMatch(regexp.MustCompile(`crashy: hang client cancelled`), nil, startTimeout); err != nil {
 		t.Errorf("the server never heard the client's cancellation: %v", err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/mcptrail/mcptrail/internal/rawjson"
 )
@@ -14,6 +15,11 @@ import (
 const replayWindow = 64 << 10
 
 var errStreamTaken = errors.New("stream already has a reader")
+
+// jsonGrace is how long a POST's answer waits to see whether it can be one
+// JSON body (see serve): longer than a quick tool takes over stdio, short
+// enough not to matter to a slow one.
+const jsonGrace = 2 * time.Millisecond
 
 // sseStream is the server side of one response stream of a stdio upstream:
 // a POST's stream (its calls' responses and what the server says meanwhile),
@@ -212,16 +218,22 @@ func (s *sseStream) trim() {
 // goes away or the stream is broken off (false). The caller has set the
 // response headers, except Content-Type, which serve sets.
 //
-// A POST stream waits for its first message before it answers: when that
-// completes it with responses only — a call that sent no progress or log
-// on the way, the common case — the answer is one application/json body
-// (the spec lets the server choose per POST), which costs the client no
-// stream parsing and the connection one write instead of three.
+// A POST stream waits a moment (jsonGrace) for its first message before it
+// answers: when that completes it with responses only — a quick call that
+// sent no progress or log on the way, the common case — the answer is one
+// application/json body (the spec lets the server choose per POST), which
+// costs the client no stream parsing and the connection one write instead
+// of three. Anything else, or nothing yet, starts the stream: a client may
+// not send its next message until it has the response headers (the
+// go-sdk's does not), so a slow call must not hold them back.
 func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 	if s.json {
 		return s.serveJSON(ctx, w)
 	}
 	if !s.standalone {
+		grace := time.NewTimer(jsonGrace)
+		defer grace.Stop()
+	wait:
 		for {
 			s.mu.Lock()
 			closed, broken, waiting := s.closed, s.broken, s.next == s.first+len(s.events)
@@ -243,6 +255,8 @@ func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 			}
 			select {
 			case <-s.wake:
+			case <-grace.C:
+				break wait
 			case <-ctx.Done():
 				return false
 			}
@@ -252,10 +266,17 @@ func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache, no-transform")
 	w.WriteHeader(http.StatusOK)
+	s.mu.Lock()
+	quiet := s.next == s.first+len(s.events) && !s.closed
+	s.mu.Unlock()
 	if s.standalone {
 		// A stream that may stay quiet: send something so the headers
 		// travel now (proxies hold a HEADERS frame until DATA follows).
 		w.Write([]byte(": ok\n\n"))
+	}
+	if s.standalone || quiet {
+		// Nothing to send with them: the headers go now, for a client
+		// that waits for them before it sends anything else.
 		_ = rc.Flush()
 	}
 	for {

@@ -869,9 +869,10 @@ func TestHTTPGatewayStdioStreams(t *testing.T) {
 	f := newHTFixture(t, nil)
 	resp, body := rawPost(t, f.url("local"), htInit, nil)
 	sid := resp.Header.Get("Mcp-Session-Id")
-	// Its only message is the response: one JSON body, though the client
-	// takes a stream too (a call that reports progress gets a stream, below).
-	if resp.StatusCode != 200 || sid == "" || resp.Header.Get("Content-Type") != "application/json" {
+	// Its only message is the response: one JSON body when it comes within
+	// jsonGrace, else a stream (a call that reports progress gets a stream,
+	// below).
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || sid == "" || (ct != "application/json" && !strings.HasPrefix(ct, "text/event-stream")) {
 		t.Fatalf("initialize: status %d, sid %q, type %q", resp.StatusCode, sid, resp.Header.Get("Content-Type"))
 	}
 	for _, b := range sid {
@@ -1184,5 +1185,28 @@ func TestSSEStreamDropReleases(t *testing.T) {
 	}
 	if n := sa.takeDropped(); n != 990 {
 		t.Errorf("dropped %d, want 990", n)
+	}
+}
+
+// A POST whose answer is complete when the handler looks gets one JSON body;
+// one with a notification on the way gets a stream.
+func TestSSEStreamAnswersJSONWhenOnlyResponses(t *testing.T) {
+	quick := newStream("q", 1<<20, []string{"n1"})
+	quick.addAnswer([]byte(`{"jsonrpc":"2.0","id":1,"result":{}}`), "n1")
+	rec := httptest.NewRecorder()
+	if !quick.serve(context.Background(), rec) {
+		t.Fatal("serve did not complete")
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" || rec.Body.String() != `{"jsonrpc":"2.0","id":1,"result":{}}` {
+		t.Errorf("quick answer: %s %q", ct, rec.Body.String())
+	}
+
+	chatty := newStream("c", 1<<20, []string{"n2"})
+	chatty.add([]byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}`))
+	chatty.addAnswer([]byte(`{"jsonrpc":"2.0","id":2,"result":{}}`), "n2")
+	rec = httptest.NewRecorder()
+	chatty.serve(context.Background(), rec)
+	if ct := rec.Header().Get("Content-Type"); ct != "text/event-stream" || !strings.Contains(rec.Body.String(), "notifications/progress") {
+		t.Errorf("answer after a notification: %s %q", ct, rec.Body.String())
 	}
 }

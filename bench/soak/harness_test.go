@@ -10,23 +10,20 @@ package soak
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcptrail/mcptrail/internal/testkit"
 )
 
 const (
@@ -59,14 +56,9 @@ var (
 func buildAll(t testing.TB) {
 	t.Helper()
 	buildOnce.Do(func() {
-		wd, err := os.Getwd()
-		if err != nil {
+		var err error
+		if repoRoot, err = testkit.RepoRoot(); err != nil {
 			buildErr = err
-			return
-		}
-		repoRoot = filepath.Dir(filepath.Dir(wd)) // bench/soak → the repository
-		if _, err := os.Stat(filepath.Join(repoRoot, "go.mod")); err != nil {
-			buildErr = fmt.Errorf("expected the repository root two levels above %s: %v", wd, err)
 			return
 		}
 		binDir, err = os.MkdirTemp("", "mcptrail-soak-bin-")
@@ -95,11 +87,7 @@ func buildAll(t testing.TB) {
 				}
 				continue
 			}
-			args := append([]string{"build", "-o", filepath.Join(binDir, p.name)}, p.args...)
-			cmd := exec.Command("go", args...)
-			cmd.Dir = repoRoot
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			if buildErr = testkit.GoBuild(repoRoot, filepath.Join(binDir, p.name), p.args...); buildErr != nil {
 				return
 			}
 		}
@@ -122,89 +110,15 @@ func bin(name string) string { return filepath.Join(binDir, name) }
 // nodeServer is the path of an npm MCP server installed under e2e/node.
 func nodeServer(t testing.TB, name string) string {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is not on PATH (%v): run .ci/run, which installs what the tests need", err)
-	}
-	p := filepath.Join(repoRoot, "e2e", "node", "node_modules", ".bin", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is not installed (%v): run npm ci --prefix e2e/node", name, err)
-	}
-	return p
+	return testkit.NodeServer(t, repoRoot, name)
 }
 
-// ---------------------------------------------------------------------------
-// Waiting.
+// procOptions: the soak's daemon is slow to stop under -race after minutes
+// of load, and its stderr is long.
+var procOptions = testkit.ProcOptions{StopTimeout: stopTimeout, LogTail: 20000}
 
 // pollUntil calls cond every interval until it returns true or timeout passes.
-func pollUntil(timeout, interval time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(interval) // polling interval, not synchronization
-	}
-}
-
-// lineLog collects a process's output; waitMatch waits for a pattern in it.
-type lineLog struct {
-	mu      sync.Mutex
-	data    []byte
-	changed chan struct{}
-}
-
-func newLineLog() *lineLog { return &lineLog{changed: make(chan struct{})} }
-
-func (l *lineLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.data = append(l.data, p...)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	l.mu.Unlock()
-	return len(p), nil
-}
-
-func (l *lineLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.data)
-}
-
-// waitMatch returns re's submatches once the output matches, or an error
-// when the process exits first or the timeout passes.
-func (l *lineLog) waitMatch(re *regexp.Regexp, exited <-chan struct{}, timeout time.Duration) ([]string, error) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		m := re.FindStringSubmatch(string(l.data))
-		changed := l.changed
-		l.mu.Unlock()
-		if m != nil {
-			return m, nil
-		}
-		select {
-		case <-changed:
-		case <-exited:
-			if m := re.FindStringSubmatch(l.String()); m != nil {
-				return m, nil
-			}
-			return nil, fmt.Errorf("process exited before printing %q", re)
-		case <-deadline.C:
-			return nil, fmt.Errorf("no %q within %v", re, timeout)
-		}
-	}
-}
-
-func checkNoRace(t testing.TB, what, output string) {
-	t.Helper()
-	if i := strings.Index(output, "WARNING: DATA RACE"); i >= 0 {
-		t.Errorf("%s reported a data race:\n%s", what, output[i:])
-	}
-}
+var pollUntil = testkit.PollUntil
 
 // ---------------------------------------------------------------------------
 // An instance.
@@ -237,56 +151,20 @@ func (in *instance) writeConfig(t testing.TB, text string) {
 
 // env is the environment of the instance's processes: the test's own minus
 // anything pointing mcptrail elsewhere, plus the instance's directories.
-func (in *instance) env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "MCPTRAIL_") || k == "XDG_CONFIG_HOME" || k == "XDG_STATE_HOME" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env,
-		"MCPTRAIL_HOME="+in.home,
-		"XDG_CONFIG_HOME="+in.configHome,
-		"XDG_STATE_HOME="+filepath.Join(filepath.Dir(in.home), "state"),
-	)
-}
-
-type result struct {
-	stdout, stderr string
-	code           int
-}
+func (in *instance) env() []string { return testkit.Env(in.home, in.configHome, "") }
 
 // run runs `mcptrail ARGS...` to completion; it fails t only when the
 // command cannot run at all (or outlives commandTimeout).
-func (in *instance) run(t testing.TB, args ...string) result {
+func (in *instance) run(t testing.TB, args ...string) testkit.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin("mcptrail"), args...)
-	cmd.Env = in.env()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr) && ctx.Err() == nil:
-		res.code = exitErr.ExitCode()
-	default:
-		t.Fatalf("mcptrail %s: %v (stderr: %s)", strings.Join(args, " "), err, res.stderr)
-	}
-	checkNoRace(t, "mcptrail "+strings.Join(args, " "), res.stderr)
-	return res
+	return testkit.RunCLI(t, commandTimeout, bin("mcptrail"), in.env(), args...)
 }
 
-func (in *instance) mustRun(t testing.TB, args ...string) result {
+func (in *instance) mustRun(t testing.TB, args ...string) testkit.Result {
 	t.Helper()
 	res := in.run(t, args...)
-	if res.code != 0 {
-		t.Fatalf("mcptrail %s: exit %d\nstdout: %.2000s\nstderr: %s", strings.Join(args, " "), res.code, res.stdout, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("mcptrail %s: exit %d\nstdout: %.2000s\nstderr: %s", strings.Join(args, " "), res.Code, res.Stdout, res.Stderr)
 	}
 	return res
 }
@@ -318,8 +196,8 @@ func (in *instance) status(t testing.TB) daemonStatus {
 	t.Helper()
 	res := in.mustRun(t, "status", "--json")
 	var st daemonStatus
-	if err := json.Unmarshal([]byte(res.stdout), &st); err != nil {
-		t.Fatalf("mcptrail status --json: %v: %q", err, res.stdout)
+	if err := json.Unmarshal([]byte(res.Stdout), &st); err != nil {
+		t.Fatalf("mcptrail status --json: %v: %q", err, res.Stdout)
 	}
 	return st
 }
@@ -327,62 +205,9 @@ func (in *instance) status(t testing.TB) daemonStatus {
 // ---------------------------------------------------------------------------
 // Processes.
 
-// proc is a process started by the test, stopped at cleanup.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	stderr  *lineLog
-	exited  chan struct{}
-	waitErr error
-}
-
-func startProc(t testing.TB, name string, cmd *exec.Cmd) *proc {
-	t.Helper()
-	p := &proc{name: name, cmd: cmd, stderr: newLineLog(), exited: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if cmd.Stdout == nil {
-		cmd.Stdout = io.Discard
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.terminate()
-		if t.Failed() {
-			out := p.stderr.String()
-			if len(out) > 20000 {
-				out = "…" + out[len(out)-20000:]
-			}
-			t.Logf("%s stderr:\n%s", name, out)
-		}
-	})
-	return p
-}
-
-func (p *proc) terminate() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(stopTimeout):
-		p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-var listeningRE = regexp.MustCompile(`(?m)^mcptrail: gateway listening on (http://127\.0\.0\.1:[0-9]+)$`)
-
 // daemon is `mcptrail serve` in the foreground of the test.
 type daemon struct {
-	*proc
+	*testkit.Proc
 	url string
 }
 
@@ -392,61 +217,22 @@ func (in *instance) serve(t testing.TB, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(bin("mcptrail"), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = in.env()
-	d := &daemon{proc: startProc(t, "mcptrail serve", cmd)}
-	m, err := d.stderr.waitMatch(listeningRE, d.exited, startTimeout)
-	if err != nil {
-		t.Fatalf("mcptrail serve: %v\nstderr:\n%s", err, d.stderr.String())
-	}
-	d.url = m[1]
-	t.Cleanup(func() { checkNoRace(t, "mcptrail serve", d.stderr.String()) })
+	cmd.Stdout = io.Discard
+	d := &daemon{Proc: testkit.StartProc(t, "mcptrail serve", cmd, procOptions)}
+	d.url = testkit.WaitListening(t, d.Proc, startTimeout)
+	t.Cleanup(func() { testkit.CheckNoRace(t, "mcptrail serve", d.Stderr.String()) })
 	return d
 }
 
 func (d *daemon) endpoint(upstream string) string { return d.url + "/mcp/" + upstream }
 
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
+func (d *daemon) pid() int { return d.Cmd.Process.Pid }
 
 // startHTTPEverything starts the conformance everything-server on Streamable
-// HTTP at a free loopback port and returns its endpoint once it accepts
-// connections (it prints its address before it listens, so this polls).
+// HTTP and returns its endpoint once it accepts connections.
 func startHTTPEverything(t testing.TB) string {
 	t.Helper()
-	addr := freeLoopbackAddr(t)
-	p := startProc(t, "everything-server -http", exec.Command(bin("everything-server"), "-http", addr))
-	ok := pollUntil(startTimeout, 50*time.Millisecond, func() bool {
-		select {
-		case <-p.exited:
-			return true
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	})
-	select {
-	case <-p.exited:
-		t.Fatalf("everything-server -http %s exited: %v\n%s", addr, p.waitErr, p.stderr.String())
-	default:
-	}
-	if !ok {
-		t.Fatalf("everything-server -http %s: not accepting connections after %v", addr, startTimeout)
-	}
-	return "http://" + addr + "/mcp"
-}
-
-// freeLoopbackAddr returns a loopback address nobody listens on right now,
-// for listeners that cannot be told to take port 0 and report it.
-func freeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testkit.StartHTTPEverything(t, bin("everything-server"), startTimeout, procOptions)
 }
 
 // ---------------------------------------------------------------------------

@@ -26,13 +26,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +39,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/siem/siemtest"
 )
 
@@ -117,7 +116,7 @@ upstreams:
 
 	hec := startHEC(t, hecToken)
 	sinkFile := filepath.Join(in.home, "siem", "events.jsonl")
-	metricsAddr := freeLoopbackAddr(t)
+	metricsAddr := testkit.FreeLoopbackAddr(t)
 	httpUpstream := startHTTPEverything(t)
 	d := in.serve(t,
 		"--upstream", "conf=stdio:"+bin("everything-server"), // a child process per client session
@@ -156,8 +155,8 @@ upstreams:
 	// the last third, while the load goes on.
 	select {
 	case <-time.After(time.Until(loadStart.Add(judgeFrom + (p.load-judgeFrom)/3))):
-	case <-d.exited:
-		t.Fatalf("the daemon exited during the load: %v", d.waitErr)
+	case <-d.Exited():
+		t.Fatalf("the daemon exited during the load: %v", d.WaitErr())
 	}
 	rbAt := time.Since(loadStart)
 	rb := runRollback(t, in, d, root, quarantine, "soak-fs-agent")
@@ -166,8 +165,8 @@ upstreams:
 
 	select {
 	case <-time.After(time.Until(loadStart.Add(p.load))):
-	case <-d.exited:
-		t.Fatalf("the daemon exited during the load: %v", d.waitErr)
+	case <-d.Exited():
+		t.Fatalf("the daemon exited during the load: %v", d.WaitErr())
 	}
 	ld.stop()
 	loadTime := time.Since(loadStart)
@@ -237,8 +236,8 @@ upstreams:
 	}
 	checkCalls(t, rec, calls, failed)
 	checkRollbackRecorded(t, rec, rbWarm, rb)
-	if res := in.run(t, "verify"); res.code != 0 {
-		t.Errorf("mcptrail verify: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	if res := in.run(t, "verify"); res.Code != 0 {
+		t.Errorf("mcptrail verify: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
 
 	// --- The sinks. ----------------------------------------------------------------
@@ -256,9 +255,9 @@ upstreams:
 	// --- A clean stop. ----------------------------------------------------------------
 	in.mustRun(t, "stop")
 	select {
-	case <-d.exited:
-		if d.waitErr != nil {
-			t.Errorf("the daemon exited with %v after `mcptrail stop`", d.waitErr)
+	case <-d.Exited():
+		if d.WaitErr() != nil {
+			t.Errorf("the daemon exited with %v after `mcptrail stop`", d.WaitErr())
 		}
 	case <-time.After(stopTimeout):
 		t.Errorf("the daemon still runs %v after `mcptrail stop`", stopTimeout)
@@ -679,7 +678,7 @@ type rollbackRun struct {
 func runRollback(t *testing.T, in *instance, d *daemon, root, quarantine, agent string) rollbackRun {
 	t.Helper()
 	start := time.Now()
-	before, quarantined := tree(t, root), len(tree(t, quarantine))
+	before, quarantined := testkit.Tree(t, root), len(testkit.Tree(t, quarantine))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: agent, Version: "1.0"}, nil)
@@ -699,15 +698,15 @@ func runRollback(t *testing.T, in *instance, d *daemon, root, quarantine, agent 
 	fsCall("create_directory", map[string]any{"path": filepath.Join(root, "build")})
 	fsCall("write_file", map[string]any{"path": filepath.Join(root, "build", "out.txt"), "content": "artifact\n"})
 	cs.Close()
-	if diffTrees(before, tree(t, root)) == "" {
+	if testkit.DiffTrees(before, testkit.Tree(t, root)) == "" {
 		t.Fatal("the filesystem session changed nothing")
 	}
 
 	res := in.mustRun(t, "sessions", "--json", "--agent", agent)
 	var s struct{ Session string }
-	line, _, _ := strings.Cut(res.stdout, "\n")
+	line, _, _ := strings.Cut(res.Stdout, "\n")
 	if err := json.Unmarshal([]byte(line), &s); err != nil || s.Session == "" {
-		t.Fatalf("no session of %s: %q", agent, res.stdout)
+		t.Fatalf("no session of %s: %q", agent, res.Stdout)
 	}
 	// Outcomes may be written just after the client got its answers: wait
 	// until every request of the session has one.
@@ -732,8 +731,8 @@ func runRollback(t *testing.T, in *instance, d *daemon, root, quarantine, agent 
 			} `json:"calls"`
 		} `json:"steps"`
 	}
-	if err := json.Unmarshal([]byte(res.stdout), &plan); err != nil || plan.Plan == "" {
-		t.Fatalf("rollback plan --json: %v\n%s", err, res.stdout)
+	if err := json.Unmarshal([]byte(res.Stdout), &plan); err != nil || plan.Plan == "" {
+		t.Fatalf("rollback plan --json: %v\n%s", err, res.Stdout)
 	}
 	rb := rollbackRun{session: s.Session, planID: plan.Plan, calls: map[uint64]int{}}
 	var got []string
@@ -749,13 +748,13 @@ func runRollback(t *testing.T, in *instance, d *daemon, root, quarantine, agent 
 		t.Errorf("rollback plan: %s, want %s", strings.Join(got, " "), want)
 	}
 	rb.steps = len(plan.Steps)
-	if res := in.run(t, "rollback", "apply", plan.Plan, "--yes"); res.code != 0 {
-		t.Fatalf("rollback apply %s: exit %d\n%s%s", plan.Plan, res.code, res.stdout, res.stderr)
+	if res := in.run(t, "rollback", "apply", plan.Plan, "--yes"); res.Code != 0 {
+		t.Fatalf("rollback apply %s: exit %d\n%s%s", plan.Plan, res.Code, res.Stdout, res.Stderr)
 	}
-	if diff := diffTrees(before, tree(t, root)); diff != "" {
+	if diff := testkit.DiffTrees(before, testkit.Tree(t, root)); diff != "" {
 		t.Fatalf("the tree is not restored by the rollback:\n%s", diff)
 	}
-	if q := tree(t, quarantine); len(q) < quarantined+2 { // build/ and build/out.txt, under a new name
+	if q := testkit.Tree(t, quarantine); len(q) < quarantined+2 { // build/ and build/out.txt, under a new name
 		t.Errorf("what the session created is not in the quarantine: %v", q)
 	}
 	rb.took = time.Since(start)
@@ -786,51 +785,6 @@ func unansweredIn(t *testing.T, in *instance, session string) []string {
 	return out
 }
 
-func tree(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			out[rel] = fmt.Sprintf("dir %v", info.Mode())
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		out[rel] = fmt.Sprintf("file %v %q", info.Mode(), data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func diffTrees(want, got map[string]string) string {
-	var lines []string
-	for k, v := range want {
-		if got[k] != v {
-			lines = append(lines, fmt.Sprintf("%s: want %s, got %q", k, v, got[k]))
-		}
-	}
-	for k, v := range got {
-		if _, ok := want[k]; !ok {
-			lines = append(lines, fmt.Sprintf("%s: unexpected %s", k, v))
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
 // ---------------------------------------------------------------------------
 // The record.
 
@@ -859,7 +813,7 @@ func exportEach(t *testing.T, in *instance, fn func(*ev), args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := newLineLog()
+	stderr := &testkit.LogBuf{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -884,7 +838,7 @@ func exportEach(t *testing.T, in *instance, fn func(*ev), args ...string) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("mcptrail export %v: %v\n%s", args, err, stderr.String())
 	}
-	checkNoRace(t, "mcptrail export", stderr.String())
+	testkit.CheckNoRace(t, "mcptrail export", stderr.String())
 	if decodeErr != nil {
 		t.Fatalf("mcptrail export %v: %v", args, decodeErr)
 	}

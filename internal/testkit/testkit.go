@@ -1,0 +1,100 @@
+// Package testkit holds helpers shared by the end-to-end tests (e2e) and the
+// soak test (bench/soak), which live in different packages and so cannot
+// share test files.
+//
+// Nothing here sleeps to synchronize: the helpers read the lines processes
+// print, or poll a condition until a deadline.
+package testkit
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RepoRoot finds the repository root (the folder with go.mod) above the
+// working directory, so a test package can build the programs it runs
+// wherever it sits in the tree.
+func RepoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("no go.mod in %s or above it", wd)
+		}
+	}
+}
+
+// GoBuild runs `go build -o out ARGS...` in the repository root; the error
+// carries the compiler's output, which is what a failing test must show.
+func GoBuild(repoRoot, out string, args ...string) error {
+	cmdArgs := append([]string{"build", "-o", out}, args...)
+	cmd := exec.Command("go", cmdArgs...)
+	cmd.Dir = repoRoot
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %s (in %s): %v\n%s", strings.Join(cmdArgs, " "), repoRoot, err, output)
+	}
+	return nil
+}
+
+// FreeLoopbackAddr returns a 127.0.0.1 port nobody listens on right now, for
+// servers that cannot be told to take port 0 and report it.
+func FreeLoopbackAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// PollUntil calls cond every interval until it returns true or timeout
+// passes, for conditions nothing announces (a port that starts accepting, a
+// process that goes away, a record that catches up).
+func PollUntil(timeout, interval time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(interval) // polling interval, not synchronization
+	}
+}
+
+// CheckNoRace fails t when a race-enabled binary reported a data race in
+// output: the race detector only prints, and the process may still exit 0.
+func CheckNoRace(t testing.TB, what, output string) {
+	t.Helper()
+	if i := strings.Index(output, "WARNING: DATA RACE"); i >= 0 {
+		t.Errorf("%s reported a data race:\n%s", what, output[i:])
+	}
+}
+
+// NodeServer returns the bin script of an npm-installed MCP server (pinned
+// in e2e/node/package.json). .ci/run installs them; a test that needs one
+// fails, never skips, when they are not, so CI cannot pass without running it.
+func NodeServer(t testing.TB, repoRoot, name string) string {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is not on PATH (%v): run .ci/run, which installs what the tests need", err)
+	}
+	p := filepath.Join(repoRoot, "e2e", "node", "node_modules", ".bin", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s is not installed (%v): run .ci/run, or npm ci --prefix e2e/node", name, err)
+	}
+	return p
+}
