@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -117,4 +118,31 @@ func BenchmarkQueryFirstPage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// What an append costs the appender in batch mode (the gateway's path
+// before it forwards a call): per-call p50/p90, the writer's work aside.
+// Two appends then a Flush, like a call's request and outcome on a gateway
+// that is not busy: the queue is short, so the writer encodes.
+func BenchmarkAppendCallerBatch(b *testing.B) {
+	s := tempStore(b, Options{Durability: DurabilityBatch})
+	lat := make([]time.Duration, 0, b.N)
+	for i := 0; b.Loop(); i++ {
+		ev := benchEvent(i)
+		start := time.Now()
+		if _, err := s.Append(ev); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		if i%2 == 1 {
+			b.StopTimer()
+			if err := s.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds()), "p90-µs")
 }
