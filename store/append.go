@@ -70,7 +70,10 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	if len(ev.Session) > maxSessionID {
 		return 0, fmt.Errorf("store: session id of %d bytes is too long", len(ev.Session))
 	}
-	e := ev.clone()
+	// An appender that encodes its event compacts the raw fields into new
+	// buffers; one that leaves it to the writer copies them.
+	encode := wait || s.backlog.Load() >= selfEncodeBacklog
+	e := ev.clone(!encode)
 	if e.ID == "" {
 		e.ID = ulid.Make().String()
 	}
@@ -86,7 +89,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	if wait {
 		p.done = make(chan error, 1)
 	}
-	if wait || s.backlog.Load() >= selfEncodeBacklog {
+	if encode {
 		if err := e.compactRaw(); err != nil {
 			return 0, err
 		}
@@ -529,10 +532,11 @@ func lastEvent(batch []*pending) *pending {
 	return nil
 }
 
-// clone returns a copy of e sharing no memory with it, so that a caller
-// editing its event (or reusing the buffers its raw fields point into)
-// after Append cannot change what is stored or race with the writer.
-func (e *Event) clone() Event {
+// clone returns a copy of e sharing no memory with it (the raw fields only
+// with copyRaw: compactRaw copies them too), so that a caller editing its
+// event (or reusing the buffers its raw fields point into) after Append
+// cannot change what is stored or race with the writer.
+func (e *Event) clone(copyRaw bool) Event {
 	c := *e
 	c.Agent = clone(e.Agent)
 	c.Principal = clone(e.Principal)
@@ -543,8 +547,10 @@ func (e *Event) clone() Event {
 		a.Idempotent, a.OpenWorld = clone(a.Idempotent), clone(a.OpenWorld)
 		c.Annotations = a
 	}
-	for _, f := range c.rawFields() {
-		*f.raw = bytes.Clone(*f.raw)
+	if copyRaw {
+		for _, f := range c.rawFields() {
+			*f.raw = bytes.Clone(*f.raw)
+		}
 	}
 	return c
 }
