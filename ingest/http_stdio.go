@@ -929,6 +929,9 @@ func (sc *sharedChild) fromChild(line []byte) {
 		Method *string         `json:"method"`
 		Params struct {
 			ProgressToken json.RawMessage `json:"progressToken"`
+			Meta          struct {
+				SubscriptionID json.RawMessage `json:"io.modelcontextprotocol/subscriptionId"`
+			} `json:"_meta"`
 		} `json:"params"`
 	}
 	if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &env) != nil {
@@ -965,6 +968,12 @@ func (sc *sharedChild) fromChild(line []byte) {
 		sc.house.FromClient(reply, nil)
 		_ = sc.child.Send(reply)
 	default: // a notification
+		if c, msg := sc.forSubscription(line, env.Params.Meta.SubscriptionID); c != nil {
+			if fwd, _ := c.sess.FromServer(msg); fwd != nil && !c.st.json {
+				c.st.add(fwd)
+			}
+			return
+		}
 		targets := sc.notificationTargets(*env.Method, env.Params.ProgressToken)
 		if len(targets) == 0 {
 			sc.house.FromServer(line)
@@ -976,6 +985,35 @@ func (sc *sharedChild) fromChild(line []byte) {
 			}
 		}
 	}
+}
+
+// forSubscription finds the subscriptions/listen call a notification names
+// in _meta (2026-07-28: a subscription is known by its listen request's
+// id, here the gateway's) and returns it with the notification as its
+// client must see it: with the client's own id. nil when it names none.
+func (sc *sharedChild) forSubscription(line []byte, sub json.RawMessage) (*sharedCall, []byte) {
+	id, err := strconv.ParseInt(string(sub), 10, 64)
+	if err != nil {
+		return nil, nil
+	}
+	sc.mu.Lock()
+	c := sc.calls[id]
+	sc.mu.Unlock()
+	if c == nil || c.method != "subscriptions/listen" {
+		return nil, nil
+	}
+	params := member(line, "params")
+	meta, _, _, err := replaceMember(member(params, "_meta"), "io.modelcontextprotocol/subscriptionId", c.clientID)
+	if err == nil {
+		params, _, _, err = replaceMember(params, "_meta", meta)
+	}
+	if err == nil {
+		line, _, _, err = replaceMember(line, "params", params)
+	}
+	if err != nil {
+		return nil, nil
+	}
+	return c, line
 }
 
 // notificationTargets decides which calls' streams a notification from the

@@ -1210,3 +1210,27 @@ func TestSSEStreamAnswersJSONWhenOnlyResponses(t *testing.T) {
 		t.Errorf("answer after a notification: %s %q", ct, rec.Body.String())
 	}
 }
+
+// A sessionless client's subscriptions/listen stream gets the shared
+// child's acknowledgement, naming the subscription by the client's own
+// request id (the child knows it by the gateway's).
+func TestHTTPGatewaySharedChildSubscription(t *testing.T) {
+	f := newHTFixture(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := `{"jsonrpc":"2.0","id":"sub-1","method":"subscriptions/listen","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}},"notifications":{"toolsListChanged":true}}}`
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.url("local"), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", modernVersion)
+	req.Header.Set("Mcp-Method", "subscriptions/listen")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ack := newSSEReader(t, resp.Body).next("notifications/subscriptions/acknowledged")
+	if !strings.Contains(string(ack.Data), `"io.modelcontextprotocol/subscriptionId":"sub-1"`) {
+		t.Errorf("acknowledgement %s does not name the client's subscription sub-1", ack.Data)
+	}
+}
