@@ -14,6 +14,7 @@ import (
 	"net/rpc/jsonrpc"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -188,12 +189,12 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 	c.mu.Unlock()
 	if !durable {
 		if flush {
-			go c.flush()
+			go c.flush(nil)
 		}
 		return 0, nil
 	}
 	if flush {
-		c.flush() // it waits anyway: send from here, sparing a hand-off
+		c.flush(q) // it waits anyway: send from here, sparing a hand-off
 	}
 	r := <-q.done
 	if r.err != nil {
@@ -203,20 +204,23 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 	return r.seq, nil
 }
 
-// flush sends queued records, a batch at a time, until none are left.
-func (c *Client) flush() {
+// flush sends queued records, a batch at a time, until none are left. A
+// caller flushing for its own record (own) hands the rest to a goroutine
+// once that record is through, so a server's flood of notifications never
+// holds up the request it is waiting to forward.
+func (c *Client) flush(own *queuedRecord) {
 	for {
 		c.mu.Lock()
 		batch := c.queue
 		c.queue, c.queuedBytes = nil, 0
-		c.idle.Broadcast() // room in the queue
 		if len(batch) == 0 {
 			c.sending = false
-			c.idle.Broadcast()
-			c.mu.Unlock()
+		}
+		c.idle.Broadcast() // room in the queue, or the flush is over
+		c.mu.Unlock()
+		if len(batch) == 0 {
 			return
 		}
-		c.mu.Unlock()
 		args := AppendBatchArgs{Events: make([]json.RawMessage, len(batch)), Durable: make([]bool, len(batch))}
 		for i, q := range batch {
 			args.Events[i], args.Durable[i] = q.ev, q.durable
@@ -247,6 +251,10 @@ func (c *Client) flush() {
 			case r.err != nil:
 				slog.Warn("a record was not stored", "kind", q.kind, "err", r.err)
 			}
+		}
+		if own != nil && slices.Contains(batch, own) {
+			go c.flush(nil)
+			return
 		}
 	}
 }
