@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -72,20 +73,9 @@ func TestCrashServe(t *testing.T) {
 	in := newInstance(t)
 	d := in.Serve(t, "--upstream", "crashy=stdio:"+binary(t, "crashy"), "--upstream", "conf=stdio:"+binary(t, "everything-server"))
 	client := mcp.NewClient(&mcp.Implementation{Name: "crash-client", Version: "1.0.0"}, nil)
-	echo := func(cs *mcp.ClientSession, text string) error {
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
-		if err != nil {
-			return err
-		}
-		if got := string(mustJSON(res.Content)); !strings.Contains(got, text) {
-			return fmt.Errorf("echo %q returned %s", text, got)
-		}
-		return nil
-	}
-
 	other := connect(t, ctx, client, &mcp.StreamableClientTransport{Endpoint: d.Endpoint("conf")}, nil)
 	victim := connect(t, ctx, client, &mcp.StreamableClientTransport{Endpoint: d.Endpoint("crashy")}, nil)
-	if err := echo(victim, "before"); err != nil {
+	if err := echoCall(ctx, victim, "before"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := victim.CallTool(ctx, &mcp.CallToolParams{Name: "crash"})
@@ -94,19 +84,37 @@ func TestCrashServe(t *testing.T) {
 		t.Fatalf("crash: got %v, want a JSON-RPC error response", err)
 	}
 
-	// The other upstream keeps working, in a session opened before the crash.
-	if res, err := other.CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text"}); err != nil || res.IsError {
-		t.Fatalf("the other upstream after the crash: %v %+v", err, res)
+	serveSurvived(t, ctx, d, client, other, "crashy")
+	crashOutcome(t, in)
+}
+
+// echoCall calls the echo tool and checks that the text comes back.
+func echoCall(ctx context.Context, cs *mcp.ClientSession, text string) error {
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
+	if err != nil {
+		return err
 	}
-	// A new session to the crashed upstream works again.
-	again := connect(t, ctx, client, &mcp.StreamableClientTransport{Endpoint: d.Endpoint("crashy")}, nil)
-	if err := echo(again, "after"); err != nil {
-		t.Fatalf("a new session to the crashed upstream: %v", err)
+	if got := string(mustJSON(res.Content)); !strings.Contains(got, text) {
+		return fmt.Errorf("echo %q returned %s", text, got)
+	}
+	return nil
+}
+
+// serveSurvived checks what must hold once upstream up of d failed: the
+// other upstream answers, in a session opened before (other), a new
+// session to up works, and the daemon is still running.
+func serveSurvived(t *testing.T, ctx context.Context, d *Daemon, client *mcp.Client, other *mcp.ClientSession, up string) {
+	t.Helper()
+	if res, err := other.CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text"}); err != nil || res.IsError {
+		t.Fatalf("the other upstream after %s failed: %v %+v", up, err, res)
+	}
+	again := connect(t, ctx, client, &mcp.StreamableClientTransport{Endpoint: d.Endpoint(up)}, nil)
+	if err := echoCall(ctx, again, "again"); err != nil {
+		t.Fatalf("a new session to the failed upstream %s: %v", up, err)
 	}
 	select {
 	case <-d.Exited():
-		t.Fatalf("mcptrail serve exited after an upstream crashed: %v", d.WaitErr())
+		t.Fatalf("mcptrail serve exited after upstream %s failed: %v", up, d.WaitErr())
 	default:
 	}
-	crashOutcome(t, in)
 }
