@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -42,9 +42,7 @@ func echoServer(t *testing.T) string {
 			return
 		}
 		echoBin = filepath.Join(dir, "echoserver")
-		if out, err := exec.Command("go", "build", "-o", echoBin, "../ingest/testdata/echoserver").CombinedOutput(); err != nil {
-			echoErr = fmt.Errorf("building echoserver: %v\n%s", err, out)
-		}
+		echoErr = testkit.GoBuild(".", echoBin, "../ingest/testdata/echoserver")
 	})
 	if echoErr != nil {
 		t.Fatal(echoErr)

@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -22,18 +21,7 @@ import (
 var echoServer string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ingest-test-")
-	if err != nil {
-		panic(err)
-	}
-	echoServer = filepath.Join(dir, "echoserver")
-	if out, err := exec.Command("go", "build", "-o", echoServer, "./testdata/echoserver").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building echoserver: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testkit.MainWithPrograms(m, map[string]*string{"./testdata/echoserver": &echoServer})
 }
 
 // storeRecorder records into a real store file.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,24 +15,14 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcptrail/mcptrail/ingest"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
 
 var kvServer string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rollback-test-")
-	if err != nil {
-		panic(err)
-	}
-	kvServer = filepath.Join(dir, "kvserver")
-	if out, err := exec.Command("go", "build", "-o", kvServer, "./testdata/kvserver").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building kvserver: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testkit.MainWithPrograms(m, map[string]*string{"./testdata/kvserver": &kvServer})
 }
 
 const kvRules = `

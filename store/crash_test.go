@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcptrail/mcptrail/internal/testkit"
 )
 
 // TestKillNine kills a process appending under load (strict, four
@@ -24,9 +26,8 @@ func TestKillNine(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "crashappend")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/crashappend")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the helper: %v\n%s", err, out)
+	if err := testkit.GoBuild(".", bin, "./testdata/crashappend"); err != nil {
+		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "mcptrail.db")
 	rounds := 20

@@ -1,6 +1,6 @@
-// Package testkit holds helpers shared by the end-to-end tests (e2e) and the
-// soak test (bench/soak), which live in different packages and so cannot
-// share test files.
+// Package testkit holds helpers shared by test packages, which cannot share
+// test files: the end-to-end tests (e2e), the soak test (bench/soak), and
+// the unit tests that run a test server of their own.
 //
 // Nothing here sleeps to synchronize: the helpers read the lines processes
 // print, or poll a condition until a deadline.
@@ -45,6 +45,29 @@ func GoBuild(repoRoot, out string, args ...string) error {
 		return fmt.Errorf("go %s (in %s): %v\n%s", strings.Join(cmdArgs, " "), repoRoot, err, output)
 	}
 	return nil
+}
+
+// MainWithPrograms is the TestMain of a package whose tests run programs of
+// their own: it builds each package (a path relative to the test's folder)
+// into a temporary folder, sets *path to the binary, runs the tests, and
+// exits with their status.
+func MainWithPrograms(m *testing.M, programs map[string]*string) {
+	dir, err := os.MkdirTemp("", "mcptrail-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for pkg, path := range programs {
+		*path = filepath.Join(dir, filepath.Base(pkg))
+		if err := GoBuild(".", *path, pkg); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // FreeLoopbackAddr returns a 127.0.0.1 port nobody listens on right now, for
