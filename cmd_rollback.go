@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -178,22 +179,11 @@ func cmdRollbackPlan(args []string, stdout, stderr io.Writer) error {
 func cmdRollbackShow(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("rollback show")
 	asJSON := fs.Bool("json", false, "print the plan as one JSON object")
-	flags, pos := interspersed(args, "json")
-	if err := parse(fs, flags); err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("rollback show: give one PLAN_ID")
-	}
-	c, err := rollbackDaemon(stderr)
+	c, plan, err := openPlan("rollback show", fs, args, []string{"json"}, "give one PLAN_ID", stderr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	plan, err := c.RollbackGet(pos[0])
-	if err != nil {
-		return usageError{"rollback show: " + oneLine(err)}
-	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(plan)
 	}
@@ -205,22 +195,11 @@ func cmdRollbackApply(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	fs := newFlags("rollback apply")
 	yes := fs.Bool("yes", false, "apply without asking")
 	asJSON := fs.Bool("json", false, "print the plan after the apply as one JSON object")
-	flags, pos := interspersed(args, "yes", "json")
-	if err := parse(fs, flags); err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("rollback apply: give one PLAN_ID (from `mcptrail rollback plan`)")
-	}
-	c, err := rollbackDaemon(stderr)
+	c, plan, err := openPlan("rollback apply", fs, args, []string{"yes", "json"}, "give one PLAN_ID (from `mcptrail rollback plan`)", stderr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	plan, err := c.RollbackGet(pos[0])
-	if err != nil {
-		return usageError{"rollback apply: " + oneLine(err)}
-	}
 	if !*yes {
 		f, ok := stdin.(*os.File)
 		if !ok || !term.IsTerminal(f.Fd()) {
@@ -382,6 +361,30 @@ func rollbackWrap(argv []string, hooks *ingest.Hooks, c *daemon.Client, stderr i
 		return nil
 	}
 	return b
+}
+
+// openPlan parses a rollback subcommand's flags (boolFlags may come after
+// the PLAN_ID) and its one PLAN_ID, and fetches that plan through the
+// daemon; the caller closes the client. want says what to give when the
+// PLAN_ID is missing.
+func openPlan(name string, fs *flag.FlagSet, args, boolFlags []string, want string, stderr io.Writer) (*daemon.Client, *rollback.Plan, error) {
+	flags, pos := interspersed(args, boolFlags...)
+	if err := parse(fs, flags); err != nil {
+		return nil, nil, err
+	}
+	if len(pos) != 1 {
+		return nil, nil, usagef("%s: %s", name, want)
+	}
+	c, err := rollbackDaemon(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := c.RollbackGet(pos[0])
+	if err != nil {
+		c.Close()
+		return nil, nil, usageError{name + ": " + oneLine(err)}
+	}
+	return c, plan, nil
 }
 
 // rollbackDaemon reaches the daemon that plans and applies reversals
