@@ -15,43 +15,25 @@ import (
 // (go test ./ui -update rewrites them).
 
 func TestSessionsScreen(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
+	h := demoConsole(t, RoleOperator)
 	h.waitFor("session 1 of 2")
 	h.golden(h.final())
 }
 
 func TestTimelineScreen(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.golden(h.final())
 }
 
 func TestCallScreen(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("jjjjj", "enter") // the second write_file
 	h.waitFor("verified by the gateway")
 	h.golden(h.final())
 }
 
 func TestCallScreenSections(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("jjjjj", "enter")
 	h.waitFor("verified by the gateway")
 	h.keys("tab", "tab", "tab", "tab", "tab") // WHO TASK WHAT WHEN PARAMS
@@ -60,12 +42,7 @@ func TestCallScreenSections(t *testing.T) {
 }
 
 func TestDiffUnifiedAndSideBySide(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("jjjjj", "d")
 	h.waitFor("previous call to write_file on the same path")
 	h.keys("s")
@@ -74,12 +51,7 @@ func TestDiffUnifiedAndSideBySide(t *testing.T) {
 }
 
 func TestDiffUnified(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("jjjjj", "d")
 	h.waitFor("previous call to write_file on the same path")
 	frame := h.final()
@@ -92,22 +64,14 @@ func TestDiffUnified(t *testing.T) {
 }
 
 func TestDiffFirstCallSaysSo(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("jjjjjj", "d") // delete_user: the first of its kind
 	h.waitFor("no earlier delete_user call in the record")
 	h.final()
 }
 
 func TestAlertsScreen(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleViewer))
-	h.waitFor("nightly-ops-bot")
+	h := demoConsole(t, RoleViewer)
 	h.keys("a")
 	h.waitFor("first use")
 	h.golden(h.final())
@@ -125,12 +89,7 @@ func TestAlertsScreenEmpty(t *testing.T) {
 }
 
 func TestAlertBadgeInTimeline(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	frame := h.final()
 	var line string
 	for _, l := range strings.Split(frame, "\n") {
@@ -184,10 +143,7 @@ func TestQueueSelectedAndAfter(t *testing.T) {
 }
 
 func TestViewerCannotMark(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleViewer))
-	h.waitFor("nightly-ops-bot")
+	h := demoConsole(t, RoleViewer)
 	h.keys("enter")
 	h.waitFor("delete_user")
 	h.keys("jjjjj", "space")
@@ -200,24 +156,14 @@ func TestViewerCannotMark(t *testing.T) {
 }
 
 func TestHelpOverlay(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("?")
 	h.waitFor("Keys — nightly-ops-bot")
 	h.golden(h.final())
 }
 
 func TestSearchAddsToolChip(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("/", "writefile")
 	h.waitFor("tool      write_file")
 	h.keys("enter")
@@ -230,10 +176,7 @@ func TestSearchAddsToolChip(t *testing.T) {
 }
 
 func TestSearchOpensSession(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
+	h := demoConsole(t, RoleOperator)
 	h.keys("/", "01JTRIAGE")
 	h.waitFor("session   " + sessTriage)
 	h.keys("enter")
@@ -242,12 +185,7 @@ func TestSearchOpensSession(t *testing.T) {
 }
 
 func TestFilterChipsAddAndRemove(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("f", "outcome:tool_error", "enter")
 	h.waitFor("outcome:tool_error ×")
 	h.waitFor("runbooks/dns.md")
@@ -261,10 +199,7 @@ func TestFilterChipsAddAndRemove(t *testing.T) {
 }
 
 func TestFilterBadInputSaysWhy(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
+	h := demoConsole(t, RoleOperator)
 	h.keys("f", "outcome:sideways", "enter")
 	h.waitFor(`outcome "sideways": want one of`)
 	h.keys("esc")
@@ -272,10 +207,7 @@ func TestFilterBadInputSaysWhy(t *testing.T) {
 }
 
 func TestFilterAgentOnSessions(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
+	h := demoConsole(t, RoleOperator)
 	h.keys("f", "agent:triage-assistant", "enter")
 	h.waitFor("agent:triage-assistant ×")
 	h.waitFor("session 1 of 1")
@@ -322,10 +254,7 @@ func TestFollowShowsNewEvents(t *testing.T) {
 }
 
 func TestThemeCycles(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
+	h := demoConsole(t, RoleOperator)
 	h.keys("t")
 	h.waitFor("theme light")
 	h.keys("t")
@@ -352,10 +281,7 @@ func TestNoColorStartsMono(t *testing.T) {
 }
 
 func TestGoToTime(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
+	h := demoConsole(t, RoleOperator)
 	h.keys("c") // all calls
 	h.waitFor("tool calls of all sessions")
 	h.keys("g")
@@ -370,12 +296,7 @@ func TestGoToTime(t *testing.T) {
 }
 
 func TestBackAndQuit(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := demoTimeline(t)
 	h.keys("esc")
 	h.waitFor("session 1 of 2")
 	frame := h.final()
@@ -389,4 +310,24 @@ func TestEmptyRecord(t *testing.T) {
 	h := start(t, testOptions(f.st, RoleOperator))
 	h.waitFor("no sessions in the record yet")
 	h.final()
+}
+
+// demoConsole opens the console on the demo's record, at its sessions.
+func demoConsole(t *testing.T, role Role) *harness {
+	t.Helper()
+	f := newFixture(t)
+	demoRecord(f)
+	h := start(t, testOptions(f.st, role))
+	h.waitFor("nightly-ops-bot")
+	return h
+}
+
+// demoTimeline opens the console as an operator in the ops agent's session
+// timeline: where most screens are reached from.
+func demoTimeline(t *testing.T) *harness {
+	t.Helper()
+	h := demoConsole(t, RoleOperator)
+	h.keys("enter")
+	h.waitFor("delete_user")
+	return h
 }
