@@ -27,6 +27,7 @@ type pending struct {
 	hash    [32]byte // set when the writer seals the event into the chain
 	at      time.Time
 	done    chan error // receives the commit's result; nil when nobody waits
+	outage  *outage    // this is the alert of an outage that seemed over
 }
 
 // Session ids are keys of their own (bbolt keys are at most 32 KiB); the
@@ -86,8 +87,10 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 		return 0, fmt.Errorf("store: event time %v out of range", e.Time)
 	}
 	p := &pending{at: now}
+	var done chan error // p.done is the writer's once queued
 	if wait {
-		p.done = make(chan error, 1)
+		done = make(chan error, 1)
+		p.done = done
 	}
 	if encode {
 		if err := e.compactRaw(); err != nil {
@@ -120,7 +123,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	}
 
 	if wait {
-		if err := <-p.done; err != nil {
+		if err := <-done; err != nil {
 			return 0, err
 		}
 		// Sealed by the writer before the commit; an event nobody waits
@@ -147,9 +150,9 @@ func (s *Store) enqueue(e *Event, p *pending) {
 }
 
 // seal encodes what the appenders left unencoded and chains the batch onto
-// the last committed event. Only the writer calls it, between commits, so
-// the chain's head is s.doneHash. A large batch is encoded on every core.
-func (s *Store) seal(batch []*pending) {
+// prev, the last event committed (or logged). Only the goroutine that takes
+// the queue calls it. A large batch is encoded on every core.
+func (s *Store) seal(batch []*pending, prev [32]byte) {
 	var todo []*pending
 	for _, p := range batch {
 		if !p.marker && !p.encoded {
@@ -172,9 +175,6 @@ func (s *Store) seal(batch []*pending) {
 	} else {
 		encode(todo)
 	}
-	s.mu.Lock()
-	prev := s.doneHash
-	s.mu.Unlock()
 	for _, p := range batch {
 		if p.marker {
 			continue
@@ -258,6 +258,7 @@ func (s *Store) Flush() error {
 		s.signal()
 		<-done // a failure is in s.lost too
 	}
+	s.settle()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.lost
@@ -272,27 +273,52 @@ func (s *Store) signal() {
 	}
 }
 
-// run is the writer: the only goroutine that writes the file, so queued
-// events commit in seq order, as many per transaction as have queued up.
-// It also writes the checkpoints: with the events when a commit makes one
-// due, else when the interval runs out, and a final one at Close.
-func (s *Store) run() {
-	defer close(s.stopped)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	final := false
-	sleep := func(d time.Duration) {
-		timer.Reset(d)
-		select {
-		case <-s.wake:
-		case <-timer.C:
-		}
-		timer.Stop()
+// nap is a goroutine's sleep that a signal on wake cuts short.
+type nap struct {
+	wake  chan struct{}
+	timer *time.Timer
+}
+
+func newNap(wake chan struct{}) *nap {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &nap{wake: wake, timer: t}
+}
+
+func (n *nap) sleep(d time.Duration) {
+	n.timer.Reset(d)
+	select {
+	case <-n.wake:
+	case <-n.timer.C:
 	}
+	n.timer.Stop()
+}
+
+// run is the writer: the only goroutine that writes events to the file, so
+// they commit in seq order, as many per transaction as have queued up (with
+// a write-ahead log: as have been logged). It also writes the checkpoints:
+// with the events when a commit makes one due, else when the interval runs
+// out, and a final one at Close.
+func (s *Store) run() {
+	defer func() {
+		s.mu.Lock()
+		s.runDone = true
+		s.applied.Broadcast()
+		s.mu.Unlock()
+		close(s.stopped)
+	}()
+	n := newNap(s.runWake)
+	final := false
 	for {
 		s.mu.Lock()
-		batch, wait := s.take()
-		closed := s.closed
+		var batch []*pending
+		var wait time.Duration
+		if s.wal != nil {
+			batch, wait = s.takeLogged()
+		} else {
+			batch, wait = s.take()
+		}
+		closed := s.closed && (s.wal == nil || s.logDone)
 		done := s.doneSeq
 		s.mu.Unlock()
 		switch {
@@ -301,8 +327,9 @@ func (s *Store) run() {
 		case wait > 0:
 			// The window is the writer's idle time: encode what waits in
 			// it, so the commit that follows has only the chain to do.
-			if !s.preEncode() {
-				sleep(wait)
+			// (With a log, the logger does that.)
+			if s.wal != nil || !s.preEncode() {
+				n.sleep(wait)
 			}
 		case closed && !final:
 			// The final checkpoint; it may queue an outage alert, so
@@ -315,9 +342,9 @@ func (s *Store) run() {
 			if due, in := s.ckpt.due(done, time.Now()); due {
 				s.checkpointNow()
 			} else if in > 0 {
-				sleep(in)
+				n.sleep(in)
 			} else {
-				<-s.wake
+				<-n.wake
 			}
 		}
 	}
@@ -364,75 +391,125 @@ func (s *Store) take() ([]*pending, time.Duration) {
 // update runs fn in a write transaction (through the tests' failure hook).
 func (s *Store) update(fn func(*bolt.Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if hook := s.failHook.Load(); hook != nil {
-			if err := (*hook)(); err != nil {
-				return err
-			}
+		if err := s.hookErr(); err != nil {
+			return err
 		}
 		return fn(tx)
 	})
 }
 
+// hookErr is the tests' failure hook: the error every write returns, or nil.
+func (s *Store) hookErr() error {
+	if hook := s.failHook.Load(); hook != nil {
+		return (*hook)()
+	}
+	return nil
+}
+
 // commit writes batch in one transaction, with a checkpoint when one is
-// due. When it fails, the events queued behind it were chained onto events
-// that will never exist, so they fail too and the chain restarts from the
-// last committed event.
+// due. Without a log, it seals the batch first and answers its appenders
+// after; a logged batch was sealed and answered by the logger, and a failed
+// commit of it is tried again (its events are safe in the log).
 func (s *Store) commit(batch []*pending) {
 	n := countEvents(batch)
 	var err error
 	var ckpt *checkpointer
 	if n > 0 {
-		s.seal(batch)
-		last := lastEvent(batch)
+		if s.wal == nil {
+			s.mu.Lock()
+			prev := s.doneHash
+			s.mu.Unlock()
+			s.seal(batch, prev)
+		}
 		err = s.update(func(tx *bolt.Tx) error {
 			if err := write(tx, batch); err != nil {
 				return err
 			}
-			now := time.Now()
-			if due, _ := s.ckpt.due(last.ev.Seq, now); due {
-				next, err := s.ckpt.write(tx, last.ev.Seq, last.hash, now)
-				if err != nil {
-					return err
-				}
-				ckpt = &next
-			}
-			return nil
+			var err error
+			ckpt, err = s.ckpt.writeDue(tx, batch, time.Now())
+			return err
 		})
 	}
+	switch {
+	case err != nil && s.wal != nil:
+		s.retry(batch, err)
+		return
+	case err != nil:
+		s.lose(batch, err)
+		return
+	}
 
-	var lost []*pending
 	s.mu.Lock()
-	if err != nil {
-		lost = s.queue
-		m := n + countEvents(lost)
-		s.queue, s.queued, s.waiters = nil, 0, 0
-		s.backlog.Store(0)
-		s.seq = s.doneSeq
-		s.pending -= m
-		s.failed += uint64(m)
-		err = fmt.Errorf("store: commit of seq %d-%d failed: %w", s.doneSeq+1, s.doneSeq+uint64(m), err)
-		s.lost = err
-		if s.closed {
-			s.closeErr = err
-		}
-		s.failedLocked(m, err)
-	} else if n > 0 {
+	alert := false
+	if n > 0 {
 		last := lastEvent(batch)
 		s.doneSeq, s.doneHash = last.ev.Seq, last.hash
 		s.pending -= n
 		s.commits++
-		s.recoveredLocked()
+		// With a log, the logger says when the store takes events again:
+		// a commit of logged events may have begun before the outage.
+		alert = s.wal == nil && s.recoveredLocked()
+	}
+	if s.wal != nil {
+		s.applyErr = nil
+		s.applied.Broadcast()
 	}
 	s.mu.Unlock()
 	if ckpt != nil {
 		*s.ckpt = *ckpt
 	}
-
-	if err != nil {
-		slog.Error("mcptrail store: events lost", "err", err)
-	} else if n > 0 {
+	if alert {
+		s.signal() // the outage alert is queued for the logger (or for run)
+	}
+	if n > 0 {
 		s.publish(batch)
 	}
+	for _, p := range batch {
+		if p.done != nil {
+			p.done <- nil
+		}
+	}
+}
+
+// lose fails batch, which could not be stored, and the events queued
+// behind it: they were chained onto events that will never exist. The
+// sequence and the chain restart after the last event stored (committed,
+// or logged).
+func (s *Store) lose(batch []*pending, err error) {
+	s.mu.Lock()
+	head := s.doneSeq
+	if s.wal != nil {
+		head = s.walSeq
+	}
+	lost := s.queue
+	m := countEvents(batch) + countEvents(lost)
+	s.queue, s.queued, s.waiters = nil, 0, 0
+	s.backlog.Store(0)
+	s.seq = head
+	s.pending -= m
+	err = fmt.Errorf("store: commit of seq %d-%d failed: %w", head+1, head+uint64(m), err)
+	s.lost = err
+	if s.closed {
+		s.closeErr = err
+	}
+	// An outage alert lost with them means the outage goes on: it is
+	// counted on, and one alert tells all of it when it ends.
+	for _, list := range [][]*pending{batch, lost} {
+		for _, p := range list {
+			if o := p.outage; o != nil {
+				m--
+				if s.outage != nil {
+					o.events += s.outage.events
+					o.commits += s.outage.commits
+				}
+				s.outage = o
+			}
+		}
+	}
+	s.failed += uint64(m)
+	s.failedLocked(m, err)
+	s.mu.Unlock()
+	slog.Error("mcptrail store: events lost", "err", err)
 	for _, list := range [][]*pending{batch, lost} {
 		for _, p := range list {
 			if p.done != nil {

@@ -219,6 +219,8 @@ type checkpointer struct {
 	size uint64    // last checkpoint's size (0: none)
 	hash [32]byte  // SHA-256 of its note
 	at   time.Time // when it was written (zero: never, or unknown)
+
+	retry time.Time // a checkpoint failed: none before this
 }
 
 // load resumes the checkpoint chain from the newest one.
@@ -249,11 +251,48 @@ func (c *checkpointer) due(seq uint64, now time.Time) (bool, time.Duration) {
 	if c == nil || seq <= c.size {
 		return false, 0
 	}
+	if wait := c.retry.Sub(now); wait > 0 {
+		return false, wait
+	}
 	if seq-c.size >= c.every {
 		return true, 0
 	}
 	wait := c.at.Add(c.interval).Sub(now)
 	return wait <= 0, wait
+}
+
+// writeDue writes the checkpoints a commit of batch makes due: one each
+// time the events since the last reach c.every (however many a commit
+// holds), and one at the end when the interval has run out. It returns the
+// state to adopt once tx commits, or nil when it wrote none.
+func (c *checkpointer) writeDue(tx *bolt.Tx, batch []*pending, now time.Time) (*checkpointer, error) {
+	if c == nil {
+		return nil, nil
+	}
+	next := *c
+	wrote := false
+	last := lastEvent(batch)
+	for _, p := range batch {
+		if p.marker {
+			continue
+		}
+		due := p.ev.Seq > next.size && p.ev.Seq-next.size >= next.every && !now.Before(next.retry)
+		if p == last && !due {
+			due, _ = next.due(p.ev.Seq, now)
+		}
+		if !due {
+			continue
+		}
+		var err error
+		if next, err = next.write(tx, p.ev.Seq, p.hash, now); err != nil {
+			return nil, err
+		}
+		wrote = true
+	}
+	if !wrote {
+		return nil, nil
+	}
+	return &next, nil
 }
 
 // write signs and stores a checkpoint of (size, head) in tx and returns the
@@ -289,7 +328,7 @@ func (s *Store) checkpointNow() {
 		return err
 	})
 	if err != nil {
-		s.ckpt.at = now // retry after an interval, not in a loop
+		s.ckpt.retry = now.Add(applyRetry) // not in a loop
 		s.noteFailure(0, err)
 		return
 	}

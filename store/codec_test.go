@@ -27,7 +27,7 @@ func TestLargeBodies(t *testing.T) {
 	live := <-ch
 
 	var stored []byte
-	s.db.View(func(tx *bolt.Tx) error {
+	s.view(func(tx *bolt.Tx) error {
 		stored = bytes.Clone(tx.Bucket(bEvents).Get(u64(1)))
 		if st, _ := parseStored(tx.Bucket(bEvents).Get(u64(2))); len(st.bodies) != 0 {
 			t.Errorf("small event stored with a large body")
@@ -96,7 +96,7 @@ func TestLargeBodyThreshold(t *testing.T) {
 		ev := call("s1", "x")
 		ev.Params = json.RawMessage(`"` + strings.Repeat("a", tc.size-2) + `"`)
 		mustAppend(t, s, ev)
-		s.db.View(func(tx *bolt.Tx) error {
+		s.view(func(tx *bolt.Tx) error {
 			st, _ := parseStored(tx.Bucket(bEvents).Get(u64(1)))
 			if large := len(st.bodies) > 0; large != (tc.tag == 1) {
 				t.Errorf("LargeBody %d, params of %d bytes: stored apart %v", tc.opt, tc.size, large)

@@ -100,11 +100,11 @@ func (s *Store) failedLocked(n int, err error) {
 }
 
 // recoveredLocked queues the alert for an outage that a successful commit
-// has just ended. s.mu must be held.
-func (s *Store) recoveredLocked() {
+// has just ended, and reports whether it did. s.mu must be held.
+func (s *Store) recoveredLocked() bool {
 	o := s.outage
 	if o == nil {
-		return
+		return false
 	}
 	s.outage = nil
 	detail := fmt.Sprintf("store outage from %s to %s: events not recorded: %d, failed commits: %d; last error: %v",
@@ -115,7 +115,8 @@ func (s *Store) recoveredLocked() {
 	})
 	now := time.Now()
 	e := Event{ID: ulid.Make().String(), Time: now.UTC(), Kind: KindAlert, Method: "mcptrail/store_outage", Detail: detail, Params: params}
-	s.enqueue(&e, &pending{at: now})
+	s.enqueue(&e, &pending{at: now, outage: o})
+	return true
 }
 
 // noteFailure and noteRecovery are failedLocked and recoveredLocked for
@@ -128,7 +129,13 @@ func (s *Store) noteFailure(n int, err error) {
 }
 
 func (s *Store) noteRecovery() {
+	if s.wal != nil {
+		return // the logger says when the store takes events again
+	}
 	s.mu.Lock()
-	s.recoveredLocked()
+	alert := s.recoveredLocked()
 	s.mu.Unlock()
+	if alert {
+		s.signal()
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -106,8 +107,26 @@ type Store struct {
 	lost     error // a commit that failed since the last Flush
 	closeErr error // a commit that failed while Close drained the queue
 
-	wake    chan struct{}
+	wake    chan struct{} // for the goroutine that takes the queue: log, or run
+	runWake chan struct{} // for run (with a log; else it is wake)
 	stopped chan struct{} // closed when the writer has drained and exited
+
+	// Strict mode's write-ahead log (wal.go); nil in batch mode, or when
+	// the log could not be made. Guarded by mu, except that only the
+	// logger uses the wal itself.
+	wal           *wal
+	logged        []*pending // logged and answered, not yet committed
+	loggedN       int        // events in logged
+	walSeq        uint64     // last logged (doneSeq once the log is applied)
+	walHash       [32]byte
+	applyErr      error // the last commit of logged events failed
+	retryAt       time.Time
+	attempts      uint64     // commits of logged events begun
+	failedAttempt uint64     // the last of them that failed
+	wantApply     int        // goroutines waiting for the log to be applied
+	applied       *sync.Cond // on mu: a commit of logged events was tried
+	logDone       bool       // the logger has drained the queue at Close
+	runDone       bool       // run has exited
 
 	subMu sync.Mutex
 	subs  map[*subscriber]struct{} // nil once closed
@@ -138,6 +157,8 @@ func Open(path string, opts Options) (*Store, error) {
 		stopped:  make(chan struct{}),
 		subs:     map[*subscriber]struct{}{},
 	}
+	s.applied = sync.NewCond(&s.mu)
+	s.runWake = s.wake
 	switch opts.Durability {
 	case "", DurabilityStrict:
 	case DurabilityBatch:
@@ -207,16 +228,29 @@ func Open(path string, opts Options) (*Store, error) {
 	if err == nil {
 		err = s.load(vkey)
 	}
+	if err == nil && !opts.ReadOnly {
+		err = s.replayWAL()
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if opts.ReadOnly {
 		close(s.stopped)
-	} else {
-		go s.run()
-		s.startRetention()
+		s.warnUnapplied()
+		return s, nil
 	}
+	if !s.batch {
+		if w, err := openWAL(path); err != nil {
+			slog.Warn("mcptrail store: no write-ahead log; strict appends commit one by one", "err", err)
+		} else {
+			s.wal, s.runWake = w, make(chan struct{}, 1)
+			s.walSeq, s.walHash = s.doneSeq, s.doneHash
+			go s.log()
+		}
+	}
+	go s.run()
+	s.startRetention()
 	return s, nil
 }
 
@@ -278,6 +312,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.stopRetention()
 	s.signal()
+	s.applySignal()
 	<-s.stopped
 
 	s.subMu.Lock()
@@ -287,7 +322,11 @@ func (s *Store) Close() error {
 	s.subs = nil
 	s.subMu.Unlock()
 
-	return errors.Join(s.closeErr, s.db.Close())
+	err := errors.Join(s.closeErr, s.db.Close())
+	if s.wal != nil {
+		err = errors.Join(err, s.wal.close())
+	}
+	return err
 }
 
 // Path is the store file's path.
@@ -372,7 +411,9 @@ func (s *Store) publish(batch []*pending) {
 }
 
 // view runs fn in a read transaction, reporting a closed store as ErrClosed.
+// It sees every event an Append has acknowledged.
 func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.settle()
 	err := s.db.View(fn)
 	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
 		return ErrClosed

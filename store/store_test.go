@@ -141,7 +141,7 @@ func TestStoredFormIsMarshal(t *testing.T) {
 	recorded = <-ch
 
 	var stored []byte
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		stored = append([]byte(nil), tx.Bucket(bEvents).Get(u64(1))...)
 		return nil
 	}); err != nil {
@@ -279,7 +279,7 @@ func TestFileMode(t *testing.T) {
 	path := filepath.Join(dir, "mcptrail.db")
 	s := openStore(t, path, Options{})
 	mustAppend(t, s, call("s1", "x"))
-	for p, want := range map[string]fs.FileMode{path: 0o600, dir: 0o700} {
+	for p, want := range map[string]fs.FileMode{path: 0o600, walPath(path): 0o600, dir: 0o700} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
 			t.Fatalf("%s: mode %v, %v; want %v", p, fi.Mode().Perm(), err, want)
 		}
@@ -287,12 +287,16 @@ func TestFileMode(t *testing.T) {
 	s.Close()
 
 	// A file someone loosened is tightened by the next writable open.
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{path, walPath(path)} {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	openStore(t, path, Options{})
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
-		t.Fatalf("reopened: mode %v", fi.Mode().Perm())
+	for _, p := range []string{path, walPath(path)} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("reopened %s: mode %v", p, fi.Mode().Perm())
+		}
 	}
 }
 
@@ -450,6 +454,7 @@ func TestCommitFailureStrict(t *testing.T) {
 func TestCommitFailureFailsEventsQueuedBehind(t *testing.T) {
 	s := tempStore(t, Options{})
 	mustAppend(t, s, call("s1", "ok"))
+	s.Flush() // its commit out of the way: the hook below sees seq 2's
 
 	entered, release := make(chan struct{}), make(chan error)
 	hook := func() error {
@@ -612,7 +617,7 @@ func TestEventTime(t *testing.T) {
 	ev.ID = `odd,"time":"2001-01-01T00:00:00Z`
 	ev.Time = time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC)
 	mustAppend(t, s, ev)
-	s.db.View(func(tx *bolt.Tx) error {
+	s.view(func(tx *bolt.Tx) error {
 		got, ok := eventTime(tx.Bucket(bEvents).Get(u64(1)))
 		if !ok || !got.Equal(ev.Time) {
 			t.Errorf("eventTime = %v %v, want %v", got, ok, ev.Time)

@@ -1,0 +1,230 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// held opens a strict store whose logged events are not committed until a
+// reader asks (the apply window follows a long batch window), so the file
+// and its log can be copied as a crash would leave them.
+func held(t *testing.T, path string) *Store {
+	return openStore(t, path, signed(Options{BatchWindow: time.Hour, CheckpointEvery: 3}))
+}
+
+// crashImage copies the store file and its log as they are now.
+func crashImage(t *testing.T, from, to string) {
+	t.Helper()
+	copyFile(t, from, to)
+	copyFile(t, walPath(from), walPath(to))
+}
+
+// An acknowledged strict append is in the log before the file has it, and
+// the next open applies it: after a crash every acknowledged event is
+// there, indexed, summarized and chained.
+func TestWALReplaysAcknowledgedEvents(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mcptrail.db")
+	s := held(t, path)
+	mustAppend(t, s, call("s1", "first"))
+	s.Flush() // committed: the log is applied up to here
+	var ids []string
+	for i := range 7 {
+		ev := call("s1", "later")
+		if i == 6 {
+			ev.Tool = "last"
+		}
+		mustAppend(t, s, ev)
+		ids = append(ids, ev.ID)
+	}
+	crashed := filepath.Join(dir, "crashed.db")
+	crashImage(t, path, crashed)
+
+	// The image's file alone has only the first event.
+	ro := openStore(t, crashed, Options{ReadOnly: true})
+	if st := ro.Stats(); st.Events != 1 {
+		t.Fatalf("crash image's file holds %d events, want 1 (the rest only in the log)", st.Events)
+	}
+	ro.Close()
+
+	c := openStore(t, crashed, signed(Options{CheckpointEvery: 3}))
+	if c.Last() != 8 {
+		t.Fatalf("after replay Last = %d, want 8", c.Last())
+	}
+	for i, id := range ids {
+		ev, err := c.Get(uint64(i + 2))
+		if err != nil || ev.ID != id {
+			t.Fatalf("seq %d: %+v, %v (want id %s)", i+2, ev, err, id)
+		}
+	}
+	if p, err := c.Query(Query{Tool: "last"}); err != nil || len(p.Events) != 1 || p.Events[0].Seq != 8 {
+		t.Fatalf("index of a replayed event: %+v, %v", p.Events, err)
+	}
+	if sum, err := c.Session("s1"); err != nil || sum.Events != 8 {
+		t.Fatalf("session summary after replay: %+v, %v", sum, err)
+	}
+	if seq := mustAppend(t, c, call("s1", "after")); seq != 9 {
+		t.Fatalf("append after replay: seq %d, want 9", seq)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := VerifyFile(crashed, VerifyOptions{Keys: []string{testVKey}})
+	if err != nil || !r.OK || r.Events != 9 || r.Covered != 9 {
+		t.Fatalf("Verify after replay: %+v, %v", r, err)
+	}
+
+	// A second open finds nothing more to apply.
+	again := openStore(t, crashed, Options{})
+	if again.Last() != 9 {
+		t.Fatalf("second reopen: Last = %d", again.Last())
+	}
+}
+
+// Readers see what the log holds: a query waits for it to be committed.
+func TestWALReadersSeeLoggedEvents(t *testing.T) {
+	s := held(t, filepath.Join(t.TempDir(), "mcptrail.db"))
+	seq := mustAppend(t, s, call("s1", "x"))
+	if ev, err := s.Get(seq); err != nil || ev.Tool != "x" {
+		t.Fatalf("Get of a logged event: %+v, %v", ev, err)
+	}
+	if st := s.Stats(); st.Events != seq || st.Pending != 0 {
+		t.Fatalf("Stats after a read: %+v", st)
+	}
+}
+
+// walChain builds log records for seqs from..to chained from prev: a
+// version byte, prev hash, hash, body (as the stored value is laid out).
+func walChain(from, to uint64, prev [32]byte) (log []byte, hashes map[uint64][32]byte) {
+	hashes = map[uint64][32]byte{}
+	for seq := from; seq <= to; seq++ {
+		var h [32]byte
+		binary.BigEndian.PutUint64(h[:], seq*7919)
+		h[31] = byte(prev[0] ^ 0x5a)
+		value := append(append(append([]byte{1}, prev[:]...), h[:]...), []byte(`{"body":1}`)...)
+		log = appendWALRecord(log, seq, value)
+		hashes[seq], prev = h, h
+	}
+	return log, hashes
+}
+
+func replayed(t *testing.T, log []byte, head uint64, headHash [32]byte) []uint64 {
+	t.Helper()
+	var got []uint64
+	if err := walRecords(log, head, headHash, func(seq uint64, _ []byte) error {
+		got = append(got, seq)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestWALRecords(t *testing.T) {
+	var head [32]byte
+	head[0] = 9
+	chain, hashes := walChain(4, 6, head)
+	rec := len(chain) / 3
+	stale, _ := walChain(1, 3, [32]byte{})
+	newer, _ := walChain(7, 8, hashes[6])
+	for _, tc := range []struct {
+		name string
+		log  []byte
+		head uint64
+		hash [32]byte
+		want []uint64
+	}{
+		{"chain", chain, 3, head, []uint64{4, 5, 6}},
+		{"applied already", chain, 6, hashes[6], nil},
+		{"partly applied", chain, 4, hashes[4], []uint64{5, 6}},
+		{"torn last record", chain[:len(chain)-3], 3, head, []uint64{4, 5}},
+		{"corrupt second record", flip(chain, rec+walHeader+40), 3, head, []uint64{4}},
+		{"another chain", chain, 3, [32]byte{1}, nil},
+		{"gap", chain[rec:], 3, head, nil},
+		{"rewound over older records", append(bytes.Clone(chain), stale...), 3, head, []uint64{4, 5, 6}},
+		{"stale records after a rewind", append(bytes.Clone(newer), chain...), 6, hashes[6], []uint64{7, 8}},
+		{"zeros", append(bytes.Clone(chain), make([]byte, 4096)...), 3, head, []uint64{4, 5, 6}},
+	} {
+		got := replayed(t, tc.log, tc.head, tc.hash)
+		if !slicesEqual(got, tc.want) {
+			t.Errorf("%s: replayed %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func flip(b []byte, at int) []byte {
+	c := bytes.Clone(b)
+	c[at] ^= 0xff
+	return c
+}
+
+func slicesEqual(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The log is read back after crashes: whatever its bytes, replay does not
+// panic, and what it applies continues the chain one seq at a time.
+func FuzzWALRecords(f *testing.F) {
+	chain, _ := walChain(4, 6, [32]byte{9})
+	f.Add(chain, uint64(3), byte(9))
+	f.Add(chain[:len(chain)-5], uint64(3), byte(9))
+	f.Add([]byte{}, uint64(0), byte(0))
+	f.Fuzz(func(t *testing.T, log []byte, head uint64, h0 byte) {
+		prev := [32]byte{h0}
+		next := head + 1
+		walRecords(log, head, prev, func(seq uint64, value []byte) error {
+			if seq != next || [32]byte(value[1:33]) != prev {
+				t.Fatalf("record %d applied after %d (chain %x, want %x)", seq, next-1, value[1:33], prev)
+			}
+			next, prev = seq+1, [32]byte(value[33:65])
+			return nil
+		})
+	})
+}
+
+// A log that is there but cannot be read may hold acknowledged events:
+// the store does not open without them.
+func TestWALUnreadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcptrail.db")
+	if err := os.Mkdir(walPath(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "write-ahead log") {
+		t.Fatalf("Open with an unreadable log: %v", err)
+	}
+}
+
+// A log that cannot be made (no room for it) leaves a working strict store
+// that commits each append.
+func TestWALNoRoom(t *testing.T) {
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(mnt, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	path := filepath.Join(mnt, "mcptrail.db")
+	s := openStore(t, path, Options{})
+	if s.wal != nil {
+		t.Fatal("a 1 MiB log on a 512 KiB disk")
+	}
+	seq := mustAppend(t, s, call("s1", "x"))
+	if st := s.Stats(); st.Events != seq {
+		t.Fatalf("strict append without a log not committed: %+v", st)
+	}
+}
