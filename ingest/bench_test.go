@@ -39,17 +39,25 @@ func BenchmarkToolCallGatewayBatch(b *testing.B)  { benchGateway(b, "batch", 1) 
 func BenchmarkToolCallGatewayStrict32(b *testing.B) { benchGateway(b, "strict", 32) }
 func BenchmarkToolCallGatewayBatch32(b *testing.B)  { benchGateway(b, "batch", 32) }
 
+// The relay alone: the batch gateway's pumps and Session with a recorder
+// that does nothing, so the relay's cost can be told apart from the store's.
+func BenchmarkToolCallGatewayNoStore(b *testing.B) { benchRelay(b, &nopRecorder{}, 1) }
+
 func benchGateway(b *testing.B, durability string, clients int) {
 	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{Durability: durability})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
+	benchRelay(b, storeRecorder{st}, clients)
+}
+
+func benchRelay(b *testing.B, rec Recorder, clients int) {
 	var sessions []*mcp.ClientSession
 	for i := 0; i < clients; i++ {
 		inR, inW := io.Pipe()
 		outR, outW := io.Pipe()
-		sess := NewSession(SessionInfo{ID: "bench", Upstream: "echo", Transport: "stdio"}, storeRecorder{st}, Hooks{}, Limits{}, nil)
+		sess := NewSession(SessionInfo{ID: "bench", Upstream: "echo", Transport: "stdio"}, rec, Hooks{}, Limits{}, nil)
 		p := &Stdio{Session: sess, Child: ChildOptions{Command: []string{echoServer}}, In: inR, Out: outW}
 		done := make(chan struct{})
 		go func() { p.Run(context.Background()); outW.Close(); close(done) }()
