@@ -27,7 +27,8 @@ type ChildOptions struct {
 type Child struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
-	msgs     chan []byte
+	stdout   *LineReader
+	msgs     chan []byte // StartChild's; unused by a child that serve relays from
 	done     chan struct{}
 	grace    time.Duration
 	writeMu  sync.Mutex
@@ -36,8 +37,18 @@ type Child struct {
 	waitErr  error
 }
 
-// StartChild starts the server and begins reading its stdout.
+// StartChild starts the server and begins reading its stdout into Messages.
 func StartChild(opts ChildOptions) (*Child, error) {
+	c, err := startChild(opts)
+	if err != nil {
+		return nil, err
+	}
+	go c.serve(func(line []byte) { c.msgs <- line }, func() { close(c.msgs) })
+	return c, nil
+}
+
+// startChild starts the server but leaves its stdout unread until serve.
+func startChild(opts ChildOptions) (*Child, error) {
 	if len(opts.Command) == 0 {
 		return nil, errors.New("no command to run")
 	}
@@ -63,20 +74,25 @@ func StartChild(opts ChildOptions) (*Child, error) {
 	if grace <= 0 {
 		grace = 2 * time.Second
 	}
-	c := &Child{cmd: cmd, stdin: stdin, msgs: make(chan []byte, 64), done: make(chan struct{}), grace: grace}
-	go c.read(NewLineReader(stdout, opts.MaxMessageBytes))
-	return c, nil
+	return &Child{cmd: cmd, stdin: stdin, stdout: NewLineReader(stdout, opts.MaxMessageBytes),
+		msgs: make(chan []byte, 64), done: make(chan struct{}), grace: grace}, nil
 }
 
-func (c *Child) read(lr *LineReader) {
+// serve reads stdout until it ends, calling each with a copy of every line
+// (the caller may keep it), then eof, then reaps the process. It must run
+// exactly once, on its own goroutine, or Close and Done never return.
+//
+// The stdio gateway relays from inside each: a hand-off to another
+// goroutine per response cost a scheduler wake-up on the call's path.
+func (c *Child) serve(each func(line []byte), eof func()) {
 	for {
-		line, err := lr.Next()
+		line, err := c.stdout.Next()
 		if err != nil {
 			break
 		}
-		c.msgs <- append([]byte(nil), line...)
+		each(append([]byte(nil), line...))
 	}
-	close(c.msgs)
+	eof()
 	err := c.cmd.Wait()
 	c.waitErr = err
 	c.exitCode = c.cmd.ProcessState.ExitCode()

@@ -23,7 +23,9 @@ type Stdio struct {
 // down: stdin closed, SIGTERM, SIGKILL) or the server exits. It returns the
 // server's exit status.
 func (s *Stdio) Run(ctx context.Context) (int, error) {
-	child, err := StartChild(s.Child)
+	// Unread until the session's start is recorded: nothing from the
+	// server may come before it.
+	child, err := startChild(s.Child)
 	if err != nil {
 		return 1, err
 	}
@@ -37,6 +39,7 @@ func (s *Stdio) Run(ctx context.Context) (int, error) {
 	})
 	if err := s.Session.Start(); err != nil {
 		// Nothing is forwarded unrecorded: without a record there is no session.
+		go child.serve(func([]byte) {}, func() {})
 		child.Close()
 		return 1, fmt.Errorf("recording session start: %w", err)
 	}
@@ -64,22 +67,21 @@ func (s *Stdio) Run(ctx context.Context) (int, error) {
 	}()
 
 	serverDone := make(chan struct{})
-	go func() {
-		defer close(serverDone)
-		defer inj.close(ErrUpstreamClosed)
-		for line := range child.Messages() {
-			if inj.deliver(line) {
-				continue
-			}
-			fwd, reply := s.Session.FromServer(line)
-			if fwd != nil {
-				out.writeLine(fwd)
-			}
-			if reply != nil {
-				_ = child.Send(reply)
-			}
+	go child.serve(func(line []byte) {
+		if inj.deliver(line) {
+			return
 		}
-	}()
+		fwd, reply := s.Session.FromServer(line)
+		if fwd != nil {
+			out.writeLine(fwd)
+		}
+		if reply != nil {
+			_ = child.Send(reply)
+		}
+	}, func() {
+		inj.close(ErrUpstreamClosed)
+		close(serverDone)
+	})
 
 	select {
 	case <-clientDone:
