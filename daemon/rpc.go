@@ -84,6 +84,8 @@ type Client struct {
 	queuedBytes int
 	sending     bool
 	broken      error // the connection failed: every later record fails
+	linger      *time.Timer
+	lingering   bool // linger is set to send what the queue holds
 }
 
 // A wrap holds at most this many records, or bytes of them, for the
@@ -91,6 +93,16 @@ type Client struct {
 const (
 	maxQueuedRecords = 256
 	maxQueuedBytes   = 256 << 10
+)
+
+// A record nobody waits for lingers in the queue up to lingerFor (or until
+// lingerMax have queued), so that it rides with the next request's batch:
+// sent at once, a call's outcome took a round trip to the daemon of its
+// own, and the next request had to wait for it (one batch is in flight at
+// a time).
+const (
+	lingerFor = 2 * time.Millisecond
+	lingerMax = 32
 )
 
 type queuedRecord struct {
@@ -131,6 +143,8 @@ func Dial(home string) (*Client, error) {
 	}
 	c := &Client{rpc: jsonrpc.NewClient(conn)}
 	c.idle.L = &c.mu
+	c.linger = time.AfterFunc(time.Hour, c.lingered)
+	c.linger.Stop()
 	return c, nil
 }
 
@@ -147,12 +161,33 @@ func isRefused(err error) bool {
 
 // Close sends what is queued, then hangs up.
 func (c *Client) Close() error {
+	c.linger.Stop()
 	c.mu.Lock()
 	for c.sending {
 		c.idle.Wait()
 	}
+	send := len(c.queue) > 0
+	c.sending = send
 	c.mu.Unlock()
+	if send {
+		c.flush(nil)
+	}
 	return c.rpc.Close()
+}
+
+// lingered sends the records that waited lingerFor without a request to
+// take them along.
+func (c *Client) lingered() {
+	c.mu.Lock()
+	c.lingering = false
+	send := !c.sending && len(c.queue) > 0
+	if send {
+		c.sending = true
+	}
+	c.mu.Unlock()
+	if send {
+		c.flush(nil)
+	}
 }
 
 // Record sends ev to the daemon's store. With durable set it returns once
@@ -184,15 +219,23 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 	}
 	c.queue = append(c.queue, q)
 	c.queuedBytes += len(q.ev)
-	flush := !c.sending
-	c.sending = true
-	c.mu.Unlock()
 	if !durable {
+		flush := !c.sending && len(c.queue) >= lingerMax
+		if flush {
+			c.sending = true
+		} else if !c.sending && !c.lingering {
+			c.lingering = true
+			c.linger.Reset(lingerFor)
+		}
+		c.mu.Unlock()
 		if flush {
 			go c.flush(nil)
 		}
 		return 0, nil
 	}
+	flush := !c.sending
+	c.sending = true
+	c.mu.Unlock()
 	if flush {
 		c.flush(q) // it waits anyway: send from here, sparing a hand-off
 	}
