@@ -45,10 +45,16 @@ func (s *Store) log() {
 // appenders learn of it and the gateway fails closed.
 func (s *Store) logBatch(batch []*pending) {
 	s.mu.Lock()
-	err := s.applyErr
-	if err != nil {
+	var err error
+	switch {
+	case s.applyErr != nil:
 		// Perhaps the disk has room again: try now rather than refuse
 		// until the retry.
+		err = s.awaitApplyLocked(s.walSeq)
+	case s.wal.off >= walPrealloc && s.doneSeq < s.walSeq:
+		// The log starts over only once all it holds is committed
+		// (replay reads it in order from the start), which under
+		// steady load may never be the case by itself: ask for it.
 		err = s.awaitApplyLocked(s.walSeq)
 	}
 	prev := s.walHash

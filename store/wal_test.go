@@ -228,3 +228,31 @@ func TestWALNoRoom(t *testing.T) {
 		t.Fatalf("strict append without a log not committed: %+v", st)
 	}
 }
+
+// Under steady load the log is never all committed at the moment of a
+// write, so it would grow for ever; at walPrealloc it has the writer commit
+// what it holds and starts over, and a crash image taken then still
+// replays every acknowledged event.
+func TestWALStaysBounded(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mcptrail.db")
+	// Nothing commits unless asked; bodies stored as they are.
+	s := openStore(t, path, Options{BatchWindow: time.Hour, LargeBody: -1})
+	var last uint64
+	for range 3 * walPrealloc / (32 << 10) { // three times what the log holds
+		last = mustAppend(t, s, bigEvent()) // 32 KiB that do not compress
+	}
+	fi, err := os.Stat(walPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := int64(walPrealloc + 64<<10); fi.Size() > max {
+		t.Fatalf("log grew to %d bytes (bound %d)", fi.Size(), max)
+	}
+	crashed := filepath.Join(dir, "crashed.db")
+	crashImage(t, path, crashed)
+	c := openStore(t, crashed, Options{})
+	if c.Last() != last {
+		t.Fatalf("crash image replays to %d, want %d", c.Last(), last)
+	}
+}
