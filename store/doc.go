@@ -52,12 +52,12 @@ package store
 // fast while they are nearly ordered; a clock stepped back by an hour makes
 // every later time-bounded query read up to an hour more events.
 //
-// Writes: Append queues the event with its seq; in batch mode one writer
-// goroutine chains and commits whatever has queued in one transaction
-// (group commit). In strict mode a logger goroutine first writes each batch
-// to the write-ahead log, <store>-wal, syncs it and answers the appenders,
-// so concurrent strict appenders share one fdatasync and none waits for a
-// bbolt commit; the writer commits the logged events later (wal.go). A
-// write that fails (disk full, I/O error) fails its appenders and every
-// event queued behind it; the first write that succeeds after records an
-// alert event counting what was lost (recover.go).
+// Writes: Append queues the event with its seq. A logger goroutine chains
+// what has queued (at once when a strict appender waits, else after the
+// batch window), writes it to the write-ahead log, <store>-wal, syncs it and
+// answers the appenders, so concurrent strict appenders share one fdatasync
+// and none waits for a bbolt commit; the writer commits the logged events
+// into bbolt later, in large batches (wal.go, logger.go). A write that fails
+// (disk full, I/O error) fails its appenders and every event queued behind
+// it; the first write that succeeds after records an alert event counting
+// what was lost (recover.go).

@@ -8,12 +8,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Strict mode's logger and how the writer applies what it logged: see
-// wal.go for the log itself.
+// The logger, and how the writer applies what it logged: see wal.go for the
+// log itself.
 
-// log is strict mode's logger: it takes batches off the queue as run does
-// without a log, writes them to the log, answers their appenders, and
-// hands them to run to apply.
+// log is the logger: it takes batches off the queue as run does without a
+// log, writes them to the log, answers their appenders, and hands them to
+// run to apply.
 func (s *Store) log() {
 	n := newNap(s.wake)
 	for {
@@ -82,6 +82,9 @@ func (s *Store) logBatch(batch []*pending) {
 		}
 	}
 	s.mu.Lock()
+	// run sleeps out the window of the first logged event unless the
+	// batch is full; waking it for every batch would cost CPU.
+	wake := len(events) > 0 && (len(s.logged) == 0 || s.loggedN+len(events) >= s.maxBatch)
 	if last := lastEvent(events); last != nil {
 		s.walSeq, s.walHash = last.ev.Seq, last.hash
 		s.logged = append(s.logged, events...)
@@ -93,7 +96,9 @@ func (s *Store) logBatch(batch []*pending) {
 	for _, d := range dones {
 		d <- nil
 	}
-	s.applySignal()
+	if wake {
+		s.applySignal()
+	}
 	if alert {
 		s.signal()
 	}
@@ -104,11 +109,11 @@ func (s *Store) logBatch(batch []*pending) {
 const applyRetry = 100 * time.Millisecond
 
 // applyWindow is how long logged events wait to be committed (or the batch
-// window, if longer), unless a reader wants them or maxBatch have gathered. The log has them safe; a
-// commit's syncs and page writes hold up the log's sync of the next
-// request, so fewer commits mean faster strict calls (with commits every
-// 2 ms, the in-process strict gateway added about twice the latency it adds
-// with 50 ms).
+// window, if longer), unless a reader wants them or maxBatch have gathered.
+// The log has them safe; a commit's syncs and page writes hold up the log's
+// sync of the next request, so fewer commits mean faster strict calls (with
+// commits every 2 ms, the in-process strict gateway added about twice the
+// latency it adds with 50 ms).
 const applyWindow = 100 * time.Millisecond
 
 // takeLogged is take for a store with a log: the logged events, once
@@ -127,8 +132,12 @@ func (s *Store) takeLogged() ([]*pending, time.Duration) {
 			return nil, wait
 		}
 	}
-	batch := s.logged
-	s.logged, s.loggedN = nil, 0
+	n := min(len(s.logged), s.maxBatch) // logged holds events only
+	batch := s.logged[:n:n]
+	s.logged, s.loggedN = s.logged[n:], s.loggedN-n
+	if len(s.logged) == 0 {
+		s.logged = nil
+	}
 	s.attempts++
 	return batch, 0
 }
