@@ -43,7 +43,8 @@ var (
 // Append records ev and returns its seq. It assigns ev's Seq, ID (when
 // empty), Time (now, when zero; always UTC), PrevHash and Hash. In strict
 // mode it returns once the event is on disk (synced to the write-ahead log);
-// in batch mode once it is queued. The store keeps its own copy: the caller may reuse ev.
+// in batch mode once it is queued. The store keeps its own copy: the caller
+// may reuse ev.
 func (s *Store) Append(ev *Event) (uint64, error) {
 	return s.append(ev, !s.batch)
 }

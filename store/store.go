@@ -111,9 +111,8 @@ type Store struct {
 	runWake chan struct{} // for run (with a log; else it is wake)
 	stopped chan struct{} // closed when the writer has drained and exited
 
-	// The write-ahead log (wal.go); nil when
-	// the log could not be made. Guarded by mu, except that only the
-	// logger uses the wal itself.
+	// The write-ahead log (wal.go, logger.go); nil when it could not be
+	// made. Guarded by mu, except that only the logger uses the wal itself.
 	wal           *wal
 	logged        []*pending // logged and answered, not yet committed
 	loggedN       int        // events in logged
