@@ -2,13 +2,10 @@ package daemon
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -19,13 +16,7 @@ func BenchmarkClientRecordBatch(b *testing.B)  { benchClientRecord(b, "batch") }
 func BenchmarkClientRecordStrict(b *testing.B) { benchClientRecord(b, "strict") }
 
 func benchClientRecord(b *testing.B, durability string) {
-	cfg := config.Default()
-	cfg.Listen, cfg.SSH, cfg.Durability = "127.0.0.1:0", "127.0.0.1:0", durability
-	d, err := start(Options{Config: cfg, Home: b.TempDir(), Version: "v-bench", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.close()
+	d := startQuiet(b, durability)
 	c, err := Dial(d.paths.Home)
 	if err != nil {
 		b.Fatal(err)

@@ -28,7 +28,7 @@ type Child struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	stdout   *LineReader
-	msgs     chan []byte // StartChild's; unused by a child that serve relays from
+	msgs     chan []byte // StartChild's; nil for a child that serve relays from
 	done     chan struct{}
 	grace    time.Duration
 	writeMu  sync.Mutex
@@ -43,6 +43,7 @@ func StartChild(opts ChildOptions) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.msgs = make(chan []byte, 64)
 	go c.serve(func(line []byte) { c.msgs <- line }, func() { close(c.msgs) })
 	return c, nil
 }
@@ -75,7 +76,7 @@ func startChild(opts ChildOptions) (*Child, error) {
 		grace = 2 * time.Second
 	}
 	return &Child{cmd: cmd, stdin: stdin, stdout: NewLineReader(stdout, opts.MaxMessageBytes),
-		msgs: make(chan []byte, 64), done: make(chan struct{}), grace: grace}, nil
+		done: make(chan struct{}), grace: grace}, nil
 }
 
 // serve reads stdout until it ends, calling each with a copy of every line

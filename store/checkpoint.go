@@ -276,12 +276,9 @@ func (c *checkpointer) writeDue(tx *bolt.Tx, batch []*pending, now time.Time) (*
 		if p.marker {
 			continue
 		}
-		due := p.ev.Seq > next.size && p.ev.Seq-next.size >= next.every && !now.Before(next.retry)
-		if p == last && !due {
-			due, _ = next.due(p.ev.Seq, now)
-		}
-		if !due {
-			continue
+		due, _ := next.due(p.ev.Seq, now)
+		if !due || p != last && p.ev.Seq-next.size < next.every {
+			continue // within a commit, only a full interval of events counts
 		}
 		var err error
 		if next, err = next.write(tx, p.ev.Seq, p.hash, now); err != nil {

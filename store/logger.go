@@ -84,11 +84,10 @@ func (s *Store) logBatch(batch []*pending) {
 	s.mu.Lock()
 	// run sleeps out the window of the first logged event unless the
 	// batch is full; waking it for every batch would cost CPU.
-	wake := len(events) > 0 && (len(s.logged) == 0 || s.loggedN+len(events) >= s.maxBatch)
+	wake := len(events) > 0 && (len(s.logged) == 0 || len(s.logged)+len(events) >= s.maxBatch)
 	if last := lastEvent(events); last != nil {
 		s.walSeq, s.walHash = last.ev.Seq, last.hash
 		s.logged = append(s.logged, events...)
-		s.loggedN += len(events)
 	}
 	// The store takes events again: the outage's alert follows them.
 	alert := len(events) > 0 && s.recoveredLocked()
@@ -128,13 +127,13 @@ func (s *Store) takeLogged() ([]*pending, time.Duration) {
 		if s.applyErr != nil {
 			at = s.retryAt
 		}
-		if wait := time.Until(at); wait > 0 && (s.applyErr != nil || s.loggedN < s.maxBatch) {
+		if wait := time.Until(at); wait > 0 && (s.applyErr != nil || len(s.logged) < s.maxBatch) {
 			return nil, wait
 		}
 	}
-	n := min(len(s.logged), s.maxBatch) // logged holds events only
+	n := min(len(s.logged), s.maxBatch)
 	batch := s.logged[:n:n]
-	s.logged, s.loggedN = s.logged[n:], s.loggedN-n
+	s.logged = s.logged[n:]
 	if len(s.logged) == 0 {
 		s.logged = nil
 	}
@@ -190,14 +189,13 @@ func (s *Store) retry(batch []*pending, err error) {
 	s.mu.Lock()
 	first := s.applyErr == nil
 	s.logged = append(batch[:len(batch):len(batch)], s.logged...)
-	s.loggedN += countEvents(batch)
 	s.applyErr = err
 	s.failedAttempt = s.attempts
 	s.retryAt = time.Now().Add(applyRetry)
 	s.failedLocked(0, err)
 	if s.closed && s.logDone {
-		s.closeErr = fmt.Errorf("store: %d events are only in the write-ahead log; the next open applies them: %w", s.loggedN, err)
-		s.logged, s.loggedN = nil, 0
+		s.closeErr = fmt.Errorf("store: %d events are only in the write-ahead log; the next open applies them: %w", len(s.logged), err)
+		s.logged = nil
 	}
 	s.applied.Broadcast()
 	s.mu.Unlock()

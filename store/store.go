@@ -114,8 +114,7 @@ type Store struct {
 	// The write-ahead log (wal.go, logger.go); nil when it could not be
 	// made. Guarded by mu, except that only the logger uses the wal itself.
 	wal           *wal
-	logged        []*pending // logged and answered, not yet committed
-	loggedN       int        // events in logged
+	logged        []*pending // logged and answered, not yet committed (events only)
 	walSeq        uint64     // last logged (doneSeq once the log is applied)
 	walHash       [32]byte
 	applyErr      error // the last commit of logged events failed

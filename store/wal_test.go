@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,7 +154,7 @@ func TestWALRecords(t *testing.T) {
 		{"zeros", append(bytes.Clone(chain), make([]byte, 4096)...), 3, head, []uint64{4, 5, 6}},
 	} {
 		got := replayed(t, tc.log, tc.head, tc.hash)
-		if !slicesEqual(got, tc.want) {
+		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s: replayed %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -163,18 +164,6 @@ func flip(b []byte, at int) []byte {
 	c := bytes.Clone(b)
 	c[at] ^= 0xff
 	return c
-}
-
-func slicesEqual(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // The log is read back after crashes: whatever its bytes, replay does not
