@@ -635,6 +635,7 @@ func acceptsSSE(r *http.Request) bool {
 type statelessSessions struct {
 	g    *HTTPGateway
 	name string
+	made func(*Session) // called once for each session it makes
 
 	mu     sync.Mutex
 	m      map[string][]*statelessSession
@@ -650,8 +651,8 @@ type statelessSession struct {
 
 var errGatewayClosed = errors.New("the gateway is shutting down")
 
-func newStatelessSessions(g *HTTPGateway, name string) *statelessSessions {
-	return &statelessSessions{g: g, name: name, m: make(map[string][]*statelessSession)}
+func newStatelessSessions(g *HTTPGateway, name string, made func(*Session)) *statelessSessions {
+	return &statelessSessions{g: g, name: name, made: made, m: make(map[string][]*statelessSession)}
 }
 
 // acquire returns the session for this principal and client that has none
@@ -679,6 +680,9 @@ func (s *statelessSessions) acquire(ov *Overrides, clientName string, ids []json
 		sess, err := s.g.newSession(s.name, ov)
 		if err != nil {
 			return nil, err
+		}
+		if s.made != nil {
+			s.made(sess)
 		}
 		ss = &statelessSession{sess: sess, ids: make(map[string]int)}
 		s.m[k] = append(s.m[k], ss)

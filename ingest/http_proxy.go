@@ -72,7 +72,7 @@ func newProxyUpstream(g *HTTPGateway, name string, up Upstream) (*proxyUpstream,
 	if target.Scheme != "http" && target.Scheme != "https" || target.Host == "" {
 		return nil, fmt.Errorf("upstream URL %q is not an http(s) URL", up.URL)
 	}
-	u := &proxyUpstream{g: g, name: name, up: up, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name)}
+	u := &proxyUpstream{g: g, name: name, up: up, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name, nil)}
 	headers := make(http.Header)
 	for k, v := range up.Headers {
 		headers.Set(k, v)

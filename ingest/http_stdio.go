@@ -39,7 +39,11 @@ type stdioUpstream struct {
 }
 
 func newStdioUpstream(g *HTTPGateway, name string, up Upstream) *stdioUpstream {
-	return &stdioUpstream{g: g, name: name, up: up, bySID: make(map[string]*childSession), stateless: newStatelessSessions(g, name)}
+	u := &stdioUpstream{g: g, name: name, up: up, bySID: make(map[string]*childSession)}
+	u.stateless = newStatelessSessions(g, name, func(sess *Session) {
+		sess.onTimeout(func(id, reply []byte) { u.expireShared(sess, id, reply) })
+	})
+	return u
 }
 
 func (u *stdioUpstream) childOptions() ChildOptions {
@@ -715,7 +719,6 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	sess.onTimeout(func(id, reply []byte) { u.expireShared(sess, id, reply) })
 	rq := info.requests[0]
 	sc, err := u.sharedChild()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mcptrail/mcptrail/store"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -774,6 +775,30 @@ func TestHTTPGatewayStatelessCancel(t *testing.T) {
 				t.Errorf("echo = %q", got)
 			}
 		})
+	}
+}
+
+// TestHTTPGatewayStatelessTimeout: under 2026-07-28 the call timeout ends
+// a call the stdio child leaves unanswered, on each request the shared
+// session serves (the session is made once and reused).
+func TestHTTPGatewayStatelessTimeout(t *testing.T) {
+	f := newHTFixture(t, func(o *HTTPOptions) { o.Limits.CallTimeout = 200 * time.Millisecond })
+	c := f.connect(t, "local", "", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 2 {
+		_, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: "slow", Arguments: map[string]any{"ms": 60000}})
+		var rpcErr *jsonrpc.Error
+		if !errors.As(err, &rpcErr) || rpcErr.Code != -32001 {
+			t.Fatalf("slow call %d under a 200ms call timeout: %v, want a -32001 error", i, err)
+		}
+	}
+	eventually(t, "two timeout outcomes", func() bool {
+		got := outcomes(f.events(t), "slow")
+		return len(got) == 2 && got[0] == store.OutcomeTimeout && got[1] == store.OutcomeTimeout
+	})
+	if got := resultText(c.call(t, "echo", map[string]any{"text": "still here"}, nil)); got != "still here" {
+		t.Errorf("echo = %q", got)
 	}
 }
 

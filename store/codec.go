@@ -141,9 +141,13 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 }
 
 // seal gives the prepared event its seq, chained to prev, and returns its
-// hash; p.value is then the value to store.
+// hash; p.value is then the value to store. It drops the canonical JSON,
+// needed only for the hash: logged events wait up to applyWindow for their
+// commit, and holding a second, uncompressed copy of each would grow the
+// heap the collector scans (4 % more GC cycles in the gateway benchmark).
 func (p *prepared) seal(seq uint64, prev [32]byte) [32]byte {
 	sum := canonicalHash(prev, seq, p.canon0)
+	p.canon0 = nil
 	copy(p.value[1:33], prev[:])
 	copy(p.value[33:65], sum[:])
 	return sum
