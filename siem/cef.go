@@ -16,50 +16,12 @@ import (
 // breaks, which become spaces. Extension values escape '\' and '=' with a
 // backslash and write line breaks as \n and \r; a '|' needs no escape
 // there. Extension keys are fixed names from the CEF dictionary.
-
-// cefHeader escapes a header field.
-func cefHeader(s string) string {
-	if !strings.ContainsAny(s, "\\|\r\n") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\', '|':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case '\r', '\n':
-			b.WriteByte(' ')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// cefValue escapes an extension value.
-func cefValue(s string) string {
-	if !strings.ContainsAny(s, "\\=\r\n") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\', '=':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+var (
+	// cefHeader escapes a header field.
+	cefHeader = strings.NewReplacer(`\`, `\\`, `|`, `\|`, "\r", " ", "\n", " ").Replace
+	// cefValue escapes an extension value.
+	cefValue = strings.NewReplacer(`\`, `\\`, `=`, `\=`, "\n", `\n`, "\r", `\r`).Replace
+)
 
 // truncate cuts s to at most n bytes on a rune boundary.
 func truncate(s string, n int) string {
