@@ -62,9 +62,7 @@ func (s *Store) logBatch(batch []*pending) {
 	s.mu.Unlock()
 	if err == nil {
 		s.seal(batch, prev)
-		if err = s.hookErr(); err == nil {
-			err = s.wal.write(batch, rewind)
-		}
+		err = s.wal.write(batch, rewind, s.hookErr)
 	}
 	if err != nil {
 		s.lose(batch, err)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,6 +87,38 @@ func TestWALReplaysAcknowledgedEvents(t *testing.T) {
 	again := openStore(t, crashed, Options{})
 	if again.Last() != 9 {
 		t.Fatalf("second reopen: Last = %d", again.Last())
+	}
+}
+
+// A batch the log failed to write is refused, and stays refused though its
+// records reached the file: a crash right after must not replay them. The
+// next event takes the refused one's seq and place.
+func TestWALRefusedBatchIsNotReplayed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mcptrail.db")
+	s := held(t, path)
+	mustAppend(t, s, call("s1", "kept")) // logged, not yet committed
+	FailCommits(s, errors.New("disk on fire"))
+	if _, err := s.Append(call("s1", "refused")); err == nil {
+		t.Fatal("an append whose log write failed succeeded")
+	}
+	crashed := filepath.Join(dir, "crashed.db")
+	crashImage(t, path, crashed)
+	c := openStore(t, crashed, Options{})
+	if c.Last() != 1 {
+		t.Fatalf("after replay Last = %d, want 1 (the refused event must not come back)", c.Last())
+	}
+	c.Close()
+
+	FailCommits(s, nil)
+	if seq := mustAppend(t, s, call("s1", "after")); seq != 2 {
+		t.Fatalf("append after the failure: seq %d, want 2", seq)
+	}
+	again := filepath.Join(dir, "again.db")
+	crashImage(t, path, again)
+	c = openStore(t, again, Options{})
+	if ev, err := c.Get(2); err != nil || ev.Tool != "after" || c.Last() != 2 {
+		t.Fatalf("after replay: event 2 = %+v, %v; Last = %d (want the event that followed the failure)", ev, err, c.Last())
 	}
 }
 
