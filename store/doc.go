@@ -59,5 +59,6 @@ package store
 // and none waits for a bbolt commit; the writer commits the logged events
 // into bbolt later, in large batches (wal.go, logger.go). A write that fails
 // (disk full, I/O error) fails its appenders and every event queued behind
-// it; the first write that succeeds after records an alert event counting
-// what was lost (recover.go).
+// it, and is cut off the log so that no later open replays it; the first
+// write that succeeds after records an alert event counting what was lost
+// (recover.go).
