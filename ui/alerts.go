@@ -11,16 +11,15 @@ import (
 
 // alertsScreen lists alert events (kind "alert"), newest first, paged.
 type alertsScreen struct {
-	c             *Common
-	sid           int
-	rows          []*store.Event
-	texts         map[uint64]string // alert text by seq, made at load (rows are slim)
-	next          uint64
-	loaded, busy  bool
-	gen           int
+	c      *Common
+	sid    int
+	rows   []*store.Event
+	texts  map[uint64]string // alert text by seq, made at load (rows are slim)
+	next   uint64
+	loaded bool
+	loadState
 	nav           listNav
 	width, height int
-	err           error
 }
 
 type alertsLoaded struct {
@@ -69,13 +68,10 @@ func (s *alertsScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
 	switch msg := msg.(type) {
 	case alertsLoaded:
-		if msg.gen != s.gen {
+		if !s.landed(msg.gen, msg.err) {
 			return s, nil
 		}
-		s.busy, s.err, s.loaded = false, msg.err, true
-		if msg.err != nil {
-			return s, nil
-		}
+		s.loaded = true
 		evs := make([]*store.Event, 0, len(msg.events))
 		if s.texts == nil || msg.reset {
 			s.texts = map[uint64]string{}
@@ -179,16 +175,12 @@ func (s *alertsScreen) View() string {
 			{text: shortID(e.Session), style: &st.Muted},
 			{text: text, style: &st.Error},
 		})
-		if i == s.nav.sel {
-			line = st.Selected.Render(fit(line, w))
-		}
-		lines = append(lines, gutter(i == s.nav.sel, false)+line)
+		lines = append(lines, listRow(st, line, i == s.nav.sel, false, w))
 	}
-	switch {
-	case s.err != nil:
-		lines = append(lines, "  "+st.Error.Render("error: "+s.err.Error()))
-	case !s.loaded:
-		lines = append(lines, "  "+st.Muted.Render("loading…"))
+	// Not listFooter: an empty alert list explains where alerts come from.
+	switch b := listBusy(st, s.err, !s.loaded); {
+	case b != "":
+		lines = append(lines, b)
 	case len(s.rows) == 0:
 		msg := "No alerts: the record holds no events of kind \"alert\"."
 		if !s.c.Filter.Empty() {

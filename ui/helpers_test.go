@@ -275,3 +275,13 @@ func (c *countingSource) Get(seq uint64) (*store.Event, error) {
 	c.gets.Add(1)
 	return c.Source.Get(seq)
 }
+
+// containsAll reports each of wants that text (what, for the message) lacks.
+func containsAll(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in the %s:\n%s", want, what, text)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package ui
 import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mcptrail/mcptrail/themes"
 )
 
 // listNav is the selection and scroll offset of a list of n rows shown in
@@ -48,4 +50,56 @@ func (l *listNav) handle(k *KeyMap, msg tea.KeyMsg, n int) bool {
 // visible is the half-open range of rows on screen.
 func (l *listNav) visible(n int) (int, int) {
 	return l.top, min(n, l.top+l.height)
+}
+
+// listRow puts a table line in a list: the gutter, and the selection
+// style padded to the width so the highlight spans the row.
+func listRow(st *themes.Styles, line string, selected, marked bool, w int) string {
+	if selected {
+		line = st.Selected.Render(fit(line, w))
+	}
+	return gutter(selected, marked) + line
+}
+
+// listBusy is the line under a list while it cannot show all it has: the
+// load failed or a page is on its way; "" otherwise.
+func listBusy(st *themes.Styles, err error, loading bool) string {
+	switch {
+	case err != nil:
+		return "  " + st.Error.Render("error: "+err.Error())
+	case loading:
+		return "  " + st.Muted.Render("loading…")
+	}
+	return ""
+}
+
+// listFooter is listBusy, else for an empty list whether the filter or
+// the record is the reason (none says the latter for this list's noun).
+func listFooter(c *Common, err error, loading bool, n int, noun, none string) string {
+	st := c.Styles
+	if b := listBusy(st, err, loading); b != "" || n > 0 {
+		return b
+	}
+	if !c.Filter.Empty() {
+		return "  " + st.Muted.Render("no "+noun+" match "+c.Filter.String()+" — f to change the filter, tab then x to remove a chip")
+	}
+	return "  " + st.Muted.Render(none)
+}
+
+// loadState is what a paged list knows of its loads. gen counts reloads,
+// so that a page asked for before one is dropped when it lands.
+type loadState struct {
+	gen  int
+	busy bool
+	err  error
+}
+
+// landed records a page's outcome; it reports whether the page is of the
+// current generation and loaded without error, so is to be applied.
+func (l *loadState) landed(gen int, err error) bool {
+	if gen != l.gen {
+		return false
+	}
+	l.busy, l.err = false, err
+	return err == nil
 }

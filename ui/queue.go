@@ -212,11 +212,7 @@ func (s *queueScreen) View() string {
 			{text: mk.Args},
 			{text: mk.By, style: &st.Muted},
 		})
-		sel := i == s.nav.sel && s.focus == 0
-		if sel {
-			line = st.Selected.Render(fit(line, w))
-		}
-		lines = append(lines, gutter(sel, true)+line)
+		lines = append(lines, listRow(st, line, i == s.nav.sel && s.focus == 0, true, w))
 	}
 	if len(marks) == 0 {
 		hint := "No marked calls. In a timeline, space marks a call and r plans the reversal of the marked calls (or of the selected call and every call after it in its session)."
@@ -268,11 +264,7 @@ func (s *queueScreen) View() string {
 			state,
 			{text: p.CreatedBy, style: &st.Muted},
 		})
-		sel := i == s.pnav.sel && s.focus == 1
-		if sel {
-			line = st.Selected.Render(fit(line, w))
-		}
-		lines = append(lines, gutter(sel, false)+line)
+		lines = append(lines, listRow(st, line, i == s.pnav.sel && s.focus == 1, false, w))
 	}
 	if len(s.plans) == 0 && s.plansErr == nil {
 		lines = append(lines, "  "+st.Muted.Render("no plans yet"))

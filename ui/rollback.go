@@ -464,10 +464,7 @@ func (s *planScreen) View() string {
 			{text: fmt.Sprint(step.N)}, {text: fmt.Sprint(step.Reverts)}, {text: step.Tool},
 			s.statusStyle(step.Status), progCell, {text: step.Args, style: &st.Muted},
 		})
-		if i == s.nav.sel {
-			line = st.Selected.Render(fit(line, w))
-		}
-		lines = append(lines, gutter(i == s.nav.sel, false)+line)
+		lines = append(lines, listRow(st, line, i == s.nav.sel, false, w))
 	}
 	if cur := s.selected(); cur != nil {
 		title := fmt.Sprintf("── step %d · call %d · %s · session %s · %s ", cur.N, cur.Reverts, cur.Tool, shortID(cur.Session), cur.Status)

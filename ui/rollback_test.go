@@ -136,10 +136,8 @@ func TestPlanReviewAndApply(t *testing.T) {
 	var amu sync.Mutex
 	opts := rbOptions(f, RoleOperator, rb)
 	opts.OnAction = func(a, d string) { amu.Lock(); actions = append(actions, a+" "+d); amu.Unlock() }
-	h := start(t, opts)
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := startDemo(t, opts)
+	h.openOps()
 	h.keys("jjjjj", "space") // mark the second write_file
 	h.waitFor("marked call")
 	h.keys("r")
@@ -171,11 +169,7 @@ func TestPlanReviewAndApply(t *testing.T) {
 	amu.Lock()
 	defer amu.Unlock()
 	joined := strings.Join(actions, "\n")
-	for _, want := range []string{"queue plan of 1 marked calls", "plan rollback plan", "approve rollback plan", "apply rollback plan"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("actions lack %q:\n%s", want, joined)
-		}
-	}
+	containsAll(t, "actions", joined, "queue plan of 1 marked calls", "plan rollback plan", "approve rollback plan", "apply rollback plan")
 	h.golden(frame)
 }
 
@@ -185,10 +179,8 @@ func TestPlanSelectedAndAfterWithConflict(t *testing.T) {
 	rb := newFakeRollback()
 	rb.conflict = true
 	close(rb.proceed)
-	h := start(t, rbOptions(f, RoleOperator, rb))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := startDemo(t, rbOptions(f, RoleOperator, rb))
+	h.openOps()
 	h.keys("jjjjj", "r") // no marks: the selected call and every later call
 	h.waitFor("1 conflict")
 	if len(rb.selection) != 1 || rb.selection[0].From != in.writeV2 {
@@ -215,8 +207,7 @@ func TestViewerCannotApply(t *testing.T) {
 	if _, err := rb.RollbackPlan(rollback.Selection{Calls: []uint64{20}}, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	h := start(t, rbOptions(f, RoleViewer, rb))
-	h.waitFor("nightly-ops-bot")
+	h := startDemo(t, rbOptions(f, RoleViewer, rb))
 	h.keys("R")
 	h.waitFor("PLANS (1)")
 	h.keys("tab", "enter")
@@ -234,10 +225,8 @@ func TestResourceHistoryAndRevertToHere(t *testing.T) {
 	in := demoRecord(f)
 	rb := newFakeRollback()
 	rb.history = [2]uint64{in.writeV1, in.writeV2}
-	h := start(t, rbOptions(f, RoleOperator, rb))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := startDemo(t, rbOptions(f, RoleOperator, rb))
+	h.openOps()
 	h.keys("jjjjj", "H") // the second write_file's resource
 	h.waitFor("version 2 of 2")
 	h.waitFor("+replicas: 0")

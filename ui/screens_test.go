@@ -55,11 +55,7 @@ func TestDiffUnified(t *testing.T) {
 	h.keys("jjjjj", "d")
 	h.waitFor("previous call to write_file on the same path")
 	frame := h.final()
-	for _, want := range []string{"-     replicas: 3", "+     replicas: 0", "--- call", "+++ call"} {
-		if !strings.Contains(frame, want) {
-			t.Errorf("unified diff lacks %q:\n%s", want, frame)
-		}
-	}
+	containsAll(t, "unified diff", frame, "-     replicas: 3", "+     replicas: 0", "--- call", "+++ call")
 	h.golden(frame)
 }
 
@@ -108,10 +104,8 @@ func TestQueueOperator(t *testing.T) {
 	var actions []string
 	opts := testOptions(f.st, RoleOperator)
 	opts.OnAction = func(a, d string) { actions = append(actions, a+" "+d) }
-	h := start(t, opts)
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := startDemo(t, opts)
+	h.openOps()
 	h.keys("jjjjj", "space") // mark the second write_file
 	h.waitFor("marked call")
 	h.keys("r")
@@ -129,10 +123,8 @@ func TestQueueOperator(t *testing.T) {
 func TestQueueSelectedAndAfter(t *testing.T) {
 	f := newFixture(t)
 	in := demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := startDemo(t, testOptions(f.st, RoleOperator))
+	h.openOps()
 	h.keys("jjjjj", "r") // no marks: the selected call and every call after it
 	h.waitFor("Nothing has been reverted.")
 	h.final()
@@ -144,8 +136,7 @@ func TestQueueSelectedAndAfter(t *testing.T) {
 
 func TestViewerCannotMark(t *testing.T) {
 	h := demoConsole(t, RoleViewer)
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h.openOps()
 	h.keys("jjjjj", "space")
 	h.waitFor("viewer role: only operators may mark calls for reversal")
 	h.keys("r")
@@ -217,10 +208,8 @@ func TestFilterAgentOnSessions(t *testing.T) {
 func TestYankCopiesRecordViaOSC52(t *testing.T) {
 	f := newFixture(t)
 	in := demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := startDemo(t, testOptions(f.st, RoleOperator))
+	h.openOps()
 	h.keys("jjjjj", "y")
 	h.waitFor("copied 2 records")
 	h.final()
@@ -241,10 +230,8 @@ func TestYankCopiesRecordViaOSC52(t *testing.T) {
 func TestFollowShowsNewEvents(t *testing.T) {
 	f := newFixture(t)
 	demoRecord(f)
-	h := start(t, testOptions(f.st, RoleOperator))
-	h.waitFor("nightly-ops-bot")
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h := startDemo(t, testOptions(f.st, RoleOperator))
+	h.openOps()
 	h.keys("F")
 	h.waitFor("● FOLLOW")
 	f.call(base(sessOps, "nightly-ops-bot", "INC-4711"), "export_customer_data", map[string]any{"bucket": "s3://tmp-7731"}, "read", false, "ok", nil)
@@ -272,8 +259,7 @@ func TestNoColorStartsMono(t *testing.T) {
 	demoRecord(f)
 	opts := testOptions(f.st, RoleOperator)
 	opts.NoColor = true
-	h := start(t, opts)
-	h.waitFor("nightly-ops-bot")
+	h := startDemo(t, opts)
 	frame := h.final()
 	if !strings.Contains(frame, " mono") || !strings.Contains(frame, themes.SelectedGlyph+" 01-15") {
 		t.Fatalf("NO_COLOR: want mono theme and ▶ on the selected row:\n%s", frame)
@@ -317,17 +303,31 @@ func demoConsole(t *testing.T, role Role) *harness {
 	t.Helper()
 	f := newFixture(t)
 	demoRecord(f)
-	h := start(t, testOptions(f.st, role))
+	return startDemo(t, testOptions(f.st, role))
+}
+
+// startDemo starts the console with opts on a store holding demoRecord,
+// and waits for its sessions.
+func startDemo(t *testing.T, opts Options) *harness {
+	t.Helper()
+	h := start(t, opts)
 	h.waitFor("nightly-ops-bot")
 	return h
 }
 
+// openOps opens the ops agent's session (the first on the sessions
+// screen) and waits for its timeline: where most screens are reached from.
+func (h *harness) openOps() {
+	h.t.Helper()
+	h.keys("enter")
+	h.waitFor("delete_user")
+}
+
 // demoTimeline opens the console as an operator in the ops agent's session
-// timeline: where most screens are reached from.
+// timeline.
 func demoTimeline(t *testing.T) *harness {
 	t.Helper()
 	h := demoConsole(t, RoleOperator)
-	h.keys("enter")
-	h.waitFor("delete_user")
+	h.openOps()
 	return h
 }

@@ -18,12 +18,10 @@ type sessionsScreen struct {
 	next   string // cursor: the last summary the store returned
 	more   bool
 	loaded bool
-	busy   bool
-	gen    int
+	loadState
 	nav    listNav
 	width  int
 	height int
-	err    error
 	bottom bool // G: load to the end, then select the last row
 }
 
@@ -103,11 +101,7 @@ func (s *sessionsScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
 	switch msg := msg.(type) {
 	case sessionsLoaded:
-		if msg.gen != s.gen {
-			return s, nil
-		}
-		s.busy, s.err = false, msg.err
-		if msg.err != nil {
+		if !s.landed(msg.gen, msg.err) {
 			return s, nil
 		}
 		switch {
@@ -263,21 +257,11 @@ func (s *sessionsScreen) View() string {
 			num(r.Errors, true),
 			num(r.Alerts, true),
 		}
-		line := tableLine(sessionCols, widths, cells)
-		if i == s.nav.sel {
-			line = st.Selected.Render(fit(line, w))
-		}
-		lines = append(lines, gutter(i == s.nav.sel, false)+line)
+		lines = append(lines, listRow(st, tableLine(sessionCols, widths, cells), i == s.nav.sel, false, w))
 	}
-	switch {
-	case s.err != nil:
-		lines = append(lines, "  "+st.Error.Render("error: "+s.err.Error()))
-	case !s.loaded || (s.busy && hi == len(s.rows)):
-		lines = append(lines, "  "+st.Muted.Render("loading…"))
-	case len(s.rows) == 0 && !s.c.Filter.Empty():
-		lines = append(lines, "  "+st.Muted.Render("no sessions match "+s.c.Filter.String()+" — f to change the filter, tab then x to remove a chip"))
-	case len(s.rows) == 0:
-		lines = append(lines, "  "+st.Muted.Render("no sessions in the record yet"))
+	loading := !s.loaded || (s.busy && hi == len(s.rows))
+	if f := listFooter(s.c, s.err, loading, len(s.rows), "sessions", "no sessions in the record yet"); f != "" {
+		lines = append(lines, f)
 	}
 	return block(lines, s.height)
 }

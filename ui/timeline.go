@@ -84,12 +84,10 @@ type timeline struct {
 	moreBefore bool
 	moreAfter  bool
 	loaded     bool
-	busy       bool
-	gen        int
-	nav        listNav
-	width      int
-	height     int
-	err        error
+	loadState
+	nav    listNav
+	width  int
+	height int
 }
 
 type tlPage struct {
@@ -201,11 +199,7 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := t.c.Keys
 	switch msg := msg.(type) {
 	case tlPage:
-		if msg.gen != t.gen {
-			return t, nil
-		}
-		t.busy, t.err = false, msg.err
-		if msg.err != nil {
+		if !t.landed(msg.gen, msg.err) {
 			return t, nil
 		}
 		t.apply(msg)
@@ -700,21 +694,11 @@ func (t *timeline) View() string {
 	lo, hi := t.nav.visible(len(t.rows))
 	for i := lo; i < hi; i++ {
 		r := t.rows[i]
-		line := t.rowLine(r, cols, widths)
-		if i == t.nav.sel {
-			line = st.Selected.Render(fit(line, w))
-		}
-		lines = append(lines, gutter(i == t.nav.sel, t.c.Marks.Has(r.anchor))+line)
+		lines = append(lines, listRow(st, t.rowLine(r, cols, widths), i == t.nav.sel, t.c.Marks.Has(r.anchor), w))
 	}
-	switch {
-	case t.err != nil:
-		lines = append(lines, "  "+st.Error.Render("error: "+t.err.Error()))
-	case !t.loaded || (t.busy && (t.moreAfter || t.c.Follow) && hi == len(t.rows)):
-		lines = append(lines, "  "+st.Muted.Render("loading…"))
-	case len(t.rows) == 0 && !t.c.Filter.Empty():
-		lines = append(lines, "  "+st.Muted.Render("no events match "+t.c.Filter.String()+" — f to change the filter, tab then x to remove a chip"))
-	case len(t.rows) == 0:
-		lines = append(lines, "  "+st.Muted.Render("no events recorded yet"))
+	loading := !t.loaded || (t.busy && (t.moreAfter || t.c.Follow) && hi == len(t.rows))
+	if f := listFooter(t.c, t.err, loading, len(t.rows), "events", "no events recorded yet"); f != "" {
+		lines = append(lines, f)
 	}
 	return block(lines, t.height)
 }
