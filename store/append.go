@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -532,6 +531,7 @@ func write(tx *bolt.Tx, batch []*pending) error {
 	idx.FillPercent = 0.95
 	latest, skew := readClock(meta)
 	sessions := map[string]*SessionSummary{}
+	post := postings{}
 
 	for _, p := range batch {
 		if p.marker {
@@ -543,11 +543,8 @@ func write(tx *bolt.Tx, batch []*pending) error {
 		}
 		fields := e.fields()
 		for i, v := range fields[:numIndex] {
-			if v == "" {
-				continue
-			}
-			if err := idx.Put(binary.BigEndian.AppendUint64(indexPrefix(indexFields[i], v), e.Seq), []byte{}); err != nil {
-				return err
+			if v != "" {
+				post.add(indexPrefix(indexFields[i], v), e.Seq)
 			}
 		}
 		if err := trackOpenCall(idx, e); err != nil {
@@ -567,6 +564,9 @@ func write(tx *bolt.Tx, batch []*pending) error {
 		}
 	}
 
+	if err := post.write(idx); err != nil {
+		return err
+	}
 	b := tx.Bucket(bSessions)
 	for id, sum := range sessions {
 		v, err := json.Marshal(sum)

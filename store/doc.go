@@ -17,12 +17,18 @@ package store
 //	                   the chain hashes; params/result/error over 16 KiB apart,
 //	                   zstd-compressed with the SHA-256 of the original.
 //	                   Schema 1 values (the sealed JSON, starting '{') are still read.
-//	index              field value NUL seq → empty, field one byte: s session,
-//	                   t tool, a agent (AgentKey), u upstream, o outcome,
-//	                   c class, k kind (method is filtered, not indexed).
-//	                   Values are cut to 512 bytes (bbolt keys are short).
-//	                   A query on one value reads only the keys of its page; on
-//	                   several, it joins their keys (leapfrog) before reading events.
+//	index              field value NUL last-seq → the block's earlier seqs
+//	                   (postings.go): the seqs of the events with that value,
+//	                   in blocks of up to 512 bytes of uvarint differences,
+//	                   newest first; an empty value is a block of one (stores
+//	                   written before blocks hold one key per event, which read
+//	                   so). Field one byte: s session, t tool, a agent
+//	                   (AgentKey), u upstream, o outcome, c class, k kind
+//	                   (method is filtered, not indexed). Values are cut to
+//	                   512 bytes (bbolt keys are short). A commit rewrites the
+//	                   last block of each value it touches. A query on one value
+//	                   reads the blocks of its page; on several, it joins their
+//	                   seqs (leapfrog) before reading events.
 //	                   One bucket, not one per field: each bucket's root is
 //	                   one more page to write per commit.
 //	                   Also "P" NUL seq → empty for each request without an outcome

@@ -256,63 +256,42 @@ func walk(tx *bolt.Tx, events *bolt.Bucket, want [numFields]string, lo, hi uint6
 			prefixes = append(prefixes, indexPrefix(indexFields[i], v))
 		}
 	}
-	if len(prefixes) > 1 && tx.Bucket(bIndex) != nil {
-		return intersect(tx.Bucket(bIndex), events, prefixes, lo, hi, newest)
-	}
-	var prefix []byte
-	c := events.Cursor()
-	for i, v := range want[:numIndex] {
-		if v != "" {
-			b := tx.Bucket(bIndex)
-			if b == nil {
-				return func() (uint64, []byte) { return 0, nil }
-			}
-			prefix, c = indexPrefix(indexFields[i], v), b.Cursor()
-			break
-		}
-	}
-	start := true
-	return func() (uint64, []byte) {
-		for {
+	if len(prefixes) == 0 {
+		c, start := events.Cursor(), true
+		return func() (uint64, []byte) {
 			var k, v []byte
 			switch {
 			case start && newest:
-				k, v = seekLE(c, append(prefix[:len(prefix):len(prefix)], u64(hi)...))
+				k, v = seekLE(c, u64(hi))
 			case start:
-				k, v = c.Seek(append(prefix[:len(prefix):len(prefix)], u64(lo)...))
+				k, v = c.Seek(u64(lo))
 			case newest:
 				k, v = c.Prev()
 			default:
 				k, v = c.Next()
 			}
 			start = false
-			if k == nil || !bytes.HasPrefix(k, prefix) {
+			if k == nil || seqOf(k) < lo || seqOf(k) > hi {
 				return 0, nil
 			}
-			if len(k) != len(prefix)+8 {
-				continue // a key of another value that has prefix as its prefix
-			}
-			seq := seqOf(k[len(prefix):])
-			if seq < lo || seq > hi {
-				return 0, nil
-			}
-			if prefix == nil {
-				return seq, v
-			}
-			if v = events.Get(k[len(prefix):]); v != nil {
-				return seq, v
-			}
+			return seqOf(k), v
 		}
 	}
+	idx := tx.Bucket(bIndex)
+	if idx == nil {
+		return func() (uint64, []byte) { return 0, nil }
+	}
+	return intersect(idx, events, prefixes, lo, hi, newest)
 }
 
 // intersect walks the seqs in lo..hi that are in every index prefix names
 // (a leapfrog join: each cursor seeks to the furthest seq any of them is
-// at), reading index keys only, and the events of the matches.
+// at), reading postings only, and the events of the matches. With one
+// prefix it is a plain walk of that value's postings.
 func intersect(idx, events *bolt.Bucket, prefixes [][]byte, lo, hi uint64, newest bool) func() (uint64, []byte) {
-	curs := make([]*bolt.Cursor, len(prefixes))
+	curs := make([]*postingCursor, len(prefixes))
 	for i := range curs {
-		curs[i] = idx.Cursor()
+		curs[i] = newPostingCursor(idx, prefixes[i])
 	}
 	target, done := lo, false
 	if newest {
@@ -321,26 +300,14 @@ func intersect(idx, events *bolt.Bucket, prefixes [][]byte, lo, hi uint64, newes
 	// at positions cursor i on its first seq at or after target (at or
 	// before, when newest); ok is false when it has none in lo..hi.
 	at := func(i int, target uint64) (uint64, bool) {
-		p := prefixes[i]
-		key := append(p[:len(p):len(p)], u64(target)...)
-		var k []byte
+		var seq uint64
+		var ok bool
 		if newest {
-			k, _ = seekLE(curs[i], key)
+			seq, ok = curs[i].seekLE(target)
 		} else {
-			k, _ = curs[i].Seek(key)
+			seq, ok = curs[i].seekGE(target)
 		}
-		for k != nil && bytes.HasPrefix(k, p) && len(k) != len(p)+8 {
-			if newest { // a longer value sharing the prefix
-				k, _ = curs[i].Prev()
-			} else {
-				k, _ = curs[i].Next()
-			}
-		}
-		if k == nil || !bytes.HasPrefix(k, p) {
-			return 0, false
-		}
-		seq := seqOf(k[len(p):])
-		return seq, seq >= lo && seq <= hi
+		return seq, ok && seq >= lo && seq <= hi
 	}
 	return func() (uint64, []byte) {
 		for !done {

@@ -224,6 +224,7 @@ func pruneStep(tx *bolt.Tx, target uint64) (from, to uint64, sessions int, err e
 		return 0, 0, 0, nil
 	}
 	touched := map[string]bool{}
+	post := postings{} // the values the pruned events have
 	ec := events.Cursor()
 	var keys [][]byte
 	for k, v := ec.Seek(u64(anchor + 1)); k != nil && seqOf(k) <= end; k, v = ec.Next() {
@@ -234,7 +235,7 @@ func pruneStep(tx *bolt.Tx, target uint64) (from, to uint64, sessions int, err e
 		fields := e.fields()
 		for i, val := range fields[:numIndex] {
 			if val != "" {
-				keys = append(keys, binary.BigEndian.AppendUint64(indexPrefix(indexFields[i], val), e.Seq))
+				post[string(indexPrefix(indexFields[i], val))] = nil
 			}
 		}
 		if e.Kind == KindRequest {
@@ -257,6 +258,9 @@ func pruneStep(tx *bolt.Tx, target uint64) (from, to uint64, sessions int, err e
 		if err := idx.Delete(keys[i]); err != nil {
 			return 0, 0, 0, err
 		}
+	}
+	if err := post.prune(idx, end); err != nil {
+		return 0, 0, 0, err
 	}
 	// Sessions with no event left go from the session list.
 	sums, byStart := tx.Bucket(bSessions), tx.Bucket(bByStart)

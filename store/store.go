@@ -450,9 +450,10 @@ func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
 // prefix, which is still exact because queries check every event they read.
 const maxIndexValue = 512
 
-// indexPrefix is field value NUL; a key is the prefix and the seq. A value
-// containing NUL cannot be mistaken for another: readers require a key to
-// be exactly len(prefix)+8 bytes.
+// indexPrefix is field value NUL; a key is the prefix and the last seq of a
+// block of postings (postings.go). A value containing NUL cannot be
+// mistaken for another: readers require a key to be exactly len(prefix)+8
+// bytes.
 func indexPrefix(field byte, value string) []byte {
 	value = value[:min(len(value), maxIndexValue)]
 	k := make([]byte, 0, len(value)+10)
