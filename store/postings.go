@@ -21,8 +21,8 @@ import (
 // A commit adds each value's new seqs to the value's last block, so it
 // writes one block per value it touches, not one key per event and index:
 // seven puts an event were most of a commit's CPU and of its allocations
-// (bbolt's cursor and node work per put), which the gateway's calls paid
-// for in batch mode.
+// (bbolt's cursor and node work per put), and a key and its page space
+// per seq made the index about a quarter of the file.
 
 // postingBlockBytes bounds a block's value: a commit rewrites the last
 // block of each value it touches, and readers decode a whole block.

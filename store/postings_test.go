@@ -46,21 +46,8 @@ func TestPostingsMatchAScan(t *testing.T) {
 		t.Helper()
 		for _, q := range queries {
 			for _, newest := range []bool{false, true} {
-				q.Newest, q.Limit, q.Cursor = newest, 37, 0
-				var got []uint64
-				for {
-					p, err := s.Query(q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, ev := range p.Events {
-						got = append(got, ev.Seq)
-					}
-					if p.Next == 0 {
-						break
-					}
-					q.Cursor = p.Next
-				}
+				q.Newest, q.Limit = newest, 37
+				got := pages(t, s, q)
 				var want []uint64
 				want2 := q.fields()
 				for _, ev := range all {
