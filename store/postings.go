@@ -115,15 +115,16 @@ func uvarintLen(x uint64) int {
 	return binary.PutUvarint(b[:], x)
 }
 
-// prune removes the seqs up to end from each value's blocks: the blocks
-// that end by then, and the head of the one end falls in.
-func (p postings) prune(idx *bolt.Bucket, end uint64) error {
+// prunePostings removes the seqs up to end from the blocks of each value
+// (prefix) given: the blocks that end by then, and the head of the one end
+// falls in.
+func prunePostings(idx *bolt.Bucket, prefixes map[string]bool, end uint64) error {
 	type put struct{ k, v []byte }
 	var dels [][]byte
 	var puts []put
 	c := idx.Cursor()
 	var seqs []uint64
-	for ps := range p {
+	for ps := range prefixes {
 		prefix := []byte(ps)
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if !isPosting(k, prefix) {

@@ -134,13 +134,11 @@ func TestPostingsReadOneKeyPerEvent(t *testing.T) {
 	}
 	seqs := func(c *postingCursor, newest bool) []uint64 {
 		var out []uint64
-		seq, ok := c.seekGE(0)
-		step := c.next
+		first, step := func() (uint64, bool) { return c.seekGE(0) }, c.next
 		if newest {
-			seq, ok, step = 0, false, c.prev
-			seq, ok = c.seekLE(100)
+			first, step = func() (uint64, bool) { return c.seekLE(100) }, c.prev
 		}
-		for ; ok; seq, ok = step() {
+		for seq, ok := first(); ok; seq, ok = step() {
 			out = append(out, seq)
 		}
 		return out

@@ -224,7 +224,7 @@ func pruneStep(tx *bolt.Tx, target uint64) (from, to uint64, sessions int, err e
 		return 0, 0, 0, nil
 	}
 	touched := map[string]bool{}
-	post := postings{} // the values the pruned events have
+	values := map[string]bool{} // the index prefixes of the pruned events
 	ec := events.Cursor()
 	var keys [][]byte
 	for k, v := ec.Seek(u64(anchor + 1)); k != nil && seqOf(k) <= end; k, v = ec.Next() {
@@ -235,7 +235,7 @@ func pruneStep(tx *bolt.Tx, target uint64) (from, to uint64, sessions int, err e
 		fields := e.fields()
 		for i, val := range fields[:numIndex] {
 			if val != "" {
-				post[string(indexPrefix(indexFields[i], val))] = nil
+				values[string(indexPrefix(indexFields[i], val))] = true
 			}
 		}
 		if e.Kind == KindRequest {
@@ -259,7 +259,7 @@ func pruneStep(tx *bolt.Tx, target uint64) (from, to uint64, sessions int, err e
 			return 0, 0, 0, err
 		}
 	}
-	if err := post.prune(idx, end); err != nil {
+	if err := prunePostings(idx, values, end); err != nil {
 		return 0, 0, 0, err
 	}
 	// Sessions with no event left go from the session list.
