@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -86,17 +87,19 @@ type prepared struct {
 const seqZero = `{"seq":0`
 
 // prepare encodes e (with Seq, PrevHash and Hash cleared) for the store.
+// Its raw fields must be compacted (compactRaw).
 func prepare(e *Event, largeBody int) (prepared, error) {
 	e.Seq, e.PrevHash, e.Hash = 0, "", ""
-	canon, err := json.Marshal(e)
+	canon, err := canonical(e)
 	if err == nil && bytes.Contains(canon, []byte(`\ufffd`)) {
 		// Marshal writes invalid UTF-8 as \ufffd, which decodes to U+FFFD,
 		// which Marshal then writes as is: hash and keep the decoded form,
 		// the one Verify and readers re-marshal to.
 		var clean Event
 		if err = json.Unmarshal(canon, &clean); err == nil {
-			*e = clean
-			canon, err = json.Marshal(e)
+			*e = clean // its raw fields are copies: canon can be reused
+			recycleCanonical(canon)
+			canon, err = canonical(e)
 		}
 	}
 	if err != nil {
@@ -105,7 +108,7 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 	if !bytes.HasPrefix(canon, []byte(seqZero)) {
 		return prepared{}, errors.New("canonical JSON does not start with the seq") // Event's first field
 	}
-	lean := canon
+	lean, separate := canon, false
 	var bodies []byte
 	if largeBody > 0 {
 		var l *Event
@@ -127,16 +130,24 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 			bodies = append(bodies, z...)
 		}
 		if l != nil {
-			if lean, err = json.Marshal(l); err != nil {
+			separate = true
+			if lean, err = canonical(l); err != nil {
 				return prepared{}, err
 			}
 		}
 	}
-	c := eventDict().Encode(nil, lean)
+	// Compressed into a reused buffer ("large enough" is its length),
+	// then copied into the value.
+	n := s2.MaxEncodedLen(len(lean))
+	c := eventDict().Encode(slices.Grow((*canonBufs.Get().(*[]byte))[:0], n)[:n], lean)
+	if separate {
+		recycleCanonical(lean)
+	}
 	value := make([]byte, 65, 65+binary.MaxVarintLen64+len(c)+len(bodies))
 	value[0] = recTag
 	value = binary.AppendUvarint(value, uint64(len(c)))
 	value = append(append(value, c...), bodies...)
+	recycleCanonical(c)
 	return prepared{canon0: canon, value: value}, nil
 }
 
@@ -147,6 +158,7 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 // heap the collector scans (4 % more GC cycles in the gateway benchmark).
 func (p *prepared) seal(seq uint64, prev [32]byte) [32]byte {
 	sum := canonicalHash(prev, seq, p.canon0)
+	recycleCanonical(p.canon0)
 	p.canon0 = nil
 	copy(p.value[1:33], prev[:])
 	copy(p.value[33:65], sum[:])
@@ -178,6 +190,9 @@ func chainHash(prev [32]byte, canon []byte) [32]byte {
 // encodeEvent prepares and seals e in one go, setting its Seq, PrevHash and
 // Hash (tests, and anyone rebuilding a value outside the writer).
 func encodeEvent(e *Event, seq uint64, prev [32]byte, largeBody int) ([]byte, [32]byte, error) {
+	if err := e.compactRaw(); err != nil {
+		return nil, [32]byte{}, err
+	}
 	p, err := prepare(e, largeBody)
 	if err != nil {
 		return nil, [32]byte{}, err

@@ -60,7 +60,8 @@ package store
 //
 // Writes: Append queues the event with its seq. A logger goroutine chains
 // what has queued (at once when a strict appender waits, else after the
-// batch window), writes it to the write-ahead log, <store>-wal, syncs it and
+// batch window), writes it to the write-ahead log, <store>-wal, syncs it
+// (strict mode only: in batch mode the commit into bbolt is the sync) and
 // answers the appenders, so concurrent strict appenders share one fdatasync
 // and none waits for a bbolt commit; the writer commits the logged events
 // into bbolt later, in large batches (wal.go, logger.go). A write that fails

@@ -38,7 +38,7 @@ const schemaVersion = 2
 type Options struct {
 	ReadOnly    bool          // open read-only (shared lock); for copied evidence files and offline CLI
 	Durability  string        // "strict" (default, "" = strict) or "batch"
-	BatchWindow time.Duration // batch mode: longest an event waits before it is on disk (default 2ms)
+	BatchWindow time.Duration // batch mode: longest an event waits before it is written to the log (default 2ms); see Store.logBatch
 	MaxBatch    int           // most events in one commit (default 1024)
 	Timeout     time.Duration // how long to wait for bbolt's file lock (default 1s)
 
@@ -90,7 +90,10 @@ type Store struct {
 	readOnly bool
 	batch    bool
 	window   time.Duration
-	maxBatch int
+	// applyAfter is applyWindow; tests lengthen it to find events in the
+	// log only.
+	applyAfter time.Duration
+	maxBatch   int
 
 	mu       sync.Mutex
 	closed   bool
@@ -147,13 +150,14 @@ type Store struct {
 // Close.
 func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
-		path:     path,
-		readOnly: opts.ReadOnly,
-		window:   opts.BatchWindow,
-		maxBatch: opts.MaxBatch,
-		wake:     make(chan struct{}, 1),
-		stopped:  make(chan struct{}),
-		subs:     map[*subscriber]struct{}{},
+		path:       path,
+		readOnly:   opts.ReadOnly,
+		window:     opts.BatchWindow,
+		applyAfter: applyWindow,
+		maxBatch:   opts.MaxBatch,
+		wake:       make(chan struct{}, 1),
+		stopped:    make(chan struct{}),
+		subs:       map[*subscriber]struct{}{},
 	}
 	s.applied = sync.NewCond(&s.mu)
 	s.runWake = s.wake

@@ -92,12 +92,12 @@ func (w *wal) prepare() error {
 	return d.Sync()
 }
 
-// write logs batch's events, synced, at the start of the log when rewind
-// (everything logged before is applied) or after the last record. A failed
-// write leaves off where it was: the next one overwrites the remains.
-// beforeSync is the tests' failure hook, where a real failure leaves the
-// records written but not synced.
-func (w *wal) write(batch []*pending, rewind bool, beforeSync func() error) error {
+// write logs batch's events at the start of the log when rewind
+// (everything logged before is applied) or after the last record, synced
+// when sync is set. A failed write leaves off where it was: the next one
+// overwrites the remains. beforeSync is the tests' failure hook, where a
+// real failure leaves the records written but not synced.
+func (w *wal) write(batch []*pending, rewind, sync bool, beforeSync func() error) error {
 	buf := w.buf[:0]
 	for _, p := range batch {
 		if !p.marker {
@@ -122,8 +122,10 @@ func (w *wal) write(batch []*pending, rewind bool, beforeSync func() error) erro
 	if err := beforeSync(); err != nil {
 		return w.undo(off, err)
 	}
-	if err := fdatasync(w.f); err != nil {
-		return w.undo(off, err)
+	if sync {
+		if err := fdatasync(w.f); err != nil {
+			return w.undo(off, err)
+		}
 	}
 	w.off = off + int64(len(buf))
 	return nil

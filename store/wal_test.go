@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -276,5 +277,55 @@ func TestWALStaysBounded(t *testing.T) {
 	c := openStore(t, crashed, Options{})
 	if c.Last() != last {
 		t.Fatalf("crash image replays to %d, want %d", c.Last(), last)
+	}
+}
+
+// In batch mode the log is written each window but not synced (a commit
+// into the file syncs what a crash of the machine could lose): what a
+// crash of the process leaves in it is still replayed, every event the
+// window had passed for, chained and indexed.
+func TestWALBatchReplaysUnsyncedLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mcptrail.db")
+	s := openStore(t, path, signed(Options{Durability: DurabilityBatch, BatchWindow: time.Millisecond}))
+	s.mu.Lock()
+	s.applyAfter = time.Hour // nothing reaches the file unless a reader asks
+	s.mu.Unlock()
+	const n = 40
+	for i := range n {
+		mustAppend(t, s, call("s1", fmt.Sprintf("tool%d", i%4)))
+	}
+	// The logger writes them within a window or so: wait for it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		logged := s.walSeq
+		s.mu.Unlock()
+		if logged == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s the log holds up to seq %d, want %d", logged, n)
+		}
+	}
+	crashed := filepath.Join(dir, "crashed.db")
+	crashImage(t, path, crashed)
+
+	ro := openStore(t, crashed, Options{ReadOnly: true})
+	if st := ro.Stats(); st.Events != 0 {
+		t.Fatalf("crash image's file holds %d events, want none (all only in the log)", st.Events)
+	}
+	ro.Close()
+	c := openStore(t, crashed, signed(Options{}))
+	if c.Last() != n {
+		t.Fatalf("after replay Last = %d, want %d", c.Last(), n)
+	}
+	if p, err := c.Query(Query{Tool: "tool3"}); err != nil || len(p.Events) != n/4 {
+		t.Fatalf("replayed events by tool: %d, %v; want %d", len(p.Events), err, n/4)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := VerifyFile(crashed, VerifyOptions{Keys: []string{testVKey}}); err != nil || !r.OK || r.Events != n {
+		t.Fatalf("Verify after replay: %+v, %v", r, err)
 	}
 }
