@@ -116,7 +116,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	// The writer sleeps out the window unless there is a reason to commit
 	// now (someone waits, or the batch is full); waking it for every event
 	// would cost CPU.
-	wake := wait || len(s.queue) == 1 || s.queued >= s.maxBatch
+	wake := wait || (len(s.queue) == 1 && s.asleep) || s.queued >= s.maxBatch
 	s.mu.Unlock()
 	if wake {
 		s.signal()

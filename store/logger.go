@@ -16,14 +16,19 @@ import (
 // run to apply.
 func (s *Store) log() {
 	n := newNap(s.wake)
+	var active time.Time // of the last batch
 	for {
 		s.mu.Lock()
 		batch, wait := s.take()
 		closed := s.closed
+		idle := batch == nil && wait <= 0 && !closed
+		watch := idle && time.Since(active) < watchQueue
+		s.asleep = idle && !watch
 		s.mu.Unlock()
 		switch {
 		case batch != nil:
 			s.logBatch(batch)
+			active = time.Now()
 		case wait > 0:
 			if !s.preEncode() {
 				n.sleep(wait)
@@ -34,11 +39,17 @@ func (s *Store) log() {
 			s.mu.Unlock()
 			s.applySignal()
 			return
+		case watch:
+			n.sleep(s.window)
 		default:
 			<-n.wake
 		}
 	}
 }
+
+// watchQueue is how long after its last batch the logger looks at the
+// queue every window rather than wait to be woken (Store.asleep).
+const watchQueue = 100 * time.Millisecond
 
 // logBatch writes batch to the log. While applying the log fails (the disk
 // is full), it refuses new events, as a commit would fail them: strict
