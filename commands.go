@@ -50,6 +50,11 @@ func cmdWrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return problemError{"cannot reach the daemon, so nothing would be recorded: " + oneLine(err)}
 	}
 	defer client.Close()
+	// Batch durability: requests are forwarded without waiting for the
+	// daemon's seq (a daemon from before that waits as under strict).
+	if _, err := client.RecordAhead(); err != nil {
+		fmt.Fprintf(stderr, "mcptrail: the daemon does not take provisional seqs (%s): each request waits for its record\n", oneLine(err))
+	}
 
 	upstream := *name
 	if upstream == "" {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/mcptrail/mcptrail/config"
@@ -77,5 +78,102 @@ func TestClientCloseSendsLingeringRecords(t *testing.T) {
 	d.store.Flush() // the daemon appended it without waiting
 	if last, err := d.store.Get(seq + 1); err != nil || last.Method != "notifications/last" {
 		t.Fatalf("after Close: %+v, %v", last, err)
+	}
+}
+
+// Under batch durability a request gets a provisional seq at once, and the
+// records that refer to it — in the same batch, or in a later one — are
+// stored linked to the seq the store gave it.
+func TestClientProvisionalSeqs(t *testing.T) {
+	d := startQuiet(t, store.DurabilityBatch)
+	c, err := Dial(d.paths.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ahead, err := c.RecordAhead(); err != nil || !ahead {
+		t.Fatalf("RecordAhead = %v, %v on a batch daemon", ahead, err)
+	}
+	request := func(tool string) (*store.Event, uint64) {
+		ev := &store.Event{Kind: store.KindRequest, Session: "s", From: store.FromClient, Method: "tools/call", Tool: tool}
+		seq, err := c.Record(ev, true)
+		if err != nil || seq&provisional == 0 || ev.Seq != seq {
+			t.Fatalf("Record(request %s) = %d, %v (ev.Seq %d), want a provisional seq", tool, seq, err, ev.Seq)
+		}
+		return ev, seq
+	}
+	outcome := func(tool string, call, logical uint64) {
+		ev := &store.Event{Kind: store.KindCall, Session: "s", From: store.FromClient, Tool: tool, Call: call, LogicalCall: logical, Outcome: store.OutcomeOK}
+		if _, err := c.Record(ev, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, p1 := request("same-batch")
+	outcome("same-batch", p1, 0) // lingers with its request
+	_, p2 := request("later-batch")
+	s2, err := c.Resolve(p2) // sends it, and learns its seq
+	if err != nil || s2 == 0 || s2&provisional != 0 {
+		t.Fatalf("Resolve(%d) = %d, %v", p2, s2, err)
+	}
+	outcome("later-batch", p2, p1) // refers to both, in a batch of its own
+	outcome("unknown", provisional|1<<40, 0)
+	if again, err := c.Resolve(p2); err != nil || again != s2 {
+		t.Fatalf("Resolve again = %d, %v, want %d", again, err, s2)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	seqOf := map[string]uint64{} // request tool → store seq
+	var outcomes []*store.Event
+	for seq := uint64(1); seq <= d.store.Last(); seq++ {
+		ev, err := d.store.Get(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Kind {
+		case store.KindRequest:
+			seqOf[ev.Tool] = ev.Seq
+		case store.KindCall:
+			outcomes = append(outcomes, ev)
+		}
+	}
+	if seqOf["later-batch"] != s2 {
+		t.Errorf("Resolve said %d, the store has the request at %d", s2, seqOf["later-batch"])
+	}
+	want := map[string][2]uint64{
+		"same-batch":  {seqOf["same-batch"], 0},
+		"later-batch": {s2, seqOf["same-batch"]},
+		"unknown":     {0, 0},
+	}
+	if len(outcomes) != len(want) {
+		t.Fatalf("%d outcomes stored, want %d", len(outcomes), len(want))
+	}
+	for _, ev := range outcomes {
+		if w := want[ev.Tool]; ev.Call != w[0] || ev.LogicalCall != w[1] {
+			t.Errorf("outcome of %s: call %d logical_call %d, want %d and %d", ev.Tool, ev.Call, ev.LogicalCall, w[0], w[1])
+		}
+	}
+	if ev := outcomes[2]; !strings.Contains(ev.Detail, "not known") {
+		t.Errorf("an outcome whose request's seq is unknown says %q", ev.Detail)
+	}
+}
+
+// A strict daemon keeps every request waiting for its seq.
+func TestClientNoProvisionalSeqsWhenStrict(t *testing.T) {
+	d := startQuiet(t, store.DurabilityStrict)
+	c, err := Dial(d.paths.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ahead, err := c.RecordAhead(); err != nil || ahead {
+		t.Fatalf("RecordAhead = %v, %v on a strict daemon", ahead, err)
+	}
+	seq, err := c.Record(&store.Event{Kind: store.KindRequest, Session: "s", Method: "tools/call"}, true)
+	if err != nil || seq != d.store.Last() {
+		t.Fatalf("Record = %d, %v; the store's last seq is %d", seq, err, d.store.Last())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +87,14 @@ type Client struct {
 	broken      error // the connection failed: every later record fails
 	linger      *time.Timer
 	lingering   bool // linger is set to send what the queue holds
+
+	// Batch durability: a request waits for no round trip. Record gives
+	// it a provisional seq (see provisional) and the caller goes on; the
+	// daemon's answer fills resolved, the store's seq of each.
+	ahead    bool
+	lastProv uint64
+	resolved map[uint64]uint64 // 0: the record was not stored
+	order    []uint64          // resolved's keys, oldest first
 }
 
 // A wrap holds at most this many records, or bytes of them, for the
@@ -109,8 +118,21 @@ type queuedRecord struct {
 	ev      json.RawMessage // the event, encoded when it was recorded
 	kind    string
 	durable bool
+	prov    uint64            // the provisional seq Record gave it, or 0
+	refs    [2]uint64         // its call and logical_call, if provisional
 	done    chan appendResult // nil: nobody waits
 }
+
+// provisional marks a seq that wrap gave a record before the daemon
+// appended it (batch durability): the top bit, which no store reaches.
+// The daemon puts the store's seq in place of a provisional one wherever a
+// later record refers to it (call, logical_call).
+const provisional = 1 << 63
+
+// maxResolved is how many provisional seqs a client remembers the store's
+// seq of: a call's outcome that comes more records than that after its
+// request is recorded without the link (and says so).
+const maxResolved = 1 << 16
 
 type appendResult struct {
 	seq uint64
@@ -121,6 +143,18 @@ type appendResult struct {
 type AppendBatchArgs struct {
 	Events  []json.RawMessage
 	Durable []bool
+	// Provisional seqs (batch durability): Provisional[i] is the one wrap
+	// gave Events[i] (0: none), Resolved pairs those of earlier batches
+	// with the store's. Daemons from before provisional seqs ignore both,
+	// and wraps use them only with a daemon that says it takes them.
+	Provisional []uint64    `json:",omitempty"`
+	Resolved    [][2]uint64 `json:",omitempty"`
+}
+
+// RecordingInfo tells a wrap how the daemon records (Daemon.Recording).
+type RecordingInfo struct {
+	Durability      string
+	ProvisionalSeqs bool
 }
 
 // AppendBatchReply has each record's seq, or its error ("" when none).
@@ -190,10 +224,25 @@ func (c *Client) lingered() {
 	}
 }
 
+// RecordAhead asks the daemon how it records and, under batch durability,
+// lets Record give requests provisional seqs instead of waiting for the
+// daemon's. It reports whether it does. Call it before any Record.
+func (c *Client) RecordAhead() (bool, error) {
+	var info RecordingInfo
+	if err := c.rpc.Call("Daemon.Recording", struct{}{}, &info); err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ahead = info.Durability == store.DurabilityBatch && info.ProvisionalSeqs
+	return c.ahead, nil
+}
+
 // Record sends ev to the daemon's store. With durable set it returns once
 // the daemon has appended it (and committed it, under strict durability),
-// and sets ev.Seq; otherwise it returns at once, with seq 0, and the record
-// follows the ones before it.
+// and sets ev.Seq — unless RecordAhead is on: then, as without durable, it
+// returns at once and the record follows the ones before it; ev.Seq is a
+// provisional seq (Resolve tells the store's), or 0 without durable.
 func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 	// Encoded now: the caller may reuse the buffers its raw fields point
 	// into, and one event that cannot be encoded must not sink its batch.
@@ -202,8 +251,10 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 		return 0, fmt.Errorf("daemon: encoding a %s record: %w", ev.Kind, err)
 	}
 	q := &queuedRecord{ev: data, kind: ev.Kind, durable: durable}
-	if durable {
-		q.done = make(chan appendResult, 1)
+	for i, ref := range [2]uint64{ev.Call, ev.LogicalCall} {
+		if ref&provisional != 0 {
+			q.refs[i] = ref
+		}
 	}
 	c.mu.Lock()
 	// Bounded: a server that talks faster than the daemon records waits
@@ -217,9 +268,16 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 		c.mu.Unlock()
 		return 0, err
 	}
+	if durable && c.ahead {
+		c.lastProv++
+		q.prov = provisional | c.lastProv
+		ev.Seq = q.prov
+	} else if durable {
+		q.done = make(chan appendResult, 1)
+	}
 	c.queue = append(c.queue, q)
 	c.queuedBytes += len(q.ev)
-	if !durable {
+	if q.done == nil {
 		flush := !c.sending && len(c.queue) >= lingerMax
 		if flush {
 			c.sending = true
@@ -231,7 +289,7 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 		if flush {
 			go c.flush(nil)
 		}
-		return 0, nil
+		return q.prov, nil
 	}
 	flush := !c.sending
 	c.sending = true
@@ -264,10 +322,7 @@ func (c *Client) flush(own *queuedRecord) {
 		if len(batch) == 0 {
 			return
 		}
-		args := AppendBatchArgs{Events: make([]json.RawMessage, len(batch)), Durable: make([]bool, len(batch))}
-		for i, q := range batch {
-			args.Events[i], args.Durable[i] = q.ev, q.durable
-		}
+		args := c.batchArgs(batch)
 		var reply AppendBatchReply
 		err := c.rpc.Call("Daemon.AppendBatch", &args, &reply)
 		if err == nil && (len(reply.Seqs) != len(batch) || len(reply.Errors) != len(batch)) {
@@ -280,14 +335,20 @@ func (c *Client) flush(own *queuedRecord) {
 			c.idle.Broadcast()
 			c.mu.Unlock()
 		}
-		for i, q := range batch {
-			r := appendResult{err: err}
+		results := make([]appendResult, len(batch))
+		for i := range batch {
+			r := &results[i]
+			r.err = err
 			if err == nil {
 				r.seq = reply.Seqs[i]
 				if reply.Errors[i] != "" {
 					r.err = fmt.Errorf("daemon: %s", reply.Errors[i])
 				}
 			}
+		}
+		c.resolve(batch, results)
+		for i, q := range batch {
+			r := results[i]
 			switch {
 			case q.done != nil:
 				q.done <- r
@@ -299,6 +360,87 @@ func (c *Client) flush(own *queuedRecord) {
 			go c.flush(nil)
 			return
 		}
+	}
+}
+
+// batchArgs is what flush sends for batch: with the provisional seqs its
+// records carry and refer to, the latter resolved where an earlier batch
+// has been answered.
+func (c *Client) batchArgs(batch []*queuedRecord) *AppendBatchArgs {
+	args := &AppendBatchArgs{Events: make([]json.RawMessage, len(batch)), Durable: make([]bool, len(batch))}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, q := range batch {
+		args.Events[i], args.Durable[i] = q.ev, q.durable
+		if q.prov != 0 {
+			if args.Provisional == nil {
+				args.Provisional = make([]uint64, len(batch))
+			}
+			args.Provisional[i] = q.prov
+		}
+		for _, ref := range q.refs {
+			if seq, ok := c.resolved[ref]; ok && ref != 0 {
+				args.Resolved = append(args.Resolved, [2]uint64{ref, seq})
+			}
+		}
+	}
+	return args
+}
+
+// resolve keeps the store's seq of each provisional one in batch (0 for a
+// record that was not stored), forgetting the oldest beyond maxResolved,
+// and wakes Resolve.
+func (c *Client) resolve(batch []*queuedRecord, results []appendResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, q := range batch {
+		if q.prov == 0 {
+			continue
+		}
+		if c.resolved == nil {
+			c.resolved = map[uint64]uint64{}
+		}
+		if len(c.order) == maxResolved {
+			delete(c.resolved, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.resolved[q.prov] = results[i].seq
+		c.order = append(c.order, q.prov)
+	}
+	c.idle.Broadcast()
+}
+
+// Resolve returns the store's seq of seq, a provisional one that Record
+// returned (any other is returned as it is), once the daemon has appended
+// its record: rollback's pre-state capture needs it before the call goes on.
+func (c *Client) Resolve(seq uint64) (uint64, error) {
+	if seq&provisional == 0 {
+		return seq, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if s, ok := c.resolved[seq]; ok {
+			if s == 0 {
+				return 0, errors.New("daemon: the record was not stored")
+			}
+			return s, nil
+		}
+		if c.broken != nil {
+			return 0, c.broken
+		}
+		if seq > provisional|c.lastProv {
+			return 0, fmt.Errorf("daemon: no record has the provisional seq %d", seq&^provisional)
+		}
+		if !c.sending {
+			// It waits in the queue for the linger: send it now.
+			c.sending = true
+			c.mu.Unlock()
+			c.flush(nil)
+			c.mu.Lock()
+			continue
+		}
+		c.idle.Wait()
 	}
 }
 
@@ -348,18 +490,47 @@ func (s *service) AppendBatch(a *AppendBatchArgs, r *AppendBatchReply) error {
 	if len(a.Durable) != len(a.Events) {
 		return errors.New("AppendBatch: one durability per event")
 	}
+	if a.Provisional != nil && len(a.Provisional) != len(a.Events) {
+		return errors.New("AppendBatch: one provisional seq per event")
+	}
 	r.Seqs, r.Errors = make([]uint64, len(a.Events)), make([]string, len(a.Events))
+	var seqs map[uint64]uint64 // provisional → store seq
+	if a.Provisional != nil || a.Resolved != nil {
+		seqs = map[uint64]uint64{}
+		for _, p := range a.Resolved {
+			seqs[p[0]] = p[1]
+		}
+	}
 	for i, raw := range a.Events {
 		var ev store.Event
 		err := json.Unmarshal(raw, &ev)
 		if err == nil {
+			linkProvisional(&ev, seqs)
 			r.Seqs[i], err = s.d.Record(&ev, a.Durable[i])
 		}
 		if err != nil {
 			r.Errors[i] = err.Error()
+		} else if a.Provisional != nil && a.Provisional[i] != 0 {
+			seqs[a.Provisional[i]] = r.Seqs[i]
 		}
 	}
 	return nil
+}
+
+// linkProvisional puts the store's seqs in place of the provisional ones
+// ev refers to. One it does not know (its record failed, or the wrap no
+// longer remembers it) is dropped, and the event says so.
+func linkProvisional(ev *store.Event, seqs map[uint64]uint64) {
+	for _, ref := range []*uint64{&ev.Call, &ev.LogicalCall} {
+		if *ref&provisional == 0 {
+			continue
+		}
+		seq := seqs[*ref]
+		if seq == 0 {
+			ev.Detail = strings.TrimSpace(ev.Detail + " (the seq of the request this refers to was not known when it was recorded)")
+		}
+		*ref = seq
+	}
 }
 
 // Append records one event: what wraps of earlier versions call.
@@ -368,6 +539,13 @@ func (s *service) Append(a *AppendArgs, r *AppendReply) error {
 	seq, err := s.d.Record(&ev, a.Durable)
 	r.Seq = seq
 	return err
+}
+
+// Recording tells a wrap the durability and that AppendBatch takes
+// provisional seqs.
+func (s *service) Recording(_ struct{}, r *RecordingInfo) error {
+	*r = RecordingInfo{Durability: s.d.store.Stats().Durability, ProvisionalSeqs: true}
+	return nil
 }
 
 func (s *service) Status(_ struct{}, r *Status) error {

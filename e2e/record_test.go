@@ -311,121 +311,136 @@ func TestRecordWrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Under batch durability wrap forwards a request before the daemon has
+	// given its record a seq (a provisional one links the outcome): the
+	// record must come out the same.
 	for _, e := range eras {
-		t.Run(e.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := scenarioContext(t)
-			in := newInstance(t)
-			transport, wrapStderr := in.Wrap(t, WrapOptions{Name: "conf", Agent: recordAgent, Task: recordTask}, binary(t, "everything-server"))
-			l := newClientLog()
-			client := newConformanceClient(l)
-			cs := connect(t, ctx, client, transport, e.opts)
-			// No daemon ran for this instance, so wrap started one, and says so.
-			if _, err := wrapStderr.WaitMatch(regexp.MustCompile(`(?i)daemon|serve`), nil, 10*time.Second); err != nil {
-				t.Errorf("wrap started without a daemon but said nothing about starting one on stderr (%v): %q", err, wrapStderr.String())
-			}
-
-			type call struct {
-				params  *mcp.CallToolParams
-				outcome string
-			}
-			calls := []*call{
-				{params: &mcp.CallToolParams{Name: "test_simple_text", Meta: mcp.Meta{"traceparent": traceparent}}, outcome: store.OutcomeOK},
-				{params: &mcp.CallToolParams{Name: "test_error_handling"}, outcome: store.OutcomeToolError},
-				{params: &mcp.CallToolParams{Name: "no_such_tool", Arguments: map[string]any{"x": 1}}, outcome: store.OutcomeRPCError},
-				{params: &mcp.CallToolParams{Name: "test_tool_with_progress"}, outcome: store.OutcomeOK},
-				{params: &mcp.CallToolParams{Name: "json_schema_2020_12_tool", Arguments: conformanceToolArgs["json_schema_2020_12_tool"]}, outcome: store.OutcomeOK},
-			}
-			calls[3].params.SetProgressToken("record-progress")
-			// A call the server needs the client's help with: a sampling
-			// request in the legacy era, a multi-round-trip call in 2026-07-28.
-			sampling := &call{params: &mcp.CallToolParams{Name: "test_sampling", Arguments: conformanceToolArgs["test_sampling"]}, outcome: store.OutcomeOK}
-			if e.opts == nil {
-				sampling.params = &mcp.CallToolParams{Name: "test_input_required_result_sampling"}
-			}
-			calls = append(calls, sampling)
-
-			tr := &transcript{}
-			for _, c := range calls {
-				res, err := cs.CallTool(ctx, c.params)
-				if c.outcome == store.OutcomeRPCError {
-					var rpcErr *jsonrpc.Error
-					if !errors.As(err, &rpcErr) {
-						t.Fatalf("%s: want a JSON-RPC error, got %v", c.params.Name, err)
-					}
-				} else if err != nil {
-					t.Fatalf("%s: %v", c.params.Name, err)
-				}
-				tr.add(t, "tools/call "+c.params.Name, res, err)
-			}
-			l.waitFor(t, "3 progress notifications", func() bool { return len(l.progress) >= 3 })
-			if err := cs.Close(); err != nil {
-				t.Errorf("mcptrail wrap exited with %v after the client closed stdin, want status 0", err)
-			}
-
-			events := in.WaitEvents(t, allAnswered)
-			ci := indexCalls(events)
-			// Requests and outcomes agree with what the client saw; agent, upstream, transport.
-			sessions := checkToolCallsRecorded(t, ci, tr, recordExpect{upstream: "conf", transport: "stdio", agent: recordAgent,
-				clientName: conformanceClientName, clientVersion: conformanceClientVersion})
-			if len(sessions) != 1 {
-				t.Errorf("the record has %d sessions for one client session: %v", len(sessions), sessions)
-			}
-			var session string
-			for s := range sessions {
-				session = s
-			}
-			// And what this test set: principal, task, trace, arguments, outcomes.
-			for _, c := range calls {
-				name := c.params.Name
-				reqs := ci.requests(store.FromClient, "tools/call", name)
-				if len(reqs) == 0 {
-					continue // reported above
-				}
-				req := reqs[0]
-				if req.Principal == nil || req.Principal.Kind != "os_user" || req.Principal.Subject != u.Username {
-					t.Errorf("%s: principal %+v, want os_user %q", name, req.Principal, u.Username)
-				}
-				if req.Task == nil || req.Task.ID != recordTask {
-					t.Errorf("%s: task %+v, want id %q", name, req.Task, recordTask)
-				}
-				if _, ok := c.params.Meta["traceparent"]; ok && (req.Task == nil || req.Task.TraceID != traceID) {
-					t.Errorf("%s: task %+v, want trace_id %s from _meta.traceparent", name, req.Task, traceID)
-				}
-				if args := jsonField(req.Params, "arguments"); c.params.Arguments != nil && !sameJSON(args, mustJSON(c.params.Arguments)) {
-					t.Errorf("%s: recorded arguments %s, sent %s", name, args, mustJSON(c.params.Arguments))
-				}
-				if out := ci.outcome[reqs[len(reqs)-1].Seq]; out.Outcome != c.outcome {
-					t.Errorf("%s: outcome %q, want %q", name, out.Outcome, c.outcome)
-				} else if c.outcome == store.OutcomeRPCError && !strings.Contains(string(out.Error), `"code"`) {
-					t.Errorf("%s: rpc_error outcome with error %s, want the JSON-RPC error object", name, out.Error)
-				}
-			}
-
-			if e.opts != nil {
-				// The server's sampling request and the client's answer.
-				reqs := ci.requests(store.FromServer, "sampling/createMessage", "")
-				if len(reqs) != 1 {
-					t.Fatalf("%d sampling/createMessage requests from the server in the record, want 1", len(reqs))
-				}
-				out := ci.outcome[reqs[0].Seq]
-				if out.Outcome != store.OutcomeOK || !strings.Contains(string(out.Result), samplingModel) {
-					t.Errorf("sampling/createMessage outcome %q result %s, want ok with the client's answer", out.Outcome, out.Result)
-				}
-				if !strings.Contains(string(reqs[0].Params), "What is 2+2?") {
-					t.Errorf("sampling/createMessage params %s, want the server's prompt", reqs[0].Params)
-				}
-			} else if reqs := ci.requests(store.FromClient, "tools/call", "test_input_required_result_sampling"); len(reqs) < 2 {
-				// (checkToolCallsRecorded checked how the rounds are linked.)
-				t.Errorf("multi-round-trip call: %d requests in the record, want a round that asked for input and one that answered", len(reqs))
-			}
-			if n := len(ci.notifications(store.FromServer, "notifications/progress")); n != 3 {
-				t.Errorf("%d notifications/progress events, want 3", n)
-			}
-
-			checkCLIViews(t, in, events, session)
-		})
+		for _, durability := range []string{"strict", "batch"} {
+			t.Run(e.name+"/"+durability, func(t *testing.T) {
+				t.Parallel()
+				recordWrap(t, e, durability, u)
+			})
+		}
 	}
+}
+
+func recordWrap(t *testing.T, e era, durability string, u *user.User) {
+	ctx := scenarioContext(t)
+	in := newInstance(t)
+	if durability != "strict" {
+		in.Serve(t, "--durability", durability)
+	}
+	transport, wrapStderr := in.Wrap(t, WrapOptions{Name: "conf", Agent: recordAgent, Task: recordTask}, binary(t, "everything-server"))
+	l := newClientLog()
+	client := newConformanceClient(l)
+	cs := connect(t, ctx, client, transport, e.opts)
+	// Without a daemon running for this instance (strict), wrap
+	// started one, and says so.
+	if durability == "strict" {
+		if _, err := wrapStderr.WaitMatch(regexp.MustCompile(`(?i)daemon|serve`), nil, 10*time.Second); err != nil {
+			t.Errorf("wrap started without a daemon but said nothing about starting one on stderr (%v): %q", err, wrapStderr.String())
+		}
+	}
+
+	type call struct {
+		params  *mcp.CallToolParams
+		outcome string
+	}
+	calls := []*call{
+		{params: &mcp.CallToolParams{Name: "test_simple_text", Meta: mcp.Meta{"traceparent": traceparent}}, outcome: store.OutcomeOK},
+		{params: &mcp.CallToolParams{Name: "test_error_handling"}, outcome: store.OutcomeToolError},
+		{params: &mcp.CallToolParams{Name: "no_such_tool", Arguments: map[string]any{"x": 1}}, outcome: store.OutcomeRPCError},
+		{params: &mcp.CallToolParams{Name: "test_tool_with_progress"}, outcome: store.OutcomeOK},
+		{params: &mcp.CallToolParams{Name: "json_schema_2020_12_tool", Arguments: conformanceToolArgs["json_schema_2020_12_tool"]}, outcome: store.OutcomeOK},
+	}
+	calls[3].params.SetProgressToken("record-progress")
+	// A call the server needs the client's help with: a sampling
+	// request in the legacy era, a multi-round-trip call in 2026-07-28.
+	sampling := &call{params: &mcp.CallToolParams{Name: "test_sampling", Arguments: conformanceToolArgs["test_sampling"]}, outcome: store.OutcomeOK}
+	if e.opts == nil {
+		sampling.params = &mcp.CallToolParams{Name: "test_input_required_result_sampling"}
+	}
+	calls = append(calls, sampling)
+
+	tr := &transcript{}
+	for _, c := range calls {
+		res, err := cs.CallTool(ctx, c.params)
+		if c.outcome == store.OutcomeRPCError {
+			var rpcErr *jsonrpc.Error
+			if !errors.As(err, &rpcErr) {
+				t.Fatalf("%s: want a JSON-RPC error, got %v", c.params.Name, err)
+			}
+		} else if err != nil {
+			t.Fatalf("%s: %v", c.params.Name, err)
+		}
+		tr.add(t, "tools/call "+c.params.Name, res, err)
+	}
+	l.waitFor(t, "3 progress notifications", func() bool { return len(l.progress) >= 3 })
+	if err := cs.Close(); err != nil {
+		t.Errorf("mcptrail wrap exited with %v after the client closed stdin, want status 0", err)
+	}
+
+	events := in.WaitEvents(t, allAnswered)
+	ci := indexCalls(events)
+	// Requests and outcomes agree with what the client saw; agent, upstream, transport.
+	sessions := checkToolCallsRecorded(t, ci, tr, recordExpect{upstream: "conf", transport: "stdio", agent: recordAgent,
+		clientName: conformanceClientName, clientVersion: conformanceClientVersion})
+	if len(sessions) != 1 {
+		t.Errorf("the record has %d sessions for one client session: %v", len(sessions), sessions)
+	}
+	var session string
+	for s := range sessions {
+		session = s
+	}
+	// And what this test set: principal, task, trace, arguments, outcomes.
+	for _, c := range calls {
+		name := c.params.Name
+		reqs := ci.requests(store.FromClient, "tools/call", name)
+		if len(reqs) == 0 {
+			continue // reported above
+		}
+		req := reqs[0]
+		if req.Principal == nil || req.Principal.Kind != "os_user" || req.Principal.Subject != u.Username {
+			t.Errorf("%s: principal %+v, want os_user %q", name, req.Principal, u.Username)
+		}
+		if req.Task == nil || req.Task.ID != recordTask {
+			t.Errorf("%s: task %+v, want id %q", name, req.Task, recordTask)
+		}
+		if _, ok := c.params.Meta["traceparent"]; ok && (req.Task == nil || req.Task.TraceID != traceID) {
+			t.Errorf("%s: task %+v, want trace_id %s from _meta.traceparent", name, req.Task, traceID)
+		}
+		if args := jsonField(req.Params, "arguments"); c.params.Arguments != nil && !sameJSON(args, mustJSON(c.params.Arguments)) {
+			t.Errorf("%s: recorded arguments %s, sent %s", name, args, mustJSON(c.params.Arguments))
+		}
+		if out := ci.outcome[reqs[len(reqs)-1].Seq]; out.Outcome != c.outcome {
+			t.Errorf("%s: outcome %q, want %q", name, out.Outcome, c.outcome)
+		} else if c.outcome == store.OutcomeRPCError && !strings.Contains(string(out.Error), `"code"`) {
+			t.Errorf("%s: rpc_error outcome with error %s, want the JSON-RPC error object", name, out.Error)
+		}
+	}
+
+	if e.opts != nil {
+		// The server's sampling request and the client's answer.
+		reqs := ci.requests(store.FromServer, "sampling/createMessage", "")
+		if len(reqs) != 1 {
+			t.Fatalf("%d sampling/createMessage requests from the server in the record, want 1", len(reqs))
+		}
+		out := ci.outcome[reqs[0].Seq]
+		if out.Outcome != store.OutcomeOK || !strings.Contains(string(out.Result), samplingModel) {
+			t.Errorf("sampling/createMessage outcome %q result %s, want ok with the client's answer", out.Outcome, out.Result)
+		}
+		if !strings.Contains(string(reqs[0].Params), "What is 2+2?") {
+			t.Errorf("sampling/createMessage params %s, want the server's prompt", reqs[0].Params)
+		}
+	} else if reqs := ci.requests(store.FromClient, "tools/call", "test_input_required_result_sampling"); len(reqs) < 2 {
+		// (checkToolCallsRecorded checked how the rounds are linked.)
+		t.Errorf("multi-round-trip call: %d requests in the record, want a round that asked for input and one that answered", len(reqs))
+	}
+	if n := len(ci.notifications(store.FromServer, "notifications/progress")); n != 3 {
+		t.Errorf("%d notifications/progress events, want 3", n)
+	}
+
+	checkCLIViews(t, in, events, session)
 }
 
 // checkCLIViews checks sessions, export filters, status and verify against

@@ -280,12 +280,27 @@ func wrapClient(t *testing.T, ctx context.Context, in *Instance, opts WrapOption
 
 // TestRollbackWrap: agent sessions under `mcptrail wrap`, whose processes
 // are gone by the time of the rollback: apply starts the recorded commands.
+// TestRollbackWrap runs under both durabilities: under batch, wrap forwards
+// a request before the daemon has given it its seq, and pre-state capture
+// asks for that seq (the pre-state names its call).
 func TestRollbackWrap(t *testing.T) {
 	t.Parallel()
+	for _, durability := range []string{"strict", "batch"} {
+		t.Run(durability, func(t *testing.T) {
+			t.Parallel()
+			rollbackWrap(t, durability)
+		})
+	}
+}
+
+func rollbackWrap(t *testing.T, durability string) {
 	fsServer, memServer := nodeServer(t, "mcp-server-filesystem"), nodeServer(t, "mcp-server-memory")
 	ctx := scenarioContext(t)
 	in := newInstance(t)
 	w := newRBWorld(t, in)
+	if durability != "strict" {
+		in.Serve(t, "--durability", durability)
+	}
 	treeBefore, graphBefore := testkit.Tree(t, w.root), graph(t, w.memory)
 
 	cs := wrapClient(t, ctx, in, WrapOptions{Name: "filesystem", Agent: "fs-agent"}, nil, fsServer, w.root, w.quarantine)

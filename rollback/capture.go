@@ -40,6 +40,14 @@ type PrestateSink interface {
 	PutPrestate(call uint64, data []byte) (string, error)
 }
 
+// SeqResolver is a PrestateSink whose calls' seqs may be provisional (the
+// daemon's client under batch durability, where a request is forwarded
+// before the daemon has given it its seq): Capture asks it for the
+// store's seq, which the pre-state names.
+type SeqResolver interface {
+	Resolve(seq uint64) (uint64, error)
+}
+
 // Capturer is the gateway's capture hook (ingest.Hooks.Capture) and its
 // classifier (ingest.Hooks.Classify).
 type Capturer struct {
@@ -52,6 +60,17 @@ type Capturer struct {
 // Classify is ingest.Hooks.Classify: rules beat annotations.
 func (c *Capturer) Classify(upstream, tool string, ann *store.Annotations) string {
 	return c.Rules.Classify(upstream, tool, ann)
+}
+
+// unstored follows a pre-state that could not be stored: the call's
+// outcome says it is missing, and a block policy refuses the write.
+func (c *Capturer) unstored(ev *store.Event, rule *ToolRule, err error) error {
+	ev.Prestate = MissingPrefix + " the pre-state could not be stored: " + oneLine(err.Error(), 200)
+	c.log().Error("rollback: storing a pre-state", "call", ev.Seq, "tool", ev.Tool, "err", err)
+	if rule.Policy() == PolicyBlock {
+		return fmt.Errorf("rollback: the pre-state could not be stored, and the rules for %s block the write without one: %v", ev.Tool, err)
+	}
+	return nil
 }
 
 // Capture is ingest.Hooks.Capture: before a write that has capture reads is
@@ -71,6 +90,13 @@ func (c *Capturer) Capture(ev *store.Event, up ingest.Conn) error {
 			return nil // e.g. a dry run: it changes nothing
 		}
 	}
+	if r, ok := c.Sink.(SeqResolver); ok {
+		seq, rerr := r.Resolve(ev.Seq)
+		if rerr != nil {
+			return c.unstored(ev, rule, rerr)
+		}
+		ev.Seq = seq
+	}
 	ps := &Prestate{Version: 1, Call: ev.Seq, Upstream: ev.Upstream, Tool: ev.Tool, Reads: map[string]savedRead{}, Policy: rule.Policy()}
 	start := time.Now()
 	if err == nil {
@@ -86,17 +112,10 @@ func (c *Capturer) Capture(ev *store.Event, up ingest.Conn) error {
 		return merr
 	}
 	ref, serr := c.Sink.PutPrestate(ev.Seq, data)
-	switch {
-	case serr != nil:
-		ev.Prestate = MissingPrefix + " the pre-state could not be stored: " + oneLine(serr.Error(), 200)
-		c.log().Error("rollback: storing a pre-state", "call", ev.Seq, "tool", ev.Tool, "err", serr)
-		if rule.Policy() == PolicyBlock {
-			return fmt.Errorf("rollback: the pre-state could not be stored, and the rules for %s block the write without one: %v", ev.Tool, serr)
-		}
-		return nil
-	default:
-		ev.Prestate = ref
+	if serr != nil {
+		return c.unstored(ev, rule, serr)
 	}
+	ev.Prestate = ref
 	if err != nil {
 		c.log().Warn("rollback: pre-state capture failed", "call", ev.Seq, "tool", ev.Tool, "policy", rule.Policy(), "err", err)
 		if rule.Policy() == PolicyBlock {
