@@ -324,7 +324,7 @@ func (c *Client) flush(own *queuedRecord) {
 		}
 		args := c.batchArgs(batch)
 		var reply AppendBatchReply
-		err := c.rpc.Call("Daemon.AppendBatch", &args, &reply)
+		err := c.rpc.Call("Daemon.AppendBatch", args, &reply)
 		if err == nil && (len(reply.Seqs) != len(batch) || len(reply.Errors) != len(batch)) {
 			err = errors.New("malformed reply")
 		}

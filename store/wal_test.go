@@ -29,6 +29,21 @@ func crashImage(t *testing.T, from, to string) {
 	copyFile(t, walPath(from), walPath(to))
 }
 
+// crashImageOf copies the store at path and its log beside it, as a
+// crash would leave them, and checks that the copy's file alone (without
+// its log) holds inFile events. It returns the copy's path.
+func crashImageOf(t *testing.T, path string, inFile uint64) string {
+	t.Helper()
+	crashed := filepath.Join(filepath.Dir(path), "crashed.db")
+	crashImage(t, path, crashed)
+	ro := openStore(t, crashed, Options{ReadOnly: true})
+	defer ro.Close()
+	if st := ro.Stats(); st.Events != inFile {
+		t.Fatalf("crash image's file holds %d events, want %d (the rest only in the log)", st.Events, inFile)
+	}
+	return crashed
+}
+
 // An acknowledged strict append is in the log before the file has it, and
 // the next open applies it: after a crash every acknowledged event is
 // there, indexed, summarized and chained.
@@ -47,15 +62,8 @@ func TestWALReplaysAcknowledgedEvents(t *testing.T) {
 		mustAppend(t, s, ev)
 		ids = append(ids, ev.ID)
 	}
-	crashed := filepath.Join(dir, "crashed.db")
-	crashImage(t, path, crashed)
-
 	// The image's file alone has only the first event.
-	ro := openStore(t, crashed, Options{ReadOnly: true})
-	if st := ro.Stats(); st.Events != 1 {
-		t.Fatalf("crash image's file holds %d events, want 1 (the rest only in the log)", st.Events)
-	}
-	ro.Close()
+	crashed := crashImageOf(t, path, 1)
 
 	c := openStore(t, crashed, signed(Options{CheckpointEvery: 3}))
 	if c.Last() != 8 {
@@ -307,14 +315,7 @@ func TestWALBatchReplaysUnsyncedLog(t *testing.T) {
 			t.Fatalf("after 10 s the log holds up to seq %d, want %d", logged, n)
 		}
 	}
-	crashed := filepath.Join(dir, "crashed.db")
-	crashImage(t, path, crashed)
-
-	ro := openStore(t, crashed, Options{ReadOnly: true})
-	if st := ro.Stats(); st.Events != 0 {
-		t.Fatalf("crash image's file holds %d events, want none (all only in the log)", st.Events)
-	}
-	ro.Close()
+	crashed := crashImageOf(t, path, 0)
 	c := openStore(t, crashed, signed(Options{}))
 	if c.Last() != n {
 		t.Fatalf("after replay Last = %d, want %d", c.Last(), n)
