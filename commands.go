@@ -80,6 +80,16 @@ func cmdWrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if f, ok := stdin.(*os.File); ok {
+		pf, restore := ingest.Pollable(f)
+		defer restore()
+		stdin = pf
+	}
+	if f, ok := stdout.(*os.File); ok {
+		pf, restore := ingest.Pollable(f)
+		defer restore()
+		stdout = pf
+	}
 	pump := &ingest.Stdio{
 		Session: sess,
 		Child:   ingest.ChildOptions{Command: argv, Env: env, Stderr: stderr, MaxMessageBytes: cfg.MaxMessageBytes},
