@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -175,5 +176,28 @@ func TestClientNoProvisionalSeqsWhenStrict(t *testing.T) {
 	seq, err := c.Record(&store.Event{Kind: store.KindRequest, Session: "s", Method: "tools/call"}, true)
 	if err != nil || seq != d.store.Last() {
 		t.Fatalf("Record = %d, %v; the store's last seq is %d", seq, err, d.store.Last())
+	}
+}
+
+// Wraps from before sent each event as encoded JSON (json.RawMessage):
+// the same objects on the wire, which the daemon still takes.
+func TestAppendBatchFromOlderWraps(t *testing.T) {
+	d := startQuiet(t, store.DurabilityStrict)
+	c, err := Dial(d.paths.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	older := struct {
+		Events  []json.RawMessage
+		Durable []bool
+	}{[]json.RawMessage{json.RawMessage(`{"kind":"notification","session":"s","from":"server","method":"notifications/older","params":{"a":[1, 2]}}`)}, []bool{true}}
+	var reply AppendBatchReply
+	if err := c.rpc.Call("Daemon.AppendBatch", older, &reply); err != nil || len(reply.Seqs) != 1 || reply.Errors[0] != "" {
+		t.Fatalf("AppendBatch = %+v, %v", reply, err)
+	}
+	ev, err := d.store.Get(reply.Seqs[0])
+	if err != nil || ev.Method != "notifications/older" || string(ev.Params) != `{"a":[1,2]}` {
+		t.Fatalf("stored %+v, %v", ev, err)
 	}
 }

@@ -5,7 +5,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,7 +114,7 @@ const (
 )
 
 type queuedRecord struct {
-	ev      json.RawMessage // the event, encoded when it was recorded
+	ev      store.Event // a copy: the caller may reuse its buffers
 	kind    string
 	durable bool
 	prov    uint64            // the provisional seq Record gave it, or 0
@@ -134,14 +133,22 @@ const provisional = 1 << 63
 // request is recorded without the link (and says so).
 const maxResolved = 1 << 16
 
+// size is about what q takes in memory: its bodies, and the rest.
+func (q *queuedRecord) size() int {
+	e := &q.ev
+	return 512 + len(e.Params) + len(e.Result) + len(e.Error) + len(e.Detail) + len(e.Prestate)
+}
+
 type appendResult struct {
 	seq uint64
 	err error
 }
 
-// AppendBatchArgs are records to append in order, each a JSON store.Event.
+// AppendBatchArgs are records to append in order. On the wire each event
+// is its JSON object, as when wraps sent them encoded (json.RawMessage):
+// either side may be the older.
 type AppendBatchArgs struct {
-	Events  []json.RawMessage
+	Events  []store.Event
 	Durable []bool
 	// Provisional seqs (batch durability): Provisional[i] is the one wrap
 	// gave Events[i] (0: none), Resolved pairs those of earlier batches
@@ -244,13 +251,13 @@ func (c *Client) RecordAhead() (bool, error) {
 // returns at once and the record follows the ones before it; ev.Seq is a
 // provisional seq (Resolve tells the store's), or 0 without durable.
 func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
-	// Encoded now: the caller may reuse the buffers its raw fields point
-	// into, and one event that cannot be encoded must not sink its batch.
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return 0, fmt.Errorf("daemon: encoding a %s record: %w", ev.Kind, err)
+	// Checked now, and copied: one event that cannot be encoded must not
+	// sink its batch, and the caller may reuse the buffers its raw fields
+	// point into. It is encoded with its batch, off the call's path.
+	if err := ev.ValidRaw(); err != nil {
+		return 0, fmt.Errorf("daemon: a %s record: %w", ev.Kind, err)
 	}
-	q := &queuedRecord{ev: data, kind: ev.Kind, durable: durable}
+	q := &queuedRecord{ev: ev.Clone(), kind: ev.Kind, durable: durable}
 	for i, ref := range [2]uint64{ev.Call, ev.LogicalCall} {
 		if ref&provisional != 0 {
 			q.refs[i] = ref
@@ -276,7 +283,7 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 		q.done = make(chan appendResult, 1)
 	}
 	c.queue = append(c.queue, q)
-	c.queuedBytes += len(q.ev)
+	c.queuedBytes += q.size()
 	if q.done == nil {
 		flush := !c.sending && len(c.queue) >= lingerMax
 		if flush {
@@ -367,7 +374,7 @@ func (c *Client) flush(own *queuedRecord) {
 // records carry and refer to, the latter resolved where an earlier batch
 // has been answered.
 func (c *Client) batchArgs(batch []*queuedRecord) *AppendBatchArgs {
-	args := &AppendBatchArgs{Events: make([]json.RawMessage, len(batch)), Durable: make([]bool, len(batch))}
+	args := &AppendBatchArgs{Events: make([]store.Event, len(batch)), Durable: make([]bool, len(batch))}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, q := range batch {
@@ -501,13 +508,11 @@ func (s *service) AppendBatch(a *AppendBatchArgs, r *AppendBatchReply) error {
 			seqs[p[0]] = p[1]
 		}
 	}
-	for i, raw := range a.Events {
-		var ev store.Event
-		err := json.Unmarshal(raw, &ev)
-		if err == nil {
-			linkProvisional(&ev, seqs)
-			r.Seqs[i], err = s.d.Record(&ev, a.Durable[i])
-		}
+	for i := range a.Events {
+		ev := &a.Events[i]
+		linkProvisional(ev, seqs)
+		var err error
+		r.Seqs[i], err = s.d.Record(ev, a.Durable[i])
 		if err != nil {
 			r.Errors[i] = err.Error()
 		} else if a.Provisional != nil && a.Provisional[i] != 0 {

@@ -610,6 +610,14 @@ func lastEvent(batch []*pending) *pending {
 	return nil
 }
 
+// Clone returns a copy of e that shares no memory with it, for a caller
+// that keeps an event its producer may reuse.
+func (e *Event) Clone() Event { return e.clone(true) }
+
+// ValidRaw reports a raw field (params, result, error, jsonrpc_id) that is
+// not JSON: an event that cannot be stored, or encoded.
+func (e *Event) ValidRaw() error { return e.validRaw() }
+
 // clone returns a copy of e sharing no memory with it (the raw fields only
 // with copyRaw: compactRaw copies them too), so that a caller editing its
 // event (or reusing the buffers its raw fields point into) after Append
