@@ -227,6 +227,10 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"jsonrpc":"2.0","id":"a","result":{}}`, `{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"m"}}`,
 		`{"jsonrpc":"2.0","method":"notifications/initialized"}`, `{"jsonrpc":"1.0","id":1,"method":"x"}`,
 		`{"jsonrpc":"2.0","result":{}}`, `{"jsonrpc":"2.0","id":{},"method":"x"}`, `{"jsonrpc":"2.0","id":1.5,"method":""}`,
+		// ids plainID reads, and ones it leaves to json.Unmarshal
+		`{"jsonrpc":"2.0","id":-0,"result":{}}`, `{"jsonrpc":"2.0","id":-17,"method":"x"}`, `{"jsonrpc":"2.0","id":1e2,"method":"x"}`,
+		`{"jsonrpc":"2.0","id":9007199254740993,"method":"x"}`, `{"jsonrpc":"2.0","id":"a\u0041","method":"x"}`,
+		`{"jsonrpc":"2.0","id":"é","method":"x"}`, `{"jsonrpc":"2.0","id":"","result":{}}`, `{"jsonrpc":"2.0","id":null,"result":{}}`,
 	} {
 		f.Add([]byte(s))
 	}
