@@ -41,9 +41,11 @@ var (
 
 // Append records ev and returns its seq. It assigns ev's Seq, ID (when
 // empty), Time (now, when zero; always UTC), PrevHash and Hash. In strict
-// mode it returns once the event is on disk (synced to the write-ahead log);
-// in batch mode once it is queued. The store keeps its own copy: the caller
-// may reuse ev.
+// mode it returns once the event is on disk (synced to the write-ahead log),
+// and refuses an event with a raw field that is not JSON; in batch mode it
+// returns once the event is queued, and such an event is stored without its
+// bodies, saying why in its detail (as with AppendNoWait). The store keeps
+// its own copy: the caller may reuse ev.
 func (s *Store) Append(ev *Event) (uint64, error) {
 	return s.append(ev, !s.batch)
 }
@@ -92,7 +94,8 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 		done = make(chan error, 1)
 		p.done = done
 	}
-	if encode {
+	switch {
+	case encode && wait:
 		if err := e.compactRaw(); err != nil {
 			return 0, err
 		}
@@ -101,11 +104,14 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 			return 0, fmt.Errorf("store: encode event: %w", err)
 		}
 		p.prep, p.encoded = prep, true
-	} else if err := e.validRaw(); err != nil {
-		// Checked here, not by the writer: the caller learns of it, and
-		// no seq is given to an event that cannot be stored.
-		return 0, err
+	case encode:
+		p.prep, p.encoded = s.encodeQueued(&e), true
 	}
+	// One left to the writer is not checked here: a scan of its bodies
+	// on the caller's path (a response's, for every outcome) would cost
+	// the call as much as the gateway's own parse of the message. Bodies
+	// that are not JSON are dropped by the writer, the event kept with
+	// the reason in its detail (encodeQueued).
 
 	s.mu.Lock()
 	if s.closed {
@@ -212,10 +218,10 @@ const selfEncodeBacklog = 32
 // to encode them.
 const parallelEncodeMin = 64
 
-// encodeQueued encodes an event an appender did not wait for. Its raw
-// fields were checked when it was appended, so this does not fail; if it
-// did, the event is kept with the reason in its detail rather than leave a
-// hole in the sequence.
+// encodeQueued encodes an event an appender did not wait for. One whose
+// raw fields are not JSON is kept without them, with the reason in its
+// detail: its appender has its seq already, and a hole in the sequence
+// would be worse.
 func (s *Store) encodeQueued(e *Event) prepared {
 	seq := e.Seq // prepare encodes the event with seq 0
 	defer func() { e.Seq = seq }()

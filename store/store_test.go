@@ -628,3 +628,38 @@ func TestEventTime(t *testing.T) {
 		t.Errorf("fallback eventTime = %v %v", got, ok)
 	}
 }
+
+// An append that does not wait for its event is not held up by a scan of
+// its bodies: bodies that are not JSON are dropped by the writer, and the
+// event is kept, saying so — whether the appender or the writer encodes it.
+func TestAppendNoWaitDropsInvalidBodies(t *testing.T) {
+	s := tempStore(t, Options{Durability: DurabilityBatch})
+	bad := call("s1", "x")
+	bad.Params = json.RawMessage(`{"a":`)
+	bad.Result = json.RawMessage(`{"ok":true}`)
+	seq, err := s.Append(bad)
+	if err != nil || seq != 1 {
+		t.Fatalf("Append = %d, %v", seq, err)
+	}
+	bad.Params[1] = 'X' // the caller reuses its buffer
+	// Under load the appender encodes its own event: the same outcome.
+	s.backlog.Store(selfEncodeBacklog)
+	again := call("s1", "y")
+	again.Params = json.RawMessage(`[1,`)
+	if _, err := s.AppendNoWait(again); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{1, 2} {
+		got, err := s.Get(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Params != nil || got.Result != nil || !strings.Contains(got.Detail, "bodies dropped") {
+			t.Errorf("seq %d: params %s result %s detail %q", seq, got.Params, got.Result, got.Detail)
+		}
+	}
+	mustVerify(t, s, 2)
+}
