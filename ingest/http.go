@@ -386,7 +386,7 @@ type reqInfo struct {
 func inspectPost(body []byte) postInfo {
 	var info postInfo
 	body = bytes.TrimSpace(body)
-	if !json.Valid(body) {
+	if !rawjson.Valid(body) {
 		return info
 	}
 	var elems []json.RawMessage

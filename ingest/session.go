@@ -364,7 +364,7 @@ func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, re
 // and string values where strings belong; anything else goes through
 // encoding/json, for the same result and the same errors.
 func (w *wireMsg) parse(raw []byte) error {
-	if json.Valid(raw) {
+	if rawjson.Valid(raw) {
 		var jsonrpc, method []byte
 		var id, params, result, rpcErr []byte
 		plain := rawjson.EachMember(raw, func(k, v []byte) {

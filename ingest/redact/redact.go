@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"unsafe"
+
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 )
 
 // Rules extends the built-in rules; the zero value uses the built-ins alone.
@@ -135,7 +137,7 @@ func (r *Redactor) JSON(raw json.RawMessage) (out json.RawMessage, changed bool)
 	if r.disabled {
 		return raw, false
 	}
-	if !json.Valid(raw) {
+	if !rawjson.Valid(raw) {
 		s := string(raw)
 		red := r.String(s)
 		if red == s {

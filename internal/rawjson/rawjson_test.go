@@ -2,6 +2,7 @@ package rawjson
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -45,4 +46,56 @@ func TestStringValue(t *testing.T) {
 			t.Errorf("StringValue(%s) = %q %v, want %q %v", c.raw, got, ok, c.want, c.ok)
 		}
 	}
+}
+
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,2,{"b":"\u00e9"}]`, `"\ud800"`, `1e5`, `-0.5E+3`, "{\"a\":\"\x01\"}", "\"\xff\"", `[`, `01`, `1.`,
+		`{"a" : [true,false,null]}`, ` {} `, `"\/"`, `"\x"`, `{"a":"[[["}`, ``, ` `, `nul`, `{"a":1,}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
+}
+
+// Nesting around encoding/json's limit, with brackets in strings that do
+// not count.
+func TestValidDepth(t *testing.T) {
+	for _, n := range []int{9999, 10000, 10001, 30000} {
+		for _, b := range [][]byte{
+			[]byte(strings.Repeat("[", n) + strings.Repeat("]", n)),
+			[]byte(strings.Repeat(`{"a":`, n) + `"[[[[{{{{"` + strings.Repeat("}", n)),
+			[]byte(`["` + strings.Repeat("[", 3*n) + `"]`),
+		} {
+			if got, want := Valid(b), json.Valid(b); got != want {
+				t.Errorf("depth %d, %d bytes: Valid %v, encoding/json %v", n, len(b), got, want)
+			}
+		}
+	}
+}
+
+// stringEnd agrees with the plain walk over the bytes it replaced.
+func FuzzStringEnd(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b"`, `"a\\"b"`, `"\\\\\"x"`, `"unterminated`, `"\`, `""`, `"a\\\"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 || b[0] != '"' {
+			return
+		}
+		want := len(b)
+		for i := 1; i < len(b); i++ {
+			if b[i] == '\\' {
+				i++
+			} else if b[i] == '"' {
+				want = i + 1
+				break
+			}
+		}
+		if got := stringEnd(b, 0); got != want {
+			t.Fatalf("stringEnd(%q) = %d, want %d", b, got, want)
+		}
+	})
 }
