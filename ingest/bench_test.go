@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,3 +213,18 @@ func BenchmarkSessionRoundTrip(b *testing.B) {
 type nopRecorder struct{ n uint64 }
 
 func (r *nopRecorder) Record(ev *store.Event, _ bool) (uint64, error) { r.n++; return r.n, nil }
+
+// The Session's own work for a call whose response is large (a 112 KB
+// file a tool read), with the default redaction: every byte is checked,
+// walked and scanned for secrets before the response is relayed.
+func BenchmarkSessionLargeResponse(b *testing.B) {
+	red, _ := redact.New(redact.Rules{})
+	s := NewSession(SessionInfo{ID: "s"}, &nopRecorder{}, Hooks{Redact: func(r json.RawMessage) json.RawMessage { o, _ := red.JSON(r); return o }}, Limits{}, nil)
+	req := []byte(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/tmp/x"}}}`)
+	resp := []byte(`{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"` + strings.Repeat(`lorem ipsum dolor sit amet, consectetur adipiscing elit `, 2000) + `"}]}}`)
+	b.SetBytes(int64(len(resp)))
+	for b.Loop() {
+		s.FromClient(req, nil)
+		s.FromServer(resp)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 )
@@ -620,10 +621,6 @@ func lastEvent(batch []*pending) *pending {
 // that keeps an event its producer may reuse.
 func (e *Event) Clone() Event { return e.clone(true) }
 
-// ValidRaw reports a raw field (params, result, error, jsonrpc_id) that is
-// not JSON: an event that cannot be stored, or encoded.
-func (e *Event) ValidRaw() error { return e.validRaw() }
-
 // clone returns a copy of e sharing no memory with it (the raw fields only
 // with copyRaw: compactRaw copies them too), so that a caller editing its
 // event (or reusing the buffers its raw fields point into) after Append
@@ -656,10 +653,13 @@ func (e *Event) rawFields() [4]rawField {
 	return [...]rawField{{"jsonrpc_id", &e.JSONRPCID}, {"params", &e.Params}, {"result", &e.Result}, {"error", &e.Error}}
 }
 
-// validRaw reports a raw field that is not JSON.
-func (e *Event) validRaw() error {
+// ValidRaw reports a raw field (params, result, error, jsonrpc_id) that is
+// not JSON: an event that cannot be encoded. (rawjson.Valid gives
+// encoding/json's answers three times as fast: a large response is checked
+// on wrap's call path.)
+func (e *Event) ValidRaw() error {
 	for _, f := range e.rawFields() {
-		if len(bytes.TrimSpace(*f.raw)) > 0 && !json.Valid(*f.raw) {
+		if len(bytes.TrimSpace(*f.raw)) > 0 && !rawjson.Valid(*f.raw) {
 			return fmt.Errorf("store: event %s is not valid JSON", f.name)
 		}
 	}

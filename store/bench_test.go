@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +146,29 @@ func BenchmarkAppendCallerBatch(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds()), "p90-µs")
+}
+
+// What an append that does not wait costs its caller with a large body (a
+// 108 KB tools/call result: a file a tool read): the gateway records every
+// outcome so, before it relays the response.
+func BenchmarkAppendNoWaitLargeBody(b *testing.B) {
+	s := tempStore(b, Options{Durability: DurabilityBatch})
+	ev := call("s1", "read_file")
+	ev.Result = json.RawMessage(`{"content":[{"type":"text","text":"` + strings.Repeat("lorem ipsum dolor sit amet ", 4000) + `"}]}`)
+	var caller time.Duration
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		if _, err := s.AppendNoWait(ev); err != nil {
+			b.Fatal(err)
+		}
+		caller += time.Since(start)
+		if i%2 == 1 { // the writer's work, out of the measure
+			b.StopTimer()
+			if err := s.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(caller.Microseconds())/float64(b.N), "caller-µs")
 }

@@ -99,3 +99,24 @@ func FuzzStringEnd(f *testing.F) {
 		}
 	})
 }
+
+// Valid against encoding/json's on a 115 KB message (BENCHMARKS.md).
+var largeMessage = []byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"` + strings.Repeat(`lorem ipsum dolor sit amet, \"quoted\" \u00e9 `, 2500) + `"}],"isError":false}}`)
+
+func BenchmarkValid(b *testing.B) {
+	b.SetBytes(int64(len(largeMessage)))
+	for b.Loop() {
+		if !Valid(largeMessage) {
+			b.Fatal("invalid")
+		}
+	}
+}
+
+func BenchmarkValidEncodingJSON(b *testing.B) {
+	b.SetBytes(int64(len(largeMessage)))
+	for b.Loop() {
+		if !json.Valid(largeMessage) {
+			b.Fatal("invalid")
+		}
+	}
+}
