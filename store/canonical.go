@@ -52,8 +52,7 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 	w.uint(`,"call":`, e.Call)
 	w.uint(`,"logical_call":`, e.LogicalCall)
 	if a := e.Agent; a != nil {
-		w.b = append(w.b, `,"agent":`...)
-		w.open()
+		w.open(`,"agent":`)
 		w.optStr(`"id":`, a.ID)
 		w.optStr(`"name":`, a.Name)
 		w.optStr(`"client_name":`, a.ClientName)
@@ -61,8 +60,7 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 		w.close()
 	}
 	if p := e.Principal; p != nil {
-		w.b = append(w.b, `,"principal":`...)
-		w.open()
+		w.open(`,"principal":`)
 		w.optStr(`"subject":`, p.Subject)
 		w.optStr(`"issuer":`, p.Issuer)
 		w.optStr(`"credential_id":`, p.CredentialID)
@@ -75,8 +73,7 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 	}
 	w.optStr(`,"on_behalf_of":`, e.OnBehalfOf)
 	if t := e.Task; t != nil {
-		w.b = append(w.b, `,"task":`...)
-		w.open()
+		w.open(`,"task":`)
 		w.optStr(`"id":`, t.ID)
 		w.optStr(`"name":`, t.Name)
 		w.optStr(`"workflow":`, t.Workflow)
@@ -98,8 +95,7 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 	w.raw(`,"error":`, e.Error)
 	w.optStr(`,"outcome":`, e.Outcome)
 	if a := e.Annotations; a != nil {
-		w.b = append(w.b, `,"annotations":`...)
-		w.open()
+		w.open(`,"annotations":`)
 		w.optBool(`"read_only":`, a.ReadOnly)
 		w.optBool(`"destructive":`, a.Destructive)
 		w.optBool(`"idempotent":`, a.Idempotent)
@@ -126,7 +122,10 @@ type canonWriter struct {
 	err    error
 }
 
-func (w *canonWriter) open() { w.b, w.nested, w.first = append(w.b, '{'), true, true }
+// open writes key and the brace of a nested object.
+func (w *canonWriter) open(key string) {
+	w.b, w.nested, w.first = append(append(w.b, key...), '{'), true, true
+}
 
 func (w *canonWriter) close() { w.b, w.nested = append(w.b, '}'), false }
 

@@ -136,10 +136,9 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 			}
 		}
 	}
-	// Compressed into a reused buffer ("large enough" is its length),
-	// then copied into the value.
-	n := s2.MaxEncodedLen(len(lean))
-	c := eventDict().Encode(slices.Grow((*canonBufs.Get().(*[]byte))[:0], n)[:n], lean)
+	// Compressed into a reused buffer (Encode uses one whose capacity is
+	// large enough), then copied into the value.
+	c := eventDict().Encode(slices.Grow((*canonBufs.Get().(*[]byte))[:0], s2.MaxEncodedLen(len(lean))), lean)
 	if separate {
 		recycleCanonical(lean)
 	}

@@ -633,7 +633,9 @@ func TestEventTime(t *testing.T) {
 // its bodies: bodies that are not JSON are dropped by the writer, and the
 // event is kept, saying so — whether the appender or the writer encodes it.
 func TestAppendNoWaitDropsInvalidBodies(t *testing.T) {
-	s := tempStore(t, Options{Durability: DurabilityBatch})
+	// The window holds both events in the queue, so the backlog set
+	// below is what the second append sees.
+	s := tempStore(t, Options{Durability: DurabilityBatch, BatchWindow: time.Hour})
 	bad := call("s1", "x")
 	bad.Params = json.RawMessage(`{"a":`)
 	bad.Result = json.RawMessage(`{"ok":true}`)
