@@ -26,13 +26,17 @@ import (
 // table in BENCHMARKS.md.
 
 func BenchmarkToolCallDirect(b *testing.B) {
+	benchCalls(b, []*mcp.ClientSession{directSession(b)})
+}
+
+func directSession(b *testing.B) *mcp.ClientSession {
 	c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
 	cs, err := c.Connect(context.Background(), &mcp.CommandTransport{Command: exec.Command(echoServer)}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer cs.Close()
-	benchCalls(b, []*mcp.ClientSession{cs})
+	b.Cleanup(func() { cs.Close() })
+	return cs
 }
 
 func BenchmarkToolCallGatewayStrict(b *testing.B) { benchGateway(b, "strict", 1) }
@@ -47,14 +51,36 @@ func BenchmarkToolCallGatewayBatch32(b *testing.B)  { benchGateway(b, "batch", 3
 func BenchmarkToolCallGatewayNoStore(b *testing.B) { benchRelay(b, &nopRecorder{}, 1) }
 
 func benchGateway(b *testing.B, durability string, clients int) {
+	rec := &timedRecorder{Recorder: storeRecorder{benchStore(b, durability)}}
+	benchRelay(b, rec, clients)
+	rec.report(b)
+}
+
+func benchStore(b *testing.B, durability string) *store.Store {
 	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{Durability: durability})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
-	rec := &timedRecorder{Recorder: storeRecorder{st}}
-	benchRelay(b, rec, clients)
-	rec.report(b)
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Paired: a direct session and one through the gateway in one process,
+// their calls alternating (callbench.Paired), so that what the gateway adds
+// is measured against the direct path at the same moments. The client's
+// garbage and the gateway's share one heap here, as in the benchmarks
+// above; in a deployment they are different processes.
+func BenchmarkToolCallPairedNoStore(b *testing.B) { benchPaired(b, &nopRecorder{}) }
+func BenchmarkToolCallPairedBatch(b *testing.B) {
+	benchPaired(b, storeRecorder{benchStore(b, "batch")})
+}
+func BenchmarkToolCallPairedStrict(b *testing.B) {
+	benchPaired(b, storeRecorder{benchStore(b, "strict")})
+}
+
+func benchPaired(b *testing.B, rec Recorder) {
+	direct := directSession(b)
+	callbench.Paired(b, direct, relaySessions(b, rec, 1)[0], benchParams)
 }
 
 // timedRecorder times each Record on the call's path: what the store costs
@@ -104,29 +130,45 @@ func (t *timedRecorder) report(b *testing.B) {
 }
 
 func benchRelay(b *testing.B, rec Recorder, clients int) {
+	benchCalls(b, relaySessions(b, rec, clients))
+}
+
+// relaySessions connects clients through stdio gateways of their own, each
+// with its own echo server. Cleanups run last-in first-out: each client
+// hangs up before its gateway's input closes.
+func relaySessions(b *testing.B, rec Recorder, clients int) []*mcp.ClientSession {
 	var sessions []*mcp.ClientSession
 	for i := 0; i < clients; i++ {
 		inR, inW := io.Pipe()
 		outR, outW := io.Pipe()
-		sess := NewSession(SessionInfo{ID: "bench", Upstream: "echo", Transport: "stdio"}, rec, Hooks{}, Limits{}, nil)
+		sess := NewSession(SessionInfo{ID: "bench", Upstream: "echo", Transport: "stdio"}, rec, defaultHooks(), Limits{}, nil)
 		p := &Stdio{Session: sess, Child: ChildOptions{Command: []string{echoServer}}, In: inR, Out: outW}
 		done := make(chan struct{})
 		go func() { p.Run(context.Background()); outW.Close(); close(done) }()
-		defer func() { inW.Close(); <-done }()
+		b.Cleanup(func() { inW.Close(); <-done })
 		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
 		cs, err := c.Connect(context.Background(), &mcp.IOTransport{Reader: io.NopCloser(outR), Writer: inW}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer cs.Close()
+		b.Cleanup(func() { cs.Close() })
 		sessions = append(sessions, cs)
 	}
-	benchCalls(b, sessions)
+	return sessions
 }
+
+// defaultHooks redacts with the built-in rules, as mcptrail does unless
+// configured otherwise: the gateway benchmarks measure the default.
+func defaultHooks() Hooks {
+	red, _ := redact.New(redact.Rules{})
+	return Hooks{Redact: func(r json.RawMessage) json.RawMessage { o, _ := red.JSON(r); return o }}
+}
+
+var benchParams = &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "benchmark payload of a typical small size"}}
 
 // benchCalls makes the calls and reports latency percentiles and throughput.
 func benchCalls(b *testing.B, sessions []*mcp.ClientSession) {
-	callbench.Run(b, sessions, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "benchmark payload of a typical small size"}})
+	callbench.Run(b, sessions, benchParams)
 }
 
 // HTTP in: the same echo server as a stdio upstream behind the HTTP gateway
@@ -174,7 +216,7 @@ func benchHTTPGateway(b *testing.B, durability string, up Upstream, clients int)
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	gw := NewHTTPGateway(HTTPOptions{Upstreams: map[string]Upstream{"echo": up}, Recorder: storeRecorder{st}})
+	gw := NewHTTPGateway(HTTPOptions{Upstreams: map[string]Upstream{"echo": up}, Recorder: storeRecorder{st}, Hooks: defaultHooks()})
 	srv := httptest.NewServer(gw)
 	// Cleanups run last-in first-out: the clients (registered next) hang up
 	// before the gateway and its server close.
@@ -199,8 +241,7 @@ func httpClients(b *testing.B, url string, n int) []*mcp.ClientSession {
 // The gateway's own work per call, without pumps or store: a tools/call with
 // _meta and its response through a Session with the default redaction.
 func BenchmarkSessionRoundTrip(b *testing.B) {
-	red, _ := redact.New(redact.Rules{})
-	s := NewSession(SessionInfo{ID: "s"}, &nopRecorder{}, Hooks{Redact: func(r json.RawMessage) json.RawMessage { o, _ := red.JSON(r); return o }}, Limits{}, nil)
+	s := NewSession(SessionInfo{ID: "s"}, &nopRecorder{}, defaultHooks(), Limits{}, nil)
 	req := []byte(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"_meta":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}},"name":"echo","arguments":{"text":"benchmark payload of a typical small size"}}}`)
 	resp := []byte(`{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"benchmark payload of a typical small size"}]}}`)
 	b.ReportAllocs()
@@ -218,8 +259,7 @@ func (r *nopRecorder) Record(ev *store.Event, _ bool) (uint64, error) { r.n++; r
 // file a tool read), with the default redaction: every byte is checked,
 // walked and scanned for secrets before the response is relayed.
 func BenchmarkSessionLargeResponse(b *testing.B) {
-	red, _ := redact.New(redact.Rules{})
-	s := NewSession(SessionInfo{ID: "s"}, &nopRecorder{}, Hooks{Redact: func(r json.RawMessage) json.RawMessage { o, _ := red.JSON(r); return o }}, Limits{}, nil)
+	s := NewSession(SessionInfo{ID: "s"}, &nopRecorder{}, defaultHooks(), Limits{}, nil)
 	req := []byte(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/tmp/x"}}}`)
 	resp := []byte(`{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"` + strings.Repeat(`lorem ipsum dolor sit amet, consectetur adipiscing elit `, 2000) + `"}]}}`)
 	b.SetBytes(int64(len(resp)))

@@ -12,7 +12,7 @@ type pattern struct {
 	// hint is a cheap test that must pass before the regexp runs: most
 	// strings in tool traffic hold no secret, and strings.Contains is far
 	// cheaper than a regexp scan. nil means always run.
-	hint func(string) bool
+	hint *hint
 	// keep rejects matches the regexp cannot rule out (prose that happens
 	// to fit the shape); it sees the text that would be replaced.
 	keep func(secret string) bool
@@ -29,9 +29,42 @@ func anchored(kind string, starts []string, expr string) pattern {
 	return pattern{
 		kind:   kind,
 		re:     regexp.MustCompile(`^(?:` + expr + `)`),
-		hint:   func(s string) bool { return indexAnyFold(s, starts) >= 0 },
+		hint:   &hint{words: starts, fold: true},
 		starts: starts,
 	}
+}
+
+// hint is the literal words one of which a pattern's every match contains.
+type hint struct {
+	words []string
+	fold  bool   // the words are lowercase and match in any ASCII case
+	gate  string // when set, the text must also hold one of these bytes
+}
+
+func (h *hint) in(s string) bool {
+	if h.gate != "" && !containsAnyByte(s, h.gate) {
+		return false
+	}
+	if h.fold {
+		return indexAnyFold(s, h.words) >= 0
+	}
+	for _, w := range h.words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsAnyByte is strings.ContainsAny for a few ASCII bytes: IndexByte
+// is vectorized, ContainsAny is not.
+func containsAnyByte(s, bytes string) bool {
+	for i := 0; i < len(bytes); i++ {
+		if strings.IndexByte(s, bytes[i]) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Regexps with groups named "secret" replace only those groups, so the
@@ -110,22 +143,13 @@ var builtins = []pattern{
 			`(?i)(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)[a-z0-9_.-]*`+
 				`(?:\\?["'])?\s*[:=]\s*`+
 				`(?:\\?"(?P<secret>[^"\\]+)|'(?P<secret>[^'\\]+)|(?P<secret>[^\s&"'<>;,\\={}\[\]][^\s&"'<>;,\\]*))`)
-		p.hint = hasSecretWord
+		p.hint = &hint{words: secretWords, fold: true, gate: ":="}
 		p.keep = notCount // max_tokens=4096 counts tokens
 		return p
 	}(),
 }
 
-func contains(subs ...string) func(string) bool {
-	return func(s string) bool {
-		for _, sub := range subs {
-			if strings.Contains(s, sub) {
-				return true
-			}
-		}
-		return false
-	}
-}
+func contains(words ...string) *hint { return &hint{words: words} }
 
 // indexAnyFold finds the first of several ASCII-lowercase words in s,
 // ignoring ASCII case.
@@ -199,13 +223,6 @@ func equalFold(s, lower string) bool {
 // secretWords begin the names the "key" pattern knows.
 var secretWords = []string{"password", "passwd", "passphrase", "secret", "token", "api", "access", "private", "credential"}
 
-func hasSecretWord(s string) bool {
-	if strings.IndexByte(s, ':') < 0 && strings.IndexByte(s, '=') < 0 { // ContainsAny does not vectorize
-		return false
-	}
-	return indexAnyFold(s, secretWords) >= 0
-}
-
 func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }
 
 // notCount tells a secret from the numbers and literals that follow
@@ -266,7 +283,7 @@ func (p *pattern) find(s string) [][]int {
 
 // replace applies one pattern to s.
 func (p *pattern) replace(s string) string {
-	if p.hint != nil && !p.hint(s) {
+	if p.hint != nil && !p.hint.in(s) {
 		return s
 	}
 	locs := p.find(s)

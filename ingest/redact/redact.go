@@ -104,19 +104,15 @@ func (r *Redactor) activePatterns(raw []byte) []pattern {
 	if strings.Contains(text, `\u`) || strings.Contains(text, `\/`) {
 		return r.patterns
 	}
+	found := builtinHints().scan(text)
+	// The built-ins come first; other patterns have no hint.
 	var active []pattern
 	for i, p := range r.patterns {
-		if p.hint != nil && !p.hint(text) {
-			if active == nil {
-				active = append(make([]pattern, 0, len(r.patterns)), r.patterns[:i]...)
-			}
-			continue
-		}
-		if active != nil {
+		if p.hint == nil || found&(1<<i) != 0 {
 			active = append(active, p)
 		}
 	}
-	if active == nil {
+	if len(active) == len(r.patterns) {
 		return r.patterns
 	}
 	return active
@@ -382,7 +378,7 @@ func (w *walker) mayMatch(start, end int) bool {
 		return true
 	}
 	for i := range w.patterns {
-		if p := &w.patterns[i]; p.hint == nil || p.hint(raw) {
+		if p := &w.patterns[i]; p.hint == nil || p.hint.in(raw) {
 			return true
 		}
 	}

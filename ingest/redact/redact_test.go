@@ -319,3 +319,41 @@ func BenchmarkJSONNoSecret(b *testing.B) {
 		red.JSON(body)
 	}
 }
+
+// The one-pass index answers as each pattern's hint does.
+func FuzzHintIndex(f *testing.F) {
+	for _, s := range []string{
+		"", "a", "xo", "xox", `{"Password": 1}`, "PASSWORD", "password", "sk-", "Sk-ant-", "AKIA", "akia",
+		"eyJhbGci", "EYJ", "://", "Authorization", "bearer BEARER", "-----BEGIN PRIVATE KEY", "private key",
+		"ghp_", "GHP_", "github_pat_", "xapp-", "AIza", "COOKIE:", "token=", "tok", "secret", "SeCrEt",
+		`{"text":"benchmark payload of a typical small size"}`,
+	} {
+		f.Add(s)
+	}
+	x := builtinHints()
+	f.Fuzz(func(t *testing.T, s string) {
+		got := x.scan(s)
+		for i := range builtins {
+			h := builtins[i].hint
+			if h == nil {
+				continue
+			}
+			if want := h.in(s); want != (got&(1<<i) != 0) {
+				t.Fatalf("%q: pattern %s: index says %v, hint says %v", s, builtins[i].kind, !want, want)
+			}
+		}
+	})
+}
+
+// A small tools/call's params and result, with no secret: what redaction
+// costs every call.
+func BenchmarkJSONSmall(b *testing.B) {
+	red := mustNew(b, Rules{})
+	params := json.RawMessage(`{"name":"echo","arguments":{"text":"benchmark payload of a typical small size"}}`)
+	result := json.RawMessage(`{"content":[{"type":"text","text":"benchmark payload of a typical small size"}]}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		red.JSON(params)
+		red.JSON(result)
+	}
+}

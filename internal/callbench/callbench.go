@@ -48,3 +48,42 @@ func Run(b *testing.B, sessions []*mcp.ClientSession, params *mcp.CallToolParams
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
 }
+
+// Paired makes b.N calls of params on each of direct and via, alternating
+// between them (and which goes first in each pair), after a warm-up call on
+// each, and reports the p50 and p99 of each and what via adds to direct.
+//
+// Both paths then meet the machine at the same moments. On a shared VM the
+// same benchmark's p50 differs from one process to the next by up to ±80 µs
+// (BENCHMARKS.md), more than the differences it is asked to measure, so
+// paths compared across processes need many rounds to tell apart.
+func Paired(b *testing.B, direct, via *mcp.ClientSession, params *mcp.CallToolParams) {
+	ctx := context.Background()
+	for _, cs := range []*mcp.ClientSession{direct, via} {
+		if _, err := cs.CallTool(ctx, params); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := [2][]time.Duration{make([]time.Duration, b.N), make([]time.Duration, b.N)}
+	sessions := [2]*mcp.ClientSession{direct, via}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k := range 2 {
+			p := (i + k) % 2
+			t0 := time.Now()
+			if _, err := sessions[p].CallTool(ctx, params); err != nil {
+				b.Fatal(err)
+			}
+			lat[p][i] = time.Since(t0)
+		}
+	}
+	b.StopTimer()
+	for p := range lat {
+		slices.Sort(lat[p])
+	}
+	q := func(p int, f float64) float64 { return float64(lat[p][int(float64(b.N)*f)].Microseconds()) }
+	b.ReportMetric(q(0, 0.5), "direct-p50-µs")
+	b.ReportMetric(q(1, 0.5), "p50-µs")
+	b.ReportMetric(q(1, 0.5)-q(0, 0.5), "added-p50-µs")
+	b.ReportMetric(q(1, 0.99)-q(0, 0.99), "added-p99-µs")
+}
