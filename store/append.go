@@ -97,7 +97,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	}
 	switch {
 	case encode && wait:
-		if err := e.compactRaw(); err != nil {
+		if err := e.compactRaw(false); err != nil {
 			return 0, err
 		}
 		prep, err := prepare(&e, s.largeBody)
@@ -106,7 +106,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 		}
 		p.prep, p.encoded = prep, true
 	case encode:
-		p.prep, p.encoded = s.encodeQueued(&e), true
+		p.prep, p.encoded = s.encodeQueued(&e, false), true
 	}
 	// One left to the writer is not checked here: a scan of its bodies
 	// on the caller's path (a response's, for every outcome) would cost
@@ -168,7 +168,7 @@ func (s *Store) seal(batch []*pending, prev [32]byte) {
 	}
 	encode := func(list []*pending) {
 		for _, p := range list {
-			p.prep = s.encodeQueued(&p.ev)
+			p.prep = s.encodeQueued(&p.ev, true)
 			p.encoded = true
 		}
 	}
@@ -205,7 +205,7 @@ func (s *Store) preEncode() bool {
 	}
 	s.mu.Unlock()
 	for _, p := range todo {
-		p.prep = s.encodeQueued(&p.ev)
+		p.prep = s.encodeQueued(&p.ev, true)
 		p.encoded = true
 	}
 	return len(todo) > 0
@@ -223,10 +223,10 @@ const parallelEncodeMin = 64
 // raw fields are not JSON is kept without them, with the reason in its
 // detail: its appender has its seq already, and a hole in the sequence
 // would be worse.
-func (s *Store) encodeQueued(e *Event) prepared {
+func (s *Store) encodeQueued(e *Event, owned bool) prepared {
 	seq := e.Seq // prepare encodes the event with seq 0
 	defer func() { e.Seq = seq }()
-	err := e.compactRaw()
+	err := e.compactRaw(owned)
 	var prep prepared
 	if err == nil {
 		prep, err = prepare(e, s.largeBody)
@@ -668,11 +668,21 @@ func (e *Event) ValidRaw() error {
 
 // compactRaw rewrites the raw fields as json.Marshal writes them, so that
 // the event equals what a reader decodes from the file (subscribers get it
-// as it is).
-func (e *Event) compactRaw() error {
+// as it is). Unless owned (the raw fields are the store's copies already),
+// it leaves none pointing into the caller's buffers.
+func (e *Event) compactRaw(owned bool) error {
 	for _, f := range e.rawFields() {
 		if len(bytes.TrimSpace(*f.raw)) == 0 {
 			*f.raw = nil
+			continue
+		}
+		// Most bodies are in Marshal's form already; Marshal would check
+		// and rewrite them byte by byte through encoding/json's scanner
+		// (3.5 µs of the writer's CPU per gateway call).
+		if rawjson.Valid(*f.raw) && rawjson.Marshaled(*f.raw) {
+			if !owned {
+				*f.raw = bytes.Clone(*f.raw)
+			}
 			continue
 		}
 		m, err := json.Marshal(*f.raw)

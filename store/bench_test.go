@@ -172,3 +172,22 @@ func BenchmarkAppendNoWaitLargeBody(b *testing.B) {
 	}
 	b.ReportMetric(float64(caller.Microseconds())/float64(b.N), "caller-µs")
 }
+
+// BenchmarkEncodeQueued is the writer's CPU for each event of a gateway
+// call it encodes: a tools/call request and its outcome, with bodies as an
+// MCP SDK writes them (compact).
+func BenchmarkEncodeQueued(b *testing.B) {
+	s := tempStore(b, Options{Durability: DurabilityBatch})
+	req := benchEvent(1)
+	req.Params = json.RawMessage(`{"name":"echo","arguments":{"text":"benchmark payload of a typical small size"}}`)
+	out := benchEvent(2)
+	out.Kind, out.Call, out.Outcome, out.Params = KindCall, 1, OutcomeOK, nil
+	out.Result = json.RawMessage(`{"content":[{"type":"text","text":"benchmark payload of a typical small size"}]}`)
+	events := []*Event{req, out}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		e := events[i%2].Clone()
+		p := s.encodeQueued(&e, true)
+		recycleCanonical(p.canon0)
+	}
+}

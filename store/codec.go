@@ -189,7 +189,7 @@ func chainHash(prev [32]byte, canon []byte) [32]byte {
 // encodeEvent prepares and seals e in one go, setting its Seq, PrevHash and
 // Hash (tests, and anyone rebuilding a value outside the writer).
 func encodeEvent(e *Event, seq uint64, prev [32]byte, largeBody int) ([]byte, [32]byte, error) {
-	if err := e.compactRaw(); err != nil {
+	if err := e.compactRaw(false); err != nil {
 		return nil, [32]byte{}, err
 	}
 	p, err := prepare(e, largeBody)

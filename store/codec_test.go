@@ -43,7 +43,7 @@ func TestLargeBodies(t *testing.T) {
 	}
 	// The original comes back: compacted as Marshal writes it, < as \u003c.
 	want := big.clone(true)
-	if err := want.compactRaw(); err != nil {
+	if err := want.compactRaw(false); err != nil {
 		t.Fatal(err)
 	}
 	want.Seq, want.ID, want.Time, want.PrevHash, want.Hash = big.Seq, big.ID, big.Time, big.PrevHash, big.Hash
@@ -157,5 +157,32 @@ func TestSchema1Migration(t *testing.T) {
 		if _, err := Open(path, opts); err == nil || !strings.Contains(err.Error(), "newer mcptrail") {
 			t.Fatalf("Open(%+v) of a newer schema: %v", opts, err)
 		}
+	}
+}
+
+// Bodies already in json.Marshal's form are kept as they are, but never as
+// views of the caller's buffers: a gateway reuses its line buffer for the
+// next message while the event waits for its commit and its subscribers.
+func TestAppendKeepsNoCallerBuffer(t *testing.T) {
+	for _, durability := range []string{DurabilityStrict, DurabilityBatch} {
+		t.Run(durability, func(t *testing.T) {
+			s := openStore(t, filepath.Join(t.TempDir(), "mcptrail.db"), Options{Durability: durability})
+			ch, _ := s.Subscribe(4)
+			params := `{"name":"echo","arguments":{"text":"as sent"}}`
+			buf := []byte(params)
+			ev := call("s1", "echo")
+			ev.Params = buf
+			mustAppend(t, s, ev)
+			copy(buf, bytes.Repeat([]byte("x"), len(buf)))
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if live := <-ch; string(live.Params) != params {
+				t.Errorf("subscriber got params %s, want %s", live.Params, params)
+			}
+			if got, err := s.Get(1); err != nil || string(got.Params) != params {
+				t.Errorf("stored params %s (%v), want %s", got.Params, err, params)
+			}
+		})
 	}
 }

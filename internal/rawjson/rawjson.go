@@ -183,3 +183,36 @@ func StringValue(raw []byte) (s string, ok bool) {
 	}
 	return s, json.Unmarshal(raw, &s) == nil
 }
+
+// Marshaled reports whether json.Marshal of the valid JSON b, as a
+// json.RawMessage, gives b itself: b has no whitespace outside strings and
+// nothing Marshal escapes (<, >, & and U+2028, U+2029, which can only be
+// in strings). Most bodies an MCP client or server writes are so, and the
+// store then keeps them as they are instead of having encoding/json's
+// scanner rewrite them byte by byte.
+func Marshaled(b []byte) bool {
+	for _, c := range []byte("<>&") {
+		if bytes.IndexByte(b, c) >= 0 {
+			return false
+		}
+	}
+	for i := 0; ; i++ {
+		k := bytes.IndexByte(b[i:], 0xE2)
+		if k < 0 {
+			break
+		}
+		i += k
+		if i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8 {
+			return false
+		}
+	}
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i) - 1
+		case ' ', '\t', '\n', '\r':
+			return false
+		}
+	}
+	return true
+}

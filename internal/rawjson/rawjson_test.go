@@ -1,6 +1,7 @@
 package rawjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -119,4 +120,25 @@ func BenchmarkValidEncodingJSON(b *testing.B) {
 			b.Fatal("invalid")
 		}
 	}
+}
+
+// Marshaled says yes only when json.Marshal would give the same bytes, and
+// for valid JSON it says yes whenever Marshal does.
+func FuzzMarshaled(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a": 1}`, ` 1`, `1 `, `"a b"`, `"<"`, `"&amp;"`, "\"\u2028\"", "\"\u2029\"", "\"\u2027\"",
+		"\"\xe2\x80\"", `[1,"x y",{"b":"\"q\" "}]`, `"\\"`, "{\"a\":\"\xff\"}", "{\n}", `{"text":"benchmark payload of a typical small size"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		m, err := json.Marshal(json.RawMessage(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := Marshaled(b), bytes.Equal(m, b); got != want {
+			t.Fatalf("Marshaled(%q) = %v; json.Marshal gives %q", b, got, m)
+		}
+	})
 }
