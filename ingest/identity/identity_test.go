@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"encoding/json"
 	"os/user"
 	"reflect"
@@ -189,6 +190,52 @@ func FuzzBaggage(f *testing.F) {
 		for k := range Baggage(s) {
 			if !isToken(k) {
 				t.Fatalf("Baggage(%q) kept key %q", s, k)
+			}
+		}
+	})
+}
+
+// ParseMeta and Meta.String read what encoding/json reads.
+func FuzzParseMeta(f *testing.F) {
+	for _, s := range []string{
+		`{"_meta":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","progressToken":7}}`,
+		`{"name":"x","_meta":{"a":"b","a":"c"},"arguments":{}}`, `{"_meta":null}`, `{"_meta":{"\u0061":"x"}}`,
+		`{"_meta": { "k" : "v\n" } }`, `{"_meta":{"k":"\xff"}}`, `{"_meta":[]}`, `{"_meta":{"k":1,"k2":"\u00e9"}}`, `[]`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, params string) {
+		if !json.Valid([]byte(params)) {
+			return
+		}
+		// The key is matched exactly, as MCP means it (a struct tag
+		// would also match "_META").
+		var top map[string]json.RawMessage
+		var want map[string]json.RawMessage
+		werr := json.Unmarshal([]byte(params), &top)
+		if werr == nil && top["_meta"] != nil {
+			werr = json.Unmarshal(top["_meta"], &want)
+		}
+		got := ParseMeta(json.RawMessage(params))
+		if werr != nil {
+			if got != nil {
+				t.Fatalf("%s: got %v, encoding/json fails: %v", params, got, werr)
+			}
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: got %d members, want %d", params, len(got), len(want))
+		}
+		for k, v := range want {
+			if !bytes.Equal(got[k], v) {
+				t.Fatalf("%s: member %q is %s, want %s", params, k, got[k], v)
+			}
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				s = ""
+			}
+			if g := got.String(k); g != s {
+				t.Fatalf("%s: String(%q) = %q, want %q", params, k, g, s)
 			}
 		}
 	})
