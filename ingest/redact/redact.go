@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/mcptrail/mcptrail/internal/rawjson"
@@ -173,7 +174,31 @@ var notSecret = map[string]bool{
 }
 
 func (r *Redactor) classify(key string) keyClass {
-	k := normalize(key)
+	// Normalized into a buffer on the stack: most keys of a message change
+	// (any "_", "-", "." or capital letter), and strings.Map would
+	// allocate for each of them on every call.
+	var buf [64]byte
+	n, ascii := 0, len(key) <= len(buf)
+	for i := 0; i < len(key) && ascii; i++ {
+		switch c := key[i]; {
+		case c >= utf8.RuneSelf:
+			ascii = false
+		case c == '-' || c == '_' || c == '.' || c == ' ':
+		case 'A' <= c && c <= 'Z':
+			buf[n] = c + 'a' - 'A'
+			n++
+		default:
+			buf[n] = c
+			n++
+		}
+	}
+	if !ascii {
+		return r.classifyNormalized(normalize(key)) // as strings.Map sees runes (and invalid UTF-8)
+	}
+	return r.classifyNormalized(unsafe.String(&buf[0], n)) // only read, while buf lives
+}
+
+func (r *Redactor) classifyNormalized(k string) keyClass {
 	if r.keys[k] {
 		return secretAny
 	}

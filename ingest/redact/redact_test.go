@@ -357,3 +357,18 @@ func BenchmarkJSONSmall(b *testing.B) {
 		red.JSON(result)
 	}
 }
+
+// classify normalizes short ASCII keys on the stack; it must answer as
+// normalizing with strings.Map does, for any key.
+func FuzzClassify(f *testing.F) {
+	for _, s := range []string{"", "_", "X-Api-Key", "client_secret", "GITHUB_TOKEN", "progressToken", "pass.word", "é_token", "\xff\xfesecret",
+		"Password", strings.Repeat("-", 80), strings.Repeat("a", 63) + "TOKEN", "max_tokens", "custom.Key"} {
+		f.Add(s)
+	}
+	red := mustNew(f, Rules{Keys: []string{"Custom-Key", "é key"}})
+	f.Fuzz(func(t *testing.T, key string) {
+		if got, want := red.classify(key), red.classifyNormalized(normalize(key)); got != want {
+			t.Fatalf("classify(%q) = %v, want %v", key, got, want)
+		}
+	})
+}
