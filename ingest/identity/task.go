@@ -89,7 +89,9 @@ func isToken(k string) bool {
 type Meta map[string]json.RawMessage
 
 // ParseMeta returns params._meta, or nil. It decodes only _meta, not the
-// rest of the params (a call's arguments may be large).
+// rest of the params (a call's arguments may be large). Its values may be
+// views of params: read them while params is unchanged (Meta's methods
+// return copies).
 func ParseMeta(params json.RawMessage) Meta {
 	if len(params) == 0 {
 		return nil

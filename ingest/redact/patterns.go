@@ -58,9 +58,9 @@ func (h *hint) in(s string) bool {
 
 // containsAnyByte is strings.ContainsAny for a few ASCII bytes: IndexByte
 // is vectorized, ContainsAny is not.
-func containsAnyByte(s, bytes string) bool {
-	for i := 0; i < len(bytes); i++ {
-		if strings.IndexByte(s, bytes[i]) >= 0 {
+func containsAnyByte(s, set string) bool {
+	for i := 0; i < len(set); i++ {
+		if strings.IndexByte(s, set[i]) >= 0 {
 			return true
 		}
 	}
