@@ -240,3 +240,25 @@ func FuzzParseMeta(f *testing.F) {
 		}
 	})
 }
+
+// ClientInfo reads what encoding/json's struct decoding reads.
+func FuzzClientInfo(f *testing.F) {
+	for _, s := range []string{`{"name":"claude-code","version":"2.1"}`, `{"Name":"a","name":"b"}`, `{"name":1,"version":"v"}`,
+		`{"verſion":"x"}`, `{"name":"\u00e9\ud800"}`, `{"name":"a\"b"}`, `null`, `[]`, `{"NAME":"x","version":null}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if !json.Valid([]byte(raw)) {
+			return
+		}
+		var want struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+		}
+		_ = json.Unmarshal([]byte(raw), &want)
+		name, version := Meta{metaClientInfo: json.RawMessage(raw)}.ClientInfo()
+		if name != want.Name || version != want.Version {
+			t.Fatalf("%s: got %q %q, want %q %q", raw, name, version, want.Name, want.Version)
+		}
+	})
+}

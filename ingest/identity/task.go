@@ -200,8 +200,33 @@ func (m Meta) ClientInfo() (name, version string) {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 	}
+	// The walker takes the common case; encoding/json the rest, and keys
+	// in another case ("Name"), which its struct tags match too.
+	folded := false
+	if rawjson.Valid(raw) && rawjson.EachMember(raw, func(k, v []byte) {
+		switch key := string(k); {
+		case key == "name":
+			setString(&ci.Name, v)
+		case key == "version":
+			setString(&ci.Version, v)
+		case strings.EqualFold(key, "name") || strings.EqualFold(key, "version"):
+			folded = true
+		}
+	}) && !folded {
+		return ci.Name, ci.Version
+	}
+	ci.Name, ci.Version = "", ""
 	_ = json.Unmarshal(raw, &ci)
 	return ci.Name, ci.Version
+}
+
+// setString sets *dst to the JSON string v, and leaves it for anything
+// else, as encoding/json does with a string field (null, or a value of
+// another type: an error it goes past).
+func setString(dst *string, v []byte) {
+	if s, ok := rawjson.StringValue(v); ok {
+		*dst = s
+	}
 }
 
 // ClientInfoFromMeta is ParseMeta(params).ClientInfo().
