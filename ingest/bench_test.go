@@ -211,12 +211,7 @@ func echoHTTPHandler() http.Handler {
 }
 
 func benchHTTPGateway(b *testing.B, durability string, up Upstream, clients int) {
-	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{Durability: durability})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	gw := NewHTTPGateway(HTTPOptions{Upstreams: map[string]Upstream{"echo": up}, Recorder: storeRecorder{st}, Hooks: defaultHooks()})
+	gw := NewHTTPGateway(HTTPOptions{Upstreams: map[string]Upstream{"echo": up}, Recorder: storeRecorder{benchStore(b, durability)}, Hooks: defaultHooks()})
 	srv := httptest.NewServer(gw)
 	// Cleanups run last-in first-out: the clients (registered next) hang up
 	// before the gateway and its server close.
