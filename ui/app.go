@@ -70,6 +70,11 @@ type App struct {
 	searchSeq int
 	results   []candidate
 	resSel    int
+	// resultsSeq is the search that results answer; an enter typed before
+	// the answer to the latest keystroke acts on that answer when it comes
+	// (enterPending), not on an older list still on the screen.
+	resultsSeq   int
+	enterPending bool
 	chipFocus int // index of the focused chip; -1: the list has focus
 
 	toast    string
@@ -216,7 +221,10 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, tea.Batch(cmds...)
 	case searchResults:
 		if msg.seq == a.searchSeq {
-			a.results, a.resSel = msg.matches, 0
+			a.results, a.resSel, a.resultsSeq = msg.matches, 0, msg.seq
+			if a.enterPending && a.mode == modeSearch {
+				return a, a.submit()
+			}
 		}
 		return a, nil
 	case vocabSample:
@@ -403,7 +411,7 @@ func (a *App) openInput(mode int, prompt, value string) tea.Cmd {
 	a.input.Prompt = prompt
 	a.input.SetValue(value)
 	a.input.CursorEnd()
-	a.results, a.resSel = nil, 0
+	a.results, a.resSel, a.enterPending = nil, 0, false
 	cmds := []tea.Cmd{a.input.Focus()}
 	if mode == modeSearch {
 		a.searchSeq++
@@ -415,7 +423,7 @@ func (a *App) openInput(mode int, prompt, value string) tea.Cmd {
 func (a *App) closeInput() {
 	a.mode = modeNone
 	a.input.Blur()
-	a.results = nil
+	a.results, a.enterPending = nil, false
 }
 
 func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -482,6 +490,9 @@ func (a *App) submit() tea.Cmd {
 		}
 		return nil
 	case modeSearch:
+		if a.enterPending = a.resultsSeq != a.searchSeq; a.enterPending {
+			return nil // the answer to what was typed last is on its way
+		}
 		if a.resSel < 0 || a.resSel >= len(a.results) {
 			a.closeInput()
 			return nil

@@ -310,3 +310,22 @@ func TestPrettyLinesCanonical(t *testing.T) {
 		t.Fatalf("document order lost: %q", b)
 	}
 }
+
+// An enter typed before the search for the last keystroke has answered
+// acts on that answer, not on the older list still shown (the empty
+// pattern's, agents first).
+func TestSearchEnterWaitsForItsAnswer(t *testing.T) {
+	a := New(testOptions(newFixture(t).st, RoleOperator))
+	a.vocab.addEvent(&store.Event{Tool: "write_file", Agent: &store.Agent{ID: "nightly-ops-bot"}})
+	a.openInput(modeSearch, "/ ", "")
+	a.Update(runSearch(a.searchSeq, "", a.vocab.list, 200)())
+	_, search := a.Update(keyMsg("writefile"))
+	a.Update(keyMsg("enter"))
+	if a.c.Filter.Agent != "" || a.mode != modeSearch {
+		t.Fatalf("enter acted on the stale list: filter %q, mode %d", a.c.Filter.String(), a.mode)
+	}
+	drive(t, a, search)
+	if a.c.Filter.Tool != "write_file" || a.c.Filter.Agent != "" || a.mode != modeNone {
+		t.Fatalf("after the answer: filter %q, mode %d; want tool:write_file and the prompt closed", a.c.Filter.String(), a.mode)
+	}
+}
