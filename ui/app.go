@@ -75,7 +75,7 @@ type App struct {
 	// (enterPending), not on an older list still on the screen.
 	resultsSeq   int
 	enterPending bool
-	chipFocus int // index of the focused chip; -1: the list has focus
+	chipFocus    int // index of the focused chip; -1: the list has focus
 
 	toast    string
 	toastErr bool
