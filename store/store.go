@@ -251,7 +251,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	// Batch mode logs too: a synced log write per window instead of a
 	// bbolt commit halves the store's CPU per call (BENCHMARKS.md).
-	if w, err := openWAL(path); err != nil {
+	if w, err := openWAL(path, s.batch); err != nil {
 		slog.Warn("mcptrail store: no write-ahead log; events are committed one batch at a time", "err", err)
 	} else {
 		s.wal, s.runWake = w, make(chan struct{}, 1)

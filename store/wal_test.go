@@ -288,6 +288,64 @@ func TestWALStaysBounded(t *testing.T) {
 	}
 }
 
+// In batch mode the log is mapped, and each logged value aliases its
+// record there until it is committed. Three times what the log holds, in
+// batches of uneven size (some past the mapping's end, written instead),
+// rewind it again and again while earlier events wait for their commit:
+// the file must hold every event intact (a rewind over a value that waits
+// would fail Verify), and a crash image must replay the rest.
+func TestWALBatchMappedRewinds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mcptrail.db")
+	s := openStore(t, path, signed(Options{Durability: DurabilityBatch, BatchWindow: time.Millisecond, LargeBody: -1, MaxBatch: 7}))
+	if s.wal.m == nil {
+		t.Fatal("batch mode did not map the log")
+	}
+	s.mu.Lock()
+	s.applyAfter = time.Hour // commits only when the log must start over
+	s.mu.Unlock()
+	var last uint64
+	for i := range 3 * walPrealloc / (32 << 10) {
+		ev := bigEvent() // 32 KiB that do not compress
+		if i%5 == 0 {
+			ev = call("s1", fmt.Sprintf("tool%d", i))
+		}
+		last = mustAppend(t, s, ev)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		logged, done := s.walSeq, s.doneSeq
+		s.mu.Unlock()
+		if logged == last {
+			if done == 0 || done == last {
+				t.Fatalf("committed up to %d of %d: the log never started over with events waiting", done, last)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s the log holds up to seq %d, want %d", logged, last)
+		}
+	}
+	crashed := filepath.Join(dir, "crashed.db")
+	crashImage(t, path, crashed)
+	c := openStore(t, crashed, signed(Options{}))
+	if c.Last() != last {
+		t.Fatalf("crash image replays to %d, want %d", c.Last(), last)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := VerifyFile(crashed, VerifyOptions{Keys: []string{testVKey}}); err != nil || !r.OK || r.Events != last {
+		t.Fatalf("Verify after replay: %+v, %v", r, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := VerifyFile(path, VerifyOptions{Keys: []string{testVKey}}); err != nil || !r.OK || r.Events != last {
+		t.Fatalf("Verify: %+v, %v", r, err)
+	}
+}
+
 // In batch mode the log is written each window but not synced (a commit
 // into the file syncs what a crash of the machine could lose): what a
 // crash of the process leaves in it is still replayed, every event the
