@@ -17,12 +17,20 @@ type LineReader struct {
 	buf []byte
 }
 
+// lineBuffer is the reader's buffer: a line that fits is returned from it
+// without a copy; a longer one is gathered in LineReader.buf. Each stdio
+// session has two readers. At 64 KB they were 128 KB of every session's
+// heap, which in the gateway benchmark (client, gateway and store in one
+// heap of a few MB) brought the collector round about 5 % more often; a
+// megabyte message now takes 64 reads instead of 16.
+const lineBuffer = 16 << 10
+
 // NewLineReader reads lines of at most max bytes (without the newline).
 func NewLineReader(r io.Reader, max int) *LineReader {
 	if max <= 0 {
 		max = DefaultMaxMessageBytes
 	}
-	return &LineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+	return &LineReader{r: bufio.NewReaderSize(r, lineBuffer), max: max}
 }
 
 // Next returns the next non-empty line, without its line ending. A line
@@ -32,33 +40,37 @@ func NewLineReader(r io.Reader, max int) *LineReader {
 // returns io.EOF; a final line without a newline is still returned first.
 func (l *LineReader) Next() ([]byte, error) {
 	for {
-		l.buf = l.buf[:0]
-		over := false
-		for {
-			chunk, err := l.r.ReadSlice('\n')
-			if !over {
-				if room := l.max + 1 - len(l.buf); len(chunk) > room {
-					l.buf = append(l.buf, chunk[:room]...)
-					over = true
-				} else {
-					l.buf = append(l.buf, chunk...)
-				}
-			}
-			if errors.Is(err, bufio.ErrBufferFull) {
-				continue
-			}
-			if err != nil && !(err == io.EOF && len(l.buf) > 0) {
-				return nil, err
-			}
-			break
+		line, err := l.r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			line, err = l.gather(line)
 		}
-		line := l.buf
-		if !over {
-			line = bytes.TrimRight(line, "\r\n")
+		if err != nil && !(err == io.EOF && len(line) > 0) {
+			return nil, err
 		}
-		if !over && len(bytes.TrimSpace(line)) == 0 {
+		if len(bytes.TrimSuffix(line, []byte("\n"))) > l.max {
+			return line[:l.max+1], nil
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		return line, nil
+	}
+}
+
+// gather reads the rest of a line longer than the buffer, of which first
+// is the start, into l.buf, keeping at most max+1 bytes of it: a line cut
+// there has no newline left, so it shows as over the limit.
+func (l *LineReader) gather(first []byte) ([]byte, error) {
+	keep := l.max + 1
+	l.buf = append(l.buf[:0], first[:min(len(first), keep)]...)
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if room := keep - len(l.buf); room > 0 {
+			l.buf = append(l.buf, chunk[:min(len(chunk), room)]...)
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return l.buf, err
+		}
 	}
 }
