@@ -21,7 +21,7 @@ type LineReader struct {
 // without a copy; a longer one is gathered in LineReader.buf. Each stdio
 // session has two readers. At 64 KB they were 128 KB of every session's
 // heap, which in the gateway benchmark (client, gateway and store in one
-// heap of a few MB) brought the collector round about 5 % more often; a
+// heap of a few MB) brought the collector round 4–5 % more often; a
 // megabyte message now takes 64 reads instead of 16.
 const lineBuffer = 16 << 10
 

@@ -34,9 +34,8 @@ import (
 // walPrealloc bytes are mapped (MAP_SHARED) and records that fit there are
 // stored into the mapping rather than written with pwrite. The logger writes
 // every batch window under load, and in the gateway benchmark each pwrite
-// took about 40 µs of kernel CPU (ext4's write path walks the buffer heads
-// of the large folios the preallocation made), 2–6 µs per call
-// (BENCHMARKS.md). Stores into the mapping land in the same page cache, so
+// took about 40 µs of kernel CPU (most of it in ext4_block_write_begin),
+// 2–6 µs per call (BENCHMARKS.md). Stores into the mapping land in the same page cache, so
 // a crash of the process cannot undo them either. Strict mode keeps pwrite:
 // an fdatasync after stores through the mapping made a strict append take
 // 2.3 times as long (BenchmarkAppendStrict, 330 against 140 µs).
