@@ -35,10 +35,11 @@ import (
 // stored into the mapping rather than written with pwrite. The logger writes
 // every batch window under load, and in the gateway benchmark each pwrite
 // took about 40 µs of kernel CPU (most of it in ext4_block_write_begin),
-// 2–6 µs per call (BENCHMARKS.md). Stores into the mapping land in the same page cache, so
-// a crash of the process cannot undo them either. Strict mode keeps pwrite:
-// an fdatasync after stores through the mapping made a strict append take
-// 2.3 times as long (BenchmarkAppendStrict, 330 against 140 µs).
+// 2–6 µs per call (BENCHMARKS.md). Stores into the mapping land in the
+// same page cache, so a crash of the process cannot undo them either.
+// Strict mode keeps pwrite: an fdatasync after stores through the mapping
+// made a strict append take 2.3 times as long (BenchmarkAppendStrict, 330
+// against 140 µs).
 //
 // A value logged into the mapping then aliases it until its commit (write
 // sets p.prep.value to the record's bytes), so the heap does not hold a
@@ -140,23 +141,19 @@ func (w *wal) write(batch []*pending, rewind, sync bool, beforeSync func() error
 	if size == 0 {
 		return nil
 	}
+	// Records that fit in the mapping are appended in place; the capacity
+	// ends where the mapping does, and they fit, so append never moves them.
 	mapped := off+int64(size) <= int64(len(w.m))
+	buf := w.buf[:0]
 	if mapped {
-		// In place: a batch is up to maxBatch events, and copying it
-		// through a buffer first would touch it twice.
-		at := off
-		for _, p := range batch {
-			if !p.marker {
-				at += int64(len(appendWALRecord(w.m[at:at:len(w.m)], p.ev.Seq, p.prep.value)))
-			}
+		buf = w.m[off:off:len(w.m)]
+	}
+	for _, p := range batch {
+		if !p.marker {
+			buf = appendWALRecord(buf, p.ev.Seq, p.prep.value)
 		}
-	} else {
-		buf := w.buf[:0]
-		for _, p := range batch {
-			if !p.marker {
-				buf = appendWALRecord(buf, p.ev.Seq, p.prep.value)
-			}
-		}
+	}
+	if !mapped {
 		if cap(buf) <= walKeepBuf {
 			w.buf = buf
 		} else {
