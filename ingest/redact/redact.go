@@ -285,7 +285,7 @@ func (w *walker) value(i int, under keyClass) int {
 	start := i
 	switch c := w.src[i]; {
 	case under == secretAny:
-		end := w.skip(i)
+		end := rawjson.ValueEnd(w.src, i)
 		if c == 'n' || c == '"' && (end-start == 2 || isMarker(w.text(start, end))) {
 			return end // null and "" reveal nothing; an empty password is worth seeing
 		}
@@ -298,7 +298,7 @@ func (w *walker) value(i int, under keyClass) int {
 		}
 		for {
 			ks := i
-			i = w.str(i)
+			i = rawjson.ValueEnd(w.src, i)
 			key := w.text(ks, i)
 			if red := apply(w.patterns, key); red != key {
 				w.edit(ks, i, quote(red))
@@ -327,7 +327,7 @@ func (w *walker) value(i int, under keyClass) int {
 			i++ // ','
 		}
 	case c == '"':
-		end := w.str(i)
+		end := rawjson.ValueEnd(w.src, i)
 		if under == plain && !w.mayMatch(start, end) {
 			return end
 		}
@@ -343,55 +343,7 @@ func (w *walker) value(i int, under keyClass) int {
 		}
 		return end
 	default:
-		return w.scalar(i)
-	}
-}
-
-// str returns the index just past the string starting at i.
-func (w *walker) str(i int) int {
-	for i++; ; i++ {
-		switch w.src[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-}
-
-func (w *walker) scalar(i int) int {
-	for i < len(w.src) {
-		switch w.src[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// skip returns the index just past the value at i without looking inside.
-func (w *walker) skip(i int) int {
-	depth := 0
-	for {
-		switch w.src[i] {
-		case '"':
-			i = w.str(i)
-		case '{', '[':
-			depth++
-			i++
-		case '}', ']':
-			depth--
-			i++
-		default:
-			if depth == 0 {
-				return w.scalar(i)
-			}
-			i++
-		}
-		if depth == 0 {
-			return i
-		}
+		return rawjson.ValueEnd(w.src, i)
 	}
 }
 

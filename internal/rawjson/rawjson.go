@@ -86,7 +86,7 @@ func EachMember(obj []byte, fn func(key, val []byte)) bool {
 			return false
 		}
 		i = skipSpace(obj, i+1)
-		ve := valueEnd(obj, i)
+		ve := ValueEnd(obj, i)
 		if ve <= i {
 			return false
 		}
@@ -137,8 +137,10 @@ func stringEnd(b []byte, i int) int {
 	return len(b)
 }
 
-// valueEnd returns the index just past the JSON value that starts at b[i].
-func valueEnd(b []byte, i int) int {
+// ValueEnd returns the index just past the JSON value that starts at b[i]
+// (a string, an object or array without looking inside it, or a scalar).
+// b must be valid JSON.
+func ValueEnd(b []byte, i int) int {
 	if i >= len(b) {
 		return i
 	}
