@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -16,12 +17,21 @@ import (
 // breaks, which become spaces. Extension values escape '\' and '=' with a
 // backslash and write line breaks as \n and \r; a '|' needs no escape
 // there. Extension keys are fixed names from the CEF dictionary.
+//
+// CEF says nothing of other control characters, and a log is read in a
+// terminal: every other one (ESC, BEL, C1 such as U+009B, bidi controls,
+// invalid UTF-8) is first made visible by termsafe.Log, whose backslash
+// the CEF escape then doubles, so a parser reads back the text "\x1b".
 var (
-	// cefHeader escapes a header field.
-	cefHeader = strings.NewReplacer(`\`, `\\`, `|`, `\|`, "\r", " ", "\n", " ").Replace
-	// cefValue escapes an extension value.
-	cefValue = strings.NewReplacer(`\`, `\\`, `=`, `\=`, "\n", `\n`, "\r", `\r`).Replace
+	cefHeaderEsc = strings.NewReplacer(`\`, `\\`, `|`, `\|`, "\r", " ", "\n", " ")
+	cefValueEsc  = strings.NewReplacer(`\`, `\\`, `=`, `\=`, "\n", `\n`, "\r", `\r`)
 )
+
+// cefHeader escapes a header field.
+func cefHeader(s string) string { return cefHeaderEsc.Replace(termsafe.Log(s)) }
+
+// cefValue escapes an extension value.
+func cefValue(s string) string { return cefValueEsc.Replace(termsafe.Log(s)) }
 
 // truncate cuts s to at most n bytes on a rune boundary.
 func truncate(s string, n int) string {

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -111,7 +112,9 @@ func (jsonlEncoder) Format() Format { return FormatJSONL }
 
 func (jsonlEncoder) Encode(ev *store.Event) ([]byte, error) { return marshal(ev) }
 
-// marshal is json.Marshal without HTML escaping (SIEM records are not HTML).
+// marshal is json.Marshal without HTML escaping (SIEM records are not HTML),
+// with the characters a terminal acts on escaped as JSON escapes them
+// (termsafe.JSON): lossless, and safe to tail, grep and page.
 func marshal(v any) ([]byte, error) {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
@@ -120,7 +123,7 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	s := b.String()
-	return []byte(s[:len(s)-1]), nil
+	return termsafe.JSON([]byte(s[:len(s)-1])), nil
 }
 
 // AlertInfo is what an alert event carries in its params: the contract

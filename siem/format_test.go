@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/siem/siemtest"
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -475,9 +477,10 @@ func TestCEFEscapingExamples(t *testing.T) {
 // FuzzCEFEscaping: whatever goes into a header field or an extension
 // value comes back out of the parser unchanged (header line breaks, which
 // CEF cannot carry, come back as spaces), and the other fields are not
-// disturbed.
+// disturbed. Control characters come back in the visible form termsafe
+// gives them, and none reaches the line itself.
 func FuzzCEFEscaping(f *testing.F) {
-	for _, s := range []string{"", "plain", `a|b`, `a\b`, `a=b`, "a\nb\rc", `\\|=\n`, `x=1 y=2`, `trailing\`, " lead and trail ", "k= v", "=", "ü|=ß\\"} {
+	for _, s := range []string{"", "plain", `a|b`, `a\b`, `a=b`, "a\nb\rc", `\\|=\n`, `x=1 y=2`, `trailing\`, " lead and trail ", "k= v", "=", "ü|=ß\\", "\x1b]52;c;cm0K\a\u009b2J\xff"} {
 		f.Add(s, s)
 	}
 	f.Fuzz(func(t *testing.T, header, value string) {
@@ -488,18 +491,21 @@ func FuzzCEFEscaping(f *testing.F) {
 		if err != nil {
 			t.Fatalf("parse: %v\n%s", err, b)
 		}
-		wantHeader := strings.NewReplacer("\r", " ", "\n", " ").Replace(header)
+		if i := strings.IndexFunc(string(b), func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) }); i >= 0 || !utf8.Valid(b) {
+			t.Fatalf("a control character or invalid UTF-8 reaches the CEF line: %q", b)
+		}
+		wantHeader := strings.NewReplacer("\r", " ", "\n", " ").Replace(termsafe.Log(header))
 		if r.Header[2] != wantHeader {
 			t.Fatalf("device version %q came back as %q\n%s", header, r.Header[2], b)
 		}
 		if value == "" {
 			return
 		}
-		wantValue := truncate(value, 63)
+		wantValue := termsafe.Log(truncate(value, 63))
 		if r.Ext["act"] != wantValue {
 			t.Fatalf("act %q came back as %q\n%s", wantValue, r.Ext["act"], b)
 		}
-		if r.Ext["cs1"] != truncate(value, 4000) || r.Ext["cs1Label"] != "session" {
+		if r.Ext["cs1"] != termsafe.Log(truncate(value, 4000)) || r.Ext["cs1Label"] != "session" {
 			t.Fatalf("cs1 %q came back as %q\n%s", value, r.Ext["cs1"], b)
 		}
 		if r.Ext["cn1"] != "1" || r.Ext["destinationServiceName"] != "u" {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -161,11 +162,14 @@ func headerField(s string, max int) string {
 	return string(b)
 }
 
-// appendParam appends ` name="value"` with the value escaped.
+// appendParam appends ` name="value"` with the value escaped: control
+// characters, C1, bidi controls and invalid UTF-8 made visible (termsafe),
+// then '"', '\' and ']' escaped as RFC 5424 section 6.3.3 says.
 func appendParam(b []byte, name, value string) []byte {
 	b = append(b, ' ')
 	b = append(b, name...)
 	b = append(b, '=', '"')
+	value = termsafe.Line(value)
 	for i := 0; i < len(value); i++ {
 		switch c := value[i]; c {
 		case '"', '\\', ']':
