@@ -19,6 +19,7 @@ import (
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/ingest"
 	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/ui"
 )
@@ -78,17 +79,17 @@ func cmdRollbackHistory(args []string, stdout, stderr io.Writer) error {
 		return usageError{"rollback history: " + oneLine(err)}
 	}
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(h)
+		return json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(h)
 	}
-	fmt.Fprintf(stdout, "%s on %s: %d changes, oldest first\n", h.Key, h.Upstream, len(h.Versions))
+	fmt.Fprintf(stdout, "%s on %s: %d changes, oldest first\n", termsafe.Line(h.Key), termsafe.Line(h.Upstream), len(h.Versions))
 	for i, v := range h.Versions {
-		fmt.Fprintf(stdout, "\nversion %d: call %d %s, session %s, %s, %s\n", i+1, v.Call, v.Tool, v.Session, v.Time.Local().Format("2006-01-02 15:04:05"), v.Outcome)
+		fmt.Fprintf(stdout, "\nversion %d: call %d %s, session %s, %s, %s\n", i+1, v.Call, termsafe.Line(v.Tool), termsafe.Line(v.Session), v.Time.Local().Format("2006-01-02 15:04:05"), v.Outcome)
 		if v.Note != "" {
-			fmt.Fprintf(stdout, "  %s\n", v.Note)
+			fmt.Fprintf(stdout, "  %s\n", termsafe.Line(v.Note))
 		}
 		for _, l := range strings.Split(strings.TrimSuffix(v.Diff, "\n"), "\n") {
 			if l != "" {
-				fmt.Fprintf(stdout, "  %s\n", l)
+				fmt.Fprintf(stdout, "  %s\n", termsafe.Line(l))
 			}
 		}
 	}
@@ -167,7 +168,7 @@ func cmdRollbackPlan(args []string, stdout, stderr io.Writer) error {
 		return usageError{"rollback plan: " + oneLine(err)}
 	}
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(plan)
+		return json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(plan)
 	}
 	printPlan(stdout, plan)
 	if plan.Counts()[rollback.StatusReady] > 0 {
@@ -185,7 +186,7 @@ func cmdRollbackShow(args []string, stdout, stderr io.Writer) error {
 	}
 	defer c.Close()
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(plan)
+		return json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(plan)
 	}
 	printPlan(stdout, plan)
 	return nil
@@ -218,7 +219,7 @@ func cmdRollbackApply(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return problemError{"rollback apply: " + oneLine(err)}
 	}
 	if *asJSON {
-		if err := json.NewEncoder(stdout).Encode(plan); err != nil {
+		if err := json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(plan); err != nil {
 			return err
 		}
 	} else {
@@ -240,39 +241,39 @@ func printPlan(w io.Writer, p *rollback.Plan) {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
 	}
-	fmt.Fprintf(w, "plan %s: %s, %d steps (%s), state %s\n", p.ID, p.Selection, len(p.Steps), strings.Join(parts, ", "), p.State)
+	fmt.Fprintf(w, "plan %s: %s, %d steps (%s), state %s\n", p.ID, termsafe.Line(p.Selection.String()), len(p.Steps), strings.Join(parts, ", "), p.State)
 	if p.Checked {
 		fmt.Fprintln(w, "the current state of each resource was re-read")
 	}
 	if p.Note != "" {
-		fmt.Fprintln(w, "note:", p.Note)
+		fmt.Fprintln(w, "note:", termsafe.Line(p.Note))
 	}
 	for _, a := range p.Approvals {
-		fmt.Fprintf(w, "approved by %s (%s) at %s, event %d\n", a.Approver.ID(), a.Approver.Via, a.Time.Local().Format("2006-01-02 15:04:05"), a.Seq)
+		fmt.Fprintf(w, "approved by %s (%s) at %s, event %d\n", termsafe.Line(a.Approver.ID()), a.Approver.Via, a.Time.Local().Format("2006-01-02 15:04:05"), a.Seq)
 	}
 	if p.Error != "" {
-		fmt.Fprintln(w, "stopped:", p.Error)
+		fmt.Fprintln(w, "stopped:", termsafe.Line(p.Error))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tREVERTS\tTOOL\tSTATUS\tSTATE\tARGUMENTS")
 	for _, s := range p.Steps {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, s.Tool, s.Status, orDash(s.State), cut(s.Args, 60))
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, termsafe.Line(s.Tool), s.Status, orDash(s.State), cut(termsafe.Line(s.Args), 60))
 	}
 	tw.Flush()
 	for _, s := range p.Steps {
 		if s.Reason == "" && s.Diff == "" && len(s.Calls) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\nstep %d (call %d, %s, session %s): %s\n", s.N, s.Reverts, s.Tool, s.Session, s.Status)
+		fmt.Fprintf(w, "\nstep %d (call %d, %s, session %s): %s\n", s.N, s.Reverts, termsafe.Line(s.Tool), termsafe.Line(s.Session), s.Status)
 		if s.Reason != "" {
-			fmt.Fprintf(w, "  %s\n", s.Reason)
+			fmt.Fprintf(w, "  %s\n", termsafe.Line(s.Reason))
 		}
 		for _, c := range s.Calls {
-			fmt.Fprintf(w, "  will call %s %s\n", c.Tool, cut(string(c.Args), 120))
+			fmt.Fprintf(w, "  will call %s %s\n", termsafe.Line(c.Tool), cut(string(termsafe.JSON(c.Args)), 120))
 		}
 		if s.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", s.Error)
+			fmt.Fprintf(w, "  error: %s\n", termsafe.Line(s.Error))
 		}
 		if s.Diff != "" {
 			lines := strings.Split(strings.TrimSuffix(s.Diff, "\n"), "\n")
@@ -282,7 +283,7 @@ func printPlan(w io.Writer, p *rollback.Plan) {
 					fmt.Fprintf(w, "  … %d more lines (rollback show --json has them all)\n", len(lines)-most)
 					break
 				}
-				fmt.Fprintf(w, "  %s\n", l)
+				fmt.Fprintf(w, "  %s\n", termsafe.Line(l))
 			}
 		}
 	}
@@ -295,19 +296,19 @@ func printApplied(w io.Writer, p *rollback.Plan) {
 		case s.State == rollback.StateDone:
 			what = fmt.Sprintf("done (rollback_step events %v)", s.StepSeq)
 		case s.Status != rollback.StatusReady:
-			what = s.Status + ": " + s.Reason
+			what = s.Status + ": " + termsafe.Line(s.Reason)
 		case s.State == rollback.StateFailed:
-			what = "FAILED: " + s.Error
+			what = "FAILED: " + termsafe.Line(s.Error)
 		case s.State == "":
 			what = "not run"
 		}
-		fmt.Fprintf(w, "step %d (call %d, %s): %s\n", s.N, s.Reverts, s.Tool, what)
+		fmt.Fprintf(w, "step %d (call %d, %s): %s\n", s.N, s.Reverts, termsafe.Line(s.Tool), what)
 	}
 	switch p.State {
 	case rollback.PlanApplied:
 		fmt.Fprintf(w, "plan %s applied\n", p.ID)
 	default:
-		fmt.Fprintf(w, "plan %s %s: %s\n", p.ID, p.State, p.Error)
+		fmt.Fprintf(w, "plan %s %s: %s\n", p.ID, p.State, termsafe.Line(p.Error))
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/mcptrail/mcptrail/ingest"
 	"github.com/mcptrail/mcptrail/ingest/identity"
 	"github.com/mcptrail/mcptrail/ingest/redact"
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/mod/sumdb/note"
@@ -125,7 +126,7 @@ func cmdSessions(args []string, stdout io.Writer) error {
 		return problemError{oneLine(err)}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(termsafe.JSONWriter{W: stdout})
 		for _, s := range list {
 			if err := enc.Encode(s); err != nil {
 				return err
@@ -141,8 +142,8 @@ func cmdSessions(args []string, stdout io.Writer) error {
 			ended = s.Ended.Local().Format("15:04:05")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n",
-			s.Started.Local().Format("2006-01-02 15:04:05"), s.Session, agentLabel(s.Agent), s.Upstream,
-			principalLabel(s.Principal), s.Calls, s.Writes, s.Errors, s.Alerts, ended)
+			s.Started.Local().Format("2006-01-02 15:04:05"), termsafe.Line(s.Session), termsafe.Line(agentLabel(s.Agent)), termsafe.Line(s.Upstream),
+			termsafe.Line(principalLabel(s.Principal)), s.Calls, s.Writes, s.Errors, s.Alerts, ended)
 	}
 	return tw.Flush()
 }
@@ -293,15 +294,15 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		return usageError{oneLine(err)}
 	}
 	if *asJSON {
-		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+		if err := json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(res); err != nil {
 			return err
 		}
 	}
 	if !res.OK {
 		if !*asJSON {
-			fmt.Fprintf(stdout, "TAMPERED: first bad seq %d: %s", res.BadSeq, res.Problem)
+			fmt.Fprintf(stdout, "TAMPERED: first bad seq %d: %s", res.BadSeq, termsafe.Line(res.Problem))
 			if res.Detail != "" {
-				fmt.Fprintf(stdout, " (%s)", res.Detail)
+				fmt.Fprintf(stdout, " (%s)", termsafe.Line(res.Detail))
 			}
 			fmt.Fprintf(stdout, "; %d events checked intact before it\n", res.Events)
 		}
@@ -329,8 +330,10 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// writeJSON prints v as indented JSON, with the characters a terminal acts
+// on escaped (termsafe.JSON: lossless).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(termsafe.JSONWriter{W: w})
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

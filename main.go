@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/daemon"
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -79,10 +80,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "mcptrail: %s\n", ue.msg)
+		fmt.Fprintf(stderr, "mcptrail: %s\n", termsafe.Text(ue.msg))
 		return exitUsage
 	case errors.As(err, &pe):
-		fmt.Fprintf(stderr, "mcptrail: %s\n", pe.msg)
+		fmt.Fprintf(stderr, "mcptrail: %s\n", termsafe.Text(pe.msg))
 		return exitProblem
 	case errors.As(err, new(exitCode)):
 		return int(err.(exitCode))
@@ -97,7 +98,11 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+// oneLine is an error's message on one line, safe for a terminal (it may
+// quote what an agent or a server sent).
+func oneLine(err error) string {
+	return termsafe.Line(strings.ReplaceAll(err.Error(), "\n", "; "))
+}
 
 func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
