@@ -17,6 +17,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/themes"
 )
 
@@ -204,7 +205,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, nil
 	case toastMsg:
 		a.toastID++
-		a.toast, a.toastErr = msg.text, msg.err
+		a.toast, a.toastErr = show(msg.text), msg.err // may quote the record or an error about it
 		id := a.toastID
 		return a, tea.Tick(6*time.Second, func(time.Time) tea.Msg { return clearToast{id} })
 	case clearToast:
@@ -547,7 +548,9 @@ func yank(c *Common, seqs []uint64) tea.Cmd {
 	src, w, term := c.Src, c.Clipboard, c.Term
 	return func() tea.Msg {
 		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
+		// JSON escapes C0 controls; termsafe.JSON also C1 and bidi ones,
+		// which JSON allows raw: the copy will be pasted into a terminal.
+		enc := json.NewEncoder(termsafe.JSONWriter{W: &buf})
 		enc.SetEscapeHTML(false)
 		for _, seq := range seqs {
 			ev, err := src.Get(seq)
@@ -604,7 +607,7 @@ func (a *App) View() string {
 	// Header: breadcrumb and state, then who is looking at what.
 	var crumbs []string
 	for _, s := range a.stack {
-		crumbs = append(crumbs, s.Title())
+		crumbs = append(crumbs, show(s.Title()))
 	}
 	left := " mcptrail › " + strings.Join(crumbs, " › ")
 	var right []string
@@ -623,7 +626,7 @@ func (a *App) View() string {
 	if id.Fingerprint != "" {
 		who = append(who, id.Fingerprint)
 	}
-	who = append(who, strings.TrimSpace(id.Via+" "+id.Name))
+	who = append(who, strings.TrimSpace(id.Via+" "+show(id.Name))) // the SSH user name is the client's choice
 	line2 := barLine(" "+strings.Join(who, " · "), a.c.SourceLabel+" ", w)
 
 	// Chips.
@@ -638,7 +641,7 @@ func (a *App) View() string {
 			if i == a.chipFocus {
 				style = st.ChipFocused
 			}
-			text := ch.String() + " ×"
+			text := show(ch.String()) + " ×"
 			if i == a.chipFocus {
 				text = themes.SelectedGlyph + text
 			}
@@ -661,7 +664,7 @@ func (a *App) View() string {
 	// Status and hint bar.
 	status := ""
 	if s, ok := a.top().(interface{ Status() string }); ok {
-		status = st.Muted.Render(" " + s.Status())
+		status = st.Muted.Render(" " + show(s.Status()))
 	}
 	if a.toast != "" {
 		if a.toastErr {
@@ -744,7 +747,7 @@ func (a *App) searchView(h int) string {
 	start := max(0, a.resSel-n+1)
 	for i := start; i < len(a.results) && i < start+n; i++ {
 		c := a.results[i]
-		text := fmt.Sprintf("%-9s %s", c.kind, c.value)
+		text := fmt.Sprintf("%-9s %s", c.kind, show(c.value))
 		if c.kind == "session" && c.sess != nil {
 			text += st.Muted.Render("  " + agentName(c.sess.Agent) + " · " + taskName(c.sess.Task) + " · " + fmtTime(c.sess.Started, a.c.Loc, "01-02 15:04"))
 		}

@@ -210,7 +210,7 @@ func (s *callScreen) View() string {
 	st := s.c.Styles
 	switch {
 	case s.err != nil:
-		return block([]string{" " + st.Error.Render("error: "+s.err.Error())}, s.height)
+		return block([]string{" " + st.Error.Render("error: "+show(s.err.Error()))}, s.height)
 	case len(s.pg.lines) == 0:
 		return block([]string{" " + st.Muted.Render("loading…")}, s.height)
 	}
@@ -244,6 +244,7 @@ func (s *callScreen) FullHelp() [][]key.Binding {
 // renderRecord lays out a record for the call screen, wrapped to width.
 // It runs in a command: pretty-printing a large result is not for Update.
 func renderRecord(st *themes.Styles, loc *time.Location, width int, req, out, ev *store.Event) ([]string, []int) {
+	req, out, ev = safeEvent(req), safeEvent(out), safeEvent(ev)
 	var lines []string
 	var sections []int
 	add := func(s string) {

@@ -270,7 +270,7 @@ func (s *diffScreen) View() string {
 	st := s.c.Styles
 	switch {
 	case s.err != nil:
-		return block([]string{" " + st.Error.Render(s.err.Error())}, s.height)
+		return block([]string{" " + st.Error.Render(show(s.err.Error()))}, s.height)
 	case s.res == nil:
 		return block([]string{" " + st.Muted.Render("loading… (looking for the previous call)")}, s.height)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/mcptrail/mcptrail/themes"
 )
@@ -93,10 +94,14 @@ func layout(cols []column, total int) []int {
 }
 
 // cell fits s into w columns: truncated with an ellipsis, padded with spaces.
+// s is shown with its control characters visible (termsafe.Line): nearly
+// every line the console draws from the record passes here, so no table,
+// banner or heading can forget to. s must not be styled yet.
 func cell(s string, w int, right bool) string {
 	if w <= 0 {
 		return ""
 	}
+	s = show(s)
 	if ansi.StringWidth(s) > w {
 		s = ansi.Truncate(s, w, "…")
 	}
@@ -195,9 +200,58 @@ func fmtDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
+// show is a string from the record (an agent, a server, a tool) for a
+// single-line place: control characters, C1 and bidi controls and invalid
+// UTF-8 made visible (termsafe.Line), so that nothing an agent sends can
+// drive the investigator's terminal. Every text from the record reaches the
+// screen through show, cell, showLines or safeEvent.
+func show(s string) string { return termsafe.Line(s) }
+
+// showLine is one line of a multi-line value (a file's content in a record
+// view or a diff): control characters visible, tabs as four spaces (a tab
+// would throw the columns out).
+func showLine(s string) string {
+	if strings.IndexByte(s, '\t') >= 0 {
+		s = strings.ReplaceAll(s, "\t", "    ")
+	}
+	return show(s)
+}
+
+// safeEvent is a copy of ev for display: every string shown (show) and its
+// JSON with C1 and bidi characters escaped (termsafe.JSON, lossless). It is
+// for drawing only: queries must use the event itself.
+func safeEvent(ev *store.Event) *store.Event {
+	if ev == nil {
+		return nil
+	}
+	e := *ev
+	for _, f := range []*string{&e.ID, &e.Kind, &e.Session, &e.Upstream, &e.Transport, &e.ProtocolVersion, &e.From, &e.Method,
+		&e.Tool, &e.OnBehalfOf, &e.Outcome, &e.Class, &e.Prestate, &e.Detail, &e.PrevHash, &e.Hash} {
+		*f = show(*f)
+	}
+	e.JSONRPCID, e.Params, e.Result, e.Error = termsafe.JSON(e.JSONRPCID), termsafe.JSON(e.Params), termsafe.JSON(e.Result), termsafe.JSON(e.Error)
+	if a := e.Agent; a != nil {
+		e.Agent = &store.Agent{ID: show(a.ID), Name: show(a.Name), ClientName: show(a.ClientName), ClientVersion: show(a.ClientVersion)}
+	}
+	if p := e.Principal; p != nil {
+		e.Principal = &store.Principal{Subject: show(p.Subject), Issuer: show(p.Issuer), CredentialID: show(p.CredentialID), Kind: show(p.Kind), Verified: p.Verified}
+	}
+	if t := e.Task; t != nil {
+		e.Task = &store.Task{ID: show(t.ID), Name: show(t.Name), Workflow: show(t.Workflow), TraceID: show(t.TraceID), SpanID: show(t.SpanID)}
+	}
+	if z := e.Authorization; z != nil {
+		e.Authorization = &store.Authorization{Reviewed: z.Reviewed, Approver: show(z.Approver), Method: show(z.Method), Time: z.Time}
+	}
+	return &e
+}
+
 func shortID(s string) string {
+	s = show(s)
 	if len(s) > 10 {
-		return s[:10] + "…"
+		r := []rune(s)
+		if len(r) > 10 {
+			return string(r[:10]) + "…"
+		}
 	}
 	return s
 }
@@ -207,10 +261,10 @@ func agentName(a *store.Agent) string {
 		return "-"
 	}
 	if a.Name != "" {
-		return a.Name
+		return show(a.Name)
 	}
 	if k := store.AgentKey(a); k != "" {
-		return k
+		return show(k)
 	}
 	return "-"
 }
@@ -219,7 +273,7 @@ func principalName(p *store.Principal) string {
 	if p == nil || p.Subject == "" {
 		return "-"
 	}
-	return p.Subject
+	return show(p.Subject)
 }
 
 func taskName(t *store.Task) string {
@@ -227,11 +281,11 @@ func taskName(t *store.Task) string {
 	case t == nil:
 		return "-"
 	case t.Name != "":
-		return t.Name
+		return show(t.Name)
 	case t.ID != "":
-		return t.ID
+		return show(t.ID)
 	case t.Workflow != "":
-		return t.Workflow
+		return show(t.Workflow)
 	}
 	return "-"
 }
@@ -291,7 +345,7 @@ func argsSummary(raw json.RawMessage) string {
 		if len([]rune(v)) > 40 {
 			v = string([]rune(v)[:39]) + "…"
 		}
-		parts = append(parts, k+"="+v)
+		parts = append(parts, show(k)+"="+show(v))
 	}
 	return strings.Join(parts, " ")
 }
@@ -310,7 +364,7 @@ func keyRank(k string) int {
 }
 
 func oneLineJSON(raw json.RawMessage) string {
-	s := strings.Join(strings.Fields(string(raw)), " ")
+	s := show(strings.Join(strings.Fields(string(raw)), " "))
 	if len([]rune(s)) > 200 {
 		s = string([]rune(s)[:199]) + "…"
 	}

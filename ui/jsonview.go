@@ -168,7 +168,7 @@ func (p *jprinter) value(n *jnode, indent, prefix, suffix string) {
 			p.emit(indent + prefix + paint(p.st.punct, "|"))
 			text := strings.TrimSuffix(n.str, "\n")
 			for _, line := range strings.Split(text, "\n") {
-				p.emit(indent + "  " + paint(p.st.str, strings.TrimRight(line, "\r")))
+				p.emit(indent + "  " + paint(p.st.str, showLine(strings.TrimRight(line, "\r"))))
 			}
 			return
 		}
@@ -189,6 +189,9 @@ func prettyLines(raw []byte, st jsonStyles, canonical bool, limit int) (lines []
 	n, err := parseJSON(raw)
 	if err != nil {
 		lines = strings.Split(string(raw), "\n")
+		for i, l := range lines {
+			lines[i] = showLine(l)
+		}
 		if limit > 0 && len(lines) > limit {
 			return lines[:limit], true
 		}

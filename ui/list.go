@@ -66,7 +66,7 @@ func listRow(st *themes.Styles, line string, selected, marked bool, w int) strin
 func listBusy(st *themes.Styles, err error, loading bool) string {
 	switch {
 	case err != nil:
-		return "  " + st.Error.Render("error: "+err.Error())
+		return "  " + st.Error.Render("error: "+show(err.Error()))
 	case loading:
 		return "  " + st.Muted.Render("loading…")
 	}

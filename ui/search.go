@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/sahilm/fuzzy"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -120,6 +121,13 @@ func sampleVocab(src Source) tea.Cmd {
 
 func wrapLines(render func(...string) string, text string, w, indent int) []string {
 	var out []string
+	if !termsafe.Safe(text) {
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			lines[i] = showLine(l)
+		}
+		text = strings.Join(lines, "\n")
+	}
 	for _, l := range strings.Split(ansi.Wordwrap(text, max(10, w-indent), " "), "\n") {
 		out = append(out, strings.Repeat(" ", indent)+render(l))
 	}
