@@ -77,6 +77,8 @@ func Record(at time.Time, add func(*store.Event) (uint64, error)) (uint64, error
 	}
 	bad := base
 	bad.Kind, bad.From, bad.Detail = store.KindBadInput, store.FromClient, Named("bad input")+InvalidUTF8
+	// As an older version stored a message that was not UTF-8: raw.
+	bad.Params = json.RawMessage(`{"message":"` + InvalidUTF8 + `"}`)
 	if _, err := put(bad); err != nil {
 		return 0, err
 	}
