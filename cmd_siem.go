@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -56,7 +57,8 @@ func printSinks(w io.Writer, sinks []map[string]any) {
 			if t, err := time.Parse(time.RFC3339Nano, str("last_error_at")); err == nil {
 				at = " at " + t.Local().Format("15:04:05")
 			}
-			fmt.Fprintf(w, "            last error%s: %s\n", at, e)
+			// A sink's error may quote what the SIEM answered.
+			fmt.Fprintf(w, "            last error%s: %s\n", at, termsafe.Line(e))
 		}
 	}
 }
