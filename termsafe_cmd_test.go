@@ -171,3 +171,22 @@ func TestRollbackTextKeepsAgentControlsOffTheTerminal(t *testing.T) {
 		t.Fatalf("rollback --json is not lossless: %v %+v", err, back)
 	}
 }
+
+// An error message that quotes something from outside — here a store file
+// whose name another user of the host chose — is printed with its controls
+// visible.
+func TestErrorMessagesKeepControlsOffTheTerminal(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("MCPTRAIL_HOME", filepath.Join(dir, "home"))
+	bad := filepath.Join(dir, "x\x1b]0;pwned\x07\u009b2J.db")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"sessions", "--db", bad}, strings.NewReader(""), &out, &errOut); code == 0 {
+		t.Fatal("a missing store file should fail")
+	}
+	if err := termsafetest.Check(errOut.Bytes(), false); err != nil {
+		t.Fatalf("stderr: %v\n%q", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), `x\x1b]0;pwned\x07\u009b2J.db`) {
+		t.Fatalf("the error should name the file, visibly: %q", errOut.String())
+	}
+}
