@@ -335,7 +335,10 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Search):
 		return a, a.openInput(modeSearch, "/ ", "")
 	case key.Matches(msg, k.Filter):
-		v := a.c.Filter.String()
+		// The line shows the chips' values visibly (the text input would
+		// drop control characters, not bidi overrides); a value from the
+		// record that needed it no longer matches once edited here.
+		v := show(a.c.Filter.String())
 		if v != "" {
 			v += " "
 		}

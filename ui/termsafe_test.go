@@ -122,9 +122,13 @@ func TestConsoleKeepsAgentControlsOffTheTerminal(t *testing.T) {
 	h.waitFor("known") // search
 	h.keys("enter")
 	h.waitFor("filters:") // a chip with the agent's upstream
+	h.keys("f")
+	h.waitFor("filter ›") // the filter line, holding the chip's value
+	h.keys("esc")
 	h.keys("?")
 	h.waitFor("Glyphs") // help
-	h.keys("esc")
+	h.keys("esc", "c")
+	h.waitFor("tool calls of all sessions") // every session's calls
 
 	h.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'q'}})
 	h.tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
