@@ -204,7 +204,7 @@ func fmtDuration(d time.Duration) string {
 // single-line place: control characters, C1 and bidi controls and invalid
 // UTF-8 made visible (termsafe.Line), so that nothing an agent sends can
 // drive the investigator's terminal. Every text from the record reaches the
-// screen through show, cell, showLines or safeEvent.
+// screen through show, showLine, cell, wrapLines or safeEvent.
 func show(s string) string { return termsafe.Line(s) }
 
 // showLine is one line of a multi-line value (a file's content in a record
@@ -245,13 +245,16 @@ func safeEvent(ev *store.Event) *store.Event {
 	return &e
 }
 
+// shortID is the first ten characters of an id (whole characters: an id
+// from outside need not be ASCII).
 func shortID(s string) string {
 	s = show(s)
-	if len(s) > 10 {
-		r := []rune(s)
-		if len(r) > 10 {
-			return string(r[:10]) + "…"
+	n := 0
+	for i := range s {
+		if n == 10 {
+			return s[:i] + "…"
 		}
+		n++
 	}
 	return s
 }
