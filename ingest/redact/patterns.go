@@ -21,6 +21,9 @@ type pattern struct {
 	// case-insensitive regexp with no literal prefix otherwise steps its
 	// NFA over every byte, which costs a second per 4 MiB message.
 	starts []string
+	// scan, when set, finds the secrets in place of re: for shapes a
+	// regexp cannot decide, such as whether a name holds a secret.
+	scan func(s string) [][2]int
 }
 
 // anchored builds a pattern whose matches begin with one of starts,
@@ -136,17 +139,8 @@ var builtins = []pattern{
 		`(?i)authorization(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?`+
 			`(?:(?:basic|bearer|digest|token|negotiate|ntlm|apikey)\s+)?(?P<secret>[^\s"'\\,;{}]+)`),
 	anchored("cookie", []string{"cookie"}, `(?i)cookie(?:\\?["'])?\s*:\s*(?:\\?["'])?(?P<secret>[^\r\n"'\\]+)`),
-	func() pattern {
-		// name=value and name: value, for secrets in command lines, env
-		// files, query strings, YAML and JSON text carried inside a string.
-		p := anchored("key", secretWords,
-			`(?i)(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)[a-z0-9_.-]*`+
-				`(?:\\?["'])?\s*[:=]\s*`+
-				`(?:\\?"(?P<secret>[^"\\]+)|'(?P<secret>[^'\\]+)|(?P<secret>[^\s&"'<>;,\\={}\[\]][^\s&"'<>;,\\]*))`)
-		p.hint = &hint{words: secretWords, fold: true, gate: ":="}
-		p.keep = notCount // max_tokens=4096 counts tokens
-		return p
-	}(),
+	// A value assigned to a secret name, in any notation (assign.go).
+	{kind: "key", scan: scanAssignments, hint: assignHint},
 }
 
 func contains(words ...string) *hint { return &hint{words: words} }
@@ -256,12 +250,7 @@ func (p *pattern) find(s string) [][]int {
 	}
 	var locs [][]int
 	for from := 0; from < len(s); {
-		i := -1
-		for k := range scanners {
-			if j := scanners[k].next(from); j >= 0 && (i < 0 || j < i) {
-				i = j
-			}
-		}
+		i := firstOf(scanners, from)
 		if i < 0 {
 			break
 		}
@@ -281,19 +270,21 @@ func (p *pattern) find(s string) [][]int {
 	return locs
 }
 
-// replace applies one pattern to s.
-func (p *pattern) replace(s string) string {
+// spans returns where p's secrets are in s, in order: the "secret" group
+// of each match, or the whole match.
+func (p *pattern) spans(s string) [][2]int {
 	if p.hint != nil && !p.hint.in(s) {
-		return s
+		return nil
+	}
+	if p.scan != nil {
+		return p.scan(s)
 	}
 	locs := p.find(s)
 	if locs == nil {
-		return s
+		return nil
 	}
-	mark := Marker(p.kind)
 	names := p.re.SubexpNames()
-	var b strings.Builder
-	last, replaced := 0, false
+	var out [][2]int
 	for _, loc := range locs {
 		start, end := loc[0], loc[1]
 		for g := 1; g < len(names); g++ {
@@ -307,12 +298,27 @@ func (p *pattern) replace(s string) string {
 		if start == end || isMarker(s[start:end]) || p.keep != nil && !p.keep(s[start:end]) {
 			continue
 		}
-		b.WriteString(s[last:start])
-		b.WriteString(mark)
-		last, replaced = end, true
+		out = append(out, [2]int{start, end})
 	}
-	if !replaced {
+	return out
+}
+
+// replace applies one pattern to s.
+func (p *pattern) replace(s string) string {
+	return splice(s, p.spans(s), Marker(p.kind))
+}
+
+// splice replaces the spans of s, in order and not overlapping, with mark.
+func splice(s string, spans [][2]int, mark string) string {
+	if len(spans) == 0 {
 		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(s[last:sp[0]])
+		b.WriteString(mark)
+		last = sp[1]
 	}
 	b.WriteString(s[last:])
 	return b.String()
