@@ -16,7 +16,7 @@ import "strings"
 // scanner sees them.
 var assignWords = []string{
 	"pass", "pwd", "secret", "token", "api", "access", "private", "credential",
-	"signing", "encryption", "master", "auth",
+	"signing", "encryption", "master", "auth", "cookie",
 }
 
 var assignHint = &hint{words: assignWords, fold: true}

@@ -103,8 +103,10 @@ var builtins = []pattern{
 	},
 	// A secret access key is 40 base64 characters with no prefix of its
 	// own, so it is only recognisable next to its name.
+	// aws configure set aws_secret_access_key X puts a blank, not "=",
+	// between them.
 	anchored("aws_secret", []string{"secret"},
-		`(?i)secret_?access_?key(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?(?P<secret>[A-Za-z0-9/+=]{40})\b`),
+		`(?i)secret_?access_?key(?:\\?["'])?(?:\s*[:=]\s*|[ \t]+)(?:\\?["'])?(?P<secret>[A-Za-z0-9/+=]{40})\b`),
 	{
 		kind: "github_token",
 		re:   regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`),
@@ -131,13 +133,25 @@ var builtins = []pattern{
 		re:   regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`),
 		hint: contains("AIza"),
 	},
-	// user:password@ in a URL; the scheme is left out of the match so
-	// that the match can begin with a literal.
-	anchored("url_password", []string{"://"}, `://[^:/\s@"\\]+:(?P<secret>[^@/\s"\\]+)@`),
+	// user:password@ in a URL of any scheme (postgres, mysql, redis,
+	// amqp, https...); the scheme is left out of the match so that the
+	// match can begin with a literal. The user may be empty
+	// (redis://:pw@host), and the password runs to the last "@" before
+	// the path, since people paste passwords with an unencoded "@".
+	anchored("url_password", []string{"://"}, `://[^:/?#\s@"\\]*:(?P<secret>[^/?#\s"\\]+)@`),
 	// The credentials of any HTTP auth scheme, as in a curl command.
 	anchored("authorization", []string{"authorization"},
 		`(?i)authorization(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?`+
 			`(?:(?:basic|bearer|digest|token|negotiate|ntlm|apikey)\s+)?(?P<secret>[^\s"'\\,;{}]+)`),
+	// Passwords in command lines whose flags are too short to read
+	// without the command: mysql -pX (attached; "-p db" prompts), sshpass
+	// -p X, curl -u user:X.
+	anchored("password_flag", []string{"mysql", "mariadb"},
+		`(?i:mysql[a-z]*|mariadb[a-z-]*)\b[^\n|;&]*?\s-p(?P<secret>'[^']*'|"[^"]*"|[^\s'"]+)`),
+	anchored("password_flag", []string{"sshpass"},
+		`(?i:sshpass)\s+(?:-[^p\s]\S*\s+)*-p\s*(?P<secret>'[^']*'|"[^"]*"|[^\s'"]+)`),
+	anchored("password_flag", []string{"curl"},
+		`(?i:curl)\b[^\n|;&]*?\s(?:-u|--user)(?:\s+|=)?['"]?[^\s:'"]*:(?P<secret>[^\s'"]+)`),
 	anchored("cookie", []string{"cookie"}, `(?i)cookie(?:\\?["'])?\s*:\s*(?:\\?["'])?(?P<secret>[^\r\n"'\\]+)`),
 	// A value assigned to a secret name, in any notation (assign.go).
 	{kind: "key", scan: scanAssignments, hint: assignHint},
