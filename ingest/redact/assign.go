@@ -151,7 +151,12 @@ func assignedValue(s string, ns, ne int) (span [2]int, ok bool) {
 		ve = unquotedEnd(s, k)
 	}
 	v := s[vs:ve]
-	if v == "" || isMarker(v) || !maySecret(v, class) || spaced && !flag && !credentialLike(v) {
+	// A value that runs to the end of the text may have been cut short
+	// (a malformed message's excerpt): what is left of it is redacted
+	// even when too little is left to look like a credential, unless it
+	// is a lower-case word ("... the api_key field").
+	cut := ve == len(s) && !lowerWord(v)
+	if v == "" || isMarker(v) || !maySecret(v, class) || spaced && !flag && !cut && !credentialLike(v) {
 		return span, false
 	}
 	return [2]int{vs, ve}, true
@@ -192,6 +197,16 @@ func maySecret(v string, class keyClass) bool {
 		}
 	}
 	return class == secretAny || strings.Trim(v, "0123456789") != ""
+}
+
+func lowerWord(v string) bool {
+	v = strings.TrimRight(v, ".,;:!?)")
+	for i := 0; i < len(v); i++ {
+		if v[i] < 'a' || v[i] > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // credentialLike tells a credential from a word, for values that follow

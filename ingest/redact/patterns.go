@@ -87,7 +87,7 @@ var builtins = []pattern{
 	},
 	{
 		kind: "bearer",
-		re:   regexp.MustCompile(`\b(?:Bearer|bearer|BEARER)\s+(?P<secret>[A-Za-z0-9\-._~+/]{8,}=*)`),
+		re:   regexp.MustCompile(`\b(?:Bearer|bearer|BEARER)\s+(?P<secret>[A-Za-z0-9\-._~+/]{8,}=*|[A-Za-z0-9\-._~+/]+$)`),
 		hint: contains("Bearer", "bearer", "BEARER"),
 		keep: notAllLetters, // "bearer instruments" is prose
 	},
@@ -98,7 +98,7 @@ var builtins = []pattern{
 	},
 	{
 		kind: "aws_key",
-		re:   regexp.MustCompile(`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`),
+		re:   regexp.MustCompile(`\b(?:AKIA|ASIA)(?:[A-Z0-9]{16}\b|[A-Z0-9]{6,15}$)`),
 		hint: contains("AKIA", "ASIA"),
 	},
 	// A secret access key is 40 base64 characters with no prefix of its
@@ -109,36 +109,39 @@ var builtins = []pattern{
 		`(?i)secret_?access_?key(?:\\?["'])?(?:\s*[:=]\s*|[ \t]+)(?:\\?["'])?(?P<secret>[A-Za-z0-9/+=]{40})\b`),
 	{
 		kind: "github_token",
-		re:   regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`),
+		re:   regexp.MustCompile(`\b(?:gh[pousr]_(?:[A-Za-z0-9]{36,255}\b|[A-Za-z0-9]{6,35}$)|github_pat_(?:[A-Za-z0-9_]{22,255}\b|[A-Za-z0-9_]{6,21}$))`),
 		hint: contains("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
 	},
 	{
 		kind: "slack_token",
-		re:   regexp.MustCompile(`\b(?:xox[baprs]|xapp)-[A-Za-z0-9-]{10,}`),
+		re:   regexp.MustCompile(`\b(?:xox[baprs]|xapp)-(?:[A-Za-z0-9-]{10,}|[A-Za-z0-9-]{6,}$)`),
 		hint: contains("xox", "xapp-"),
 	},
 	{
 		kind: "anthropic_key",
-		re:   regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_-]{20,}`),
+		re:   regexp.MustCompile(`\bsk-ant-(?:[A-Za-z0-9_-]{20,}|[A-Za-z0-9_-]{6,}$)`),
 		hint: contains("sk-ant-"),
 	},
 	{
 		kind: "openai_key",
-		re:   regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}`),
+		re:   regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-)?(?:[A-Za-z0-9_-]{20,}|[A-Za-z0-9_-]{6,}$)`),
 		hint: contains("sk-"),
 		keep: hasDigit, // "sk-learn-compatible-estimators" is a word
 	},
 	{
 		kind: "google_api_key",
-		re:   regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`),
+		re:   regexp.MustCompile(`\bAIza(?:[0-9A-Za-z_-]{35}|[0-9A-Za-z_-]{6,34}$)`),
 		hint: contains("AIza"),
 	},
 	// user:password@ in a URL of any scheme (postgres, mysql, redis,
 	// amqp, https...); the scheme is left out of the match so that the
 	// match can begin with a literal. The user may be empty
 	// (redis://:pw@host), and the password runs to the last "@" before
-	// the path, since people paste passwords with an unencoded "@".
-	anchored("url_password", []string{"://"}, `://[^:/?#\s@"\\]*:(?P<secret>[^/?#\s"\\]+)@`),
+	// the path, since people paste passwords with an unencoded "@". Text
+	// that ends after "user:" (a message cut short) ends in a password,
+	// unless what is there is a port or a placeholder (${PORT}).
+	anchored("url_password", []string{"://"},
+		`://[^:/?#\s@"\\]*:(?:(?P<secret>[^/?#\s"\\]+)@|(?P<secret>[0-9]*[^/?#\s"\\@${<0-9][^/?#\s"\\@]*)$)`),
 	// The credentials of any HTTP auth scheme, as in a curl command.
 	anchored("authorization", []string{"authorization"},
 		`(?i)authorization(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?`+
@@ -147,9 +150,9 @@ var builtins = []pattern{
 	// without the command: mysql -pX (attached; "-p db" prompts), sshpass
 	// -p X, curl -u user:X.
 	anchored("password_flag", []string{"mysql", "mariadb"},
-		`(?i:mysql[a-z]*|mariadb[a-z-]*)\b[^\n|;&]*?\s-p(?P<secret>'[^']*'|"[^"]*"|[^\s'"]+)`),
+		`(?i:mysql[a-z]*|mariadb[a-z-]*)\b[^\n|;&]*?\s-p(?P<secret>'[^']*(?:'|$)|"[^"]*(?:"|$)|[^\s'"]+)`),
 	anchored("password_flag", []string{"sshpass"},
-		`(?i:sshpass)\s+(?:-[^p\s]\S*\s+)*-p\s*(?P<secret>'[^']*'|"[^"]*"|[^\s'"]+)`),
+		`(?i:sshpass)\s+(?:-[^p\s]\S*\s+)*-p\s*(?P<secret>'[^']*(?:'|$)|"[^"]*(?:"|$)|[^\s'"]+)`),
 	anchored("password_flag", []string{"curl"},
 		`(?i:curl)\b[^\n|;&]*?\s(?:-u|--user)(?:\s+|=)?['"]?[^\s:'"]*:(?P<secret>[^\s'"]+)`),
 	anchored("cookie", []string{"cookie"}, `(?i)cookie(?:\\?["'])?\s*:\s*(?:\\?["'])?(?P<secret>[^\r\n"'\\]+)`),
