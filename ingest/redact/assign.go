@@ -38,7 +38,11 @@ func scanAssignments(s string) [][2]int {
 		sc[k] = foldScanner{s: s, word: w, lo: -1, up: -1}
 	}
 	var out [][2]int
-	done := 0 // the end of the last value found: names start after it
+	// Names are looked for inside values found, too: a quote left open
+	// (random text, a cut message) makes a value swallow the assignments
+	// after it, and the secret of the last one may lie past its end.
+	// Spans that overlap are merged.
+	done := 0 // the start of the last value found: names start after it
 	for from := 0; from < len(s); {
 		i := firstOf(sc, from)
 		if i < 0 {
@@ -53,8 +57,12 @@ func scanAssignments(s string) [][2]int {
 		}
 		from = ne
 		if v, ok := assignedValue(s, ns, ne); ok {
-			out = append(out, v)
-			from, done = v[1], v[1]
+			if n := len(out); n > 0 && v[0] < out[n-1][1] {
+				out[n-1][1] = max(out[n-1][1], v[1])
+			} else {
+				out = append(out, v)
+			}
+			from, done = v[0], v[0]
 		}
 	}
 	return out
