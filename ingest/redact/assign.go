@@ -19,7 +19,9 @@ var assignWords = []string{
 	"signing", "encryption", "master", "auth", "cookie",
 }
 
-var assignHint = &hint{words: assignWords, fold: true}
+// A name and its value are apart by a separator or a blank; identifiers
+// alone (most object keys: max_tokens) have neither.
+var assignHint = &hint{words: assignWords, fold: true, gate: "=: \t"}
 
 // builtinRule classifies names by the built-in key rule alone: the keys a
 // config adds name JSON members (see Rules.Keys).
