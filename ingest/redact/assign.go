@@ -10,18 +10,22 @@ import "strings"
 // all as one shape: a name the key rule (keys.go) calls a secret, a
 // separator, and a value. The name decides, not a list of spellings.
 
-// assignWords are the words one of which begins every secret name the key
-// rule knows, as people write it; a name is looked at only where one
-// occurs. Escaped spellings ("pass\u0077ord") are decoded before the
-// scanner sees them.
-var assignWords = []string{
-	"pass", "pwd", "secret", "token", "api", "access", "private", "credential",
-	"signing", "encryption", "master", "auth", "cookie",
-}
+// assignWords are words one of which every secret name the key rule
+// knows contains, as people write it ("signing_key", "x-api-key",
+// "DB_PASSWORD"); a name is looked at only where one occurs. Escaped
+// spellings ("pass\u0077ord") are decoded before the scanner sees them.
+// Few and short, since every string of every message is searched for them.
+var assignWords = []string{"pass", "pwd", "secret", "token", "credential", "cookie", "key"}
 
-// A name and its value are apart by a separator or a blank; identifiers
-// alone (most object keys: max_tokens) have neither.
-var assignHint = &hint{words: assignWords, fold: true, gate: "=: \t"}
+var assignHint = &hint{words: assignWords, fold: true, gate: mayAssign}
+
+// mayAssign tells text that may hold an assignment: a name and its value
+// are apart by "=" or ":", or by a blank after a flag (-) or a compound
+// name (_). Most object keys (max_tokens) and most lines of code have
+// neither, and are spared the scan.
+func mayAssign(s string) bool {
+	return containsAnyByte(s, "=:") || containsAnyByte(s, " \t") && containsAnyByte(s, "-_")
+}
 
 // builtinRule classifies names by the built-in key rule alone: the keys a
 // config adds name JSON members (see Rules.Keys).

@@ -79,34 +79,48 @@ func (r *Redactor) classify(key string) keyClass {
 		}
 	}
 	if !ascii {
-		return r.classifyName(normalize(key), lastWord(key)) // as strings.Map sees runes (and invalid UTF-8)
+		return r.classifyName(normalize(key), key) // as strings.Map sees runes (and invalid UTF-8)
 	}
-	return r.classifyName(unsafe.String(&buf[0], n), lastWord(key)) // only read, while buf lives
+	return r.classifyName(unsafe.String(&buf[0], n), key) // only read, while buf lives
 }
 
-// classifyName decides a name from its normalized form k and its last
-// word (see lastWord).
-func (r *Redactor) classifyName(k, last string) keyClass {
-	if r.keys[k] {
+// classifyName decides a name from its normalized form k and its
+// spelling, which tells the words of a compound name apart.
+func (r *Redactor) classifyName(k, key string) keyClass {
+	if len(r.keys) > 0 && r.keys[k] {
 		return secretAny
+	}
+	digitless := k
+	for len(digitless) > 0 && '0' <= digitless[len(digitless)-1] && digitless[len(digitless)-1] <= '9' {
+		digitless = digitless[:len(digitless)-1]
 	}
 	for _, s := range shortKeys {
 		w := s.word
 		if k == w {
 			return s.class
 		}
-		if len(last) == len(w) && equalFold(last, w) && len(k) > len(w) {
-			return secretString
+		// The last word of a compound name ends its normalized form; only
+		// then is it worth finding.
+		if len(digitless) > len(w) && strings.HasSuffix(digitless, w) {
+			if last := lastWord(key); len(last) == len(w) && equalFold(last, w) {
+				return secretString
+			}
 		}
 	}
-	if notSecret[k] {
-		return plain
+	if len(k) < minDefaultKey {
+		return plain // most keys: "n", "text", "path", "name"
 	}
 	for _, d := range defaultKeys {
 		if k == d {
+			if notSecret[k] {
+				return plain
+			}
 			return secretAny
 		}
 		if strings.Contains(k, d) {
+			if notSecret[k] {
+				return plain
+			}
 			for _, s := range notSecretSuffixes {
 				if strings.HasSuffix(k, s) {
 					return plain
@@ -117,6 +131,15 @@ func (r *Redactor) classifyName(k, last string) keyClass {
 	}
 	return plain
 }
+
+// minDefaultKey is the length of the shortest of defaultKeys.
+var minDefaultKey = func() int {
+	n := len(defaultKeys[0])
+	for _, d := range defaultKeys {
+		n = min(n, len(d))
+	}
+	return n
+}()
 
 // lastWord is the last word of a key as people write compound names:
 // after the last "-", "_", "." or space, or the last lower-to-upper case

@@ -41,11 +41,11 @@ func anchored(kind string, starts []string, expr string) pattern {
 type hint struct {
 	words []string
 	fold  bool   // the words are lowercase and match in any ASCII case
-	gate  string // when set, the text must also hold one of these bytes
+	gate  func(s string) bool // when set, the text must also pass it: a cheap test of its bytes
 }
 
 func (h *hint) in(s string) bool {
-	if h.gate != "" && !containsAnyByte(s, h.gate) {
+	if h.gate != nil && !h.gate(s) {
 		return false
 	}
 	if h.fold {
@@ -322,7 +322,11 @@ func (p *pattern) spans(s string) [][2]int {
 
 // replace applies one pattern to s.
 func (p *pattern) replace(s string) string {
-	return splice(s, p.spans(s), Marker(p.kind))
+	spans := p.spans(s)
+	if spans == nil {
+		return s
+	}
+	return splice(s, spans, Marker(p.kind))
 }
 
 // splice replaces the spans of s, in order and not overlapping, with mark.

@@ -143,33 +143,27 @@ func unescapeLevels(s string) []unescaped {
 // which then fails on every string inside it too, so most messages skip
 // most patterns and need no string decoding at all. Only \uXXXX and \/
 // escapes can spell a hint that the raw text does not show.
-//
-// hinted has bit i set for each active built-in pattern i (the bits
-// hintIndex.scan answers with); always is set when an active pattern has
-// no hint (a pattern from the config), so every string must be read.
-func (r *Redactor) activePatterns(raw []byte) (active []pattern, hinted uint64, always bool) {
+func (r *Redactor) activePatterns(raw []byte) []pattern {
+	if len(raw) == 0 {
+		return r.patterns
+	}
 	// A view, not a copy (a message may be megabytes).
 	text := view(raw)
-	found := ^uint64(0)
-	if len(raw) > 0 && !strings.Contains(text, `\u`) && !strings.Contains(text, `\/`) {
-		found = builtinHints().scan(text)
+	if strings.Contains(text, `\u`) || strings.Contains(text, `\/`) {
+		return r.patterns
 	}
+	found := builtinHints().scan(text)
 	// The built-ins come first; other patterns have no hint.
+	var active []pattern
 	for i, p := range r.patterns {
-		switch {
-		case p.hint == nil:
-			always = true
-		case found&(1<<i) != 0:
-			hinted |= 1 << i
-		default:
-			continue
+		if p.hint == nil || found&(1<<i) != 0 {
+			active = append(active, p)
 		}
-		active = append(active, p)
 	}
 	if len(active) == len(r.patterns) {
-		active = r.patterns
+		return r.patterns
 	}
-	return active, hinted, always
+	return active
 }
 
 // JSON redacts a JSON text. When nothing matched it returns raw itself, so
@@ -195,8 +189,7 @@ func (r *Redactor) JSON(raw json.RawMessage) (out json.RawMessage, changed bool)
 		}
 		return json.RawMessage(red), true
 	}
-	w := walker{r: r, src: raw}
-	w.patterns, w.hinted, w.always = r.activePatterns(raw)
+	w := walker{r: r, src: raw, patterns: r.activePatterns(raw)}
 	w.value(0, plain)
 	if w.out == nil {
 		return raw, false
@@ -230,8 +223,6 @@ func isMarker(s string) bool {
 type walker struct {
 	r        *Redactor
 	patterns []pattern
-	hinted   uint64 // see activePatterns
-	always   bool
 	src      []byte
 	out      []byte
 	last     int
@@ -330,8 +321,14 @@ func (w *walker) mayMatch(start, end int) bool {
 	if strings.Contains(raw, `\u`) || strings.Contains(raw, `\/`) {
 		return true
 	}
-	// One pass over the string for all hints, as for the whole message.
-	return w.always || builtinHints().scan(raw)&w.hinted != 0
+	// Few patterns are active on most messages, and gated hints fail at
+	// once on most strings: cheaper than a pass of the hint index.
+	for i := range w.patterns {
+		if p := &w.patterns[i]; p.hint == nil || p.hint.in(raw) {
+			return true
+		}
+	}
+	return false
 }
 
 // text decodes the JSON string src[start:end]. Without escapes it is a

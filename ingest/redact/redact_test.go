@@ -272,20 +272,23 @@ func TestKeyRule(t *testing.T) {
 	}
 }
 
-// Every name the key rule knows is looked for in free text: one of the
-// scanner's words begins each, as people write it.
+// Every name the key rule knows is looked for in free text: each holds
+// one of the scanner's words.
 func TestAssignWordsCoverKeyRule(t *testing.T) {
 	names := append([]string(nil), defaultKeys...)
 	for _, s := range shortKeys {
 		names = append(names, s.word)
 	}
 	for _, n := range names {
+		if n == "authorization" {
+			continue // its own pattern reads the auth scheme before the secret
+		}
 		found := false
 		for _, w := range assignWords {
-			found = found || strings.HasPrefix(n, w)
+			found = found || strings.Contains(n, w)
 		}
 		if !found {
-			t.Errorf("no scanner word begins %q", n)
+			t.Errorf("no scanner word in %q", n)
 		}
 	}
 }
@@ -468,7 +471,7 @@ func FuzzClassify(f *testing.F) {
 	}
 	red := mustNew(f, Rules{Keys: []string{"Custom-Key", "é key"}})
 	f.Fuzz(func(t *testing.T, key string) {
-		if got, want := red.classify(key), red.classifyName(normalize(key), lastWord(key)); got != want {
+		if got, want := red.classify(key), red.classifyName(normalize(key), key); got != want {
 			t.Fatalf("classify(%q) = %v, want %v", key, got, want)
 		}
 	})
