@@ -40,7 +40,7 @@ func anchored(kind string, starts []string, expr string) pattern {
 // hint is the literal words one of which a pattern's every match contains.
 type hint struct {
 	words []string
-	fold  bool   // the words are lowercase and match in any ASCII case
+	fold  bool                // the words are lowercase and match in any ASCII case
 	gate  func(s string) bool // when set, the text must also pass it: a cheap test of its bytes
 }
 
