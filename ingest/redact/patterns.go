@@ -98,7 +98,7 @@ var builtins = []pattern{
 	},
 	{
 		kind: "aws_key",
-		re:   regexp.MustCompile(`\b(?:AKIA|ASIA)(?:[A-Z0-9]{16}\b|[A-Z0-9]{6,15}$)`),
+		re:   regexp.MustCompile(`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`),
 		hint: contains("AKIA", "ASIA"),
 	},
 	// A secret access key is 40 base64 characters with no prefix of its
@@ -109,30 +109,38 @@ var builtins = []pattern{
 		`(?i)secret_?access_?key(?:\\?["'])?(?:\s*[:=]\s*|[ \t]+)(?:\\?["'])?(?P<secret>[A-Za-z0-9/+=]{40})\b`),
 	{
 		kind: "github_token",
-		re:   regexp.MustCompile(`\b(?:gh[pousr]_(?:[A-Za-z0-9]{36,255}\b|[A-Za-z0-9]{6,35}$)|github_pat_(?:[A-Za-z0-9_]{22,255}\b|[A-Za-z0-9_]{6,21}$))`),
+		re:   regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`),
 		hint: contains("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
 	},
 	{
 		kind: "slack_token",
-		re:   regexp.MustCompile(`\b(?:xox[baprs]|xapp)-(?:[A-Za-z0-9-]{10,}|[A-Za-z0-9-]{6,}$)`),
+		re:   regexp.MustCompile(`\b(?:xox[baprs]|xapp)-[A-Za-z0-9-]{10,}`),
 		hint: contains("xox", "xapp-"),
 	},
 	{
 		kind: "anthropic_key",
-		re:   regexp.MustCompile(`\bsk-ant-(?:[A-Za-z0-9_-]{20,}|[A-Za-z0-9_-]{6,}$)`),
+		re:   regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_-]{20,}`),
 		hint: contains("sk-ant-"),
 	},
 	{
 		kind: "openai_key",
-		re:   regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-)?(?:[A-Za-z0-9_-]{20,}|[A-Za-z0-9_-]{6,}$)`),
+		re:   regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}`),
 		hint: contains("sk-"),
 		keep: hasDigit, // "sk-learn-compatible-estimators" is a word
 	},
 	{
 		kind: "google_api_key",
-		re:   regexp.MustCompile(`\bAIza(?:[0-9A-Za-z_-]{35}|[0-9A-Za-z_-]{6,34}$)`),
+		re:   regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`),
 		hint: contains("AIza"),
 	},
+	// The same tokens cut short at the end of the text (cut.go).
+	cutToken("aws_key", isUpperDigit, nil, "AKIA", "ASIA"),
+	cutToken("github_token", isAlnum, nil, "ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+	cutToken("github_token", isTokenByte, nil, "github_pat_"),
+	cutToken("slack_token", isAlnumDash, nil, "xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-", "xapp-"),
+	cutToken("anthropic_key", isTokenByte, nil, "sk-ant-"),
+	cutToken("openai_key", isTokenByte, hasDigit, "sk-"),
+	cutToken("google_api_key", isTokenByte, nil, "AIza"),
 	// user:password@ in a URL of any scheme (postgres, mysql, redis,
 	// amqp, https...); the scheme is left out of the match so that the
 	// match can begin with a literal. The user may be empty

@@ -99,7 +99,7 @@ func apply(ps []pattern, s string) string {
 // secret is whole, and its span in s takes every escape it was written
 // with, so no part of it is left for a shallower level to miss.
 func applyUnescaped(ps []pattern, s string) string {
-	levels := unescapeLevels(s)
+	levels := unescapeLevels(s, maxUnescape)
 	for d := len(levels) - 1; d >= 0; d-- {
 		for i := 0; i < len(ps) && d < len(levels); i++ {
 			u := levels[d]
@@ -117,18 +117,18 @@ func applyUnescaped(ps []pattern, s string) string {
 				mapped = append(mapped, [2]int{a, b})
 			}
 			s = splice(s, mapped, Marker(ps[i].kind))
-			levels = unescapeLevels(s)
+			levels = unescapeLevels(s, d+1) // the deeper ones are done
 		}
 	}
 	return s
 }
 
-// unescapeLevels decodes s up to maxUnescape times, while there is
-// anything to decode.
-func unescapeLevels(s string) []unescaped {
+// unescapeLevels decodes s up to n times, while there is anything to
+// decode.
+func unescapeLevels(s string, n int) []unescaped {
 	var levels []unescaped
 	u := unescaped{text: s}
-	for range maxUnescape {
+	for range n {
 		next, ok := u.unescape()
 		if !ok {
 			break

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -25,7 +26,7 @@ type unescaped struct {
 	// from[i] is the offset in the original text of the escape (or plain
 	// byte) that decoded byte i came from; from[len(text)] is the
 	// original's length. Bytes decoded from one escape share an offset.
-	from []int
+	from []int32
 }
 
 // unescape decodes the JSON string escapes of u.text leniently, as free
@@ -34,18 +35,18 @@ type unescaped struct {
 func (u unescaped) unescape() (out unescaped, ok bool) {
 	s := u.text
 	i := strings.IndexByte(s, '\\')
-	if i < 0 {
+	if i < 0 || len(s) > math.MaxInt32 { // offsets are int32; messages are far smaller
 		return u, false
 	}
-	origin := func(j int) int {
+	origin := func(j int) int32 {
 		if u.from == nil {
-			return j
+			return int32(j)
 		}
 		return u.from[j]
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	from := make([]int, 0, len(s)+1)
+	from := make([]int32, 0, len(s)+1)
 	last := 0
 	for ; i >= 0; i = strings.IndexByte(s[last:], '\\') {
 		i += last
@@ -142,5 +143,5 @@ func (u unescaped) span(start, end int) (int, int) {
 	for end < len(u.text) && end > 0 && u.from[end] == u.from[end-1] {
 		end++
 	}
-	return u.from[start], u.from[end]
+	return int(u.from[start]), int(u.from[end])
 }

@@ -19,11 +19,11 @@ func FuzzUnescape(f *testing.F) {
 		if !ok {
 			return
 		}
-		if len(u.from) != len(u.text)+1 || u.from[len(u.text)] != len(s) {
+		if len(u.from) != len(u.text)+1 || int(u.from[len(u.text)]) != len(s) {
 			t.Fatalf("%q: map of %d for %d bytes, last %d", s, len(u.from), len(u.text), u.from[len(u.text)])
 		}
 		for i := 1; i < len(u.from); i++ {
-			if u.from[i] < u.from[i-1] || u.from[i] > len(s) {
+			if u.from[i] < u.from[i-1] || int(u.from[i]) > len(s) {
 				t.Fatalf("%q: offsets out of order at %d: %v", s, i, u.from)
 			}
 		}
