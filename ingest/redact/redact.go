@@ -1,6 +1,9 @@
 // Package redact removes secrets from MCP messages before they are stored
-// or forwarded: values under secret-looking keys, and known token shapes
-// anywhere inside string values.
+// or forwarded: values under secret-looking keys (keys.go), values assigned
+// to such names inside free text (assign.go), and known token shapes
+// anywhere inside string values (patterns.go) — also where JSON escapes
+// hide them, as in the excerpt of a malformed message (unescape.go), and
+// where the excerpt cuts them short (cut.go).
 //
 // A record that leaks a credential turns the audit trail into an attack
 // surface, so the rules err toward redacting; the replacement names the
