@@ -24,7 +24,22 @@ var assignHint = &hint{words: assignWords, fold: true, gate: mayAssign}
 // name (_). Most object keys (max_tokens) and most lines of code have
 // neither, and are spared the scan.
 func mayAssign(s string) bool {
-	return containsAnyByte(s, "=:") || containsAnyByte(s, " \t") && containsAnyByte(s, "-_")
+	if len(s) > 32 {
+		return containsAnyByte(s, "=:") || containsAnyByte(s, " \t") && containsAnyByte(s, "-_")
+	}
+	// Object keys are short: one loop costs less than six IndexByte calls.
+	blank, joined := false, false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '=', ':':
+			return true
+		case ' ', '\t':
+			blank = true
+		case '-', '_':
+			joined = true
+		}
+	}
+	return blank && joined
 }
 
 // builtinRule classifies names by the built-in key rule alone: the keys a

@@ -118,18 +118,23 @@ func (r *Redactor) classifyName(k, key string) keyClass {
 			return secretAny
 		}
 		if strings.Contains(k, d) {
-			if notSecret[k] {
+			if notSecret[k] || hasNotSecretSuffix(k) {
 				return plain
-			}
-			for _, s := range notSecretSuffixes {
-				if strings.HasSuffix(k, s) {
-					return plain
-				}
 			}
 			return secretString
 		}
 	}
 	return plain
+}
+
+func hasNotSecretSuffix(k string) bool {
+	last := k[len(k)-1]
+	for _, s := range notSecretSuffixes {
+		if s[len(s)-1] == last && strings.HasSuffix(k, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // minDefaultKey is the length of the shortest of defaultKeys.
