@@ -16,7 +16,7 @@ type hintIndex struct {
 	// groups[table[k]-1] are the words whose first two bytes fold to k.
 	table  [1 << 16]uint8
 	groups [][]hintWord
-	gates  []gatedHint // patterns whose hint also needs one of some bytes
+	gates  []gatedHint // patterns whose hint also has a gate
 	all    uint64      // a bit for each pattern with a hint
 }
 
@@ -27,7 +27,7 @@ type hintWord struct {
 }
 
 type gatedHint struct {
-	gate string
+	gate func(string) bool
 	bit  uint64
 }
 
@@ -47,7 +47,7 @@ func newHintIndex(ps []pattern) *hintIndex {
 		}
 		bit := uint64(1) << i
 		x.all |= bit
-		if h.gate != "" {
+		if h.gate != nil {
 			x.gates = append(x.gates, gatedHint{h.gate, bit})
 		}
 		for _, w := range h.words {
@@ -97,7 +97,7 @@ func (x *hintIndex) scan(s string) uint64 {
 		}
 	}
 	for _, g := range x.gates {
-		if found&g.bit != 0 && !containsAnyByte(s, g.gate) {
+		if found&g.bit != 0 && !g.gate(s) {
 			found &^= g.bit
 		}
 	}

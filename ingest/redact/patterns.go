@@ -21,6 +21,9 @@ type pattern struct {
 	// case-insensitive regexp with no literal prefix otherwise steps its
 	// NFA over every byte, which costs a second per 4 MiB message.
 	starts []string
+	// scan, when set, finds the secrets in place of re: for shapes a
+	// regexp cannot decide, such as whether a name holds a secret.
+	scan func(s string) [][2]int
 }
 
 // anchored builds a pattern whose matches begin with one of starts,
@@ -37,12 +40,12 @@ func anchored(kind string, starts []string, expr string) pattern {
 // hint is the literal words one of which a pattern's every match contains.
 type hint struct {
 	words []string
-	fold  bool   // the words are lowercase and match in any ASCII case
-	gate  string // when set, the text must also hold one of these bytes
+	fold  bool                // the words are lowercase and match in any ASCII case
+	gate  func(s string) bool // when set, the text must also pass it: a cheap test of its bytes
 }
 
 func (h *hint) in(s string) bool {
-	if h.gate != "" && !containsAnyByte(s, h.gate) {
+	if h.gate != nil && !h.gate(s) {
 		return false
 	}
 	if h.fold {
@@ -84,7 +87,7 @@ var builtins = []pattern{
 	},
 	{
 		kind: "bearer",
-		re:   regexp.MustCompile(`\b(?:Bearer|bearer|BEARER)\s+(?P<secret>[A-Za-z0-9\-._~+/]{8,}=*)`),
+		re:   regexp.MustCompile(`\b(?:Bearer|bearer|BEARER)\s+(?P<secret>[A-Za-z0-9\-._~+/]{8,}=*|[A-Za-z0-9\-._~+/]+$)`),
 		hint: contains("Bearer", "bearer", "BEARER"),
 		keep: notAllLetters, // "bearer instruments" is prose
 	},
@@ -100,8 +103,10 @@ var builtins = []pattern{
 	},
 	// A secret access key is 40 base64 characters with no prefix of its
 	// own, so it is only recognisable next to its name.
+	// aws configure set aws_secret_access_key X puts a blank, not "=",
+	// between them.
 	anchored("aws_secret", []string{"secret"},
-		`(?i)secret_?access_?key(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?(?P<secret>[A-Za-z0-9/+=]{40})\b`),
+		`(?i)secret_?access_?key(?:\\?["'])?(?:\s*[:=]\s*|[ \t]+)(?:\\?["'])?(?P<secret>[A-Za-z0-9/+=]{40})\b`),
 	{
 		kind: "github_token",
 		re:   regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`),
@@ -128,25 +133,39 @@ var builtins = []pattern{
 		re:   regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`),
 		hint: contains("AIza"),
 	},
-	// user:password@ in a URL; the scheme is left out of the match so
-	// that the match can begin with a literal.
-	anchored("url_password", []string{"://"}, `://[^:/\s@"\\]+:(?P<secret>[^@/\s"\\]+)@`),
+	// The same tokens cut short at the end of the text (cut.go).
+	cutToken("aws_key", isUpperDigit, nil, "AKIA", "ASIA"),
+	cutToken("github_token", isAlnum, nil, "ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+	cutToken("github_token", isTokenByte, nil, "github_pat_"),
+	cutToken("slack_token", isAlnumDash, nil, "xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-", "xapp-"),
+	cutToken("anthropic_key", isTokenByte, nil, "sk-ant-"),
+	cutToken("openai_key", isTokenByte, hasDigit, "sk-"),
+	cutToken("google_api_key", isTokenByte, nil, "AIza"),
+	// user:password@ in a URL of any scheme (postgres, mysql, redis,
+	// amqp, https...); the scheme is left out of the match so that the
+	// match can begin with a literal. The user may be empty
+	// (redis://:pw@host), and the password runs to the last "@" before
+	// the path, since people paste passwords with an unencoded "@". Text
+	// that ends after "user:" (a message cut short) ends in a password,
+	// unless what is there is a port or a placeholder (${PORT}).
+	anchored("url_password", []string{"://"},
+		`://[^:/?#\s@"\\]*:(?:(?P<secret>[^/?#\s"\\]+)@|(?P<secret>[0-9]*[^/?#\s"\\@${<0-9][^/?#\s"\\@]*)$)`),
 	// The credentials of any HTTP auth scheme, as in a curl command.
 	anchored("authorization", []string{"authorization"},
 		`(?i)authorization(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?`+
 			`(?:(?:basic|bearer|digest|token|negotiate|ntlm|apikey)\s+)?(?P<secret>[^\s"'\\,;{}]+)`),
+	// Passwords in command lines whose flags are too short to read
+	// without the command: mysql -pX (attached; "-p db" prompts), sshpass
+	// -p X, curl -u user:X.
+	anchored("password_flag", []string{"mysql", "mariadb"},
+		`(?i:mysql[a-z]*|mariadb[a-z-]*)\b[^\n|;&]*?\s-p(?P<secret>'[^']*(?:'|$)|"[^"]*(?:"|$)|[^\s'"]+)`),
+	anchored("password_flag", []string{"sshpass"},
+		`(?i:sshpass)\s+(?:-[^p\s]\S*\s+)*-p\s*(?P<secret>'[^']*(?:'|$)|"[^"]*(?:"|$)|[^\s'"]+)`),
+	anchored("password_flag", []string{"curl"},
+		`(?i:curl)\b[^\n|;&]*?\s(?:-u|--user)(?:\s+|=)?['"]?[^\s:'"]*:(?P<secret>[^\s'"]+)`),
 	anchored("cookie", []string{"cookie"}, `(?i)cookie(?:\\?["'])?\s*:\s*(?:\\?["'])?(?P<secret>[^\r\n"'\\]+)`),
-	func() pattern {
-		// name=value and name: value, for secrets in command lines, env
-		// files, query strings, YAML and JSON text carried inside a string.
-		p := anchored("key", secretWords,
-			`(?i)(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)[a-z0-9_.-]*`+
-				`(?:\\?["'])?\s*[:=]\s*`+
-				`(?:\\?"(?P<secret>[^"\\]+)|'(?P<secret>[^'\\]+)|(?P<secret>[^\s&"'<>;,\\={}\[\]][^\s&"'<>;,\\]*))`)
-		p.hint = &hint{words: secretWords, fold: true, gate: ":="}
-		p.keep = notCount // max_tokens=4096 counts tokens
-		return p
-	}(),
+	// A value assigned to a secret name, in any notation (assign.go).
+	{kind: "key", scan: scanAssignments, hint: assignHint},
 }
 
 func contains(words ...string) *hint { return &hint{words: words} }
@@ -256,12 +275,7 @@ func (p *pattern) find(s string) [][]int {
 	}
 	var locs [][]int
 	for from := 0; from < len(s); {
-		i := -1
-		for k := range scanners {
-			if j := scanners[k].next(from); j >= 0 && (i < 0 || j < i) {
-				i = j
-			}
-		}
+		i := firstOf(scanners, from)
 		if i < 0 {
 			break
 		}
@@ -281,19 +295,21 @@ func (p *pattern) find(s string) [][]int {
 	return locs
 }
 
-// replace applies one pattern to s.
-func (p *pattern) replace(s string) string {
+// spans returns where p's secrets are in s, in order: the "secret" group
+// of each match, or the whole match.
+func (p *pattern) spans(s string) [][2]int {
 	if p.hint != nil && !p.hint.in(s) {
-		return s
+		return nil
+	}
+	if p.scan != nil {
+		return p.scan(s)
 	}
 	locs := p.find(s)
 	if locs == nil {
-		return s
+		return nil
 	}
-	mark := Marker(p.kind)
 	names := p.re.SubexpNames()
-	var b strings.Builder
-	last, replaced := 0, false
+	var out [][2]int
 	for _, loc := range locs {
 		start, end := loc[0], loc[1]
 		for g := 1; g < len(names); g++ {
@@ -307,12 +323,31 @@ func (p *pattern) replace(s string) string {
 		if start == end || isMarker(s[start:end]) || p.keep != nil && !p.keep(s[start:end]) {
 			continue
 		}
-		b.WriteString(s[last:start])
-		b.WriteString(mark)
-		last, replaced = end, true
+		out = append(out, [2]int{start, end})
 	}
-	if !replaced {
+	return out
+}
+
+// replace applies one pattern to s.
+func (p *pattern) replace(s string) string {
+	spans := p.spans(s)
+	if spans == nil {
 		return s
+	}
+	return splice(s, spans, Marker(p.kind))
+}
+
+// splice replaces the spans of s, in order and not overlapping, with mark.
+func splice(s string, spans [][2]int, mark string) string {
+	if len(spans) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(s[last:sp[0]])
+		b.WriteString(mark)
+		last = sp[1]
 	}
 	b.WriteString(s[last:])
 	return b.String()

@@ -1,6 +1,9 @@
 // Package redact removes secrets from MCP messages before they are stored
-// or forwarded: values under secret-looking keys, and known token shapes
-// anywhere inside string values.
+// or forwarded: values under secret-looking keys (keys.go), values assigned
+// to such names inside free text (assign.go), and known token shapes
+// anywhere inside string values (patterns.go) — also where JSON escapes
+// hide them, as in the excerpt of a malformed message (unescape.go), and
+// where the excerpt cuts them short (cut.go).
 //
 // A record that leaks a credential turns the audit trail into an attack
 // surface, so the rules err toward redacting; the replacement names the
@@ -13,7 +16,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/mcptrail/mcptrail/internal/rawjson"
@@ -86,10 +88,58 @@ func (r *Redactor) String(s string) string {
 }
 
 func apply(ps []pattern, s string) string {
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = applyUnescaped(ps, s)
+	}
 	for i := range ps {
 		s = ps[i].replace(s)
 	}
 	return s
+}
+
+// applyUnescaped replaces the secrets that s shows once its JSON escapes
+// are decoded (see unescape.go), the most decoded level first: there a
+// secret is whole, and its span in s takes every escape it was written
+// with, so no part of it is left for a shallower level to miss.
+func applyUnescaped(ps []pattern, s string) string {
+	levels := unescapeLevels(s, maxUnescape)
+	for d := len(levels) - 1; d >= 0; d-- {
+		for i := 0; i < len(ps) && d < len(levels); i++ {
+			u := levels[d]
+			found := ps[i].spans(u.text)
+			if len(found) == 0 {
+				continue
+			}
+			mapped := make([][2]int, 0, len(found))
+			for _, sp := range found {
+				a, b := u.span(sp[0], sp[1])
+				if n := len(mapped); n > 0 && a < mapped[n-1][1] {
+					mapped[n-1][1] = max(mapped[n-1][1], b)
+					continue
+				}
+				mapped = append(mapped, [2]int{a, b})
+			}
+			s = splice(s, mapped, Marker(ps[i].kind))
+			levels = unescapeLevels(s, d+1) // the deeper ones are done
+		}
+	}
+	return s
+}
+
+// unescapeLevels decodes s up to n times, while there is anything to
+// decode.
+func unescapeLevels(s string, n int) []unescaped {
+	var levels []unescaped
+	u := unescaped{text: s}
+	for range n {
+		next, ok := u.unescape()
+		if !ok {
+			break
+		}
+		levels = append(levels, next)
+		u = next
+	}
+	return levels
 }
 
 // activePatterns drops the patterns whose hint fails on the whole text,
@@ -148,86 +198,6 @@ func (r *Redactor) JSON(raw json.RawMessage) (out json.RawMessage, changed bool)
 		return raw, false
 	}
 	return append(w.out, raw[w.last:]...), true
-}
-
-// keyClass says how a key's value is treated.
-type keyClass int
-
-const (
-	plain        keyClass = iota
-	secretString          // redact string values; numbers under "max_tokens" count tokens
-	secretAny             // redact the value whatever its type
-)
-
-// defaultKeys match as substrings of a normalized key ("x-api-key",
-// "client_secret", "GITHUB_TOKEN"). An exact match redacts any value type.
-var defaultKeys = []string{
-	"password", "passwd", "passphrase", "token", "secret", "apikey",
-	"authorization", "cookie", "privatekey", "accesskey", "credential",
-}
-
-// notSecret are keys that contain a default but hold protocol state,
-// not credentials; redacting progressToken would cut progress
-// notifications off from their call in the record.
-var notSecret = map[string]bool{
-	"progresstoken": true, "pagetoken": true, "nextpagetoken": true, "tokentype": true,
-}
-
-func (r *Redactor) classify(key string) keyClass {
-	// Normalized into a buffer on the stack: most keys of a message change
-	// (any "_", "-", "." or capital letter), and strings.Map would
-	// allocate for each of them on every call.
-	var buf [64]byte
-	n, ascii := 0, len(key) <= len(buf)
-	for i := 0; i < len(key) && ascii; i++ {
-		switch c := key[i]; {
-		case c >= utf8.RuneSelf:
-			ascii = false
-		case c == '-' || c == '_' || c == '.' || c == ' ':
-		case 'A' <= c && c <= 'Z':
-			buf[n] = c + 'a' - 'A'
-			n++
-		default:
-			buf[n] = c
-			n++
-		}
-	}
-	if !ascii {
-		return r.classifyNormalized(normalize(key)) // as strings.Map sees runes (and invalid UTF-8)
-	}
-	return r.classifyNormalized(unsafe.String(&buf[0], n)) // only read, while buf lives
-}
-
-func (r *Redactor) classifyNormalized(k string) keyClass {
-	if r.keys[k] {
-		return secretAny
-	}
-	if notSecret[k] {
-		return plain
-	}
-	for _, d := range defaultKeys {
-		if k == d {
-			return secretAny
-		}
-		if strings.Contains(k, d) {
-			return secretString
-		}
-	}
-	return plain
-}
-
-// normalize folds the spellings of one key name together: "X-Api-Key",
-// "x_api_key" and "xApiKey" all become "xapikey".
-func normalize(k string) string {
-	return strings.Map(func(c rune) rune {
-		switch {
-		case c == '-' || c == '_' || c == '.' || c == ' ':
-			return -1
-		case 'A' <= c && c <= 'Z':
-			return c + 'a' - 'A'
-		}
-		return c
-	}, k)
 }
 
 // isMarker reports whether s is already a redaction marker, so a second
@@ -354,6 +324,8 @@ func (w *walker) mayMatch(start, end int) bool {
 	if strings.Contains(raw, `\u`) || strings.Contains(raw, `\/`) {
 		return true
 	}
+	// Few patterns are active on most messages, and gated hints fail at
+	// once on most strings: cheaper than a pass of the hint index.
 	for i := range w.patterns {
 		if p := &w.patterns[i]; p.hint == nil || p.hint.in(raw) {
 			return true

@@ -80,6 +80,44 @@ func TestString(t *testing.T) {
 		{"cookie", "curl -H 'Cookie: session=abc123; theme=dark' x", "curl -H 'Cookie: [REDACTED:cookie]' x"},
 		{"set-cookie", "Set-Cookie: sid=31d4d96e407aad42; Path=/; Secure\r\nX: y", "Set-Cookie: [REDACTED:cookie]\r\nX: y"},
 		{"two secrets", ghClassic + " and " + slackBot, "[REDACTED:github_token] and [REDACTED:slack_token]"},
+
+		// Secrets assigned to names, in the notations people paste.
+		{"aws configure set", "aws configure set aws_secret_access_key " + awsSecret + " --profile dev",
+			"aws configure set aws_secret_access_key [REDACTED:aws_secret] --profile dev"},
+		{"aws configure set short", "aws configure set aws_secret_access_key Hunter2-x9 --profile dev",
+			"aws configure set aws_secret_access_key [REDACTED:key] --profile dev"},
+		{"aws secret yaml", "AWS_SECRET_ACCESS_KEY: " + awsSecret, "AWS_SECRET_ACCESS_KEY: [REDACTED:aws_secret]"},
+		{"aws secret key= not 40", "aws_secret_access_key=abc", "aws_secret_access_key=[REDACTED:key]"},
+		{"password=", "login password=hunter2 now", "login password=[REDACTED:key] now"},
+		{"passwd:", "passwd: x", "passwd: [REDACTED:key]"},
+		{"flag with blank", "docker login --password hunter2 -u bob", "docker login --password [REDACTED:key] -u bob"},
+		{"flag with =", "app --password=hunter2 --verbose", "app --password=[REDACTED:key] --verbose"},
+		{"flag quoted", `app --token "two words" --x`, `app --token "[REDACTED:key]" --x`},
+		{"mysql -p attached", "mysql -u root -pHunter2 shop", "mysql -u root -p[REDACTED:password_flag] shop"},
+		{"mysql -p quoted", "mysqldump -u root -p'Hunter 2' shop > x.sql", "mysqldump -u root -p[REDACTED:password_flag] shop > x.sql"},
+		{"sshpass", "sshpass -p hunter2 ssh bob@h", "sshpass -p [REDACTED:password_flag] ssh bob@h"},
+		{"curl -u", "curl -u admin:hunter2 https://x.example", "curl -u admin:[REDACTED:password_flag] https://x.example"},
+		{"openssl pass:", "openssl rsa -passin pass:hunter2 -in k.pem", "openssl rsa -passin pass:[REDACTED:key] -in k.pem"},
+		{"mysql url", "mysql://root:hunter2@db:3306/shop", "mysql://root:[REDACTED:url_password]@db:3306/shop"},
+		{"redis url no user", "redis://:hunter2@cache:6379/0", "redis://:[REDACTED:url_password]@cache:6379/0"},
+		{"amqp url @ in password", "amqp://bob:p@ss@mq.internal/vhost", "amqp://bob:[REDACTED:url_password]@mq.internal/vhost"},
+		{"any scheme", "git clone https://bob:tok3n@git.example/r.git", "git clone https://bob:[REDACTED:url_password]@git.example/r.git"},
+		{"export token", "export FOO_TOKEN=abc123", "export FOO_TOKEN=[REDACTED:key]"},
+		{"env file", "DB_HOST=db\nDB_PASS=xyz\nSMTP_PWD=q\n", "DB_HOST=db\nDB_PASS=[REDACTED:key]\nSMTP_PWD=[REDACTED:key]\n"},
+		{"api_key query", "https://x.example/v1?api_key=abc&q=1", "https://x.example/v1?api_key=[REDACTED:key]&q=1"},
+		{"secret env", "CLIENT_SECRET=s3", "CLIENT_SECRET=[REDACTED:key]"},
+		{"connection string", "Server=db;User Id=sa;Password=hunter2;Database=shop", "Server=db;User Id=sa;Password=[REDACTED:key];Database=shop"},
+		{"ruby hash", "{'secret' => 'x'}", "{'secret' => '[REDACTED:key]'}"},
+		{"go :=", `password := "hunter2"`, `password := "[REDACTED:key]"`},
+		{"npmrc", "//registry.npmjs.org/:_authToken=npm_abc", "//registry.npmjs.org/:_authToken=[REDACTED:key]"},
+		{"pwd key", `PWD=/home/bob`, `PWD=[REDACTED:key]`},
+		{"session cookie env", "SESSION_COOKIE=abc", "SESSION_COOKIE=[REDACTED:key]"},
+		{"escaped quote inside value", `{"password":"hun\"ter2","n":1}`, `{"password":"[REDACTED:key]","n":1}`},
+		{"value cut short", `{"password": "hunt`, `{"password": "[REDACTED:key]`},
+		{"escaped key", `{"pass\u0077ord":"hunter2","n":1`, `{"pass\u0077ord":"[REDACTED:key]","n":1`},
+		{"escaped key twice", `{\"pass\\u0077ord\":\"hunter2\",`, `{\"pass\\u0077ord\":\"[REDACTED:key]\",`},
+		{"escaped separator", `"cmd":"export API_TOKEN\u003dabc def"`, `"cmd":"export API_TOKEN\u003d[REDACTED:key] def"`},
+		{"escaped token", `"a":"\u0067hp_` + ghClassic[4:] + `"`, `"a":"[REDACTED:github_token]"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +151,21 @@ func TestStringKeepsLookalikes(t *testing.T) {
 		`{"authorization": {"reviewed": true}}`,
 		"cookie policy",
 		"[REDACTED:jwt]",
+		"the password is wrong",
+		"the api_key field",
+		"pass: true",
+		"tests pass=12 fail=0",
+		"bypass: yes",
+		"mysql -u root -p shop",
+		"sshpass -f pw.txt ssh -p 22 h",
+		"docker run -u 1000:1000 img",
+		"echo x | docker login --password-stdin",
+		"PASSWORD_FILE=/run/secrets/db",
+		"token_url: https://idp.example/token",
+		"psql --no-password -h db",
+		"Token::new(x)",
+		"access_key_id: AKIA-is-elsewhere",
+		"https://localhost:3000/@user",
 	} {
 		if got := red.String(s); got != s {
 			t.Errorf("String(%q) = %q, want it unchanged", s, got)
@@ -144,6 +197,16 @@ func TestJSON(t *testing.T) {
 		{"html stays readable", `{"a":"<b>&` + awsKeyID + `"}`, `{"a":"<b>&[REDACTED:aws_key]"}`},
 		{"invalid json redacted as text", `{"a": "Bearer ` + bearerTok, `{"a": "Bearer [REDACTED:bearer]`},
 		{"invalid json keyed", `{"password": "hunter2", "x": `, `{"password": "[REDACTED:key]", "x": `},
+		{"pwd field", `{"user":"bob","pwd":"hunter2"}`, `{"user":"bob","pwd":"[REDACTED:key]"}`},
+		{"pwd number", `{"pwd":123456}`, `{"pwd":"[REDACTED:key]"}`},
+		{"pass and last-word keys", `{"pass":"a","db_pass":"b","smtpPass":"c","MYSQL_PWD":"d","passphrase":"e"}`,
+			`{"pass":"[REDACTED:key]","db_pass":"[REDACTED:key]","smtpPass":"[REDACTED:key]","MYSQL_PWD":"[REDACTED:key]","passphrase":"[REDACTED:key]"}`},
+		{"secret kinds of key", `{"private_key":"a","signingKey":"b","secret_key":"c","encryption-key":"d","primary_key":"id7"}`,
+			`{"private_key":"[REDACTED:key]","signingKey":"[REDACTED:key]","secret_key":"[REDACTED:key]","encryption-key":"[REDACTED:key]","primary_key":"id7"}`},
+		{"escaped key", `{"pass\u0077ord":"hunter2","P\u0057D":"x"}`, `{"pass\u0077ord":"[REDACTED:key]","P\u0057D":"[REDACTED:key]"}`},
+		{"aws configure in an argument", `{"name":"shell","arguments":{"cmd":"aws configure set aws_secret_access_key ` + awsSecret + `"}}`,
+			`{"name":"shell","arguments":{"cmd":"aws configure set aws_secret_access_key [REDACTED:aws_secret]"}}`},
+		{"json text in a string", `{"body":"{\"pass\\u0077ord\":\"hunter2\"}"}`, `{"body":"{\"pass\\u0077ord\":\"[REDACTED:key]\"}"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +248,47 @@ func TestJSONUnchangedIsSameSlice(t *testing.T) {
 		}
 		if len(in) > 0 && &out[0] != &raw[0] {
 			t.Errorf("JSON(%s) copied an unchanged input", in)
+		}
+	}
+}
+
+// The key rule, as JSON keys and free-text names both use it.
+func TestKeyRule(t *testing.T) {
+	red := mustNew(t, Rules{})
+	for key, want := range map[string]keyClass{
+		"password": secretAny, "PASSWORD": secretAny, "pass.word": secretAny, "pwd": secretAny, "PWD": secretAny,
+		"passwd": secretAny, "passphrase": secretAny, "token": secretAny, "api-key": secretAny, "privateKey": secretAny,
+		"pass": secretString, "db_pass": secretString, "smtpPass": secretString, "MYSQL_PWD": secretString, "db_pass2": secretString,
+		"aws_secret_access_key": secretString, "client_secret": secretString, "GITHUB_TOKEN": secretString,
+		"signing_key": secretAny, "masterKey": secretAny, "x-auth-key": secretString,
+		"bypass": plain, "compass": plain, "passed": plain, "OLDPWD": plain, "pass_rate": plain,
+		"key": plain, "primary_key": plain, "sort_key": plain, "public_key": plain,
+		"progressToken": plain, "token_type": plain, "access_key_id": plain, "password_file": plain,
+		"token_url": plain, "password-stdin": plain, "tokenEndpoint": plain,
+	} {
+		if got := red.classify(key); got != want {
+			t.Errorf("classify(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
+// Every name the key rule knows is looked for in free text: each holds
+// one of the scanner's words.
+func TestAssignWordsCoverKeyRule(t *testing.T) {
+	names := append([]string(nil), defaultKeys...)
+	for _, s := range shortKeys {
+		names = append(names, s.word)
+	}
+	for _, n := range names {
+		if n == "authorization" {
+			continue // its own pattern reads the auth scheme before the secret
+		}
+		found := false
+		for _, w := range assignWords {
+			found = found || strings.Contains(n, w)
+		}
+		if !found {
+			t.Errorf("no scanner word in %q", n)
 		}
 	}
 }
@@ -367,7 +471,7 @@ func FuzzClassify(f *testing.F) {
 	}
 	red := mustNew(f, Rules{Keys: []string{"Custom-Key", "é key"}})
 	f.Fuzz(func(t *testing.T, key string) {
-		if got, want := red.classify(key), red.classifyNormalized(normalize(key)); got != want {
+		if got, want := red.classify(key), red.classifyName(normalize(key), key); got != want {
 			t.Fatalf("classify(%q) = %v, want %v", key, got, want)
 		}
 	})
