@@ -1,0 +1,291 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/store"
+)
+
+// Errors an Authenticate function may return (wrapped or not), so that the
+// refusal it causes is recorded with its reason: the credential itself
+// never is.
+var (
+	ErrNoCredential      = errors.New("no bearer token")
+	ErrUnknownCredential = errors.New("unknown token")
+)
+
+// Reasons of refusal events (store.Refusal.Reason). The default detection
+// rule and the SIEM formats key on them: they are part of the record.
+const (
+	RefusedAuth     = "auth"     // 401: no, an unknown or an invalid credential
+	RefusedOrigin   = "origin"   // 403: a browser origin that is not allowed
+	RefusedHost     = "host"     // 403: a Host header a loopback listener does not answer to (DNS rebinding)
+	RefusedSession  = "session"  // 404: an Mcp-Session-Id that is not the client's
+	RefusedVersion  = "version"  // 400: an unsupported MCP-Protocol-Version
+	RefusedRequest  = "request"  // 400/405: a request the transport does not allow
+	RefusedSize     = "size"     // 413: a body over the message limit
+	RefusedCap      = "cap"      // 429: the session caps
+	RefusedUpstream = "upstream" // 404: no such upstream
+)
+
+// Bounds of what a refusal records of what the client sent.
+const maxRefusedField = 256
+
+// Refusal rate limits: each source (client IP address and reason) may have
+// refusalBurst events recorded at once and one more every refusalEvery;
+// all sources together globalBurst, and one more every globalEvery. What
+// they hold back is counted and recorded as one summary event per source
+// and reason every refusalWindow. maxRefusalSources bounds the sources
+// tracked; beyond it new sources share one ("*") per reason.
+const (
+	refusalBurst      = 10
+	refusalEvery      = 10 * time.Second
+	globalBurst       = 100
+	globalEvery       = time.Second
+	refusalWindow     = time.Minute
+	maxRefusalSources = 1024
+)
+
+// refusal is one request the gateway turned away, as the handler saw it.
+type refusal struct {
+	status   int
+	reason   string
+	detail   string
+	upstream string
+	session  string // the gateway session it was refused in, if it named one of its owner's
+	size     int    // bytes of the refused body, when it was too large
+	ov       *Overrides
+}
+
+// refusals records what the HTTP gateway turns away, at a bounded rate:
+// a flood of refusals costs at most the burst and refill of the buckets
+// plus one summary event per source and reason each window.
+type refusals struct {
+	rec Recorder
+	log *slog.Logger
+	now func() time.Time
+	// label identifies the credential of a refused request that was
+	// refused before authentication (its principal is worth recording).
+	label func(r *http.Request) *Overrides
+
+	mu      sync.Mutex
+	global  bucket
+	sources map[refusalKey]*refusalSource
+	window  time.Time // when the current summary window began
+}
+
+type refusalKey struct{ addr, reason string }
+
+// refusalSource is one source's state: its bucket, and what it had
+// suppressed since the window began.
+type refusalSource struct {
+	bucket     bucket
+	suppressed int64
+	status     int
+	upstream   string
+}
+
+// bucket is a token bucket: burst tokens, one more every `every`.
+type bucket struct {
+	tokens float64
+	last   time.Time
+	primed bool
+}
+
+func (b *bucket) take(now time.Time, burst int, every time.Duration) bool {
+	if !b.primed {
+		b.tokens, b.last, b.primed = float64(burst), now, true
+	}
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(float64(burst), b.tokens+float64(d)/float64(every))
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// full reports whether the bucket would be full now: its state is then no
+// different from a new one's.
+func (b *bucket) full(now time.Time, burst int, every time.Duration) bool {
+	return b.tokens+float64(now.Sub(b.last))/float64(every) >= float64(burst)
+}
+
+func newRefusals(rec Recorder, log *slog.Logger) *refusals {
+	return &refusals{rec: rec, log: log, now: time.Now, sources: make(map[refusalKey]*refusalSource)}
+}
+
+// record records one refusal of r, or counts it when its source or the
+// gateway as a whole is over its rate.
+func (rf *refusals) record(r *http.Request, f refusal) {
+	addr := remoteIP(r)
+	now := rf.now()
+	rf.mu.Lock()
+	k := refusalKey{addr, f.reason}
+	src := rf.sources[k]
+	if src == nil {
+		if len(rf.sources) >= maxRefusalSources {
+			k.addr = "*"
+			src = rf.sources[k]
+		}
+		if src == nil {
+			src = &refusalSource{}
+			rf.sources[k] = src
+		}
+	}
+	if rf.window.IsZero() {
+		rf.window = now
+	}
+	// Both buckets pay only for an event that is recorded.
+	ok := src.bucket.take(now, refusalBurst, refusalEvery)
+	if ok && !rf.global.take(now, globalBurst, globalEvery) {
+		src.bucket.tokens++ // not spent after all
+		ok = false
+	}
+	if !ok {
+		src.suppressed++
+		src.status, src.upstream = f.status, f.upstream
+	}
+	summaries := rf.dueLocked(now, false)
+	rf.mu.Unlock()
+
+	if ok {
+		rf.write(rf.event(r, addr, f))
+	}
+	rf.writeAll(summaries)
+}
+
+// flush records the summaries of a window that has ended (all of them
+// when force is set: the gateway is closing).
+func (rf *refusals) flush(force bool) {
+	rf.mu.Lock()
+	summaries := rf.dueLocked(rf.now(), force)
+	rf.mu.Unlock()
+	rf.writeAll(summaries)
+}
+
+// dueLocked ends the summary window if it is over (or force): it returns
+// one summary event per source that suppressed refusals, and forgets the
+// sources that are back where a new one starts.
+func (rf *refusals) dueLocked(now time.Time, force bool) []*store.Event {
+	if rf.window.IsZero() || (!force && now.Sub(rf.window) < refusalWindow) {
+		return nil
+	}
+	var out []*store.Event
+	for k, src := range rf.sources {
+		if src.suppressed > 0 {
+			ev := &store.Event{
+				Kind:       store.KindRefusal,
+				Transport:  "http",
+				Upstream:   src.upstream,
+				DurationNS: int64(now.Sub(rf.window)),
+				Detail: fmt.Sprintf("%d more refusals from %s for reason %s suppressed in the last %s",
+					src.suppressed, k.addr, k.reason, now.Sub(rf.window).Round(time.Second)),
+				Refusal: &store.Refusal{Reason: k.reason, Status: src.status, RemoteAddr: k.addr, Suppressed: src.suppressed},
+			}
+			out = append(out, ev)
+			src.suppressed = 0
+		}
+		if src.bucket.full(now, refusalBurst, refusalEvery) {
+			delete(rf.sources, k)
+		}
+	}
+	rf.window = now
+	if len(rf.sources) == 0 {
+		rf.window = time.Time{}
+	}
+	return out
+}
+
+// event describes a refused request: what the client sent (bounded), who
+// a known credential says it is, and never the credential.
+func (rf *refusals) event(r *http.Request, addr string, f refusal) *store.Event {
+	ov := f.ov
+	if ov == nil && f.reason != RefusedAuth && rf.label != nil {
+		ov = rf.label(r)
+	}
+	ev := &store.Event{
+		Kind:            store.KindRefusal,
+		Session:         f.session,
+		Upstream:        clip(f.upstream),
+		Transport:       "http",
+		ProtocolVersion: clip(r.Header.Get(hdrProtocolVersion)),
+		Detail:          scrubCredential(r, f.detail),
+		Size:            f.size,
+		Refusal: &store.Refusal{
+			Reason:     f.reason,
+			Status:     f.status,
+			RemoteAddr: addr,
+			HTTPMethod: clip(r.Method),
+			Path:       clip(r.URL.Path),
+			Origin:     clip(r.Header.Get("Origin")),
+			Host:       clip(r.Host),
+			SessionID:  clip(r.Header.Get(hdrSessionID)),
+		},
+	}
+	if ov != nil {
+		ev.Principal, ev.Agent, ev.OnBehalfOf = ov.Principal, ov.Agent, clip(ov.OnBehalfOf)
+	}
+	return ev
+}
+
+func (rf *refusals) writeAll(evs []*store.Event) {
+	for _, ev := range evs {
+		rf.write(ev)
+	}
+}
+
+func (rf *refusals) write(ev *store.Event) {
+	rf.log.Warn("request refused", "reason", ev.Refusal.Reason, "status", ev.Refusal.Status,
+		"remote", ev.Refusal.RemoteAddr, "upstream", ev.Upstream, "detail", ev.Detail)
+	if rf.rec == nil {
+		return
+	}
+	if _, err := rf.rec.Record(ev, false); err != nil {
+		rf.log.Warn("recording a refusal", "err", err)
+	}
+}
+
+// scrubCredential removes the request's bearer token from a detail (an
+// authenticator's error might quote it): it must be in no record or log.
+func scrubCredential(r *http.Request, detail string) string {
+	h := r.Header.Get("Authorization")
+	if tok, ok := identity.BearerToken(h); ok && tok != "" {
+		detail = strings.ReplaceAll(detail, tok, "[credential]")
+	}
+	if h = strings.TrimSpace(h); h != "" {
+		detail = strings.ReplaceAll(detail, h, "[credential]")
+	}
+	return clip(detail)
+}
+
+// remoteIP is the client's address without its port.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return clip(host)
+}
+
+// clip bounds a string the client chose, on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxRefusedField {
+		return s
+	}
+	cut := maxRefusedField
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}
