@@ -306,7 +306,7 @@ func (g *HTTPGateway) Close() {
 	}
 	wg.Wait()
 	g.refusals.flush(true) // what was suppressed is counted before the record closes
-	g.cancel() // proxied streams (a client's GET, say) end too
+	g.cancel()             // proxied streams (a client's GET, say) end too
 	g.wg.Wait()
 	g.transport.CloseIdleConnections()
 }
