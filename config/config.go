@@ -35,6 +35,10 @@ type Config struct {
 	BatchWindow     Duration            `yaml:"batch_window"`
 	MaxMessageBytes int                 `yaml:"max_message_bytes"`
 	CallTimeout     Duration            `yaml:"call_timeout"`    // 0: calls wait as long as their client
+	// Caps on the HTTP gateway's open sessions (each session of a stdio
+	// upstream is a child process): all together, and per principal.
+	MaxSessions             int `yaml:"max_sessions"`
+	MaxSessionsPerPrincipal int `yaml:"max_sessions_per_principal"`
 	AllowedOrigins  []string            `yaml:"allowed_origins"` // besides loopback origins
 	Upstreams       map[string]Upstream `yaml:"upstreams"`
 	Tokens          []Token             `yaml:"tokens"`
@@ -145,6 +149,11 @@ func Default() *Config {
 		Durability:      "strict",
 		BatchWindow:     Duration(2 * time.Millisecond),
 		MaxMessageBytes: 4 << 20,
+		// 256 sessions (children) keep a host with typical MCP servers
+		// within a few GB; 32 per principal leave an agent room for
+		// parallel sub-agents without letting one take every slot.
+		MaxSessions:             256,
+		MaxSessionsPerPrincipal: 32,
 		Metrics:         Metrics{ToolLabel: true},
 		Tracing:         Tracing{SampleRatio: 1},
 	}
@@ -322,6 +331,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes <= 0 {
 		return errAt(fmt.Sprintf("max_message_bytes %d: must be positive", c.MaxMessageBytes), "max_message_bytes")
+	}
+	if c.MaxSessions <= 0 {
+		return errAt(fmt.Sprintf("max_sessions %d: must be positive", c.MaxSessions), "max_sessions")
+	}
+	if c.MaxSessionsPerPrincipal <= 0 || c.MaxSessionsPerPrincipal > c.MaxSessions {
+		return errAt(fmt.Sprintf("max_sessions_per_principal %d: must be positive and at most max_sessions (%d)", c.MaxSessionsPerPrincipal, c.MaxSessions), "max_sessions_per_principal")
 	}
 	for i, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
