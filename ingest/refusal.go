@@ -1,11 +1,13 @@
 package ingest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,8 +45,10 @@ const maxRefusedField = 256
 // refusalBurst events recorded at once and one more every refusalEvery;
 // all sources together globalBurst, and one more every globalEvery. What
 // they hold back is counted and recorded as one summary event per source
-// and reason every refusalWindow. maxRefusalSources bounds the sources
-// tracked; beyond it new sources share one ("*") per reason.
+// and reason every refusalWindow — for the maxSummaries sources that
+// suppressed most, and one per reason for the rest. maxRefusalSources
+// bounds the sources tracked; beyond it new sources share one ("*") per
+// reason.
 const (
 	refusalBurst      = 10
 	refusalEvery      = 10 * time.Second
@@ -52,6 +56,7 @@ const (
 	globalEvery       = time.Second
 	refusalWindow     = time.Minute
 	maxRefusalSources = 1024
+	maxSummaries      = 16
 )
 
 // refusal is one request the gateway turned away, as the handler saw it.
@@ -175,27 +180,54 @@ func (rf *refusals) flush(force bool) {
 }
 
 // dueLocked ends the summary window if it is over (or force): it returns
-// one summary event per source that suppressed refusals, and forgets the
-// sources that are back where a new one starts.
+// the summaries of the sources that suppressed refusals — one each for the
+// maxSummaries that suppressed most, one per reason for all the others —
+// and forgets the sources that are back where a new one starts.
 func (rf *refusals) dueLocked(now time.Time, force bool) []*store.Event {
 	if rf.window.IsZero() || (!force && now.Sub(rf.window) < refusalWindow) {
 		return nil
 	}
-	var out []*store.Event
+	span := now.Sub(rf.window)
+	var loud []refusalKey
 	for k, src := range rf.sources {
 		if src.suppressed > 0 {
-			ev := &store.Event{
-				Kind:       store.KindRefusal,
-				Transport:  "http",
-				Upstream:   src.upstream,
-				DurationNS: int64(now.Sub(rf.window)),
-				Detail: fmt.Sprintf("%d more refusals from %s for reason %s suppressed in the last %s",
-					src.suppressed, k.addr, k.reason, now.Sub(rf.window).Round(time.Second)),
-				Refusal: &store.Refusal{Reason: k.reason, Status: src.status, RemoteAddr: k.addr, Suppressed: src.suppressed},
-			}
-			out = append(out, ev)
-			src.suppressed = 0
+			loud = append(loud, k)
 		}
+	}
+	slices.SortFunc(loud, func(a, b refusalKey) int {
+		if c := cmp.Compare(rf.sources[b].suppressed, rf.sources[a].suppressed); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.addr, b.addr), cmp.Compare(a.reason, b.reason))
+	})
+	var out []*store.Event
+	others := map[string]*refusalSource{} // reason → the sum of the quieter sources
+	othersN := map[string]int{}
+	var reasons []string
+	for i, k := range loud {
+		src := rf.sources[k]
+		if i < maxSummaries {
+			out = append(out, summary(k.addr, k.reason, src, span,
+				fmt.Sprintf("%d more refusals from %s for reason %s suppressed in the last %s", src.suppressed, k.addr, k.reason, span.Round(time.Second))))
+		} else {
+			o := others[k.reason]
+			if o == nil {
+				o = &refusalSource{}
+				others[k.reason] = o
+				reasons = append(reasons, k.reason)
+			}
+			o.suppressed += src.suppressed
+			o.status, o.upstream = src.status, src.upstream
+			othersN[k.reason]++
+		}
+		src.suppressed = 0
+	}
+	for _, reason := range reasons {
+		o := others[reason]
+		out = append(out, summary("*", reason, o, span,
+			fmt.Sprintf("%d more refusals from %d other sources for reason %s suppressed in the last %s", o.suppressed, othersN[reason], reason, span.Round(time.Second))))
+	}
+	for k, src := range rf.sources {
 		if src.bucket.full(now, refusalBurst, refusalEvery) {
 			delete(rf.sources, k)
 		}
@@ -205,6 +237,18 @@ func (rf *refusals) dueLocked(now time.Time, force bool) []*store.Event {
 		rf.window = time.Time{}
 	}
 	return out
+}
+
+// summary is the event that counts a source's suppressed refusals.
+func summary(addr, reason string, src *refusalSource, span time.Duration, detail string) *store.Event {
+	return &store.Event{
+		Kind:       store.KindRefusal,
+		Transport:  "http",
+		Upstream:   src.upstream,
+		DurationNS: int64(span),
+		Detail:     detail,
+		Refusal:    &store.Refusal{Reason: reason, Status: src.status, RemoteAddr: addr, Suppressed: src.suppressed},
+	}
 }
 
 // event describes a refused request: what the client sent (bounded), who
