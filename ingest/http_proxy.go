@@ -108,7 +108,8 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 		var err error
 		body, tooBig, err = readBody(r, u.g.max)
 		if err != nil {
-			http.Error(w, "Bad Request: reading the body: "+err.Error(), http.StatusBadRequest)
+			u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+				detail: "the body could not be read: " + err.Error()}, "Bad Request: reading the body: "+err.Error())
 			return
 		}
 		if !tooBig {

@@ -63,7 +63,8 @@ func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 		return
 	case http.MethodDelete:
 		if sid == "" {
-			http.Error(w, "Bad Request: DELETE needs an Mcp-Session-Id header", http.StatusBadRequest)
+			u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+				detail: "DELETE without an Mcp-Session-Id"}, "Bad Request: DELETE needs an Mcp-Session-Id header")
 			return
 		}
 		cs := u.lookup(sid, ov)
@@ -78,7 +79,8 @@ func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 
 	body, tooBig, err := readBody(r, u.g.max)
 	if err != nil {
-		http.Error(w, "Bad Request: reading the body: "+err.Error(), http.StatusBadRequest)
+		u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+			detail: "the body could not be read: " + err.Error()}, "Bad Request: reading the body: "+err.Error())
 		return
 	}
 	var info postInfo
@@ -210,11 +212,13 @@ func (u *stdioUpstream) initialize(w http.ResponseWriter, r *http.Request, ov *O
 func (u *stdioUpstream) get(w http.ResponseWriter, r *http.Request, ov *Overrides, sid string) {
 	if sid == "" {
 		w.Header().Set("Allow", "POST")
-		http.Error(w, "Method Not Allowed: no stream without a session", http.StatusMethodNotAllowed)
+		u.g.refuse(w, r, refusal{status: http.StatusMethodNotAllowed, reason: RefusedRequest, upstream: u.name, ov: ov,
+			detail: "GET without an Mcp-Session-Id"}, "Method Not Allowed: no stream without a session")
 		return
 	}
 	if !acceptsSSE(r) {
-		http.Error(w, "Bad Request: GET needs Accept: text/event-stream", http.StatusBadRequest)
+		u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+			detail: "GET without Accept: text/event-stream"}, "Bad Request: GET needs Accept: text/event-stream")
 		return
 	}
 	cs := u.lookup(sid, ov)
@@ -228,7 +232,8 @@ func (u *stdioUpstream) get(w http.ResponseWriter, r *http.Request, ov *Override
 		streamID, idx, ok := parseEventID(last)
 		if !ok {
 			cs.mu.Unlock()
-			http.Error(w, "Bad Request: malformed Last-Event-ID", http.StatusBadRequest)
+			u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+				session: cs.sess.ID(), detail: "malformed Last-Event-ID"}, "Bad Request: malformed Last-Event-ID")
 			return
 		}
 		st, from = cs.streams[streamID], idx+1

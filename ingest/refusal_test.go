@@ -111,19 +111,21 @@ func TestHTTPRefusalsRecorded(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("alice's initialize: %d %s", resp.StatusCode, body)
 	}
+	aliceSID := resp.Header.Get(hdrSessionID)
 
 	for _, tc := range []struct {
-		name          string
-		method        string
-		url, body     string
-		header        http.Header
-		host          string
-		status        int
-		reason        string
-		detail        string
-		principal     string // subject recorded, "" for none
-		origin, sid   string // recorded as sent
-		version, size string
+		name        string
+		method      string
+		url, body   string
+		header      http.Header
+		host        string
+		status      int
+		reason      string
+		detail      string
+		principal   string // subject recorded, "" for none
+		origin, sid string // recorded as sent
+		version     string
+		inSession   bool // refused in the client's session: the event names it
 	}{
 		{name: "no token", body: htInit, status: 401, reason: RefusedAuth, detail: "no bearer token"},
 		{name: "unknown token", body: htInit, header: http.Header{"Authorization": {"Bearer " + unknownToken}}, status: 401, reason: RefusedAuth, detail: "unknown token"},
@@ -135,6 +137,11 @@ func TestHTTPRefusalsRecorded(t *testing.T) {
 		{name: "too large", body: big, header: http.Header{"Authorization": {alice}, "Mcp-Protocol-Version": {modernVersion}}, status: 413, reason: RefusedSize, principal: "alice", detail: "exceeds 1024 bytes"},
 		{name: "session cap", body: htInit, header: http.Header{"Authorization": {alice}}, status: 429, reason: RefusedCap, principal: "alice", detail: "max_sessions_per_principal"},
 		{name: "method", method: http.MethodPut, body: htInit, header: http.Header{"Authorization": {alice}}, status: 405, reason: RefusedRequest, principal: "alice"},
+		{name: "GET without Accept", method: http.MethodGet, header: http.Header{"Authorization": {alice}, "Mcp-Session-Id": {aliceSID}, "Accept": {"application/json"}},
+			status: 400, reason: RefusedRequest, principal: "alice", sid: aliceSID, detail: "Accept"},
+		{name: "malformed Last-Event-ID", method: http.MethodGet, header: http.Header{"Authorization": {alice}, "Mcp-Session-Id": {aliceSID}, "Last-Event-Id": {"garbage"}},
+			status: 400, reason: RefusedRequest, principal: "alice", sid: aliceSID, detail: "Last-Event-ID", inSession: true},
+		{name: "DELETE without session", method: http.MethodDelete, header: http.Header{"Authorization": {alice}}, status: 400, reason: RefusedRequest, principal: "alice", detail: "DELETE without"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(refusalEvents(f.events(t)))
@@ -187,6 +194,9 @@ func TestHTTPRefusalsRecorded(t *testing.T) {
 			if r.Origin != tc.origin || r.SessionID != tc.sid || ev.ProtocolVersion != tc.version && tc.reason == RefusedVersion {
 				t.Errorf("recorded origin %q session id %q version %q, want %q %q %q", r.Origin, r.SessionID, ev.ProtocolVersion, tc.origin, tc.sid, tc.version)
 			}
+			if (ev.Session != "") != tc.inSession {
+				t.Errorf("session %q, want one: %v", ev.Session, tc.inSession)
+			}
 			if tc.host != "" && r.Host != tc.host {
 				t.Errorf("recorded host %q, want %q", r.Host, tc.host)
 			}
@@ -236,8 +246,8 @@ func TestHTTPRefusalsRecorded(t *testing.T) {
 			t.Errorf("the log holds the credential %q", secret)
 		}
 	}
-	if n := strings.Count(logs.String(), "request refused"); n != 10 {
-		t.Errorf("%d refusals logged, want 10", n)
+	if n := strings.Count(logs.String(), "request refused"); n != 13 {
+		t.Errorf("%d refusals logged, want 13", n)
 	}
 }
 
