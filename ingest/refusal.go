@@ -300,17 +300,31 @@ func (rf *refusals) write(ev *store.Event) {
 	}
 }
 
-// scrubCredential removes the request's bearer token from a detail (an
-// authenticator's error might quote it): it must be in no record or log.
+// scrubCredential removes the request's bearer token (and the whole
+// Authorization value) from a detail — an authenticator's error might
+// quote it — and withholds a detail that still holds it (a token that is
+// part of the mark put in its place): it must be in no record or log.
 func scrubCredential(r *http.Request, detail string) string {
-	h := r.Header.Get("Authorization")
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	var secrets []string
 	if tok, ok := identity.BearerToken(h); ok && tok != "" {
-		detail = strings.ReplaceAll(detail, tok, "[credential]")
+		secrets = append(secrets, tok)
 	}
-	if h = strings.TrimSpace(h); h != "" {
-		detail = strings.ReplaceAll(detail, h, "[credential]")
+	if h != "" {
+		secrets = append(secrets, h)
 	}
-	return clip(detail)
+	for _, sec := range secrets {
+		detail = strings.ReplaceAll(detail, sec, "[credential]")
+	}
+	holds := func(s string) bool {
+		return slices.ContainsFunc(secrets, func(sec string) bool { return strings.Contains(s, sec) })
+	}
+	for _, d := range []string{clip(detail), "(reason withheld: it quoted the credential)"} {
+		if !holds(d) {
+			return d
+		}
+	}
+	return ""
 }
 
 // remoteIP is the client's address without its port.

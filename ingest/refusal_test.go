@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcptrail/mcptrail/ingest/identity"
 	"github.com/mcptrail/mcptrail/store"
@@ -559,4 +560,34 @@ func TestSessionCapsDefaults(t *testing.T) {
 	if _, err := c.take(""); err == nil {
 		t.Fatal("a double release gave two slots back")
 	}
+}
+
+// FuzzRefusalEvent: whatever a client puts in its headers, a refusal's
+// fields stay bounded and valid UTF-8 when cut, and its credential is in
+// not in the reason recorded.
+func FuzzRefusalEvent(f *testing.F) {
+	f.Add("https://evil.example", "FORGED", "2025-06-18", "Bearer tok-123456", "unknown token tok-123456")
+	f.Add(strings.Repeat("é", 300), strings.Repeat("x", 1000), "\x1b]52;c;AAAA\x07", "Bearer  a b ", "quoted: Bearer  a b")
+	f.Add("", "", "", "bearer Zm9vYmFy", "jwt: header: Zm9vYmFy")
+	f.Add("", "", "", "Bearer cred", "unknown token cred")
+	f.Fuzz(func(t *testing.T, origin, sid, version, auth, detail string) {
+		r := httptest.NewRequest(http.MethodPost, "/mcp/local", nil)
+		r.RemoteAddr = "192.0.2.1:1234"
+		for k, v := range map[string]string{"Origin": origin, hdrSessionID: sid, hdrProtocolVersion: version, "Authorization": auth} {
+			r.Header[k] = []string{v}
+		}
+		rf := newRefusals(nil, slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))
+		ev := rf.event(r, remoteIP(r), refusal{status: 401, reason: RefusedAuth, detail: detail})
+		for name, v := range map[string]string{"origin": ev.Refusal.Origin, "session id": ev.Refusal.SessionID, "version": ev.ProtocolVersion, "detail": ev.Detail} {
+			if len(v) > maxRefusedField+len("…") {
+				t.Errorf("%s: %d bytes", name, len(v))
+			}
+		}
+		if utf8.ValidString(origin) && !utf8.ValidString(ev.Refusal.Origin) {
+			t.Errorf("a valid origin cut into invalid UTF-8: %q", ev.Refusal.Origin)
+		}
+		if tok, ok := identity.BearerToken(auth); ok && strings.Contains(ev.Detail, tok) {
+			t.Errorf("the token %q is in the detail %q", tok, ev.Detail)
+		}
+	})
 }
