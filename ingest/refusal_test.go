@@ -591,3 +591,20 @@ func FuzzRefusalEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestNoRefusalsInNormalUse: real clients of both eras, on every kind of
+// upstream, connecting, calling and closing, cause no refusal: the record
+// of refusals is not noise an investigator learns to ignore.
+func TestNoRefusalsInNormalUse(t *testing.T) {
+	f := newHTFixture(t, nil)
+	for _, up := range []string{"local", "web", "webless"} {
+		for _, v := range []string{era2025, ""} {
+			c := f.connect(t, up, v, nil)
+			c.call(t, "echo", map[string]any{"text": "x"}, nil)
+			c.cs.Close()
+		}
+	}
+	for _, ev := range refusalEvents(f.events(t)) {
+		t.Errorf("refusal in normal use: %+v %s", ev.Refusal, ev.Detail)
+	}
+}
