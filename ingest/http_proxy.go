@@ -30,7 +30,8 @@ type proxyUpstream struct {
 	name      string
 	rp        *httputil.ReverseProxy
 	stateless *statelessSessions
-	up        Upstream // URL and gateway-held headers, for calls the gateway originates (inject.go)
+	up        Upstream   // URL and gateway-held headers, for calls the gateway originates (inject.go)
+	adopt     *adoptions // unknown Mcp-Session-Ids taken up, per client address (adopt.go)
 
 	mu     sync.Mutex
 	bySID  map[string]*proxySession // the upstream's Mcp-Session-Id → gateway session
@@ -52,6 +53,7 @@ type proxyCall struct {
 	ov         *Overrides
 	method     string // HTTP method
 	sid        string // the Mcp-Session-Id the client sent
+	remote     string // the client's IP address
 	ids        []json.RawMessage
 	initialize bool
 	fresh      bool // a new session for an initialize, not yet filed
@@ -72,7 +74,7 @@ func newProxyUpstream(g *HTTPGateway, name string, up Upstream) (*proxyUpstream,
 	if target.Scheme != "http" && target.Scheme != "https" || target.Host == "" {
 		return nil, fmt.Errorf("upstream URL %q is not an http(s) URL", up.URL)
 	}
-	u := &proxyUpstream{g: g, name: name, up: up, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name, nil)}
+	u := &proxyUpstream{g: g, name: name, up: up, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name, nil), adopt: newAdoptions()}
 	headers := make(http.Header)
 	for k, v := range up.Headers {
 		headers.Set(k, v)
@@ -100,7 +102,7 @@ func newProxyUpstream(g *HTTPGateway, name string, up Upstream) (*proxyUpstream,
 }
 
 func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overrides) {
-	call := &proxyCall{u: u, ov: ov, method: r.Method, sid: r.Header.Get(hdrSessionID), inbound: r.Context()}
+	call := &proxyCall{u: u, ov: ov, method: r.Method, sid: r.Header.Get(hdrSessionID), remote: remoteIP(r), inbound: r.Context()}
 	var body []byte
 	var info postInfo
 	tooBig := false
@@ -169,7 +171,7 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 }
 
 // errSessionNotFound: an Mcp-Session-Id that names another principal's
-// session.
+// session, or an unknown one over its client's adoption rate.
 var errSessionNotFound = errors.New("session not found")
 
 // attach finds (or makes) the gateway session of a request and returns the
@@ -190,7 +192,10 @@ func (u *proxyUpstream) attach(call *proxyCall, info postInfo) (release func(), 
 			}
 			// A session the gateway has not seen (it restarted, or the
 			// session went idle here): the upstream judges the id; the
-			// record gets a session from here on.
+			// record gets a session from here on — at a bounded rate.
+			if !u.adopt.allow(call.remote) {
+				return nil, errSessionNotFound
+			}
 			sess, err := u.g.newSession(u.name, call.ov)
 			if err != nil {
 				return nil, err

@@ -608,3 +608,53 @@ func TestNoRefusalsInNormalUse(t *testing.T) {
 		t.Errorf("refusal in normal use: %+v %s", ev.Refusal, ev.Detail)
 	}
 }
+
+// TestForgedSessionIDsOnHTTPUpstream: an HTTP upstream judges session ids
+// the gateway has not seen, and each costs a session in the record; a
+// client sending forged ids gets that for its first 32 (then one every 10
+// seconds), and beyond, the gateway's own 404, recorded as a refusal at
+// the refusals' rate: forged ids cannot flood the record.
+func TestForgedSessionIDsOnHTTPUpstream(t *testing.T) {
+	f := newHTFixture(t, nil)
+	clk := newFakeClock()
+	var mu sync.Mutex
+	adopt := f.gw.upstreams["web"].(*proxyUpstream).adopt
+	adopt.mu.Lock()
+	adopt.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clk.now() }
+	adopt.mu.Unlock()
+	forge := func(i int) int {
+		resp, _ := rawPost(t, f.url("web"), `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
+			http.Header{"Mcp-Session-Id": {fmt.Sprintf("FORGED-%d", i)}, "Mcp-Protocol-Version": {era2025}})
+		return resp.StatusCode
+	}
+	for i := range 40 {
+		if s := forge(i); s != http.StatusNotFound {
+			t.Fatalf("forged id %d: %d, want 404", i, s)
+		}
+	}
+	starts := func() int {
+		n := 0
+		for _, ev := range f.events(t) {
+			if ev.Kind == store.KindSessionStart && ev.Upstream == "web" {
+				n++
+			}
+		}
+		return n
+	}
+	refused := 0
+	for _, ev := range refusalEvents(f.events(t)) {
+		if ev.Refusal.Reason == RefusedSession && ev.Upstream == "web" {
+			refused++
+		}
+	}
+	if n := starts(); n != adoptBurst || refused != 40-adoptBurst {
+		t.Fatalf("%d sessions and %d refusals for 40 forged ids, want %d and %d", n, refused, adoptBurst, 40-adoptBurst)
+	}
+	mu.Lock()
+	clk.add(adoptEvery)
+	mu.Unlock()
+	forge(100)
+	if n := starts(); n != adoptBurst+1 {
+		t.Errorf("%d sessions after 10 seconds, want %d", n, adoptBurst+1)
+	}
+}
