@@ -168,6 +168,7 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 		{"token env unset", "tokens:\n  - agent: a\n    token: x\n  - agent: b\n    token_env: MCPTRAIL_UNSET_TOKEN\n",
 			`:5: tokens[1]: token_env MCPTRAIL_UNSET_TOKEN is not set in the environment`},
 		{"non-loopback", "durability: batch\nlisten: 0.0.0.0:7420\n", `:2: listening on 0.0.0.0:7420 needs tokens:`},
+		{"session caps", "max_sessions: 8\nmax_sessions_per_principal: 9\n", `:2: max_sessions_per_principal 9: must be positive and at most max_sessions (8)`},
 		{"bad redact pattern", "redact:\n  patterns: ['(']\n", `:1: redact: pattern "("`},
 	}
 	for _, tt := range tests {
