@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -249,8 +250,12 @@ func (g *HTTPGateway) refuseSession(w http.ResponseWriter, r *http.Request, upst
 // session it was sent in, if any.
 func (g *HTTPGateway) refuseTooBig(w http.ResponseWriter, r *http.Request, upstream, session string, ov *Overrides) {
 	detail := fmt.Sprintf("message exceeds %d bytes", g.max)
+	size := g.max + 1 // what was read; the Content-Length says more, if the client sent one
+	if r.ContentLength > int64(size) && r.ContentLength <= math.MaxInt32 {
+		size = int(r.ContentLength)
+	}
 	g.refusals.record(r, refusal{status: http.StatusRequestEntityTooLarge, reason: RefusedSize, upstream: upstream,
-		session: session, ov: ov, detail: detail, size: g.max + 1})
+		session: session, ov: ov, detail: detail, size: size})
 	writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: "+detail))
 }
 
