@@ -86,9 +86,9 @@ type Annotations struct {
 	OpenWorld   *bool `json:"open_world,omitempty"`
 }
 
-// Event is one record. Field names are the exported JSON names of
-// shared/DESIGN.md "The record"; the store assigns Seq, PrevHash and Hash,
-// and ID and Time when they are empty.
+// Event is one record. Its JSON names are the record's exported field
+// names (what `export --format jsonl` prints and sinks receive); the store
+// assigns Seq, PrevHash and Hash, and ID and Time when they are empty.
 type Event struct {
 	Seq        uint64    `json:"seq"`
 	ID         string    `json:"id"`
