@@ -28,26 +28,30 @@ import (
 
 // Config is the daemon's configuration.
 type Config struct {
-	Listen          string              `yaml:"listen"`
-	SSH             string              `yaml:"ssh"`
-	AuthorizedKeys  string              `yaml:"authorized_keys"`
-	Durability      string              `yaml:"durability"` // strict | batch
-	BatchWindow     Duration            `yaml:"batch_window"`
-	MaxMessageBytes int                 `yaml:"max_message_bytes"`
-	CallTimeout     Duration            `yaml:"call_timeout"`    // 0: calls wait as long as their client
-	AllowedOrigins  []string            `yaml:"allowed_origins"` // besides loopback origins
-	Upstreams       map[string]Upstream `yaml:"upstreams"`
-	Tokens          []Token             `yaml:"tokens"`
-	JWT             *JWT                `yaml:"jwt"`
-	Redact          redact.Rules        `yaml:"redact"`
-	Sinks           []string            `yaml:"sinks"`      // SIEM sink URLs (siem.ParseSinkURL)
-	Detections      detect.Config       `yaml:"detections"` // detection rules (detect.Config)
-	Checkpoint      Checkpoint          `yaml:"checkpoint"` // store.go
-	Retention       Retention           `yaml:"retention"`
-	VerifyKey       string              `yaml:"verify_key"` // the verifier key `mcptrail verify` trusts
-	FailOpen        bool                `yaml:"fail_open"`  // forward calls that cannot be recorded
-	Metrics         Metrics             `yaml:"metrics"`    // Prometheus listener (docs/metrics.md)
-	Tracing         Tracing             `yaml:"tracing"`    // OpenTelemetry spans (docs/tracing.md)
+	Listen          string   `yaml:"listen"`
+	SSH             string   `yaml:"ssh"`
+	AuthorizedKeys  string   `yaml:"authorized_keys"`
+	Durability      string   `yaml:"durability"` // strict | batch
+	BatchWindow     Duration `yaml:"batch_window"`
+	MaxMessageBytes int      `yaml:"max_message_bytes"`
+	CallTimeout     Duration `yaml:"call_timeout"` // 0: calls wait as long as their client
+	// Caps on the HTTP gateway's open sessions (each session of a stdio
+	// upstream is a child process): all together, and per principal.
+	MaxSessions             int                 `yaml:"max_sessions"`
+	MaxSessionsPerPrincipal int                 `yaml:"max_sessions_per_principal"`
+	AllowedOrigins          []string            `yaml:"allowed_origins"` // besides loopback origins
+	Upstreams               map[string]Upstream `yaml:"upstreams"`
+	Tokens                  []Token             `yaml:"tokens"`
+	JWT                     *JWT                `yaml:"jwt"`
+	Redact                  redact.Rules        `yaml:"redact"`
+	Sinks                   []string            `yaml:"sinks"`      // SIEM sink URLs (siem.ParseSinkURL)
+	Detections              detect.Config       `yaml:"detections"` // detection rules (detect.Config)
+	Checkpoint              Checkpoint          `yaml:"checkpoint"` // store.go
+	Retention               Retention           `yaml:"retention"`
+	VerifyKey               string              `yaml:"verify_key"` // the verifier key `mcptrail verify` trusts
+	FailOpen                bool                `yaml:"fail_open"`  // forward calls that cannot be recorded
+	Metrics                 Metrics             `yaml:"metrics"`    // Prometheus listener (docs/metrics.md)
+	Tracing                 Tracing             `yaml:"tracing"`    // OpenTelemetry spans (docs/tracing.md)
 }
 
 // Tracing configures OpenTelemetry spans over OTLP/HTTP, off unless
@@ -145,8 +149,13 @@ func Default() *Config {
 		Durability:      "strict",
 		BatchWindow:     Duration(2 * time.Millisecond),
 		MaxMessageBytes: 4 << 20,
-		Metrics:         Metrics{ToolLabel: true},
-		Tracing:         Tracing{SampleRatio: 1},
+		// 256 sessions (children) keep a host with typical MCP servers
+		// within a few GB; 32 per principal leave an agent room for
+		// parallel sub-agents without letting one take every slot.
+		MaxSessions:             256,
+		MaxSessionsPerPrincipal: 32,
+		Metrics:                 Metrics{ToolLabel: true},
+		Tracing:                 Tracing{SampleRatio: 1},
 	}
 }
 
@@ -322,6 +331,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes <= 0 {
 		return errAt(fmt.Sprintf("max_message_bytes %d: must be positive", c.MaxMessageBytes), "max_message_bytes")
+	}
+	if c.MaxSessions <= 0 {
+		return errAt(fmt.Sprintf("max_sessions %d: must be positive", c.MaxSessions), "max_sessions")
+	}
+	if c.MaxSessionsPerPrincipal <= 0 || c.MaxSessionsPerPrincipal > c.MaxSessions {
+		return errAt(fmt.Sprintf("max_sessions_per_principal %d: must be positive and at most max_sessions (%d)", c.MaxSessionsPerPrincipal, c.MaxSessions), "max_sessions_per_principal")
 	}
 	for i, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)

@@ -82,7 +82,8 @@ sinks:
 		Durability:      "batch",
 		BatchWindow:     Duration(5 * time.Millisecond),
 		MaxMessageBytes: 1 << 20,
-		AllowedOrigins:  []string{"https://console.example.com"},
+		MaxSessions:     256, MaxSessionsPerPrincipal: 32,
+		AllowedOrigins: []string{"https://console.example.com"},
 		Upstreams: map[string]Upstream{
 			"fs": {Command: []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv/data"},
 				Env: map[string]string{"NODE_ENV": "production"}, Dir: "/srv"},
@@ -167,6 +168,7 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 		{"token env unset", "tokens:\n  - agent: a\n    token: x\n  - agent: b\n    token_env: MCPTRAIL_UNSET_TOKEN\n",
 			`:5: tokens[1]: token_env MCPTRAIL_UNSET_TOKEN is not set in the environment`},
 		{"non-loopback", "durability: batch\nlisten: 0.0.0.0:7420\n", `:2: listening on 0.0.0.0:7420 needs tokens:`},
+		{"session caps", "max_sessions: 8\nmax_sessions_per_principal: 9\n", `:2: max_sessions_per_principal 9: must be positive and at most max_sessions (8)`},
 		{"bad redact pattern", "redact:\n  patterns: ['(']\n", `:1: redact: pattern "("`},
 	}
 	for _, tt := range tests {
@@ -204,6 +206,9 @@ func TestValidate(t *testing.T) {
 		{"durability", func(c *Config) { c.Durability = "" }, `durability "": want strict or batch`},
 		{"batch window", func(c *Config) { c.BatchWindow = -1 }, "batch_window"},
 		{"max message", func(c *Config) { c.MaxMessageBytes = 0 }, "max_message_bytes 0"},
+		{"max sessions", func(c *Config) { c.MaxSessions = 0 }, "max_sessions 0"},
+		{"max sessions per principal", func(c *Config) { c.MaxSessionsPerPrincipal = -1 }, "max_sessions_per_principal -1"},
+		{"per principal over total", func(c *Config) { c.MaxSessions, c.MaxSessionsPerPrincipal = 4, 5 }, "at most max_sessions (4)"},
 		{"origin", func(c *Config) { c.AllowedOrigins = []string{"https://ok.example.com", "ok.example.com"} }, `allowed_origins: "ok.example.com"`},
 		{"origin with path", func(c *Config) { c.AllowedOrigins = []string{"https://ok.example.com/app"} }, `allowed_origins`},
 		{"upstream neither", func(c *Config) { c.Upstreams = map[string]Upstream{"fs": {}} }, `upstream "fs": needs exactly one of url or command`},

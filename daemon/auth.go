@@ -1,7 +1,7 @@
 package daemon
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -47,7 +47,12 @@ func (a *authenticator) load(cfg *config.Config) error {
 	return nil
 }
 
-var errUnauthorized = errors.New("a valid bearer token is required")
+// The reasons a request is refused, as its refusal event names them
+// (ingest records them; neither the record nor the log holds the token).
+var (
+	errNoToken      = fmt.Errorf("a valid bearer token is required: %w", ingest.ErrNoCredential)
+	errUnknownToken = fmt.Errorf("a valid bearer token is required: %w", ingest.ErrUnknownCredential)
+)
 
 func (a *authenticator) authenticate(r *http.Request) (*ingest.Overrides, error) {
 	ov := &ingest.Overrides{}
@@ -59,7 +64,7 @@ func (a *authenticator) authenticate(r *http.Request) (*ingest.Overrides, error)
 	tok, ok := identity.BearerToken(r.Header.Get("Authorization"))
 	if !ok {
 		if a.required {
-			return nil, errUnauthorized
+			return nil, errNoToken
 		}
 		return ov, nil
 	}
@@ -88,5 +93,5 @@ func (a *authenticator) authenticate(r *http.Request) (*ingest.Overrides, error)
 		}
 		return ov, nil
 	}
-	return nil, errUnauthorized
+	return nil, errUnknownToken
 }

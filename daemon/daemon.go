@@ -200,6 +200,9 @@ func (d *Daemon) startHTTP() error {
 		AllowedOrigins: cfg.AllowedOrigins,
 		Logger:         d.log,
 		ChildStderr:    logWriter{d.log},
+
+		MaxSessions:             cfg.MaxSessions,
+		MaxSessionsPerPrincipal: cfg.MaxSessionsPerPrincipal,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp/", d.gateway)

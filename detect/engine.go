@@ -183,6 +183,14 @@ func field(ev *store.Event, f string) string {
 		if ev.Task != nil {
 			return ev.Task.ID
 		}
+	case "remote_addr":
+		if ev.Refusal != nil {
+			return ev.Refusal.RemoteAddr
+		}
+	case "reason":
+		if ev.Refusal != nil {
+			return ev.Refusal.Reason
+		}
 	}
 	return ""
 }
@@ -379,7 +387,11 @@ func (c *compiled) describe(ev *store.Event, p *AlertParams) string {
 	case TypeNewValue:
 		return fmt.Sprintf("%s used %s %q for the first time (none in the last %s) [%s]", who, c.Field, p.Value, p.History, c.ID)
 	case TypeEventCount:
-		return fmt.Sprintf("%s: %d matching calls within %s, over the threshold of %d [%s]", who, p.Count, p.Window, p.Threshold, c.ID)
+		what := "calls"
+		if ev.Kind != store.KindRequest && ev.Kind != store.KindCall {
+			what = ev.Kind + " events"
+		}
+		return fmt.Sprintf("%s: %d matching %s within %s, over the threshold of %d [%s]", who, p.Count, what, p.Window, p.Threshold, c.ID)
 	case TypeSchedule:
 		return fmt.Sprintf("%s called %s at %s, outside the execution window [%s]", who, nonEmpty(ev.Tool, ev.Method), p.LocalTime, c.ID)
 	}

@@ -286,7 +286,7 @@ func TestScheduleParsing(t *testing.T) {
 func TestConfigLoad(t *testing.T) {
 	off := false
 	rules, err := (&Config{}).Load()
-	if err != nil || len(rules) != 3 {
+	if err != nil || len(rules) != 4 {
 		t.Fatalf("defaults: %d rules, %v", len(rules), err)
 	}
 	if rules, _ := (&Config{Enabled: &off}).Load(); rules != nil {
@@ -312,7 +312,7 @@ func TestConfigLoad(t *testing.T) {
 	for _, r := range rules {
 		ids = append(ids, r.ID)
 	}
-	if strings.Join(ids, ",") != "mcp-first-tool-use,mcp-outside-schedule,many-failures" {
+	if strings.Join(ids, ",") != "mcp-first-tool-use,mcp-outside-schedule,mcp-refusal-burst,many-failures" {
 		t.Fatalf("rules %v", ids)
 	}
 	if rules[1].Schedule.Timezone != "Europe/Paris" {
@@ -403,4 +403,62 @@ func TestHoldDuringRebuild(t *testing.T) {
 	s.expect("after release", id("first", b))
 	c := s.call("a1", "write_file", "write") // the third: over 2
 	s.expect("live again", id("writes", c))
+}
+
+// refuse records a refusal as the HTTP gateway does: no session, no agent,
+// the client's address.
+func (s *scenario) refuse(addr, reason string, suppressed int64) uint64 {
+	s.t.Helper()
+	ev := &store.Event{Kind: store.KindRefusal, Time: s.now, Upstream: "fs", Transport: "http", Detail: "refused",
+		Refusal: &store.Refusal{Reason: reason, Status: 401, RemoteAddr: addr, Suppressed: suppressed}}
+	seq, err := s.st.Append(ev)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.eng.Observe(ev)
+	return seq
+}
+
+func TestDefaultRefusalBurst(t *testing.T) {
+	s := newScenario(t, Defaults(), weekday)
+	alerts := func(what string, want ...string) {
+		t.Helper()
+		var got []string
+		for _, a := range s.newAlerts() {
+			var p AlertParams
+			if err := json.Unmarshal(a.Params, &p); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%s@%d", p.Rule.ID, a.Call))
+			if !strings.Contains(a.Detail, `remote_addr "203.0.113.9"`) || !strings.Contains(a.Detail, "refusal events") {
+				t.Errorf("%s: alert detail %q", what, a.Detail)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("%s: alerts %v, want %v", what, got, want)
+		}
+	}
+	// Ten refusals from one address, another ten from others: no alert.
+	for i := range 10 {
+		s.refuse("203.0.113.9", []string{"auth", "origin"}[i%2], 0)
+		s.refuse(fmt.Sprintf("198.51.100.%d", i), "auth", 0)
+		s.advance(time.Second)
+	}
+	alerts("10 from one address")
+	// The 11th within 5 minutes — here the summary of what was held back.
+	s.advance(time.Minute)
+	sum := s.refuse("203.0.113.9", "auth", 9990)
+	alerts("the 11th", id("mcp-refusal-burst", sum))
+	// It goes on: suppressed for 30 minutes; other addresses are their own.
+	for range 20 {
+		s.refuse("203.0.113.9", "auth", 0)
+	}
+	alerts("the flood goes on")
+	// Quiet, then a slow trickle (one a minute) does not fire.
+	s.advance(time.Hour)
+	for range 20 {
+		s.refuse("203.0.113.9", "auth", 0)
+		s.advance(time.Minute)
+	}
+	alerts("one a minute")
 }

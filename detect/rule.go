@@ -53,7 +53,8 @@ type Rule struct {
 
 	// Match selects the events the rule looks at: field → value or list of
 	// values (any of them). Fields: kind, from, method, tool, class,
-	// outcome, upstream, transport, agent, principal, session, task.
+	// outcome, upstream, transport, agent, principal, session, task, and
+	// of a refusal remote_addr and reason.
 	Match   map[string]Values `yaml:"match"`
 	GroupBy []string          `yaml:"group_by"` // fields that make a group; default [agent]
 
@@ -246,7 +247,7 @@ func (c *Config) Load() ([]Rule, error) {
 }
 
 // Fields a rule can match and group on.
-var fieldNames = []string{"kind", "from", "method", "tool", "class", "outcome", "upstream", "transport", "agent", "principal", "session", "task"}
+var fieldNames = []string{"kind", "from", "method", "tool", "class", "outcome", "upstream", "transport", "agent", "principal", "session", "task", "remote_addr", "reason"}
 
 func knownField(f string) bool {
 	for _, n := range fieldNames {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,6 +52,13 @@ type HTTPOptions struct {
 	// stream for this long (stopping their children); the client gets 404
 	// and starts over. 0 means DefaultIdleTimeout; negative, never.
 	IdleTimeout time.Duration
+	// MaxSessions caps the open sessions of all upstreams together, and
+	// MaxSessionsPerPrincipal those of one principal (all anonymous
+	// clients are one); a new session over a cap is refused with 429.
+	// 0 means the default (DefaultMaxSessions, ...PerPrincipal); negative,
+	// no cap.
+	MaxSessions             int
+	MaxSessionsPerPrincipal int
 }
 
 // DefaultIdleTimeout is how long an idle HTTP gateway session lives.
@@ -81,6 +89,8 @@ type HTTPGateway struct {
 	transport *http.Transport
 	hosts     map[string]bool // hosts of AllowedOrigins
 	origins   map[string]bool // normalized AllowedOrigins
+	refusals  *refusals       // what the gateway turns away, recorded at a bounded rate
+	caps      *sessionCaps
 
 	mu     sync.Mutex
 	closed bool
@@ -123,6 +133,17 @@ func NewHTTPGateway(opts HTTPOptions) *HTTPGateway {
 	if g.idle == 0 {
 		g.idle = DefaultIdleTimeout
 	}
+	g.refusals = newRefusals(opts.Recorder, g.log)
+	if opts.Authenticate != nil {
+		g.refusals.label = func(r *http.Request) *Overrides {
+			ov, err := opts.Authenticate(r)
+			if err != nil {
+				return nil
+			}
+			return ov
+		}
+	}
+	g.caps = newSessionCaps(opts.MaxSessions, opts.MaxSessionsPerPrincipal)
 	for _, o := range opts.AllowedOrigins {
 		if n, host, ok := normalizeOrigin(o); ok {
 			g.origins[n] = true
@@ -157,23 +178,26 @@ func NewHTTPGateway(opts HTTPOptions) *HTTPGateway {
 // ServeHTTP serves /mcp/{name}: POST, GET and DELETE of the Streamable HTTP
 // transport. Unknown names are 404.
 func (g *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// DNS rebinding and cross-origin protection come before anything else.
-	if !g.hostAllowed(r) {
-		http.Error(w, "Forbidden: invalid Host header", http.StatusForbidden)
-		return
-	}
-	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin) {
-		http.Error(w, "Forbidden: invalid Origin", http.StatusForbidden)
-		return
-	}
 	name := r.PathValue("name")
 	if name == "" {
 		name, _ = strings.CutPrefix(r.URL.Path, "/mcp/")
 		name = strings.TrimSuffix(name, "/")
 	}
+	// DNS rebinding and cross-origin protection come before anything else.
+	if !g.hostAllowed(r) {
+		g.refuse(w, r, refusal{status: http.StatusForbidden, reason: RefusedHost, upstream: name,
+			detail: "Host header not allowed"}, "Forbidden: invalid Host header")
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin) {
+		g.refuse(w, r, refusal{status: http.StatusForbidden, reason: RefusedOrigin, upstream: name,
+			detail: "Origin not allowed"}, "Forbidden: invalid Origin")
+		return
+	}
 	u := g.upstreams[name]
 	if u == nil || strings.Contains(name, "/") {
-		http.NotFound(w, r)
+		g.refuse(w, r, refusal{status: http.StatusNotFound, reason: RefusedUpstream, upstream: name,
+			detail: "no such upstream"}, "404 page not found")
 		return
 	}
 	if g.isClosed() {
@@ -186,12 +210,15 @@ func (g *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ov, err = g.opts.Authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", "Bearer")
-			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			g.refuse(w, r, refusal{status: http.StatusUnauthorized, reason: RefusedAuth, upstream: name,
+				detail: authDetail(err)}, "Unauthorized")
 			return
 		}
 	}
 	if v := r.Header.Get(hdrProtocolVersion); v != "" && !slices.Contains(supportedVersions, v) {
-		http.Error(w, fmt.Sprintf("Bad Request: unsupported protocol version %q (supported versions: %s)", v, strings.Join(supportedVersions, ",")), http.StatusBadRequest)
+		g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedVersion, upstream: name, ov: ov,
+			detail: "unsupported MCP-Protocol-Version"},
+			fmt.Sprintf("Bad Request: unsupported protocol version %q (supported versions: %s)", v, strings.Join(supportedVersions, ",")))
 		return
 	}
 	switch r.Method {
@@ -199,8 +226,71 @@ func (g *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.serve(w, r, ov)
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		g.refuse(w, r, refusal{status: http.StatusMethodNotAllowed, reason: RefusedRequest, upstream: name, ov: ov,
+			detail: "HTTP method not allowed"}, "Method Not Allowed")
 	}
+}
+
+// refuse answers a refused request with status and msg and records the
+// refusal (at a bounded rate: refusal.go).
+func (g *HTTPGateway) refuse(w http.ResponseWriter, r *http.Request, f refusal, msg string) {
+	g.refusals.record(r, f)
+	http.Error(w, msg, f.status)
+}
+
+// refuseSession answers 404 for an Mcp-Session-Id that names no session of
+// the client's, and records it.
+func (g *HTTPGateway) refuseSession(w http.ResponseWriter, r *http.Request, upstream string, ov *Overrides) {
+	g.refuse(w, r, refusal{status: http.StatusNotFound, reason: RefusedSession, upstream: upstream, ov: ov,
+		detail: "unknown Mcp-Session-Id"}, "session not found")
+}
+
+// refuseTooBig answers 413 for a body over the message limit, with a
+// JSON-RPC error (its id unread), and records it; session is the gateway
+// session it was sent in, if any.
+func (g *HTTPGateway) refuseTooBig(w http.ResponseWriter, r *http.Request, upstream, session string, ov *Overrides) {
+	detail := fmt.Sprintf("message exceeds %d bytes", g.max)
+	size := g.max + 1 // what was read; the Content-Length says more, if the client sent one
+	if r.ContentLength > int64(size) && r.ContentLength <= math.MaxInt32 {
+		size = int(r.ContentLength)
+	}
+	g.refusals.record(r, refusal{status: http.StatusRequestEntityTooLarge, reason: RefusedSize, upstream: upstream,
+		session: session, ov: ov, detail: detail, size: size})
+	writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: "+detail))
+}
+
+// capRetryAfter is the Retry-After of a 429: sessions end on DELETE or
+// after IdleTimeout, so a client should wait a while, not spin.
+const capRetryAfter = "30"
+
+// refuseNewSession answers a request whose new session could not be made:
+// 429 with a JSON-RPC error and Retry-After over a session cap (recorded
+// as a refusal), 503 when the gateway is closing, 500 when the record
+// failed. id is the request's JSON-RPC id, if it has one.
+func (g *HTTPGateway) refuseNewSession(w http.ResponseWriter, r *http.Request, upstream string, ov *Overrides, id json.RawMessage, err error) {
+	var ce *capError
+	switch {
+	case errors.As(err, &ce):
+		g.refusals.record(r, refusal{status: http.StatusTooManyRequests, reason: RefusedCap, upstream: upstream, ov: ov, detail: ce.Error()})
+		w.Header().Set("Retry-After", capRetryAfter)
+		writeJSON(w, http.StatusTooManyRequests, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: "+ce.Error()))
+	case errors.Is(err, errGatewayClosed):
+		writeJSON(w, http.StatusServiceUnavailable, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: "+err.Error()))
+	default:
+		writeJSON(w, http.StatusInternalServerError, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: the audit record could not be written: "+err.Error()))
+	}
+}
+
+// authDetail is why authentication failed, in words that hold no part of
+// the credential (refuse scrubs the token out of them besides).
+func authDetail(err error) string {
+	switch {
+	case errors.Is(err, ErrNoCredential):
+		return "no bearer token"
+	case errors.Is(err, ErrUnknownCredential):
+		return "unknown token"
+	}
+	return "invalid credential: " + err.Error()
 }
 
 // Close ends every session: pending calls get outcome "unknown", children
@@ -220,7 +310,8 @@ func (g *HTTPGateway) Close() {
 		wg.Go(func() { u.close(store.OutcomeUnknown, "the gateway shut down") })
 	}
 	wg.Wait()
-	g.cancel() // proxied streams (a client's GET, say) end too
+	g.refusals.flush(true) // what was suppressed is counted before the record closes
+	g.cancel()             // proxied streams (a client's GET, say) end too
 	g.wg.Wait()
 	g.transport.CloseIdleConnections()
 }
@@ -268,12 +359,18 @@ func (g *HTTPGateway) reaper() {
 			for _, u := range g.upstreams {
 				u.reap(now, g.idle)
 			}
+			g.refusals.flush(false)
 		}
 	}
 }
 
-// newSession starts a gateway session and records its beginning.
+// newSession starts a gateway session and records its beginning, unless
+// it would be over a session cap (a *capError).
 func (g *HTTPGateway) newSession(upstreamName string, ov *Overrides) (*Session, error) {
+	release, err := g.caps.take(principalKey(ov))
+	if err != nil {
+		return nil, err
+	}
 	info := SessionInfo{ID: newSessionID(upstreamName), Upstream: upstreamName, Transport: "http"}
 	if ov != nil {
 		info.Principal = ov.Principal
@@ -283,7 +380,9 @@ func (g *HTTPGateway) newSession(upstreamName string, ov *Overrides) (*Session, 
 		info.OnBehalfOf = ov.OnBehalfOf
 	}
 	s := NewSession(info, g.opts.Recorder, g.opts.Hooks, g.opts.Limits, g.log)
+	s.released = release
 	if err := s.Start(); err != nil {
+		release()
 		return nil, err
 	}
 	return s, nil

@@ -30,7 +30,8 @@ type proxyUpstream struct {
 	name      string
 	rp        *httputil.ReverseProxy
 	stateless *statelessSessions
-	up        Upstream // URL and gateway-held headers, for calls the gateway originates (inject.go)
+	up        Upstream   // URL and gateway-held headers, for calls the gateway originates (inject.go)
+	adopt     *adoptions // unknown Mcp-Session-Ids taken up, per client address (adopt.go)
 
 	mu     sync.Mutex
 	bySID  map[string]*proxySession // the upstream's Mcp-Session-Id → gateway session
@@ -52,6 +53,7 @@ type proxyCall struct {
 	ov         *Overrides
 	method     string // HTTP method
 	sid        string // the Mcp-Session-Id the client sent
+	remote     string // the client's IP address
 	ids        []json.RawMessage
 	initialize bool
 	fresh      bool // a new session for an initialize, not yet filed
@@ -72,7 +74,7 @@ func newProxyUpstream(g *HTTPGateway, name string, up Upstream) (*proxyUpstream,
 	if target.Scheme != "http" && target.Scheme != "https" || target.Host == "" {
 		return nil, fmt.Errorf("upstream URL %q is not an http(s) URL", up.URL)
 	}
-	u := &proxyUpstream{g: g, name: name, up: up, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name, nil)}
+	u := &proxyUpstream{g: g, name: name, up: up, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name, nil), adopt: newAdoptions()}
 	headers := make(http.Header)
 	for k, v := range up.Headers {
 		headers.Set(k, v)
@@ -100,7 +102,7 @@ func newProxyUpstream(g *HTTPGateway, name string, up Upstream) (*proxyUpstream,
 }
 
 func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overrides) {
-	call := &proxyCall{u: u, ov: ov, method: r.Method, sid: r.Header.Get(hdrSessionID), inbound: r.Context()}
+	call := &proxyCall{u: u, ov: ov, method: r.Method, sid: r.Header.Get(hdrSessionID), remote: remoteIP(r), inbound: r.Context()}
 	var body []byte
 	var info postInfo
 	tooBig := false
@@ -108,7 +110,8 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 		var err error
 		body, tooBig, err = readBody(r, u.g.max)
 		if err != nil {
-			http.Error(w, "Bad Request: reading the body: "+err.Error(), http.StatusBadRequest)
+			u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+				detail: "the body could not be read: " + err.Error()}, "Bad Request: reading the body: "+err.Error())
 			return
 		}
 		if !tooBig {
@@ -117,19 +120,28 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 		call.initialize, call.clientName = info.initialize, info.clientName
 		call.modern = isModern(r, info)
 	}
-	release, status, msg := u.attach(call, info)
-	if status != 0 {
-		http.Error(w, msg, status)
+	if tooBig {
+		// Refused before it names a session: it opens none.
+		u.g.refuseTooBig(w, r, u.name, "", ov)
+		return
+	}
+	release, err := u.attach(call, info)
+	if err != nil {
+		if errors.Is(err, errSessionNotFound) {
+			u.g.refuseSession(w, r, u.name, ov)
+			return
+		}
+		var id json.RawMessage
+		if len(info.requests) > 0 {
+			id = info.requests[0].id
+		}
+		u.g.refuseNewSession(w, r, u.name, ov, id, err)
 		return
 	}
 	defer release()
 
 	if r.Method == http.MethodPost {
 		fwd, reply := call.sess.FromClient(body, ov)
-		if tooBig {
-			writeJSON(w, http.StatusRequestEntityTooLarge, reply)
-			return
-		}
 		if fwd == nil {
 			writeReply(w, reply)
 			return
@@ -158,34 +170,41 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 	u.rp.ServeHTTP(w, out)
 }
 
+// errSessionNotFound: an Mcp-Session-Id that names another principal's
+// session, or an unknown one over its client's adoption rate.
+var errSessionNotFound = errors.New("session not found")
+
 // attach finds (or makes) the gateway session of a request and returns the
 // function that lets go of it.
-func (u *proxyUpstream) attach(call *proxyCall, info postInfo) (release func(), status int, msg string) {
+func (u *proxyUpstream) attach(call *proxyCall, info postInfo) (release func(), err error) {
 	owner := principalKey(call.ov)
 	switch {
 	case call.sid != "":
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if u.closed {
-			return nil, http.StatusServiceUnavailable, errGatewayClosed.Error()
+			return nil, errGatewayClosed
 		}
 		ps := u.bySID[call.sid]
 		if ps == nil {
 			if call.method == http.MethodDelete {
-				return func() {}, 0, ""
+				return func() {}, nil
 			}
 			// A session the gateway has not seen (it restarted, or the
 			// session went idle here): the upstream judges the id; the
-			// record gets a session from here on.
+			// record gets a session from here on — at a bounded rate.
+			if !u.adopt.allow(call.remote) {
+				return nil, errSessionNotFound
+			}
 			sess, err := u.g.newSession(u.name, call.ov)
 			if err != nil {
-				return nil, http.StatusInternalServerError, "mcptrail: the audit record could not be written: " + err.Error()
+				return nil, err
 			}
 			ps = &proxySession{sess: sess, owner: owner}
 			u.bySID[call.sid] = ps
 			u.attachCaller(sess, call.sid)
 		} else if ps.owner != owner {
-			return nil, http.StatusNotFound, "session not found"
+			return nil, errSessionNotFound
 		}
 		ps.busy++
 		ps.last = time.Now()
@@ -195,26 +214,26 @@ func (u *proxyUpstream) attach(call *proxyCall, info postInfo) (release func(), 
 			ps.busy--
 			ps.last = time.Now()
 			u.mu.Unlock()
-		}, 0, ""
+		}, nil
 	case call.initialize:
 		sess, err := u.g.newSession(u.name, call.ov)
 		if err != nil {
-			return nil, http.StatusInternalServerError, "mcptrail: the audit record could not be written: " + err.Error()
+			return nil, err
 		}
 		call.sess, call.fresh = sess, true
 		return func() {
 			if !call.kept {
 				sess.Close(store.OutcomeUnknown, "initialize did not establish a session")
 			}
-		}, 0, ""
+		}, nil
 	default:
 		ids := requestIDs(info)
 		ss, err := u.stateless.acquire(call.ov, info.clientName, ids)
 		if err != nil {
-			return nil, http.StatusServiceUnavailable, err.Error()
+			return nil, err
 		}
 		call.sess = ss.sess
-		return func() { u.stateless.release(ss, ids) }, 0, ""
+		return func() { u.stateless.release(ss, ids) }, nil
 	}
 }
 

@@ -32,6 +32,8 @@ type stdioUpstream struct {
 	up        Upstream
 	stateless *statelessSessions
 
+	restarts *restartBudget // of the shared child
+
 	mu     sync.Mutex
 	bySID  map[string]*childSession
 	shared *sharedChild
@@ -39,7 +41,7 @@ type stdioUpstream struct {
 }
 
 func newStdioUpstream(g *HTTPGateway, name string, up Upstream) *stdioUpstream {
-	u := &stdioUpstream{g: g, name: name, up: up, bySID: make(map[string]*childSession)}
+	u := &stdioUpstream{g: g, name: name, up: up, bySID: make(map[string]*childSession), restarts: newRestartBudget()}
 	u.stateless = newStatelessSessions(g, name, func(sess *Session) {
 		sess.onTimeout(func(id, reply []byte) { u.expireShared(sess, id, reply) })
 	})
@@ -61,12 +63,13 @@ func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 		return
 	case http.MethodDelete:
 		if sid == "" {
-			http.Error(w, "Bad Request: DELETE needs an Mcp-Session-Id header", http.StatusBadRequest)
+			u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+				detail: "DELETE without an Mcp-Session-Id"}, "Bad Request: DELETE needs an Mcp-Session-Id header")
 			return
 		}
 		cs := u.lookup(sid, ov)
 		if cs == nil {
-			http.Error(w, "session not found", http.StatusNotFound)
+			u.g.refuseSession(w, r, u.name, ov)
 			return
 		}
 		cs.end(store.OutcomeUnknown, "client ended the session")
@@ -76,7 +79,8 @@ func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 
 	body, tooBig, err := readBody(r, u.g.max)
 	if err != nil {
-		http.Error(w, "Bad Request: reading the body: "+err.Error(), http.StatusBadRequest)
+		u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+			detail: "the body could not be read: " + err.Error()}, "Bad Request: reading the body: "+err.Error())
 		return
 	}
 	var info postInfo
@@ -86,43 +90,41 @@ func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 	if sid != "" {
 		cs := u.lookup(sid, ov)
 		if cs == nil {
-			http.Error(w, "session not found", http.StatusNotFound)
+			u.g.refuseSession(w, r, u.name, ov)
 			return
 		}
 		cs.post(w, r, ov, body, tooBig, info)
 		return
 	}
 	switch {
-	case tooBig || !info.valid:
+	case tooBig:
+		u.g.refuseTooBig(w, r, u.name, "", ov)
+	case !info.valid:
 		// Nothing to route by: record it with the client's other
 		// sessionless messages and refuse it.
 		ss, err := u.stateless.acquire(ov, "", nil)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			u.g.refuseNewSession(w, r, u.name, ov, nil, err)
 			return
 		}
 		defer u.stateless.release(ss, nil)
 		_, reply := ss.sess.FromClient(body, ov)
-		if tooBig {
-			writeJSON(w, http.StatusRequestEntityTooLarge, reply)
-			return
-		}
 		writeReply(w, reply)
 	case info.initialize:
 		u.initialize(w, r, ov, body, info)
 	case isModern(r, info):
 		u.postStateless(w, r, ov, body, info)
 	default:
-		ss, err := u.stateless.acquire(ov, info.clientName, nil)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		defer u.stateless.release(ss, nil)
 		var id json.RawMessage
 		if len(info.requests) > 0 {
 			id = info.requests[0].id
 		}
+		ss, err := u.stateless.acquire(ov, info.clientName, nil)
+		if err != nil {
+			u.g.refuseNewSession(w, r, u.name, ov, id, err)
+			return
+		}
+		defer u.stateless.release(ss, nil)
 		writeJSON(w, http.StatusBadRequest, ss.sess.refuse(body, id, jsonrpc.CodeInvalidRequest, "Mcp-Session-Id header required (initialize first)"))
 	}
 }
@@ -142,7 +144,7 @@ func (u *stdioUpstream) lookup(sid string, ov *Overrides) *childSession {
 func (u *stdioUpstream) initialize(w http.ResponseWriter, r *http.Request, ov *Overrides, body []byte, info postInfo) {
 	sess, err := u.g.newSession(u.name, ov)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorResponse(info.requests[0].id, jsonrpc.CodeInternalError, "mcptrail: the audit record could not be written: "+err.Error()))
+		u.g.refuseNewSession(w, r, u.name, ov, info.requests[0].id, err)
 		return
 	}
 	fwd, reply := sess.FromClient(body, ov)
@@ -210,16 +212,18 @@ func (u *stdioUpstream) initialize(w http.ResponseWriter, r *http.Request, ov *O
 func (u *stdioUpstream) get(w http.ResponseWriter, r *http.Request, ov *Overrides, sid string) {
 	if sid == "" {
 		w.Header().Set("Allow", "POST")
-		http.Error(w, "Method Not Allowed: no stream without a session", http.StatusMethodNotAllowed)
+		u.g.refuse(w, r, refusal{status: http.StatusMethodNotAllowed, reason: RefusedRequest, upstream: u.name, ov: ov,
+			detail: "GET without an Mcp-Session-Id"}, "Method Not Allowed: no stream without a session")
 		return
 	}
 	if !acceptsSSE(r) {
-		http.Error(w, "Bad Request: GET needs Accept: text/event-stream", http.StatusBadRequest)
+		u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+			detail: "GET without Accept: text/event-stream"}, "Bad Request: GET needs Accept: text/event-stream")
 		return
 	}
 	cs := u.lookup(sid, ov)
 	if cs == nil {
-		http.Error(w, "session not found", http.StatusNotFound)
+		u.g.refuseSession(w, r, u.name, ov)
 		return
 	}
 	cs.mu.Lock()
@@ -228,7 +232,8 @@ func (u *stdioUpstream) get(w http.ResponseWriter, r *http.Request, ov *Override
 		streamID, idx, ok := parseEventID(last)
 		if !ok {
 			cs.mu.Unlock()
-			http.Error(w, "Bad Request: malformed Last-Event-ID", http.StatusBadRequest)
+			u.g.refuse(w, r, refusal{status: http.StatusBadRequest, reason: RefusedRequest, upstream: u.name, ov: ov,
+				session: cs.sess.ID(), detail: "malformed Last-Event-ID"}, "Bad Request: malformed Last-Event-ID")
 			return
 		}
 		st, from = cs.streams[streamID], idx+1
@@ -350,8 +355,7 @@ func (cs *childSession) post(w http.ResponseWriter, r *http.Request, ov *Overrid
 	cs.busy(1)
 	defer cs.busy(-1)
 	if tooBig {
-		_, reply := cs.sess.FromClient(body, ov)
-		writeJSON(w, http.StatusRequestEntityTooLarge, reply)
+		cs.u.g.refuseTooBig(w, r, cs.u.name, cs.sess.ID(), ov)
 		return
 	}
 	cs.mu.Lock()
@@ -672,6 +676,9 @@ func (u *stdioUpstream) sharedChild() (*sharedChild, error) {
 			return sc, nil
 		}
 	}
+	if err := u.restarts.start(); err != nil {
+		return nil, err
+	}
 	child, err := StartChild(u.childOptions())
 	if err != nil {
 		return nil, err
@@ -696,7 +703,11 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 	ids := requestIDs(info)
 	ss, err := u.stateless.acquire(ov, info.clientName, ids)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		var id json.RawMessage
+		if len(ids) > 0 {
+			id = ids[0]
+		}
+		u.g.refuseNewSession(w, r, u.name, ov, id, err)
 		return
 	}
 	defer u.stateless.release(ss, ids)
@@ -723,7 +734,12 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 	sc, err := u.sharedChild()
 	if err != nil {
 		u.g.log.Error("starting upstream", "upstream", u.name, "err", err)
-		writeJSON(w, http.StatusBadGateway, sess.Fail(rq.id, store.OutcomeTransportError, "the upstream could not be started: "+err.Error()))
+		status := http.StatusBadGateway
+		if rl := (*errRestartLimit)(nil); errors.As(err, &rl) {
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(rl.retry.Seconds()))))
+		}
+		writeJSON(w, status, sess.Fail(rq.id, store.OutcomeTransportError, "the upstream could not be started: "+err.Error()))
 		return
 	}
 	st := newStream("", u.streamLimit(), []string{idKey(rq.id)})

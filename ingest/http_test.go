@@ -578,12 +578,12 @@ func TestHTTPGatewayRejects(t *testing.T) {
 		}
 		n := 0
 		for _, ev := range f.events(t) {
-			if ev.Kind == store.KindBadInput && strings.Contains(ev.Detail, "exceeds") {
+			if ev.Kind == store.KindRefusal && ev.Refusal.Reason == RefusedSize && strings.Contains(ev.Detail, "exceeds") {
 				n++
 			}
 		}
 		if n != 2 {
-			t.Errorf("%d bad_input events for oversized bodies, want 2", n)
+			t.Errorf("%d refusal events for oversized bodies, want 2", n)
 		}
 	})
 

@@ -85,18 +85,23 @@ func TestHostileJSONOverHTTP(t *testing.T) {
 			t.Errorf("%s: echo after hostile input = %q", up, got)
 		}
 	}
-	bad := 0
+	bad, tooBig := 0, 0
 	for _, ev := range f.events(t) {
 		if ev.Kind == store.KindBadInput {
 			t.Logf("bad_input: %s", ev.Detail)
 			bad++
 		}
+		// An oversized body is refused by the HTTP gateway before any
+		// session reads it: a refusal event.
+		if ev.Kind == store.KindRefusal && ev.Refusal.Reason == RefusedSize {
+			tooBig++
+		}
 		if ev.Kind == store.KindRequest && string(ev.JSONRPCID) == "7" {
 			t.Errorf("the nested call was recorded as a request (so it was forwarded): %+v", ev)
 		}
 	}
-	if bad != 4 {
-		t.Errorf("%d bad_input events, want 4 (two per upstream)", bad)
+	if bad != 2 || tooBig != 2 {
+		t.Errorf("%d bad_input events and %d size refusals, want 2 and 2 (one each per upstream)", bad, tooBig)
 	}
 }
 

@@ -140,6 +140,7 @@ type Session struct {
 	nextOrigin      uint64
 	started         bool
 	closed          bool
+	released        func() // set before use: runs once the session has ended (the gateway's session caps)
 }
 
 // NewSession starts tracking a session. Call Start to record its beginning.
@@ -916,6 +917,9 @@ func (s *Session) Close(outcome, detail string) (clientReplies [][]byte) {
 	ev.Detail = detail
 	if _, err := s.rec.Record(ev, false); err != nil {
 		s.log.Warn("recording session end", "session", s.info.ID, "err", err)
+	}
+	if s.released != nil {
+		s.released()
 	}
 	return clientReplies
 }

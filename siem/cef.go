@@ -96,7 +96,7 @@ func cefSeverity(ev *store.Event) int {
 	switch {
 	case ev.Kind == store.KindAlert:
 		return []int{3, 4, 6, 8, 10}[severityRank(alertInfo(ev).Rule.Severity)]
-	case ev.Outcome == store.OutcomeDenied || ev.Kind == store.KindBadInput:
+	case ev.Outcome == store.OutcomeDenied || ev.Kind == store.KindBadInput || ev.Kind == store.KindRefusal:
 		return 7
 	case failed(ev.Outcome):
 		return 5
@@ -110,6 +110,8 @@ func cefClassID(ev *store.Event) string {
 	switch {
 	case ev.Kind == store.KindAlert:
 		return "alert:" + alertInfo(ev).Rule.ID
+	case ev.Kind == store.KindRefusal:
+		return "refusal:" + refusalReason(ev)
 	case ev.Method != "" && (ev.Kind == store.KindRequest || ev.Kind == store.KindCall || ev.Kind == store.KindNotification):
 		return ev.Kind + ":" + ev.Method
 	}
@@ -123,6 +125,8 @@ func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
 		name = alertInfo(ev).Rule.Title
 	case KindCheckpoint:
 		name = "Signed checkpoint of the record"
+	case store.KindRefusal:
+		name = refusalName(ev)
 	}
 	var b strings.Builder
 	b.WriteString("CEF:0|")
@@ -163,6 +167,9 @@ func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
 	x.add("dvchost", e.o.Hostname, 1023)
 	if ev.Kind == store.KindAlert || failed(ev.Outcome) || ev.Kind == store.KindBadInput {
 		x.add("reason", ev.Detail, 1023)
+	}
+	if ev.Kind == store.KindRefusal {
+		cefRefusal(&x, ev)
 	}
 	x.add("msg", nonEmpty(ev.Detail, message(ev)), 1023)
 	if ev.Kind == KindCheckpoint {

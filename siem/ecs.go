@@ -135,6 +135,9 @@ type (
 		Trace       *ecsID         `json:"trace,omitempty"`
 		Span        *ecsID         `json:"span,omitempty"`
 		Rule        *ecsRule       `json:"rule,omitempty"`
+		Source      *ecsSource     `json:"source,omitempty"` // a refusal's client (refusal.go)
+		HTTP        *ecsHTTP       `json:"http,omitempty"`
+		URL         *ecsURL        `json:"url,omitempty"`
 		Labels      map[string]any `json:"labels,omitempty"`
 		MCPTrail    map[string]any `json:"mcptrail"`
 	}
@@ -282,6 +285,9 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 		if t.SpanID != "" {
 			r.Span = &ecsID{ID: t.SpanID}
 		}
+	}
+	if ev.Kind == store.KindRefusal {
+		ecsRefusal(r, ev)
 	}
 	if ev.Kind == KindCheckpoint {
 		// A signed checkpoint: the state of the record, not an action.

@@ -101,6 +101,23 @@ func sampleEvents() map[string]*store.Event {
 	e = base(15, store.KindRequest)
 	e.From, e.Method, e.JSONRPCID = store.FromServer, "sampling/createMessage", json.RawMessage(`"s-1"`)
 	m["server_request"] = e
+
+	e = base(16, store.KindRefusal)
+	e.Session, e.Agent, e.Task, e.Transport, e.Upstream, e.Detail = "", nil, nil, "http", "web", "Origin not allowed"
+	e.Refusal = &store.Refusal{Reason: "origin", Status: 403, RemoteAddr: "192.0.2.10", HTTPMethod: "POST", Path: "/mcp/web",
+		Origin: "https://evil.example", Host: "gw.example.com:7420"}
+	m["refusal_origin"] = e
+
+	e = base(17, store.KindRefusal)
+	e.Session, e.Agent, e.Task, e.Principal, e.Transport, e.Upstream, e.Detail = "", nil, nil, nil, "http", "web", "unknown token"
+	e.Refusal = &store.Refusal{Reason: "auth", Status: 401, RemoteAddr: "192.0.2.11", HTTPMethod: "POST", Path: "/mcp/web"}
+	m["refusal_auth"] = e
+
+	e = base(18, store.KindRefusal)
+	e.Session, e.Agent, e.Task, e.Principal, e.Transport, e.Upstream = "", nil, nil, nil, "http", "web"
+	e.DurationNS, e.Detail = int64(time.Minute), "9990 more refusals from 192.0.2.11 for reason auth suppressed in the last 1m0s"
+	e.Refusal = &store.Refusal{Reason: "auth", Status: 401, RemoteAddr: "192.0.2.11", Suppressed: 9990}
+	m["refusal_summary"] = e
 	return m
 }
 

@@ -163,7 +163,13 @@ type ocsfAPIActivity struct {
 	DstEndpoint  *ocsfEndpoint  `json:"dst_endpoint,omitempty"`
 	Resources    []ocsfResource `json:"resources,omitempty"`
 	Trace        *ocsfTrace     `json:"trace,omitempty"`
-	Unmapped     map[string]any `json:"unmapped,omitempty"`
+	// A refusal (refusal.go): the HTTP request, and on a summary how many.
+	HTTPRequest  *ocsfHTTPRequest  `json:"http_request,omitempty"`
+	HTTPResponse *ocsfHTTPResponse `json:"http_response,omitempty"`
+	Count        *int64            `json:"count,omitempty"`
+	StartTime    *int64            `json:"start_time,omitempty"`
+	EndTime      *int64            `json:"end_time,omitempty"`
+	Unmapped     map[string]any    `json:"unmapped,omitempty"`
 }
 
 // ocsfActivity maps the call's class to API Activity's activity_id:
@@ -376,6 +382,9 @@ func (e *ocsfEncoder) apiActivity(ev *store.Event) *ocsfAPIActivity {
 	if ev.Task != nil && ev.Task.TraceID != "" {
 		out.Trace = &ocsfTrace{UID: ev.Task.TraceID}
 	}
+	if ev.Kind == store.KindRefusal {
+		ocsfRefusal(out, ev)
+	}
 	out.Unmapped = unmapped(ev, e.o.Bodies)
 	return out
 }
@@ -408,6 +417,7 @@ func unmapped(ev *store.Event, bodies bool) map[string]any {
 	set("reverts", ev.Reverts, ev.Reverts != 0)
 	set("detail", ev.Detail, ev.Detail != "")
 	set("size", ev.Size, ev.Size != 0)
+	set("refusal", ev.Refusal, ev.Refusal != nil)
 	set("prev_hash", ev.PrevHash, ev.PrevHash != "")
 	set("hash", ev.Hash, ev.Hash != "")
 	if bodies || ev.Kind == store.KindAlert {
@@ -442,6 +452,8 @@ func message(ev *store.Event) string {
 		return "session with " + ev.Upstream + " ended"
 	case store.KindNotification:
 		return ev.Method
+	case store.KindRefusal:
+		return refusalMessage(ev)
 	}
 	if ev.Detail != "" {
 		return ev.Detail

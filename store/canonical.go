@@ -107,6 +107,18 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 	w.uint(`,"reverts":`, e.Reverts)
 	w.optStr(`,"detail":`, e.Detail)
 	w.int(`,"size":`, int64(e.Size))
+	if f := e.Refusal; f != nil {
+		w.b = appendJSONString(append(w.b, `,"refusal":{"reason":`...), f.Reason)
+		w.b = strconv.AppendInt(append(w.b, `,"status":`...), int64(f.Status), 10)
+		w.optStr(`,"remote_addr":`, f.RemoteAddr)
+		w.optStr(`,"http_method":`, f.HTTPMethod)
+		w.optStr(`,"path":`, f.Path)
+		w.optStr(`,"origin":`, f.Origin)
+		w.optStr(`,"host":`, f.Host)
+		w.optStr(`,"session_id":`, f.SessionID)
+		w.int(`,"suppressed":`, f.Suppressed)
+		w.b = append(w.b, '}')
+	}
 	w.optStr(`,"prev_hash":`, e.PrevHash)
 	w.optStr(`,"hash":`, e.Hash)
 	return append(w.b, '}'), w.err

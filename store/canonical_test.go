@@ -44,6 +44,9 @@ func TestCanonicalIsMarshal(t *testing.T) {
 		"html":                 {ID: "<a&b>", Detail: "x > y && z < w"},
 		"escapes":              {ID: "quote \" backslash \\ tab \t nl \n bell \x07 del \x7f", Tool: "ü 日本 \u2028 \u2029"},
 		"invalid utf-8":        {Session: "a\xffb\xc3", Detail: "\xed\xa0\x80"},
+		"refusal": {Kind: KindRefusal, Detail: "unknown token", Refusal: &Refusal{Reason: "auth", Status: 401, RemoteAddr: "::1",
+			HTTPMethod: "POST", Path: "/mcp/x", Origin: "https://e<vil>", Host: "h", SessionID: "s\x1b", Suppressed: 9990}},
+		"empty refusal": {Refusal: &Refusal{}},
 	} {
 		t.Run(name, func(t *testing.T) { checkCanonical(t, &e) })
 	}

@@ -21,6 +21,7 @@ const (
 	KindApproval     = "approval"
 	KindRollbackStep = "rollback_step"
 	KindBadInput     = "bad_input" // a message that could not be parsed or was too large
+	KindRefusal      = "refusal"   // a request the HTTP gateway turned away (auth, origin, session, version, size, caps)
 )
 
 // Outcomes of a call.
@@ -85,9 +86,9 @@ type Annotations struct {
 	OpenWorld   *bool `json:"open_world,omitempty"`
 }
 
-// Event is one record. Field names are the exported JSON names of
-// shared/DESIGN.md "The record"; the store assigns Seq, PrevHash and Hash,
-// and ID and Time when they are empty.
+// Event is one record. Its JSON names are the record's exported field
+// names (what `export --format jsonl` prints and sinks receive); the store
+// assigns Seq, PrevHash and Hash, and ID and Time when they are empty.
 type Event struct {
 	Seq        uint64    `json:"seq"`
 	ID         string    `json:"id"`
@@ -126,6 +127,27 @@ type Event struct {
 	Detail string `json:"detail,omitempty"` // human-readable: why input was bad, what an alert saw
 	Size   int    `json:"size,omitempty"`   // bytes of the original message
 
+	Refusal *Refusal `json:"refusal,omitempty"` // on a refusal: what was turned away
+
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
+}
+
+// Refusal is what the HTTP gateway turned away, on an event of kind
+// refusal. Everything in it came from the client and is recorded as sent
+// (bounded in length); a credential never is: the event's principal is the
+// one a known credential proves, and an unknown one leaves no trace but
+// the reason. A summary event (Suppressed > 0) counts the refusals of one
+// source and reason that were not recorded one by one, over the event's
+// duration_ns.
+type Refusal struct {
+	Reason     string `json:"reason"`                // auth, origin, host, session, version, request, size, cap, upstream
+	Status     int    `json:"status"`                // the HTTP status answered
+	RemoteAddr string `json:"remote_addr,omitempty"` // the client's IP address
+	HTTPMethod string `json:"http_method,omitempty"`
+	Path       string `json:"path,omitempty"`
+	Origin     string `json:"origin,omitempty"`     // the Origin header
+	Host       string `json:"host,omitempty"`       // the Host header
+	SessionID  string `json:"session_id,omitempty"` // the Mcp-Session-Id the client sent
+	Suppressed int64  `json:"suppressed,omitempty"` // on a summary: refusals not recorded one by one
 }

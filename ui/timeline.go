@@ -620,6 +620,10 @@ func eventSummary(e *store.Event) string {
 		return e.Method
 	case store.KindAlert:
 		return alertText(e)
+	case store.KindRefusal:
+		if r := e.Refusal; r != nil {
+			return fmt.Sprintf("%d %s from %s: %s", r.Status, r.Reason, r.RemoteAddr, e.Detail)
+		}
 	}
 	if e.Detail != "" {
 		return e.Detail
@@ -654,6 +658,8 @@ func kindLabel(e *store.Event) string {
 		return "session end"
 	case store.KindBadInput:
 		return "bad input"
+	case store.KindRefusal:
+		return "refused"
 	case store.KindRollbackStep:
 		return "rollback step"
 	}
@@ -751,7 +757,7 @@ func (t *timeline) rowLine(r *tlRow, cols []column, widths []int) string {
 			toolCell.style = &st.Error
 			flagCell = styledCell{text: "!", style: &st.Error}
 		}
-		if e.Kind == store.KindBadInput {
+		if e.Kind == store.KindBadInput || e.Kind == store.KindRefusal {
 			toolCell.style = &st.Error
 		}
 	}
