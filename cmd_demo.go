@@ -59,10 +59,13 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		demo.Stop(h)
 		return problemError{oneLine(err)}
 	}
-	env := "MCPTRAIL_HOME=" + h + " XDG_CONFIG_HOME=" + filepath.Join(h, "config")
-	howTo := fmt.Sprintf("\nThe demo's daemon is running (data directory %s); explore and reverse with:\n"+
-		"  %[2]s %[3]s ui\n  %[2]s %[3]s sessions\n  %[2]s %[3]s rollback plan --session SESSION\n  %[2]s %[3]s export --format jsonl --tool write_file\n  %[2]s %[3]s verify\n"+
-		"Stop it with:\n  %[2]s %[3]s stop\n", h, env, exe)
+	howTo := fmt.Sprintf("\nThe demo's daemon is running. In another shell:\n"+
+		"  export MCPTRAIL_HOME=%[1]s XDG_CONFIG_HOME=%[2]s\n"+
+		"  %[3]s ui                               # the console: r on a call plans its reversal\n"+
+		"  %[3]s rollback plan --session SESSION  # the same from the command line\n"+
+		"  %[3]s export --format jsonl --tool write_file\n"+
+		"  %[3]s verify\n"+
+		"Stop it with `%[3]s stop` (in that environment).\n", h, filepath.Join(h, "config"), exe)
 	// The console, unless asked not to or nobody is at a terminal to use it:
 	// then the daemon stays up for the commands above.
 	if *noUI || !isTerminalWriter(stdout) {
