@@ -1,6 +1,6 @@
 // Command mcptrail is the audit trail for AI agents' MCP tool calls. This
-// file parses the command line and wires the packages; see shared/DESIGN.md
-// for the CLI contract.
+// file parses the command line and wires the packages; docs/architecture.md
+// ("Command line") says what scripts may rely on, docs/commands.md lists it.
 package main
 
 import (

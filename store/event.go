@@ -109,8 +109,8 @@ type Annotations struct {
 	OpenWorld   *bool `json:"open_world,omitempty"`
 }
 
-// Event is one record. Field names are the exported JSON names of
-// shared/DESIGN.md "The record"; the store assigns Seq, PrevHash and Hash,
+// Event is one record. Field names are the exported JSON names that
+// docs/architecture.md ("The record") describes; the store assigns Seq, PrevHash and Hash,
 // and ID and Time when they are empty.
 type Event struct {
 	Seq        uint64    `json:"seq"`
