@@ -34,3 +34,25 @@ func TestRecordShowsClassSource(t *testing.T) {
 	h.keys("j", "enter") // the session start, then the call
 	h.waitFor("write · by spec default")
 }
+
+// A call reverted by a rollback step recorded in another session (the
+// gateway's own, which ran the inverse call) is flagged ↺ in its session's
+// timeline.
+func TestTimelineFlagsCallsRevertedElsewhere(t *testing.T) {
+	f := newFixture(t)
+	ops := base(sessOps, "nightly-ops-bot", "INC-4711")
+	begin := ops
+	begin.Kind = store.KindSessionStart
+	f.append(begin)
+	seq := f.call(ops, "write_file", map[string]any{"path": "config.yaml"}, "write", true, "ok", map[string]any{"content": []any{}})
+	rb := base("01JROLLBACK000000000000000", "mcptrail-rollback", "01PLAN")
+	rb.Kind, rb.From, rb.Method, rb.Tool, rb.Reverts = store.KindRollbackStep, store.FromClient, "tools/call", "write_file", seq
+	rb.Params = json.RawMessage(`{"name":"write_file","arguments":{"path":"config.yaml"}}`)
+	f.append(rb)
+	f.flush()
+
+	h := start(t, testOptions(f.st, RoleOperator))
+	h.waitFor("session 1 of 2") // the gateway's rollback session is the newest
+	h.keys("j", "enter")
+	h.waitFor("WX↺")
+}
