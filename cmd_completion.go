@@ -62,7 +62,8 @@ var complCmds = []complCmd{
 		{name: "theme", help: "colour theme", values: complThemes},
 	}},
 	{name: "demo", help: "demo upstream and scripted agent through the gateway", flags: []complFlag{
-		{name: "no-ui", help: "skip the console", isBool: true},
+		{name: "no-ui", help: "skip the console; leave the daemon running", isBool: true},
+		{name: "keep", help: "leave the daemon running after the console", isBool: true},
 	}},
 	{name: "verify", help: "check the hash chain and checkpoints", flags: []complFlag{
 		{name: "db", help: "store file", file: true},

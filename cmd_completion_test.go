@@ -42,7 +42,7 @@ func TestCompletionCoversEveryFlag(t *testing.T) {
 	files, _ := os.ReadDir(".")
 	defined := map[string][]string{}
 	chunkRe := regexp.MustCompile(`newFlags\("([a-z ]+)"\)`)
-	flagRe := regexp.MustCompile(`fs\.(?:String|Bool|Int|Duration|Var)\((?:&\w+, )?"([a-z-]+)"`)
+	flagRe := regexp.MustCompile(`fs\.(?:String|Bool|Int|Uint64|Duration|Var)\((?:&\w+, )?"([a-z-]+)"`)
 	for _, f := range files {
 		if !strings.HasSuffix(f.Name(), ".go") || strings.HasSuffix(f.Name(), "_test.go") {
 			continue
@@ -157,5 +157,33 @@ func TestVersion(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^mcptrail \S+( \([0-9a-f]{12}(-dirty)?\))?\n$`).MatchString(out.String()) {
 		t.Errorf("--version printed %q", out.String())
+	}
+}
+
+// The usage text names every command and flag of the completion table
+// (which the tests above hold to the flags the commands define): the three
+// cannot drift apart.
+func TestUsageNamesEveryFlag(t *testing.T) {
+	lines := strings.Split(usage+"\n"+rollbackUsage, "\n")
+	for _, c := range complCmds {
+		if len(c.subs) > 0 {
+			continue // a group: its subcommands have lines of their own
+		}
+		var line string
+		for _, l := range lines {
+			if strings.HasPrefix(strings.Join(strings.Fields(l), " "), "mcptrail "+c.name+" ") || strings.TrimSpace(l) == "mcptrail "+c.name {
+				line = l
+				break
+			}
+		}
+		if line == "" {
+			t.Errorf("the usage has no line for mcptrail %s", c.name)
+			continue
+		}
+		for _, f := range c.flags {
+			if !strings.Contains(line, "--"+f.name) {
+				t.Errorf("the usage line of mcptrail %s lacks --%s:\n%s", c.name, f.name, line)
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"github.com/charmbracelet/x/term"
 
@@ -13,41 +14,104 @@ import (
 	"github.com/mcptrail/mcptrail/demo"
 )
 
+// cmdDemo is `mcptrail demo [--no-ui] [--keep]`: a fresh instance in a
+// temporary directory, a scripted incident recorded through the real
+// gateway, and the console on the instance's live daemon, so the reversal
+// can be planned and applied as an operator would. Quitting the console
+// stops the daemon (unless --keep); --no-ui leaves it running and says how
+// to reach and stop it.
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo")
-	noUI := fs.Bool("no-ui", false, "leave the store for scripting instead of opening the console")
+	noUI := fs.Bool("no-ui", false, "record the incident and leave the daemon running for scripting, instead of opening the console")
+	keep := fs.Bool("keep", false, "leave the demo's daemon running when the console closes")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
+	if fs.NArg() > 0 {
+		return usagef("demo: unexpected argument %q", fs.Arg(0))
 	}
 	h, err := os.MkdirTemp("", "mcptrail-demo-")
 	if err != nil {
 		return err
 	}
+	// The demo runs its server from a copy of this binary in its own
+	// directory: `go run` deletes its build when it exits, and a reversal
+	// applied later (after --no-ui or --keep) starts the server again by the
+	// command its session recorded.
+	exe, err := copyExecutable(filepath.Join(h, "bin"))
+	if err != nil {
+		return problemError{"demo: copying the program: " + oneLine(err)}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := demo.Run(ctx, demo.Options{Exe: exe, Home: h, Log: stderr, Version: buildVersion()}); err != nil {
+		demo.Stop(h)
 		return problemError{oneLine(err)}
 	}
 	r, err := daemon.OpenReader(h, "")
 	if err != nil {
+		demo.Stop(h)
 		return problemError{oneLine(err)}
 	}
-	defer r.Close()
 	fmt.Fprintf(stdout, "mcptrail demo: the record is in %s\n", h)
 	if err := demo.Summary(stdout, r); err != nil {
+		r.Close()
+		demo.Stop(h)
 		return problemError{oneLine(err)}
 	}
-	fmt.Fprintf(stdout, "\nExplore it:\n  MCPTRAIL_HOME=%s mcptrail ui\n  MCPTRAIL_HOME=%s mcptrail sessions\n  MCPTRAIL_HOME=%s mcptrail export --format jsonl --tool write_file\n  MCPTRAIL_HOME=%s mcptrail verify\n", h, h, h, h)
-	// Then the console on the demo's store, unless asked not to or nobody
-	// is at a terminal to use it.
+	howTo := fmt.Sprintf("\nThe demo's daemon is running. In another shell:\n"+
+		"  export MCPTRAIL_HOME=%[1]s XDG_CONFIG_HOME=%[2]s\n"+
+		"  %[3]s ui                               # the console: r on a call plans its reversal\n"+
+		"  %[3]s rollback plan --session SESSION  # the same from the command line\n"+
+		"  %[3]s export --format jsonl --tool write_file\n"+
+		"  %[3]s verify\n"+
+		"Stop it with `%[3]s stop` (in that environment).\n", h, filepath.Join(h, "config"), exe)
+	// The console, unless asked not to or nobody is at a terminal to use it:
+	// then the daemon stays up for the commands above.
 	if *noUI || !isTerminalWriter(stdout) {
+		r.Close()
+		fmt.Fprint(stdout, howTo)
 		return nil
 	}
-	return runConsole(r, "demo store "+daemon.PathsFor(h).DB+" (read-only)", "local", "", stdout)
+	err = runConsole(r, "demo daemon "+h, "local", "", stdout)
+	r.Close()
+	if *keep {
+		fmt.Fprint(stdout, howTo)
+		return err
+	}
+	if serr := demo.Stop(h); serr != nil {
+		fmt.Fprintf(stderr, "mcptrail demo: stopping the demo's daemon: %v\n", serr)
+	} else {
+		fmt.Fprintf(stdout, "mcptrail demo: daemon stopped; the record stays in %s (mcptrail verify --db %s)\n", h, daemon.PathsFor(h).DB)
+	}
+	return err
+}
+
+// copyExecutable copies the running program into dir, executable by its
+// owner only.
+func copyExecutable(dir string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	dst := filepath.Join(dir, "mcptrail")
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o700)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return dst, out.Close()
 }
 
 func isTerminalWriter(w io.Writer) bool {

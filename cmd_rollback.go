@@ -236,7 +236,7 @@ func cmdRollbackApply(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 func printPlan(w io.Writer, p *rollback.Plan) {
 	counts := p.Counts()
 	var parts []string
-	for _, s := range []string{rollback.StatusReady, rollback.StatusConflict, rollback.StatusIrreversible, rollback.StatusMissingPrestate, rollback.StatusSkip, rollback.StatusReverted} {
+	for _, s := range rollback.Statuses {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
@@ -258,14 +258,14 @@ func printPlan(w io.Writer, p *rollback.Plan) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tREVERTS\tTOOL\tSTATUS\tSTATE\tARGUMENTS")
 	for _, s := range p.Steps {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, termsafe.Line(s.Tool), s.Status, orDash(s.State), cut(termsafe.Line(s.Args), 60))
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, termsafe.Line(s.Tool), s.Result(), orDash(s.State), cut(termsafe.Line(s.Args), 60))
 	}
 	tw.Flush()
 	for _, s := range p.Steps {
 		if s.Reason == "" && s.Diff == "" && len(s.Calls) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\nstep %d (call %d, %s, session %s): %s\n", s.N, s.Reverts, termsafe.Line(s.Tool), termsafe.Line(s.Session), s.Status)
+		fmt.Fprintf(w, "\nstep %d (call %d, %s, session %s): %s\n", s.N, s.Reverts, termsafe.Line(s.Tool), termsafe.Line(s.Session), s.Result())
 		if s.Reason != "" {
 			fmt.Fprintf(w, "  %s\n", termsafe.Line(s.Reason))
 		}

@@ -1,6 +1,6 @@
 // Command mcptrail is the audit trail for AI agents' MCP tool calls. This
-// file parses the command line and wires the packages; see shared/DESIGN.md
-// for the CLI contract.
+// file parses the command line and wires the packages; docs/architecture.md
+// ("Command line") says what scripts may rely on, docs/commands.md lists it.
 package main
 
 import (
@@ -48,16 +48,18 @@ const usage = `mcptrail — the audit trail for AI agents' MCP tool calls
 
 Usage:
   mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]... [--metrics ADDR]
-  mcptrail wrap   [--name NAME] [--agent NAME] [--task ID] -- CMD [ARG...]
+  mcptrail wrap   [--config FILE] [--name NAME] [--agent NAME] [--task ID] -- CMD [ARG...]
   mcptrail status [--json]
   mcptrail stop
   mcptrail ui     [--db FILE] [--theme dark|light|high-contrast|mono]
-  mcptrail demo   [--no-ui]
-  mcptrail verify [--db FILE] [--key PUBKEY]... [--print-key] [--checkpoint FILE] [--json]
+  mcptrail demo   [--no-ui] [--keep]
+  mcptrail verify [--db FILE] [--config FILE] [--key PUBKEY]... [--print-key] [--checkpoint FILE]... [--json]
   mcptrail export --format ocsf|ecs|cef|jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--db FILE]
-  mcptrail sessions [--agent A] [--json] [--db FILE]
-  mcptrail rollback plan  (--session S | --calls SEQ[,SEQ...]) [--json]
-  mcptrail rollback apply PLAN_ID [--yes]
+  mcptrail sessions [--agent A] [--limit N] [--json] [--db FILE]
+  mcptrail rollback plan    (--session S | --calls SEQ[,SEQ...] | --from SEQ) [--json]
+  mcptrail rollback show    PLAN_ID [--json]
+  mcptrail rollback apply   PLAN_ID [--yes] [--json]
+  mcptrail rollback history SEQ [--json]
   mcptrail config check [FILE]
   mcptrail completion bash|zsh|fish
   mcptrail --version

@@ -2,20 +2,20 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 
-	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // Options for a demo run.
 type Options struct {
-	Exe     string    // the mcptrail binary (wrap and demo-server run from it)
+	Exe     string    // the mcptrail binary (the daemon, wrap and demo-server run from it)
 	Home    string    // a fresh data directory for the demo instance
 	Log     io.Writer // progress lines
 	Version string
@@ -27,12 +27,17 @@ type step struct {
 	args map[string]any
 }
 
-// incident is the night shift: routine triage, then a bulk edit, a config
-// change, deletions, privilege changes, and a data export the agent has never
-// used before — the kind of session an on-call engineer must read and undo.
+// incident is the night shift: routine triage, a data export the agent has
+// never used before, then a bulk edit, a config change, deletions and
+// privilege changes — the kind of session an on-call engineer must read and
+// undo. The export comes first: it is the one call no rule can undo, and a
+// reversal runs newest first and stops at the first step it cannot take,
+// so every write after it is reverted and the export is left, with its
+// reason, for a human.
 var incident = []step{
 	{"list_tickets", nil},
 	{"read_file", map[string]any{"path": "runbooks/vpn.md"}},
+	{"export_customer_data", map[string]any{"bucket": "s3://tmp-transfer-7731"}},
 	{"update_ticket", map[string]any{"id": "OPS-101", "status": "in_progress", "assignee": "nightly-ops-bot"}},
 	{"read_file", map[string]any{"path": "runbooks/dns.md"}}, // missing: a tool error
 	{"update_ticket", map[string]any{"id": "OPS-102", "status": "closed"}},
@@ -46,7 +51,6 @@ var incident = []step{
 	{"create_user", map[string]any{"name": "svc-backup", "email": "svc-backup@example.com", "role": "admin"}},
 	{"grant_role", map[string]any{"name": "bob", "role": "admin"}},
 	{"delete_user", map[string]any{"name": "carol"}},
-	{"export_customer_data", map[string]any{"bucket": "s3://tmp-transfer-7731"}},
 }
 
 // triage is a well-behaved second agent, for contrast.
@@ -56,32 +60,38 @@ var triage = []step{
 	{"read_file", map[string]any{"path": "config.yaml"}},
 }
 
-// Run starts a daemon for the demo instance, runs both agents through `mcptrail
-// wrap` (the real stdio gateway, recording into the real store), and stops
-// the daemon. The store is left in opts.Home.
+// Run prepares the demo instance in opts.Home — its workspace, and a
+// configuration directory of its own with the demo server's rollback rules
+// and loopback listeners on free ports — starts the instance's daemon in
+// the background, and runs both agents through `mcptrail wrap` (the real
+// stdio gateway, recording into the real store). The daemon is left
+// running, so the console can plan and apply reversals: Stop stops it.
+//
+// The demo's configuration directory becomes this process's
+// XDG_CONFIG_HOME, which the daemon and wrap inherit: the demo never reads
+// or changes the user's own configuration or rules.
 func Run(ctx context.Context, opts Options) error {
-	workspace := filepath.Join(opts.Home, "acme-ops")
+	workspace := Workspace(opts.Home)
 	if err := os.MkdirAll(workspace, 0o700); err != nil {
 		return err
 	}
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{
-			Config: cfg, Home: opts.Home, Version: opts.Version,
-			Logger: quietLogger(), Ready: func(u string) { ready <- u },
-		})
-	}()
-	select {
-	case u := <-ready:
-		fmt.Fprintf(opts.Log, "demo: daemon up, gateway at %s, record in %s\n", u, opts.Home)
-	case err := <-done:
+	cfgHome := filepath.Join(opts.Home, "config")
+	if err := WriteRules(filepath.Join(cfgHome, "mcptrail", "rollback")); err != nil {
 		return err
 	}
+	// Free ports: the demo must not take, or fail on, a real instance's.
+	if err := os.WriteFile(filepath.Join(cfgHome, "mcptrail", "config.yaml"), []byte("listen: 127.0.0.1:0\nssh: 127.0.0.1:0\n"), 0o600); err != nil {
+		return err
+	}
+	if err := os.Setenv("XDG_CONFIG_HOME", cfgHome); err != nil {
+		return err
+	}
+	c, err := daemon.Ensure(opts.Home, opts.Log)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	fmt.Fprintf(opts.Log, "demo: daemon up, record in %s\n", opts.Home)
 
 	agents := []struct {
 		name, task, traceparent string
@@ -92,14 +102,32 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	for _, a := range agents {
 		if err := runAgent(ctx, opts, workspace, a.name, a.task, a.traceparent, a.steps); err != nil {
-			cancel()
-			<-done
 			return fmt.Errorf("agent %s: %w", a.name, err)
 		}
 	}
-	cancel()
-	return <-done
+	return nil
 }
+
+// Stop stops the demo instance's daemon and waits until it has let go of
+// the store.
+func Stop(home string) error {
+	c, err := daemon.Dial(home)
+	if errors.Is(err, daemon.ErrNotRunning) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Stop(); err != nil {
+		return err
+	}
+	return daemon.WaitStopped(home)
+}
+
+// Workspace is the directory the demo server keeps its tickets, users and
+// files in.
+func Workspace(home string) string { return filepath.Join(home, "acme-ops") }
 
 func runAgent(ctx context.Context, opts Options, workspace, agent, task, traceparent string, steps []step) error {
 	cmd := exec.CommandContext(ctx, opts.Exe, "wrap", "--name", "acme-ops", "--agent", agent, "--task", task, "--", opts.Exe, "demo-server", workspace)

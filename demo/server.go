@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -155,16 +156,26 @@ func NewServer(root string) (*mcp.Server, error) {
 		})
 
 	type ticketArgs struct {
-		ID       string `json:"id"`
-		Status   string `json:"status,omitempty"`
-		Assignee string `json:"assignee,omitempty"`
-		Comment  string `json:"comment,omitempty"`
+		ID       string  `json:"id"`
+		Status   string  `json:"status,omitempty"`
+		Assignee *string `json:"assignee,omitempty" jsonschema:"the new assignee; empty unassigns"`
+		Comment  string  `json:"comment,omitempty"`
 	}
 	mcp.AddTool(srv, &mcp.Tool{Name: "list_tickets", Description: "List support tickets", Annotations: readOnly},
 		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return jsonText(sortedTickets(s.db.Tickets)), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "get_ticket", Description: "Read one support ticket", Annotations: readOnly},
+		func(_ context.Context, _ *mcp.CallToolRequest, a ticketArgs) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			t := s.db.Tickets[a.ID]
+			if t == nil {
+				return toolErr(fmt.Errorf("no ticket %s", a.ID)), nil, nil
+			}
+			return jsonText(t), nil, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "update_ticket", Description: "Change a ticket's status or assignee", Annotations: additive},
 		func(_ context.Context, _ *mcp.CallToolRequest, a ticketArgs) (*mcp.CallToolResult, any, error) {
@@ -177,8 +188,8 @@ func NewServer(root string) (*mcp.Server, error) {
 			if a.Status != "" {
 				t.Status = a.Status
 			}
-			if a.Assignee != "" {
-				t.Assignee = a.Assignee
+			if a.Assignee != nil {
+				t.Assignee = *a.Assignee
 			}
 			if err := s.save(); err != nil {
 				return toolErr(err), nil, nil
@@ -187,15 +198,26 @@ func NewServer(root string) (*mcp.Server, error) {
 		})
 
 	type userArgs struct {
-		Name  string `json:"name"`
-		Email string `json:"email,omitempty"`
-		Role  string `json:"role,omitempty"`
+		Name  string   `json:"name"`
+		Email string   `json:"email,omitempty"`
+		Role  string   `json:"role,omitempty"`
+		Roles []string `json:"roles,omitempty" jsonschema:"create_user: every role of the new user (with role)"`
 	}
 	mcp.AddTool(srv, &mcp.Tool{Name: "list_users", Description: "List directory users", Annotations: readOnly},
 		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return jsonText(s.db.Users), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "get_user", Description: "Read one directory user", Annotations: readOnly},
+		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			u := s.db.Users[a.Name]
+			if u == nil {
+				return toolErr(fmt.Errorf("no user %s", a.Name)), nil, nil
+			}
+			return jsonText(u), nil, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "create_user", Description: "Create a directory user", Annotations: additive},
 		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
@@ -204,9 +226,9 @@ func NewServer(root string) (*mcp.Server, error) {
 			if s.db.Users[a.Name] != nil {
 				return toolErr(fmt.Errorf("user %s exists", a.Name)), nil, nil
 			}
-			u := &User{Name: a.Name, Email: a.Email, Active: true}
-			if a.Role != "" {
-				u.Roles = []string{a.Role}
+			u := &User{Name: a.Name, Email: a.Email, Active: true, Roles: append([]string(nil), a.Roles...)}
+			if a.Role != "" && !slices.Contains(u.Roles, a.Role) {
+				u.Roles = append(u.Roles, a.Role)
 			}
 			s.db.Users[a.Name] = u
 			if err := s.save(); err != nil {
@@ -222,7 +244,23 @@ func NewServer(root string) (*mcp.Server, error) {
 			if u == nil {
 				return toolErr(fmt.Errorf("no user %s", a.Name)), nil, nil
 			}
-			u.Roles = append(u.Roles, a.Role)
+			if !slices.Contains(u.Roles, a.Role) {
+				u.Roles = append(u.Roles, a.Role)
+			}
+			if err := s.save(); err != nil {
+				return toolErr(err), nil, nil
+			}
+			return jsonText(u), nil, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "revoke_role", Description: "Take a role from a user", Annotations: destructive},
+		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			u := s.db.Users[a.Name]
+			if u == nil {
+				return toolErr(fmt.Errorf("no user %s", a.Name)), nil, nil
+			}
+			u.Roles = slices.DeleteFunc(u.Roles, func(r string) bool { return r == a.Role })
 			if err := s.save(); err != nil {
 				return toolErr(err), nil, nil
 			}

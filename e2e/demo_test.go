@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,7 +18,15 @@ func TestDemoRecordsTheIncident(t *testing.T) {
 	if m == nil {
 		t.Fatalf("demo did not say where the record is:\n%s", res.Stdout)
 	}
-	demo := &Instance{Home: m[1], ConfigHome: in.ConfigHome}
+	// --no-ui leaves the demo's daemon running, and says how to stop it.
+	demo := &Instance{Home: m[1], ConfigHome: filepath.Join(m[1], "config")}
+	t.Cleanup(func() { demo.stopLeftoverDaemon(t) })
+	if !strings.Contains(res.Stdout, "XDG_CONFIG_HOME="+demo.ConfigHome) || !strings.Contains(res.Stdout, "mcptrail stop") {
+		t.Errorf("demo --no-ui did not say how to reach and stop its daemon:\n%s", res.Stdout)
+	}
+	if demo.daemonPID(t) == 0 {
+		t.Errorf("demo --no-ui left no daemon running")
+	}
 
 	if v := demo.Run(t, "verify"); v.Code != 0 {
 		t.Fatalf("verify of the demo store: exit %d\n%s%s", v.Code, v.Stdout, v.Stderr)
@@ -37,10 +46,11 @@ func TestDemoRecordsTheIncident(t *testing.T) {
 	if ops == nil || triage == nil {
 		t.Fatalf("want both demo agents' sessions, got %v", out)
 	}
-	// 11 writes (5 ticket closes and 1 update, a config rewrite, a file and a
-	// user deleted, a user created, a role granted) and one tool error.
-	if ops["writes"] != float64(11) || ops["errors"] != float64(1) {
-		t.Errorf("ops agent: writes %v errors %v, want 11 and 1", ops["writes"], ops["errors"])
+	// 12 writes (the customer export, 5 ticket closes and 1 update, a config
+	// rewrite, a file and a user deleted, a user created, a role granted)
+	// and one tool error.
+	if ops["writes"] != float64(12) || ops["errors"] != float64(1) {
+		t.Errorf("ops agent: writes %v errors %v, want 12 and 1", ops["writes"], ops["errors"])
 	}
 	if triage["writes"] != float64(0) || triage["errors"] != float64(0) {
 		t.Errorf("triage agent: writes %v errors %v, want 0 and 0", triage["writes"], triage["errors"])

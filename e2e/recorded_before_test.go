@@ -20,7 +20,7 @@ func TestRecordedBeforeForward(t *testing.T) {
 		connect func(t *testing.T, in *Instance) mcp.Transport
 	}{
 		{"wrap", func(t *testing.T, in *Instance) mcp.Transport {
-			// Strict is wrap's default durability (DESIGN.md).
+			// Strict is wrap's default durability (docs/recording.md).
 			transport, _ := in.Wrap(t, WrapOptions{Name: "rc"}, binary(t, "recordcheck"))
 			return transport
 		}},

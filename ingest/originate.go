@@ -440,7 +440,7 @@ func (s *Session) originate(id, method string, params json.RawMessage, rec *Call
 		_ = json.Unmarshal(params, &p)
 		s.describeToolCall(ev, p.Name)
 	}
-	p := &pending{start: time.Now(), method: method, id: ev.JSONRPCID, tool: ev.Tool, class: ev.Class, ann: ev.Annotations,
+	p := &pending{start: time.Now(), method: method, id: ev.JSONRPCID, tool: ev.Tool, class: ev.Class, classSource: ev.ClassSource, ann: ev.Annotations,
 		task: ev.Task, agent: ev.Agent, prin: ev.Principal, obo: ev.OnBehalfOf, reverts: rec.Reverts, auth: rec.Authorization}
 	seq, err := s.rec.Record(ev, true)
 	if err != nil {

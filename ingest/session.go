@@ -90,19 +90,20 @@ const DefaultMaxMessageBytes = 4 << 20
 
 // pending is a request awaiting its response.
 type pending struct {
-	seq     uint64
-	logical uint64
-	start   time.Time
-	method  string
-	tool    string
-	target  string // tool name, prompt name or resource URI: what an MRTR retry repeats
-	class   string
-	ann     *store.Annotations
-	id      json.RawMessage
-	task    *store.Task
-	agent   *store.Agent
-	prin    *store.Principal
-	obo     string
+	seq         uint64
+	logical     uint64
+	start       time.Time
+	method      string
+	tool        string
+	target      string // tool name, prompt name or resource URI: what an MRTR retry repeats
+	class       string
+	classSource string // store.ClassSource*: where class came from
+	ann         *store.Annotations
+	id          json.RawMessage
+	task        *store.Task
+	agent       *store.Agent
+	prin        *store.Principal
+	obo         string
 
 	// Carried to the outcome: the pre-state a Capture hook stored, and
 	// what a gateway-originated call (inject.go) says about itself.
@@ -533,7 +534,7 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 			s.describeToolCall(ev, p.target)
 		}
 	}
-	p.tool, p.class, p.ann, p.task, p.agent, p.prin, p.obo = ev.Tool, ev.Class, ev.Annotations, ev.Task, ev.Agent, ev.Principal, ev.OnBehalfOf
+	p.tool, p.class, p.classSource, p.ann, p.task, p.agent, p.prin, p.obo = ev.Tool, ev.Class, ev.ClassSource, ev.Annotations, ev.Task, ev.Agent, ev.Principal, ev.OnBehalfOf
 	p.logical = ev.LogicalCall
 
 	seq, err := s.rec.Record(ev, true)
@@ -653,28 +654,32 @@ func (s *Session) describeToolCall(ev *store.Event, tool string) {
 	s.mu.Lock()
 	ev.Annotations = s.tools[tool]
 	s.mu.Unlock()
-	ev.Class = s.classify(tool, ev.Annotations)
+	ev.Class, ev.ClassSource = s.classify(tool, ev.Annotations)
 }
 
-func (s *Session) classify(tool string, ann *store.Annotations) string {
+func (s *Session) classify(tool string, ann *store.Annotations) (class, source string) {
 	if s.hooks.Classify != nil {
 		if c := s.hooks.Classify(s.info.Upstream, tool, ann); c != "" {
-			return c
+			return c, store.ClassSourceRule
 		}
 	}
 	return ClassFromAnnotations(ann)
 }
 
-// ClassFromAnnotations derives a class from tool hints: read-only tools read,
-// others write (destructive or not: without a rule we cannot tell a delete).
-func ClassFromAnnotations(ann *store.Annotations) string {
-	if ann == nil {
-		return "unknown"
+// ClassFromAnnotations derives a class, and where it came from, from tool
+// hints: read-only tools read, others write (destructive or not: without a
+// rule we cannot tell a delete). A tool without a readOnlyHint is not
+// read-only by the MCP specification's default, so it writes: an agent's
+// server cannot keep its calls out of the write detections by saying
+// nothing about them.
+func ClassFromAnnotations(ann *store.Annotations) (class, source string) {
+	if ann == nil || ann.ReadOnly == nil {
+		return "write", store.ClassSourceSpecDefault
 	}
-	if ann.ReadOnly != nil && *ann.ReadOnly {
-		return "read"
+	if *ann.ReadOnly {
+		return "read", store.ClassSourceAnnotations
 	}
-	return "write"
+	return "write", store.ClassSourceAnnotations
 }
 
 // maxCancelled bounds the cancelled calls remembered for their late
@@ -860,7 +865,7 @@ func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr js
 	if p.logical != p.seq {
 		ev.LogicalCall = p.logical
 	}
-	ev.Method, ev.Tool, ev.Class, ev.Annotations = p.method, p.tool, p.class, p.ann
+	ev.Method, ev.Tool, ev.Class, ev.ClassSource, ev.Annotations = p.method, p.tool, p.class, p.classSource, p.ann
 	ev.JSONRPCID = p.id
 	ev.Outcome = outcome
 	ev.Result = s.redact(result)

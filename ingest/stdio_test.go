@@ -161,8 +161,16 @@ func TestStdioRelaysAndRecordsCalls(t *testing.T) {
 	if echo.Task == nil || echo.Task.ID != "TASK-1" || echo.Task.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Errorf("echo task: %+v", echo.Task)
 	}
-	if echo.Class != "read" || echo.Annotations == nil || echo.Annotations.ReadOnly == nil || !*echo.Annotations.ReadOnly {
-		t.Errorf("echo class %q annotations %+v", echo.Class, echo.Annotations)
+	if echo.Class != "read" || echo.ClassSource != store.ClassSourceAnnotations || echo.Annotations == nil || echo.Annotations.ReadOnly == nil || !*echo.Annotations.ReadOnly {
+		t.Errorf("echo class %q (%s) annotations %+v", echo.Class, echo.ClassSource, echo.Annotations)
+	}
+	// "fail" has no annotations: the MCP specification's defaults
+	// (readOnlyHint false, destructiveHint true) make it a write, on its
+	// request and on its outcome, which stands alone in a SIEM.
+	for _, e := range []store.Event{outcomes["fail"], bySeq[outcomes["fail"].Call]} {
+		if e.Class != "write" || e.ClassSource != store.ClassSourceSpecDefault {
+			t.Errorf("unannotated fail's %s: class %q from %q, want write from %q", e.Kind, e.Class, e.ClassSource, store.ClassSourceSpecDefault)
+		}
 	}
 	req := bySeq[echo.Call]
 	if !strings.Contains(string(req.Params), `"hello"`) || req.ProtocolVersion != "2025-11-25" {
@@ -293,5 +301,25 @@ func TestStdioFailsClosedWhenRecordingFails(t *testing.T) {
 	m := c.recv(t)
 	if m["id"] != "a" || errorCode(m) != -32603 || !strings.Contains(fmt.Sprint(m["error"]), "not forwarded") {
 		t.Fatalf("got %v, want a refusal", m)
+	}
+}
+
+// A tool's class follows its annotations, and the specification's defaults
+// where the server leaves the read-only hint out.
+func TestClassFromAnnotations(t *testing.T) {
+	yes, no := true, false
+	for _, c := range []struct {
+		ann           *store.Annotations
+		class, source string
+	}{
+		{nil, "write", store.ClassSourceSpecDefault},
+		{&store.Annotations{}, "write", store.ClassSourceSpecDefault},
+		{&store.Annotations{Destructive: &no}, "write", store.ClassSourceSpecDefault},
+		{&store.Annotations{ReadOnly: &yes}, "read", store.ClassSourceAnnotations},
+		{&store.Annotations{ReadOnly: &no}, "write", store.ClassSourceAnnotations},
+	} {
+		if class, source := ClassFromAnnotations(c.ann); class != c.class || source != c.source {
+			t.Errorf("ClassFromAnnotations(%+v) = %q, %q; want %q, %q", c.ann, class, source, c.class, c.source)
+		}
 	}
 }

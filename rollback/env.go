@@ -10,7 +10,7 @@ import (
 	"github.com/mcptrail/mcptrail/store"
 )
 
-// What templates see (README "Rollback" lists it for rule writers):
+// What templates see (docs/rollback.md lists it for rule writers):
 //
 //	args      the call's arguments
 //	call      {seq, session, upstream, tool, id, time} of the call's request

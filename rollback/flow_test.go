@@ -282,6 +282,15 @@ func TestPlanAndApplyRestores(t *testing.T) {
 	if applied.State != PlanApplied {
 		t.Fatalf("apply: %s %s", applied.State, applied.Error)
 	}
+	// Each step says what happened: no step still reads "ready".
+	for _, s := range applied.Steps {
+		if r := s.Result(); r != StatusReverted && r != StatusSkip {
+			t.Errorf("after apply, step %d (%s) says %s, want reverted or skip", s.N, s.Tool, r)
+		}
+	}
+	if n := applied.Counts()[StatusReady]; n != 0 {
+		t.Errorf("after apply, Counts has %d ready steps", n)
+	}
 	if got := f.kv(); fmt.Sprint(got) != fmt.Sprint(map[string]string{"keep": "1", "b": "old-b"}) {
 		t.Fatalf("after the rollback: %v", got)
 	}
@@ -546,5 +555,25 @@ func TestHistoryAndRevertTo(t *testing.T) {
 	}
 	if _, err := h.RevertTo(2); err == nil {
 		t.Fatal("the newest version has nothing after it")
+	}
+}
+
+// A step reads what its apply did, and keeps the reviewed status for the
+// next apply of the plan (a failed step runs again).
+func TestStepResult(t *testing.T) {
+	for _, c := range []struct {
+		st   Step
+		want string
+	}{
+		{Step{Status: StatusReady}, StatusReady},
+		{Step{Status: StatusReady, State: StateRunning}, StatusReady},
+		{Step{Status: StatusReady, State: StateDone}, StatusReverted},
+		{Step{Status: StatusReady, State: StateFailed}, StatusFailed},
+		{Step{Status: StatusConflict}, StatusConflict},
+		{Step{Status: StatusIrreversible}, StatusIrreversible},
+	} {
+		if got := c.st.Result(); got != c.want {
+			t.Errorf("%+v: Result %q, want %q", c.st, got, c.want)
+		}
 	}
 }

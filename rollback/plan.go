@@ -25,7 +25,11 @@ const (
 	StatusMissingPrestate = "missing-prestate" // its pre-state was not captured
 	StatusSkip            = "skip"             // nothing to undo (the call failed or changed nothing)
 	StatusReverted        = "reverted"         // already reverted, by this plan or another
+	StatusFailed          = "failed"           // an inverse call failed on apply: applying again retries it
 )
+
+// Statuses are the step statuses in the order a summary lists them.
+var Statuses = []string{StatusReady, StatusConflict, StatusIrreversible, StatusMissingPrestate, StatusFailed, StatusSkip, StatusReverted}
 
 // Step execution states.
 const (
@@ -139,13 +143,28 @@ func (a Approver) ID() string {
 	return a.Name
 }
 
-// Counts tallies steps by status.
+// Counts tallies steps by what they say now (Step.Result): after an apply,
+// reverted and failed steps, not the ready ones they were when reviewed.
 func (p *Plan) Counts() map[string]int {
 	m := map[string]int{}
 	for _, s := range p.Steps {
-		m[s.Status]++
+		m[s.Result()]++
 	}
 	return m
+}
+
+// Result is what a step says now: its status at review, or, once an apply
+// ran it, what happened — reverted, or failed (an apply that found its
+// resource changed marks the step a conflict in Status itself). Status
+// keeps the reviewed verdict, which a later apply of the same plan reads.
+func (s Step) Result() string {
+	switch s.State {
+	case StateDone:
+		return StatusReverted
+	case StateFailed:
+		return StatusFailed
+	}
+	return s.Status
 }
 
 // Target is how to reach the upstream a session talked to.

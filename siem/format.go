@@ -6,7 +6,7 @@
 // persisted in the store: at-least-once, in seq order, retried with backoff,
 // and never on the gateway's call path.
 //
-// The mappings are documented in the README ("SIEM and detections").
+// The mappings are documented in docs/siem.md.
 package siem
 
 import (

@@ -403,6 +403,7 @@ func unmapped(ev *store.Event, bodies bool) map[string]any {
 	set("method", ev.Method, ev.Method != "")
 	set("tool", ev.Tool, ev.Tool != "")
 	set("class", ev.Class, ev.Class != "")
+	set("class_source", ev.ClassSource, ev.ClassSource != "")
 	set("outcome", ev.Outcome, ev.Outcome != "")
 	set("call", ev.Call, ev.Call != 0)
 	set("logical_call", ev.LogicalCall, ev.LogicalCall != 0)

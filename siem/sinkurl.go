@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Sink URLs (shared/DESIGN.md, "Sinks as URLs"):
+// Sink URLs (docs/architecture.md "Sinks as URLs"; every option in docs/siem.md):
 //
 //	file:///PATH?format=ocsf|ecs|cef|jsonl&max_size=100MB&max_files=5&sync=1s
 //	syslog+tcp://HOST:PORT?format=cef|json|ocsf|ecs&facility=audit&sd_id=NAME@PEN&settle=2s

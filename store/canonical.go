@@ -103,6 +103,7 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 		w.close()
 	}
 	w.optStr(`,"class":`, e.Class)
+	w.optStr(`,"class_source":`, e.ClassSource)
 	w.optStr(`,"prestate":`, e.Prestate)
 	w.uint(`,"reverts":`, e.Reverts)
 	w.optStr(`,"detail":`, e.Detail)

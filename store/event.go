@@ -37,6 +37,30 @@ const (
 	OutcomeInputRequired  = "input_required" // 2026-07-28 MRTR: the call continues under a new id
 )
 
+// Where a call's class came from, most trusted first: an operator's rollback
+// rule, the server's own tool annotations, or the MCP specification's
+// defaults for a tool without annotations (readOnlyHint false,
+// destructiveHint true), which make an unannotated tool a destructive write.
+const (
+	ClassSourceRule        = "rule"
+	ClassSourceAnnotations = "annotations"
+	ClassSourceSpecDefault = "spec default"
+)
+
+// SpecDestructive says whether a tool with these annotations may destroy
+// data by the MCP specification's reading of its hints: destructiveHint
+// means something only when readOnlyHint is false, and both default to the
+// cautious value (not read-only, destructive) when the server omits them.
+func SpecDestructive(a *Annotations) bool {
+	if a == nil {
+		return true
+	}
+	if a.ReadOnly != nil && *a.ReadOnly {
+		return false
+	}
+	return a.Destructive == nil || *a.Destructive
+}
+
 // Message directions.
 const (
 	FromClient = "client" // agent → server
@@ -86,9 +110,9 @@ type Annotations struct {
 	OpenWorld   *bool `json:"open_world,omitempty"`
 }
 
-// Event is one record. Its JSON names are the record's exported field
-// names (what `export --format jsonl` prints and sinks receive); the store
-// assigns Seq, PrevHash and Hash, and ID and Time when they are empty.
+// Event is one record. Field names are the exported JSON names (what `export --format jsonl` prints and
+// sinks receive) that docs/architecture.md ("The record") describes; the store assigns Seq, PrevHash and Hash,
+// and ID and Time when they are empty.
 type Event struct {
 	Seq        uint64    `json:"seq"`
 	ID         string    `json:"id"`
@@ -119,7 +143,8 @@ type Event struct {
 
 	Outcome     string       `json:"outcome,omitempty"`
 	Annotations *Annotations `json:"annotations,omitempty"`
-	Class       string       `json:"class,omitempty"` // read, write, delete, unknown
+	Class       string       `json:"class,omitempty"`        // read, write, delete, unknown
+	ClassSource string       `json:"class_source,omitempty"` // where Class came from: ClassSource* below
 
 	Prestate string `json:"prestate,omitempty"`
 	Reverts  uint64 `json:"reverts,omitempty"`

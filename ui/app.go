@@ -201,6 +201,9 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case popMsg:
 		if len(a.stack) > 1 {
 			a.stack = a.stack[:len(a.stack)-1]
+			// What was done above it (a plan applied) may change what it shows.
+			_, cmd := a.stack[len(a.stack)-1].Update(shownAgainMsg{})
+			return a, cmd
 		}
 		return a, nil
 	case toastMsg:

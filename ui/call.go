@@ -411,7 +411,11 @@ func renderRecord(st *themes.Styles, loc *time.Location, width int, req, out, ev
 		field("method", method)
 	}
 	if main.Class != "" || main.Annotations != nil {
-		field("class", orDash(main.Class)+annotationText(st, main.Annotations))
+		class := orDash(main.Class)
+		if main.ClassSource != "" {
+			class += st.Muted.Render(" · by " + main.ClassSource)
+		}
+		field("class", class+annotationText(st, main.Annotations))
 	}
 	if main.Detail != "" {
 		field("detail", main.Detail)

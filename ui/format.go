@@ -404,8 +404,17 @@ func isWrite(ev *store.Event) bool {
 	return ev != nil && (ev.Class == "write" || ev.Class == "delete")
 }
 
+// isDestructive: a delete, a tool its server calls destructive, or a write
+// whose class no rule gave, read the MCP specification's way (a tool that
+// says nothing is a destructive one).
 func isDestructive(ev *store.Event) bool {
-	return ev != nil && (ev.Class == "delete" || (ev.Annotations != nil && ev.Annotations.Destructive != nil && *ev.Annotations.Destructive))
+	if ev == nil {
+		return false
+	}
+	if ev.Class == "delete" || ev.Annotations != nil && ev.Annotations.Destructive != nil && *ev.Annotations.Destructive {
+		return true
+	}
+	return ev.Class == "write" && ev.ClassSource != "" && ev.ClassSource != store.ClassSourceRule && store.SpecDestructive(ev.Annotations)
 }
 
 // slim drops the bulky parts of an event kept in a list: lists show a

@@ -2,7 +2,7 @@ package ui
 
 import "github.com/charmbracelet/bubbles/key"
 
-// KeyMap is every binding of the console (shared/DESIGN.md "Console keys").
+// KeyMap is every binding of the console (docs/architecture.md, "Console keys").
 // Screens pick the ones they honor for their ShortHelp (the hint bar) and
 // FullHelp (the `?` overlay), so help is generated from the same bindings
 // that Update matches and cannot drift from them.

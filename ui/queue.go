@@ -242,7 +242,10 @@ func (s *queueScreen) View() string {
 		p := s.plans[i]
 		counts := p.Counts()
 		var parts []string
-		for _, k := range []string{rollback.StatusReady, rollback.StatusConflict, rollback.StatusIrreversible, rollback.StatusMissingPrestate, rollback.StatusReverted} {
+		for _, k := range rollback.Statuses {
+			if k == rollback.StatusSkip {
+				continue // nothing to undo: not worth the line's room
+			}
 			if counts[k] > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 			}

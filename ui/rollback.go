@@ -241,6 +241,9 @@ func (s *planScreen) askApply() tea.Cmd {
 		return denyReverse(s.c, "apply rollback plans")
 	case s.applying:
 		return toast("the plan is being applied")
+	case s.plan != nil && s.plan.State == rollback.PlanApplied:
+		n := s.countState(rollback.StateDone)
+		return toast(fmt.Sprintf("plan %s is applied already (%d %s reverted): nothing left to apply", shortID(s.plan.ID), n, plural(n, "call", "calls")))
 	case s.ready() == 0:
 		return toast("nothing to apply: no step is ready")
 	}
@@ -343,11 +346,11 @@ func (s *planScreen) detail(st *rollback.Step) []string {
 		add(sty.Muted.Render, "resources: "+strings.Join(st.Keys, ", "))
 	}
 	for i, c := range st.Calls {
-		mark := " "
+		mark, verb := " ", "will call"
 		if i < st.Done {
-			mark = "✓"
+			mark, verb = "✓", "called"
 		}
-		add(sty.Text.Render, fmt.Sprintf("%s will call %s %s", mark, c.Tool, string(c.Args)))
+		add(sty.Text.Render, fmt.Sprintf("%s %s %s %s", mark, verb, c.Tool, string(c.Args)))
 	}
 	if st.Diff != "" {
 		if st.Checked {
@@ -386,9 +389,9 @@ func (s *planScreen) statusStyle(status string) styledCell {
 	st := s.c.Styles
 	c := styledCell{text: status}
 	switch status {
-	case rollback.StatusReady:
+	case rollback.StatusReady, rollback.StatusReverted:
 		c.style = &st.OK
-	case rollback.StatusConflict, rollback.StatusMissingPrestate:
+	case rollback.StatusConflict, rollback.StatusMissingPrestate, rollback.StatusFailed:
 		c.style = &st.Error
 	case rollback.StatusIrreversible:
 		c.style = &st.Warn
@@ -414,7 +417,7 @@ func (s *planScreen) View() string {
 	p := s.plan
 	counts := p.Counts()
 	var parts []string
-	for _, k := range []string{rollback.StatusReady, rollback.StatusConflict, rollback.StatusIrreversible, rollback.StatusMissingPrestate, rollback.StatusSkip, rollback.StatusReverted} {
+	for _, k := range rollback.Statuses {
 		if counts[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}
@@ -462,12 +465,12 @@ func (s *planScreen) View() string {
 		}
 		line := tableLine(planCols, widths, []styledCell{
 			{text: fmt.Sprint(step.N)}, {text: fmt.Sprint(step.Reverts)}, {text: step.Tool},
-			s.statusStyle(step.Status), progCell, {text: step.Args, style: &st.Muted},
+			s.statusStyle(step.Result()), progCell, {text: step.Args, style: &st.Muted},
 		})
 		lines = append(lines, listRow(st, line, i == s.nav.sel, false, w))
 	}
 	if cur := s.selected(); cur != nil {
-		title := fmt.Sprintf("── step %d · call %d · %s · session %s · %s ", cur.N, cur.Reverts, cur.Tool, shortID(cur.Session), cur.Status)
+		title := fmt.Sprintf("── step %d · call %d · %s · session %s · %s ", cur.N, cur.Reverts, cur.Tool, shortID(cur.Session), cur.Result())
 		lines = append(lines, " "+st.Section.Render(cell(title+strings.Repeat("─", max(0, w-len([]rune(title)))), w, false)))
 	}
 	if s.confirm {

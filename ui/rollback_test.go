@@ -159,8 +159,10 @@ func TestPlanReviewAndApply(t *testing.T) {
 	h.waitFor("1 of 1 steps done")
 	close(rb.proceed)
 	h.waitFor("applied: 1 call reverted")
+	h.keys("A") // an applied plan has nothing left to apply, and says so
+	h.waitFor("is applied already (1 call reverted)")
 	frame := h.final()
-	if !strings.Contains(frame, "done") {
+	if !strings.Contains(frame, "done") || !strings.Contains(frame, "reverted") {
 		t.Fatalf("the step should show done:\n%s", frame)
 	}
 	if len(rb.approvers) != 1 || rb.approvers[0].ID() != "SHA256:testkeyfingerprint" {

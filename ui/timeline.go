@@ -160,7 +160,7 @@ func (t *timeline) reset(dir int, at time.Time) tea.Cmd {
 	t.gen++
 	t.clear()
 	t.loaded = false
-	return t.load(dir, at)
+	return tea.Batch(t.load(dir, at), t.loadReverted())
 }
 
 func (t *timeline) load(dir int, at time.Time) tea.Cmd {
@@ -220,6 +220,11 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return t, nil
 	case filterChangedMsg:
 		return t, t.Init()
+	case tlReverted:
+		t.markReverted(msg.calls)
+		return t, nil
+	case shownAgainMsg:
+		return t, t.loadReverted()
 	case followTickMsg:
 		switch {
 		case t.busy:

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -108,16 +109,61 @@ func CheckNoRace(t testing.TB, what, output string) {
 }
 
 // NodeServer returns the bin script of an npm-installed MCP server (pinned
-// in e2e/node/package.json). .ci/run installs them; a test that needs one
-// fails, never skips, when they are not, so CI cannot pass without running it.
+// in e2e/node/package-lock.json). When the servers are not installed yet it
+// installs them, once, with `npm ci --prefix e2e/node`, so `go test ./...`
+// passes on a machine with only Go and Node: go test runs test packages in
+// parallel processes, so the install happens under a file lock, and a
+// process that waited on the lock finds the servers in place. Where node or
+// npm is missing the test skips with what to install, except in CI
+// (CI=true), where .ci/run installs them and a skip would count as a pass.
 func NodeServer(t testing.TB, repoRoot, name string) string {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is not on PATH (%v): run .ci/run, which installs what the tests need", err)
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			msg := tool + " is not on PATH: install Node.js 20 or newer with npm (.ci/run does) to run the tests that use the npm MCP servers"
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
 	}
-	p := filepath.Join(repoRoot, "e2e", "node", "node_modules", ".bin", name)
+	dir := filepath.Join(repoRoot, "e2e", "node")
+	p := filepath.Join(dir, "node_modules", ".bin", name)
+	if err := installNodeServers(dir); err != nil {
+		t.Fatalf("installing the npm MCP servers: %v", err)
+	}
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is not installed (%v): run .ci/run, or npm ci --prefix e2e/node", name, err)
+		t.Fatalf("%s is not in e2e/node/package-lock.json (%v)", name, err)
 	}
 	return p
+}
+
+// installNodeServers runs `npm ci` in dir under an exclusive lock on a file
+// in it, unless the servers are installed already (perhaps by a process this
+// one waited for). The mark of a finished install is npm's own record of it,
+// node_modules/.package-lock.json, which npm writes last: a bin script alone
+// may be one of a half-done install in another process.
+func installNodeServers(dir string) error {
+	done := filepath.Join(dir, "node_modules", ".package-lock.json")
+	if _, err := os.Stat(done); err == nil {
+		return nil
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(done); err == nil {
+		return nil
+	}
+	cmd := exec.Command("npm", "ci", "--prefix", dir, "--no-audit", "--no-fund")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("npm ci --prefix %s: %v\n%s", dir, err, out)
+	}
+	return nil
 }
