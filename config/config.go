@@ -31,6 +31,7 @@ type Config struct {
 	Listen          string              `yaml:"listen"`
 	SSH             string              `yaml:"ssh"`
 	AuthorizedKeys  string              `yaml:"authorized_keys"`
+	SSHRoles        map[string]string   `yaml:"ssh_roles"` // key fingerprint (SHA256:…) → operator | viewer
 	Durability      string              `yaml:"durability"` // strict | batch
 	BatchWindow     Duration            `yaml:"batch_window"`
 	MaxMessageBytes int                 `yaml:"max_message_bytes"`
@@ -65,6 +66,10 @@ type Metrics struct {
 	// ToolLabel keeps the tool label on mcptrail_calls_total (default
 	// true); false drops it when upstreams have many tool names.
 	ToolLabel bool `yaml:"tool_label"`
+	// AllowRemote must be true for Listen to be anything but loopback:
+	// the listener has no authentication, so serving it on every interface
+	// is a choice the operator writes down, not a typo.
+	AllowRemote bool `yaml:"allow_remote"`
 }
 
 // Upstream is one MCP server behind the gateway: exactly one of URL
@@ -301,6 +306,17 @@ func (c *Config) Validate() error {
 	if c.Metrics.Listen != "" {
 		if err := hostPort(c.Metrics.Listen); err != nil {
 			return errAt(fmt.Sprintf("metrics: listen %q: %v", c.Metrics.Listen, err), "metrics", "listen")
+		}
+		if !IsLoopback(c.Metrics.Listen) && !c.Metrics.AllowRemote {
+			return errAt(fmt.Sprintf("metrics: listen %q is not a loopback address and the metrics listener has no authentication; set metrics.allow_remote: true to serve it there anyway", c.Metrics.Listen), "metrics", "listen")
+		}
+	}
+	for fp, role := range c.SSHRoles {
+		if !strings.HasPrefix(fp, "SHA256:") || len(fp) < len("SHA256:")+43 {
+			return errAt(fmt.Sprintf("ssh_roles: %q is not a key fingerprint as `ssh-keygen -lf KEY` prints it (SHA256:…)", fp), "ssh_roles", fp)
+		}
+		if role != "operator" && role != "viewer" {
+			return errAt(fmt.Sprintf("ssh_roles: %s: role %q (want operator or viewer)", fp, role), "ssh_roles", fp)
 		}
 	}
 	if c.Tracing.OTLPEndpoint != "" {
