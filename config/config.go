@@ -31,7 +31,7 @@ type Config struct {
 	Listen          string              `yaml:"listen"`
 	SSH             string              `yaml:"ssh"`
 	AuthorizedKeys  string              `yaml:"authorized_keys"`
-	SSHRoles        map[string]string   `yaml:"ssh_roles"` // key fingerprint (SHA256:…) → operator | viewer
+	SSHRoles        map[string]string   `yaml:"ssh_roles"`  // key fingerprint (SHA256:…) → operator | viewer
 	Durability      string              `yaml:"durability"` // strict | batch
 	BatchWindow     Duration            `yaml:"batch_window"`
 	MaxMessageBytes int                 `yaml:"max_message_bytes"`

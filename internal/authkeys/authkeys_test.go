@@ -21,7 +21,7 @@ func TestFromAllows(t *testing.T) {
 		{"*,!127.0.0.1", "127.0.0.1", false},
 		{"!127.0.0.1,*", "127.0.0.1", false},
 		{"*,!10.0.0.0/8", "127.0.0.1", true},
-		{"!10.0.0.1", "127.0.0.1", false}, // a negation alone allows nobody
+		{"!10.0.0.1", "127.0.0.1", false},   // a negation alone allows nobody
 		{"127.0.0.1/8", "127.0.0.1", false}, // host bits set: an error refuses
 		{"127.0.0.1,", "127.0.0.1", false},  // an empty entry: an error refuses
 		{"::1", "::1", true},
