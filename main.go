@@ -187,16 +187,23 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func home() string { return config.DataDir() }
 
-func loadConfig(path string) (*config.Config, error) {
+func loadConfig(path string) (*config.Config, error) { return readConfig(path, config.Load) }
+
+// loadServeConfig is the daemon's: the file must also pass `config check`
+// (ownership and modes, no literal secrets in a file everyone can read),
+// as sshd will not start on a config others could have written.
+func loadServeConfig(path string) (*config.Config, error) { return readConfig(path, config.Check) }
+
+func readConfig(path string, load func(string) (*config.Config, error)) (*config.Config, error) {
 	if path != "" {
-		cfg, err := config.Load(path)
+		cfg, err := load(path)
 		if err != nil {
 			return nil, usageError{oneLine(err)}
 		}
 		return cfg, nil
 	}
 	if _, err := os.Stat(config.DefaultPath()); err == nil {
-		cfg, err := config.Load(config.DefaultPath())
+		cfg, err := load(config.DefaultPath())
 		if err != nil {
 			return nil, usageError{oneLine(err)}
 		}
@@ -226,7 +233,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 	}
 	// The file, then the flags over it: at start, and again on SIGHUP.
 	build := func() (*config.Config, error) {
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadServeConfig(*cfgPath)
 		if err != nil {
 			return nil, err
 		}

@@ -72,6 +72,15 @@ type Metrics struct {
 	AllowRemote bool `yaml:"allow_remote"`
 }
 
+// RemoteAllowed refuses a listen address that is not loopback unless
+// AllowRemote says the operator meant it.
+func (m Metrics) RemoteAllowed() error {
+	if m.Listen == "" || IsLoopback(m.Listen) || m.AllowRemote {
+		return nil
+	}
+	return fmt.Errorf("metrics: listen %q is not a loopback address and the metrics listener has no authentication; set metrics.allow_remote: true to serve it there anyway", m.Listen)
+}
+
 // Upstream is one MCP server behind the gateway: exactly one of URL
 // (Streamable HTTP) or Command (stdio).
 type Upstream struct {
@@ -307,8 +316,8 @@ func (c *Config) Validate() error {
 		if err := hostPort(c.Metrics.Listen); err != nil {
 			return errAt(fmt.Sprintf("metrics: listen %q: %v", c.Metrics.Listen, err), "metrics", "listen")
 		}
-		if !IsLoopback(c.Metrics.Listen) && !c.Metrics.AllowRemote {
-			return errAt(fmt.Sprintf("metrics: listen %q is not a loopback address and the metrics listener has no authentication; set metrics.allow_remote: true to serve it there anyway", c.Metrics.Listen), "metrics", "listen")
+		if err := c.Metrics.RemoteAllowed(); err != nil {
+			return errAt(err.Error(), "metrics", "listen")
 		}
 	}
 	for fp, role := range c.SSHRoles {

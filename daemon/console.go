@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"io"
 	"net"
 	"os"
@@ -224,7 +225,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // loadHostKey reads the console's host key, creating it (Ed25519, mode
 // 0600) on first start so that clients see the same host key every time.
 func loadHostKey(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadOwn(path) // no link, ours, private
 	if err == nil {
 		return data, nil
 	}
@@ -240,9 +241,9 @@ func loadHostKey(path string) ([]byte, error) {
 		return nil, err
 	}
 	data = pem.EncodeToMemory(block)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := safefile.CreateExcl(path)
 	if errors.Is(err, os.ErrExist) {
-		return os.ReadFile(path) // another process made it first
+		return safefile.ReadOwn(path) // another process made it first
 	}
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"io"
 	"log/slog"
 	"net"
@@ -62,6 +63,8 @@ type Daemon struct {
 
 	tracer *tracing.Tracer // OpenTelemetry spans; nil when off (tracing.go)
 
+	wrotePID bool // the pid file is ours to remove
+
 	stopOnce sync.Once
 	stop     chan struct{}
 }
@@ -87,7 +90,10 @@ func start(opts Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := os.MkdirAll(paths.Home, 0o700); err != nil {
+	// StrictModes, as sshd: the data directory and what the operator put
+	// in it must be the daemon user's (or root's) and writable by nobody
+	// else, or the daemon does not start (strict.go).
+	if err := checkFiles(paths, cfg); err != nil {
 		return nil, err
 	}
 	if c, err := Dial(paths.Home); err == nil {
@@ -125,9 +131,13 @@ func start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 
-	// The socket: a stale file from a crashed daemon is ours to replace (the
-	// store lock above proves no other daemon owns this instance).
-	os.Remove(paths.Socket)
+	// The socket: a stale socket from a crashed daemon is ours to replace
+	// (the store lock above proves no other daemon owns this instance);
+	// anything else at its path, such as a planted link, is refused.
+	if err := safefile.RemoveSocket(paths.Socket); err != nil {
+		st.Close()
+		return nil, err
+	}
 	// Created 0600 from the start (the umask, not a chmod after the fact),
 	// so there is no moment at which the socket is open to others.
 	oldMask := syscall.Umask(0o177)
@@ -168,7 +178,12 @@ func start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.watchReload() // reload.go
-	os.WriteFile(paths.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+	if err := safefile.WriteFile(paths.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), safefile.FileMode); err != nil {
+		d.Shutdown()
+		d.close()
+		return nil, fmt.Errorf("refusing to start: pid file %w", err)
+	}
+	d.wrotePID = true
 	if opts.Ready != nil {
 		opts.Ready("http://" + d.listen)
 	}
@@ -291,7 +306,9 @@ func (d *Daemon) close() error {
 	d.closeTracing() // tracing.go
 	err := d.store.Close()
 	os.Remove(d.paths.Socket)
-	os.Remove(d.paths.PID)
+	if d.wrotePID { // not a file someone else put there
+		os.Remove(d.paths.PID)
+	}
 	return err
 }
 

@@ -137,30 +137,48 @@ func MkdirAll(path string) error { return os.MkdirAll(path, DirMode) }
 
 // OpenFile opens a file mcptrail writes (or reads back): never through a
 // symbolic link, and only a regular file owned by the daemon's user or
-// root that nobody else may write. Files it creates are 0600.
+// root. Files it creates are 0600; a file whose mode someone loosened is
+// tightened back to 0600 on the descriptor (it holds the record, and the
+// daemon owns it).
 func OpenFile(path string, flag int) (*os.File, error) {
+	f, fi, err := openNoFollow(path, flag)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 && flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		if err := f.Chmod(FileMode); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func openNoFollow(path string, flag int) (*os.File, fs.FileInfo, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, FileMode)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
-			return nil, &Error{Path: path, Problem: "is a symbolic link; mcptrail does not write through links in its data directory",
+			return nil, nil, &Error{Path: path, Problem: "is a symbolic link; mcptrail does not write through links in its data directory",
 				Fix: "rm " + path + " (and check who planted it)"}
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, &Error{Path: path, Problem: "not a regular file (" + fi.Mode().Type().String() + ")", Fix: "rm " + path}
+		return nil, nil, &Error{Path: path, Problem: "not a regular file (" + fi.Mode().Type().String() + ")", Fix: "rm " + path}
 	}
-	if err := Check(path, fi, Private); err != nil {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if uid := uint32(os.Geteuid()); ok && st.Uid != uid && st.Uid != 0 {
 		f.Close()
-		return nil, err
+		return nil, nil, &Error{Path: path, Problem: fmt.Sprintf("owned by uid %d, not by the daemon's user (uid %d) or root", st.Uid, uid),
+			Fix: fmt.Sprintf("chown %d %s", uid, path)}
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // Open opens a file mcptrail reads and trusts (a key, a config): the
@@ -238,4 +256,25 @@ func RemoveSocket(path string) error {
 		return err
 	}
 	return os.Remove(path)
+}
+
+// ReadOwn reads a file mcptrail keeps in its data directory (a key):
+// never through a link, a regular file owned by the daemon's user or
+// root, readable by nobody else.
+func ReadOwn(path string) ([]byte, error) {
+	f, fi, err := openNoFollow(path, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := Check(path, fi, Private); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
+}
+
+// BoltOpenFile is OpenFile in the shape bbolt's Options.OpenFile takes,
+// so the store's file is opened by the same rules.
+func BoltOpenFile(path string, flag int, _ os.FileMode) (*os.File, error) {
+	return OpenFile(path, flag)
 }
