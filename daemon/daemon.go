@@ -65,6 +65,14 @@ type Daemon struct {
 
 	wrotePID bool // the pid file is ours to remove
 
+	// sealMu and sealed close the record on the way out: once sealed (after
+	// the gateway has closed its sessions), Record refuses, so that what the
+	// store commits before the sinks drain is everything it will ever hold
+	// — a wrap still connected to the socket cannot add events behind the
+	// sinks' backs. Record holds sealMu for reading while it appends.
+	sealMu sync.RWMutex
+	sealed bool
+
 	stopOnce sync.Once
 	stop     chan struct{}
 }
@@ -246,6 +254,11 @@ func (d *Daemon) childEnv() []string {
 
 // Record appends an event to the store; the daemon is the gateway's Recorder.
 func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
+	d.sealMu.RLock()
+	defer d.sealMu.RUnlock()
+	if d.sealed {
+		return 0, errSealed
+	}
 	rec := d.store.AppendNoWait
 	if durable {
 		rec = d.store.Append
@@ -259,6 +272,10 @@ func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
 	}
 	return d.failOpen(ev, seq, err) // store.go
 }
+
+// errSealed refuses a Record once the daemon is stopping (it wraps
+// store.ErrClosed, so fail_open does not forward the call unrecorded).
+var errSealed = fmt.Errorf("the daemon is stopping: %w", store.ErrClosed)
 
 // Status reports the daemon's state.
 func (d *Daemon) Status() Status {
@@ -302,6 +319,15 @@ func (d *Daemon) close() error {
 	}
 	d.closeConsole()
 	d.closeOps() // ops.go
+	// Everything the gateway appended (outcomes of the calls it just
+	// closed included) committed before the forwarders drain: they deliver
+	// what the store has committed, and stop returns only after they have.
+	d.sealMu.Lock()
+	d.sealed = true
+	d.sealMu.Unlock()
+	if err := d.store.Flush(); err != nil && !errors.Is(err, store.ErrClosed) {
+		d.log.Error("committing the last events before the sinks drain", "err", err)
+	}
 	d.closeSIEM()
 	d.closeTracing() // tracing.go
 	err := d.store.Close()
