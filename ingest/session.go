@@ -111,6 +111,11 @@ type pending struct {
 	auth     *store.Authorization
 
 	timer *time.Timer // CallTimeout's, stopped when the call settles
+
+	// answered: the peer's answer is forwarded once this call's outcome is
+	// recorded durably (committed, in strict mode), so that a crash after
+	// the client has its answer cannot leave the call "unknown".
+	answered bool
 }
 
 // Session is the state of one MCP session between one client and one
@@ -771,6 +776,7 @@ func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
 	} else {
 		outcome, detail = s.inspectResult(p, w.Result)
 	}
+	p.answered = true
 	s.outcome(p, reqFrom, outcome, w.Result, w.Error, detail)
 }
 
@@ -879,7 +885,7 @@ func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr js
 	if p.obo != "" {
 		ev.OnBehalfOf = p.obo
 	}
-	if _, err := s.rec.Record(ev, false); err != nil {
+	if _, err := s.rec.Record(ev, p.answered); err != nil {
 		s.log.Warn("recording outcome", "session", s.info.ID, "call", p.seq, "err", err)
 	}
 }
