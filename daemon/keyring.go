@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
@@ -30,7 +31,7 @@ import (
 // key's comment, which the key's owner chose (ssh-keygen -C).
 type keyring struct {
 	path  string
-	roles map[string]string // fingerprint → role, from the config
+	roles atomic.Pointer[map[string]string] // fingerprint → role, from the config (swapped on reload)
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -39,8 +40,13 @@ type keyring struct {
 }
 
 func newKeyring(path string, roles map[string]string, log *slog.Logger) *keyring {
-	return &keyring{path: path, roles: roles, log: log, now: time.Now, warned: map[string]bool{}}
+	k := &keyring{path: path, log: log, now: time.Now, warned: map[string]bool{}}
+	k.setRoles(roles)
+	return k
 }
+
+// setRoles makes roles the config's ssh_roles from the next lookup on.
+func (k *keyring) setRoles(roles map[string]string) { k.roles.Store(&roles) }
 
 // keyEntry is the line that let a key in.
 type keyEntry struct {
@@ -115,7 +121,7 @@ func (k *keyring) lookup(key gossh.PublicKey, remote net.Addr) (keyEntry, bool) 
 // role is the line's environment= role or the config's, viewer by
 // default. When both are given and differ, the lesser one holds.
 func (k *keyring) role(fromLine, fp string, where []any) ui.Role {
-	fromConfig := k.roles[fp]
+	fromConfig := (*k.roles.Load())[fp]
 	parse := func(raw, source string) ui.Role {
 		switch ui.Role(raw) {
 		case "", ui.RoleViewer:

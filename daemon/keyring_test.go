@@ -48,6 +48,7 @@ func newOpenSSHKey(t *testing.T, dir, name string) opensshKey {
 }
 
 type keysEnv struct {
+	d          *Daemon
 	home, port string
 	logs       *bytes.Buffer
 	logMu      *sync.Mutex
@@ -73,6 +74,7 @@ func startKeysDaemon(t *testing.T, roles map[string]string) *keysEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.close() })
+	env.d = d
 	_, env.port, _ = net.SplitHostPort(d.ConsoleAddr())
 	return env
 }
@@ -210,5 +212,24 @@ func TestConsoleRefusesUnsafeAuthorizedKeys(t *testing.T) {
 		if !strings.Contains(env.log(), "owned by uid 65534") {
 			t.Fatalf("the log does not say why:\n%s", env.log())
 		}
+	}
+}
+
+// ssh_roles changes with a reload (SIGHUP), at the next connection.
+func TestConsoleSSHRolesFollowReload(t *testing.T) {
+	dir := t.TempDir()
+	bob := newOpenSSHKey(t, dir, "bob")
+	env := startKeysDaemon(t, nil)
+	env.authorize(t, bob.line+" bob\n")
+	if out := env.ssh(t, bob, "viewer · "+bob.fp); !strings.Contains(out, "viewer · ") {
+		t.Fatalf("before the reload:\n%s", out)
+	}
+	cfg := strictConfig()
+	cfg.SSHRoles = map[string]string{bob.fp: "operator"}
+	if err := env.d.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if out := env.ssh(t, bob, "operator · "+bob.fp); !strings.Contains(out, "operator · ") {
+		t.Fatalf("after the reload:\n%s", out)
 	}
 }
