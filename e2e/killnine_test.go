@@ -97,7 +97,8 @@ func TestKillNineDaemon(t *testing.T) {
 // kill -9 of the daemon under load, in strict durability: every call
 // whose answer reached its client has its request and an outcome that is
 // not "unknown" (the outcome of an answered call is committed before the
-// answer is forwarded), and the restarted daemon's record is intact.
+// answer is forwarded), and the restarted daemon's record is intact. Calls
+// go through the HTTP gateway and through wrap.
 func TestKillNineUnderLoadStrictKeepsAnsweredOutcomes(t *testing.T) {
 	in := newInstance(t)
 	d := in.Serve(t, "--durability", "strict", "--upstream", "crashy=stdio:"+binary(t, "crashy"))
@@ -112,7 +113,13 @@ func TestKillNineUnderLoadStrictKeepsAnsweredOutcomes(t *testing.T) {
 	var once sync.Once
 	var wg sync.WaitGroup
 	for w := range workers {
-		cs := connect(t, ctx, client, &mcp.StreamableClientTransport{Endpoint: d.Endpoint("crashy")}, nil)
+		// Most through the HTTP gateway, two through wrap (which records
+		// over the daemon's socket).
+		var transport mcp.Transport = &mcp.StreamableClientTransport{Endpoint: d.Endpoint("crashy")}
+		if w < 2 {
+			transport, _ = in.Wrap(t, WrapOptions{Name: "crashy-wrap"}, binary(t, "crashy"))
+		}
+		cs := connect(t, ctx, client, transport, nil)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
