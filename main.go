@@ -224,7 +224,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 	authKeys := fs.String("authorized-keys", "", "authorized_keys file for the SSH console (default: authorized_keys in the data directory)")
 	var sinks multiFlag
 	fs.Var(&sinks, "sink", "SIEM sink URL (repeatable)")
-	metricsAddr := fs.String("metrics", "", "Prometheus metrics address, e.g. 127.0.0.1:9464 (default: metrics.listen in the config; off)")
+	metricsAddr := fs.String("metrics", "", "Prometheus metrics address, e.g. 127.0.0.1:9464 (default: metrics.listen in the config; off); a non-loopback one needs metrics.allow_remote: true")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
