@@ -194,16 +194,23 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func home() string { return config.DataDir() }
 
-func loadConfig(path string) (*config.Config, error) {
+func loadConfig(path string) (*config.Config, error) { return readConfig(path, config.Load) }
+
+// loadServeConfig is the daemon's: the file must also pass `config check`
+// (ownership and modes, no literal secrets in a file everyone can read),
+// as sshd will not start on a config others could have written.
+func loadServeConfig(path string) (*config.Config, error) { return readConfig(path, config.Check) }
+
+func readConfig(path string, load func(string) (*config.Config, error)) (*config.Config, error) {
 	if path != "" {
-		cfg, err := config.Load(path)
+		cfg, err := load(path)
 		if err != nil {
 			return nil, usageError{oneLine(err)}
 		}
 		return cfg, nil
 	}
 	if _, err := os.Stat(config.DefaultPath()); err == nil {
-		cfg, err := config.Load(config.DefaultPath())
+		cfg, err := load(config.DefaultPath())
 		if err != nil {
 			return nil, usageError{oneLine(err)}
 		}
@@ -224,7 +231,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 	authKeys := fs.String("authorized-keys", "", "authorized_keys file for the SSH console (default: authorized_keys in the data directory)")
 	var sinks multiFlag
 	fs.Var(&sinks, "sink", "SIEM sink URL (repeatable)")
-	metricsAddr := fs.String("metrics", "", "Prometheus metrics address, e.g. 127.0.0.1:9464 (default: metrics.listen in the config; off)")
+	metricsAddr := fs.String("metrics", "", "Prometheus metrics address, e.g. 127.0.0.1:9464 (default: metrics.listen in the config; off); a non-loopback one needs metrics.allow_remote: true")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -233,7 +240,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 	}
 	// The file, then the flags over it: at start, and again on SIGHUP.
 	build := func() (*config.Config, error) {
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadServeConfig(*cfgPath)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcptrail/mcptrail/internal/safefile"
 )
 
 // Check is `mcptrail config check`: Load, then what only matters for the
@@ -41,6 +44,9 @@ func Check(path string) (*Config, error) {
 	if mode&0o022 != 0 {
 		return nil, fmt.Errorf("%s:1: writable by group or others (mode %04o): whoever can edit it can reroute the gateway; chmod go-w %s", path, mode, path)
 	}
+	if err := safefile.Check(path, fi, safefile.Public); err != nil {
+		return nil, fmt.Errorf("%s:1: whoever owns it can reroute the gateway: %w", path, err)
+	}
 	if mode&0o004 != 0 {
 		if where, what := literalSecret(c); where != nil {
 			return nil, fmt.Errorf("%s:%d: %s is a secret in a file everyone can read (mode %04o): take it from the environment (token_env) or chmod o-r %s",
@@ -48,9 +54,9 @@ func Check(path string) (*Config, error) {
 		}
 	}
 	if c.AuthorizedKeys != "" {
-		if ki, err := os.Stat(c.AuthorizedKeys); err == nil && ki.Mode().Perm()&0o022 != 0 {
-			return nil, fmt.Errorf("%s:%d: authorized_keys %s is writable by group or others (mode %04o): whoever can edit it can open the console; chmod go-w %s",
-				path, lineOf(root, []string{"authorized_keys"}), c.AuthorizedKeys, ki.Mode().Perm(), c.AuthorizedKeys)
+		if err := safefile.CheckPath(c.AuthorizedKeys, safefile.Public); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s:%d: authorized_keys: whoever can edit it can open the console: %w",
+				path, lineOf(root, []string{"authorized_keys"}), err)
 		}
 	}
 	return c, nil

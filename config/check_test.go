@@ -40,7 +40,10 @@ func TestCheckNamesTheLineOfEachMistake(t *testing.T) {
 		{"literal token, world-readable", "listen: 127.0.0.1:1\ntokens:\n  - agent: a\n    token: hunter2\n", 0o644, `:4: tokens[0].token is a secret in a file everyone can read (mode 0644)`},
 		{"hec token in url, world-readable", "sinks:\n  - hec+https://TOKEN@splunk.example.com:8088\n", 0o644, `:2: the credentials in sinks[0] is a secret`},
 		{"upstream auth header, world-readable", "upstreams:\n  gh:\n    url: https://x.example.com/mcp\n    headers:\n      Authorization: Bearer x\n", 0o604, `:5: upstreams.gh.headers.Authorization is a secret`},
-		{"writable authorized_keys", "ssh: 127.0.0.1:2\nauthorized_keys: " + keys + "\n", 0o600, `:2: authorized_keys ` + keys + ` is writable by group or others`},
+		{"writable authorized_keys", "ssh: 127.0.0.1:2\nauthorized_keys: " + keys + "\n", 0o600, `:2: authorized_keys: whoever can edit it can open the console: ` + keys + `: writable by group or others (mode 0666); fix: chmod go-w ` + keys},
+		{"metrics on every interface", "metrics:\n  listen: 0.0.0.0:9464\n", 0o600, `:2: metrics: listen "0.0.0.0:9464" is not a loopback address`},
+		{"metrics on every interface, allowed", "metrics:\n  listen: 0.0.0.0:9464\n  allow_remote: true\n", 0o600, ""},
+		{"ssh_roles: not a fingerprint", "ssh_roles:\n  alice: operator\n", 0o600, `:2: ssh_roles: "alice" is not a key fingerprint`},
 		{"world-readable without secrets", "listen: 127.0.0.1:1\ntokens:\n  - {agent: a, token_env: MCPTRAIL_CHECK_TOKEN}\n", 0o644, ""},
 		{"group-readable literal token", "listen: 127.0.0.1:1\ntokens:\n  - agent: a\n    token: hunter2\n", 0o640, ""},
 	}
@@ -74,5 +77,21 @@ func TestCheckNamesTheLineOfEachMistake(t *testing.T) {
 				t.Errorf("error is not one line: %q", err)
 			}
 		})
+	}
+}
+
+// A config file another user owns can be rewritten by them whatever its
+// mode: Check refuses it as sshd refuses such a file, naming the chown.
+func TestCheckRefusesAConfigAnotherUserOwns(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to chown the file to nobody")
+	}
+	path := writeConfig(t, "listen: 127.0.0.1:1\n")
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Check(path)
+	if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") || !strings.Contains(err.Error(), "chown 0 "+path) {
+		t.Fatalf("Check: %v", err)
 	}
 }

@@ -28,13 +28,14 @@ import (
 
 // Config is the daemon's configuration.
 type Config struct {
-	Listen          string   `yaml:"listen"`
-	SSH             string   `yaml:"ssh"`
-	AuthorizedKeys  string   `yaml:"authorized_keys"`
-	Durability      string   `yaml:"durability"` // strict | batch
-	BatchWindow     Duration `yaml:"batch_window"`
-	MaxMessageBytes int      `yaml:"max_message_bytes"`
-	CallTimeout     Duration `yaml:"call_timeout"` // 0: calls wait as long as their client
+	Listen          string            `yaml:"listen"`
+	SSH             string            `yaml:"ssh"`
+	AuthorizedKeys  string            `yaml:"authorized_keys"`
+	SSHRoles        map[string]string `yaml:"ssh_roles"`  // key fingerprint (SHA256:…) → operator | viewer
+	Durability      string            `yaml:"durability"` // strict | batch
+	BatchWindow     Duration          `yaml:"batch_window"`
+	MaxMessageBytes int               `yaml:"max_message_bytes"`
+	CallTimeout     Duration          `yaml:"call_timeout"` // 0: calls wait as long as their client
 	// Caps on the HTTP gateway's open sessions (each session of a stdio
 	// upstream is a child process): all together, and per principal.
 	MaxSessions             int                 `yaml:"max_sessions"`
@@ -69,6 +70,19 @@ type Metrics struct {
 	// ToolLabel keeps the tool label on mcptrail_calls_total (default
 	// true); false drops it when upstreams have many tool names.
 	ToolLabel bool `yaml:"tool_label"`
+	// AllowRemote must be true for Listen to be anything but loopback:
+	// the listener has no authentication, so serving it on every interface
+	// is a choice the operator writes down, not a typo.
+	AllowRemote bool `yaml:"allow_remote"`
+}
+
+// RemoteAllowed refuses a listen address that is not loopback unless
+// AllowRemote says the operator meant it.
+func (m Metrics) RemoteAllowed() error {
+	if m.Listen == "" || IsLoopback(m.Listen) || m.AllowRemote {
+		return nil
+	}
+	return fmt.Errorf("metrics: listen %q is not a loopback address and the metrics listener has no authentication; set metrics.allow_remote: true to serve it there anyway", m.Listen)
 }
 
 // Upstream is one MCP server behind the gateway: exactly one of URL
@@ -310,6 +324,17 @@ func (c *Config) Validate() error {
 	if c.Metrics.Listen != "" {
 		if err := hostPort(c.Metrics.Listen); err != nil {
 			return errAt(fmt.Sprintf("metrics: listen %q: %v", c.Metrics.Listen, err), "metrics", "listen")
+		}
+		if err := c.Metrics.RemoteAllowed(); err != nil {
+			return errAt(err.Error(), "metrics", "listen")
+		}
+	}
+	for fp, role := range c.SSHRoles {
+		if !strings.HasPrefix(fp, "SHA256:") || len(fp) < len("SHA256:")+43 {
+			return errAt(fmt.Sprintf("ssh_roles: %q is not a key fingerprint as `ssh-keygen -lf KEY` prints it (SHA256:…)", fp), "ssh_roles", fp)
+		}
+		if role != "operator" && role != "viewer" {
+			return errAt(fmt.Sprintf("ssh_roles: %s: role %q (want operator or viewer)", fp, role), "ssh_roles", fp)
 		}
 	}
 	if c.Tracing.OTLPEndpoint != "" {

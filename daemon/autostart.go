@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"io"
 	"os"
 	"os/exec"
@@ -23,10 +24,10 @@ func Ensure(home string, notice io.Writer) (*Client, error) {
 		return nil, err
 	}
 	paths := PathsFor(home)
-	if err := os.MkdirAll(home, 0o700); err != nil {
+	if err := safefile.Dir(home); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(paths.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := safefile.OpenFile(paths.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND)
 	if err != nil {
 		return nil, err
 	}

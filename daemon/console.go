@@ -5,12 +5,11 @@ package daemon
 // anywhere they can reach the box, with the record read in-process.
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
-	"fmt"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"io"
 	"net"
 	"os"
@@ -39,7 +38,7 @@ const (
 type console struct {
 	srv  *ssh.Server
 	addr string
-	keys string // authorized_keys path
+	keys *keyring // authorized_keys, read at each connection (keyring.go)
 }
 
 // startConsole serves the console on the config's ssh address. A console
@@ -60,7 +59,7 @@ func (d *Daemon) startConsole() {
 		d.log.Warn("SSH console not started: host key", "err", err)
 		return
 	}
-	c := &console{keys: keys}
+	c := &console{keys: newKeyring(keys, cfg.SSHRoles, d.log)}
 	srv, err := wish.NewServer(
 		wish.WithHostKeyPEM(hostKey),
 		// Only public keys; no password or keyboard-interactive handler is
@@ -68,8 +67,8 @@ func (d *Daemon) startConsole() {
 		// or no and stores nothing: the investigator's identity is derived
 		// after authentication (see handler), because this callback also
 		// runs for keys a client merely offers (soft-serve GHSA-pchf-49fh-w34r).
-		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool {
-			_, ok := lookupKey(keys, key, nil)
+		wish.WithPublicKeyAuth(func(ctx ssh.Context, key ssh.PublicKey) bool {
+			_, ok := c.keys.lookup(key, ctx.RemoteAddr())
 			return ok
 		}),
 		wish.WithMiddleware(d.consoleHandler(c)),
@@ -85,7 +84,7 @@ func (d *Daemon) startConsole() {
 	}
 	c.srv, c.addr = srv, ln.Addr().String()
 	d.console = c
-	if _, err := os.Stat(keys); err != nil {
+	if _, err := os.Stat(keys); errors.Is(err, os.ErrNotExist) {
 		d.log.Warn("SSH console: no authorized_keys yet, every key is refused until you add some", "file", keys)
 	}
 	d.log.Info("SSH console listening", "addr", c.addr, "authorized_keys", keys)
@@ -126,14 +125,16 @@ func (d *Daemon) consoleHandler(c *console) wish.Middleware {
 			// key the session carries; the role is looked up afresh from
 			// authorized_keys, never from state an offer could have left.
 			key := s.PublicKey()
-			var warn []string
-			entry, ok := lookupKey(c.keys, key, &warn)
+			entry, ok := c.keys.lookup(key, s.RemoteAddr())
 			if key == nil || !ok {
 				wish.Fatalln(s, "mcptrail: this key is not (or no longer) authorized")
 				return
 			}
-			for _, w := range warn {
-				d.log.Warn("authorized_keys", "problem", w)
+			if !entry.rules.PTY {
+				d.log.Warn("SSH console: refused a key whose authorized_keys line forbids a terminal (no-pty or restrict)",
+					"file", entry.file, "line", entry.line, "fingerprint", gossh.FingerprintSHA256(key), "remote", s.RemoteAddr().String())
+				wish.Fatalln(s, "mcptrail: this key may not have a terminal (no-pty or restrict in authorized_keys), and the console is one; add pty after restrict to allow it")
+				return
 			}
 			id := ui.Identity{Via: "ssh", Name: s.User(), Fingerprint: gossh.FingerprintSHA256(key), Role: entry.role}
 			log := d.log.With("user", id.Name, "fingerprint", id.Fingerprint, "role", id.Role, "remote", s.RemoteAddr().String())
@@ -221,88 +222,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// keyEntry is one authorized key.
-type keyEntry struct {
-	key  gossh.PublicKey
-	role ui.Role
-}
-
-// lookupKey reads the authorized_keys file and returns key's entry. The
-// file is read on every lookup, so adding or revoking a key takes effect
-// at the next connection without restarting the daemon.
-//
-// Format: OpenSSH authorized_keys. A line's role is `operator` or
-// `viewer` (the default), given either as the option
-// environment="MCPTRAIL_ROLE=operator" (OpenSSH's own syntax, so the file
-// can be shared with sshd) or as a word role=operator in the comment. An
-// unreadable line or an unknown role is skipped or demoted to viewer, and
-// reported in warn.
-func lookupKey(path string, key gossh.PublicKey, warn *[]string) (keyEntry, bool) {
-	if key == nil {
-		return keyEntry{}, false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return keyEntry{}, false
-	}
-	defer f.Close()
-	want := key.Marshal()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		pk, comment, options, _, err := gossh.ParseAuthorizedKey([]byte(line))
-		if err != nil {
-			if warn != nil {
-				*warn = append(*warn, fmt.Sprintf("%s:%d: %v", path, n, err))
-			}
-			continue
-		}
-		if string(pk.Marshal()) != string(want) {
-			continue
-		}
-		role, problem := roleOf(options, comment)
-		if problem != "" && warn != nil {
-			*warn = append(*warn, fmt.Sprintf("%s:%d: %s", path, n, problem))
-		}
-		return keyEntry{key: pk, role: role}, true
-	}
-	return keyEntry{}, false
-}
-
-func roleOf(options []string, comment string) (ui.Role, string) {
-	raw := ""
-	for _, o := range options {
-		if v, ok := strings.CutPrefix(o, "environment="); ok {
-			v = strings.Trim(v, `"`)
-			if r, ok := strings.CutPrefix(v, "MCPTRAIL_ROLE="); ok {
-				raw = r
-			}
-		}
-	}
-	if raw == "" {
-		for _, w := range strings.Fields(comment) {
-			if r, ok := strings.CutPrefix(w, "role="); ok {
-				raw = r
-			}
-		}
-	}
-	switch ui.Role(raw) {
-	case "", ui.RoleViewer:
-		return ui.RoleViewer, ""
-	case ui.RoleOperator:
-		return ui.RoleOperator, ""
-	}
-	return ui.RoleViewer, fmt.Sprintf("unknown role %q (want operator or viewer); treated as viewer", raw)
-}
-
 // loadHostKey reads the console's host key, creating it (Ed25519, mode
 // 0600) on first start so that clients see the same host key every time.
 func loadHostKey(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadOwn(path) // no link, ours, private
 	if err == nil {
 		return data, nil
 	}
@@ -318,9 +241,9 @@ func loadHostKey(path string) ([]byte, error) {
 		return nil, err
 	}
 	data = pem.EncodeToMemory(block)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := safefile.CreateExcl(path)
 	if errors.Is(err, os.ErrExist) {
-		return os.ReadFile(path) // another process made it first
+		return safefile.ReadOwn(path) // another process made it first
 	}
 	if err != nil {
 		return nil, err

@@ -285,23 +285,3 @@ func TestConsoleSSHNeedsATerminal(t *testing.T) {
 		t.Fatalf("no pty: %q %v", out, err)
 	}
 }
-
-func TestAuthorizedKeysRoles(t *testing.T) {
-	for _, tc := range []struct {
-		options []string
-		comment string
-		want    string
-		warn    bool
-	}{
-		{nil, "alice", "viewer", false},
-		{[]string{`environment="MCPTRAIL_ROLE=operator"`}, "", "operator", false},
-		{nil, "bob role=operator", "operator", false},
-		{[]string{`environment="MCPTRAIL_ROLE=viewer"`}, "role=operator", "viewer", false},
-		{nil, "role=admin", "viewer", true},
-	} {
-		role, problem := roleOf(tc.options, tc.comment)
-		if string(role) != tc.want || (problem != "") != tc.warn {
-			t.Errorf("%v %q: %s %q", tc.options, tc.comment, role, problem)
-		}
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"io"
 	"log/slog"
 	"net"
@@ -62,6 +63,16 @@ type Daemon struct {
 
 	tracer *tracing.Tracer // OpenTelemetry spans; nil when off (tracing.go)
 
+	wrotePID bool // the pid file is ours to remove
+
+	// sealMu and sealed close the record on the way out: once sealed (after
+	// the gateway has closed its sessions), Record refuses, so that what the
+	// store commits before the sinks drain is everything it will ever hold
+	// — a wrap still connected to the socket cannot add events behind the
+	// sinks' backs. Record holds sealMu for reading while it appends.
+	sealMu sync.RWMutex
+	sealed bool
+
 	stopOnce sync.Once
 	stop     chan struct{}
 }
@@ -87,7 +98,10 @@ func start(opts Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := os.MkdirAll(paths.Home, 0o700); err != nil {
+	// StrictModes, as sshd: the data directory and what the operator put
+	// in it must be the daemon user's (or root's) and writable by nobody
+	// else, or the daemon does not start (strict.go).
+	if err := checkFiles(paths, cfg); err != nil {
 		return nil, err
 	}
 	if c, err := Dial(paths.Home); err == nil {
@@ -125,9 +139,13 @@ func start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 
-	// The socket: a stale file from a crashed daemon is ours to replace (the
-	// store lock above proves no other daemon owns this instance).
-	os.Remove(paths.Socket)
+	// The socket: a stale socket from a crashed daemon is ours to replace
+	// (the store lock above proves no other daemon owns this instance);
+	// anything else at its path, such as a planted link, is refused.
+	if err := safefile.RemoveSocket(paths.Socket); err != nil {
+		st.Close()
+		return nil, err
+	}
 	// Created 0600 from the start (the umask, not a chmod after the fact),
 	// so there is no moment at which the socket is open to others.
 	oldMask := syscall.Umask(0o177)
@@ -168,7 +186,12 @@ func start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.watchReload() // reload.go
-	os.WriteFile(paths.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+	if err := safefile.WriteFile(paths.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), safefile.FileMode); err != nil {
+		d.Shutdown()
+		d.close()
+		return nil, fmt.Errorf("refusing to start: pid file %w", err)
+	}
+	d.wrotePID = true
 	if opts.Ready != nil {
 		opts.Ready("http://" + d.listen)
 	}
@@ -234,6 +257,11 @@ func (d *Daemon) childEnv() []string {
 
 // Record appends an event to the store; the daemon is the gateway's Recorder.
 func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
+	d.sealMu.RLock()
+	defer d.sealMu.RUnlock()
+	if d.sealed {
+		return 0, errSealed
+	}
 	rec := d.store.AppendNoWait
 	if durable {
 		rec = d.store.Append
@@ -247,6 +275,10 @@ func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
 	}
 	return d.failOpen(ev, seq, err) // store.go
 }
+
+// errSealed refuses a Record once the daemon is stopping (it wraps
+// store.ErrClosed, so fail_open does not forward the call unrecorded).
+var errSealed = fmt.Errorf("the daemon is stopping: %w", store.ErrClosed)
 
 // Status reports the daemon's state.
 func (d *Daemon) Status() Status {
@@ -290,11 +322,22 @@ func (d *Daemon) close() error {
 	}
 	d.closeConsole()
 	d.closeOps() // ops.go
+	// Everything the gateway appended (outcomes of the calls it just
+	// closed included) committed before the forwarders drain: they deliver
+	// what the store has committed, and stop returns only after they have.
+	d.sealMu.Lock()
+	d.sealed = true
+	d.sealMu.Unlock()
+	if err := d.store.Flush(); err != nil && !errors.Is(err, store.ErrClosed) {
+		d.log.Error("committing the last events before the sinks drain", "err", err)
+	}
 	d.closeSIEM()
 	d.closeTracing() // tracing.go
 	err := d.store.Close()
 	os.Remove(d.paths.Socket)
-	os.Remove(d.paths.PID)
+	if d.wrotePID { // not a file someone else put there
+		os.Remove(d.paths.PID)
+	}
 	return err
 }
 

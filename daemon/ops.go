@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/config"
 	"net"
 	"net/http"
 	"net/url"
@@ -78,6 +79,12 @@ func (d *Daemon) startOps() error {
 		return nil
 	}
 	addr := d.opts.Config.Metrics.Listen
+	if err := d.opts.Config.Metrics.RemoteAllowed(); err != nil {
+		return err
+	}
+	if !config.IsLoopback(addr) {
+		d.log.Warn("metrics are served beyond loopback with no authentication (metrics.allow_remote: true); anyone who reaches this address can read them", "addr", addr)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: listening on %s: %w", addr, err)

@@ -65,8 +65,8 @@ func (d *Daemon) watchReload() {
 	}()
 }
 
-// Reload applies what can change while the daemon runs: tokens, JWT keys
-// and sinks. On an error nothing has changed, except that sinks whose new
+// Reload applies what can change while the daemon runs: tokens, JWT keys,
+// console roles (ssh_roles) and sinks. On an error nothing has changed, except that sinks whose new
 // set failed to start run with the previous set again.
 func (d *Daemon) Reload(cfg *config.Config) error {
 	if cfg == nil {
@@ -90,6 +90,9 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 			}
 			return err
 		}
+	}
+	if d.console != nil {
+		d.console.keys.setRoles(cfg.SSHRoles) // like authorized_keys, at the next connection
 	}
 	if fixed := restartOnly(old, cfg); len(fixed) > 0 {
 		d.log.Warn("reload: these settings take effect only after a restart", "settings", fixed)

@@ -245,6 +245,12 @@ func (c *Client) RecordAhead() (bool, error) {
 	return c.ahead, nil
 }
 
+func (c *Client) aheadNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ahead
+}
+
 // Record sends ev to the daemon's store. With durable set it returns once
 // the daemon has appended it (and committed it, under strict durability),
 // and sets ev.Seq — unless RecordAhead is on: then, as without durable, it
@@ -256,6 +262,11 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 	// point into. It is encoded with its batch, off the call's path.
 	if err := ev.ValidRaw(); err != nil {
 		return 0, fmt.Errorf("daemon: a %s record: %w", ev.Kind, err)
+	}
+	if durable && ev.Kind == store.KindCall && c.aheadNow() {
+		// Under batch durability nothing waits for a commit, and no event
+		// refers to an outcome: it needs no provisional seq either.
+		durable = false
 	}
 	q := &queuedRecord{ev: ev.Clone(), kind: ev.Kind, durable: durable}
 	for i, ref := range [2]uint64{ev.Call, ev.LogicalCall} {

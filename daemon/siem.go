@@ -22,7 +22,7 @@ import (
 
 // forwarderDrain is how long stopping forwarders may spend delivering
 // what is left.
-const forwarderDrain = 2 * time.Second
+const forwarderDrain = 10 * time.Second
 
 // startDetect builds the detection engine from the config, rebuilds its
 // state and hooks it into the gateway.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -35,7 +36,7 @@ func signingKey(home string, log *slog.Logger) (string, error) {
 // LocalVerifierKey is the verifier key of the instance's signing key, or
 // an error wrapping os.ErrNotExist when no daemon has created one.
 func LocalVerifierKey(home string) (string, error) {
-	data, err := os.ReadFile(KeyPath(home))
+	data, err := safefile.ReadOwn(KeyPath(home)) // as the daemon reads it: no link, private
 	if err != nil {
 		return "", err
 	}

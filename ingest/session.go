@@ -112,6 +112,11 @@ type pending struct {
 	auth     *store.Authorization
 
 	timer *time.Timer // CallTimeout's, stopped when the call settles
+
+	// answered: the peer's answer is forwarded once this call's outcome is
+	// recorded durably (committed, in strict mode), so that a crash after
+	// the client has its answer cannot leave the call "unknown".
+	answered bool
 }
 
 // Session is the state of one MCP session between one client and one
@@ -354,7 +359,11 @@ func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, re
 		s.notification(from, m, ov)
 		return raw, nil, nil
 	case *jsonrpc.Response:
-		s.response(from, m, w)
+		if err := s.response(from, m, w); err != nil {
+			// The answer goes on only once its outcome is recorded: its
+			// receiver gets an error in its place (the call did run).
+			return errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: the answer could not be recorded, so it is withheld: "+err.Error()), nil, nil
+		}
 		return raw, nil, nil
 	}
 	return raw, nil, nil
@@ -740,7 +749,7 @@ func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
 	}
 }
 
-func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
+func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) error {
 	// A response from X answers a request from the other side.
 	reqFrom := store.FromClient
 	if from == store.FromClient {
@@ -755,7 +764,7 @@ func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
 	if late {
 		// The answer to a cancelled call: its outcome is recorded, and the
 		// sender ignores it.
-		return
+		return nil
 	}
 	if p == nil {
 		ev := s.event(store.KindBadInput, from, nil)
@@ -764,7 +773,7 @@ func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
 		ev.Result = s.redact(w.Result)
 		ev.Error = w.Error
 		s.rec.Record(ev, false)
-		return
+		return nil
 	}
 	outcome := store.OutcomeOK
 	detail := ""
@@ -777,7 +786,8 @@ func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) {
 	} else {
 		outcome, detail = s.inspectResult(p, w.Result)
 	}
-	s.outcome(p, reqFrom, outcome, w.Result, w.Error, detail)
+	p.answered = true
+	return s.outcome(p, reqFrom, outcome, w.Result, w.Error, detail)
 }
 
 // inspectResult reads what a successful response means: isError tool
@@ -859,7 +869,7 @@ func (s *Session) learnTools(result json.RawMessage) {
 
 // outcome records the end of a call, repeating its request's identity so the
 // line stands alone in a SIEM.
-func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr json.RawMessage, detail string) {
+func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr json.RawMessage, detail string) error {
 	ev := s.event(store.KindCall, reqFrom, nil)
 	ev.Call = p.seq
 	if p.logical != p.seq {
@@ -885,9 +895,11 @@ func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr js
 	if p.obo != "" {
 		ev.OnBehalfOf = p.obo
 	}
-	if _, err := s.rec.Record(ev, false); err != nil {
+	_, err := s.rec.Record(ev, p.answered)
+	if err != nil {
 		s.log.Warn("recording outcome", "session", s.info.ID, "call", p.seq, "err", err)
 	}
+	return err
 }
 
 // Close ends the session: every call still waiting gets an outcome (outcome

@@ -234,8 +234,6 @@ func (f *Forwarder) run(acked, cpDone uint64) {
 		}
 		saved, savedAt = acked, time.Now()
 	}
-	defer func() { save(true) }()
-
 	stopping := func() bool {
 		select {
 		case <-f.stop:
@@ -244,6 +242,25 @@ func (f *Forwarder) run(acked, cpDone uint64) {
 			return false
 		}
 	}
+	// On the way out (after the cursor is saved, below): what the sink has
+	// and what it does not, so that whoever stopped the daemon knows where
+	// delivery will resume.
+	defer func() {
+		if !stopping() {
+			return
+		}
+		last := f.src.Stats().Events
+		f.mu.Lock()
+		lastErr := f.st.LastError
+		f.mu.Unlock()
+		if acked >= last {
+			f.o.Logger.Info("siem: sink stopped with every committed event delivered", "sink", f.spec.Redacted, "cursor", acked)
+			return
+		}
+		f.o.Logger.Warn("siem: sink stopped before delivering every committed event; the next start resumes after its cursor",
+			"sink", f.spec.Redacted, "cursor", acked, "last", last, "undelivered", last-acked, "last_error", lastErr)
+	}()
+	defer func() { save(true) }()
 	drainLeft := func() time.Duration {
 		f.mu.Lock()
 		defer f.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,10 +49,12 @@ func (s *fileSink) open() error {
 	if s.f != nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+	if err := safefile.MkdirAll(filepath.Dir(s.path)); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// Never through a link: a file sink often sits in a directory others
+	// can reach, and the daemon may run as root.
+	f, err := safefile.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -149,7 +150,7 @@ func VerifierKey(skey string) (string, error) {
 // key is also written beside it as path + ".pub", for convenience only: a
 // verifier should pin its own copy.
 func LoadOrCreateKey(path, name string) (skey string, created bool, err error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadOwn(path) // no link, ours, private
 	if err == nil {
 		skey = strings.TrimSpace(string(data))
 		if _, err := note.NewSigner(skey); err != nil {
@@ -164,10 +165,15 @@ func LoadOrCreateKey(path, name string) (skey string, created bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := safefile.MkdirAll(filepath.Dir(path)); err != nil {
 		return "", false, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// The verifier key first, so a link planted at its path stops the
+	// start before a signing key exists whose .pub was never written.
+	if err := safefile.WriteFile(path+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+		return "", false, err
+	}
+	f, err := safefile.CreateExcl(path)
 	if errors.Is(err, fs.ErrExist) { // another process won the race
 		return LoadOrCreateKey(path, name)
 	}
@@ -185,7 +191,6 @@ func LoadOrCreateKey(path, name string) (skey string, created bool, err error) {
 		os.Remove(path)
 		return "", false, err
 	}
-	os.WriteFile(path+".pub", []byte(vkey+"\n"), 0o644)
 	return skey, true, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -218,10 +219,17 @@ func Open(path string, opts Options) (*Store, error) {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	} else if err := safefile.MkdirAll(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
+	// A writable store is opened through safefile: never through a planted
+	// link, and only a file the daemon's user (or root) owns. A read-only
+	// open (an evidence copy named on the command line) follows links.
+	bopts := &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly}
+	if !opts.ReadOnly {
+		bopts.OpenFile = safefile.BoltOpenFile
+	}
+	db, err := bolt.Open(path, 0o600, bopts)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
 	}
@@ -251,7 +259,12 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	// Batch mode logs too: a synced log write per window instead of a
 	// bbolt commit halves the store's CPU per call (BENCHMARKS.md).
-	if w, err := openWAL(path, s.batch); err != nil {
+	if w, err := openWAL(path, s.batch); errors.As(err, new(*safefile.Error)) {
+		// A link planted at the log's path, or a log another user owns, is
+		// an attack on the record, not a full disk: refuse to run.
+		s.db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	} else if err != nil {
 		slog.Warn("mcptrail store: no write-ahead log; events are committed one batch at a time", "err", err)
 	} else {
 		s.wal, s.runWake = w, make(chan struct{}, 1)

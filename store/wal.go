@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/safefile"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -71,7 +73,7 @@ func walPath(store string) string { return store + "-wal" }
 // when mapped is set.
 func openWAL(path string, mapped bool) (*wal, error) {
 	name := walPath(path)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := safefile.OpenFile(name, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, err
 	}
@@ -263,9 +265,14 @@ func walRecords(log []byte, head uint64, headHash [32]byte, fn func(seq uint64, 
 
 // readWAL returns the log of the store at path; none is not an error.
 func readWAL(path string) ([]byte, error) {
-	b, err := os.ReadFile(walPath(path))
+	// Not through a link: what the log holds is applied to the record.
+	f, err := safefile.OpenFile(walPath(path), os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// serve refuses a config file that `config check` refuses for its
+// permissions: a world-readable file holding a token, or one others can
+// write. The data directory is a plain file, so that a serve which wrongly
+// accepted the config fails at once (on the directory) instead of running.
+func TestServeRefusesAConfigCheckRefuses(t *testing.T) {
+	dir := t.TempDir()
+	notADir := filepath.Join(dir, "home")
+	os.WriteFile(notADir, nil, 0o600)
+	t.Setenv("MCPTRAIL_HOME", notADir)
+	for _, tc := range []struct {
+		name, text string
+		mode       os.FileMode
+		want       string
+	}{
+		{"world-readable token", "listen: 127.0.0.1:0\nssh: 127.0.0.1:0\ntokens:\n  - agent: a\n    token: hunter2\n", 0o644, "chmod o-r"},
+		{"group-writable", "listen: 127.0.0.1:0\nssh: 127.0.0.1:0\n", 0o664, "chmod go-w"},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+		os.WriteFile(path, []byte(tc.text), 0o600)
+		os.Chmod(path, tc.mode)
+		err := cmdServe([]string{"--config", path}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: serve: %v", tc.name, err)
+		}
+	}
+	// The same file made private starts as far as the data directory.
+	path := filepath.Join(dir, "ok.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nssh: 127.0.0.1:0\ntokens:\n  - agent: a\n    token: hunter2\n"), 0o600)
+	if err := cmdServe([]string{"--config", path}, io.Discard); err == nil || !strings.Contains(err.Error(), notADir) {
+		t.Errorf("private config: serve: %v", err)
+	}
+}
