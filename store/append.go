@@ -27,7 +27,10 @@ type pending struct {
 	hash    [32]byte // set when the writer seals the event into the chain
 	at      time.Time
 	done    chan error // receives the commit's result; nil when nobody waits
-	outage  *outage    // this is the alert of an outage that seemed over
+	// logged: the appender waits only until the event is written to the
+	// write-ahead log (AppendLogged), not for the log's sync.
+	logged bool
+	outage *outage // this is the alert of an outage that seemed over
 }
 
 // Session ids are keys of their own (bbolt keys are at most 32 KiB); the
@@ -59,6 +62,22 @@ func (s *Store) AppendNoWait(ev *Event) (uint64, error) {
 	return s.append(ev, false)
 }
 
+// AppendLogged is Append for a record that must outlive a crash of this
+// process but not of the machine: in strict mode it returns once the event
+// is written to the write-ahead log, without waiting for the log's sync,
+// which the next Append's sync (or the commit) covers. The gateway records
+// the outcome of an answered call so before it forwards the answer: a
+// daemon killed after the client has its answer cannot leave that call
+// without its outcome, and the call pays a write instead of a second
+// fdatasync. In batch mode, where nothing waits for the log, it is
+// AppendNoWait.
+func (s *Store) AppendLogged(ev *Event) (uint64, error) {
+	if s.batch {
+		return s.append(ev, false)
+	}
+	return s.appendWait(ev, true, true)
+}
+
 // append queues ev for the writer and gives it its seq. An appender that
 // waits for the commit encodes its event itself, so concurrent durable
 // appends marshal and compress in parallel while the previous commit syncs.
@@ -68,6 +87,12 @@ func (s *Store) AppendNoWait(ev *Event) (uint64, error) {
 // path — unless a backlog shows the store busy: then throughput counts,
 // and appenders encode in parallel again.
 func (s *Store) append(ev *Event, wait bool) (uint64, error) {
+	return s.appendWait(ev, wait, false)
+}
+
+// appendWait is append; with logged, a waiting appender is answered once
+// its event is written to the log, before the log's sync.
+func (s *Store) appendWait(ev *Event, wait, logged bool) (uint64, error) {
 	if s.readOnly {
 		return 0, ErrReadOnly
 	}
@@ -89,7 +114,7 @@ func (s *Store) append(ev *Event, wait bool) (uint64, error) {
 	if e.Time.Before(minTime) || e.Time.After(maxTime) {
 		return 0, fmt.Errorf("store: event time %v out of range", e.Time)
 	}
-	p := &pending{at: now}
+	p := &pending{at: now, logged: logged}
 	var done chan error // p.done is the writer's once queued
 	if wait {
 		done = make(chan error, 1)

@@ -73,14 +73,19 @@ func (s *Store) logBatch(batch []*pending) {
 	s.mu.Unlock()
 	if err == nil {
 		s.seal(batch, prev)
-		// Strict appenders wait for the log's sync. In batch mode nobody
+		// Strict appenders wait for the log's sync (AppendLogged's only
+		// for the write: see needsSync). In batch mode nobody
 		// does (a Flush waits for the commit into the file), so the log
 		// is written each window, which a crash of the process cannot
 		// undo, and not synced: what a crash of the machine can lose is
 		// what is not yet committed into the file, at most applyWindow.
 		// The sync per window was 12–20 µs of each call's p50 in the
 		// gateway benchmark (BENCHMARKS.md).
-		err = s.wal.write(batch, rewind, !s.batch, s.hookErr)
+		sync := !s.batch && needsSync(batch)
+		err = s.wal.write(batch, rewind, sync, s.hookErr)
+		if err == nil && sync {
+			s.logSyncs.Add(1)
+		}
 	}
 	if err != nil {
 		s.lose(batch, err)
@@ -117,6 +122,18 @@ func (s *Store) logBatch(batch []*pending) {
 	if alert {
 		s.signal()
 	}
+}
+
+// needsSync reports whether a strict appender in batch waits for the log's
+// sync: one of Append's, or a Flush. A batch of events that nobody waits for
+// and of AppendLogged's is written, not synced; the next sync covers it.
+func needsSync(batch []*pending) bool {
+	for _, p := range batch {
+		if p.done != nil && !p.logged {
+			return true
+		}
+	}
+	return false
 }
 
 // applyRetry is how long run waits before it tries again to apply the log

@@ -66,6 +66,7 @@ type Stats struct {
 	Durability string `json:"durability"` // strict, batch or read-only
 	Commits    uint64 `json:"commits"`    // write transactions since Open
 	Failed     uint64 `json:"failed"`     // events lost to failed commits since Open
+	LogSyncs   uint64 `json:"log_syncs"`  // syncs of the write-ahead log since Open
 }
 
 var (
@@ -104,8 +105,9 @@ type Store struct {
 	queue    []*pending
 	queued   int          // events in queue (it also holds Flush markers)
 	backlog  atomic.Int64 // queued, for appenders deciding before they lock
-	waiters  int          // queue items someone waits on: commit them without delay
-	pending  int          // events appended and neither committed nor failed
+	logSyncs atomic.Uint64
+	waiters  int // queue items someone waits on: commit them without delay
+	pending  int // events appended and neither committed nor failed
 	commits  uint64
 	failed   uint64
 	lost     error // a commit that failed since the last Flush
@@ -368,7 +370,7 @@ func (s *Store) Last() uint64 {
 // Stats reports counters and the file size.
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Events: s.doneSeq, Pending: s.pending, Commits: s.commits, Failed: s.failed}
+	st := Stats{Events: s.doneSeq, Pending: s.pending, Commits: s.commits, Failed: s.failed, LogSyncs: s.logSyncs.Load()}
 	s.mu.Unlock()
 	switch {
 	case s.readOnly:

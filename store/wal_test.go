@@ -388,3 +388,42 @@ func TestWALBatchReplaysUnsyncedLog(t *testing.T) {
 		t.Fatalf("Verify after replay: %+v, %v", r, err)
 	}
 }
+
+// The outcome of an answered call is recorded with AppendLogged before the
+// answer goes on: in strict mode it is written to the log, not synced (the
+// request's sync is the one the call pays), and a crash of the process
+// after it returned still finds it in the log.
+func TestWALLoggedEventOutlivesTheProcessWithoutASync(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mcptrail.db")
+	s := held(t, path)
+	req := call("s1", "write_file")
+	mustAppend(t, s, req)
+	synced := s.Stats().LogSyncs
+	if synced == 0 {
+		t.Fatalf("a strict Append did not sync the log")
+	}
+	out := call("s1", "write_file")
+	out.Kind, out.Call, out.Outcome = KindCall, req.Seq, OutcomeOK
+	if _, err := s.AppendLogged(out); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().LogSyncs; got != synced {
+		t.Fatalf("AppendLogged synced the log (%d syncs, want %d)", got, synced)
+	}
+	crashed := crashImageOf(t, path, 0)
+	re := openStore(t, crashed, Options{})
+	defer re.Close()
+	got, err := re.Get(out.Seq)
+	if err != nil {
+		t.Fatalf("the logged outcome is not in the store after the crash: %v", err)
+	}
+	if got.Kind != KindCall || got.Call != req.Seq || got.Outcome != OutcomeOK {
+		t.Fatalf("replayed %+v, want the outcome of call %d", got, req.Seq)
+	}
+	// The next strict Append syncs what was only written.
+	mustAppend(t, s, call("s1", "next"))
+	if got := s.Stats().LogSyncs; got != synced+1 {
+		t.Fatalf("the next Append made %d syncs, want 1", got-synced)
+	}
+}
