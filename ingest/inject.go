@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 	"io"
 	"mime"
 	"net/http"
@@ -93,16 +94,33 @@ func (s *Session) negotiatedVersion() string {
 }
 
 func (s *Session) learnServer(result json.RawMessage) {
-	var r struct {
-		ServerInfo struct {
-			Name string `json:"name"`
-		} `json:"serverInfo"`
+	var name, version string
+	if len(result) > 0 && result[0] == '{' { // a view of a checked message
+		rawjson.Members(result, func(k []byte, esc bool, v []byte) bool {
+			switch rawjson.Key(k, esc) {
+			case "protocolVersion":
+				version, _ = rawjson.StringValue(v)
+			case "serverInfo":
+				if len(v) > 0 && v[0] == '{' {
+					rawjson.Members(v, func(k []byte, esc bool, v []byte) bool {
+						if rawjson.Key(k, esc) == "name" {
+							name, _ = rawjson.StringValue(v)
+						}
+						return true
+					})
+				}
+			}
+			return true
+		})
 	}
-	if json.Unmarshal(result, &r) == nil && r.ServerInfo.Name != "" {
-		s.mu.Lock()
-		s.serverName = r.ServerInfo.Name
-		s.mu.Unlock()
+	s.mu.Lock()
+	if name != "" {
+		s.serverName = name
 	}
+	// The version the server chose is the session's: it decides what the
+	// session may send (batches, for one).
+	s.negotiated = version
+	s.mu.Unlock()
 }
 
 // sessionConn is the Conn of a session, as Hooks.Capture gets it.

@@ -218,3 +218,132 @@ func Marshaled(b []byte) bool {
 	}
 	return true
 }
+
+// Members calls fn with each top-level member of the valid JSON object obj,
+// in order: the key as written (without quotes; escaped reports whether it
+// holds an escape, which Key decodes) and the raw value. Unlike EachMember
+// it takes every key, escaped or not, so that a caller can judge a message
+// by all the names it holds. fn returns false to stop the walk. Members
+// reports false when obj is not an object. obj must be valid JSON (check
+// it with Valid first): the walk trusts its structure.
+func Members(obj []byte, fn func(key []byte, escaped bool, val []byte) bool) bool {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	i = skipSpace(obj, i+1)
+	for i < len(obj) && obj[i] == '"' {
+		ke := stringEnd(obj, i)
+		key := obj[i+1 : ke-1]
+		i = skipSpace(obj, ke)
+		i = skipSpace(obj, i+1) // past ':'
+		ve := ValueEnd(obj, i)
+		if !fn(key, bytes.IndexByte(key, '\\') >= 0, obj[i:ve]) {
+			return true
+		}
+		i = skipSpace(obj, ve)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return true
+}
+
+// Elements calls fn with each element of the valid JSON array arr, raw, in
+// order; false when arr is not an array.
+func Elements(arr []byte, fn func(val []byte)) bool {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return false
+	}
+	i = skipSpace(arr, i+1)
+	for i < len(arr) && arr[i] != ']' {
+		ve := ValueEnd(arr, i)
+		fn(arr[i:ve])
+		i = skipSpace(arr, ve)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return true
+}
+
+// Key decodes a key as Members hands it out (the text between the quotes).
+func Key(key []byte, escaped bool) string {
+	if !escaped {
+		return string(key)
+	}
+	var s string
+	quoted := make([]byte, 0, len(key)+2)
+	quoted = append(append(append(quoted, '"'), key...), '"')
+	_ = json.Unmarshal(quoted, &s)
+	return s
+}
+
+// Deeper reports whether the valid JSON b nests arrays and objects deeper
+// than limit. A text with too few brackets for that (counted with the
+// vectorized bytes.Count, brackets in strings included, which only errs
+// towards walking) is not walked at all.
+func Deeper(b []byte, limit int) bool {
+	if len(b) <= 2*limit || bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) <= limit {
+		return false
+	}
+	return depth(b) > limit
+}
+
+// LoneSurrogate reports whether the valid JSON b holds a \u escape of a
+// UTF-16 surrogate that is not half of a pair: decoders turn it into
+// U+FFFD, or keep it as a broken string (JavaScript), so two readers of
+// the same text no longer agree on it.
+func LoneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); {
+		k := bytes.IndexByte(b[i:], '\\')
+		if k < 0 {
+			return false
+		}
+		i += k
+		// Outside strings valid JSON has no backslash, and inside them
+		// every backslash starts an escape: walking from escape to
+		// escape keeps the pairs of "\\" apart.
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i += 2
+			continue
+		}
+		r := hex4(b, i+2)
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+				if lo := hex4(b, i+8); lo >= 0xDC00 && lo < 0xE000 {
+					i += 12
+					continue
+				}
+			}
+			return true
+		case r >= 0xDC00 && r < 0xE000:
+			return true
+		}
+		i += 6
+	}
+	return false
+}
+
+func hex4(b []byte, i int) rune {
+	if i+4 > len(b) {
+		return -1
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
