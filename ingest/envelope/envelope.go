@@ -191,11 +191,15 @@ func Parse(raw []byte) (Message, *Error) {
 		if len(m.Params) > 0 && m.Params[0] != '{' && m.Params[0] != '[' && string(m.Params) != "null" {
 			return m, withID(refuse("params is neither an object nor an array"), m.ID)
 		}
-		if len(m.Params) > 0 && m.Params[0] == '{' {
-			if err := m.readParams(); err != nil {
-				return m, withID(err, m.ID)
-			}
+	}
+	// params is read wherever it is an object, a response's too: no
+	// message the gateway passes on may read two ways.
+	if len(m.Params) > 0 && m.Params[0] == '{' {
+		if err := m.readParams(); err != nil {
+			return m, withID(err, m.ID)
 		}
+	}
+	if m.HasMethod {
 		return m, nil
 	}
 	if !hasID {
