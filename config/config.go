@@ -34,6 +34,7 @@ type Config struct {
 	Durability      string              `yaml:"durability"` // strict | batch
 	BatchWindow     Duration            `yaml:"batch_window"`
 	MaxMessageBytes int                 `yaml:"max_message_bytes"`
+	MaxDepth        int                 `yaml:"max_depth"`       // nesting of arrays and objects in one message
 	CallTimeout     Duration            `yaml:"call_timeout"`    // 0: calls wait as long as their client
 	AllowedOrigins  []string            `yaml:"allowed_origins"` // besides loopback origins
 	Upstreams       map[string]Upstream `yaml:"upstreams"`
@@ -145,6 +146,7 @@ func Default() *Config {
 		Durability:      "strict",
 		BatchWindow:     Duration(2 * time.Millisecond),
 		MaxMessageBytes: 4 << 20,
+		MaxDepth:        128,
 		Metrics:         Metrics{ToolLabel: true},
 		Tracing:         Tracing{SampleRatio: 1},
 	}
@@ -322,6 +324,10 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes <= 0 {
 		return errAt(fmt.Sprintf("max_message_bytes %d: must be positive", c.MaxMessageBytes), "max_message_bytes")
+	}
+	if c.MaxDepth <= 0 || c.MaxDepth > 1000 {
+		// Past 1,000 the go-sdk refuses what the gateway would pass on.
+		return errAt(fmt.Sprintf("max_depth %d: must be between 1 and 1000", c.MaxDepth), "max_depth")
 	}
 	for i, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)

@@ -45,6 +45,7 @@ authorized_keys: /etc/mcptrail/authorized_keys
 durability: batch
 batch_window: 5ms
 max_message_bytes: 1048576
+max_depth: 64
 allowed_origins: [https://console.example.com]
 upstreams:
   fs:
@@ -82,6 +83,7 @@ sinks:
 		Durability:      "batch",
 		BatchWindow:     Duration(5 * time.Millisecond),
 		MaxMessageBytes: 1 << 20,
+		MaxDepth:        64,
 		AllowedOrigins:  []string{"https://console.example.com"},
 		Upstreams: map[string]Upstream{
 			"fs": {Command: []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv/data"},
@@ -204,6 +206,8 @@ func TestValidate(t *testing.T) {
 		{"durability", func(c *Config) { c.Durability = "" }, `durability "": want strict or batch`},
 		{"batch window", func(c *Config) { c.BatchWindow = -1 }, "batch_window"},
 		{"max message", func(c *Config) { c.MaxMessageBytes = 0 }, "max_message_bytes 0"},
+		{"max depth", func(c *Config) { c.MaxDepth = 0 }, "max_depth 0"},
+		{"max depth past the go-sdk's", func(c *Config) { c.MaxDepth = 1001 }, "max_depth 1001"},
 		{"origin", func(c *Config) { c.AllowedOrigins = []string{"https://ok.example.com", "ok.example.com"} }, `allowed_origins: "ok.example.com"`},
 		{"origin with path", func(c *Config) { c.AllowedOrigins = []string{"https://ok.example.com/app"} }, `allowed_origins`},
 		{"upstream neither", func(c *Config) { c.Upstreams = map[string]Upstream{"fs": {}} }, `upstream "fs": needs exactly one of url or command`},
