@@ -25,7 +25,7 @@ import (
 // the server reports back, to tie what it ran to what was sent.
 type ambiguous struct {
 	tag string
-	msg string // with %s where the tag goes
+	msg string // with {TAG} where the tag goes
 }
 
 // ambiguousCorpus holds, at every level the gateway interprets, messages
@@ -35,7 +35,8 @@ func ambiguousCorpus(listTool, deleteTool string) []ambiguous {
 	call := func(id, params string) string {
 		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":` + params + `}`
 	}
-	args := `"arguments":{"tag":"%s"}`
+	// "message" for the npm servers' echo tool, which requires it.
+	args := `"arguments":{"tag":"{TAG}","message":"{TAG}"}`
 	return []ambiguous{
 		{"plain", call(`101`, `{"name":"`+listTool+`",`+args+`}`)},
 		{"escaped-string-id", call(`"s\u0031"`, `{"name":"`+listTool+`",`+args+`}`)},
@@ -65,12 +66,12 @@ var mustPass = map[string]bool{"plain": true, "escaped-string-id": true}
 
 // sendCorpus sends each message on r, each followed by a ping whose answer
 // says the gateway has dealt with it, and returns the gateway's refusals
-// by tag.
-func sendCorpus(t *testing.T, r *RawConn, corpus []ambiguous) map[string]RawMessage {
+// by tag and every other response that came (the server's).
+func sendCorpus(t *testing.T, r *RawConn, corpus []ambiguous) (refusals map[string]RawMessage, answers []RawMessage) {
 	t.Helper()
-	refusals := map[string]RawMessage{}
+	refusals = map[string]RawMessage{}
 	for i, c := range corpus {
-		r.Send(t, fmt.Sprintf(c.msg, c.tag))
+		r.Send(t, strings.ReplaceAll(c.msg, "{TAG}", c.tag))
 		pingID := fmt.Sprintf(`"sync-%d"`, i)
 		r.Send(t, `{"jsonrpc":"2.0","id":`+pingID+`,"method":"ping"}`)
 		deadline := time.Now().Add(30 * time.Second)
@@ -81,10 +82,12 @@ func sendCorpus(t *testing.T, r *RawConn, corpus []ambiguous) map[string]RawMess
 			}
 			if m.Error != nil && strings.HasPrefix(m.Error.Message, "mcptrail:") {
 				refusals[c.tag] = m
+			} else if m.Method == "" {
+				answers = append(answers, m)
 			}
 		}
 	}
-	return refusals
+	return refusals, answers
 }
 
 // executed is a line of the mcp-go server's log: a call it dispatched.
@@ -136,7 +139,7 @@ func TestStrictParseMCPGoWrap(t *testing.T) {
 	r := startRaw(t, "mcptrail wrap", cmd)
 	rawInitialize(t, r, "hostile-agent")
 	corpus := ambiguousCorpus("list_repos", "delete_repo")
-	refusals := sendCorpus(t, r, corpus)
+	refusals, _ := sendCorpus(t, r, corpus)
 	r.CloseStdin()
 	select {
 	case <-r.Exited():
@@ -239,4 +242,73 @@ func validUTF8Exports(t *testing.T, in *Instance) {
 			t.Errorf("export --format %s is empty", format)
 		}
 	}
+}
+
+// TestStrictParseNPMWrap: the corpus through `mcptrail wrap` to the npm
+// everything server (the TypeScript SDK: JSON.parse, case-sensitive, the
+// last duplicate wins). Its truth is in its answers: which tool's output
+// came back, under which id.
+func TestStrictParseNPMWrap(t *testing.T) {
+	t.Parallel()
+	server := nodeServer(t, "mcp-server-everything")
+	in := newInstance(t)
+	cmd, _ := in.WrapCommand(t, WrapOptions{Name: "everything"}, server)
+	r := startRaw(t, "mcptrail wrap", cmd)
+	rawInitialize(t, r, "hostile-agent")
+	corpus := ambiguousCorpus("echo", "get-env")
+	refusals, answers := sendCorpus(t, r, corpus)
+	// The calls that must pass are answered before the session ends.
+	seen := map[string]bool{}
+	for _, m := range answers {
+		seen[string(m.ID)] = true
+	}
+	for _, id := range []string{"101", `"s1"`} {
+		if !seen[id] {
+			answers = append(answers, r.RecvResponse(t, id, 30*time.Second))
+		}
+	}
+	r.CloseStdin()
+	select {
+	case <-r.Exited():
+	case <-time.After(stopTimeout):
+		t.Fatalf("mcptrail wrap still running %v after its stdin closed", stopTimeout)
+	}
+	// Which message an answer belongs to: its id, as the server (JSON.parse:
+	// exact names, last duplicate wins, like a Go map) read the message.
+	tagOf := map[string]string{}
+	for _, c := range corpus {
+		var m map[string]json.RawMessage
+		if json.Unmarshal([]byte(strings.ReplaceAll(c.msg, "{TAG}", c.tag)), &m) == nil && m["id"] != nil {
+			var id any
+			_ = json.Unmarshal(m["id"], &id)
+			b, _ := json.Marshal(id)
+			tagOf[string(b)] = c.tag
+		}
+	}
+	var ran []executed
+	for _, m := range answers {
+		var res struct {
+			IsError bool `json:"isError"`
+			Content []struct {
+				Text string `json:"text"`
+			} `json:"content"`
+		}
+		if m.Error != nil || json.Unmarshal(m.Result, &res) != nil || res.IsError || len(res.Content) == 0 {
+			continue // the server ran nothing
+		}
+		var id any
+		_ = json.Unmarshal(m.ID, &id)
+		b, _ := json.Marshal(id)
+		tag, ok := tagOf[string(b)]
+		if !ok {
+			continue // the initialize or a sync ping
+		}
+		tool := "get-env"
+		if strings.HasPrefix(res.Content[0].Text, "Echo: ") {
+			tool = "echo"
+		}
+		ran = append(ran, executed{ID: id, Tool: tool, Tag: tag})
+	}
+	events := in.WaitEvents(t, allAnswered)
+	checkServerTruth(t, corpus, refusals, ran, taggedRequests(events), events)
 }
