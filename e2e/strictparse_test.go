@@ -312,3 +312,129 @@ func TestStrictParseNPMWrap(t *testing.T) {
 	events := in.WaitEvents(t, allAnswered)
 	checkServerTruth(t, corpus, refusals, ran, taggedRequests(events), events)
 }
+
+// initializeAt performs the handshake at a protocol version and returns
+// the version the server chose.
+func initializeAt(t *testing.T, r *RawConn, version string) string {
+	t.Helper()
+	resp := r.Call(t, 1, "initialize", map[string]any{
+		"protocolVersion": version,
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]any{"name": "hostile-agent", "version": "0.0.1"},
+	})
+	var res struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	if resp.Error != nil || json.Unmarshal(resp.Result, &res) != nil {
+		t.Fatalf("initialize: %+v", resp)
+	}
+	r.Send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return res.ProtocolVersion
+}
+
+func nested(depth int) string {
+	return strings.Repeat("[", depth) + strings.Repeat("]", depth)
+}
+
+// TestHostileInputWrap sends what the server's own SDK cannot take, or
+// what would reach the record as something else: nesting past the go-sdk's
+// limit of 1,000 and past the gateway's own (128), batches where the
+// protocol version has none, invalid UTF-8, lone surrogates. Each gets a
+// clear JSON-RPC error, a bad_input event with its reason, never reaches
+// the server, and the next call in the same session succeeds; every export
+// of the record is valid UTF-8.
+func TestHostileInputWrap(t *testing.T) {
+	t.Parallel()
+	in := newInstance(t)
+	cmd, _ := in.WrapCommand(t, WrapOptions{Name: "conf"}, binary(t, "everything-server"))
+	r := startRaw(t, "mcptrail wrap", cmd)
+	if v := initializeAt(t, r, "2025-06-18"); v != "2025-06-18" {
+		t.Fatalf("the server chose %s", v)
+	}
+	hostile := []struct{ name, msg, reason string }{
+		// The params hold the array under the envelope and params: 1,001
+		// levels in all is one past what the go-sdk decodes.
+		{"nesting past the go-sdk's limit", `{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"test_simple_text","arguments":{"a":` + nested(998) + `}}}`, "nesting deeper than 128"},
+		{"nesting past the gateway's limit", `{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"test_simple_text","arguments":{"a":` + nested(126) + `}}}`, "nesting deeper than 128"},
+		{"batch under 2025-06-18", `[{"jsonrpc":"2.0","id":12,"method":"ping"},{"jsonrpc":"2.0","id":13,"method":"ping"}]`, "has no batches"},
+		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":14,\"method\":\"tools/call\",\"params\":{\"name\":\"test_simple_text\",\"arguments\":{\"a\":\"\xff\xfe\"}}}", "invalid UTF-8"},
+		{"lone surrogate", `{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":"test_simple_text","arguments":{"a":"\ud800"}}}`, "lone UTF-16 surrogate"},
+	}
+	for i, h := range hostile {
+		r.Send(t, h.msg)
+		m := r.Recv(t, 30*time.Second)
+		if m.Error == nil || m.Error.Code != -32600 || !strings.Contains(m.Error.Message, h.reason) {
+			t.Fatalf("%s: got %+v (error %+v), want -32600 saying %q", h.name, m, m.Error, h.reason)
+		}
+		// The next call in the same session succeeds, and is the next
+		// thing back: the server never saw the hostile message.
+		id := 100 + i
+		r.Send(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"test_simple_text","arguments":{}}}`, id))
+		if m := r.Recv(t, 30*time.Second); string(m.ID) != fmt.Sprint(id) || m.Error != nil || !strings.Contains(string(m.Result), "simple text") {
+			t.Fatalf("%s: the call after it got %+v", h.name, m)
+		}
+	}
+	r.CloseStdin()
+	<-r.Exited()
+
+	// 2024-11-05 has no batches either; 2025-03-26 has them, and the batch
+	// goes through.
+	for _, v := range []struct {
+		version string
+		batch   bool
+	}{{"2024-11-05", false}, {"2025-03-26", true}} {
+		cmd, _ := in.WrapCommand(t, WrapOptions{Name: "conf"}, binary(t, "everything-server"))
+		r := startRaw(t, "mcptrail wrap", cmd)
+		if got := initializeAt(t, r, v.version); got != v.version {
+			t.Fatalf("the server chose %s for %s", got, v.version)
+		}
+		r.Send(t, `[{"jsonrpc":"2.0","id":20,"method":"ping"},{"jsonrpc":"2.0","id":21,"method":"ping"}]`)
+		if v.batch {
+			// The server answers the batch with a batch.
+			var answers []RawMessage
+			select {
+			case line := <-r.msgs:
+				if err := json.Unmarshal(line, &answers); err != nil || len(answers) != 2 || answers[0].Error != nil || answers[1].Error != nil {
+					t.Errorf("%s: the batch got %s, want two answers", v.version, line)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s: no answer to the batch", v.version)
+			}
+		} else if m := r.Recv(t, 30*time.Second); m.Error == nil || m.Error.Code != -32600 || !strings.Contains(m.Error.Message, "has no batches") {
+			t.Errorf("%s: batch got %+v, want -32600", v.version, m)
+		}
+		if m := r.Call(t, 22, "ping", map[string]any{}); m.Error != nil {
+			t.Errorf("%s: ping after the batch: %+v", v.version, m.Error)
+		}
+		r.CloseStdin()
+		<-r.Exited()
+	}
+
+	events := in.WaitEvents(t, func(events []store.Event) error {
+		n := 0
+		for _, ev := range events {
+			if ev.Kind == store.KindBadInput {
+				n++
+			}
+		}
+		if n < len(hostile)+1 {
+			return fmt.Errorf("%d bad_input events, want %d", n, len(hostile)+1)
+		}
+		return allAnswered(events)
+	})
+	for _, h := range hostile {
+		found := false
+		for _, ev := range events {
+			found = found || (ev.Kind == store.KindBadInput && strings.Contains(ev.Detail, h.reason) && ev.Upstream == "conf")
+		}
+		if !found {
+			t.Errorf("%s: no bad_input event says %q", h.name, h.reason)
+		}
+	}
+	for _, ev := range events {
+		if ev.Kind == store.KindRequest && ev.Method == "ping" && (string(ev.JSONRPCID) == "12" || string(ev.JSONRPCID) == "13") {
+			t.Errorf("the refused batch's ping %s is recorded as a request", ev.JSONRPCID)
+		}
+	}
+	validUTF8Exports(t, in)
+}
