@@ -438,3 +438,42 @@ func TestHostileInputWrap(t *testing.T) {
 	}
 	validUTF8Exports(t, in)
 }
+
+// TestStrictParseMCPGoServe: the corpus through `mcptrail serve` (Streamable
+// HTTP, a stdio upstream) to the mcp-go server; the HTTP gateway routes on
+// the same reading the record holds.
+func TestStrictParseMCPGoServe(t *testing.T) {
+	t.Parallel()
+	ctx := scenarioContext(t)
+	in := newInstance(t)
+	execLog := filepath.Join(t.TempDir(), "executed.jsonl")
+	in.WriteConfig(t, fmt.Sprintf("upstreams:\n  mcpgo:\n    command: [%q, \"-log\", %q]\n", binary(t, "mcpgo"), execLog))
+	d := in.Serve(t)
+	h := newRawHTTP(d.Endpoint("mcpgo"))
+	h.initialize(t, ctx)
+	corpus := ambiguousCorpus("list_repos", "delete_repo")
+	refusals := map[string]RawMessage{}
+	for _, c := range corpus {
+		for _, m := range readAllMessages(t, h.post(t, ctx, strings.ReplaceAll(c.msg, "{TAG}", c.tag))) {
+			if m.Error != nil && strings.HasPrefix(m.Error.Message, "mcptrail:") {
+				refusals[c.tag] = m
+			}
+		}
+	}
+	var ran []executed
+	b, err := os.ReadFile(execLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e executed
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("server log line %q: %v", line, err)
+		}
+		if e.Tool != "" {
+			ran = append(ran, e)
+		}
+	}
+	events := in.WaitEvents(t, allAnswered)
+	checkServerTruth(t, corpus, refusals, ran, taggedRequests(events), events)
+}
