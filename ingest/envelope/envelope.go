@@ -364,7 +364,7 @@ func (s *names) add(k []byte, escaped bool, proto []string, where string) (strin
 	// name of its own length.
 	ascii := isASCII(key)
 	for _, p := range proto {
-		if (ascii && len(key) == len(p) && equalFoldASCII(key, p)) || (!ascii && bytes.EqualFold(key, []byte(p))) {
+		if foldsOnto(key, p, ascii) {
 			return "", refuse("member %q in %s is not %q, which some servers would read it as", key, where, p)
 		}
 	}
@@ -487,4 +487,13 @@ func Elements(raw []byte) [][]byte {
 	var out [][]byte
 	rawjson.Elements(raw, func(v []byte) { out = append(out, v) })
 	return out
+}
+
+// foldsOnto reports whether key matches the protocol member p as
+// encoding/json matches names (bytes.EqualFold).
+func foldsOnto(key []byte, p string, ascii bool) bool {
+	if ascii {
+		return len(key) == len(p) && equalFoldASCII(key, p)
+	}
+	return bytes.EqualFold(key, []byte(p))
 }
