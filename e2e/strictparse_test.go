@@ -171,6 +171,7 @@ func TestStrictParseMCPGoWrap(t *testing.T) {
 // with the gateway's refusals.
 func checkServerTruth(t *testing.T, corpus []ambiguous, refusals map[string]RawMessage, ran []executed, recorded map[string][]store.Event, events []store.Event) {
 	t.Helper()
+	ci := indexCalls(events)
 	ranByTag := map[string][]executed{}
 	for _, e := range ran {
 		ranByTag[e.Tag] = append(ranByTag[e.Tag], e)
@@ -178,10 +179,17 @@ func checkServerTruth(t *testing.T, corpus []ambiguous, refusals map[string]RawM
 	for _, c := range corpus {
 		got, reqs := ranByTag[c.tag], recorded[c.tag]
 		for _, e := range got {
-			// The server ran it: the record must name what it ran.
+			// The server ran it: the record must name what it ran, and
+			// hold the server's answer as that call's outcome (the
+			// answer's id met the request's).
 			found := false
 			for _, ev := range reqs {
-				found = found || (ev.Tool == e.Tool && sameID(ev.JSONRPCID, e.ID))
+				if ev.Tool == e.Tool && sameID(ev.JSONRPCID, e.ID) {
+					found = true
+					if out := ci.outcome[ev.Seq]; out == nil || out.Outcome != store.OutcomeOK {
+						t.Errorf("%s: the call (id %s) has no outcome ok from the server's answer: %v", c.tag, ev.JSONRPCID, describeOutcome(out))
+					}
+				}
 			}
 			if !found {
 				t.Errorf("%s: the server ran %s as id %v; the record holds %s", c.tag, e.Tool, e.ID, describeRequests(reqs))
@@ -476,4 +484,11 @@ func TestStrictParseMCPGoServe(t *testing.T) {
 	}
 	events := in.WaitEvents(t, allAnswered)
 	checkServerTruth(t, corpus, refusals, ran, taggedRequests(events), events)
+}
+
+func describeOutcome(out *store.Event) string {
+	if out == nil {
+		return "no outcome"
+	}
+	return out.Outcome + " (" + out.Detail + ")"
 }
