@@ -6,7 +6,7 @@
 // The reading is strict because the record must name what the server will
 // act on, and servers read JSON differently: encoding/json (mark3labs/mcp-go
 // and most Go servers) matches member names case-insensitively, folding
-// "Name", "NAME" and "\u212aey"-style spellings onto "name", and keeps the
+// "Name", "NAME" onto "name" (and U+212A KELVIN SIGN onto k), and keeps the
 // last of duplicate members; JSON.parse (the TypeScript SDK) and Python's
 // json are case-sensitive and keep the last; the go-sdk is case-sensitive.
 // Where these readers could disagree, or where the gateway and a server
