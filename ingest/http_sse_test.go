@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/mcptrail/mcptrail/ingest/envelope"
 	"io"
 	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mcptrail/mcptrail/ingest/envelope"
 )
 
 func parseAll(stream []byte, max int, chunks []int) []sseEvent {

@@ -3,12 +3,12 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/mcptrail/mcptrail/ingest/envelope"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mcptrail/mcptrail/ingest/envelope"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
