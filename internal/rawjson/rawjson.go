@@ -4,8 +4,8 @@
 // call's name, a result's isError, _meta — and relays the rest untouched.
 // encoding/json would decode each whole message into a map or struct by
 // reflection for that (about half the gateway's own CPU per call); this
-// walks the top level of an object and hands out raw values. Keys are
-// matched byte for byte, as JSON-RPC and MCP mean them.
+// walks the top level of an object and hands out raw values, with every
+// key as written (Key decodes the escaped ones).
 package rawjson
 
 import (
@@ -53,56 +53,6 @@ func depth(b []byte) int {
 		}
 	}
 	return deepest
-}
-
-// EachMember calls fn with the key (without quotes) and the raw value of
-// each top-level member of obj, in order. It returns false, having called
-// fn for no member, when obj is not an object, a key holds an escape or
-// invalid UTF-8 (which only encoding/json would decode the same way), or obj is not well formed
-// where the walk looks; callers then fall back to encoding/json. It does
-// not validate values: check obj with json.Valid first where that matters.
-func EachMember(obj []byte, fn func(key, val []byte)) bool {
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return false
-	}
-	// First pass: find the members, so that fn never sees a partial object
-	// whose later key would have sent the caller to encoding/json.
-	type kv struct{ k, v [2]int }
-	var buf [8]kv
-	members := buf[:0]
-	i = skipSpace(obj, i+1)
-	for i < len(obj) && obj[i] != '}' {
-		if obj[i] != '"' {
-			return false
-		}
-		ks := i + 1
-		ke := stringEnd(obj, i)
-		if ke > len(obj) || obj[ke-1] != '"' || ke-1 < ks || bytes.IndexByte(obj[ks:ke-1], '\\') >= 0 || !utf8.Valid(obj[ks:ke-1]) {
-			return false
-		}
-		i = skipSpace(obj, ke)
-		if i >= len(obj) || obj[i] != ':' {
-			return false
-		}
-		i = skipSpace(obj, i+1)
-		ve := ValueEnd(obj, i)
-		if ve <= i {
-			return false
-		}
-		members = append(members, kv{[2]int{ks, ke - 1}, [2]int{i, ve}})
-		i = skipSpace(obj, ve)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-	}
-	if i >= len(obj) {
-		return false
-	}
-	for _, m := range members {
-		fn(obj[m.k[0]:m.k[1]], obj[m.v[0]:m.v[1]])
-	}
-	return true
 }
 
 func skipSpace(b []byte, i int) int {
