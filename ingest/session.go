@@ -359,15 +359,6 @@ func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, re
 	return raw, nil, nil
 }
 
-// validID returns id when it is a JSON-RPC id (string or number), else null.
-func validID(id json.RawMessage) json.RawMessage {
-	id = bytes.TrimSpace(id)
-	if len(id) > 0 && (id[0] == '"' || id[0] == '-' || (id[0] >= '0' && id[0] <= '9')) && json.Valid(id) {
-		return id
-	}
-	return nil
-}
-
 func key(from string, id json.RawMessage) string { return from + "\x00" + string(id) }
 
 func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Overrides) ([]byte, []byte, error) {
@@ -877,7 +868,7 @@ func (s *Session) Fail(id json.RawMessage, outcome, detail string) []byte {
 // sees it (a duplicate in-flight id, a batch without a session).
 func (s *Session) refuse(raw []byte, id json.RawMessage, code int, detail string) []byte {
 	s.badInput(store.FromClient, raw, detail)
-	return errorResponse(validID(id), code, "mcptrail: "+detail)
+	return errorResponse(id, code, "mcptrail: "+detail) // id: as the envelope read it, or nil
 }
 
 // isClosed reports whether Close has run. A request recorded while Close
