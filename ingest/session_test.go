@@ -277,3 +277,35 @@ func TestSessionOutcomeOutlivesTheRequestBuffer(t *testing.T) {
 		t.Fatalf("outcome %s with jsonrpc_id %s, want the request's \"first\"", out.Kind, out.JSONRPCID)
 	}
 }
+
+// A server answer the gateway refuses (too deep for the client's SDK, or
+// ambiguous) is not relayed, but the call it answers is settled: the
+// client gets an error in its place, the outcome says why, and the
+// refused message is recorded.
+func TestSessionRefusedAnswerSettlesTheCall(t *testing.T) {
+	for _, answer := range []string{
+		`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"x"}],"deep":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}}`,
+		`{"jsonrpc":"2.0","id":7,"result":{},"error":{"code":1,"message":"both"}}`,
+	} {
+		rec := &memRecorder{}
+		s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{}, nil)
+		if fwd, _ := s.FromClient([]byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"t"}}`), nil); fwd == nil {
+			t.Fatal("the call was not forwarded")
+		}
+		fwd, reply := s.FromServer([]byte(answer))
+		if reply != nil || !bytes.Contains(fwd, []byte(`"id":7`)) || !bytes.Contains(fwd, []byte("the server's answer was refused")) {
+			t.Fatalf("forward %s, reply %s; want an error for call 7 to the client", fwd, reply)
+		}
+		if s.Pending() != 0 {
+			t.Error("the call is still pending")
+		}
+		var bad, outcome bool
+		for _, ev := range rec.evs {
+			bad = bad || ev.Kind == store.KindBadInput
+			outcome = outcome || (ev.Kind == store.KindCall && ev.Outcome == store.OutcomeRPCError && strings.Contains(ev.Detail, "refused"))
+		}
+		if !bad || !outcome {
+			t.Errorf("recorded %+v; want a bad_input and an rpc_error outcome", rec.evs)
+		}
+	}
+}

@@ -111,12 +111,15 @@ var (
 
 // Check refuses what no message may hold anywhere: text that is not JSON,
 // invalid UTF-8, a lone surrogate escape, nesting deeper than maxDepth.
+//
+// Past a parse error (CodeParseError) the text is valid JSON, which Parse
+// can still read for its id.
 func Check(raw []byte, maxDepth int) *Error {
-	if !utf8.Valid(raw) {
-		return refuse("invalid UTF-8")
-	}
 	if !segjson.Valid(raw) {
 		return &Error{Code: CodeParseError, Reason: "malformed JSON"}
+	}
+	if !utf8.Valid(raw) {
+		return refuse("invalid UTF-8")
 	}
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
