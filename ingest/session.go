@@ -281,6 +281,15 @@ func (s *Session) handle(from string, raw []byte, ov *Overrides) (forward, reply
 	}
 	if err := envelope.Check(raw, s.limits.MaxDepth); err != nil {
 		s.badInput(from, raw, err.Reason)
+		if from == store.FromServer && err.Code != envelope.CodeParseError && raw[0] == '{' {
+			// Valid JSON, refused all the same (too deep, not UTF-8): if
+			// it answers a client's call, the client learns why.
+			if m, _ := envelope.Parse(raw); m.ID != nil && !m.HasMethod {
+				if fwd := s.refusedAnswer(m.ID, err.Reason); fwd != nil {
+					return fwd, nil
+				}
+			}
+		}
 		return nil, errorResponse(nil, err.Code, "mcptrail: "+err.Reason)
 	}
 	if raw[0] == '[' {
@@ -346,6 +355,11 @@ func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, re
 	m, perr := envelope.Parse(raw)
 	if perr != nil {
 		s.badInput(from, raw, "invalid JSON-RPC message: "+perr.Reason)
+		if from == store.FromServer && perr.ID != nil && !m.HasMethod {
+			if fwd := s.refusedAnswer(perr.ID, perr.Reason); fwd != nil {
+				return fwd, nil, nil
+			}
+		}
 		return nil, errorResponse(perr.ID, perr.Code, "mcptrail: invalid request: "+perr.Reason), errRefused
 	}
 	switch {
@@ -869,6 +883,20 @@ func (s *Session) Fail(id json.RawMessage, outcome, detail string) []byte {
 func (s *Session) refuse(raw []byte, id json.RawMessage, code int, detail string) []byte {
 	s.badInput(store.FromClient, raw, detail)
 	return errorResponse(id, code, "mcptrail: "+detail) // id: as the envelope read it, or nil
+}
+
+// refusedAnswer settles the client's call that a refused server message
+// answered (its id read, the rest refused): the call's outcome is an
+// error, and the client gets one in place of the answer instead of
+// waiting for one that will never come. nil when no such call is pending.
+func (s *Session) refusedAnswer(id []byte, reason string) []byte {
+	p := s.take(key(store.FromClient, id))
+	if p == nil {
+		return nil
+	}
+	detail := "the server's answer was refused: " + reason
+	s.outcome(p, store.FromClient, store.OutcomeRPCError, nil, nil, detail)
+	return errorResponse(p.id, jsonrpc.CodeInternalError, "mcptrail: "+detail)
 }
 
 // isClosed reports whether Close has run. A request recorded while Close
