@@ -71,7 +71,7 @@ func cmdWrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if *task != "" {
 		info.Task = &store.Task{ID: *task}
 	}
-	limits := ingest.Limits{MaxMessageBytes: cfg.MaxMessageBytes, CallTimeout: time.Duration(cfg.CallTimeout)}
+	limits := ingest.Limits{MaxMessageBytes: cfg.MaxMessageBytes, MaxDepth: cfg.MaxDepth, CallTimeout: time.Duration(cfg.CallTimeout)}
 	hooks := ingest.Hooks{Redact: func(raw json.RawMessage) json.RawMessage { out, _ := red.JSON(raw); return out }}
 	info.StartParams = rollbackWrap(argv, &hooks, client, stderr) // cmd_rollback.go: pre-state capture
 	sess := ingest.NewSession(info, client, hooks, limits, nil)

@@ -35,6 +35,7 @@ type Config struct {
 	Durability      string            `yaml:"durability"` // strict | batch
 	BatchWindow     Duration          `yaml:"batch_window"`
 	MaxMessageBytes int               `yaml:"max_message_bytes"`
+	MaxDepth        int               `yaml:"max_depth"`    // nesting of arrays and objects in one message
 	CallTimeout     Duration          `yaml:"call_timeout"` // 0: calls wait as long as their client
 	// Caps on the HTTP gateway's open sessions (each session of a stdio
 	// upstream is a child process): all together, and per principal.
@@ -167,6 +168,7 @@ func Default() *Config {
 		// within a few GB; 32 per principal leave an agent room for
 		// parallel sub-agents without letting one take every slot.
 		MaxSessions:             256,
+		MaxDepth:                128,
 		MaxSessionsPerPrincipal: 32,
 		Metrics:                 Metrics{ToolLabel: true},
 		Tracing:                 Tracing{SampleRatio: 1},
@@ -356,6 +358,10 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes <= 0 {
 		return errAt(fmt.Sprintf("max_message_bytes %d: must be positive", c.MaxMessageBytes), "max_message_bytes")
+	}
+	if c.MaxDepth <= 0 || c.MaxDepth > 1000 {
+		// Past 1,000 the go-sdk refuses what the gateway would pass on.
+		return errAt(fmt.Sprintf("max_depth %d: must be between 1 and 1000", c.MaxDepth), "max_depth")
 	}
 	if c.MaxSessions <= 0 {
 		return errAt(fmt.Sprintf("max_sessions %d: must be positive", c.MaxSessions), "max_sessions")

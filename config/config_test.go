@@ -45,6 +45,7 @@ authorized_keys: /etc/mcptrail/authorized_keys
 durability: batch
 batch_window: 5ms
 max_message_bytes: 1048576
+max_depth: 64
 allowed_origins: [https://console.example.com]
 upstreams:
   fs:
@@ -82,7 +83,7 @@ sinks:
 		Durability:      "batch",
 		BatchWindow:     Duration(5 * time.Millisecond),
 		MaxMessageBytes: 1 << 20,
-		MaxSessions:     256, MaxSessionsPerPrincipal: 32,
+		MaxDepth:        64, MaxSessions: 256, MaxSessionsPerPrincipal: 32,
 		AllowedOrigins: []string{"https://console.example.com"},
 		Upstreams: map[string]Upstream{
 			"fs": {Command: []string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv/data"},
@@ -209,6 +210,8 @@ func TestValidate(t *testing.T) {
 		{"max sessions", func(c *Config) { c.MaxSessions = 0 }, "max_sessions 0"},
 		{"max sessions per principal", func(c *Config) { c.MaxSessionsPerPrincipal = -1 }, "max_sessions_per_principal -1"},
 		{"per principal over total", func(c *Config) { c.MaxSessions, c.MaxSessionsPerPrincipal = 4, 5 }, "at most max_sessions (4)"},
+		{"max depth", func(c *Config) { c.MaxDepth = 0 }, "max_depth 0"},
+		{"max depth past the go-sdk's", func(c *Config) { c.MaxDepth = 1001 }, "max_depth 1001"},
 		{"origin", func(c *Config) { c.AllowedOrigins = []string{"https://ok.example.com", "ok.example.com"} }, `allowed_origins: "ok.example.com"`},
 		{"origin with path", func(c *Config) { c.AllowedOrigins = []string{"https://ok.example.com/app"} }, `allowed_origins`},
 		{"upstream neither", func(c *Config) { c.Upstreams = map[string]Upstream{"fs": {}} }, `upstream "fs": needs exactly one of url or command`},

@@ -218,7 +218,7 @@ func (d *Daemon) startHTTP() error {
 		Upstreams:      ups,
 		Recorder:       d,
 		Hooks:          d.hooks,
-		Limits:         ingest.Limits{MaxMessageBytes: cfg.MaxMessageBytes, CallTimeout: time.Duration(cfg.CallTimeout)},
+		Limits:         ingest.Limits{MaxMessageBytes: cfg.MaxMessageBytes, MaxDepth: cfg.MaxDepth, CallTimeout: time.Duration(cfg.CallTimeout)},
 		Authenticate:   auth.authenticate,
 		AllowedOrigins: cfg.AllowedOrigins,
 		Logger:         d.log,

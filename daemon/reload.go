@@ -135,7 +135,7 @@ func restartOnly(a, b *config.Config) []string {
 	}{
 		{"listen", a.Listen, b.Listen}, {"ssh", a.SSH, b.SSH}, {"authorized_keys", a.AuthorizedKeys, b.AuthorizedKeys},
 		{"durability", a.Durability, b.Durability}, {"batch_window", a.BatchWindow, b.BatchWindow},
-		{"max_message_bytes", a.MaxMessageBytes, b.MaxMessageBytes},
+		{"max_message_bytes", a.MaxMessageBytes, b.MaxMessageBytes}, {"max_depth", a.MaxDepth, b.MaxDepth},
 		{"max_sessions", a.MaxSessions, b.MaxSessions}, {"max_sessions_per_principal", a.MaxSessionsPerPrincipal, b.MaxSessionsPerPrincipal},
 		{"allowed_origins", a.AllowedOrigins, b.AllowedOrigins}, {"upstreams", a.Upstreams, b.Upstreams},
 		{"redact", a.Redact, b.Redact}, {"detections", a.Detections, b.Detections},

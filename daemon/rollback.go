@@ -190,7 +190,7 @@ func (r *Rollback) connect(ctx context.Context, t rollback.Target, rec *rollback
 		Info:     ingest.SessionInfo{Upstream: t.Upstream, Agent: store.Agent{ID: "mcptrail-rollback", Name: "mcptrail-rollback"}},
 		Upstream: up,
 		Hooks:    ingest.Hooks{Redact: d.hooks.Redact, Classify: d.hooks.Classify},
-		Limits:   ingest.Limits{MaxMessageBytes: d.opts.Config.MaxMessageBytes, CallTimeout: time.Duration(d.opts.Config.CallTimeout)},
+		Limits:   ingest.Limits{MaxMessageBytes: d.opts.Config.MaxMessageBytes, MaxDepth: d.opts.Config.MaxDepth, CallTimeout: time.Duration(d.opts.Config.CallTimeout)},
 		Logger:   d.log,
 		Stderr:   logWriter{d.log},
 		Roots:    t.Roots,

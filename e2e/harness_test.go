@@ -81,6 +81,8 @@ var programs = map[string][]string{
 	"recordcheck": {"./e2e/testdata/recordcheck"},
 	"crashy":      {"./e2e/testdata/crashy"},
 	"faulty":      {"./e2e/testdata/faulty"},
+	// A mark3labs/mcp-go server that logs what it executes (strictparse_test.go).
+	"mcpgo": {"./internal/testservers/mcpgo"},
 }
 
 // builds has one entry per program, made before any test runs.

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcptrail/mcptrail/internal/rawjson"
+	"github.com/mcptrail/mcptrail/ingest/envelope"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/oklog/ulid/v2"
@@ -482,40 +482,39 @@ type reqInfo struct {
 	token  json.RawMessage // params._meta.progressToken
 }
 
-func inspectPost(body []byte) postInfo {
+// inspectPost reads a POST body with the gateway's one reading of a message
+// (package envelope), as the Session will: a body the Session will refuse
+// is not valid here either, and is routed only to be refused.
+func inspectPost(body []byte, maxDepth int) postInfo {
 	var info postInfo
 	body = bytes.TrimSpace(body)
-	if !rawjson.Valid(body) {
+	if envelope.Check(body, maxDepth) != nil {
 		return info
 	}
-	var elems []json.RawMessage
+	elems := [][]byte{body}
 	if len(body) > 0 && body[0] == '[' {
 		info.batch = true
-		if json.Unmarshal(body, &elems) != nil {
-			return info
-		}
-	} else {
-		elems = []json.RawMessage{body}
+		elems = envelope.Elements(body)
 	}
 	for _, e := range elems {
-		m, ok := readMessage(e)
-		if !ok {
+		m, err := envelope.Parse(e)
+		if err != nil {
 			return info
 		}
 		switch {
-		case m.method != nil && len(m.id) > 0 && string(m.id) != "null":
-			info.requests = append(info.requests, reqInfo{id: m.id, method: *m.method, token: m.token})
-			if *m.method == "initialize" {
+		case m.IsRequest():
+			info.requests = append(info.requests, reqInfo{id: m.ID, method: m.Method, token: m.MetaProgressToken})
+			if m.Method == "initialize" {
 				info.initialize = true
-				info.clientName = m.initClient
+				info.clientName = m.ClientName
 			}
-			if m.protocolVersion != "" {
+			if m.MetaProtocolVersion != "" {
 				info.modern = true
 				if info.clientName == "" {
-					info.clientName = m.metaClient
+					info.clientName = m.MetaClientName
 				}
 			}
-		case m.method != nil:
+		case m.IsNotification():
 			info.notifs++
 		default:
 			info.responses++
@@ -523,106 +522,6 @@ func inspectPost(body []byte) postInfo {
 	}
 	info.valid = true
 	return info
-}
-
-// message is what the HTTP gateway reads of a message before the Session
-// sees it: enough to route its answers and find its session.
-type message struct {
-	id              json.RawMessage
-	method          *string
-	token           json.RawMessage // params._meta.progressToken
-	protocolVersion string          // params._meta's (2026-07-28)
-	metaClient      string          // params._meta clientInfo.name (2026-07-28)
-	initClient      string          // params.clientInfo.name (initialize)
-}
-
-// readMessage reads one valid JSON message with the raw scanner, or with
-// encoding/json where the scanner declines; ok is false when it is not an
-// object.
-func readMessage(e []byte) (m message, ok bool) {
-	var method, params, meta, clientInfo, metaClientInfo []byte
-	plain := rawjson.EachMember(e, func(k, v []byte) {
-		switch string(k) {
-		case "id":
-			m.id = v
-		case "method":
-			method = v
-		case "params":
-			params = v
-		}
-	}) && (method == nil || isString(method)) &&
-		(len(params) == 0 || params[0] != '{' || rawjson.EachMember(params, func(k, v []byte) {
-			switch string(k) {
-			case "_meta":
-				meta = v
-			case "clientInfo":
-				clientInfo = v
-			}
-		})) &&
-		(len(meta) == 0 || meta[0] != '{' || rawjson.EachMember(meta, func(k, v []byte) {
-			switch string(k) {
-			case "progressToken":
-				m.token = v
-			case "io.modelcontextprotocol/protocolVersion":
-				m.protocolVersion, _ = rawjson.StringValue(v)
-			case "io.modelcontextprotocol/clientInfo":
-				metaClientInfo = v
-			}
-		}))
-	if !plain {
-		return readMessageSlow(e)
-	}
-	if method != nil {
-		name, _ := rawjson.StringValue(method)
-		m.method = &name
-	}
-	m.initClient, m.metaClient = nameOf(clientInfo), nameOf(metaClientInfo)
-	return m, true
-}
-
-func isString(raw []byte) bool { _, ok := rawjson.StringValue(raw); return ok }
-
-// nameOf reads the name of a clientInfo object.
-func nameOf(info []byte) string {
-	var name string
-	if len(info) > 0 && info[0] == '{' && !rawjson.EachMember(info, func(k, v []byte) {
-		if string(k) == "name" {
-			name, _ = rawjson.StringValue(v)
-		}
-	}) {
-		var ci struct {
-			Name string `json:"name"`
-		}
-		_ = json.Unmarshal(info, &ci)
-		name = ci.Name
-	}
-	return name
-}
-
-func readMessageSlow(e []byte) (message, bool) {
-	var m struct {
-		ID     json.RawMessage `json:"id"`
-		Method *string         `json:"method"`
-		Params json.RawMessage `json:"params"`
-	}
-	if json.Unmarshal(e, &m) != nil {
-		return message{}, false
-	}
-	var p struct {
-		Meta struct {
-			ProgressToken   json.RawMessage `json:"progressToken"`
-			ProtocolVersion string          `json:"io.modelcontextprotocol/protocolVersion"`
-			ClientInfo      struct {
-				Name string `json:"name"`
-			} `json:"io.modelcontextprotocol/clientInfo"`
-		} `json:"_meta"`
-		ClientInfo struct {
-			Name string `json:"name"`
-		} `json:"clientInfo"`
-	}
-	_ = json.Unmarshal(m.Params, &p)
-	return message{id: m.ID, method: m.Method, token: p.Meta.ProgressToken, protocolVersion: p.Meta.ProtocolVersion,
-		metaClient: p.Meta.ClientInfo.Name, initClient: p.ClientInfo.Name}, true
 }
 
 // requestIDs lists the ids of a POST's requests.

@@ -1,10 +1,10 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
+
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 )
 
 // The gateway relays messages byte for byte, with one exception: requests
@@ -21,41 +21,20 @@ var errNotObject = errors.New("not a JSON object")
 // replaceMember returns obj with the value of each top-level member called
 // name replaced by val, and the old value (of the last such member). found
 // is false when obj has no such member; obj is then returned unchanged.
+// obj is a view of a message the envelope accepted, or a member of one.
 func replaceMember(obj []byte, name string, val []byte) (out []byte, old json.RawMessage, found bool, err error) {
 	type span struct{ start, end int }
 	var spans []span
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return obj, nil, false, err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if !rawjson.Valid(obj) || !rawjson.Members(obj, func(k []byte, esc bool, v []byte) bool {
+		if rawjson.Key(k, esc) == name {
+			// v is a view of obj: its offset is where their capacities differ.
+			start := cap(obj) - cap(v)
+			spans = append(spans, span{start, start + len(v)})
+			old = v
+		}
+		return true
+	}) {
 		return obj, nil, false, errNotObject
-	}
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return obj, nil, false, err
-		}
-		k, _ := kt.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return obj, nil, false, err
-		}
-		if k != name {
-			continue
-		}
-		end := int(dec.InputOffset())
-		start := end - len(raw)
-		if start < 0 || !bytes.Equal(obj[start:end], raw) {
-			return obj, nil, false, errors.New("cannot locate member value")
-		}
-		spans = append(spans, span{start, end})
-		old = raw
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return obj, nil, false, err
 	}
 	if len(spans) == 0 {
 		return obj, nil, false, nil
@@ -73,29 +52,17 @@ func replaceMember(obj []byte, name string, val []byte) (out []byte, old json.Ra
 
 // member returns the raw value of the top-level member name of obj, if any.
 func member(obj []byte, name string) json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(obj, &m) != nil {
-		return nil
-	}
-	return m[name]
+	var val json.RawMessage
+	rawjson.Members(obj, func(k []byte, esc bool, v []byte) bool {
+		if rawjson.Key(k, esc) == name {
+			val = v
+		}
+		return true
+	})
+	return val
 }
 
-// idKey is a JSON-RPC id (or progress token) as a map key: the same id
-// written two ways (1 and 1.0, "a" and "\u0061") gives the same key.
-func idKey(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return "s" + s
-		}
-		return "r" + string(raw)
-	}
-	if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
-		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return "r" + string(raw)
-}
+// idKey is a JSON-RPC id (or progress token) as a map key. Ids come from
+// the envelope in their canonical form (envelope.CanonicalID), so the same
+// id written two ways ("a" and "\u0061") is already one.
+func idKey(raw json.RawMessage) string { return string(raw) }

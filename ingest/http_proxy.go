@@ -115,7 +115,7 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 			return
 		}
 		if !tooBig {
-			info = inspectPost(body)
+			info = inspectPost(body, u.g.opts.Limits.MaxDepth)
 		}
 		call.initialize, call.clientName = info.initialize, info.clientName
 		call.modern = isModern(r, info)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcptrail/mcptrail/ingest/envelope"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -85,7 +86,7 @@ func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 	}
 	var info postInfo
 	if !tooBig {
-		info = inspectPost(body)
+		info = inspectPost(body, u.g.opts.Limits.MaxDepth)
 	}
 	if sid != "" {
 		cs := u.lookup(sid, ov)
@@ -546,23 +547,17 @@ func (cs *childSession) fromChild(line []byte) {
 // else to the standalone stream (which holds it until a GET reads it).
 func (cs *childSession) deliverLocked(msg []byte) {
 	if len(msg) > 0 && msg[0] == '[' {
-		var elems []json.RawMessage
-		if json.Unmarshal(msg, &elems) == nil {
-			for _, e := range elems {
-				cs.deliverLocked(e)
-			}
-			return
+		for _, e := range envelope.Elements(msg) {
+			cs.deliverLocked(e)
 		}
+		return
 	}
-	var env struct {
-		ID     json.RawMessage `json:"id"`
-		Method *string         `json:"method"`
-		Params struct {
-			ProgressToken json.RawMessage `json:"progressToken"`
-		} `json:"params"`
+	// msg is what the Session let through: it parses.
+	env, perr := envelope.Parse(msg)
+	if perr != nil {
+		return
 	}
-	_ = json.Unmarshal(msg, &env)
-	if env.Method == nil {
+	if env.IsResponse() {
 		k := idKey(env.ID)
 		st := cs.byReq[k]
 		delete(cs.byReq, k)
@@ -578,8 +573,8 @@ func (cs *childSession) deliverLocked(msg []byte) {
 		}
 		return
 	}
-	if *env.Method == "notifications/progress" && len(env.Params.ProgressToken) > 0 {
-		if st := cs.byToken[idKey(env.Params.ProgressToken)]; st != nil && !st.json && st.add(msg) {
+	if env.Method == "notifications/progress" && len(env.ProgressToken) > 0 {
+		if st := cs.byToken[idKey(env.ProgressToken)]; st != nil && !st.json && st.add(msg) {
 			return
 		}
 	}
@@ -780,17 +775,13 @@ func (u *stdioUpstream) notifyShared(sess *Session, msg []byte) {
 	if sc == nil {
 		return // no child, so nothing to tell
 	}
-	var env struct {
-		Method string `json:"method"`
-		Params struct {
-			RequestID json.RawMessage `json:"requestId"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(msg, &env) != nil {
+	// msg is what the Session let through: it parses.
+	env, perr := envelope.Parse(msg)
+	if perr != nil {
 		return
 	}
 	if env.Method == "notifications/cancelled" {
-		c := sc.find(sess, env.Params.RequestID)
+		c := sc.find(sess, env.RequestID)
 		if c == nil {
 			return // it names no call of this client: never pass it on
 		}
@@ -943,23 +934,17 @@ func (sc *sharedChild) pump() {
 }
 
 func (sc *sharedChild) fromChild(line []byte) {
-	var env struct {
-		ID     json.RawMessage `json:"id"`
-		Method *string         `json:"method"`
-		Params struct {
-			ProgressToken json.RawMessage `json:"progressToken"`
-			Meta          struct {
-				SubscriptionID json.RawMessage `json:"io.modelcontextprotocol/subscriptionId"`
-			} `json:"_meta"`
-		} `json:"params"`
-	}
-	if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &env) != nil {
+	if len(line) == 0 || line[0] != '{' || envelope.Check(line, sc.u.g.opts.Limits.MaxDepth) != nil {
 		sc.house.FromServer(line) // records it as bad input
 		return
 	}
-	hasID := len(env.ID) > 0 && string(env.ID) != "null"
+	env, perr := envelope.Parse(line)
+	if perr != nil {
+		sc.house.FromServer(line) // records it as bad input
+		return
+	}
 	switch {
-	case env.Method == nil: // a response
+	case env.IsResponse():
 		id, err := strconv.ParseInt(string(env.ID), 10, 64)
 		var c *sharedCall
 		if err == nil {
@@ -979,7 +964,7 @@ func (sc *sharedChild) fromChild(line []byte) {
 		} else {
 			c.st.close()
 		}
-	case hasID:
+	case env.IsRequest():
 		// A server request: in this era a server asks for input through
 		// input_required results, and no sessionless client could answer.
 		sc.house.FromServer(line)
@@ -987,13 +972,13 @@ func (sc *sharedChild) fromChild(line []byte) {
 		sc.house.FromClient(reply, nil)
 		_ = sc.child.Send(reply)
 	default: // a notification
-		if c, msg := sc.forSubscription(line, env.Params.Meta.SubscriptionID); c != nil {
+		if c, msg := sc.forSubscription(line, env.SubscriptionID); c != nil {
 			if fwd, _ := c.sess.FromServer(msg); fwd != nil && !c.st.json {
 				c.st.add(fwd)
 			}
 			return
 		}
-		targets := sc.notificationTargets(*env.Method, env.Params.ProgressToken)
+		targets := sc.notificationTargets(env.Method, env.ProgressToken)
 		if len(targets) == 0 {
 			sc.house.FromServer(line)
 			return

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcptrail/mcptrail/internal/rawjson"
+	"github.com/mcptrail/mcptrail/ingest/envelope"
 )
 
 // replayWindow is how many bytes of already written events a resumable
@@ -352,9 +352,7 @@ func allResponses(msgs [][]byte) bool {
 		if len(m) == 0 || m[0] != '{' {
 			return false
 		}
-		method := false
-		rawjson.EachMember(m, func(k, _ []byte) { method = method || string(k) == "method" })
-		if method {
+		if env, err := envelope.Parse(m); err != nil || !env.IsResponse() {
 			return false
 		}
 	}

@@ -38,6 +38,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mcptrail/mcptrail/ingest/envelope"
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 )
 
 // Conn is the upstream side of a live gateway session, as hooks see it.
@@ -93,16 +96,33 @@ func (s *Session) negotiatedVersion() string {
 }
 
 func (s *Session) learnServer(result json.RawMessage) {
-	var r struct {
-		ServerInfo struct {
-			Name string `json:"name"`
-		} `json:"serverInfo"`
+	var name, version string
+	if len(result) > 0 && result[0] == '{' { // a view of a checked message
+		rawjson.Members(result, func(k []byte, esc bool, v []byte) bool {
+			switch rawjson.Key(k, esc) {
+			case "protocolVersion":
+				version, _ = rawjson.StringValue(v)
+			case "serverInfo":
+				if len(v) > 0 && v[0] == '{' {
+					rawjson.Members(v, func(k []byte, esc bool, v []byte) bool {
+						if rawjson.Key(k, esc) == "name" {
+							name, _ = rawjson.StringValue(v)
+						}
+						return true
+					})
+				}
+			}
+			return true
+		})
 	}
-	if json.Unmarshal(result, &r) == nil && r.ServerInfo.Name != "" {
-		s.mu.Lock()
-		s.serverName = r.ServerInfo.Name
-		s.mu.Unlock()
+	s.mu.Lock()
+	if name != "" {
+		s.serverName = name
 	}
+	// The version the server chose is the session's: it decides what the
+	// session may send (batches, for one).
+	s.negotiated = version
+	s.mu.Unlock()
 }
 
 // sessionConn is the Conn of a session, as Hooks.Capture gets it.
@@ -215,17 +235,12 @@ func (in *injector) deliver(line []byte) bool {
 	if !bytes.Contains(line, []byte(in.prefix)) {
 		return false // the common case, without parsing
 	}
-	var env struct {
-		ID     json.RawMessage `json:"id"`
-		Method *string         `json:"method"`
-		Result json.RawMessage `json:"result"`
-		Error  *RPCError       `json:"error"`
-	}
-	if json.Unmarshal(line, &env) != nil || env.Method != nil {
+	env, ok := readLine(line)
+	if !ok || !env.IsResponse() {
 		return false
 	}
-	var id string
-	if json.Unmarshal(env.ID, &id) != nil || !strings.HasPrefix(id, in.prefix) {
+	id, isString := rawjson.StringValue(env.ID)
+	if !isString || !strings.HasPrefix(id, in.prefix) {
 		return false
 	}
 	in.mu.Lock()
@@ -233,9 +248,9 @@ func (in *injector) deliver(line []byte) bool {
 	delete(in.waiting, id)
 	in.mu.Unlock()
 	if ch != nil {
-		r := injected{result: env.Result}
-		if env.Error != nil {
-			r.err = env.Error
+		r := injected{result: bytes.Clone(env.Result)} // line is the reader's buffer
+		if e := rpcError(env.Error); e != nil {
+			r.err = e
 		}
 		ch <- r
 	}
@@ -298,19 +313,13 @@ func (h *httpCaller) call(ctx context.Context, method string, params json.RawMes
 		if found {
 			return
 		}
-		var env struct {
-			ID     json.RawMessage `json:"id"`
-			Method *string         `json:"method"`
-			Result json.RawMessage `json:"result"`
-			Error  *RPCError       `json:"error"`
-		}
-		var got string
-		if json.Unmarshal(line, &env) != nil || env.Method != nil || json.Unmarshal(env.ID, &got) != nil || got != id {
+		env, ok := readLine(line)
+		if got, _ := rawjson.StringValue(env.ID); !ok || !env.IsResponse() || got != id {
 			return // notifications and server requests on the stream: not ours to answer here
 		}
-		found, out = true, env.Result
-		if env.Error != nil {
-			rerr = env.Error
+		found, out = true, bytes.Clone(env.Result)
+		if e := rpcError(env.Error); e != nil {
+			rerr = e
 		}
 	}, nil)
 	if err != nil {
@@ -386,17 +395,38 @@ func postMessage(ctx context.Context, client *http.Client, url string, headers m
 		return err
 	}
 	data = bytes.TrimSpace(data)
-	if len(data) > 0 && data[0] == '[' {
-		var elems []json.RawMessage
-		if json.Unmarshal(data, &elems) == nil {
-			for _, e := range elems {
-				onMessage(e)
-			}
-			return nil
+	if len(data) > 0 && data[0] == '[' && envelope.Check(data, 0) == nil {
+		for _, e := range envelope.Elements(data) {
+			onMessage(e)
 		}
+		return nil
 	}
 	if len(data) > 0 {
 		onMessage(data)
 	}
 	return nil
+}
+
+// readLine reads a line a server wrote, for the gateway's own calls, with
+// the gateway's one reading of a message; false for anything it refuses.
+func readLine(line []byte) (envelope.Message, bool) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 || line[0] != '{' || envelope.Check(line, 0) != nil {
+		return envelope.Message{}, false
+	}
+	m, err := envelope.Parse(line)
+	return m, err == nil
+}
+
+// rpcError decodes an error response's error object; nil when there is
+// none.
+func rpcError(raw []byte) *RPCError {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var e RPCError
+	if json.Unmarshal(raw, &e) != nil {
+		return &RPCError{Code: -32603, Message: "malformed error: " + string(raw)}
+	}
+	return &e
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/rawjson"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/oklog/ulid/v2"
@@ -302,29 +304,23 @@ func (o *Origin) fromServer(line []byte) {
 			_ = o.send("", reply)
 		}
 	}
-	var env struct {
-		ID     json.RawMessage `json:"id"`
-		Method *string         `json:"method"`
-		Result json.RawMessage `json:"result"`
-		Error  *RPCError       `json:"error"`
-	}
-	if json.Unmarshal(line, &env) != nil {
+	env, ok := readLine(line)
+	if !ok {
 		return
 	}
-	hasID := len(env.ID) > 0 && string(env.ID) != "null"
 	switch {
-	case env.Method == nil && hasID:
-		var id string
-		if json.Unmarshal(env.ID, &id) != nil {
+	case env.IsResponse():
+		id, isString := rawjson.StringValue(env.ID)
+		if !isString {
 			return
 		}
-		r := injected{result: env.Result}
-		if env.Error != nil {
-			r.err = env.Error
+		r := injected{result: bytes.Clone(env.Result)}
+		if e := rpcError(env.Error); e != nil {
+			r.err = e
 		}
 		o.resolve(id, r)
-	case env.Method != nil && hasID:
-		o.answer(env.ID, *env.Method)
+	case env.IsRequest():
+		o.answer(bytes.Clone(env.ID), env.Method)
 	}
 }
 

@@ -14,10 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/mcptrail/mcptrail/ingest/envelope"
 	"github.com/mcptrail/mcptrail/ingest/identity"
 	"github.com/mcptrail/mcptrail/internal/rawjson"
 	"github.com/mcptrail/mcptrail/store"
@@ -75,6 +75,10 @@ type Overrides struct {
 // Limits bound what one message may cost.
 type Limits struct {
 	MaxMessageBytes int // larger messages are refused as bad input
+	// MaxDepth bounds the nesting of arrays and objects in a message;
+	// deeper messages are refused as bad input (envelope.DefaultMaxDepth
+	// when zero).
+	MaxDepth int
 	// CallTimeout ends a client request the server leaves unanswered: the
 	// call's outcome is timeout, the client gets an error and the server a
 	// cancellation. Zero waits as long as the client does.
@@ -139,6 +143,7 @@ type Session struct {
 	clientName      string
 	clientVersion   string
 	protocolVersion string
+	negotiated      string                 // the protocol version of the initialize result: whether batches exist
 	serverName      string                 // serverInfo.name of the initialize result
 	upstream        caller                 // the transport's way to originate calls (inject.go); nil: none
 	expired         func(id, reply []byte) // the transport's way to end a timed-out call (see onTimeout)
@@ -153,6 +158,9 @@ type Session struct {
 func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log *slog.Logger) *Session {
 	if limits.MaxMessageBytes <= 0 {
 		limits.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if limits.MaxDepth <= 0 {
+		limits.MaxDepth = envelope.DefaultMaxDepth
 	}
 	if log == nil {
 		log = slog.Default()
@@ -255,17 +263,6 @@ func (s *Session) Start() error {
 	return err
 }
 
-// wireMsg is the envelope as sent, to keep ids and unknown fields exactly as
-// the peer wrote them.
-type wireMsg struct {
-	JSONRPC string
-	ID      json.RawMessage
-	Method  *string
-	Params  json.RawMessage
-	Result  json.RawMessage
-	Error   json.RawMessage
-}
-
 // FromClient handles one message (or JSON-RPC batch) from the client. It
 // returns what to forward to the server (nil: nothing) and what to send back
 // to the client instead (nil: nothing), e.g. an error for bad input or a
@@ -289,6 +286,19 @@ func (s *Session) handle(from string, raw []byte, ov *Overrides) (forward, reply
 		s.badInput(from, raw, fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(raw), s.limits.MaxMessageBytes))
 		return nil, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: message too large")
 	}
+	if err := envelope.Check(raw, s.limits.MaxDepth); err != nil {
+		s.badInput(from, raw, err.Reason)
+		if from == store.FromServer && err.Code != envelope.CodeParseError && raw[0] == '{' {
+			// Valid JSON, refused all the same (too deep, not UTF-8): if
+			// it answers a client's call, the client learns why.
+			if m, _ := envelope.Parse(raw); m.ID != nil && !m.HasMethod {
+				if fwd := s.refusedAnswer(m.ID, err.Reason); fwd != nil {
+					return fwd, nil
+				}
+			}
+		}
+		return nil, errorResponse(nil, err.Code, "mcptrail: "+err.Reason)
+	}
 	if raw[0] == '[' {
 		return s.handleBatch(from, raw, ov)
 	}
@@ -297,17 +307,31 @@ func (s *Session) handle(from string, raw []byte, ov *Overrides) (forward, reply
 	return forward, reply
 }
 
-// handleBatch records each element of a JSON-RPC batch (2025-03-26 and
-// earlier) and forwards the batch as sent, unless an element was refused.
+// batchVersion is the one protocol version with JSON-RPC batches: 2025-03-26
+// added them and 2025-06-18 removed them; 2024-11-05 speaks of single
+// messages only, and its SDKs took none.
+const batchVersion = "2025-03-26"
+
+// handleBatch records each element of a JSON-RPC batch and forwards the
+// batch as sent, unless an element was refused. A batch is refused whole
+// unless the session negotiated the version that has them: a server of
+// another version may take it for something else, or die of it.
 func (s *Session) handleBatch(from string, raw []byte, ov *Overrides) (forward, reply []byte) {
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil || len(elems) == 0 {
-		code, msg := jsonrpc.CodeParseError, "mcptrail: parse error"
-		if err == nil {
-			code, msg = jsonrpc.CodeInvalidRequest, "mcptrail: empty batch"
+	s.mu.Lock()
+	version := s.negotiated
+	s.mu.Unlock()
+	if version != batchVersion {
+		if version == "" {
+			version = "none yet"
 		}
-		s.badInput(from, raw, describe(err, "empty batch"))
-		return nil, errorResponse(nil, code, msg)
+		detail := "JSON-RPC batch refused: the session's protocol version (" + version + ") has no batches"
+		s.badInput(from, raw, detail)
+		return nil, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: "+detail)
+	}
+	elems := envelope.Elements(raw)
+	if len(elems) == 0 {
+		s.badInput(from, raw, "empty batch")
+		return nil, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: empty batch")
 	}
 	var replies []json.RawMessage
 	refused := false
@@ -329,208 +353,55 @@ func (s *Session) handleBatch(from string, raw []byte, ov *Overrides) (forward, 
 	return raw, reply
 }
 
-func describe(err error, fallback string) string {
-	if err != nil {
-		return err.Error()
-	}
-	return fallback
-}
-
 var errRefused = errors.New("refused")
 
-// handleOne records one message. A non-nil error means it must not be
-// forwarded; reply then says why (for a request) or is nil.
+// handleOne records one message that envelope.Check accepted. A non-nil
+// error means it must not be forwarded; reply then says why (for a
+// request) or is nil.
 func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, reply []byte, err error) {
-	var w wireMsg
-	if uerr := w.parse(raw); uerr != nil {
-		s.badInput(from, raw, "malformed JSON: "+uerr.Error())
-		return nil, errorResponse(nil, jsonrpc.CodeParseError, "mcptrail: parse error: "+uerr.Error()), errRefused
-	}
-	msg, derr := decodeMessage(&w)
-	if derr != nil {
-		s.badInput(from, raw, "invalid JSON-RPC message: "+derr.Error())
-		return nil, errorResponse(validID(w.ID), jsonrpc.CodeInvalidRequest, "mcptrail: invalid request: "+derr.Error()), errRefused
-	}
-	switch m := msg.(type) {
-	case *jsonrpc.Request:
-		if m.IsCall() {
-			return s.request(from, raw, m, w, ov)
+	m, perr := envelope.Parse(raw)
+	if perr != nil {
+		s.badInput(from, raw, "invalid JSON-RPC message: "+perr.Reason)
+		if from == store.FromServer && perr.ID != nil && !m.HasMethod {
+			if fwd := s.refusedAnswer(perr.ID, perr.Reason); fwd != nil {
+				return fwd, nil, nil
+			}
 		}
-		s.notification(from, m, ov)
-		return raw, nil, nil
-	case *jsonrpc.Response:
-		if err := s.response(from, m, w); err != nil {
+		return nil, errorResponse(perr.ID, perr.Code, "mcptrail: invalid request: "+perr.Reason), errRefused
+	}
+	switch {
+	case m.IsRequest():
+		return s.request(from, raw, &m, ov)
+	case m.IsNotification():
+		s.notification(from, &m, ov)
+	default:
+		if err := s.response(from, &m); err != nil {
 			// The answer goes on only once its outcome is recorded: its
 			// receiver gets an error in its place (the call did run).
-			return errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: the answer could not be recorded, so it is withheld: "+err.Error()), nil, nil
+			return errorResponse(m.ID, jsonrpc.CodeInternalError, "mcptrail: the answer could not be recorded, so it is withheld: "+err.Error()), nil, nil
 		}
-		return raw, nil, nil
 	}
 	return raw, nil, nil
 }
 
-// parse reads the envelope with exact member names, as JSON-RPC (and the
-// SDK's decoder) means them; encoding/json alone would also take "ID" or
-// "Method". The scanner (scan.go) does it for valid JSON with plain keys
-// and string values where strings belong; anything else goes through
-// encoding/json, for the same result and the same errors.
-func (w *wireMsg) parse(raw []byte) error {
-	if rawjson.Valid(raw) {
-		var jsonrpc, method []byte
-		var id, params, result, rpcErr []byte
-		plain := rawjson.EachMember(raw, func(k, v []byte) {
-			switch string(k) {
-			case "jsonrpc":
-				jsonrpc = v
-			case "method":
-				method = v
-			case "id":
-				id = v
-			case "params":
-				params = v
-			case "result":
-				result = v
-			case "error":
-				rpcErr = v
-			}
-		})
-		version, vok := rawjson.StringValue(jsonrpc)
-		name, mok := rawjson.StringValue(method)
-		if plain && (jsonrpc == nil || vok) && (method == nil || mok) {
-			w.JSONRPC = version
-			if method != nil {
-				w.Method = &name
-			}
-			w.ID, w.Params, w.Result, w.Error = id, params, result, rpcErr
-			return nil
-		}
-	}
-	return w.parseSlow(raw)
-}
-
-func (w *wireMsg) parseSlow(raw []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return err
-	}
-	if v, ok := m["jsonrpc"]; ok {
-		if err := json.Unmarshal(v, &w.JSONRPC); err != nil {
-			return fmt.Errorf("jsonrpc: %w", err)
-		}
-	}
-	if v, ok := m["method"]; ok {
-		var method string
-		if err := json.Unmarshal(v, &method); err != nil {
-			return fmt.Errorf("method: %w", err)
-		}
-		w.Method = &method
-	}
-	w.ID, w.Params, w.Result, w.Error = m["id"], m["params"], m["result"], m["error"]
-	return nil
-}
-
-// plainID reads the ids nearly every client sends — an integer, a string
-// of printable ASCII without escapes — as MakeID does from their
-// json.Unmarshal into an any, which parsed every number as a float (a
-// third of decodeMessage's time). It reports false for any other id. raw
-// is valid JSON (wireMsg.parse checked it).
-func plainID(raw []byte) (jsonrpc.ID, bool) {
-	var v any
-	switch {
-	case len(raw) >= 2 && raw[0] == '"':
-		for _, c := range raw[1 : len(raw)-1] {
-			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-				return jsonrpc.ID{}, false
-			}
-		}
-		v = string(raw[1 : len(raw)-1])
-	case len(raw) > 0:
-		digits := bytes.TrimPrefix(raw, []byte("-"))
-		if len(digits) == 0 {
-			return jsonrpc.ID{}, false
-		}
-		for _, c := range digits {
-			if c < '0' || c > '9' {
-				return jsonrpc.ID{}, false
-			}
-		}
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
-			return jsonrpc.ID{}, false
-		}
-		v = float64(n) // rounded as Unmarshal rounds it
-	default:
-		return jsonrpc.ID{}, false
-	}
-	id, err := jsonrpc.MakeID(v)
-	return id, err == nil
-}
-
-// decodeMessage judges a message as jsonrpc.DecodeMessage does, from the
-// envelope already parsed. The SDK's decoder allocated about 90 KB per
-// message (88 % of the gateway's allocations in BenchmarkSessionRoundTrip)
-// to arrive at what wireMsg already holds; FuzzDecodeMessage checks that both
-// agree.
-func decodeMessage(w *wireMsg) (jsonrpc.Message, error) {
-	if w.JSONRPC != "2.0" {
-		return nil, fmt.Errorf("invalid message version tag %q; expected \"2.0\"", w.JSONRPC)
-	}
-	id, ok := plainID(w.ID)
-	if !ok {
-		var rawID any
-		if len(w.ID) > 0 {
-			if err := json.Unmarshal(w.ID, &rawID); err != nil {
-				return nil, err
-			}
-		}
-		var err error
-		if id, err = jsonrpc.MakeID(rawID); err != nil {
-			return nil, err
-		}
-	}
-	if w.Method != nil {
-		return &jsonrpc.Request{ID: id, Method: *w.Method, Params: w.Params}, nil
-	}
-	if !id.IsValid() {
-		return nil, errors.New("JSON RPC invalid request: a response needs an id")
-	}
-	resp := &jsonrpc.Response{ID: id, Result: w.Result}
-	if len(w.Error) > 0 && string(w.Error) != "null" {
-		var we jsonrpc.Error
-		if err := json.Unmarshal(w.Error, &we); err != nil {
-			return nil, err
-		}
-		resp.Error = &we
-	}
-	return resp, nil
-}
-
-// validID returns id when it is a JSON-RPC id (string or number), else null.
-func validID(id json.RawMessage) json.RawMessage {
-	id = bytes.TrimSpace(id)
-	if len(id) > 0 && (id[0] == '"' || id[0] == '-' || (id[0] >= '0' && id[0] <= '9')) && json.Valid(id) {
-		return id
-	}
-	return nil
-}
-
 func key(from string, id json.RawMessage) string { return from + "\x00" + string(id) }
 
-func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg, ov *Overrides) ([]byte, []byte, error) {
+func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Overrides) ([]byte, []byte, error) {
 	ev := s.event(store.KindRequest, from, ov)
 	ev.Method = m.Method
-	ev.JSONRPCID = w.ID
-	ev.Size = len(raw)
-	ev.Params = s.redact(m.Params)
 	// The id outlives raw, whose buffer the transport reuses for the next
 	// message: the outcome, recorded later, repeats it.
-	p := &pending{start: time.Now(), method: m.Method, id: bytes.Clone(w.ID)}
+	id := json.RawMessage(bytes.Clone(m.ID))
+	ev.JSONRPCID = id
+	ev.Size = len(raw)
+	ev.Params = s.redact(m.Params)
+	p := &pending{start: time.Now(), method: m.Method, id: id}
 	if from == store.FromClient {
 		var meta identity.Meta
-		if hasMeta(m.Params) {
-			meta = identity.ParseMeta(m.Params)
+		if m.Meta != nil {
+			meta = identity.ParseMeta(m.Meta)
 		}
-		s.learnClient(m, meta)
+		s.learnClient(m)
 		if t := meta.Task(); t != nil {
 			ev.Task = identity.MergeTask(ev.Task, t)
 		}
@@ -538,7 +409,7 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 			ev.OnBehalfOf = obo
 		}
 		s.fillAgent(ev)
-		p.target = s.continuation(ev, m.Params)
+		p.target = s.continuation(ev, m)
 		if m.Method == "tools/call" {
 			s.describeToolCall(ev, p.target)
 		}
@@ -549,7 +420,7 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 	seq, err := s.rec.Record(ev, true)
 	if err != nil {
 		// Fail closed: a call that cannot be recorded does not happen.
-		return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: the audit record could not be written, so the call was not forwarded: "+err.Error()), errRefused
+		return nil, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: the audit record could not be written, so the call was not forwarded: "+err.Error()), errRefused
 	}
 	p.seq = seq
 	if p.logical == 0 {
@@ -559,7 +430,7 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 		if herr := s.hooks.Capture(ev, sessionConn{s}); herr != nil {
 			p.prestate = ev.Prestate
 			s.outcome(p, from, store.OutcomeDenied, nil, mustJSON(map[string]any{"code": jsonrpc.CodeInternalError, "message": herr.Error()}), herr.Error())
-			return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: call refused: "+herr.Error()), errRefused
+			return nil, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: call refused: "+herr.Error()), errRefused
 		}
 		p.prestate = ev.Prestate
 	}
@@ -570,9 +441,9 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 		// without an outcome.
 		s.mu.Unlock()
 		s.outcome(p, from, store.OutcomeUnknown, nil, nil, "session closed before the call was forwarded")
-		return nil, errorResponse(w.ID, jsonrpc.CodeInternalError, "mcptrail: session closed"), errRefused
+		return nil, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: session closed"), errRefused
 	}
-	k := key(from, w.ID)
+	k := key(from, id)
 	s.pending[k] = p
 	if from == store.FromClient && s.limits.CallTimeout > 0 && s.expired != nil {
 		p.timer = time.AfterFunc(s.limits.CallTimeout, func() { s.timeout(k) })
@@ -583,22 +454,10 @@ func (s *Session) request(from string, raw []byte, m *jsonrpc.Request, w wireMsg
 
 // learnClient remembers who the client says it is: clientInfo and the
 // protocol version from initialize (2025 era) or from _meta (2026-07-28).
-func (s *Session) learnClient(m *jsonrpc.Request, meta identity.Meta) {
-	var name, version, pv string
+func (s *Session) learnClient(m *envelope.Message) {
+	name, version, pv := m.MetaClientName, m.MetaClientVersion, m.MetaProtocolVersion
 	if m.Method == "initialize" {
-		var p struct {
-			ProtocolVersion string `json:"protocolVersion"`
-			ClientInfo      struct {
-				Name    string `json:"name"`
-				Version string `json:"version"`
-			} `json:"clientInfo"`
-		}
-		if json.Unmarshal(m.Params, &p) == nil {
-			name, version, pv = p.ClientInfo.Name, p.ClientInfo.Version, p.ProtocolVersion
-		}
-	} else if meta != nil {
-		name, version = meta.ClientInfo()
-		pv = meta.String("io.modelcontextprotocol/protocolVersion")
+		name, version, pv = m.ClientName, m.ClientVersion, m.ProtocolVersion
 	}
 	s.mu.Lock()
 	if name != "" {
@@ -610,9 +469,6 @@ func (s *Session) learnClient(m *jsonrpc.Request, meta identity.Meta) {
 	s.mu.Unlock()
 }
 
-// hasMeta is a cheap first look: most requests carry no _meta.
-func hasMeta(params json.RawMessage) bool { return bytes.Contains(params, []byte(`"_meta"`)) }
-
 // mrtrMethods are the requests a 2026-07-28 server may answer with
 // input_required, continued by a retry under a new id.
 var mrtrMethods = map[string]bool{"tools/call": true, "prompts/get": true, "resources/read": true}
@@ -621,37 +477,17 @@ var mrtrMethods = map[string]bool{"tools/call": true, "prompts/get": true, "reso
 // links an MRTR retry to the logical call it continues: by its requestState,
 // or, when the server keeps no state, by the same method and target still
 // awaiting input.
-func (s *Session) continuation(ev *store.Event, params json.RawMessage) (target string) {
+func (s *Session) continuation(ev *store.Event, m *envelope.Message) (target string) {
 	if !mrtrMethods[ev.Method] {
 		return ""
 	}
-	var p struct {
-		Name           string          `json:"name"`
-		URI            string          `json:"uri"`
-		RequestState   string          `json:"requestState"`
-		InputResponses json.RawMessage `json:"inputResponses"`
-	}
-	if !rawjson.EachMember(params, func(k, v []byte) {
-		switch string(k) {
-		case "name":
-			p.Name, _ = rawjson.StringValue(v)
-		case "uri":
-			p.URI, _ = rawjson.StringValue(v)
-		case "requestState":
-			p.RequestState, _ = rawjson.StringValue(v)
-		case "inputResponses":
-			p.InputResponses = v
-		}
-	}) {
-		_ = json.Unmarshal(params, &p)
-	}
-	target = p.Name + p.URI
+	target = m.Name + m.URI
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p.RequestState != "" {
-		ev.LogicalCall = s.requestState[p.RequestState]
+	if m.RequestState != "" {
+		ev.LogicalCall = s.requestState[m.RequestState]
 	}
-	if ev.LogicalCall == 0 && (p.RequestState != "" || len(p.InputResponses) > 0) {
+	if ev.LogicalCall == 0 && (m.RequestState != "" || len(m.InputResponses) > 0) {
 		ev.LogicalCall = s.awaitingInput[ev.Method+"\x00"+target]
 	}
 	return target
@@ -695,7 +531,7 @@ func ClassFromAnnotations(ann *store.Annotations) (class, source string) {
 // answers; past it they are forgotten and a late answer is bad input.
 const maxCancelled = 1024
 
-func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
+func (s *Session) notification(from string, m *envelope.Message, ov *Overrides) {
 	var cancelled *pending
 	var reason string
 	ev := s.event(store.KindNotification, from, ov)
@@ -705,16 +541,12 @@ func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
 	case "notifications/cancelled":
 		// Link the cancellation to the call it cancels; its outcome comes when
 		// (if) the peer answers, or at close.
-		var p struct {
-			RequestID json.RawMessage `json:"requestId"`
-			Reason    string          `json:"reason"`
-		}
-		if json.Unmarshal(m.Params, &p) == nil {
-			reason = p.Reason
-			// The sender cancels a request it sent itself, and will ignore
-			// any answer (MCP "Cancellation"): the call ends here, so a
-			// server that never answers leaves nothing pending.
-			k := key(from, p.RequestID)
+		reason = m.Reason
+		// The sender cancels a request it sent itself, and will ignore
+		// any answer (MCP "Cancellation"): the call ends here, so a
+		// server that never answers leaves nothing pending.
+		if m.RequestID != nil {
+			k := key(from, m.RequestID)
 			s.mu.Lock()
 			if pd := s.takeLocked(k); pd != nil {
 				ev.Call = pd.seq
@@ -749,13 +581,13 @@ func (s *Session) notification(from string, m *jsonrpc.Request, ov *Overrides) {
 	}
 }
 
-func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) error {
+func (s *Session) response(from string, m *envelope.Message) error {
 	// A response from X answers a request from the other side.
 	reqFrom := store.FromClient
 	if from == store.FromClient {
 		reqFrom = store.FromServer
 	}
-	k := key(reqFrom, w.ID)
+	k := key(reqFrom, m.ID)
 	s.mu.Lock()
 	p := s.takeLocked(k)
 	late := p == nil && s.cancelled[k]
@@ -768,26 +600,23 @@ func (s *Session) response(from string, m *jsonrpc.Response, w wireMsg) error {
 	}
 	if p == nil {
 		ev := s.event(store.KindBadInput, from, nil)
-		ev.JSONRPCID = w.ID
+		ev.JSONRPCID = m.ID
 		ev.Detail = "response to an unknown request id"
-		ev.Result = s.redact(w.Result)
-		ev.Error = w.Error
+		ev.Result = s.redact(m.Result)
+		ev.Error = m.Error
 		s.rec.Record(ev, false)
 		return nil
 	}
 	outcome := store.OutcomeOK
 	detail := ""
-	if m.Error != nil {
+	if len(m.Error) > 0 && string(m.Error) != "null" {
 		outcome = store.OutcomeRPCError
-		var we *jsonrpc.Error
-		if errors.As(m.Error, &we) {
-			detail = fmt.Sprintf("%d %s", we.Code, we.Message)
-		}
+		detail = errorDetail(m.Error)
 	} else {
-		outcome, detail = s.inspectResult(p, w.Result)
+		outcome, detail = s.inspectResult(p, m.Result)
 	}
 	p.answered = true
-	return s.outcome(p, reqFrom, outcome, w.Result, w.Error, detail)
+	return s.outcome(p, reqFrom, outcome, m.Result, m.Error, detail)
 }
 
 // inspectResult reads what a successful response means: isError tool
@@ -809,17 +638,20 @@ func (s *Session) inspectResult(p *pending, result json.RawMessage) (outcome, de
 		ResultType   string `json:"resultType"`
 		RequestState string `json:"requestState"`
 	}
-	if !rawjson.EachMember(result, func(k, v []byte) {
-		switch string(k) {
-		case "isError":
-			r.IsError = string(v) == "true"
-		case "resultType":
-			r.ResultType, _ = rawjson.StringValue(v)
-		case "requestState":
-			r.RequestState, _ = rawjson.StringValue(v)
-		}
-	}) {
-		_ = json.Unmarshal(result, &r)
+	// Byte-exact names, as the client's SDK reads them; a server's
+	// result is not refused for its spelling.
+	if len(result) > 0 && result[0] == '{' { // valid: a view of a checked message
+		rawjson.Members(result, func(k []byte, esc bool, v []byte) bool {
+			switch rawjson.Key(k, esc) {
+			case "isError":
+				r.IsError = string(v) == "true"
+			case "resultType":
+				r.ResultType, _ = rawjson.StringValue(v)
+			case "requestState":
+				r.RequestState, _ = rawjson.StringValue(v)
+			}
+			return true
+		})
 	}
 	waitKey := p.method + "\x00" + p.target
 	s.mu.Lock()
@@ -1071,7 +903,21 @@ func (s *Session) Fail(id json.RawMessage, outcome, detail string) []byte {
 // sees it (a duplicate in-flight id, a batch without a session).
 func (s *Session) refuse(raw []byte, id json.RawMessage, code int, detail string) []byte {
 	s.badInput(store.FromClient, raw, detail)
-	return errorResponse(validID(id), code, "mcptrail: "+detail)
+	return errorResponse(id, code, "mcptrail: "+detail) // id: as the envelope read it, or nil
+}
+
+// refusedAnswer settles the client's call that a refused server message
+// answered (its id read, the rest refused): the call's outcome is an
+// error, and the client gets one in place of the answer instead of
+// waiting for one that will never come. nil when no such call is pending.
+func (s *Session) refusedAnswer(id []byte, reason string) []byte {
+	p := s.take(key(store.FromClient, id))
+	if p == nil {
+		return nil
+	}
+	detail := "the server's answer was refused: " + reason
+	s.outcome(p, store.FromClient, store.OutcomeRPCError, nil, nil, detail)
+	return errorResponse(p.id, jsonrpc.CodeInternalError, "mcptrail: "+detail)
 }
 
 // isClosed reports whether Close has run. A request recorded while Close
@@ -1081,4 +927,22 @@ func (s *Session) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
+}
+
+// errorDetail is an error response's "code message", for the record.
+func errorDetail(rpcErr []byte) string {
+	var code, msg []byte
+	if len(rpcErr) > 0 && rpcErr[0] == '{' {
+		rawjson.Members(rpcErr, func(k []byte, esc bool, v []byte) bool {
+			switch rawjson.Key(k, esc) {
+			case "code":
+				code = v
+			case "message":
+				msg = v
+			}
+			return true
+		})
+	}
+	text, _ := rawjson.StringValue(msg)
+	return fmt.Sprintf("%s %s", code, text)
 }

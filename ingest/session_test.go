@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcptrail/mcptrail/ingest/envelope"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -218,16 +219,14 @@ func TestSessionMRTRWithoutRequestState(t *testing.T) {
 	}
 }
 
-// FuzzDecodeMessage: the gateway's decoder classifies every message as the
-// SDK's jsonrpc.DecodeMessage does (both reject it, or both see the same kind,
-// method and id).
+// FuzzDecodeMessage: every message the gateway's envelope accepts, the
+// go-sdk's jsonrpc.DecodeMessage reads as the same kind, method and id.
 func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}`,
 		`{"jsonrpc":"2.0","id":"a","result":{}}`, `{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"m"}}`,
 		`{"jsonrpc":"2.0","method":"notifications/initialized"}`, `{"jsonrpc":"1.0","id":1,"method":"x"}`,
 		`{"jsonrpc":"2.0","result":{}}`, `{"jsonrpc":"2.0","id":{},"method":"x"}`, `{"jsonrpc":"2.0","id":1.5,"method":""}`,
-		// ids plainID reads, and ones it leaves to json.Unmarshal
 		`{"jsonrpc":"2.0","id":-0,"result":{}}`, `{"jsonrpc":"2.0","id":-17,"method":"x"}`, `{"jsonrpc":"2.0","id":1e2,"method":"x"}`,
 		`{"jsonrpc":"2.0","id":9007199254740993,"method":"x"}`, `{"jsonrpc":"2.0","id":"a\u0041","method":"x"}`,
 		`{"jsonrpc":"2.0","id":"é","method":"x"}`, `{"jsonrpc":"2.0","id":"","result":{}}`, `{"jsonrpc":"2.0","id":null,"result":{}}`,
@@ -235,28 +234,30 @@ func FuzzDecodeMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var w wireMsg
-		if w.parse(data) != nil {
-			return // the gateway answers -32700 before deciding anything
+		if envelope.Check(data, 0) != nil || len(data) == 0 || data[0] != '{' {
+			return
 		}
-		ours, oerr := decodeMessage(&w)
-		sdk, serr := jsonrpc.DecodeMessage(data)
-		if (oerr == nil) != (serr == nil) {
-			t.Fatalf("ours: %v, SDK: %v", oerr, serr)
-		}
+		ours, oerr := envelope.Parse(data)
 		if oerr != nil {
 			return
 		}
+		sdk, serr := jsonrpc.DecodeMessage(data)
+		if serr != nil {
+			t.Fatalf("the envelope took %s, the SDK refuses it: %v", data, serr)
+		}
+		var rawID any
+		if ours.ID != nil {
+			_ = json.Unmarshal(ours.ID, &rawID)
+		}
+		id, _ := jsonrpc.MakeID(rawID)
 		switch s := sdk.(type) {
 		case *jsonrpc.Request:
-			o, ok := ours.(*jsonrpc.Request)
-			if !ok || o.Method != s.Method || o.ID != s.ID {
-				t.Fatalf("ours %#v, SDK %#v", ours, sdk)
+			if !ours.HasMethod || ours.Method != s.Method || id != s.ID {
+				t.Fatalf("ours %+v, SDK %#v", ours, sdk)
 			}
 		case *jsonrpc.Response:
-			o, ok := ours.(*jsonrpc.Response)
-			if !ok || o.ID != s.ID || (o.Error == nil) != (s.Error == nil) {
-				t.Fatalf("ours %#v, SDK %#v", ours, sdk)
+			if ours.HasMethod || id != s.ID {
+				t.Fatalf("ours %+v, SDK %#v", ours, sdk)
 			}
 		}
 	})
@@ -274,5 +275,37 @@ func TestSessionOutcomeOutlivesTheRequestBuffer(t *testing.T) {
 	out := rec.evs[len(rec.evs)-1]
 	if out.Kind != store.KindCall || string(out.JSONRPCID) != `"first"` {
 		t.Fatalf("outcome %s with jsonrpc_id %s, want the request's \"first\"", out.Kind, out.JSONRPCID)
+	}
+}
+
+// A server answer the gateway refuses (too deep for the client's SDK, or
+// ambiguous) is not relayed, but the call it answers is settled: the
+// client gets an error in its place, the outcome says why, and the
+// refused message is recorded.
+func TestSessionRefusedAnswerSettlesTheCall(t *testing.T) {
+	for _, answer := range []string{
+		`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"x"}],"deep":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}}`,
+		`{"jsonrpc":"2.0","id":7,"result":{},"error":{"code":1,"message":"both"}}`,
+	} {
+		rec := &memRecorder{}
+		s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{}, nil)
+		if fwd, _ := s.FromClient([]byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"t"}}`), nil); fwd == nil {
+			t.Fatal("the call was not forwarded")
+		}
+		fwd, reply := s.FromServer([]byte(answer))
+		if reply != nil || !bytes.Contains(fwd, []byte(`"id":7`)) || !bytes.Contains(fwd, []byte("the server's answer was refused")) {
+			t.Fatalf("forward %s, reply %s; want an error for call 7 to the client", fwd, reply)
+		}
+		if s.Pending() != 0 {
+			t.Error("the call is still pending")
+		}
+		var bad, outcome bool
+		for _, ev := range rec.evs {
+			bad = bad || ev.Kind == store.KindBadInput
+			outcome = outcome || (ev.Kind == store.KindCall && ev.Outcome == store.OutcomeRPCError && strings.Contains(ev.Detail, "refused"))
+		}
+		if !bad || !outcome {
+			t.Errorf("recorded %+v; want a bad_input and an rpc_error outcome", rec.evs)
+		}
 	}
 }

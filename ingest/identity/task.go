@@ -13,7 +13,6 @@ import (
 const (
 	metaTask       = "io.mcptrail/task"
 	metaOnBehalfOf = "io.mcptrail/on_behalf_of"
-	metaClientInfo = "io.modelcontextprotocol/clientInfo"
 )
 
 // TraceParent parses a W3C traceparent of version 00.
@@ -88,41 +87,17 @@ func isToken(k string) bool {
 // Meta is a request's params._meta, read once for every claim in it.
 type Meta map[string]json.RawMessage
 
-// ParseMeta returns params._meta, or nil. It decodes only _meta, not the
-// rest of the params (a call's arguments may be large). Its values may be
-// views of params: read them while params is unchanged (Meta's methods
-// return copies).
-func ParseMeta(params json.RawMessage) Meta {
-	if len(params) == 0 {
-		return nil
-	}
-	var raw json.RawMessage
-	if !rawjson.EachMember(params, func(k, v []byte) {
-		if string(k) == "_meta" {
-			raw = v
-		}
-	}) {
-		// Exactly "_meta", as the walker matches it (a struct tag would
-		// take "_META" too).
-		var top map[string]json.RawMessage
-		if json.Unmarshal(params, &top) != nil {
-			return nil
-		}
-		raw = top["_meta"]
-	}
-	if len(raw) == 0 {
-		return nil
-	}
-	// Read with the walker when it can (valid JSON, plain keys): an
-	// Unmarshal into the map was a fifth of the gateway's own work on a
-	// request that carries _meta. encoding/json decodes the rest, with the
-	// same result (the last of duplicate keys wins in both).
+// ParseMeta reads a _meta object as the gateway's envelope (package
+// ingest/envelope) handed it out: valid JSON, no duplicate members, no
+// protocol member in another spelling. Its values are views of meta: read
+// them while meta is unchanged (Meta's methods return copies). nil for
+// anything but an object.
+func ParseMeta(meta json.RawMessage) Meta {
 	m := Meta{}
-	if rawjson.Valid(raw) && rawjson.EachMember(raw, func(k, v []byte) { m[string(k)] = v }) {
-		return m
-	}
-	m = nil
-	if json.Unmarshal(raw, &m) != nil {
+	if !rawjson.Members(meta, func(k []byte, esc bool, v []byte) bool {
+		m[rawjson.Key(k, esc)] = v
+		return true
+	}) {
 		return nil
 	}
 	return m
@@ -171,9 +146,6 @@ func (m Meta) Task() *store.Task {
 	return &t
 }
 
-// TaskFromMeta is ParseMeta(params).Task().
-func TaskFromMeta(params json.RawMessage) *store.Task { return ParseMeta(params).Task() }
-
 func first(s ...string) string {
 	for _, v := range s {
 		if v != "" {
@@ -185,54 +157,6 @@ func first(s ...string) string {
 
 // OnBehalfOf reads "io.mcptrail/on_behalf_of".
 func (m Meta) OnBehalfOf() string { return m.String(metaOnBehalfOf) }
-
-// OnBehalfOfFromMeta is ParseMeta(params).OnBehalfOf().
-func OnBehalfOfFromMeta(params json.RawMessage) string { return ParseMeta(params).OnBehalfOf() }
-
-// ClientInfo reads the 2026-07-28 clientInfo that replaces the initialize
-// handshake's: every request carries it.
-func (m Meta) ClientInfo() (name, version string) {
-	raw, ok := m[metaClientInfo]
-	if !ok {
-		return "", ""
-	}
-	var ci struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
-	}
-	// The walker takes the common case; encoding/json the rest, and keys
-	// in another case ("Name"), which its struct tags match too.
-	folded := false
-	if rawjson.Valid(raw) && rawjson.EachMember(raw, func(k, v []byte) {
-		switch key := string(k); {
-		case key == "name":
-			setString(&ci.Name, v)
-		case key == "version":
-			setString(&ci.Version, v)
-		case strings.EqualFold(key, "name") || strings.EqualFold(key, "version"):
-			folded = true
-		}
-	}) && !folded {
-		return ci.Name, ci.Version
-	}
-	ci.Name, ci.Version = "", ""
-	_ = json.Unmarshal(raw, &ci)
-	return ci.Name, ci.Version
-}
-
-// setString sets *dst to the JSON string v, and leaves it for anything
-// else, as encoding/json does with a string field (null, or a value of
-// another type: an error it goes past).
-func setString(dst *string, v []byte) {
-	if s, ok := rawjson.StringValue(v); ok {
-		*dst = s
-	}
-}
-
-// ClientInfoFromMeta is ParseMeta(params).ClientInfo().
-func ClientInfoFromMeta(params json.RawMessage) (name, version string) {
-	return ParseMeta(params).ClientInfo()
-}
 
 // MergeTask layers over on base: each non-empty field of over wins. It
 // returns a new Task, or nil when both are nil.

@@ -4,8 +4,8 @@
 // call's name, a result's isError, _meta — and relays the rest untouched.
 // encoding/json would decode each whole message into a map or struct by
 // reflection for that (about half the gateway's own CPU per call); this
-// walks the top level of an object and hands out raw values. Keys are
-// matched byte for byte, as JSON-RPC and MCP mean them.
+// walks the top level of an object and hands out raw values, with every
+// key as written (Key decodes the escaped ones).
 package rawjson
 
 import (
@@ -53,56 +53,6 @@ func depth(b []byte) int {
 		}
 	}
 	return deepest
-}
-
-// EachMember calls fn with the key (without quotes) and the raw value of
-// each top-level member of obj, in order. It returns false, having called
-// fn for no member, when obj is not an object, a key holds an escape or
-// invalid UTF-8 (which only encoding/json would decode the same way), or obj is not well formed
-// where the walk looks; callers then fall back to encoding/json. It does
-// not validate values: check obj with json.Valid first where that matters.
-func EachMember(obj []byte, fn func(key, val []byte)) bool {
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return false
-	}
-	// First pass: find the members, so that fn never sees a partial object
-	// whose later key would have sent the caller to encoding/json.
-	type kv struct{ k, v [2]int }
-	var buf [8]kv
-	members := buf[:0]
-	i = skipSpace(obj, i+1)
-	for i < len(obj) && obj[i] != '}' {
-		if obj[i] != '"' {
-			return false
-		}
-		ks := i + 1
-		ke := stringEnd(obj, i)
-		if ke > len(obj) || obj[ke-1] != '"' || ke-1 < ks || bytes.IndexByte(obj[ks:ke-1], '\\') >= 0 || !utf8.Valid(obj[ks:ke-1]) {
-			return false
-		}
-		i = skipSpace(obj, ke)
-		if i >= len(obj) || obj[i] != ':' {
-			return false
-		}
-		i = skipSpace(obj, i+1)
-		ve := ValueEnd(obj, i)
-		if ve <= i {
-			return false
-		}
-		members = append(members, kv{[2]int{ks, ke - 1}, [2]int{i, ve}})
-		i = skipSpace(obj, ve)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-	}
-	if i >= len(obj) {
-		return false
-	}
-	for _, m := range members {
-		fn(obj[m.k[0]:m.k[1]], obj[m.v[0]:m.v[1]])
-	}
-	return true
 }
 
 func skipSpace(b []byte, i int) int {
@@ -217,4 +167,133 @@ func Marshaled(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// Members calls fn with each top-level member of the valid JSON object obj,
+// in order: the key as written (without quotes; escaped reports whether it
+// holds an escape, which Key decodes) and the raw value. Unlike EachMember
+// it takes every key, escaped or not, so that a caller can judge a message
+// by all the names it holds. fn returns false to stop the walk. Members
+// reports false when obj is not an object. obj must be valid JSON (check
+// it with Valid first): the walk trusts its structure.
+func Members(obj []byte, fn func(key []byte, escaped bool, val []byte) bool) bool {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	i = skipSpace(obj, i+1)
+	for i < len(obj) && obj[i] == '"' {
+		ke := stringEnd(obj, i)
+		key := obj[i+1 : ke-1]
+		i = skipSpace(obj, ke)
+		i = skipSpace(obj, i+1) // past ':'
+		ve := ValueEnd(obj, i)
+		if !fn(key, bytes.IndexByte(key, '\\') >= 0, obj[i:ve]) {
+			return true
+		}
+		i = skipSpace(obj, ve)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return true
+}
+
+// Elements calls fn with each element of the valid JSON array arr, raw, in
+// order; false when arr is not an array.
+func Elements(arr []byte, fn func(val []byte)) bool {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return false
+	}
+	i = skipSpace(arr, i+1)
+	for i < len(arr) && arr[i] != ']' {
+		ve := ValueEnd(arr, i)
+		fn(arr[i:ve])
+		i = skipSpace(arr, ve)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return true
+}
+
+// Key decodes a key as Members hands it out (the text between the quotes).
+func Key(key []byte, escaped bool) string {
+	if !escaped {
+		return string(key)
+	}
+	var s string
+	quoted := make([]byte, 0, len(key)+2)
+	quoted = append(append(append(quoted, '"'), key...), '"')
+	_ = json.Unmarshal(quoted, &s)
+	return s
+}
+
+// Deeper reports whether the valid JSON b nests arrays and objects deeper
+// than limit. A text with too few brackets for that (counted with the
+// vectorized bytes.Count, brackets in strings included, which only errs
+// towards walking) is not walked at all.
+func Deeper(b []byte, limit int) bool {
+	if len(b) <= 2*limit || bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) <= limit {
+		return false
+	}
+	return depth(b) > limit
+}
+
+// LoneSurrogate reports whether the valid JSON b holds a \u escape of a
+// UTF-16 surrogate that is not half of a pair: decoders turn it into
+// U+FFFD, or keep it as a broken string (JavaScript), so two readers of
+// the same text no longer agree on it.
+func LoneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); {
+		k := bytes.IndexByte(b[i:], '\\')
+		if k < 0 {
+			return false
+		}
+		i += k
+		// Outside strings valid JSON has no backslash, and inside them
+		// every backslash starts an escape: walking from escape to
+		// escape keeps the pairs of "\\" apart.
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i += 2
+			continue
+		}
+		r := hex4(b, i+2)
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+				if lo := hex4(b, i+8); lo >= 0xDC00 && lo < 0xE000 {
+					i += 12
+					continue
+				}
+			}
+			return true
+		case r >= 0xDC00 && r < 0xE000:
+			return true
+		}
+		i += 6
+	}
+	return false
+}
+
+func hex4(b []byte, i int) rune {
+	if i+4 > len(b) {
+		return -1
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }

@@ -7,37 +7,6 @@ import (
 	"testing"
 )
 
-// On valid JSON objects with plain keys, EachMember sees exactly the members
-// encoding/json does (the last of duplicates wins there); on anything else
-// it must not panic.
-func FuzzEachMember(f *testing.F) {
-	for _, s := range []string{
-		`{"a":1,"b":"}\"{","c":{"d":[1,{"e":"]"}]},"f":null}`, ` { "a" : true } `, `{}`, `{"a":1,"a":2}`,
-		`{"\u0061":1}`, `[1]`, `"x"`, `{"a"`, `{"a":`, `{"a":1`, `{"`, `{`, `{"a":"\`, `{"a" 1}`, `{1:2}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		got := map[string]string{}
-		ok := EachMember(data, func(k, v []byte) { got[string(k)] = string(v) })
-		if !ok || !json.Valid(data) {
-			return
-		}
-		var want map[string]json.RawMessage
-		if err := json.Unmarshal(data, &want); err != nil {
-			t.Fatalf("EachMember read %s, which encoding/json refuses: %v", data, err)
-		}
-		if len(got) != len(want) {
-			t.Fatalf("members %v, encoding/json %v", got, want)
-		}
-		for k, v := range want {
-			if got[k] != string(v) {
-				t.Fatalf("member %q = %s, encoding/json %s", k, got[k], v)
-			}
-		}
-	})
-}
-
 func TestStringValue(t *testing.T) {
 	for _, c := range []struct {
 		raw, want string
@@ -141,4 +110,57 @@ func FuzzMarshaled(f *testing.F) {
 			t.Fatalf("Marshaled(%q) = %v; json.Marshal gives %q", b, got, m)
 		}
 	})
+}
+
+// Members sees every member of a valid object, escaped keys decoded, in
+// order: the last of each name is what encoding/json keeps.
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":"}\"{","c":{"d":[1]}}`, ` { "a" : true } `, `{}`, `{"a":1,"a":2}`, `{"\u0061":1,"a":2}`, `[1]`, `"x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !Valid(data) {
+			return
+		}
+		got := map[string]string{}
+		ok := Members(data, func(k []byte, esc bool, v []byte) bool {
+			got[Key(k, esc)] = string(v)
+			return true
+		})
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal(data, &want); err != nil || want == nil {
+			if ok && bytes.TrimSpace(data)[0] == '{' && err != nil {
+				t.Fatalf("Members read %s, which encoding/json refuses: %v", data, err)
+			}
+			return
+		}
+		if !ok || len(got) != len(want) {
+			t.Fatalf("members %v, encoding/json %v", got, want)
+		}
+		for k, v := range want {
+			if got[k] != string(v) {
+				t.Fatalf("member %q = %s, encoding/json %s", k, got[k], v)
+			}
+		}
+	})
+}
+
+func TestLoneSurrogate(t *testing.T) {
+	for s, want := range map[string]bool{`"\ud800"`: true, `"\udc00"`: true, `"\ud83d\ude00"`: false, `"\\ud800"`: false, `"\\\ud800"`: true,
+		`"\ud800\\udc00"`: true, `"a\u00e9"`: false, `["\ud83d","\ude00"]`: true, `"\uD83D\uDE00"`: false} {
+		if got := LoneSurrogate([]byte(s)); got != want {
+			t.Errorf("LoneSurrogate(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestDeeper(t *testing.T) {
+	for _, n := range []int{1, 5, 127, 128, 129, 1001} {
+		b := []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+		for _, limit := range []int{5, 128, 1000} {
+			if got := Deeper(b, limit); got != (n > limit) {
+				t.Errorf("Deeper(%d deep, %d) = %v", n, limit, got)
+			}
+		}
+	}
 }
