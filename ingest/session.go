@@ -27,9 +27,13 @@ import (
 // Recorder takes the gateway's events. In the daemon it appends to the store;
 // in `mcptrail wrap` it sends them over the daemon's socket.
 type Recorder interface {
-	// Record appends ev and sets ev.Seq. With durable set it returns only once
-	// the event is committed, if the store's durability is strict; otherwise
-	// it may return as soon as the event has its place in the sequence.
+	// Record appends ev and sets ev.Seq. With durable set, under strict
+	// durability, it returns only once the event will outlive a crash: a
+	// request synced to disk before it is forwarded; the outcome of an
+	// answered call (KindCall) written to the store's log before the answer
+	// is forwarded, which a crash of the daemon cannot undo (its sync rides
+	// the next request's). Otherwise it may return as soon as the event has
+	// its place in the sequence.
 	Record(ev *store.Event, durable bool) (uint64, error)
 }
 
