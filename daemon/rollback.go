@@ -55,7 +55,9 @@ func (d *Daemon) startRollback() error {
 	if d.hooks.Classify == nil {
 		d.hooks.Classify = capt.Classify
 	}
-	r.planner = &rollback.Planner{Rules: rules, Source: d.store, Connect: r.connect}
+	// Plans and histories show what the record would: secrets masked by
+	// the gateway's hook. Pre-states stay exact, for the restore.
+	r.planner = &rollback.Planner{Rules: rules, Source: d.store, Connect: r.connect, Redact: d.hooks.Redact}
 	r.exec = &rollback.Executor{Rules: rules, Store: d.store, Record: d.store.Append, Connect: r.connect, Log: d.log}
 	if n, err := strconv.Atoi(os.Getenv(TestCrashAfterEnv)); err == nil && n > 0 {
 		r.crashAfter.Store(int64(n))

@@ -221,12 +221,17 @@ func (x *Executor) Apply(ctx context.Context, id string, who Approver, progress 
 				return stop(PlanStopped, fmt.Sprintf("step %d (call %d, %s) is now a conflict: %s. Apply stops before it.", st.N, st.Reverts, st.Tool, reason))
 			}
 		}
+		exact, err := x.exactCalls(st)
+		if err != nil {
+			st.State, st.Error = StateFailed, err.Error()
+			return stop(PlanFailed, fmt.Sprintf("step %d: %s", st.N, st.Error))
+		}
 		st.State, st.Error = StateRunning, ""
 		if err := save(); err != nil {
 			return plan, err
 		}
-		for k := st.Done; k < len(st.Calls); k++ {
-			ic := st.Calls[k]
+		for k := st.Done; k < len(exact); k++ {
+			ic := exact[k]
 			cctx, cancel := context.WithTimeout(ctx, x.timeout())
 			res, seq, err := conn.Call(cctx, "tools/call", map[string]any{"name": ic.Tool, "arguments": ic.Args}, &ingest.CallRecord{
 				Kind: store.KindRollbackStep, Reverts: st.Reverts, Authorization: auth, Task: Task(plan.ID),
@@ -338,16 +343,18 @@ func appendNew(l []uint64, v uint64) []uint64 {
 	return append(l, v)
 }
 
-// recheck re-reads a step's resource before it is reverted.
-func (x *Executor) recheck(ctx context.Context, st *Step, conn Conn) (bool, string, error) {
+// envOf is the rule of the call a step reverts and its environment, with
+// the exact pre-state: what the planner rendered the step from. rule is
+// nil when no rule names the call's tool any more.
+func (x *Executor) envOf(st *Step) (*ToolRule, map[string]any, error) {
 	req, err := x.Store.Get(st.Reverts)
 	if err != nil {
-		return false, "", err
+		return nil, nil, err
 	}
 	var out *store.Event
 	if st.Outcome != 0 {
 		if out, err = x.Store.Get(st.Outcome); err != nil {
-			return false, "", err
+			return nil, nil, err
 		}
 	}
 	rule := x.Rules.Lookup(req.Upstream, "", req.Tool)
@@ -356,27 +363,74 @@ func (x *Executor) recheck(ctx context.Context, st *Step, conn Conn) (bool, stri
 			rule = x.Rules.Lookup(req.Upstream, t, req.Tool)
 		}
 	}
-	if rule == nil || len(rule.check) == 0 {
-		return true, "", nil
+	if rule == nil {
+		return nil, nil, nil
 	}
 	env, err := rule.baseEnv(req, out)
 	if err != nil {
-		return false, "", err
+		return nil, nil, err
 	}
 	if rule.HasCapture() && out != nil {
 		data, err := x.Store.Prestate(req.Seq)
 		if err != nil {
-			return false, "", err
+			return nil, nil, err
 		}
 		_, views, err := decodePrestate(rule, out.Prestate, data)
 		if err != nil {
-			return false, "", err
+			return nil, nil, err
 		}
 		env["prestate"] = views
+	}
+	return rule, env, nil
+}
+
+// recheck re-reads a step's resource before it is reverted.
+func (x *Executor) recheck(ctx context.Context, st *Step, conn Conn) (bool, string, error) {
+	rule, env, err := x.envOf(st)
+	if err != nil {
+		return false, "", err
+	}
+	if rule == nil || len(rule.check) == 0 {
+		return true, "", nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, x.timeout())
 	defer cancel()
 	return verify(ctx, rule, env, conn)
+}
+
+// exactCalls are the inverse calls a step runs: rendered again from the
+// pre-state, since the plan holds their arguments masked, and the same as
+// reviewed — each hashes to the digest the plan recorded. A plan stored
+// before digests holds its arguments as they run.
+func (x *Executor) exactCalls(st *Step) ([]InverseCall, error) {
+	digests := false
+	for _, c := range st.Calls {
+		digests = digests || c.ArgsSHA256 != ""
+	}
+	if !digests {
+		return st.Calls, nil
+	}
+	const changed = "the inverse calls no longer render as they were reviewed (the rules or the pre-state changed since the plan was built): re-plan"
+	rule, env, err := x.envOf(st)
+	if err != nil {
+		return nil, fmt.Errorf("rendering the inverse calls again: %w", err)
+	}
+	if rule == nil {
+		return nil, errors.New(changed)
+	}
+	calls, err := rule.render(env)
+	if err != nil {
+		return nil, fmt.Errorf("rendering the inverse calls again: %w", err)
+	}
+	if len(calls) != len(st.Calls) {
+		return nil, errors.New(changed)
+	}
+	for i, c := range calls {
+		if c.Tool != st.Calls[i].Tool || argsDigest(c.Args) != st.Calls[i].ArgsSHA256 {
+			return nil, errors.New(changed)
+		}
+	}
+	return calls, nil
 }
 
 func (x *Executor) serverName(st *Step) string {

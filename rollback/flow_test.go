@@ -69,6 +69,7 @@ type kvFixture struct {
 	sess   *ingest.Session
 	done   chan struct{}
 	closeC func()
+	redact func(json.RawMessage) json.RawMessage // the gateway's redaction hook (nil: none)
 }
 
 type storeRec struct{ st *store.Store }
@@ -81,6 +82,13 @@ func (r storeRec) Record(ev *store.Event, durable bool) (uint64, error) {
 }
 
 func newKV(t *testing.T, policy string) *kvFixture {
+	t.Helper()
+	return newKVRedacting(t, policy, nil)
+}
+
+// newKVRedacting is newKV with the gateway's redaction hook on every
+// recorded session and on the planner, as the daemon wires them.
+func newKVRedacting(t *testing.T, policy string, redact func(json.RawMessage) json.RawMessage) *kvFixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "rb.db"), store.Options{})
@@ -96,7 +104,7 @@ func newKV(t *testing.T, policy string) *kvFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &kvFixture{t: t, st: st, rules: rules, kvFile: filepath.Join(dir, "kv.json")}
+	f := &kvFixture{t: t, st: st, rules: rules, kvFile: filepath.Join(dir, "kv.json"), redact: redact}
 	f.connect("agent-session")
 	return f
 }
@@ -109,7 +117,7 @@ func (f *kvFixture) connect(id string) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	f.sess = ingest.NewSession(ingest.SessionInfo{ID: id, Upstream: "kv", Transport: "stdio", Agent: store.Agent{Name: "agent"}, StartParams: start},
-		storeRec{f.st}, ingest.Hooks{Capture: capt.Capture, Classify: capt.Classify}, ingest.Limits{}, nil)
+		storeRec{f.st}, ingest.Hooks{Capture: capt.Capture, Classify: capt.Classify, Redact: f.redact}, ingest.Limits{}, nil)
 	p := &ingest.Stdio{Session: f.sess, Child: ingest.ChildOptions{Command: []string{kvServer}, Env: []string{"KV_FILE=" + f.kvFile}, GracePeriod: time.Second}, In: inR, Out: outW}
 	f.done = make(chan struct{})
 	done := f.done
@@ -176,6 +184,7 @@ func (f *kvFixture) connector(wrap func(Conn) Conn) Connector {
 		opts := ingest.OriginOptions{
 			Info:     ingest.SessionInfo{Upstream: t.Upstream, Agent: store.Agent{ID: "mcptrail-rollback", Name: "mcptrail-rollback"}},
 			Upstream: ingest.Upstream{Command: t.Command, Env: env, Dir: t.Dir},
+			Hooks:    ingest.Hooks{Redact: f.redact},
 		}
 		if rec != nil {
 			opts.Recorder = storeRec{f.st}
@@ -195,7 +204,7 @@ func (f *kvFixture) connector(wrap func(Conn) Conn) Connector {
 }
 
 func (f *kvFixture) planner() *Planner {
-	return &Planner{Rules: f.rules, Source: f.st, Connect: f.connector(nil)}
+	return &Planner{Rules: f.rules, Source: f.st, Connect: f.connector(nil), Redact: f.redact}
 }
 
 func (f *kvFixture) executor(wrap func(Conn) Conn) *Executor {

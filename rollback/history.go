@@ -74,9 +74,9 @@ func (p *Planner) History(ctx context.Context, seq uint64, key string) (*History
 		}
 		after, before := c.rule.diffOf(env)
 		if v.Note == "" || !c.rule.HasCapture() {
-			v.Before = before
+			v.Before = p.Redact.text(before)
 		}
-		v.After = after
+		v.After = p.Redact.text(after)
 		v.Diff = unifiedDiff(v.Before, v.After)
 		h.Versions = append(h.Versions, v)
 	}

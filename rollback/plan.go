@@ -114,10 +114,14 @@ type Step struct {
 }
 
 // InverseCall is one call a step makes, rendered when the plan was built:
-// what the reviewer saw is what runs.
+// what the reviewer saw is what runs (its arguments unmasked).
 type InverseCall struct {
 	Tool string          `json:"tool"`
-	Args json.RawMessage `json:"args"`
+	Args json.RawMessage `json:"args"` // as shown: secrets masked (shown.go)
+	// ArgsSHA256 is the digest of the exact arguments, which apply renders
+	// again from the pre-state; a plan stored before it has none, and its
+	// Args run as stored.
+	ArgsSHA256 string `json:"args_sha256,omitempty"`
 }
 
 // Approval is an operator's go-ahead, recorded as an approval event.
@@ -224,6 +228,8 @@ type Planner struct {
 	Connect Connector // nil: the current state is not re-read
 	Now     func() time.Time
 	Timeout time.Duration // for all re-reads of a plan (default 60s)
+	// Redact masks secrets in what plans and histories show (shown.go).
+	Redact RedactFunc
 }
 
 // call is one recorded tool call the planner considers.
@@ -656,9 +662,9 @@ func (p *Planner) step(c *call, index *keyIndex, reverted map[uint64]string) Ste
 	if err != nil {
 		return set(StatusIrreversible, "its inverse calls could not be rendered: "+err.Error())
 	}
-	st.Calls = calls
-	st.Current, st.Restored = rule.diffOf(env)
-	st.Diff = unifiedDiff(st.Current, st.Restored)
+	st.Calls = p.Redact.shownCalls(calls)
+	cur, rest := rule.diffOf(env)
+	p.Redact.setDiff(&st, cur, rest)
 	if len(calls) == 0 {
 		return set(StatusSkip, "nothing to undo")
 	}
@@ -793,8 +799,8 @@ func (p *Planner) recheck(ctx context.Context, plan *Plan, steps []*Step, calls 
 			continue
 		}
 		st.Checked = true
-		st.Current, st.Restored = c.rule.diffOf(c.env)
-		st.Diff = unifiedDiff(st.Current, st.Restored)
+		cur, rest := c.rule.diffOf(c.env)
+		p.Redact.setDiff(st, cur, rest)
 		if !same {
 			st.Status, st.Reason = StatusConflict, reason
 		}
