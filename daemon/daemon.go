@@ -262,19 +262,8 @@ func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
 	if d.sealed {
 		return 0, errSealed
 	}
-	rec := d.store.AppendNoWait
-	switch {
-	case durable && ev.Kind == store.KindCall:
-		// The outcome of an answered call, recorded before the answer is
-		// forwarded: it must outlive the daemon (a kill -9 after the
-		// client has its answer must not leave the call "unknown"), which
-		// the log's write gives; its sync rides the next request's.
-		rec = d.store.AppendLogged
-	case durable:
-		rec = d.store.Append
-	}
 	began := time.Now()
-	seq, err := rec(ev)
+	seq, err := d.store.Record(ev, durable)
 	d.recorded(ev, began, durable, err) // ops.go: metrics, readiness
 	d.traced(ev, err)                   // tracing.go: spans, off the call path
 	if err == nil {

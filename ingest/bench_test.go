@@ -51,7 +51,7 @@ func BenchmarkToolCallGatewayBatch32(b *testing.B)  { benchGateway(b, "batch", 3
 func BenchmarkToolCallGatewayNoStore(b *testing.B) { benchRelay(b, &nopRecorder{}, 1) }
 
 func benchGateway(b *testing.B, durability string, clients int) {
-	rec := &timedRecorder{Recorder: storeRecorder{benchStore(b, durability)}}
+	rec := &timedRecorder{Recorder: benchStore(b, durability)}
 	benchRelay(b, rec, clients)
 	rec.report(b)
 }
@@ -72,10 +72,10 @@ func benchStore(b *testing.B, durability string) *store.Store {
 // above; in a deployment they are different processes.
 func BenchmarkToolCallPairedNoStore(b *testing.B) { benchPaired(b, &nopRecorder{}) }
 func BenchmarkToolCallPairedBatch(b *testing.B) {
-	benchPaired(b, storeRecorder{benchStore(b, "batch")})
+	benchPaired(b, benchStore(b, "batch"))
 }
 func BenchmarkToolCallPairedStrict(b *testing.B) {
-	benchPaired(b, storeRecorder{benchStore(b, "strict")})
+	benchPaired(b, benchStore(b, "strict"))
 }
 
 func benchPaired(b *testing.B, rec Recorder) {
@@ -211,7 +211,7 @@ func echoHTTPHandler() http.Handler {
 }
 
 func benchHTTPGateway(b *testing.B, durability string, up Upstream, clients int) {
-	gw := NewHTTPGateway(HTTPOptions{Upstreams: map[string]Upstream{"echo": up}, Recorder: storeRecorder{benchStore(b, durability)}, Hooks: defaultHooks()})
+	gw := NewHTTPGateway(HTTPOptions{Upstreams: map[string]Upstream{"echo": up}, Recorder: benchStore(b, durability), Hooks: defaultHooks()})
 	srv := httptest.NewServer(gw)
 	// Cleanups run last-in first-out: the clients (registered next) hang up
 	// before the gateway and its server close.

@@ -140,15 +140,6 @@ func htServer(seen func(marker string) bool) *mcp.Server {
 	return srv
 }
 
-// htRecorder records into a real store.
-type htRecorder struct{ st *store.Store }
-
-func (r htRecorder) Record(ev *store.Event, durable bool) (uint64, error) {
-	if durable {
-		return r.st.Append(ev)
-	}
-	return r.st.AppendNoWait(ev)
-}
 
 type htFixture struct {
 	st       *store.Store
@@ -208,7 +199,7 @@ func newHTFixture(t *testing.T, edit func(*HTTPOptions)) *htFixture {
 			"local":   {Command: []string{os.Args[0]}, Env: []string{htChildEnv + "=1"}},
 			"dead":    {URL: deadURL},
 		},
-		Recorder:    htRecorder{st},
+		Recorder:    st,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ChildStderr: io.Discard,
 	}

@@ -58,7 +58,7 @@ func TestStdioCaptureOnTheSameConnection(t *testing.T) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	sess := NewSession(SessionInfo{ID: "cap", Upstream: "echo", Transport: "stdio", StartParams: json.RawMessage(`{"command":["echoserver"]}`)},
-		storeRecorder{st}, Hooks{Capture: hook.capture}, Limits{}, nil)
+		st, Hooks{Capture: hook.capture}, Limits{}, nil)
 	p := &Stdio{Session: sess, Child: ChildOptions{Command: []string{echoServer}, GracePeriod: 500 * time.Millisecond}, In: inR, Out: outW}
 	done := make(chan struct{})
 	go func() {
@@ -154,7 +154,7 @@ func TestOriginateRecordsRollbackSteps(t *testing.T) {
 	o, err := Originate(ctx, OriginOptions{
 		Info:     SessionInfo{Upstream: "echo", Agent: store.Agent{Name: "mcptrail-rollback"}},
 		Upstream: Upstream{Command: []string{echoServer}},
-		Recorder: storeRecorder{st},
+		Recorder: st,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestOriginateHTTP(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	o, err := Originate(ctx, OriginOptions{Info: SessionInfo{Upstream: "web"}, Upstream: Upstream{URL: srv.URL}, Recorder: storeRecorder{st}})
+	o, err := Originate(ctx, OriginOptions{Info: SessionInfo{Upstream: "web"}, Upstream: Upstream{URL: srv.URL}, Recorder: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,15 +24,6 @@ func TestMain(m *testing.M) {
 	testkit.MainWithPrograms(m, map[string]*string{"./testdata/echoserver": &echoServer})
 }
 
-// storeRecorder records into a real store file.
-type storeRecorder struct{ st *store.Store }
-
-func (r storeRecorder) Record(ev *store.Event, durable bool) (uint64, error) {
-	if durable {
-		return r.st.Append(ev)
-	}
-	return r.st.AppendNoWait(ev)
-}
 
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
@@ -99,7 +90,7 @@ func connectClient(t *testing.T, in io.WriteCloser, out io.Reader, opts *mcp.Cli
 
 func TestStdioRelaysAndRecordsCalls(t *testing.T) {
 	st := openStore(t)
-	in, out, _, run := startPump(t, storeRecorder{st}, Limits{})
+	in, out, _, run := startPump(t, st, Limits{})
 	var mu sync.Mutex
 	var progress []float64
 	cs := connectClient(t, in, out, &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
@@ -227,7 +218,7 @@ func errorCode(m map[string]any) float64 {
 
 func TestStdioBadInput(t *testing.T) {
 	st := openStore(t)
-	in, out, _, _ := startPump(t, storeRecorder{st}, Limits{MaxMessageBytes: 1024})
+	in, out, _, _ := startPump(t, st, Limits{MaxMessageBytes: 1024})
 	c := rawClient{in, bufio.NewReader(out)}
 
 	c.send(t, `{"jsonrpc":"2.0","id":1,"method":`) // truncated JSON
@@ -262,7 +253,7 @@ func TestStdioBadInput(t *testing.T) {
 
 func TestStdioUpstreamCrashMidCall(t *testing.T) {
 	st := openStore(t)
-	in, out, _, run := startPump(t, storeRecorder{st}, Limits{})
+	in, out, _, run := startPump(t, st, Limits{})
 	cs := connectClient(t, in, out, nil)
 	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "crash", Arguments: map[string]any{"text": "x"}})
 	if err == nil {

@@ -48,7 +48,7 @@ func BenchmarkCaptureWrite(b *testing.B) {
 			kvFile := filepath.Join(dir, "kv.json")
 			inR, inW := io.Pipe()
 			outR, outW := io.Pipe()
-			sess := ingest.NewSession(ingest.SessionInfo{ID: "bench", Upstream: "kv", Transport: "stdio"}, storeRec{st}, hooks, ingest.Limits{}, nil)
+			sess := ingest.NewSession(ingest.SessionInfo{ID: "bench", Upstream: "kv", Transport: "stdio"}, st, hooks, ingest.Limits{}, nil)
 			p := &ingest.Stdio{Session: sess, Child: ingest.ChildOptions{Command: []string{kvServer}, Env: []string{"KV_FILE=" + kvFile}, GracePeriod: time.Second}, In: inR, Out: outW}
 			done := make(chan struct{})
 			go func() { p.Run(context.Background()); outW.Close(); close(done) }()

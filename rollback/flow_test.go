@@ -72,15 +72,6 @@ type kvFixture struct {
 	redact func(json.RawMessage) json.RawMessage // the gateway's redaction hook (nil: none)
 }
 
-type storeRec struct{ st *store.Store }
-
-func (r storeRec) Record(ev *store.Event, durable bool) (uint64, error) {
-	if durable {
-		return r.st.Append(ev)
-	}
-	return r.st.AppendNoWait(ev)
-}
-
 func newKV(t *testing.T, policy string) *kvFixture {
 	t.Helper()
 	return newKVRedacting(t, policy, nil)
@@ -117,7 +108,7 @@ func (f *kvFixture) connect(id string) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	f.sess = ingest.NewSession(ingest.SessionInfo{ID: id, Upstream: "kv", Transport: "stdio", Agent: store.Agent{Name: "agent"}, StartParams: start},
-		storeRec{f.st}, ingest.Hooks{Capture: capt.Capture, Classify: capt.Classify, Redact: f.redact}, ingest.Limits{}, nil)
+		f.st, ingest.Hooks{Capture: capt.Capture, Classify: capt.Classify, Redact: f.redact}, ingest.Limits{}, nil)
 	p := &ingest.Stdio{Session: f.sess, Child: ingest.ChildOptions{Command: []string{kvServer}, Env: []string{"KV_FILE=" + f.kvFile}, GracePeriod: time.Second}, In: inR, Out: outW}
 	f.done = make(chan struct{})
 	done := f.done
@@ -187,7 +178,7 @@ func (f *kvFixture) connector(wrap func(Conn) Conn) Connector {
 			Hooks:    ingest.Hooks{Redact: f.redact},
 		}
 		if rec != nil {
-			opts.Recorder = storeRec{f.st}
+			opts.Recorder = f.st
 			opts.Info.Principal = rec.Approver.Principal()
 			opts.Info.Task = Task(rec.Plan)
 		}

@@ -78,6 +78,22 @@ func (s *Store) AppendLogged(ev *Event) (uint64, error) {
 	return s.appendWait(ev, true, true)
 }
 
+// Record appends ev the way the gateway needs it, which makes a Store an
+// ingest.Recorder: an event the gateway waits for before it acts (durable) is
+// a request, which must be on disk before it is forwarded (Append), or the
+// outcome of an answered call, which must outlive this process before the
+// answer is forwarded (AppendLogged); anything else need not be waited for
+// (AppendNoWait).
+func (s *Store) Record(ev *Event, durable bool) (uint64, error) {
+	switch {
+	case !durable:
+		return s.AppendNoWait(ev)
+	case ev.Kind == KindCall:
+		return s.AppendLogged(ev)
+	}
+	return s.Append(ev)
+}
+
 // append queues ev for the writer and gives it its seq. An appender that
 // waits for the commit encodes its event itself, so concurrent durable
 // appends marshal and compress in parallel while the previous commit syncs.
