@@ -23,7 +23,7 @@ type pattern struct {
 	starts []string
 	// scan, when set, finds the secrets in place of re: for shapes a
 	// regexp cannot decide, such as whether a name holds a secret.
-	scan func(s string) [][2]int
+	scan func(dst [][2]int, s string) [][2]int
 }
 
 // anchored builds a pattern whose matches begin with one of starts,
@@ -295,21 +295,20 @@ func (p *pattern) find(s string) [][]int {
 	return locs
 }
 
-// spans returns where p's secrets are in s, in order: the "secret" group
-// of each match, or the whole match.
-func (p *pattern) spans(s string) [][2]int {
+// appendSpans appends to dst where p's secrets are in s, in order: the
+// "secret" group of each match, or the whole match.
+func (p *pattern) appendSpans(dst [][2]int, s string) [][2]int {
 	if p.hint != nil && !p.hint.in(s) {
-		return nil
+		return dst
 	}
 	if p.scan != nil {
-		return p.scan(s)
+		return p.scan(dst, s)
 	}
 	locs := p.find(s)
 	if locs == nil {
-		return nil
+		return dst
 	}
 	names := p.re.SubexpNames()
-	var out [][2]int
 	for _, loc := range locs {
 		start, end := loc[0], loc[1]
 		for g := 1; g < len(names); g++ {
@@ -323,32 +322,7 @@ func (p *pattern) spans(s string) [][2]int {
 		if start == end || isMarker(s[start:end]) || p.keep != nil && !p.keep(s[start:end]) {
 			continue
 		}
-		out = append(out, [2]int{start, end})
+		dst = append(dst, [2]int{start, end})
 	}
-	return out
-}
-
-// replace applies one pattern to s.
-func (p *pattern) replace(s string) string {
-	spans := p.spans(s)
-	if spans == nil {
-		return s
-	}
-	return splice(s, spans, Marker(p.kind))
-}
-
-// splice replaces the spans of s, in order and not overlapping, with mark.
-func splice(s string, spans [][2]int, mark string) string {
-	if len(spans) == 0 {
-		return s
-	}
-	var b strings.Builder
-	last := 0
-	for _, sp := range spans {
-		b.WriteString(s[last:sp[0]])
-		b.WriteString(mark)
-		last = sp[1]
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return dst
 }

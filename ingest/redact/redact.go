@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/mcptrail/mcptrail/internal/rawjson"
@@ -87,59 +88,38 @@ func (r *Redactor) String(s string) string {
 	return apply(r.patterns, s)
 }
 
+// apply replaces the secrets of s and of its decodings (see unescape.go),
+// the most decoded level first: there a secret is whole, and its span in s
+// takes every escape it was written with, so no part of it is left for a
+// shallower level to miss. At each level every pattern runs on the same
+// text and their spans are replaced in one pass; the shallower levels are
+// decoded again only when something was replaced. So the cost is bounded
+// by a few passes over s per level, whatever the agent wrote.
 func apply(ps []pattern, s string) string {
-	if strings.IndexByte(s, '\\') >= 0 {
-		s = applyUnescaped(ps, s)
+	l := getLevels()
+	defer l.release()
+	if strings.IndexByte(s, '\\') < 0 {
+		l.found.gather(ps, s)
+		return l.found.splice(ps, s)
 	}
-	for i := range ps {
-		s = ps[i].replace(s)
-	}
-	return s
-}
-
-// applyUnescaped replaces the secrets that s shows once its JSON escapes
-// are decoded (see unescape.go), the most decoded level first: there a
-// secret is whole, and its span in s takes every escape it was written
-// with, so no part of it is left for a shallower level to miss.
-func applyUnescaped(ps []pattern, s string) string {
-	levels := unescapeLevels(s, maxUnescape)
-	for d := len(levels) - 1; d >= 0; d-- {
-		for i := 0; i < len(ps) && d < len(levels); i++ {
-			u := levels[d]
-			found := ps[i].spans(u.text)
-			if len(found) == 0 {
-				continue
-			}
-			mapped := make([][2]int, 0, len(found))
-			for _, sp := range found {
-				a, b := u.span(sp[0], sp[1])
-				if n := len(mapped); n > 0 && a < mapped[n-1][1] {
-					mapped[n-1][1] = max(mapped[n-1][1], b)
-					continue
-				}
-				mapped = append(mapped, [2]int{a, b})
-			}
-			s = splice(s, mapped, Marker(ps[i].kind))
-			levels = unescapeLevels(s, d+1) // the deeper ones are done
+	l.decode(s, maxUnescape)
+	for d := len(l.texts) - 1; d >= 0; d-- {
+		if d >= len(l.texts) {
+			continue // a replacement took the escapes that made this level
+		}
+		l.found.gather(ps, l.texts[d])
+		if len(l.found.spans) == 0 {
+			continue
+		}
+		for k := d; k > 0; k-- {
+			l.found.mapDown(l.texts[k-1])
+		}
+		s = l.found.splice(ps, s)
+		if d > 0 {
+			l.decode(s, d-1) // the deeper ones are done
 		}
 	}
 	return s
-}
-
-// unescapeLevels decodes s up to n times, while there is anything to
-// decode.
-func unescapeLevels(s string, n int) []unescaped {
-	var levels []unescaped
-	u := unescaped{text: s}
-	for range n {
-		next, ok := u.unescape()
-		if !ok {
-			break
-		}
-		levels = append(levels, next)
-		u = next
-	}
-	return levels
 }
 
 // activePatterns drops the patterns whose hint fails on the whole text,
@@ -231,9 +211,15 @@ type walker struct {
 	last     int
 }
 
-func (w *walker) edit(start, end int, repl string) {
+// edit replaces src[start:end] with s as a JSON string.
+func (w *walker) edit(start, end int, s string) {
+	if w.out == nil {
+		// Most of the source is copied through: one allocation, not a
+		// doubling series, for a message of megabytes.
+		w.out = make([]byte, 0, len(w.src)+len(s)+2)
+	}
 	w.out = append(w.out, w.src[w.last:start]...)
-	w.out = append(w.out, repl...)
+	w.out = appendQuote(w.out, s)
 	w.last = end
 }
 
@@ -259,7 +245,7 @@ func (w *walker) value(i int, under keyClass) int {
 		if c == 'n' || c == '"' && (end-start == 2 || isMarker(w.text(start, end))) {
 			return end // null and "" reveal nothing; an empty password is worth seeing
 		}
-		w.edit(start, end, quote(Marker("key")))
+		w.edit(start, end, Marker("key"))
 		return end
 	case c == '{':
 		i = w.ws(i + 1)
@@ -271,7 +257,7 @@ func (w *walker) value(i int, under keyClass) int {
 			i = rawjson.ValueEnd(w.src, i)
 			key := w.text(ks, i)
 			if red := apply(w.patterns, key); red != key {
-				w.edit(ks, i, quote(red))
+				w.edit(ks, i, red)
 			}
 			i = w.ws(i) + 1 // ':'
 			i = w.ws(w.value(i, w.r.classify(key)))
@@ -304,12 +290,12 @@ func (w *walker) value(i int, under keyClass) int {
 		s := w.text(start, end)
 		if under == secretString {
 			if s != "" && !isMarker(s) {
-				w.edit(start, end, quote(Marker("key")))
+				w.edit(start, end, Marker("key"))
 			}
 			return end
 		}
 		if red := apply(w.patterns, s); red != s {
-			w.edit(start, end, quote(red))
+			w.edit(start, end, red)
 		}
 		return end
 	default:
@@ -341,6 +327,9 @@ func (w *walker) text(start, end int) string {
 	if bytes.IndexByte(body, '\\') < 0 {
 		return view(body)
 	}
+	if s, ok := decodeString(view(body)); ok {
+		return s
+	}
 	var s string
 	if err := json.Unmarshal(w.src[start:end], &s); err != nil {
 		return string(body) // unreachable: the input was validated
@@ -348,12 +337,82 @@ func (w *walker) text(start, end int) string {
 	return s
 }
 
-func quote(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // keep "<" and "&" readable in the record
-	_ = enc.Encode(s)        // a string always encodes
-	return strings.TrimSuffix(b.String(), "\n")
+// decodeString decodes the body of a valid JSON string in one copy, where
+// encoding/json makes two. It declines (ok false) what encoding/json
+// turns into U+FFFD: invalid UTF-8 and lone surrogates.
+func decodeString(body string) (s string, ok bool) {
+	if !utf8.ValidString(body) {
+		return "", false
+	}
+	b := make([]byte, 0, len(body))
+	last := 0
+	for i := strings.IndexByte(body, '\\'); i >= 0; i = strings.IndexByte(body[last:], '\\') {
+		i += last
+		b = append(b, body[last:i]...)
+		n, r := decodeEscape(body[i:])
+		if n == 0 {
+			return "", false
+		}
+		b = utf8.AppendRune(b, r)
+		last = i + n
+	}
+	b = append(b, body[last:]...)
+	return unsafe.String(unsafe.SliceData(b), len(b)), true // b is not written again
+}
+
+// appendQuote appends s as a JSON string, as encoding/json writes it with
+// HTML escaping off (keeping "<" and "&" readable in the record), straight
+// into the output instead of through an encoder's buffer and a copy.
+func appendQuote(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			// Valid JSON, but not JavaScript: encoding/json escapes them.
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // view is b as a string without copying it, for strings the redactor only
