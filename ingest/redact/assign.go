@@ -82,7 +82,7 @@ func scanAssignments(dst [][2]int, s string) [][2]int {
 			if n := len(out); n > first && v[0] < out[n-1][1] {
 				out[n-1][1] = max(out[n-1][1], v[1])
 			} else {
-				out = append(out, v)
+				out = appendSpan(out, v)
 			}
 			from, done = v[0], v[0]
 		}

@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -53,6 +54,47 @@ func BenchmarkHostile(b *testing.B) {
 						red.JSON(raw)
 					}
 				})
+			}
+		}
+	}
+}
+
+// bytesPerRun is testing.AllocsPerRun for bytes: the mean of what f
+// allocates over runs calls, after one to warm up. Each run starts after
+// two collections, which empty the buffer pool, so it measures the worst
+// case: nothing reused.
+func bytesPerRun(runs int, f func()) uint64 {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f()
+	var total uint64
+	var before, after runtime.MemStats
+	for range runs {
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		total += after.TotalAlloc - before.TotalAlloc
+	}
+	return total / uint64(runs)
+}
+
+// Redacting any of the hostile inputs allocates a small multiple of the
+// message, not a multiple per pattern or per level of escapes: the agent
+// chooses the message, and the gateway redacts it on the call's path.
+func TestHostileInputAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates megabytes")
+	}
+	const limit = 4 // times the message's size
+	red := mustNew(t, Rules{})
+	for _, in := range hostileInputs(1 << 20) {
+		for _, raw := range []json.RawMessage{json.RawMessage(in.text), asJSONString(in.text)} {
+			got := bytesPerRun(2, func() { red.JSON(raw) })
+			ratio := float64(got) / float64(len(raw))
+			t.Logf("%s (%d bytes): %d bytes allocated, %.2f times", in.name, len(raw), got, ratio)
+			if ratio > limit {
+				t.Errorf("%s (%d bytes): redaction allocated %d bytes, %.1f times the message (limit %d)", in.name, len(raw), got, ratio, limit)
 			}
 		}
 	}

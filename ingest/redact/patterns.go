@@ -322,7 +322,7 @@ func (p *pattern) appendSpans(dst [][2]int, s string) [][2]int {
 		if start == end || isMarker(s[start:end]) || p.keep != nil && !p.keep(s[start:end]) {
 			continue
 		}
-		dst = append(dst, [2]int{start, end})
+		dst = appendSpan(dst, [2]int{start, end})
 	}
 	return dst
 }

@@ -165,12 +165,15 @@ func (r *Redactor) JSON(raw json.RawMessage) (out json.RawMessage, changed bool)
 		return raw, false
 	}
 	if !rawjson.Valid(raw) {
-		s := string(raw)
+		// A view, not a copy: the text is only read, during this call.
+		s := view(raw)
 		red := r.String(s)
 		if red == s {
 			return raw, false
 		}
-		return json.RawMessage(red), true
+		// red is a string of its own, just built and held by nothing
+		// else: the caller may have its bytes rather than a copy.
+		return unsafe.Slice(unsafe.StringData(red), len(red)), true
 	}
 	w := walker{r: r, src: raw, patterns: r.activePatterns(raw)}
 	w.value(0, plain)
@@ -213,10 +216,10 @@ type walker struct {
 
 // edit replaces src[start:end] with s as a JSON string.
 func (w *walker) edit(start, end int, s string) {
-	if w.out == nil {
-		// Most of the source is copied through: one allocation, not a
-		// doubling series, for a message of megabytes.
-		w.out = make([]byte, 0, len(w.src)+len(s)+2)
+	// The rest of the source is copied through after this: room for it
+	// all, not a doubling series, for a message of megabytes.
+	if need := len(w.out) + start - w.last + quotedLen(s) + len(w.src) - end; need > cap(w.out) {
+		w.out = append(make([]byte, 0, need), w.out...)
 	}
 	w.out = append(w.out, w.src[w.last:start]...)
 	w.out = appendQuote(w.out, s)
@@ -358,6 +361,22 @@ func decodeString(body string) (s string, ok bool) {
 	}
 	b = append(b, body[last:]...)
 	return unsafe.String(unsafe.SliceData(b), len(b)), true // b is not written again
+}
+
+// quotedLen is the length of appendQuote(nil, s), to within the few bytes
+// of a line separator's escape.
+func quotedLen(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			n++
+		} else if c < 0x20 {
+			n += 5
+		} else if c >= utf8.RuneSelf {
+			n += 3 // at most: an invalid byte written as \ufffd
+		}
+	}
+	return n
 }
 
 // appendQuote appends s as a JSON string, as encoding/json writes it with

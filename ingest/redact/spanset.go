@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -26,6 +27,7 @@ func (f *spanSet) gather(ps []pattern, text string) {
 	for i := range ps {
 		n := len(f.spans)
 		f.spans = ps[i].appendSpans(f.spans, text)
+		f.kinds = slices.Grow(f.kinds, len(f.spans)-n)
 		for range len(f.spans) - n {
 			f.kinds = append(f.kinds, int32(i))
 		}
@@ -89,4 +91,15 @@ func (f *spanSet) splice(ps []pattern, s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// appendSpan appends sp to spans, doubling their room when it runs out:
+// the agent can make a message hold a secret every few bytes, and the
+// runtime's growth of large slices by a quarter would allocate five times
+// the final size on the way.
+func appendSpan(spans [][2]int, sp [2]int) [][2]int {
+	if len(spans) == cap(spans) {
+		spans = append(make([][2]int, 0, 2*cap(spans)+8), spans...)
+	}
+	return append(spans, sp)
 }
