@@ -86,7 +86,7 @@ func TestHostileInputAllocations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates megabytes")
 	}
-	const limit = 4 // times the message's size
+	const limit = 8 // times the message's size
 	red := mustNew(t, Rules{})
 	for _, in := range hostileInputs(1 << 20) {
 		for _, raw := range []json.RawMessage{json.RawMessage(in.text), asJSONString(in.text)} {

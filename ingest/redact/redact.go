@@ -88,37 +88,41 @@ func (r *Redactor) String(s string) string {
 	return apply(r.patterns, s)
 }
 
-// apply replaces the secrets of s and of its decodings (see unescape.go),
-// the most decoded level first: there a secret is whole, and its span in s
-// takes every escape it was written with, so no part of it is left for a
-// shallower level to miss. At each level every pattern runs on the same
-// text and their spans are replaced in one pass; the shallower levels are
-// decoded again only when something was replaced. So the cost is bounded
-// by a few passes over s per level, whatever the agent wrote.
+// apply replaces the secrets of s and of its decodings (see unescape.go).
 func apply(ps []pattern, s string) string {
 	l := getLevels()
 	defer l.release()
-	if strings.IndexByte(s, '\\') < 0 {
-		l.found.gather(ps, s)
-		return l.found.splice(ps, s)
-	}
-	l.decode(s, maxUnescape)
-	for d := len(l.texts) - 1; d >= 0; d-- {
-		if d >= len(l.texts) {
-			continue // a replacement took the escapes that made this level
-		}
-		l.found.gather(ps, l.texts[d])
-		if len(l.found.spans) == 0 {
-			continue
-		}
-		for k := d; k > 0; k-- {
-			l.found.mapDown(l.texts[k-1])
-		}
-		s = l.found.splice(ps, s)
-		if d > 0 {
+	return l.found.splice(ps, l.redact(ps, s))
+}
+
+// redact finds the secrets of s and of its decodings, the most decoded
+// level first: there a secret is whole, and its span in s takes every
+// escape it was written with, so no part of it is left for a shallower
+// level to miss. At each level every pattern runs on the same text and
+// their spans are replaced in one pass; the shallower levels are decoded
+// again only when something was replaced, so the cost is a few passes over
+// s per level, whatever the agent wrote. It returns s with the deeper
+// levels' secrets replaced, and leaves those of the text itself in l.found
+// for the caller to splice where it writes the result.
+func (l *levels) redact(ps []pattern, s string) string {
+	if strings.IndexByte(s, '\\') >= 0 {
+		l.decode(s, maxUnescape)
+		for d := len(l.texts) - 1; d > 0; d-- {
+			if d >= len(l.texts) {
+				continue // a replacement took the escapes that made this level
+			}
+			l.found.gather(ps, l.texts[d])
+			if len(l.found.spans) == 0 {
+				continue
+			}
+			for k := d; k > 0; k-- {
+				l.found.mapDown(l.texts[k-1])
+			}
+			s = l.found.splice(ps, s)
 			l.decode(s, d-1) // the deeper ones are done
 		}
 	}
+	l.found.gather(ps, s)
 	return s
 }
 
@@ -216,13 +220,48 @@ type walker struct {
 
 // edit replaces src[start:end] with s as a JSON string.
 func (w *walker) edit(start, end int, s string) {
+	w.spliceQuoted(start, end, s, nil, nil)
+}
+
+// redact replaces the string src[start:end], whose text is s, with s
+// redacted, if that changes it. The result is written straight into the
+// output, not built as a string first.
+func (w *walker) redact(start, end int, s string) {
+	l := getLevels()
+	defer l.release()
+	red := l.redact(w.patterns, s)
+	if len(l.found.spans) == 0 && red == s {
+		return
+	}
+	w.spliceQuoted(start, end, red, w.patterns, &l.found)
+}
+
+// spliceQuoted replaces src[start:end] with s, with found's spans
+// replaced by markers when found is not nil, as a JSON string.
+func (w *walker) spliceQuoted(start, end int, s string, ps []pattern, found *spanSet) {
 	// The rest of the source is copied through after this: room for it
 	// all, not a doubling series, for a message of megabytes.
-	if need := len(w.out) + start - w.last + quotedLen(s) + len(w.src) - end; need > cap(w.out) {
+	size := quotedLen(s)
+	if found != nil {
+		size += found.growth(ps)
+	}
+	if need := len(w.out) + start - w.last + size + len(w.src) - end; need > cap(w.out) {
 		w.out = append(make([]byte, 0, need), w.out...)
 	}
 	w.out = append(w.out, w.src[w.last:start]...)
-	w.out = appendQuote(w.out, s)
+	w.out = append(w.out, '"')
+	last := 0
+	if found != nil {
+		for i, sp := range found.spans {
+			w.out = appendQuoteBody(w.out, s[last:sp[0]])
+			w.out = append(w.out, "[REDACTED:"...)
+			w.out = appendQuoteBody(w.out, ps[found.kinds[i]].kind)
+			w.out = append(w.out, ']')
+			last = sp[1]
+		}
+	}
+	w.out = appendQuoteBody(w.out, s[last:])
+	w.out = append(w.out, '"')
 	w.last = end
 }
 
@@ -259,9 +298,7 @@ func (w *walker) value(i int, under keyClass) int {
 			ks := i
 			i = rawjson.ValueEnd(w.src, i)
 			key := w.text(ks, i)
-			if red := apply(w.patterns, key); red != key {
-				w.edit(ks, i, red)
-			}
+			w.redact(ks, i, key)
 			i = w.ws(i) + 1 // ':'
 			i = w.ws(w.value(i, w.r.classify(key)))
 			if w.src[i] == '}' {
@@ -297,9 +334,7 @@ func (w *walker) value(i int, under keyClass) int {
 			}
 			return end
 		}
-		if red := apply(w.patterns, s); red != s {
-			w.edit(start, end, red)
-		}
+		w.redact(start, end, s)
 		return end
 	default:
 		return rawjson.ValueEnd(w.src, i)
@@ -383,8 +418,16 @@ func quotedLen(s string) int {
 // HTML escaping off (keeping "<" and "&" readable in the record), straight
 // into the output instead of through an encoder's buffer and a copy.
 func appendQuote(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
+	dst = appendQuoteBody(dst, s)
+	return append(dst, '"')
+}
+
+// appendQuoteBody is appendQuote without the quotes. Quoting the pieces of
+// a string one by one writes what quoting it whole does, as long as they
+// are cut between characters.
+func appendQuoteBody(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -430,8 +473,7 @@ func appendQuote(dst []byte, s string) []byte {
 		i += size
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // view is b as a string without copying it, for strings the redactor only

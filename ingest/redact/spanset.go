@@ -70,17 +70,23 @@ func (f *spanSet) mapDown(src string) {
 	f.merge() // a span that ended inside an escape may now reach the next
 }
 
+// growth is how much longer replacing the spans makes the text (less than
+// zero when shorter).
+func (f *spanSet) growth(ps []pattern) int {
+	n := 0
+	for i, sp := range f.spans {
+		n += len("[REDACTED:]") + len(ps[f.kinds[i]].kind) - (sp[1] - sp[0])
+	}
+	return n
+}
+
 // splice replaces the spans in s with the markers of their kinds.
 func (f *spanSet) splice(ps []pattern, s string) string {
 	if len(f.spans) == 0 {
 		return s
 	}
-	size := len(s)
-	for i, sp := range f.spans {
-		size += len("[REDACTED:]") + len(ps[f.kinds[i]].kind) - (sp[1] - sp[0])
-	}
 	var b strings.Builder
-	b.Grow(size)
+	b.Grow(len(s) + f.growth(ps))
 	last := 0
 	for i, sp := range f.spans {
 		b.WriteString(s[last:sp[0]])
