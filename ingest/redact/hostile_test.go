@@ -83,9 +83,6 @@ func bytesPerRun(runs int, f func()) uint64 {
 // message, not a multiple per pattern or per level of escapes: the agent
 // chooses the message, and the gateway redacts it on the call's path.
 func TestHostileInputAllocations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocates megabytes")
-	}
 	const limit = 8 // times the message's size
 	red := mustNew(t, Rules{})
 	for _, in := range hostileInputs(1 << 20) {
