@@ -54,6 +54,7 @@ func (l *levels) release() {
 	if cap(l.found.spans) > maxPooled/16 {
 		l.found = spanSet{}
 	}
+	clear(l.texts) // the pool must not keep the caller's message alive
 	l.texts = l.texts[:0]
 	levelPool.Put(l)
 }
