@@ -318,11 +318,30 @@ func (p *pattern) appendSpans(dst [][2]int, s string) [][2]int {
 			}
 		}
 		// An earlier pattern's marker is not a secret; replacing it would
-		// only lose the more specific kind.
-		if start == end || isMarker(s[start:end]) || p.keep != nil && !p.keep(s[start:end]) {
+		// only lose the more specific kind. Nor is its tail: a marker has
+		// a colon that a URL pattern may read as user:password.
+		start = pastMarker(s, start)
+		if start >= end || isMarker(s[start:end]) || p.keep != nil && !p.keep(s[start:end]) {
 			continue
 		}
 		dst = appendSpan(dst, [2]int{start, end})
 	}
 	return dst
+}
+
+// pastMarker returns i, or the end of the marker i falls inside. It looks
+// back no further than a marker is long, so it costs little per match.
+func pastMarker(s string, i int) int {
+	const open, longest = "[REDACTED:", 48
+	from := max(0, i-longest)
+	k := strings.LastIndex(s[from:i], open)
+	if k < 0 {
+		return i
+	}
+	k += from
+	e := strings.IndexByte(s[k:min(len(s), k+longest)], ']')
+	if e < 0 || k+e < i || !isMarker(s[k:k+e+1]) {
+		return i
+	}
+	return k + e + 1
 }
