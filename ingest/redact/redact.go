@@ -90,9 +90,27 @@ func (r *Redactor) String(s string) string {
 
 // apply replaces the secrets of s and of its decodings (see unescape.go).
 func apply(ps []pattern, s string) string {
+	if !mayFind(ps, s) {
+		return s
+	}
 	l := getLevels()
 	defer l.release()
 	return l.found.splice(ps, l.redact(ps, s))
+}
+
+// mayFind tells whether any pattern can find something in s or in its
+// decodings: most strings (and every object key is asked) fail every
+// hint, and are spared the pool and the passes.
+func mayFind(ps []pattern, s string) bool {
+	if strings.IndexByte(s, '\\') >= 0 {
+		return true // an escape can spell what a hint looks for
+	}
+	for i := range ps {
+		if p := &ps[i]; p.hint == nil || p.hint.in(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // redact finds the secrets of s and of its decodings, the most decoded
@@ -227,6 +245,9 @@ func (w *walker) edit(start, end int, s string) {
 // redacted, if that changes it. The result is written straight into the
 // output, not built as a string first.
 func (w *walker) redact(start, end int, s string) {
+	if !mayFind(w.patterns, s) {
+		return
+	}
 	l := getLevels()
 	defer l.release()
 	red := l.redact(w.patterns, s)
