@@ -50,15 +50,16 @@ func isNameByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
 }
 
-// scanAssignments returns the spans of the values assigned to secret names
-// in s.
-func scanAssignments(s string) [][2]int {
+// scanAssignments appends to dst the spans of the values assigned to
+// secret names in s.
+func scanAssignments(dst [][2]int, s string) [][2]int {
 	var scanners [16]foldScanner
 	sc := scanners[:len(assignWords)]
 	for k, w := range assignWords {
 		sc[k] = foldScanner{s: s, word: w, lo: -1, up: -1}
 	}
-	var out [][2]int
+	first := len(dst)
+	out := dst
 	// Names are looked for inside values found, too: a quote left open
 	// (random text, a cut message) makes a value swallow the assignments
 	// after it, and the secret of the last one may lie past its end.
@@ -78,10 +79,10 @@ func scanAssignments(s string) [][2]int {
 		}
 		from = ne
 		if v, ok := assignedValue(s, ns, ne); ok {
-			if n := len(out); n > 0 && v[0] < out[n-1][1] {
+			if n := len(out); n > first && v[0] < out[n-1][1] {
 				out[n-1][1] = max(out[n-1][1], v[1])
 			} else {
-				out = append(out, v)
+				out = appendSpan(out, v)
 			}
 			from, done = v[0], v[0]
 		}

@@ -20,7 +20,7 @@ func cutToken(kind string, body func(c byte) bool, keep func(string) bool, prefi
 		kind: kind,
 		hint: contains(prefixes...),
 		keep: keep,
-		scan: func(s string) [][2]int {
+		scan: func(dst [][2]int, s string) [][2]int {
 			// The run of body bytes that ends the text; a prefix may
 			// reach into it ("sk-" is made of body bytes too).
 			start := len(s)
@@ -44,11 +44,11 @@ func cutToken(kind string, body func(c byte) bool, keep func(string) bool, prefi
 					}
 					tok := s[at:]
 					if (at == 0 || !isAlnum(s[at-1])) && !isMarker(tok) && (keep == nil || keep(tok)) {
-						return [][2]int{{at, len(s)}}
+						return append(dst, [2]int{at, len(s)})
 					}
 				}
 			}
-			return nil
+			return dst
 		},
 	}
 }

@@ -23,7 +23,7 @@ type pattern struct {
 	starts []string
 	// scan, when set, finds the secrets in place of re: for shapes a
 	// regexp cannot decide, such as whether a name holds a secret.
-	scan func(s string) [][2]int
+	scan func(dst [][2]int, s string) [][2]int
 }
 
 // anchored builds a pattern whose matches begin with one of starts,
@@ -295,21 +295,20 @@ func (p *pattern) find(s string) [][]int {
 	return locs
 }
 
-// spans returns where p's secrets are in s, in order: the "secret" group
-// of each match, or the whole match.
-func (p *pattern) spans(s string) [][2]int {
+// appendSpans appends to dst where p's secrets are in s, in order: the
+// "secret" group of each match, or the whole match.
+func (p *pattern) appendSpans(dst [][2]int, s string) [][2]int {
 	if p.hint != nil && !p.hint.in(s) {
-		return nil
+		return dst
 	}
 	if p.scan != nil {
-		return p.scan(s)
+		return p.scan(dst, s)
 	}
 	locs := p.find(s)
 	if locs == nil {
-		return nil
+		return dst
 	}
 	names := p.re.SubexpNames()
-	var out [][2]int
 	for _, loc := range locs {
 		start, end := loc[0], loc[1]
 		for g := 1; g < len(names); g++ {
@@ -319,36 +318,30 @@ func (p *pattern) spans(s string) [][2]int {
 			}
 		}
 		// An earlier pattern's marker is not a secret; replacing it would
-		// only lose the more specific kind.
-		if start == end || isMarker(s[start:end]) || p.keep != nil && !p.keep(s[start:end]) {
+		// only lose the more specific kind. Nor is its tail: a marker has
+		// a colon that a URL pattern may read as user:password.
+		start = pastMarker(s, start)
+		if start >= end || isMarker(s[start:end]) || p.keep != nil && !p.keep(s[start:end]) {
 			continue
 		}
-		out = append(out, [2]int{start, end})
+		dst = appendSpan(dst, [2]int{start, end})
 	}
-	return out
+	return dst
 }
 
-// replace applies one pattern to s.
-func (p *pattern) replace(s string) string {
-	spans := p.spans(s)
-	if spans == nil {
-		return s
+// pastMarker returns i, or the end of the marker i falls inside. It looks
+// back no further than a marker is long, so it costs little per match.
+func pastMarker(s string, i int) int {
+	const open, longest = "[REDACTED:", 48
+	from := max(0, i-longest)
+	k := strings.LastIndex(s[from:i], open)
+	if k < 0 {
+		return i
 	}
-	return splice(s, spans, Marker(p.kind))
-}
-
-// splice replaces the spans of s, in order and not overlapping, with mark.
-func splice(s string, spans [][2]int, mark string) string {
-	if len(spans) == 0 {
-		return s
+	k += from
+	e := strings.IndexByte(s[k:min(len(s), k+longest)], ']')
+	if e < 0 || k+e < i || !isMarker(s[k:k+e+1]) {
+		return i
 	}
-	var b strings.Builder
-	last := 0
-	for _, sp := range spans {
-		b.WriteString(s[last:sp[0]])
-		b.WriteString(mark)
-		last = sp[1]
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return k + e + 1
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/mcptrail/mcptrail/internal/rawjson"
@@ -87,59 +88,60 @@ func (r *Redactor) String(s string) string {
 	return apply(r.patterns, s)
 }
 
+// apply replaces the secrets of s and of its decodings (see unescape.go).
 func apply(ps []pattern, s string) string {
+	if !mayFind(ps, s) {
+		return s
+	}
+	l := getLevels()
+	defer l.release()
+	return l.found.splice(ps, l.redact(ps, s))
+}
+
+// mayFind tells whether any pattern can find something in s or in its
+// decodings: most strings (and every object key is asked) fail every
+// hint, and are spared the pool and the passes.
+func mayFind(ps []pattern, s string) bool {
 	if strings.IndexByte(s, '\\') >= 0 {
-		s = applyUnescaped(ps, s)
+		return true // an escape can spell what a hint looks for
 	}
 	for i := range ps {
-		s = ps[i].replace(s)
+		if p := &ps[i]; p.hint == nil || p.hint.in(s) {
+			return true
+		}
 	}
-	return s
+	return false
 }
 
-// applyUnescaped replaces the secrets that s shows once its JSON escapes
-// are decoded (see unescape.go), the most decoded level first: there a
-// secret is whole, and its span in s takes every escape it was written
-// with, so no part of it is left for a shallower level to miss.
-func applyUnescaped(ps []pattern, s string) string {
-	levels := unescapeLevels(s, maxUnescape)
-	for d := len(levels) - 1; d >= 0; d-- {
-		for i := 0; i < len(ps) && d < len(levels); i++ {
-			u := levels[d]
-			found := ps[i].spans(u.text)
-			if len(found) == 0 {
+// redact finds the secrets of s and of its decodings, the most decoded
+// level first: there a secret is whole, and its span in s takes every
+// escape it was written with, so no part of it is left for a shallower
+// level to miss. At each level every pattern runs on the same text and
+// their spans are replaced in one pass; the shallower levels are decoded
+// again only when something was replaced, so the cost is a few passes over
+// s per level, whatever the agent wrote. It returns s with the deeper
+// levels' secrets replaced, and leaves those of the text itself in l.found
+// for the caller to splice where it writes the result.
+func (l *levels) redact(ps []pattern, s string) string {
+	if strings.IndexByte(s, '\\') >= 0 {
+		l.decode(s, maxUnescape)
+		for d := len(l.texts) - 1; d > 0; d-- {
+			if d >= len(l.texts) {
+				continue // a replacement took the escapes that made this level
+			}
+			l.found.gather(ps, l.texts[d])
+			if len(l.found.spans) == 0 {
 				continue
 			}
-			mapped := make([][2]int, 0, len(found))
-			for _, sp := range found {
-				a, b := u.span(sp[0], sp[1])
-				if n := len(mapped); n > 0 && a < mapped[n-1][1] {
-					mapped[n-1][1] = max(mapped[n-1][1], b)
-					continue
-				}
-				mapped = append(mapped, [2]int{a, b})
+			for k := d; k > 0; k-- {
+				l.found.mapDown(l.texts[k-1])
 			}
-			s = splice(s, mapped, Marker(ps[i].kind))
-			levels = unescapeLevels(s, d+1) // the deeper ones are done
+			s = l.found.splice(ps, s)
+			l.decode(s, d-1) // the deeper ones are done
 		}
 	}
+	l.found.gather(ps, s)
 	return s
-}
-
-// unescapeLevels decodes s up to n times, while there is anything to
-// decode.
-func unescapeLevels(s string, n int) []unescaped {
-	var levels []unescaped
-	u := unescaped{text: s}
-	for range n {
-		next, ok := u.unescape()
-		if !ok {
-			break
-		}
-		levels = append(levels, next)
-		u = next
-	}
-	return levels
 }
 
 // activePatterns drops the patterns whose hint fails on the whole text,
@@ -185,12 +187,15 @@ func (r *Redactor) JSON(raw json.RawMessage) (out json.RawMessage, changed bool)
 		return raw, false
 	}
 	if !rawjson.Valid(raw) {
-		s := string(raw)
+		// A view, not a copy: the text is only read, during this call.
+		s := view(raw)
 		red := r.String(s)
 		if red == s {
 			return raw, false
 		}
-		return json.RawMessage(red), true
+		// red is a string of its own, just built and held by nothing
+		// else: the caller may have its bytes rather than a copy.
+		return unsafe.Slice(unsafe.StringData(red), len(red)), true
 	}
 	w := walker{r: r, src: raw, patterns: r.activePatterns(raw)}
 	w.value(0, plain)
@@ -231,9 +236,53 @@ type walker struct {
 	last     int
 }
 
-func (w *walker) edit(start, end int, repl string) {
+// edit replaces src[start:end] with s as a JSON string.
+func (w *walker) edit(start, end int, s string) {
+	w.spliceQuoted(start, end, s, nil, nil)
+}
+
+// redact replaces the string src[start:end], whose text is s, with s
+// redacted, if that changes it. The result is written straight into the
+// output, not built as a string first.
+func (w *walker) redact(start, end int, s string) {
+	if !mayFind(w.patterns, s) {
+		return
+	}
+	l := getLevels()
+	defer l.release()
+	red := l.redact(w.patterns, s)
+	if len(l.found.spans) == 0 && red == s {
+		return
+	}
+	w.spliceQuoted(start, end, red, w.patterns, &l.found)
+}
+
+// spliceQuoted replaces src[start:end] with s, with found's spans
+// replaced by markers when found is not nil, as a JSON string.
+func (w *walker) spliceQuoted(start, end int, s string, ps []pattern, found *spanSet) {
+	// The rest of the source is copied through after this: room for it
+	// all, not a doubling series, for a message of megabytes.
+	size := quotedLen(s)
+	if found != nil {
+		size += found.growth(ps)
+	}
+	if need := len(w.out) + start - w.last + size + len(w.src) - end; need > cap(w.out) {
+		w.out = append(make([]byte, 0, need), w.out...)
+	}
 	w.out = append(w.out, w.src[w.last:start]...)
-	w.out = append(w.out, repl...)
+	w.out = append(w.out, '"')
+	last := 0
+	if found != nil {
+		for i, sp := range found.spans {
+			w.out = appendQuoteBody(w.out, s[last:sp[0]])
+			w.out = append(w.out, "[REDACTED:"...)
+			w.out = appendQuoteBody(w.out, ps[found.kinds[i]].kind)
+			w.out = append(w.out, ']')
+			last = sp[1]
+		}
+	}
+	w.out = appendQuoteBody(w.out, s[last:])
+	w.out = append(w.out, '"')
 	w.last = end
 }
 
@@ -259,7 +308,7 @@ func (w *walker) value(i int, under keyClass) int {
 		if c == 'n' || c == '"' && (end-start == 2 || isMarker(w.text(start, end))) {
 			return end // null and "" reveal nothing; an empty password is worth seeing
 		}
-		w.edit(start, end, quote(Marker("key")))
+		w.edit(start, end, Marker("key"))
 		return end
 	case c == '{':
 		i = w.ws(i + 1)
@@ -270,9 +319,7 @@ func (w *walker) value(i int, under keyClass) int {
 			ks := i
 			i = rawjson.ValueEnd(w.src, i)
 			key := w.text(ks, i)
-			if red := apply(w.patterns, key); red != key {
-				w.edit(ks, i, quote(red))
-			}
+			w.redact(ks, i, key)
 			i = w.ws(i) + 1 // ':'
 			i = w.ws(w.value(i, w.r.classify(key)))
 			if w.src[i] == '}' {
@@ -304,13 +351,11 @@ func (w *walker) value(i int, under keyClass) int {
 		s := w.text(start, end)
 		if under == secretString {
 			if s != "" && !isMarker(s) {
-				w.edit(start, end, quote(Marker("key")))
+				w.edit(start, end, Marker("key"))
 			}
 			return end
 		}
-		if red := apply(w.patterns, s); red != s {
-			w.edit(start, end, quote(red))
-		}
+		w.redact(start, end, s)
 		return end
 	default:
 		return rawjson.ValueEnd(w.src, i)
@@ -341,6 +386,9 @@ func (w *walker) text(start, end int) string {
 	if bytes.IndexByte(body, '\\') < 0 {
 		return view(body)
 	}
+	if s, ok := decodeString(view(body)); ok {
+		return s
+	}
 	var s string
 	if err := json.Unmarshal(w.src[start:end], &s); err != nil {
 		return string(body) // unreachable: the input was validated
@@ -348,12 +396,105 @@ func (w *walker) text(start, end int) string {
 	return s
 }
 
-func quote(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // keep "<" and "&" readable in the record
-	_ = enc.Encode(s)        // a string always encodes
-	return strings.TrimSuffix(b.String(), "\n")
+// decodeString decodes the body of a valid JSON string in one copy, where
+// encoding/json makes two. It declines (ok false) what encoding/json
+// turns into U+FFFD: invalid UTF-8 and lone surrogates.
+func decodeString(body string) (s string, ok bool) {
+	if !utf8.ValidString(body) {
+		return "", false
+	}
+	b := make([]byte, 0, len(body))
+	last := 0
+	for i := strings.IndexByte(body, '\\'); i >= 0; i = strings.IndexByte(body[last:], '\\') {
+		i += last
+		b = append(b, body[last:i]...)
+		n, r := decodeEscape(body[i:])
+		if n == 0 {
+			return "", false
+		}
+		b = utf8.AppendRune(b, r)
+		last = i + n
+	}
+	b = append(b, body[last:]...)
+	return unsafe.String(unsafe.SliceData(b), len(b)), true // b is not written again
+}
+
+// quotedLen is the length of appendQuote(nil, s), to within the few bytes
+// of a line separator's escape.
+func quotedLen(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			n++
+		} else if c < 0x20 {
+			n += 5
+		} else if c >= utf8.RuneSelf {
+			n += 3 // at most: an invalid byte written as \ufffd
+		}
+	}
+	return n
+}
+
+// appendQuote appends s as a JSON string, as encoding/json writes it with
+// HTML escaping off (keeping "<" and "&" readable in the record), straight
+// into the output instead of through an encoder's buffer and a copy.
+func appendQuote(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendQuoteBody(dst, s)
+	return append(dst, '"')
+}
+
+// appendQuoteBody is appendQuote without the quotes. Quoting the pieces of
+// a string one by one writes what quoting it whole does, as long as they
+// are cut between characters.
+func appendQuoteBody(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			// Valid JSON, but not JavaScript: encoding/json escapes them.
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(dst, s[start:]...)
 }
 
 // view is b as a string without copying it, for strings the redactor only

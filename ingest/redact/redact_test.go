@@ -348,7 +348,7 @@ func TestNewErrors(t *testing.T) {
 // builtinMatch reports whether any built-in shape survives in s.
 func builtinMatch(s string) (string, bool) {
 	for i := range builtins {
-		if r := builtins[i].replace(s); r != s {
+		if len(builtins[i].appendSpans(nil, s)) > 0 {
 			return builtins[i].kind, true
 		}
 	}
