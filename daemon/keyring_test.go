@@ -2,9 +2,7 @@ package daemon
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"log/slog"
 	"net"
 	"os"
@@ -16,7 +14,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
-	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/mcptrail/mcptrail/config"
 )
@@ -24,28 +21,6 @@ import (
 // authorized_keys options as OpenSSH's own client meets them: each case
 // rewrites the file (read afresh at every connection) and connects with
 // `ssh -tt`, as an investigator would.
-
-type opensshKey struct {
-	path, line, fp string
-}
-
-func newOpenSSHKey(t *testing.T, dir, name string) opensshKey {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := gossh.MarshalPrivateKey(priv, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sp, _ := gossh.NewPublicKey(pub)
-	return opensshKey{path: path, line: strings.TrimSpace(string(gossh.MarshalAuthorizedKey(sp))), fp: gossh.FingerprintSHA256(sp)}
-}
 
 type keysEnv struct {
 	d          *Daemon
@@ -88,9 +63,9 @@ func (e *keysEnv) authorize(t *testing.T, text string) {
 
 // ssh connects with key and waits until its output contains want, or ssh
 // has exited; it returns the output either way, ANSI stripped.
-func (e *keysEnv) ssh(t *testing.T, key opensshKey, want string) string {
+func (e *keysEnv) ssh(t *testing.T, key testkit.SSHKey, want string) string {
 	t.Helper()
-	cmd := exec.Command("ssh", "-tt", "-p", e.port, "-i", key.path,
+	cmd := exec.Command("ssh", "-tt", "-p", e.port, "-i", key.Path,
 		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "LogLevel=ERROR", "investigator@127.0.0.1")
@@ -133,33 +108,33 @@ func (e *keysEnv) ssh(t *testing.T, key opensshKey, want string) string {
 
 func TestConsoleAuthorizedKeysOptionsOverOpenSSH(t *testing.T) {
 	dir := t.TempDir()
-	alice, bob := newOpenSSHKey(t, dir, "alice"), newOpenSSHKey(t, dir, "bob")
-	env := startKeysDaemon(t, map[string]string{bob.fp: "operator"})
+	alice, bob := testkit.NewSSHKey(t, dir, "alice"), testkit.NewSSHKey(t, dir, "bob")
+	env := startKeysDaemon(t, map[string]string{bob.Fingerprint: "operator"})
 	const denied = "Permission denied"
 	for _, tc := range []struct {
 		name, line string
-		key        opensshKey
+		key        testkit.SSHKey
 		want       string // in ssh's output
 		log        string // in the daemon's log, "" for none needed
 	}{
-		{"from matching", `from="127.0.0.1" ` + alice.line, alice, "viewer · " + alice.fp, ""},
-		{"from CIDR matching", `from="10.0.0.0/8,127.0.0.0/8" ` + alice.line, alice, "viewer · " + alice.fp, ""},
-		{"from wildcard matching", `from="127.0.0.?" ` + alice.line, alice, "viewer · " + alice.fp, ""},
-		{"from not matching", `from="10.9.9.9" ` + alice.line, alice, denied, "not in the line's from= list"},
-		{"from negated", `from="*,!127.0.0.1" ` + alice.line, alice, denied, "not in the line's from= list"},
-		{"expired", `expiry-time="20200101" ` + alice.line, alice, denied, "expiry-time has passed"},
-		{"not yet expired", `expiry-time="20991231Z" ` + alice.line, alice, "viewer · " + alice.fp, ""},
-		{"no-pty", `no-pty ` + alice.line, alice, "may not have a terminal", "forbids a terminal"},
-		{"restrict", `restrict ` + alice.line, alice, "may not have a terminal", "forbids a terminal"},
-		{"restrict then pty", `restrict,pty ` + alice.line, alice, "viewer · " + alice.fp, ""},
-		{"harmless options", `no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-user-rc ` + alice.line, alice, "viewer · " + alice.fp, ""},
-		{"unknown option", "# one comment line first\nfrobnicate " + alice.line, alice, denied, `line=2 fingerprint=` + alice.fp + ` err="option \"frobnicate\" is not one`},
-		{"command", `command="/bin/sh" ` + alice.line, alice, denied, "command= is not supported"},
-		{"comment role stays viewer", alice.line + " alice role=operator", alice, "viewer · " + alice.fp, `\"role=operator\" in a key's comment is ignored`},
-		{"environment role", `environment="MCPTRAIL_ROLE=operator" ` + alice.line, alice, "operator · " + alice.fp, ""},
-		{"config fingerprint role", bob.line + " bob", bob, "operator · " + bob.fp, ""},
-		{"line and config disagree", `environment="MCPTRAIL_ROLE=viewer" ` + bob.line, bob, "viewer · " + bob.fp, "different roles"},
-		{"a refused line, then one that lets the key in", `from="10.9.9.9",environment="MCPTRAIL_ROLE=operator" ` + alice.line + "\n" + alice.line, alice, "viewer · " + alice.fp, ""},
+		{"from matching", `from="127.0.0.1" ` + alice.Authorized, alice, "viewer · " + alice.Fingerprint, ""},
+		{"from CIDR matching", `from="10.0.0.0/8,127.0.0.0/8" ` + alice.Authorized, alice, "viewer · " + alice.Fingerprint, ""},
+		{"from wildcard matching", `from="127.0.0.?" ` + alice.Authorized, alice, "viewer · " + alice.Fingerprint, ""},
+		{"from not matching", `from="10.9.9.9" ` + alice.Authorized, alice, denied, "not in the line's from= list"},
+		{"from negated", `from="*,!127.0.0.1" ` + alice.Authorized, alice, denied, "not in the line's from= list"},
+		{"expired", `expiry-time="20200101" ` + alice.Authorized, alice, denied, "expiry-time has passed"},
+		{"not yet expired", `expiry-time="20991231Z" ` + alice.Authorized, alice, "viewer · " + alice.Fingerprint, ""},
+		{"no-pty", `no-pty ` + alice.Authorized, alice, "may not have a terminal", "forbids a terminal"},
+		{"restrict", `restrict ` + alice.Authorized, alice, "may not have a terminal", "forbids a terminal"},
+		{"restrict then pty", `restrict,pty ` + alice.Authorized, alice, "viewer · " + alice.Fingerprint, ""},
+		{"harmless options", `no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-user-rc ` + alice.Authorized, alice, "viewer · " + alice.Fingerprint, ""},
+		{"unknown option", "# one comment line first\nfrobnicate " + alice.Authorized, alice, denied, `line=2 fingerprint=` + alice.Fingerprint + ` err="option \"frobnicate\" is not one`},
+		{"command", `command="/bin/sh" ` + alice.Authorized, alice, denied, "command= is not supported"},
+		{"comment role stays viewer", alice.Authorized + " alice role=operator", alice, "viewer · " + alice.Fingerprint, `\"role=operator\" in a key's comment is ignored`},
+		{"environment role", `environment="MCPTRAIL_ROLE=operator" ` + alice.Authorized, alice, "operator · " + alice.Fingerprint, ""},
+		{"config fingerprint role", bob.Authorized + " bob", bob, "operator · " + bob.Fingerprint, ""},
+		{"line and config disagree", `environment="MCPTRAIL_ROLE=viewer" ` + bob.Authorized, bob, "viewer · " + bob.Fingerprint, "different roles"},
+		{"a refused line, then one that lets the key in", `from="10.9.9.9",environment="MCPTRAIL_ROLE=operator" ` + alice.Authorized + "\n" + alice.Authorized, alice, "viewer · " + alice.Fingerprint, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env.authorize(t, tc.line+"\n")
@@ -176,8 +151,8 @@ func TestConsoleAuthorizedKeysOptionsOverOpenSSH(t *testing.T) {
 		})
 	}
 	// The comment-role warning is logged once per line, not per connection.
-	env.authorize(t, alice.line+" alice role=operator\n")
-	env.ssh(t, alice, "viewer · "+alice.fp)
+	env.authorize(t, alice.Authorized+" alice role=operator\n")
+	env.ssh(t, alice, "viewer · "+alice.Fingerprint)
 	if n := strings.Count(env.log(), "in a key's comment is ignored"); n != 1 {
 		t.Errorf("comment role logged %d times, want once", n)
 	}
@@ -187,11 +162,11 @@ func TestConsoleAuthorizedKeysOptionsOverOpenSSH(t *testing.T) {
 // does: while others can write it, no key in it gets in.
 func TestConsoleRefusesUnsafeAuthorizedKeys(t *testing.T) {
 	dir := t.TempDir()
-	alice := newOpenSSHKey(t, dir, "alice")
+	alice := testkit.NewSSHKey(t, dir, "alice")
 	env := startKeysDaemon(t, nil)
-	env.authorize(t, `environment="MCPTRAIL_ROLE=operator" `+alice.line+"\n")
+	env.authorize(t, `environment="MCPTRAIL_ROLE=operator" `+alice.Authorized+"\n")
 	path := filepath.Join(env.home, AuthorizedKeysFile)
-	if out := env.ssh(t, alice, "operator · "+alice.fp); !strings.Contains(out, "operator · ") {
+	if out := env.ssh(t, alice, "operator · "+alice.Fingerprint); !strings.Contains(out, "operator · ") {
 		t.Fatalf("a safe file did not let the key in:\n%s", out)
 	}
 	for _, mode := range []os.FileMode{0o666, 0o620} {
@@ -218,18 +193,18 @@ func TestConsoleRefusesUnsafeAuthorizedKeys(t *testing.T) {
 // ssh_roles changes with a reload (SIGHUP), at the next connection.
 func TestConsoleSSHRolesFollowReload(t *testing.T) {
 	dir := t.TempDir()
-	bob := newOpenSSHKey(t, dir, "bob")
+	bob := testkit.NewSSHKey(t, dir, "bob")
 	env := startKeysDaemon(t, nil)
-	env.authorize(t, bob.line+" bob\n")
-	if out := env.ssh(t, bob, "viewer · "+bob.fp); !strings.Contains(out, "viewer · ") {
+	env.authorize(t, bob.Authorized+" bob\n")
+	if out := env.ssh(t, bob, "viewer · "+bob.Fingerprint); !strings.Contains(out, "viewer · ") {
 		t.Fatalf("before the reload:\n%s", out)
 	}
 	cfg := strictConfig()
-	cfg.SSHRoles = map[string]string{bob.fp: "operator"}
+	cfg.SSHRoles = map[string]string{bob.Fingerprint: "operator"}
 	if err := env.d.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if out := env.ssh(t, bob, "operator · "+bob.fp); !strings.Contains(out, "operator · ") {
+	if out := env.ssh(t, bob, "operator · "+bob.Fingerprint); !strings.Contains(out, "operator · ") {
 		t.Fatalf("after the reload:\n%s", out)
 	}
 }

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"io"
 	"net"
 	"os"
@@ -18,35 +16,10 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	gossh "golang.org/x/crypto/ssh"
 )
 
 // The console over OpenSSH's own client (`ssh` from Debian), against the
 // built daemon: the way an on-call engineer reaches it.
-
-type sshKey struct {
-	path        string // private key file for ssh -i
-	authorized  string // authorized_keys line (without options)
-	fingerprint string
-}
-
-func newSSHKey(t *testing.T, dir, name string) sshKey {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := gossh.MarshalPrivateKey(priv, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sp, _ := gossh.NewPublicKey(pub)
-	return sshKey{path: path, authorized: strings.TrimSpace(string(gossh.MarshalAuthorizedKey(sp))), fingerprint: gossh.FingerprintSHA256(sp)}
-}
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -68,9 +41,9 @@ type sshTerm struct {
 }
 
 // openSSH runs `ssh -tt` (a remote terminal even though ours is a pipe).
-func openSSH(t *testing.T, port string, key sshKey) *sshTerm {
+func openSSH(t *testing.T, port string, key testkit.SSHKey) *sshTerm {
 	t.Helper()
-	cmd := exec.Command("ssh", "-tt", "-p", port, "-i", key.path,
+	cmd := exec.Command("ssh", "-tt", "-p", port, "-i", key.Path,
 		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "LogLevel=ERROR", "investigator@127.0.0.1")
@@ -126,8 +99,8 @@ func TestConsoleOverOpenSSH(t *testing.T) {
 	requireTool(t, "ssh", "openssh-client")
 	in := newInstance(t)
 	keys := t.TempDir()
-	operator, viewer, stranger := newSSHKey(t, keys, "operator"), newSSHKey(t, keys, "viewer"), newSSHKey(t, keys, "stranger")
-	authorized := "environment=\"MCPTRAIL_ROLE=operator\" " + operator.authorized + " alice\n" + viewer.authorized + " bob role=viewer\n"
+	operator, viewer, stranger := testkit.NewSSHKey(t, keys, "operator"), testkit.NewSSHKey(t, keys, "viewer"), testkit.NewSSHKey(t, keys, "stranger")
+	authorized := "environment=\"MCPTRAIL_ROLE=operator\" " + operator.Authorized + " alice\n" + viewer.Authorized + " bob role=viewer\n"
 	if err := os.WriteFile(filepath.Join(in.Home, "authorized_keys"), []byte(authorized), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +119,7 @@ func TestConsoleOverOpenSSH(t *testing.T) {
 
 	// Key auth works and the header names the key.
 	op := openSSH(t, port, operator)
-	op.waitFor(operator.fingerprint)
+	op.waitFor(operator.Fingerprint)
 	op.waitFor("operator")
 	op.waitFor("nightly-ops-bot")
 	op.send("\r")
@@ -159,7 +132,7 @@ func TestConsoleOverOpenSSH(t *testing.T) {
 
 	// A viewer reads but cannot mark.
 	v := openSSH(t, port, viewer)
-	v.waitFor("viewer · " + viewer.fingerprint)
+	v.waitFor("viewer · " + viewer.Fingerprint)
 	v.send("\r")
 	v.waitFor("write_file")
 	v.send("f", "tool:write_file", "\r")

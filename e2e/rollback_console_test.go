@@ -22,8 +22,8 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 	in := newInstance(t)
 	w := newRBWorld(t, in)
 	keys := t.TempDir()
-	operator, viewer := newSSHKey(t, keys, "operator"), newSSHKey(t, keys, "viewer")
-	authorized := "environment=\"MCPTRAIL_ROLE=operator\" " + operator.authorized + " alice\n" + viewer.authorized + " bob role=viewer\n"
+	operator, viewer := testkit.NewSSHKey(t, keys, "operator"), testkit.NewSSHKey(t, keys, "viewer")
+	authorized := "environment=\"MCPTRAIL_ROLE=operator\" " + operator.Authorized + " alice\n" + viewer.Authorized + " bob role=viewer\n"
 	if err := os.WriteFile(filepath.Join(in.Home, "authorized_keys"), []byte(authorized), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +72,12 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 		switch ev.Kind {
 		case store.KindApproval:
 			approvals++
-			if ev.Authorization == nil || ev.Authorization.Approver != operator.fingerprint || ev.Principal == nil || ev.Principal.Kind != "ssh_key" {
+			if ev.Authorization == nil || ev.Authorization.Approver != operator.Fingerprint || ev.Principal == nil || ev.Principal.Kind != "ssh_key" {
 				t.Errorf("approval: %+v", ev)
 			}
 		case store.KindRollbackStep:
 			steps++
-			if ev.Authorization == nil || ev.Authorization.Approver != operator.fingerprint {
+			if ev.Authorization == nil || ev.Authorization.Approver != operator.Fingerprint {
 				t.Errorf("rollback_step %d approver: %+v", ev.Seq, ev.Authorization)
 			}
 		}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,8 +32,8 @@ func TestRollbackPlanShowsNoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := t.TempDir()
-	operator := newSSHKey(t, keys, "operator")
-	if err := os.WriteFile(filepath.Join(in.Home, "authorized_keys"), []byte("environment=\"MCPTRAIL_ROLE=operator\" "+operator.authorized+" alice\n"), 0o600); err != nil {
+	operator := testkit.NewSSHKey(t, keys, "operator")
+	if err := os.WriteFile(filepath.Join(in.Home, "authorized_keys"), []byte("environment=\"MCPTRAIL_ROLE=operator\" "+operator.Authorized+" alice\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sinks := map[string]string{}
