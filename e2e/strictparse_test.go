@@ -58,6 +58,10 @@ func ambiguousCorpus(listTool, deleteTool string) []ambiguous {
 		{"id-minus-0", call(`-0`, `{"name":"`+deleteTool+`",`+args+`}`)},
 		{"id-2^53+1", call(`9007199254740993`, `{"name":"`+deleteTool+`",`+args+`}`)},
 		{"id-null", call(`null`, `{"name":"`+deleteTool+`",`+args+`}`)},
+		// Arguments bind by name too: a Go server's typed handler would take
+		// "Tag" for "tag", and the record and rollback read the exact name.
+		{"args-dup", call(`118`, `{"name":"`+listTool+`","arguments":{"tag":"{TAG}","message":"m","tag":"{TAG}"}}`)},
+		{"args-case", call(`119`, `{"name":"`+listTool+`","arguments":{"tag":"{TAG}","message":"m","Tag":"other"}}`)},
 	}
 }
 

@@ -140,7 +140,6 @@ func htServer(seen func(marker string) bool) *mcp.Server {
 	return srv
 }
 
-
 type htFixture struct {
 	st       *store.Store
 	gw       *HTTPGateway

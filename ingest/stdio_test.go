@@ -24,7 +24,6 @@ func TestMain(m *testing.M) {
 	testkit.MainWithPrograms(m, map[string]*string{"./testdata/echoserver": &echoServer})
 }
 
-
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "test.db"), store.Options{})

@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode"
 	"unicode/utf8"
 
 	segjson "github.com/segmentio/encoding/json"
@@ -249,6 +250,8 @@ func (m *Message) readParams() *Error {
 			m.ProtocolVersion, _ = stringValue(v)
 		case "inputResponses":
 			m.InputResponses = v
+		case "arguments":
+			err = checkArguments(v)
 		case "clientInfo":
 			clientInfo = v
 		case "requestId":
@@ -329,6 +332,91 @@ func readClientInfo(v []byte, where string) (name, version string, err *Error) {
 		return true
 	})
 	return name, version, err
+}
+
+// checkArguments refuses tool or prompt arguments that servers would read
+// two ways. A tool's parameters bind by name: encoding/json (mark3labs/mcp-go
+// and go-sdk handlers with typed arguments) matches a struct field
+// case-insensitively and keeps the last duplicate, JSON.parse keeps the
+// last of the exact name, and the gateway's own readers of arguments —
+// rollback rules' keys such as args.path, the console — take them exactly.
+// With {"path":"/a","Path":"/etc/passwd"} a Go server writes /etc/passwd
+// while the record and the rollback capture name /a. So a member named
+// twice (after unescaping) is refused at any depth, as I-JSON refuses it,
+// and two top-level members that fold onto each other are refused too.
+// Below the top level a case variant is left alone: there a map (an
+// environment, headers) may rightly hold PATH and Path.
+func checkArguments(v []byte) *Error {
+	var d duplicates
+	if !rawjson.WalkKeys(v, &d) {
+		return d.err
+	}
+	if len(v) == 0 || v[0] != '{' {
+		return nil
+	}
+	var err *Error
+	var folded names
+	rawjson.Members(v, func(k []byte, esc bool, _ []byte) bool {
+		key := k
+		if esc {
+			key = []byte(rawjson.Key(k, true))
+		}
+		if !folded.insert(foldKey(key)) {
+			err = refuse("member %q in arguments differs from another only in case, which servers read differently", key)
+			return false
+		}
+		return true
+	})
+	return err
+}
+
+// duplicates is a rawjson.KeyVisitor that refuses a member named twice
+// (after unescaping) in any object: the names of each open object, the
+// innermost last.
+type duplicates struct {
+	open []names
+	err  *Error
+}
+
+func (d *duplicates) Open()  { d.open = append(d.open, names{}) }
+func (d *duplicates) Close() { d.open = d.open[:len(d.open)-1] }
+
+func (d *duplicates) Key(k []byte, escaped bool) bool {
+	key := k
+	if escaped {
+		key = []byte(rawjson.Key(k, true))
+	}
+	if !d.open[len(d.open)-1].insert(key) {
+		d.err = refuse("duplicate member %q in arguments", key)
+		return false
+	}
+	return true
+}
+
+// foldKey is key as encoding/json compares names: ASCII letters in lower
+// case, any other rune as the least of its simple-folding orbit (so U+212A
+// KELVIN SIGN and K both give k). A key with nothing to fold is returned
+// as it is, without allocating.
+func foldKey(key []byte) []byte {
+	plain := true
+	for _, c := range key {
+		if c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return key
+	}
+	out := make([]byte, 0, len(key))
+	for _, r := range string(key) {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		out = utf8.AppendRune(out, unicode.ToLower(least))
+	}
+	return out
 }
 
 // names holds the member names of one object seen so far, as views of

@@ -36,6 +36,11 @@ func TestRefuses(t *testing.T) {
 		{"clientInfo variant", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"clientInfo":{"name":"a","Name":"b"}}}`, "params.clientInfo"},
 		{"meta clientInfo variant", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"_meta":{"io.modelcontextprotocol/clientInfo":{"NAME":"b"}}}}`, "_meta clientInfo"},
 		{"task variant", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"_meta":{"io.mcptrail/task":{"ID":"a"}}}}`, "io.mcptrail/task"},
+		{"duplicate argument", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/a","path":"/etc/passwd"}}}`, `duplicate member "path" in arguments`},
+		{"escaped duplicate argument", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/a","p\u0061th":"/b"}}}`, `duplicate member "path" in arguments`},
+		{"case variants among arguments", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/a","Path":"/etc/passwd"}}}`, `"Path" in arguments differs from another only in case`},
+		{"kelvin sign among arguments", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"key\":1,\"\u212aey\":2}}}", "in arguments"},
+		{"duplicate deep in arguments", `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":[{"b":{"c":1,"c":2}}]}}}`, `duplicate member "c" in arguments`},
 		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\xff\"}}", "invalid UTF-8"},
 		{"lone high surrogate", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":"\ud800"}}`, "lone UTF-16 surrogate"},
 		{"lone low surrogate", `{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":"x\udc00y"}}`, "lone UTF-16 surrogate"},
@@ -73,7 +78,7 @@ func TestRefuses(t *testing.T) {
 }
 
 func TestAccepts(t *testing.T) {
-	m, err := parse(`{"jsonrpc":"2.0","id":"a\u0062","method":"tools\/call","params":{"name":"t\u00e9","arguments":{"Name":1,"name":2,"name":3},` +
+	m, err := parse(`{"jsonrpc":"2.0","id":"a\u0062","method":"tools\/call","params":{"name":"t\u00e9","arguments":{"Name":1,"path":"/a","nested":{"Path":1,"path":2}},` +
 		`"_meta":{"progressToken":7,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"},"x-other":{"a":1,"a":2}}}}`)
 	if err != nil {
 		t.Fatal(err)

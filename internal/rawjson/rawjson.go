@@ -218,6 +218,39 @@ func Elements(arr []byte, fn func(val []byte)) bool {
 	return true
 }
 
+// KeyVisitor receives the member names of every object in a JSON text.
+type KeyVisitor interface {
+	Open()                             // an object starts
+	Key(key []byte, escaped bool) bool // a member name of the innermost open object; false stops the walk
+	Close()                            // the innermost open object ends
+}
+
+// WalkKeys walks the valid JSON b once, in order, telling v where each
+// object opens and closes and each member name between. It is linear in
+// len(b) however deep b nests (strings are skipped as stringEnd skips
+// them), so a check over every object of a message costs one pass. It
+// returns false when v stopped it.
+func WalkKeys(b []byte, v KeyVisitor) bool {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			e := stringEnd(b, i)
+			if j := skipSpace(b, e); j < len(b) && b[j] == ':' {
+				k := b[i+1 : e-1]
+				if !v.Key(k, bytes.IndexByte(k, '\\') >= 0) {
+					return false
+				}
+			}
+			i = e - 1
+		case '{':
+			v.Open()
+		case '}':
+			v.Close()
+		}
+	}
+	return true
+}
+
 // Key decodes a key as Members hands it out (the text between the quotes).
 func Key(key []byte, escaped bool) string {
 	if !escaped {

@@ -3,8 +3,11 @@ package rawjson
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestStringValue(t *testing.T) {
@@ -163,4 +166,76 @@ func TestDeeper(t *testing.T) {
 			}
 		}
 	}
+}
+
+// keyLog records a WalkKeys walk as text: { and } for objects, each name
+// decoded.
+type keyLog struct{ b strings.Builder }
+
+func (l *keyLog) Open()  { l.b.WriteString("{") }
+func (l *keyLog) Close() { l.b.WriteString("}") }
+func (l *keyLog) Key(k []byte, esc bool) bool {
+	fmt.Fprintf(&l.b, "%q", Key(k, esc))
+	return true
+}
+
+// tokenLog is the same record made with encoding/json's tokenizer.
+func tokenLog(b []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var out strings.Builder
+	var inObject []bool // per open container: an object, and whether a name comes next
+	var nameNext []bool
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return out.String(), err == io.EOF
+		}
+		isName := len(inObject) > 0 && inObject[len(inObject)-1] && nameNext[len(nameNext)-1]
+		if len(inObject) > 0 && inObject[len(inObject)-1] {
+			if d, ok := tok.(json.Delim); !ok || (d != '}' && d != ']') {
+				nameNext[len(nameNext)-1] = !nameNext[len(nameNext)-1]
+			}
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				out.WriteString("{")
+				inObject, nameNext = append(inObject, true), append(nameNext, true)
+			case '[':
+				inObject, nameNext = append(inObject, false), append(nameNext, false)
+			case '}':
+				out.WriteString("}")
+				inObject, nameNext = inObject[:len(inObject)-1], nameNext[:len(nameNext)-1]
+			case ']':
+				inObject, nameNext = inObject[:len(inObject)-1], nameNext[:len(nameNext)-1]
+			}
+		case string:
+			if isName {
+				fmt.Fprintf(&out, "%q", t)
+			}
+		}
+	}
+}
+
+// WalkKeys sees the objects and member names encoding/json's tokenizer
+// sees, in the same order, for any valid JSON.
+func FuzzWalkKeys(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":{"c":[{"d":"}"},"e"]},"f\u0067":"x:y"}`, `[{"a":"\"{"},{}]`, `"a"`, `{"a" : {"b" :1}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) || !utf8.Valid(b) { // the gateway refuses invalid UTF-8 first
+			return
+		}
+		want, ok := tokenLog(b)
+		if !ok {
+			return
+		}
+		var got keyLog
+		WalkKeys(b, &got)
+		if got.b.String() != want {
+			t.Fatalf("WalkKeys saw %s, encoding/json %s", got.b.String(), want)
+		}
+	})
 }
