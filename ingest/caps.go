@@ -30,9 +30,12 @@ func (e *capError) Error() string {
 }
 
 // sessionCaps counts the gateway's open sessions, in total and per
-// principal (principalKey: every anonymous client is one principal — they
-// are local, and nothing tells them apart), and refuses one over either
-// cap. A limit below zero is no limit.
+// principal (principalKey), and refuses one over either cap. A limit below
+// zero is no limit. Anonymous clients (principal "") meet only the total
+// cap: anonymous access exists only on a loopback listener, where nothing
+// tells one local client from another, so a per-principal cap over all of
+// them would only be a lower total — every local agent of a busy machine
+// refused at 32 — and protect none of them from another.
 type sessionCaps struct {
 	total, perPrincipal int
 
@@ -59,7 +62,7 @@ func (c *sessionCaps) take(principal string) (release func(), err error) {
 	if c.total >= 0 && c.n >= c.total {
 		return nil, &capError{limit: c.total}
 	}
-	if c.perPrincipal >= 0 && c.by[principal] >= c.perPrincipal {
+	if principal != "" && c.perPrincipal >= 0 && c.by[principal] >= c.perPrincipal {
 		return nil, &capError{perPrincipal: true, limit: c.perPrincipal}
 	}
 	c.n++

@@ -540,25 +540,36 @@ func TestSessionCapsDefaults(t *testing.T) {
 	if c.total != DefaultMaxSessions || c.perPrincipal != DefaultMaxSessionsPerPrincipal {
 		t.Fatalf("defaults %d/%d", c.total, c.perPrincipal)
 	}
+	const alice = "token\x00\x00\x00alice"
 	var releases []func()
 	for range DefaultMaxSessionsPerPrincipal {
-		rel, err := c.take("")
+		rel, err := c.take(alice)
 		if err != nil {
 			t.Fatal(err)
 		}
 		releases = append(releases, rel)
 	}
 	var ce *capError
-	if _, err := c.take(""); !errors.As(err, &ce) || !ce.perPrincipal {
+	if _, err := c.take(alice); !errors.As(err, &ce) || !ce.perPrincipal {
 		t.Fatalf("over the per-principal cap: %v", err)
 	}
 	releases[0]()
 	releases[0]() // twice is once
-	if _, err := c.take(""); err != nil {
+	if _, err := c.take(alice); err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
-	if _, err := c.take(""); err == nil {
+	if _, err := c.take(alice); err == nil {
 		t.Fatal("a double release gave two slots back")
+	}
+	// Anonymous (loopback) clients cannot be told apart: they meet the
+	// total cap only.
+	for i := range DefaultMaxSessions - DefaultMaxSessionsPerPrincipal {
+		if _, err := c.take(""); err != nil {
+			t.Fatalf("anonymous session %d: %v", i, err)
+		}
+	}
+	if _, err := c.take(""); !errors.As(err, &ce) || ce.perPrincipal {
+		t.Fatalf("over the total cap: %v", err)
 	}
 }
 
