@@ -393,31 +393,37 @@ func TestECSMapping(t *testing.T) {
 	}
 	m := decode(t, encodeWith(t, FormatECS, testOpts, evs["read_ok"]))
 	for path, want := range map[string]any{
-		"event.duration":          12345678.0, // ns
-		"gen_ai.tool.name":        "read_text_file",
-		"gen_ai.operation.name":   "execute_tool",
-		"mcp.method.name":         "tools/call",
-		"mcp.session.id":          "sess-1",
-		"mcp.protocol.version":    "2025-11-25",
-		"jsonrpc.request.id":      "req-7",
-		"network.transport":       "pipe",
-		"user.name":               "alice",
-		"trace.id":                "4bf92f3577b34da6a3ce929d0e0e4736",
-		"span.id":                 "00f067aa0ba902b7",
-		"observer.product":        "mcptrail",
-		"service.name":            "filesystem",
-		"mcptrail.call":           3.0,
-		"user_agent.name":         "claude-code",
-		"gen_ai.agent.name":       "claude-code",
-		"mcptrail.principal.kind": "jwt",
+		"event.duration":            12345678.0, // ns
+		"gen_ai.tool.name":          "read_text_file",
+		"gen_ai.operation.name":     "execute_tool",
+		"mcptrail.method":           "tools/call",
+		"mcptrail.session":          "sess-1",
+		"mcptrail.protocol_version": "2025-11-25",
+		"mcptrail.jsonrpc_id":       "req-7",
+		"mcptrail.transport":        "stdio",
+		"network.transport":         nil, // a pipe has no IANA transport name
+		"ecs.version":               "9.4.0",
+		"user.name":                 "alice",
+		"trace.id":                  "4bf92f3577b34da6a3ce929d0e0e4736",
+		"span.id":                   "00f067aa0ba902b7",
+		"observer.product":          "mcptrail",
+		"service.name":              "filesystem",
+		"mcptrail.call":             3.0,
+		"user_agent.name":           "claude-code",
+		"gen_ai.agent.name":         "claude-code",
+		"mcptrail.principal.kind":   "jwt",
 	} {
 		if got := at(m, path); got != want {
 			t.Errorf("read_ok: %s = %#v, want %#v", path, got, want)
 		}
 	}
 	m = decode(t, encodeWith(t, FormatECS, testOpts, evs["write_rpc_error"]))
-	if at(m, "rpc.response.status_code") != "-32602" || at(m, "error.type") != "rpc_error" {
+	if at(m, "error.code") != "-32602" || at(m, "error.type") != "rpc_error" || m["rpc"] != nil {
 		t.Errorf("rpc error: rpc=%v error=%v", m["rpc"], m["error"])
+	}
+	m = decode(t, encodeWith(t, FormatECS, testOpts, evs["unknown_class_http"]))
+	if at(m, "network.transport") != "tcp" {
+		t.Errorf("http: network.transport = %v, want tcp", at(m, "network.transport"))
 	}
 	m = decode(t, encodeWith(t, FormatECS, testOpts, evs["alert"]))
 	if at(m, "rule.id") != "mcp-first-tool-use" || at(m, "event.severity") != 47.0 {

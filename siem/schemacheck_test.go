@@ -1,0 +1,697 @@
+package siem
+
+// Checkers of exported events against the published schemas vendored in
+// testdata (see testdata/NOTICE-schemas): ECS's ecs_flat.yml, OCSF's
+// compiled schema, and the CEF key dictionary. They are written from the
+// schema files, not from the encoders: each reports what a schema-aware
+// consumer would reject.
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func readGz(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return b
+}
+
+// decodeNumbers decodes JSON keeping numbers as json.Number, so that an
+// integer field can be told from a float one.
+func decodeNumbers(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		t.Fatalf("not a JSON object: %v\n%s", err, b)
+	}
+	return m
+}
+
+// jsonKind names a decoded JSON value's type.
+func jsonKind(v any) string {
+	switch v := v.(type) {
+	case string:
+		return "string"
+	case json.Number:
+		if _, err := v.Int64(); err == nil {
+			return "integer"
+		}
+		return "number"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		kinds := map[string]bool{}
+		for _, e := range v {
+			kinds[jsonKind(e)] = true
+		}
+		var ks []string
+		for k := range kinds {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		return "array<" + strings.Join(ks, "|") + ">"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// typeLedger remembers the JSON type each field had in the documents seen
+// so far: a field that changes type is rejected by Elasticsearch once
+// mapped, and breaks a columnar store.
+type typeLedger struct {
+	seen map[string]string // path → "kind (first document)"
+}
+
+func (l *typeLedger) note(doc, path string, v any) error {
+	if l.seen == nil {
+		l.seen = map[string]string{}
+	}
+	k := jsonKind(v)
+	if strings.HasPrefix(k, "array<") {
+		// An array of one type is that type to Elasticsearch.
+		k = strings.TrimSuffix(strings.TrimPrefix(k, "array<"), ">")
+	}
+	if k == "integer" {
+		k = "number"
+	}
+	prev, ok := l.seen[path]
+	if !ok {
+		l.seen[path] = k + "\x00" + doc
+		return nil
+	}
+	pk, pdoc, _ := strings.Cut(prev, "\x00")
+	if pk != k {
+		return fmt.Errorf("%s: %s is %s here but %s in %s", doc, path, k, pk, pdoc)
+	}
+	return nil
+}
+
+// --- ECS ---------------------------------------------------------------
+
+type ecsFieldDef struct {
+	Type          string `yaml:"type"`
+	AllowedValues []struct {
+		Name               string   `yaml:"name"`
+		ExpectedEventTypes []string `yaml:"expected_event_types"`
+	} `yaml:"allowed_values"`
+}
+
+var (
+	ecsOnce   sync.Once
+	ecsFields map[string]ecsFieldDef
+)
+
+// loadECSFields reads ECS 9.4.0's ecs_flat.yml: every field by dotted name.
+func loadECSFields(t *testing.T) map[string]ecsFieldDef {
+	t.Helper()
+	ecsOnce.Do(func() {
+		var m map[string]ecsFieldDef
+		if err := yaml.Unmarshal(readGz(t, "testdata/ecs_flat-9.4.0.yml.gz"), &m); err != nil {
+			t.Fatalf("ecs_flat.yml: %v", err)
+		}
+		ecsFields = m
+	})
+	if len(ecsFields) < 1000 {
+		t.Fatalf("ecs_flat.yml holds %d fields", len(ecsFields))
+	}
+	return ecsFields
+}
+
+// loadTemplateFields reads the Elasticsearch index template shipped for
+// the mcptrail.* fields: every mapped field by dotted name and its type.
+func loadTemplateFields(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("elasticsearch/mcptrail-template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl struct {
+		Template struct {
+			Mappings struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(b, &tmpl); err != nil {
+		t.Fatalf("template: %v", err)
+	}
+	out := map[string]string{}
+	var walk func(prefix string, props map[string]json.RawMessage)
+	walk = func(prefix string, props map[string]json.RawMessage) {
+		for name, raw := range props {
+			var f struct {
+				Type       string                     `json:"type"`
+				Properties map[string]json.RawMessage `json:"properties"`
+			}
+			if err := json.Unmarshal(raw, &f); err != nil {
+				t.Fatalf("template %s%s: %v", prefix, name, err)
+			}
+			switch {
+			case f.Properties != nil:
+				out[prefix+name] = "object"
+				walk(prefix+name+".", f.Properties)
+			case f.Type == "":
+				t.Fatalf("template %s%s: no type", prefix, name)
+			default:
+				out[prefix+name] = f.Type
+			}
+		}
+	}
+	walk("", tmpl.Template.Mappings.Properties)
+	if out["mcptrail"] != "object" {
+		t.Fatal("template maps no mcptrail object")
+	}
+	return out
+}
+
+// ecsChecker checks ECS documents: every field is an ECS 9.4.0 field (or
+// under mcptrail.*, mapped by the template) whose value has the JSON type
+// the field's type takes, within its allowed values; event.type fits
+// event.category; and no field changes type from one document to the next.
+type ecsChecker struct {
+	ecs      map[string]ecsFieldDef
+	tmpl     map[string]string
+	parents  map[string]bool // every proper prefix of a defined field
+	ledger   typeLedger
+	errs     []string
+	mcptrail map[string]bool // the mcptrail.* leaves seen
+}
+
+func newECSChecker(t *testing.T) *ecsChecker {
+	c := &ecsChecker{ecs: loadECSFields(t), tmpl: loadTemplateFields(t), parents: map[string]bool{}, mcptrail: map[string]bool{}}
+	for _, names := range []func(func(string)){
+		func(f func(string)) {
+			for n := range c.ecs {
+				f(n)
+			}
+		},
+		func(f func(string)) {
+			for n := range c.tmpl {
+				f(n)
+			}
+		},
+	} {
+		names(func(n string) {
+			for i := range len(n) {
+				if n[i] == '.' {
+					c.parents[n[:i]] = true
+				}
+			}
+		})
+	}
+	return c
+}
+
+func (c *ecsChecker) errorf(format string, a ...any) {
+	c.errs = append(c.errs, fmt.Sprintf(format, a...))
+}
+
+// typeOf is the field's type in ECS or, under mcptrail., in the template.
+func (c *ecsChecker) typeOf(path string) (string, bool) {
+	if strings.HasPrefix(path, "mcptrail.") {
+		t, ok := c.tmpl[path]
+		if t == "object" {
+			return "", false // walk into it
+		}
+		return t, ok
+	}
+	f, ok := c.ecs[path]
+	return f.Type, ok
+}
+
+func (c *ecsChecker) check(doc string, m map[string]any) {
+	c.walk(doc, "", m)
+	// event.type values must be ones ECS expects for the event.category.
+	cats, _ := at(m, "event.category").([]any)
+	types, _ := at(m, "event.type").([]any)
+	allowed := map[string]bool{}
+	for _, av := range c.ecs["event.category"].AllowedValues {
+		if slices.Contains(cats, any(av.Name)) {
+			for _, t := range av.ExpectedEventTypes {
+				allowed[t] = true
+			}
+		}
+	}
+	for _, ty := range types {
+		if !allowed[fmt.Sprint(ty)] {
+			c.errorf("%s: event.type %v is not expected for event.category %v", doc, ty, cats)
+		}
+	}
+	for _, req := range []string{"@timestamp", "ecs.version"} {
+		if at(m, req) == nil {
+			c.errorf("%s: no %s", doc, req)
+		}
+	}
+	if v := at(m, "ecs.version"); v != ECSSchemaVersion {
+		c.errorf("%s: ecs.version %v, but the fields are checked against %s", doc, v, ECSSchemaVersion)
+	}
+}
+
+// ECSSchemaVersion is the version of the vendored ecs_flat.yml.
+const ECSSchemaVersion = "9.4.0"
+
+func (c *ecsChecker) walk(doc, prefix string, m map[string]any) {
+	for k, v := range m {
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		typ, ok := c.typeOf(path)
+		if !ok {
+			if sub, isObj := v.(map[string]any); isObj && c.parents[path] {
+				c.walk(doc, path, sub)
+				continue
+			}
+			c.errorf("%s: %s is not an ECS %s field (nor mapped by the mcptrail template): %s", doc, path, ECSSchemaVersion, jsonKind(v))
+			continue
+		}
+		if strings.HasPrefix(path, "mcptrail.") {
+			c.mcptrail[path] = true
+		}
+		if err := c.ledger.note(doc, path, v); err != nil {
+			c.errs = append(c.errs, err.Error())
+		}
+		vals := []any{v}
+		if arr, isArr := v.([]any); isArr && typ != "nested" {
+			vals = arr
+		}
+		for _, e := range vals {
+			if err := ecsValueFits(typ, e); err != nil {
+				c.errorf("%s: %s (%s): %v", doc, path, typ, err)
+			}
+		}
+		if def, ok := c.ecs[path]; ok && len(def.AllowedValues) > 0 {
+			for _, e := range vals {
+				if !slices.ContainsFunc(def.AllowedValues, func(a struct {
+					Name               string   `yaml:"name"`
+					ExpectedEventTypes []string `yaml:"expected_event_types"`
+				}) bool {
+					return a.Name == e
+				}) {
+					c.errorf("%s: %s = %v is not one of ECS's allowed values", doc, path, e)
+				}
+			}
+		}
+	}
+}
+
+// ecsValueFits reports whether a JSON value is one Elasticsearch indexes
+// into a field of the given type.
+func ecsValueFits(typ string, v any) error {
+	kind := jsonKind(v)
+	switch typ {
+	case "keyword", "constant_keyword", "wildcard", "text", "match_only_text", "version":
+		if kind != "string" {
+			return fmt.Errorf("want a string, got %s", kind)
+		}
+	case "ip":
+		if s, ok := v.(string); !ok || net.ParseIP(s) == nil {
+			return fmt.Errorf("want an IP address, got %s %v", kind, v)
+		}
+	case "date":
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("want a date string, got %s", kind)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			return err
+		}
+	case "long", "integer", "short", "byte", "unsigned_long":
+		if kind != "integer" {
+			return fmt.Errorf("want an integer, got %s %v", kind, v)
+		}
+		n, _ := v.(json.Number).Int64()
+		bits := map[string]int{"integer": 32, "short": 16, "byte": 8}[typ]
+		if bits != 0 && (n >= 1<<(bits-1) || n < -(1<<(bits-1))) {
+			return fmt.Errorf("%d does not fit a %s", n, typ)
+		}
+	case "float", "double", "half_float", "scaled_float":
+		if kind != "integer" && kind != "number" {
+			return fmt.Errorf("want a number, got %s", kind)
+		}
+	case "boolean":
+		if kind != "boolean" {
+			return fmt.Errorf("want a boolean, got %s", kind)
+		}
+	case "object", "flattened":
+		if kind != "object" {
+			return fmt.Errorf("want an object, got %s", kind)
+		}
+	case "nested":
+		if !strings.HasPrefix(kind, "array<object") && kind != "object" {
+			return fmt.Errorf("want objects, got %s", kind)
+		}
+	default:
+		return fmt.Errorf("checker knows no type %q", typ)
+	}
+	return nil
+}
+
+// --- OCSF --------------------------------------------------------------
+
+type ocsfAttrDef struct {
+	Type        string                              `json:"type"`
+	ObjectType  string                              `json:"object_type"`
+	IsArray     bool                                `json:"is_array"`
+	Requirement string                              `json:"requirement"`
+	Sibling     string                              `json:"sibling"`
+	Enum        map[string]struct{ Caption string } `json:"enum"`
+	Profiles    []string                            `json:"profiles"`
+}
+
+type ocsfDef struct {
+	UID         *int                   `json:"uid"`
+	CategoryUID int                    `json:"category_uid"`
+	Attributes  map[string]ocsfAttrDef `json:"attributes"`
+	Constraints struct {
+		AtLeastOne []string `json:"at_least_one"`
+		JustOne    []string `json:"just_one"`
+	} `json:"constraints"`
+}
+
+type ocsfTypeDef struct {
+	Type   string    `json:"type"`
+	Regex  string    `json:"regex"`
+	MaxLen int       `json:"max_len"`
+	Range  []float64 `json:"range"`
+}
+
+type ocsfSchemaFile struct {
+	Version    string             `json:"version"`
+	Classes    map[string]ocsfDef `json:"classes"`
+	Objects    map[string]ocsfDef `json:"objects"`
+	Dictionary struct {
+		Types struct {
+			Attributes map[string]ocsfTypeDef `json:"attributes"`
+		} `json:"types"`
+	} `json:"dictionary"`
+}
+
+var (
+	ocsfOnce   sync.Once
+	ocsfSchema *ocsfSchemaFile
+)
+
+func loadOCSFSchema(t *testing.T) *ocsfSchemaFile {
+	t.Helper()
+	ocsfOnce.Do(func() {
+		var s ocsfSchemaFile
+		if err := json.Unmarshal(readGz(t, "testdata/ocsf-1.8.0.compiled.json.gz"), &s); err != nil {
+			t.Fatalf("OCSF schema: %v", err)
+		}
+		ocsfSchema = &s
+	})
+	if ocsfSchema == nil || len(ocsfSchema.Classes) < 50 {
+		t.Fatal("OCSF schema not loaded")
+	}
+	return ocsfSchema
+}
+
+// ocsfChecker checks OCSF events against the compiled schema: the class
+// by class_uid; every attribute defined in its class or object, of its
+// type (and the type's regex, length and range), within its enum;
+// required attributes and the at_least_one / just_one constraints; an
+// attribute of a profile only with the profile in metadata.profiles; the
+// *_id beside every caption set (user.type → user.type_id), and a caption
+// that agrees with its id's enum; type_uid = class_uid*100+activity_id;
+// metadata.version the schema's; and unmapped members of one type in
+// every event.
+type ocsfChecker struct {
+	s      *ocsfSchemaFile
+	ledger typeLedger
+	errs   []string
+	re     map[string]*regexp.Regexp
+}
+
+func newOCSFChecker(t *testing.T) *ocsfChecker {
+	return &ocsfChecker{s: loadOCSFSchema(t), re: map[string]*regexp.Regexp{}}
+}
+
+func (c *ocsfChecker) errorf(format string, a ...any) {
+	c.errs = append(c.errs, fmt.Sprintf(format, a...))
+}
+
+func (c *ocsfChecker) check(doc string, m map[string]any) {
+	uid, err := m["class_uid"].(json.Number).Int64()
+	if err != nil {
+		c.errorf("%s: class_uid %v", doc, m["class_uid"])
+		return
+	}
+	var class *ocsfDef
+	for _, cl := range c.s.Classes {
+		if cl.UID != nil && int64(*cl.UID) == uid {
+			class = &cl
+			break
+		}
+	}
+	if class == nil {
+		c.errorf("%s: no class %d in OCSF %s", doc, uid, c.s.Version)
+		return
+	}
+	var profiles []string
+	if md, ok := m["metadata"].(map[string]any); ok {
+		if ps, ok := md["profiles"].([]any); ok {
+			for _, p := range ps {
+				profiles = append(profiles, fmt.Sprint(p))
+			}
+		}
+		if md["version"] != c.s.Version {
+			c.errorf("%s: metadata.version %v, checked against %s", doc, md["version"], c.s.Version)
+		}
+	}
+	c.object(doc, "", m, class, profiles)
+	num := func(k string) int64 { n, _ := m[k].(json.Number).Int64(); return n }
+	if num("type_uid") != uid*100+num("activity_id") {
+		c.errorf("%s: type_uid %d is not class_uid*100+activity_id = %d", doc, num("type_uid"), uid*100+num("activity_id"))
+	}
+	if num("category_uid") != int64(class.CategoryUID) {
+		c.errorf("%s: category_uid %d, the class is in %d", doc, num("category_uid"), class.CategoryUID)
+	}
+	if u, ok := m["unmapped"].(map[string]any); ok {
+		for k, v := range u {
+			if err := c.ledger.note(doc, "unmapped."+k, v); err != nil {
+				c.errs = append(c.errs, err.Error())
+			}
+		}
+	}
+}
+
+func (c *ocsfChecker) object(doc, path string, m map[string]any, def *ocsfDef, profiles []string) {
+	name := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	for k, v := range m {
+		a, ok := def.Attributes[k]
+		if !ok {
+			c.errorf("%s: %s is not an attribute of OCSF %s here", doc, name(k), c.s.Version)
+			continue
+		}
+		if len(a.Profiles) > 0 && !slices.ContainsFunc(a.Profiles, func(p string) bool { return slices.Contains(profiles, p) }) {
+			c.errorf("%s: %s belongs to profile %v, not in metadata.profiles %v", doc, name(k), a.Profiles, profiles)
+		}
+		vals := []any{v}
+		if a.IsArray {
+			arr, isArr := v.([]any)
+			if !isArr {
+				c.errorf("%s: %s must be an array, is %s", doc, name(k), jsonKind(v))
+				continue
+			}
+			vals = arr
+		}
+		for _, e := range vals {
+			c.value(doc, name(k), e, a, profiles)
+		}
+		if a.Sibling != "" && len(a.Enum) > 0 {
+			// k is an _id; its sibling the caption. A caption must agree
+			// with the enum unless the id is 99 Other (the caption then
+			// says what it is).
+			id := fmt.Sprint(v)
+			if cap, set := m[a.Sibling]; set && id != "99" {
+				if e, known := a.Enum[id]; known && e.Caption != cap {
+					c.errorf("%s: %s = %v but %s %s is %q", doc, name(a.Sibling), cap, name(k), id, e.Caption)
+				}
+			}
+		}
+	}
+	for k, a := range def.Attributes {
+		applies := len(a.Profiles) == 0 || slices.ContainsFunc(a.Profiles, func(p string) bool { return slices.Contains(profiles, p) })
+		if a.Requirement == "required" && applies {
+			// A profile's required attributes bind only events that
+			// apply the profile.
+			if _, ok := m[k]; !ok {
+				c.errorf("%s: required %s missing", doc, name(k))
+			}
+		}
+		if a.Sibling != "" && len(a.Enum) > 0 {
+			if _, capSet := m[a.Sibling]; capSet {
+				if _, idSet := m[k]; !idSet {
+					c.errorf("%s: %s is set without %s", doc, name(a.Sibling), name(k))
+				}
+			}
+		}
+	}
+	if l := def.Constraints.AtLeastOne; len(l) > 0 && !slices.ContainsFunc(l, func(k string) bool { _, ok := m[k]; return ok }) {
+		c.errorf("%s: %s needs at least one of %v", doc, nonEmpty(path, "event"), l)
+	}
+	if l := def.Constraints.JustOne; len(l) > 0 {
+		n := 0
+		for _, k := range l {
+			if _, ok := m[k]; ok {
+				n++
+			}
+		}
+		if n != 1 {
+			c.errorf("%s: %s needs exactly one of %v, has %d", doc, nonEmpty(path, "event"), l, n)
+		}
+	}
+}
+
+func (c *ocsfChecker) value(doc, path string, v any, a ocsfAttrDef, profiles []string) {
+	if a.Type == "object_t" {
+		sub, ok := v.(map[string]any)
+		if !ok {
+			c.errorf("%s: %s must be an object, is %s", doc, path, jsonKind(v))
+			return
+		}
+		if a.ObjectType == "object" {
+			return // free-form (unmapped)
+		}
+		def, ok := c.s.Objects[a.ObjectType]
+		if !ok {
+			c.errorf("%s: %s: no object %q in the schema", doc, path, a.ObjectType)
+			return
+		}
+		c.object(doc, path, sub, &def, profiles)
+		return
+	}
+	typ := a.Type
+	td := c.s.Dictionary.Types.Attributes[typ]
+	base := typ
+	if td.Type != "" {
+		base = td.Type
+	}
+	if bt := c.s.Dictionary.Types.Attributes[base]; bt.Type != "" {
+		base = bt.Type // timestamp_t → long_t, port_t → integer_t
+	}
+	kind := jsonKind(v)
+	switch base {
+	case "string_t":
+		if kind != "string" {
+			c.errorf("%s: %s (%s) must be a string, is %s", doc, path, typ, kind)
+			return
+		}
+		s := v.(string)
+		if td.MaxLen > 0 && len(s) > td.MaxLen {
+			c.errorf("%s: %s (%s) longer than %d", doc, path, typ, td.MaxLen)
+		}
+		if td.Regex != "" {
+			re, ok := c.re[typ]
+			if !ok {
+				re, _ = regexp.Compile(td.Regex) // nil: a regex RE2 cannot read
+				c.re[typ] = re
+			}
+			if re != nil && !re.MatchString(s) {
+				c.errorf("%s: %s = %q does not match %s", doc, path, s, typ)
+			}
+		}
+	case "integer_t", "long_t":
+		if kind != "integer" {
+			c.errorf("%s: %s (%s) must be an integer, is %s %v", doc, path, typ, kind, v)
+			return
+		}
+		n, _ := v.(json.Number).Int64()
+		if base == "integer_t" && (n > 1<<31-1 || n < -(1<<31)) {
+			c.errorf("%s: %s = %d overflows an integer", doc, path, n)
+		}
+		if len(td.Range) == 2 && (float64(n) < td.Range[0] || float64(n) > td.Range[1]) {
+			c.errorf("%s: %s = %d outside %v", doc, path, n, td.Range)
+		}
+	case "float_t":
+		if kind != "integer" && kind != "number" {
+			c.errorf("%s: %s must be a number, is %s", doc, path, kind)
+		}
+	case "boolean_t":
+		if kind != "boolean" {
+			c.errorf("%s: %s must be a boolean, is %s", doc, path, kind)
+		}
+	case "json_t":
+	default:
+		c.errorf("%s: %s: checker knows no type %q", doc, path, typ)
+	}
+	if len(a.Enum) > 0 {
+		if _, ok := a.Enum[fmt.Sprint(v)]; !ok {
+			c.errorf("%s: %s = %v is not in its enum", doc, path, v)
+		}
+	}
+}
+
+// --- CEF ---------------------------------------------------------------
+
+// cefDictEntry is one key of the CEF key dictionary as testdata transcribes it.
+type cefDictEntry struct {
+	typ string // String, Integer, Long, IPv4, IPv6, TimeStamp
+	max int    // length limit of a String (0: none given)
+}
+
+// loadCEFDictionary reads testdata/cef-key-dictionary.txt.
+func loadCEFDictionary(t *testing.T) map[string]cefDictEntry {
+	t.Helper()
+	b, err := os.ReadFile("testdata/cef-key-dictionary.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := map[string]cefDictEntry{}
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			t.Fatalf("dictionary line %q", line)
+		}
+		n := 0
+		if f[3-1] != "-" {
+			if n, err = strconv.Atoi(f[2]); err != nil {
+				t.Fatalf("dictionary line %q", line)
+			}
+		}
+		d[f[0]] = cefDictEntry{typ: f[1], max: n}
+	}
+	return d
+}
