@@ -247,3 +247,25 @@ func cefViolations(dict map[string]cefDictEntry, line string) []error {
 	}
 	return errs
 }
+
+// TestSyslogMessageSizes: what docs/siem.md tells receivers. A CEF message
+// of an ordinary event fits the 2,048 octets RFC 5424 has every receiver
+// accept; OCSF and ECS messages without bodies stay within 4 KB, well under
+// rsyslog's default 8 KB (and the 64k docs/siem.md recommends).
+func TestSyslogMessageSizes(t *testing.T) {
+	f := NewSyslogFramer()
+	for _, tc := range []struct {
+		format Format
+		max    int
+	}{{FormatCEF, 2048}, {FormatOCSF, 4096}, {FormatECS, 4096}} {
+		largest := 0
+		for name, ev := range sampleEvents() {
+			n := len(f.Message(ev, encodeWith(t, tc.format, testOpts, ev)))
+			largest = max(largest, n)
+			if n > tc.max {
+				t.Errorf("%s %s: a %d-octet syslog message, more than %d", tc.format, name, n, tc.max)
+			}
+		}
+		t.Logf("%s: largest syslog message %d octets", tc.format, largest)
+	}
+}

@@ -274,6 +274,12 @@ func (c *ecsChecker) check(doc string, m map[string]any) {
 			c.errorf("%s: no %s", doc, req)
 		}
 	}
+	// network.transport is an IANA protocol keyword (ECS: "the transport
+	// layer (udp, tcp, ipv6-icmp, etc.)"); ECS lists no allowed values, so
+	// these are the IANA Protocol Numbers keywords a gateway could meet.
+	if v := at(m, "network.transport"); v != nil && !slices.Contains([]any{"tcp", "udp", "sctp", "dccp", "udplite", "icmp", "ipv6-icmp"}, v) {
+		c.errorf("%s: network.transport %v is not an IANA transport protocol keyword", doc, v)
+	}
 	if v := at(m, "ecs.version"); v != ECSSchemaVersion {
 		c.errorf("%s: ecs.version %v, but the fields are checked against %s", doc, v, ECSSchemaVersion)
 	}
