@@ -11,9 +11,10 @@ import (
 
 // OCSFVersion is the OCSF schema version the records claim
 // (metadata.version) and are validated against, attribute by attribute,
-// with the compiled 1.8.0 schema. Older consumers: actor.app_name and
-// app_uid appeared in OCSF 1.2, the trace profile and is_alert in 1.4, so
-// nothing before 1.4 reads every attribute.
+// with the compiled 1.8.0 schema (none of them deprecated there). Older
+// consumers: actor.app_name and app_uid appeared in OCSF 1.2, the trace
+// profile and is_alert in 1.4, user.programmatic_credentials in 1.6 (it
+// replaced user.credential_uid), so nothing before 1.6 reads every one.
 const OCSFVersion = "1.8.0"
 
 // OCSF class and category numbers.
@@ -99,11 +100,18 @@ type (
 		Profiles       []string    `json:"profiles,omitempty"`
 	}
 	ocsfUser struct {
-		Name          string `json:"name,omitempty"`
-		UID           string `json:"uid,omitempty"`
-		CredentialUID string `json:"credential_uid,omitempty"`
-		TypeID        *int   `json:"type_id,omitempty"`
-		Type          string `json:"type,omitempty"`
+		Name        string           `json:"name,omitempty"`
+		UID         string           `json:"uid,omitempty"`
+		TypeID      *int             `json:"type_id,omitempty"`
+		Type        string           `json:"type,omitempty"`
+		Credentials []ocsfCredential `json:"programmatic_credentials,omitempty"`
+	}
+	// ocsfCredential is a programmatic_credential (OCSF 1.6; it replaces
+	// user.credential_uid, deprecated since): the token's fingerprint and
+	// how the principal proved itself (token, jwt, ssh_key).
+	ocsfCredential struct {
+		UID  string `json:"uid"`
+		Type string `json:"type,omitempty"`
 	}
 	ocsfSession struct {
 		UID string `json:"uid"`
@@ -251,11 +259,14 @@ func (e *ocsfEncoder) metadata(ev *store.Event) ocsfMetadata {
 func (e *ocsfEncoder) actor(ev *store.Event) ocsfActor {
 	var a ocsfActor
 	if p := ev.Principal; p != nil && p.Subject != "" {
-		a.User = &ocsfUser{Name: p.Subject, UID: p.Subject, CredentialUID: p.CredentialID}
+		a.User = &ocsfUser{Name: p.Subject, UID: p.Subject}
+		if p.CredentialID != "" {
+			a.User.Credentials = []ocsfCredential{{UID: p.CredentialID, Type: p.Kind}}
+		}
 		if p.Kind == "os_user" {
 			// An operating-system account: user.type_id 1 User. A token,
 			// JWT or SSH key says how the principal proved itself, not what
-			// kind of account it is; that is unmapped.principal.kind.
+			// kind of account it is: that is the credential's type.
 			one := 1
 			a.User.TypeID, a.User.Type = &one, "User"
 		}

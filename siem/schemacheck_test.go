@@ -395,6 +395,7 @@ type ocsfAttrDef struct {
 	Sibling     string                              `json:"sibling"`
 	Enum        map[string]struct{ Caption string } `json:"enum"`
 	Profiles    []string                            `json:"profiles"`
+	Deprecated  json.RawMessage                     `json:"@deprecated"`
 }
 
 type ocsfDef struct {
@@ -451,7 +452,7 @@ func loadOCSFSchema(t *testing.T) *ocsfSchemaFile {
 // required attributes and the at_least_one / just_one constraints; an
 // attribute of a profile only with the profile in metadata.profiles; the
 // *_id beside every caption set (user.type → user.type_id), and a caption
-// that agrees with its id's enum; type_uid = class_uid*100+activity_id;
+// that agrees with its id's enum; no deprecated attribute; type_uid = class_uid*100+activity_id;
 // metadata.version the schema's; and unmapped members of one type in
 // every event.
 type ocsfChecker struct {
@@ -526,6 +527,9 @@ func (c *ocsfChecker) object(doc, path string, m map[string]any, def *ocsfDef, p
 		if !ok {
 			c.errorf("%s: %s is not an attribute of OCSF %s here", doc, name(k), c.s.Version)
 			continue
+		}
+		if a.Deprecated != nil {
+			c.errorf("%s: %s is deprecated in OCSF %s: %s", doc, name(k), c.s.Version, a.Deprecated)
 		}
 		if len(a.Profiles) > 0 && !slices.ContainsFunc(a.Profiles, func(p string) bool { return slices.Contains(profiles, p) }) {
 			c.errorf("%s: %s belongs to profile %v, not in metadata.profiles %v", doc, name(k), a.Profiles, profiles)
