@@ -156,19 +156,28 @@ func encodeWith(t *testing.T, f Format, o Options, ev *store.Event) []byte {
 
 var testOpts = Options{Version: "1.2.3", Hostname: "gw.example.com", Upstreams: map[string]string{"web": "https://10.1.2.3:8443/mcp"}}
 
+func decodeN(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	m, err := siemtest.DecodeNumbers(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	return m
+}
+
 // ocsfErrors validates one OCSF record against the compiled schema.
 func ocsfErrors(t *testing.T, m map[string]any) []string {
 	t.Helper()
 	c := newOCSFChecker(t)
-	c.check("record", m)
-	return c.errs
+	c.CheckDecoded("record", m)
+	return c.Errs
 }
 
 func TestOCSFSchemaCatchesMistakes(t *testing.T) {
 	// The validating tests are only worth their names if the checker
 	// rejects what the schema forbids.
 	good := encodeWith(t, FormatOCSF, testOpts, sampleEvents()["write_request"])
-	if errs := ocsfErrors(t, decodeNumbers(t, good)); len(errs) > 0 {
+	if errs := ocsfErrors(t, decodeN(t, good)); len(errs) > 0 {
 		t.Fatalf("the good record fails: %v", errs)
 	}
 	obj := func(m map[string]any, k string) map[string]any { return m[k].(map[string]any) }
@@ -192,7 +201,7 @@ func TestOCSFSchemaCatchesMistakes(t *testing.T) {
 		"profile attribute alone":  func(m map[string]any) { delete(obj(m, "metadata"), "profiles") },
 		"metadata.version claimed": func(m map[string]any) { obj(m, "metadata")["version"] = "1.1.0" },
 	} {
-		m := decodeNumbers(t, good)
+		m := decodeN(t, good)
 		mutate(m)
 		if errs := ocsfErrors(t, m); len(errs) == 0 {
 			t.Errorf("%s: the checker accepted it", name)
@@ -278,7 +287,7 @@ func TestOCSFAPIActivityMapping(t *testing.T) {
 func TestOCSFDetectionFinding(t *testing.T) {
 	ev := sampleEvents()["alert"]
 	b := encodeWith(t, FormatOCSF, testOpts, ev)
-	if errs := ocsfErrors(t, decodeNumbers(t, b)); len(errs) > 0 {
+	if errs := ocsfErrors(t, decodeN(t, b)); len(errs) > 0 {
 		t.Fatalf("%v\n%s", errs, b)
 	}
 	m := decode(t, b)
@@ -301,7 +310,7 @@ func TestOCSFDetectionFinding(t *testing.T) {
 		t.Errorf("related_events = %v, want the triggering request sess-1/7", rel)
 	}
 	// A finding is no API Activity (the check above is not vacuous).
-	as := decodeNumbers(t, b)
+	as := decodeN(t, b)
 	as["class_uid"], as["type_uid"], as["category_uid"] = json.Number("6003"), json.Number("600301"), json.Number("6")
 	if len(ocsfErrors(t, as)) == 0 {
 		t.Error("a Detection Finding validated as API Activity")

@@ -1,13 +1,14 @@
-package siem
+package siemtest
 
 // Checkers of exported events against the published schemas vendored in
-// testdata (see testdata/NOTICE-schemas): ECS's ecs_flat.yml, OCSF's
+// siem/testdata (see its NOTICE-schemas): ECS's ecs_flat.yml, OCSF's
 // compiled schema, and the CEF key dictionary. They are written from the
 // schema files, not from the encoders: each reports what a schema-aware
 // consumer would reject.
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -18,42 +19,47 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-func readGz(t *testing.T, path string) []byte {
-	t.Helper()
+func readGz(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer f.Close()
 	z, err := gzip.NewReader(f)
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	b, err := io.ReadAll(z)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return b
+	return io.ReadAll(z)
 }
 
-// decodeNumbers decodes JSON keeping numbers as json.Number, so that an
-// integer field can be told from a float one.
-func decodeNumbers(t *testing.T, b []byte) map[string]any {
-	t.Helper()
+// DecodeNumbers decodes a JSON object keeping numbers as json.Number, so
+// that an integer field can be told from a float one.
+func DecodeNumbers(b []byte) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var m map[string]any
 	if err := d.Decode(&m); err != nil {
-		t.Fatalf("not a JSON object: %v\n%s", err, b)
+		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
-	return m
+	return m, nil
+}
+
+// at walks a decoded JSON object by a dotted path.
+func at(m map[string]any, path string) any {
+	var v any = m
+	for _, k := range strings.Split(path, ".") {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = o[k]
+	}
+	return v
 }
 
 // jsonKind names a decoded JSON value's type.
@@ -128,34 +134,12 @@ type ecsFieldDef struct {
 	} `yaml:"allowed_values"`
 }
 
-var (
-	ecsOnce   sync.Once
-	ecsFields map[string]ecsFieldDef
-)
-
-// loadECSFields reads ECS 9.4.0's ecs_flat.yml: every field by dotted name.
-func loadECSFields(t *testing.T) map[string]ecsFieldDef {
-	t.Helper()
-	ecsOnce.Do(func() {
-		var m map[string]ecsFieldDef
-		if err := yaml.Unmarshal(readGz(t, "testdata/ecs_flat-9.4.0.yml.gz"), &m); err != nil {
-			t.Fatalf("ecs_flat.yml: %v", err)
-		}
-		ecsFields = m
-	})
-	if len(ecsFields) < 1000 {
-		t.Fatalf("ecs_flat.yml holds %d fields", len(ecsFields))
-	}
-	return ecsFields
-}
-
-// loadTemplateFields reads the Elasticsearch index template shipped for
-// the mcptrail.* fields: every mapped field by dotted name and its type.
-func loadTemplateFields(t *testing.T) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile("elasticsearch/mcptrail-template.json")
+// templateFields reads an Elasticsearch index template: every mapped
+// field by dotted name and its type ("object" for one with properties).
+func templateFields(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var tmpl struct {
 		Template struct {
@@ -165,52 +149,75 @@ func loadTemplateFields(t *testing.T) map[string]string {
 		} `json:"template"`
 	}
 	if err := json.Unmarshal(b, &tmpl); err != nil {
-		t.Fatalf("template: %v", err)
+		return nil, fmt.Errorf("template: %w", err)
 	}
 	out := map[string]string{}
-	var walk func(prefix string, props map[string]json.RawMessage)
-	walk = func(prefix string, props map[string]json.RawMessage) {
+	var walk func(prefix string, props map[string]json.RawMessage) error
+	walk = func(prefix string, props map[string]json.RawMessage) error {
 		for name, raw := range props {
 			var f struct {
 				Type       string                     `json:"type"`
 				Properties map[string]json.RawMessage `json:"properties"`
 			}
 			if err := json.Unmarshal(raw, &f); err != nil {
-				t.Fatalf("template %s%s: %v", prefix, name, err)
+				return fmt.Errorf("template %s%s: %w", prefix, name, err)
 			}
 			switch {
 			case f.Properties != nil:
 				out[prefix+name] = "object"
-				walk(prefix+name+".", f.Properties)
+				if err := walk(prefix+name+".", f.Properties); err != nil {
+					return err
+				}
 			case f.Type == "":
-				t.Fatalf("template %s%s: no type", prefix, name)
+				return fmt.Errorf("template %s%s: no type", prefix, name)
 			default:
 				out[prefix+name] = f.Type
 			}
 		}
+		return nil
 	}
-	walk("", tmpl.Template.Mappings.Properties)
+	if err := walk("", tmpl.Template.Mappings.Properties); err != nil {
+		return nil, err
+	}
 	if out["mcptrail"] != "object" {
-		t.Fatal("template maps no mcptrail object")
+		return nil, fmt.Errorf("template maps no mcptrail object")
 	}
-	return out
+	return out, nil
 }
 
-// ecsChecker checks ECS documents: every field is an ECS 9.4.0 field (or
-// under mcptrail.*, mapped by the template) whose value has the JSON type
+// ECSChecker checks ECS documents: every field is an ECS field (or under
+// mcptrail.*, mapped by the template) whose value has the JSON type
 // the field's type takes, within its allowed values; event.type fits
 // event.category; and no field changes type from one document to the next.
-type ecsChecker struct {
+type ECSChecker struct {
+	Version  string // the ECS version of the fields file, which documents must claim
+	Errs     []string
 	ecs      map[string]ecsFieldDef
 	tmpl     map[string]string
 	parents  map[string]bool // every proper prefix of a defined field
 	ledger   typeLedger
-	errs     []string
 	mcptrail map[string]bool // the mcptrail.* leaves seen
 }
 
-func newECSChecker(t *testing.T) *ecsChecker {
-	c := &ecsChecker{ecs: loadECSFields(t), tmpl: loadTemplateFields(t), parents: map[string]bool{}, mcptrail: map[string]bool{}}
+// NewECSChecker reads ECS's ecs_flat.yml (gzipped) of the given version
+// and the index template that maps mcptrail.*.
+func NewECSChecker(ecsFlatGz, version, template string) (*ECSChecker, error) {
+	raw, err := readGz(ecsFlatGz)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]ecsFieldDef
+	if err := yaml.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("ecs_flat.yml: %w", err)
+	}
+	if len(fields) < 1000 {
+		return nil, fmt.Errorf("ecs_flat.yml holds %d fields", len(fields))
+	}
+	tmpl, err := templateFields(template)
+	if err != nil {
+		return nil, err
+	}
+	c := &ECSChecker{Version: version, ecs: fields, tmpl: tmpl, parents: map[string]bool{}, mcptrail: map[string]bool{}}
 	for _, names := range []func(func(string)){
 		func(f func(string)) {
 			for n := range c.ecs {
@@ -231,15 +238,28 @@ func newECSChecker(t *testing.T) *ecsChecker {
 			}
 		})
 	}
-	return c
+	return c, nil
 }
 
-func (c *ecsChecker) errorf(format string, a ...any) {
-	c.errs = append(c.errs, fmt.Sprintf(format, a...))
+// Unused lists the fields the template maps that no document checked so
+// far carried.
+func (c *ECSChecker) Unused() []string {
+	var out []string
+	for f, typ := range c.tmpl {
+		if typ != "object" && !c.mcptrail[f] {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (c *ECSChecker) errorf(format string, a ...any) {
+	c.Errs = append(c.Errs, fmt.Sprintf(format, a...))
 }
 
 // typeOf is the field's type in ECS or, under mcptrail., in the template.
-func (c *ecsChecker) typeOf(path string) (string, bool) {
+func (c *ECSChecker) typeOf(path string) (string, bool) {
 	if strings.HasPrefix(path, "mcptrail.") {
 		t, ok := c.tmpl[path]
 		if t == "object" {
@@ -251,7 +271,13 @@ func (c *ecsChecker) typeOf(path string) (string, bool) {
 	return f.Type, ok
 }
 
-func (c *ecsChecker) check(doc string, m map[string]any) {
+// Check checks one document, named doc in the errors.
+func (c *ECSChecker) Check(doc string, b []byte) {
+	m, err := DecodeNumbers(b)
+	if err != nil {
+		c.errorf("%s: %v", doc, err)
+		return
+	}
 	c.walk(doc, "", m)
 	// event.type values must be ones ECS expects for the event.category.
 	cats, _ := at(m, "event.category").([]any)
@@ -280,15 +306,12 @@ func (c *ecsChecker) check(doc string, m map[string]any) {
 	if v := at(m, "network.transport"); v != nil && !slices.Contains([]any{"tcp", "udp", "sctp", "dccp", "udplite", "icmp", "ipv6-icmp"}, v) {
 		c.errorf("%s: network.transport %v is not an IANA transport protocol keyword", doc, v)
 	}
-	if v := at(m, "ecs.version"); v != ECSSchemaVersion {
-		c.errorf("%s: ecs.version %v, but the fields are checked against %s", doc, v, ECSSchemaVersion)
+	if v := at(m, "ecs.version"); v != c.Version {
+		c.errorf("%s: ecs.version %v, but the fields are checked against %s", doc, v, c.Version)
 	}
 }
 
-// ECSSchemaVersion is the version of the vendored ecs_flat.yml.
-const ECSSchemaVersion = "9.4.0"
-
-func (c *ecsChecker) walk(doc, prefix string, m map[string]any) {
+func (c *ECSChecker) walk(doc, prefix string, m map[string]any) {
 	for k, v := range m {
 		path := k
 		if prefix != "" {
@@ -300,14 +323,14 @@ func (c *ecsChecker) walk(doc, prefix string, m map[string]any) {
 				c.walk(doc, path, sub)
 				continue
 			}
-			c.errorf("%s: %s is not an ECS %s field (nor mapped by the mcptrail template): %s", doc, path, ECSSchemaVersion, jsonKind(v))
+			c.errorf("%s: %s is not an ECS %s field (nor mapped by the mcptrail template): %s", doc, path, c.Version, jsonKind(v))
 			continue
 		}
 		if strings.HasPrefix(path, "mcptrail.") {
 			c.mcptrail[path] = true
 		}
 		if err := c.ledger.note(doc, path, v); err != nil {
-			c.errs = append(c.errs, err.Error())
+			c.Errs = append(c.Errs, err.Error())
 		}
 		vals := []any{v}
 		if arr, isArr := v.([]any); isArr && typ != "nested" {
@@ -426,27 +449,7 @@ type ocsfSchemaFile struct {
 	} `json:"dictionary"`
 }
 
-var (
-	ocsfOnce   sync.Once
-	ocsfSchema *ocsfSchemaFile
-)
-
-func loadOCSFSchema(t *testing.T) *ocsfSchemaFile {
-	t.Helper()
-	ocsfOnce.Do(func() {
-		var s ocsfSchemaFile
-		if err := json.Unmarshal(readGz(t, "testdata/ocsf-1.8.0.compiled.json.gz"), &s); err != nil {
-			t.Fatalf("OCSF schema: %v", err)
-		}
-		ocsfSchema = &s
-	})
-	if ocsfSchema == nil || len(ocsfSchema.Classes) < 50 {
-		t.Fatal("OCSF schema not loaded")
-	}
-	return ocsfSchema
-}
-
-// ocsfChecker checks OCSF events against the compiled schema: the class
+// OCSFChecker checks OCSF events against the compiled schema: the class
 // by class_uid; every attribute defined in its class or object, of its
 // type (and the type's regex, length and range), within its enum;
 // required attributes and the at_least_one / just_one constraints; an
@@ -455,23 +458,47 @@ func loadOCSFSchema(t *testing.T) *ocsfSchemaFile {
 // that agrees with its id's enum; no deprecated attribute; type_uid = class_uid*100+activity_id;
 // metadata.version the schema's; and unmapped members of one type in
 // every event.
-type ocsfChecker struct {
+type OCSFChecker struct {
+	Errs   []string
 	s      *ocsfSchemaFile
 	ledger typeLedger
-	errs   []string
 	re     map[string]*regexp.Regexp
 }
 
-func newOCSFChecker(t *testing.T) *ocsfChecker {
-	return &ocsfChecker{s: loadOCSFSchema(t), re: map[string]*regexp.Regexp{}}
+// NewOCSFChecker reads a compiled OCSF schema (gzipped).
+func NewOCSFChecker(compiledGz string) (*OCSFChecker, error) {
+	raw, err := readGz(compiledGz)
+	if err != nil {
+		return nil, err
+	}
+	var s ocsfSchemaFile
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("OCSF schema: %w", err)
+	}
+	if len(s.Classes) < 50 || s.Version == "" {
+		return nil, fmt.Errorf("OCSF schema: %d classes, version %q", len(s.Classes), s.Version)
+	}
+	return &OCSFChecker{s: &s, re: map[string]*regexp.Regexp{}}, nil
 }
 
-func (c *ocsfChecker) errorf(format string, a ...any) {
-	c.errs = append(c.errs, fmt.Sprintf(format, a...))
+func (c *OCSFChecker) errorf(format string, a ...any) {
+	c.Errs = append(c.Errs, fmt.Sprintf(format, a...))
 }
 
-func (c *ocsfChecker) check(doc string, m map[string]any) {
-	uid, err := m["class_uid"].(json.Number).Int64()
+// Check checks one event, named doc in the errors.
+func (c *OCSFChecker) Check(doc string, b []byte) {
+	m, err := DecodeNumbers(b)
+	if err != nil {
+		c.errorf("%s: %v", doc, err)
+		return
+	}
+	c.CheckDecoded(doc, m)
+}
+
+// CheckDecoded checks an event decoded by DecodeNumbers.
+func (c *OCSFChecker) CheckDecoded(doc string, m map[string]any) {
+	n, _ := m["class_uid"].(json.Number)
+	uid, err := n.Int64()
 	if err != nil {
 		c.errorf("%s: class_uid %v", doc, m["class_uid"])
 		return
@@ -509,13 +536,13 @@ func (c *ocsfChecker) check(doc string, m map[string]any) {
 	if u, ok := m["unmapped"].(map[string]any); ok {
 		for k, v := range u {
 			if err := c.ledger.note(doc, "unmapped."+k, v); err != nil {
-				c.errs = append(c.errs, err.Error())
+				c.Errs = append(c.Errs, err.Error())
 			}
 		}
 	}
 }
 
-func (c *ocsfChecker) object(doc, path string, m map[string]any, def *ocsfDef, profiles []string) {
+func (c *OCSFChecker) object(doc, path string, m map[string]any, def *ocsfDef, profiles []string) {
 	name := func(k string) string {
 		if path == "" {
 			return k
@@ -576,7 +603,7 @@ func (c *ocsfChecker) object(doc, path string, m map[string]any, def *ocsfDef, p
 		}
 	}
 	if l := def.Constraints.AtLeastOne; len(l) > 0 && !slices.ContainsFunc(l, func(k string) bool { _, ok := m[k]; return ok }) {
-		c.errorf("%s: %s needs at least one of %v", doc, nonEmpty(path, "event"), l)
+		c.errorf("%s: %s needs at least one of %v", doc, cmp.Or(path, "event"), l)
 	}
 	if l := def.Constraints.JustOne; len(l) > 0 {
 		n := 0
@@ -586,12 +613,12 @@ func (c *ocsfChecker) object(doc, path string, m map[string]any, def *ocsfDef, p
 			}
 		}
 		if n != 1 {
-			c.errorf("%s: %s needs exactly one of %v, has %d", doc, nonEmpty(path, "event"), l, n)
+			c.errorf("%s: %s needs exactly one of %v, has %d", doc, cmp.Or(path, "event"), l, n)
 		}
 	}
 }
 
-func (c *ocsfChecker) value(doc, path string, v any, a ocsfAttrDef, profiles []string) {
+func (c *OCSFChecker) value(doc, path string, v any, a ocsfAttrDef, profiles []string) {
 	if a.Type == "object_t" {
 		sub, ok := v.(map[string]any)
 		if !ok {
@@ -672,36 +699,92 @@ func (c *ocsfChecker) value(doc, path string, v any, a ocsfAttrDef, profiles []s
 
 // --- CEF ---------------------------------------------------------------
 
-// cefDictEntry is one key of the CEF key dictionary as testdata transcribes it.
-type cefDictEntry struct {
-	typ string // String, Integer, Long, IPv4, IPv6, TimeStamp
-	max int    // length limit of a String (0: none given)
+// CEFDictionary is the part of the CEF key dictionary a file transcribes
+// (siem/testdata/cef-key-dictionary.txt): per key its type and length limit.
+type CEFDictionary map[string]CEFKey
+
+// CEFKey is one key of the dictionary.
+type CEFKey struct {
+	Type string // String, Integer, Long, IPv4, IPv6, TimeStamp
+	Max  int    // length limit of a String (0: none given)
 }
 
-// loadCEFDictionary reads testdata/cef-key-dictionary.txt.
-func loadCEFDictionary(t *testing.T) map[string]cefDictEntry {
-	t.Helper()
-	b, err := os.ReadFile("testdata/cef-key-dictionary.txt")
+// LoadCEFDictionary reads lines of "key type length" ("-": no length);
+// "#" starts a comment; "header:" keys are the header fields.
+func LoadCEFDictionary(path string) (CEFDictionary, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	d := map[string]cefDictEntry{}
+	d := CEFDictionary{}
 	for line := range strings.Lines(string(b)) {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) < 3 {
-			t.Fatalf("dictionary line %q", line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("dictionary line %q", line)
 		}
 		n := 0
-		if f[3-1] != "-" {
+		if f[2] != "-" {
 			if n, err = strconv.Atoi(f[2]); err != nil {
-				t.Fatalf("dictionary line %q", line)
+				return nil, fmt.Errorf("dictionary line %q", line)
 			}
 		}
-		d[f[0]] = cefDictEntry{typ: f[1], max: n}
+		d[f[0]] = CEFKey{Type: f[1], Max: n}
 	}
-	return d
+	return d, nil
+}
+
+// Violations lists what in a CEF line breaks the dictionary: a key it does
+// not have, a value of the wrong type or over its length (bytes of the
+// unescaped value), a label without its field, a header field too long.
+func (d CEFDictionary) Violations(line string) []error {
+	r, err := ParseCEF(line)
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for i, h := range []string{"deviceVendor", "deviceProduct", "deviceVersion", "deviceEventClassId", "name"} {
+		if k := d["header:"+h]; len(r.Header[i]) > k.Max {
+			errs = append(errs, fmt.Errorf("header %s is %d bytes, the limit is %d", h, len(r.Header[i]), k.Max))
+		}
+	}
+	for _, key := range r.Keys {
+		v := r.Ext[key]
+		k, ok := d[key]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s is not a key of the CEF dictionary", key))
+			continue
+		}
+		switch k.Type {
+		case "String":
+			if len(v) > k.Max {
+				errs = append(errs, fmt.Errorf("%s is %d bytes, the limit is %d", key, len(v), k.Max))
+			}
+		case "Integer", "Long", "TimeStamp":
+			bits := 64
+			if k.Type == "Integer" {
+				bits = 32
+			}
+			if _, err := strconv.ParseInt(v, 10, bits); err != nil {
+				errs = append(errs, fmt.Errorf("%s = %q is not a %s", key, v, k.Type))
+			}
+		case "IPv4":
+			if ip := net.ParseIP(v); ip == nil || ip.To4() == nil {
+				errs = append(errs, fmt.Errorf("%s = %q is not an IPv4 address", key, v))
+			}
+		case "IPv6":
+			if ip := net.ParseIP(v); ip == nil || ip.To4() != nil {
+				errs = append(errs, fmt.Errorf("%s = %q is not an IPv6 address", key, v))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: unknown type %q", key, k.Type))
+		}
+		if strings.HasSuffix(key, "Label") && r.Ext[strings.TrimSuffix(key, "Label")] == "" {
+			errs = append(errs, fmt.Errorf("%s without its field", key))
+		}
+	}
+	return errs
 }
