@@ -9,6 +9,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -81,6 +83,27 @@ func TestSIEMRsyslogThroughTheGateway(t *testing.T) {
 	}
 	cs := connect(t, ctx, client, &mcp.StreamableClientTransport{Endpoint: d.Endpoint("conf")}, nil)
 	call(cs, 10)
+	// What the gateway turns away is recorded and forwarded too: a request
+	// from a foreign Origin, and a body that is not JSON.
+	for _, req := range []struct{ origin, body string }{
+		{"https://evil.example", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`},
+		{"", `{"jsonrpc":"2.0","id":`},
+	} {
+		r, _ := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint("conf"), strings.NewReader(req.body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept", "application/json, text/event-stream")
+		if req.origin != "" {
+			r.Header.Set("Origin", req.origin)
+		}
+		if resp, err := http.DefaultClient.Do(r); err != nil {
+			t.Fatal(err)
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode < 400 {
+				t.Fatalf("%+v answered %s", req, resp.Status)
+			}
+		}
+	}
 	waitSinksCaughtUp(t, in)
 	if len(rs.Messages()) == 0 {
 		t.Fatal("nothing reached rsyslog")
@@ -205,20 +228,61 @@ func TestSIEMRsyslogThroughTheGateway(t *testing.T) {
 		t.Error("no alert: the first use of test_simple_text by siem-agent should be one")
 	}
 
-	// export speaks every format.
+	// export speaks every format, each line per its schema (the vendored
+	// ECS and OCSF schema files, the CEF key dictionary, the shipped
+	// Elasticsearch template), as do the sinks' OCSF file and CEF messages.
+	ecs, err := siemtest.NewECSChecker("../siem/testdata/ecs_flat-9.4.0.yml.gz", "9.4.0", "../siem/elasticsearch/mcptrail-template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ocsf, err := siemtest.NewOCSFChecker("../siem/testdata/ocsf-1.8.0.compiled.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dict, err := siemtest.LoadCEFDictionary("../siem/testdata/cef-key-dictionary.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, ev := range events {
+		kinds[ev.Kind] = true
+	}
+	for _, k := range []string{store.KindRequest, store.KindCall, store.KindAlert, store.KindRefusal} {
+		if !kinds[k] {
+			t.Errorf("the record has no %s event to check: %v", k, kinds)
+		}
+	}
 	for _, f := range []string{"ocsf", "ecs", "cef"} {
 		out := in.MustRun(t, "export", "--format", f).Stdout
 		got := strings.Split(strings.TrimSpace(out), "\n")
 		if uint64(len(got)) != total {
 			t.Errorf("export --format %s: %d lines for %d events", f, len(got), total)
 		}
-		if f == "cef" {
-			if _, err := siemtest.ParseCEF(got[0]); err != nil {
-				t.Errorf("export --format cef: %v", err)
+		for i, l := range got {
+			doc := fmt.Sprintf("export --format %s line %d", f, i+1)
+			switch f {
+			case "ocsf":
+				ocsf.Check(doc, []byte(l))
+			case "ecs":
+				ecs.Check(doc, []byte(l))
+			case "cef":
+				for _, err := range dict.Violations(l) {
+					t.Errorf("%s: %v\n%s", doc, err, l)
+				}
 			}
-		} else if !json.Valid([]byte(got[0])) {
-			t.Errorf("export --format %s: not JSON: %s", f, got[0])
 		}
+	}
+	for i, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		ocsf.Check(fmt.Sprintf("OCSF file line %d", i+1), []byte(l))
+	}
+	for i, raw := range rs.Messages() {
+		m, _ := siemtest.ParseRFC5424(raw)
+		for _, err := range dict.Violations(m.Msg) {
+			t.Errorf("rsyslog message %d: %v\n%s", i+1, err, m.Msg)
+		}
+	}
+	for _, e := range append(ecs.Errs, ocsf.Errs...) {
+		t.Error(e)
 	}
 	if res := in.Run(t, "export", "--format", "leef"); res.Code != 2 {
 		t.Errorf("export --format leef: exit %d, want 2", res.Code)

@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"net"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -9,7 +10,7 @@ import (
 	"github.com/mcptrail/mcptrail/store"
 )
 
-// CEF (ArcSight Common Event Format, revision 25):
+// CEF (ArcSight Common Event Format, Implementation Standard revision 27):
 //
 //	CEF:0|Device Vendor|Device Product|Device Version|Device Event Class ID|Name|Severity|Extension
 //
@@ -48,13 +49,48 @@ type cefEncoder struct{ o Options }
 
 func (e *cefEncoder) Format() Format { return FormatCEF }
 
+// cefLimits is the one table of the CEF key dictionary's length limits
+// (CEF Implementation Standard, revision 27) for every key and header field
+// mcptrail writes: a value is cut to its limit, counted in bytes of the
+// value before CEF escaping (stricter than the standard's characters). A
+// key missing here is a programming error the tests catch. Numbers and
+// addresses have their own bounded forms; 0 marks them.
+var cefLimits = map[string]int{
+	"header:deviceVendor": 63, "header:deviceProduct": 63, "header:deviceVersion": 31,
+	"header:deviceEventClassId": 1023, "header:name": 512,
+	"act": 63, "app": 31, "outcome": 63, "dvchost": 100, "externalId": 40,
+	"cat": 1023, "msg": 1023, "reason": 1023, "request": 1023, "requestMethod": 1023,
+	"requestClientApplication": 1023, "shost": 1023, "dhost": 1023, "suser": 1023,
+	"destinationServiceName": 1023,
+	"cs1":                    4000, "cs2": 4000, "cs3": 4000, "cs4": 4000, "cs5": 4000, "cs6": 4000,
+	"cs1Label": 1023, "cs2Label": 1023, "cs3Label": 1023, "cs4Label": 1023, "cs5Label": 1023, "cs6Label": 1023,
+	"cn1Label": 1023, "cn2Label": 1023, "cn3Label": 1023, "c6a2Label": 1023, "c6a3Label": 1023,
+	"flexString1": 1023, "flexString2": 1023, "flexString1Label": 128, "flexString2Label": 128, "flexNumber1Label": 128,
+	"rt": 0, "cnt": 0, "cn1": 0, "cn2": 0, "cn3": 0, "flexNumber1": 0, "dpt": 0, "src": 0, "dst": 0, "c6a2": 0, "c6a3": 0,
+}
+
+// cefLimit is key's limit; an unknown key panics, so that a key outside
+// the table cannot ship (every encoder path runs in the tests).
+func cefLimit(key string) int {
+	n, ok := cefLimits[key]
+	if !ok {
+		panic("siem: CEF key " + key + " is not in cefLimits")
+	}
+	if n == 0 {
+		return 64 // a number or an address
+	}
+	return n
+}
+
+// cefFit makes s terminal-safe (termsafe.Log, which may lengthen it) and
+// then cuts it to key's limit, so the limit holds for what is sent.
+func cefFit(key, s string) string { return truncate(termsafe.Log(s), cefLimit(key)) }
+
 // cefExt builds an extension in order.
 type cefExt struct{ b strings.Builder }
 
-// add appends key=value when value is not empty; max bounds the value's
-// length before escaping (the dictionary's lengths: 1023 for most strings,
-// 4000 for custom strings).
-func (x *cefExt) add(key, value string, max int) {
+// add appends key=value when value is not empty, within the key's limit.
+func (x *cefExt) add(key, value string) {
 	if value == "" {
 		return
 	}
@@ -63,12 +99,12 @@ func (x *cefExt) add(key, value string, max int) {
 	}
 	x.b.WriteString(key)
 	x.b.WriteByte('=')
-	x.b.WriteString(cefValue(truncate(value, max)))
+	x.b.WriteString(cefValueEsc.Replace(cefFit(key, value)))
 }
 
 func (x *cefExt) num(key string, n uint64) {
 	if n != 0 {
-		x.add(key, strconv.FormatUint(n, 10), 32)
+		x.add(key, strconv.FormatUint(n, 10))
 	}
 }
 
@@ -77,16 +113,26 @@ func (x *cefExt) labelled(key, label, value string) {
 	if value == "" {
 		return
 	}
-	x.add(key+"Label", label, 1023)
-	x.add(key, value, 4000)
+	x.add(key+"Label", label)
+	x.add(key, value)
 }
 
 func (x *cefExt) labelledNum(key, label string, n uint64) {
 	if n == 0 {
 		return
 	}
-	x.add(key+"Label", label, 1023)
-	x.add(key, strconv.FormatUint(n, 10), 32)
+	x.add(key+"Label", label)
+	x.add(key, strconv.FormatUint(n, 10))
+}
+
+// addr puts an IP address in the IPv4 key, or in the custom IPv6 one
+// (labelled) when it is not IPv4: the dictionary's src and dst are IPv4.
+func (x *cefExt) addr(v4Key, v6Key, v6Label, ip string) {
+	if p := net.ParseIP(ip); p != nil && p.To4() != nil {
+		x.add(v4Key, p.String())
+	} else if p != nil {
+		x.labelled(v6Key, v6Label, p.String())
+	}
 }
 
 // cefSeverity: ordinary events 3 (low), failed calls 5, denied calls and
@@ -118,60 +164,71 @@ func cefClassID(ev *store.Event) string {
 	return ev.Kind
 }
 
-func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
-	name := message(ev)
+// cefName is the header's Name: short and stable (one per method and kind,
+// per rule, per refusal reason), since SIEMs group and count by it; what
+// this event did (agent, tool, detail) is in the extension.
+func cefName(ev *store.Event) string {
 	switch ev.Kind {
 	case store.KindAlert:
-		name = alertInfo(ev).Rule.Title
+		return alertInfo(ev).Rule.Title
 	case KindCheckpoint:
-		name = "Signed checkpoint of the record"
+		return "Signed checkpoint of the record"
 	case store.KindRefusal:
-		name = refusalName(ev)
+		return refusalName(ev)
 	}
+	if ev.Method != "" {
+		return ev.Method + " " + ev.Kind
+	}
+	return ev.Kind
+}
+
+func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
+	name := cefName(ev)
 	var b strings.Builder
 	b.WriteString("CEF:0|")
-	for _, f := range []string{VendorName, ProductName, e.o.Version, truncate(cefClassID(ev), 1023), truncate(name, 512)} {
-		b.WriteString(cefHeader(f))
+	for _, f := range [][2]string{{"deviceVendor", VendorName}, {"deviceProduct", ProductName}, {"deviceVersion", e.o.Version},
+		{"deviceEventClassId", cefClassID(ev)}, {"name", name}} {
+		b.WriteString(cefHeaderEsc.Replace(cefFit("header:"+f[0], f[1])))
 		b.WriteByte('|')
 	}
 	b.WriteString(strconv.Itoa(cefSeverity(ev)))
 	b.WriteByte('|')
 
 	var x cefExt
-	x.add("rt", strconv.FormatInt(ev.Time.UnixMilli(), 10), 32)
-	x.add("externalId", ev.ID, 1023)
-	x.add("cat", ev.Class, 1023)
-	x.add("act", operation(ev), 63)
-	x.add("outcome", ev.Outcome, 63)
-	x.add("app", "MCP", 31)
+	x.add("rt", strconv.FormatInt(ev.Time.UnixMilli(), 10))
+	x.add("externalId", ev.ID)
+	x.add("cat", ev.Class)
+	x.add("act", operation(ev))
+	x.add("outcome", ev.Outcome)
+	x.add("app", "MCP")
 	if p := ev.Principal; p != nil {
-		x.add("suser", p.Subject, 1023)
+		x.add("suser", p.Subject)
 	}
 	if a := ev.Agent; a != nil && a.ClientName != "" {
-		x.add("requestClientApplication", strings.TrimSpace(a.ClientName+" "+a.ClientVersion), 1023)
+		x.add("requestClientApplication", strings.TrimSpace(a.ClientName+" "+a.ClientVersion))
 	}
 	if ev.Transport == "stdio" {
-		x.add("shost", e.o.Hostname, 1023)
+		x.add("shost", e.o.Hostname)
 	}
-	x.add("destinationServiceName", ev.Upstream, 1023)
+	x.add("destinationServiceName", ev.Upstream)
 	if up := e.o.upstreamEndpoint(ev); up.host != "" {
 		if isIP(up.host) {
-			x.add("dst", up.host, 64)
+			x.addr("dst", "c6a3", "destinationIPv6Address", up.host)
 		} else {
-			x.add("dhost", up.host, 1023)
+			x.add("dhost", up.host)
 		}
 		if up.port != 0 {
-			x.add("dpt", strconv.Itoa(up.port), 8)
+			x.add("dpt", strconv.Itoa(up.port))
 		}
 	}
-	x.add("dvchost", e.o.Hostname, 1023)
+	x.add("dvchost", e.o.Hostname)
 	if ev.Kind == store.KindAlert || failed(ev.Outcome) || ev.Kind == store.KindBadInput {
-		x.add("reason", ev.Detail, 1023)
+		x.add("reason", ev.Detail)
 	}
 	if ev.Kind == store.KindRefusal {
 		cefRefusal(&x, ev)
 	}
-	x.add("msg", nonEmpty(ev.Detail, message(ev)), 1023)
+	x.add("msg", nonEmpty(ev.Detail, message(ev)))
 	if ev.Kind == KindCheckpoint {
 		x.labelledNum("cn1", "checkpointSize", ev.Seq)
 	} else {

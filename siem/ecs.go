@@ -7,17 +7,22 @@ import (
 	"github.com/mcptrail/mcptrail/store"
 )
 
-// ECSVersion is the Elastic Common Schema version the records declare.
-const ECSVersion = "8.17.0"
+// ECSVersion is the Elastic Common Schema version the records declare
+// (ecs.version) and are checked against field by field: 9.x, since the
+// gen_ai.* fields first appear in ECS 9.1. Everything ECS does not define
+// is under mcptrail.*, which siem/elasticsearch/mcptrail-template.json maps.
+const ECSVersion = "9.4.0"
 
 type ecsEncoder struct{ o Options }
 
 func (e *ecsEncoder) Format() Format { return FormatECS }
 
-// ECS objects. Fields named by the OpenTelemetry MCP conventions
-// (mcp.method.name, gen_ai.tool.name, jsonrpc.request.id, ...) are written
-// as nested objects, the form ECS documents use; Elasticsearch maps the
-// dotted names identically.
+// ECS objects, written nested, the form ECS documents use (Elasticsearch
+// maps the dotted names identically). The OpenTelemetry MCP attribute
+// names (mcp.method.name, jsonrpc.request.id, rpc.response.status_code) are
+// not ECS fields, so the method, session, protocol version and JSON-RPC id
+// are under mcptrail.* by their record names, and the error code is in
+// error.code.
 type (
 	ecsEvent struct {
 		Kind     string   `json:"kind"`
@@ -73,29 +78,6 @@ type (
 		Tool      *ecsNamed  `json:"tool,omitempty"`
 		Agent     *ecsIDName `json:"agent,omitempty"`
 	}
-	ecsMCPSession struct {
-		ID string `json:"id"`
-	}
-	ecsMCPProtocol struct {
-		Version string `json:"version"`
-	}
-	ecsMCP struct {
-		Method   *ecsNamed       `json:"method,omitempty"`
-		Session  *ecsMCPSession  `json:"session,omitempty"`
-		Protocol *ecsMCPProtocol `json:"protocol,omitempty"`
-	}
-	ecsJSONRPCRequest struct {
-		ID string `json:"id"`
-	}
-	ecsJSONRPC struct {
-		Request ecsJSONRPCRequest `json:"request"`
-	}
-	ecsRPCResponse struct {
-		StatusCode string `json:"status_code"`
-	}
-	ecsRPC struct {
-		Response ecsRPCResponse `json:"response"`
-	}
 	ecsError struct {
 		Type    string `json:"type,omitempty"`
 		Code    string `json:"code,omitempty"`
@@ -128,9 +110,6 @@ type (
 		Observer    ecsObserver    `json:"observer"`
 		Host        ecsNamedHost   `json:"host"`
 		GenAI       *ecsGenAI      `json:"gen_ai,omitempty"`
-		MCP         *ecsMCP        `json:"mcp,omitempty"`
-		JSONRPC     *ecsJSONRPC    `json:"jsonrpc,omitempty"`
-		RPC         *ecsRPC        `json:"rpc,omitempty"`
 		Error       *ecsError      `json:"error,omitempty"`
 		Trace       *ecsID         `json:"trace,omitempty"`
 		Span        *ecsID         `json:"span,omitempty"`
@@ -138,7 +117,6 @@ type (
 		Source      *ecsSource     `json:"source,omitempty"` // a refusal's client (refusal.go)
 		HTTP        *ecsHTTP       `json:"http,omitempty"`
 		URL         *ecsURL        `json:"url,omitempty"`
-		Labels      map[string]any `json:"labels,omitempty"`
 		MCPTrail    map[string]any `json:"mcptrail"`
 	}
 	ecsVersion struct {
@@ -216,9 +194,10 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 		Host:     ecsNamedHost{Hostname: e.o.Hostname},
 		MCPTrail: unmapped(ev, e.o.Bodies),
 	}
-	if ev.Transport == "stdio" {
-		r.Network.Transport = "pipe" // network.transport per the MCP conventions
-	} else if ev.Transport == "http" {
+	if ev.Transport == "http" {
+		// network.transport is an IANA transport protocol name. A stdio
+		// upstream is a pipe to a child process, which has none: its
+		// transport is in mcptrail.transport.
 		r.Network.Transport = "tcp"
 	}
 	if ev.Detail != "" && ev.Kind != store.KindAlert {
@@ -255,26 +234,17 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 	if *genai != (ecsGenAI{}) {
 		r.GenAI = genai
 	}
-	mcp := &ecsMCP{}
-	if ev.Method != "" {
-		mcp.Method = &ecsNamed{Name: ev.Method}
-	}
 	if ev.Session != "" {
-		mcp.Session = &ecsMCPSession{ID: ev.Session}
+		r.MCPTrail["session"] = ev.Session
 	}
 	if ev.ProtocolVersion != "" {
-		mcp.Protocol = &ecsMCPProtocol{Version: ev.ProtocolVersion}
-	}
-	if *mcp != (ecsMCP{}) {
-		r.MCP = mcp
+		r.MCPTrail["protocol_version"] = ev.ProtocolVersion
 	}
 	if id := jsonrpcID(ev.JSONRPCID); id != "" {
-		r.JSONRPC = &ecsJSONRPC{Request: ecsJSONRPCRequest{ID: id}}
+		r.MCPTrail["jsonrpc_id"] = id
 	}
 	if code, msg, ok := rpcError(ev.Error); ok {
-		c := strconv.FormatInt(code, 10)
-		r.RPC = &ecsRPC{Response: ecsRPCResponse{StatusCode: c}}
-		r.Error = &ecsError{Type: ev.Outcome, Code: c, Message: msg}
+		r.Error = &ecsError{Type: ev.Outcome, Code: strconv.FormatInt(code, 10), Message: msg}
 	} else if failed(ev.Outcome) {
 		r.Error = &ecsError{Type: ev.Outcome, Message: ev.Detail}
 	}

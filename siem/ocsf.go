@@ -1,14 +1,20 @@
 package siem
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"time"
 
 	"github.com/mcptrail/mcptrail/store"
 )
 
-// OCSFVersion is the OCSF schema version the records follow
-// (metadata.version). Every attribute used exists in 1.1 through 1.8.
+// OCSFVersion is the OCSF schema version the records claim
+// (metadata.version) and are validated against, attribute by attribute,
+// with the compiled 1.8.0 schema (none of them deprecated there). Older
+// consumers: actor.app_name and app_uid appeared in OCSF 1.2, the trace
+// profile and is_alert in 1.4, user.programmatic_credentials in 1.6 (it
+// replaced user.credential_uid), so nothing before 1.6 reads every one.
 const OCSFVersion = "1.8.0"
 
 // OCSF class and category numbers.
@@ -94,10 +100,18 @@ type (
 		Profiles       []string    `json:"profiles,omitempty"`
 	}
 	ocsfUser struct {
-		Name          string `json:"name,omitempty"`
-		UID           string `json:"uid,omitempty"`
-		CredentialUID string `json:"credential_uid,omitempty"`
-		Type          string `json:"type,omitempty"`
+		Name        string           `json:"name,omitempty"`
+		UID         string           `json:"uid,omitempty"`
+		TypeID      *int             `json:"type_id,omitempty"`
+		Type        string           `json:"type,omitempty"`
+		Credentials []ocsfCredential `json:"programmatic_credentials,omitempty"`
+	}
+	// ocsfCredential is a programmatic_credential (OCSF 1.6; it replaces
+	// user.credential_uid, deprecated since): the token's fingerprint and
+	// how the principal proved itself (token, jwt, ssh_key).
+	ocsfCredential struct {
+		UID  string `json:"uid"`
+		Type string `json:"type,omitempty"`
 	}
 	ocsfSession struct {
 		UID string `json:"uid"`
@@ -245,7 +259,17 @@ func (e *ocsfEncoder) metadata(ev *store.Event) ocsfMetadata {
 func (e *ocsfEncoder) actor(ev *store.Event) ocsfActor {
 	var a ocsfActor
 	if p := ev.Principal; p != nil && p.Subject != "" {
-		a.User = &ocsfUser{Name: p.Subject, UID: p.Subject, CredentialUID: p.CredentialID, Type: p.Kind}
+		a.User = &ocsfUser{Name: p.Subject, UID: p.Subject}
+		if p.CredentialID != "" {
+			a.User.Credentials = []ocsfCredential{{UID: p.CredentialID, Type: p.Kind}}
+		}
+		if p.Kind == "os_user" {
+			// An operating-system account: user.type_id 1 User. A token,
+			// JWT or SSH key says how the principal proved itself, not what
+			// kind of account it is: that is the credential's type.
+			one := 1
+			a.User.TypeID, a.User.Type = &one, "User"
+		}
 		if p.Issuer != "" {
 			a.IdP = &ocsfIdP{Name: p.Issuer}
 		}
@@ -422,11 +446,39 @@ func unmapped(ev *store.Event, bodies bool) map[string]any {
 	set("prev_hash", ev.PrevHash, ev.PrevHash != "")
 	set("hash", ev.Hash, ev.Hash != "")
 	if bodies || ev.Kind == store.KindAlert {
-		set("params", ev.Params, len(ev.Params) > 0)
-		set("result", ev.Result, len(ev.Result) > 0)
+		if ev.Kind == store.KindBadInput {
+			body(u, "raw_body", ev.Params)
+		} else {
+			body(u, "params", ev.Params)
+		}
+		body(u, "result", ev.Result)
 	}
-	set("error", ev.Error, len(ev.Error) > 0)
+	body(u, "error", ev.Error)
 	return u
+}
+
+// body sets a JSON body so that each key keeps one type in every record: a
+// JSON object under name, anything else (the excerpt of a malformed
+// message, a non-object result) as a string under name+"_raw". "raw_body",
+// what arrived of a message that was not valid, is a string always. A SIEM maps a field on the first value it sees and rejects a
+// later one of another type, so an object and a string must never share a
+// name.
+func body(u map[string]any, name string, raw json.RawMessage) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return
+	}
+	if t := bytes.TrimLeft(raw, " \t\r\n"); name != "raw_body" && len(t) > 0 && t[0] == '{' && json.Valid(raw) {
+		u[name] = raw
+		return
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		s = string(raw)
+	}
+	if name != "raw_body" {
+		name += "_raw"
+	}
+	u[name] = s
 }
 
 // message is a one-line summary of the event.

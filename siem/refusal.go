@@ -20,7 +20,8 @@ import (
 // start (ECS's failed logon), the others network/denied; http.*, source.ip
 // and url.path say what was refused.
 // CEF: class id "refusal:<reason>", Name "Request refused: <reason>"
-// (stable per reason), src, requestMethod, request, cnt.
+// (stable per reason), src (c6a2 for IPv6), requestMethod, request, the
+// HTTP status in flexNumber1, cnt.
 
 // refusalName is the stable name of a refusal.
 func refusalName(ev *store.Event) string {
@@ -86,7 +87,7 @@ func ocsfRefusal(out *ocsfAPIActivity, ev *store.Event) {
 		return
 	}
 	out.StatusCode = strconv.Itoa(r.Status)
-	if r.RemoteAddr != "" && r.RemoteAddr != "*" {
+	if isIP(r.RemoteAddr) {
 		out.SrcEndpoint.IP = r.RemoteAddr
 	}
 	if r.Suppressed > 0 {
@@ -147,7 +148,7 @@ func ecsRefusal(rec *ecsRecord, ev *store.Event) {
 		return
 	}
 	rec.Event.Reason = nonEmpty(ev.Detail, r.Reason)
-	if r.RemoteAddr != "" && r.RemoteAddr != "*" {
+	if isIP(r.RemoteAddr) {
 		rec.Source = &ecsSource{IP: r.RemoteAddr}
 	}
 	if r.Suppressed > 0 {
@@ -168,16 +169,16 @@ func cefRefusal(x *cefExt, ev *store.Event) {
 	if r == nil {
 		return
 	}
-	if r.RemoteAddr != "" && r.RemoteAddr != "*" {
-		x.add("src", r.RemoteAddr, 64)
+	if isIP(r.RemoteAddr) {
+		x.addr("src", "c6a2", "sourceIPv6Address", r.RemoteAddr)
 	}
-	x.add("requestMethod", r.HTTPMethod, 1023)
-	x.add("request", r.Path, 1023)
-	x.add("reason", nonEmpty(ev.Detail, r.Reason), 1023)
+	x.add("requestMethod", r.HTTPMethod)
+	x.add("request", r.Path)
+	x.add("reason", nonEmpty(ev.Detail, r.Reason))
 	if r.Status != 0 {
-		x.labelledNum("cn4", "httpStatus", uint64(r.Status))
+		x.labelledNum("flexNumber1", "httpStatus", uint64(r.Status))
 	}
 	if r.Suppressed > 0 {
-		x.add("cnt", strconv.FormatInt(r.Suppressed, 10), 32)
+		x.add("cnt", strconv.FormatInt(r.Suppressed, 10))
 	}
 }

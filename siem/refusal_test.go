@@ -57,7 +57,7 @@ func TestRefusalFormats(t *testing.T) {
 	}
 
 	for name, want := range map[string]map[string]string{
-		"refusal_origin":  {"class": "refusal:origin", "name": "Request refused: origin", "src": "192.0.2.10", "requestMethod": "POST", "request": "/mcp/web", "cn4": "403"},
+		"refusal_origin":  {"class": "refusal:origin", "name": "Request refused: origin", "src": "192.0.2.10", "requestMethod": "POST", "request": "/mcp/web", "flexNumber1": "403", "flexNumber1Label": "httpStatus"},
 		"refusal_summary": {"class": "refusal:auth", "name": "Request refused: auth", "cnt": "9990", "src": "192.0.2.11"},
 	} {
 		r, err := siemtest.ParseCEF(string(encodeWith(t, FormatCEF, testOpts, evs[name])))

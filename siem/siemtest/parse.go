@@ -1,7 +1,8 @@
 // Package siemtest holds what tests of the SIEM side share: parsers for
 // CEF and RFC 5424 written from the specifications rather than from the
 // encoders (what the encoders write must come back out of them unchanged),
-// and a real rsyslogd to send to.
+// checkers of exported events against the ECS and OCSF schema files and
+// the CEF key dictionary (schema.go), and a real rsyslogd to send to.
 package siemtest
 
 import (
