@@ -159,7 +159,7 @@ func cefClassID(ev *store.Event) string {
 	case ev.Kind == store.KindRefusal:
 		return "refusal:" + refusalReason(ev)
 	case ev.Method != "" && (ev.Kind == store.KindRequest || ev.Kind == store.KindCall || ev.Kind == store.KindNotification):
-		return ev.Kind + ":" + ev.Method
+		return ev.Kind + ":" + knownMethod(ev.Method)
 	}
 	return ev.Kind
 }
@@ -177,9 +177,35 @@ func cefName(ev *store.Event) string {
 		return refusalName(ev)
 	}
 	if ev.Method != "" {
-		return ev.Method + " " + ev.Kind
+		return knownMethod(ev.Method) + " " + ev.Kind
 	}
 	return ev.Kind
+}
+
+// mcpMethods are the methods the MCP specification defines (2024-11-05 to
+// 2026-07-28). The agent chooses a message's method: in the CEF header,
+// which SIEMs group and count by, any other is "other" — a hostile agent
+// cannot mint a Name per message — and the method itself is in cs3.
+var mcpMethods = map[string]bool{
+	"initialize": true, "ping": true, "server/discover": true,
+	"tools/list": true, "tools/call": true,
+	"resources/list": true, "resources/templates/list": true, "resources/read": true,
+	"resources/subscribe": true, "resources/unsubscribe": true,
+	"prompts/list": true, "prompts/get": true, "completion/complete": true, "logging/setLevel": true,
+	"sampling/createMessage": true, "elicitation/create": true, "roots/list": true,
+	"tasks/get": true, "tasks/result": true, "tasks/list": true, "tasks/cancel": true,
+	"notifications/initialized": true, "notifications/cancelled": true, "notifications/progress": true,
+	"notifications/message": true, "notifications/resources/updated": true,
+	"notifications/resources/list_changed": true, "notifications/tools/list_changed": true,
+	"notifications/prompts/list_changed": true, "notifications/roots/list_changed": true,
+	"notifications/elicitation/complete": true, "notifications/tasks/status": true,
+}
+
+func knownMethod(m string) string {
+	if mcpMethods[m] {
+		return m
+	}
+	return "other"
 }
 
 func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {

@@ -578,3 +578,26 @@ func TestSyslogMessage(t *testing.T) {
 		t.Errorf("alert: %v %+v", err, m)
 	}
 }
+
+// The agent chooses a message's method; the CEF header, which SIEMs group
+// by, names only the specification's methods, so a hostile agent cannot
+// mint a Name per message. The method itself stays in cs3.
+func TestCEFNameStaysStableForAgentMethods(t *testing.T) {
+	ev := sampleEvents()["write_rpc_error"]
+	names := map[string]bool{}
+	for i := range 50 {
+		ev.Method = "x-evil/" + strconv.Itoa(i)
+		ev.Kind = store.KindRequest
+		r, err := siemtest.ParseCEF(string(encodeWith(t, FormatCEF, testOpts, ev)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[r.Header[3]+"|"+r.Header[4]] = true
+		if r.Ext["cs3"] != ev.Method {
+			t.Fatalf("cs3 = %q, want the method %q", r.Ext["cs3"], ev.Method)
+		}
+	}
+	if len(names) != 1 || !names["request:other|other request"] {
+		t.Fatalf("50 agent-chosen methods gave the headers %v, want one: request:other|other request", names)
+	}
+}
