@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"github.com/mcptrail/mcptrail/internal/testkit"
 	"log/slog"
 	"net"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 )
 
 // authorized_keys options as OpenSSH's own client meets them: each case

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"github.com/mcptrail/mcptrail/internal/testkit"
 	"io"
 	"net"
 	"os"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcptrail/mcptrail/internal/testkit"
 )
 
 // The console over OpenSSH's own client (`ssh` from Debian), against the

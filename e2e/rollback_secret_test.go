@@ -3,13 +3,14 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"github.com/mcptrail/mcptrail/internal/testkit"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/mcptrail/mcptrail/internal/testkit"
 )
 
 // TestRollbackPlanShowsNoSecret: the agent overwrote a credentials file.

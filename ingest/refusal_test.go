@@ -20,26 +20,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
-
-// syncBuffer is a log destination tests read while the gateway writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // hs256JWT signs a JWT with an HMAC secret, as an identity provider would.
 func hs256JWT(secret string, claims map[string]any) string {
@@ -92,7 +75,7 @@ func refusalEvents(evs []store.Event) []store.Event {
 // status, what was refused, the principal of a known credential, and
 // never a credential — neither in the store file nor in the log.
 func TestHTTPRefusalsRecorded(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuf{}
 	keys := identity.KeySet{HS256: [][]byte{[]byte("the-idp-secret-of-32-bytes-long!!")}}
 	dbPath := ""
 	f := newHTFixture(t, func(o *HTTPOptions) {
@@ -307,7 +290,7 @@ func count(evs []store.Event) (single int, suppressed int64, summaries int) {
 func TestRefusalFlood(t *testing.T) {
 	t.Run("at once", func(t *testing.T) {
 		rec, clk := &sliceRecorder{}, newFakeClock()
-		rf := newRefusals(rec, slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))
+		rf := newRefusals(rec, slog.New(slog.NewTextHandler(&testkit.LogBuf{}, nil)))
 		rf.now = clk.now
 		for range 10_000 {
 			rf.record(refusedRequest("203.0.113.7:4444"), refusal{status: 403, reason: RefusedOrigin, upstream: "local"})
@@ -340,7 +323,7 @@ func TestRefusalFlood(t *testing.T) {
 
 	t.Run("over time, many sources", func(t *testing.T) {
 		rec, clk := &sliceRecorder{}, newFakeClock()
-		rf := newRefusals(rec, slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))
+		rf := newRefusals(rec, slog.New(slog.NewTextHandler(&testkit.LogBuf{}, nil)))
 		rf.now = clk.now
 		const n = 10_000
 		const step = 10 * time.Millisecond // 100 s in all
@@ -587,7 +570,7 @@ func FuzzRefusalEvent(f *testing.F) {
 		for k, v := range map[string]string{"Origin": origin, hdrSessionID: sid, hdrProtocolVersion: version, "Authorization": auth} {
 			r.Header[k] = []string{v}
 		}
-		rf := newRefusals(nil, slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))
+		rf := newRefusals(nil, slog.New(slog.NewTextHandler(&testkit.LogBuf{}, nil)))
 		ev := rf.event(r, remoteIP(r), refusal{status: 401, reason: RefusedAuth, detail: detail})
 		for name, v := range map[string]string{"origin": ev.Refusal.Origin, "session id": ev.Refusal.SessionID, "version": ev.ProtocolVersion, "detail": ev.Detail} {
 			if len(v) > maxRefusedField+len("…") {

@@ -1,13 +1,11 @@
 package ui
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 	"github.com/muesli/termenv"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -160,24 +159,7 @@ type harness struct {
 	tm   *teatest.TestModel
 	app  *App
 	seen []byte // what the program drew since the last key
-	clip *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	clip *testkit.LogBuf
 }
 
 func testOptions(src Source, role Role) Options {
@@ -194,7 +176,7 @@ func testOptions(src Source, role Role) Options {
 
 func start(t *testing.T, opts Options) *harness {
 	t.Helper()
-	clip := &syncBuffer{}
+	clip := &testkit.LogBuf{}
 	opts.Clipboard = clip
 	app := New(opts)
 	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/mcptrail/mcptrail/internal/termsafe/termsafetest"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -90,7 +91,7 @@ func TestConsoleKeepsAgentControlsOffTheTerminal(t *testing.T) {
 	opts := testOptions(f.st, RoleOperator)
 	opts.Rollback = newHostileRollback()
 	opts.Identity.Name = termsafetest.Named("ssh user") // an SSH client picks its user name
-	clip := &syncBuffer{}
+	clip := &testkit.LogBuf{}
 	opts.Clipboard = clip
 	rec := &frameRecorder{App: New(opts)}
 	tm := teatest.NewTestModel(t, rec, teatest.WithInitialTermSize(160, 48))
