@@ -103,14 +103,7 @@ func (s *Session) learnServer(result json.RawMessage) {
 			case "protocolVersion":
 				version, _ = rawjson.StringValue(v)
 			case "serverInfo":
-				if len(v) > 0 && v[0] == '{' {
-					rawjson.Members(v, func(k []byte, esc bool, v []byte) bool {
-						if rawjson.Key(k, esc) == "name" {
-							name, _ = rawjson.StringValue(v)
-						}
-						return true
-					})
-				}
+				name = implementationName(v)
 			}
 			return true
 		})
@@ -123,6 +116,47 @@ func (s *Session) learnServer(result json.RawMessage) {
 	// session may send (batches, for one).
 	s.negotiated = version
 	s.mu.Unlock()
+}
+
+// learnServerFromMeta takes the server's name from a 2026-07-28 result,
+// which has no initialize: the server names itself in each result's _meta
+// (io.modelcontextprotocol/serverInfo). Rules match a server by that name
+// when the upstream's own name (wrap --name) is not the rules' server.
+func (s *Session) learnServerFromMeta(result json.RawMessage) {
+	var name string
+	if len(result) > 0 && result[0] == '{' {
+		rawjson.Members(result, func(k []byte, esc bool, v []byte) bool {
+			if rawjson.Key(k, esc) == "_meta" && len(v) > 0 && v[0] == '{' {
+				rawjson.Members(v, func(k []byte, esc bool, v []byte) bool {
+					if rawjson.Key(k, esc) == "io.modelcontextprotocol/serverInfo" {
+						name = implementationName(v)
+					}
+					return true
+				})
+			}
+			return true
+		})
+	}
+	if name != "" {
+		s.mu.Lock()
+		s.serverName = name
+		s.mu.Unlock()
+	}
+}
+
+// implementationName is the name of an MCP Implementation object
+// (serverInfo), "" when v is none.
+func implementationName(v []byte) string {
+	var name string
+	if len(v) > 0 && v[0] == '{' {
+		rawjson.Members(v, func(k []byte, esc bool, v []byte) bool {
+			if rawjson.Key(k, esc) == "name" {
+				name, _ = rawjson.StringValue(v)
+			}
+			return true
+		})
+	}
+	return name
 }
 
 // sessionConn is the Conn of a session, as Hooks.Capture gets it.

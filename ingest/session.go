@@ -42,9 +42,11 @@ type Recorder interface {
 type Hooks struct {
 	// Redact removes secrets from params and results before they are recorded.
 	Redact func(json.RawMessage) json.RawMessage
-	// Classify names a tool call's class (read, write, delete, unknown). It
-	// wins over the server's annotations, which are only hints.
-	Classify func(upstream, tool string, ann *store.Annotations) string
+	// Classify names a tool call's class (read, write, delete, unknown) from
+	// the upstream's name and the name the server reports (serverInfo), as
+	// Capture looks its rule up. It wins over the server's annotations,
+	// which are only hints.
+	Classify func(upstream, serverName, tool string, ann *store.Annotations) string
 	// Capture runs after a client's tools/call is recorded and before it is
 	// forwarded, with the session's upstream connection (inject.go) for
 	// reads of the state the call will change. It may set ev.Prestate, which
@@ -508,7 +510,7 @@ func (s *Session) describeToolCall(ev *store.Event, tool string) {
 
 func (s *Session) classify(tool string, ann *store.Annotations) (class, source string) {
 	if s.hooks.Classify != nil {
-		if c := s.hooks.Classify(s.info.Upstream, tool, ann); c != "" {
+		if c := s.hooks.Classify(s.info.Upstream, s.ServerName(), tool, ann); c != "" {
 			return c, store.ClassSourceRule
 		}
 	}
@@ -632,6 +634,10 @@ func (s *Session) inspectResult(p *pending, result json.RawMessage) (outcome, de
 	}
 	if p.method == "initialize" {
 		s.learnServer(result)
+		return store.OutcomeOK, ""
+	}
+	if p.method == "server/discover" {
+		s.learnServerFromMeta(result)
 		return store.OutcomeOK, ""
 	}
 	if !mrtrMethods[p.method] {

@@ -58,8 +58,8 @@ type Capturer struct {
 }
 
 // Classify is ingest.Hooks.Classify: rules beat annotations.
-func (c *Capturer) Classify(upstream, tool string, ann *store.Annotations) string {
-	return c.Rules.Classify(upstream, tool, ann)
+func (c *Capturer) Classify(upstream, serverName, tool string, ann *store.Annotations) string {
+	return c.Rules.Classify(upstream, serverName, tool, ann)
 }
 
 // unstored follows a pre-state that could not be stored: the call's

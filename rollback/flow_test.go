@@ -101,13 +101,16 @@ func newKVRedacting(t *testing.T, policy string, redact func(json.RawMessage) js
 }
 
 // connect starts a gateway session (as wrap does) and a client on it.
-func (f *kvFixture) connect(id string) {
+func (f *kvFixture) connect(id string) { f.connectAs(id, "kv") }
+
+// connectAs is connect under another upstream name (wrap --name).
+func (f *kvFixture) connectAs(id, upstream string) {
 	t := f.t
 	capt := &Capturer{Rules: f.rules, Sink: f.st}
 	start, _ := json.Marshal(StartParams{Command: []string{kvServer}, Env: map[string]string{"KV_FILE": f.kvFile}})
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	f.sess = ingest.NewSession(ingest.SessionInfo{ID: id, Upstream: "kv", Transport: "stdio", Agent: store.Agent{Name: "agent"}, StartParams: start},
+	f.sess = ingest.NewSession(ingest.SessionInfo{ID: id, Upstream: upstream, Transport: "stdio", Agent: store.Agent{Name: "agent"}, StartParams: start},
 		f.st, ingest.Hooks{Capture: capt.Capture, Classify: capt.Classify, Redact: f.redact}, ingest.Limits{}, nil)
 	p := &ingest.Stdio{Session: f.sess, Child: ingest.ChildOptions{Command: []string{kvServer}, Env: []string{"KV_FILE=" + f.kvFile}, GracePeriod: time.Second}, In: inR, Out: outW}
 	f.done = make(chan struct{})
@@ -574,6 +577,29 @@ func TestStepResult(t *testing.T) {
 	} {
 		if got := c.st.Result(); got != c.want {
 			t.Errorf("%+v: Result %q, want %q", c.st, got, c.want)
+		}
+	}
+}
+
+// A server wrapped under another name (wrap --name) is matched by its
+// serverInfo name (the rules' match), for its class as for its capture: one
+// rule lookup, so the record's class and the rollback agree.
+func TestClassMatchesTheServersReportedName(t *testing.T) {
+	f := newKV(t, "")
+	f.closeC()
+	f.connectAs("renamed-session", "renamed")
+	f.call("put", map[string]any{"key": "a", "value": "1"})
+	f.st.Flush()
+	p, err := f.st.Query(store.Query{Tool: "put", Session: "renamed-session", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 2 {
+		t.Fatalf("%d events for put, want its request and outcome", len(p.Events))
+	}
+	for _, ev := range p.Events {
+		if ev.Class != "write" || ev.ClassSource != store.ClassSourceRule || ev.Prestate == "" && ev.Kind == store.KindCall {
+			t.Errorf("%s: class %q from %q, prestate %q; want write from the rule, with a pre-state", ev.Kind, ev.Class, ev.ClassSource, ev.Prestate)
 		}
 	}
 }

@@ -434,8 +434,8 @@ func (rs *RuleSet) Lookup(upstream, serverName, tool string) *ToolRule {
 
 // Classify is ingest.Hooks.Classify: the class the rules give a tool; ""
 // leaves it to the annotations.
-func (rs *RuleSet) Classify(upstream, tool string, _ *store.Annotations) string {
-	if r := rs.Lookup(upstream, "", tool); r != nil {
+func (rs *RuleSet) Classify(upstream, serverName, tool string, _ *store.Annotations) string {
+	if r := rs.Lookup(upstream, serverName, tool); r != nil {
 		return r.Class
 	}
 	return ""

@@ -256,7 +256,7 @@ tools:
 	if rs.Lookup("filesystem", "", "secret_tool").Irreversible == "" {
 		t.Fatal("an added tool")
 	}
-	if rs.Classify("filesystem", "read_text_file", nil) != "read" || rs.Classify("nosuch", "x", nil) != "" {
+	if rs.Classify("filesystem", "", "read_text_file", nil) != "read" || rs.Classify("nosuch", "", "x", nil) != "" || rs.Classify("fs", "secure-filesystem-server", "read_text_file", nil) != "read" {
 		t.Fatal("Classify")
 	}
 	if got := rs.ServerFor("", "memory-server"); got == nil || got.Server != "memory" {
