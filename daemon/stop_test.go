@@ -1,14 +1,13 @@
 package daemon
 
 import (
-	"bufio"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -16,14 +15,7 @@ import (
 // sink holds every event the store committed, including the ones appended
 // without waiting just before the stop.
 func TestStopDeliversEveryCommittedEventToTheFileSink(t *testing.T) {
-	home := t.TempDir()
-	sinkFile := filepath.Join(t.TempDir(), "out.jsonl")
-	cfg := strictConfig()
-	cfg.Sinks = []string{"file://" + sinkFile + "?format=jsonl"}
-	d, err := start(Options{Config: cfg, Home: home, Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _, sinkFile := startWithFileSink(t)
 	for i := range 2000 {
 		ev := store.Event{Session: "s1", Kind: store.KindNotification, From: store.FromServer, Method: "notifications/progress", Detail: string(rune('a' + i%26))}
 		if _, err := d.Record(&ev, false); err != nil { // as outcomes are: not waited for
@@ -43,14 +35,7 @@ func TestStopDeliversEveryCommittedEventToTheFileSink(t *testing.T) {
 // stops: what it manages to record is in the sink too, and what it
 // records after the sinks drained is refused, not committed behind them.
 func TestStopDeliversWhatASocketClientRecordedDuringTheStop(t *testing.T) {
-	home := t.TempDir()
-	sinkFile := filepath.Join(t.TempDir(), "out.jsonl")
-	cfg := strictConfig()
-	cfg.Sinks = []string{"file://" + sinkFile + "?format=jsonl"}
-	d, err := start(Options{Config: cfg, Home: home, Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, home, sinkFile := startWithFileSink(t)
 	c, err := Dial(home)
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +66,21 @@ func TestStopDeliversWhatASocketClientRecordedDuringTheStop(t *testing.T) {
 	checkSinkHasEverything(t, d.paths.DB, sinkFile)
 }
 
+// startWithFileSink starts a strict daemon in a new home whose one sink is
+// a JSON-lines file.
+func startWithFileSink(t *testing.T) (d *Daemon, home, sinkFile string) {
+	t.Helper()
+	home = t.TempDir()
+	sinkFile = filepath.Join(t.TempDir(), "out.jsonl")
+	cfg := strictConfig()
+	cfg.Sinks = []string{"file://" + sinkFile + "?format=jsonl"}
+	d, err := start(Options{Config: cfg, Home: home, Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, home, sinkFile
+}
+
 // checkSinkHasEverything checks that the file sink holds every event the
 // store at db committed.
 func checkSinkHasEverything(t *testing.T, db, sinkFile string) (last uint64) {
@@ -91,23 +91,11 @@ func checkSinkHasEverything(t *testing.T, db, sinkFile string) (last uint64) {
 	}
 	last = st.Last()
 	st.Close()
-	f, err := os.Open(sinkFile)
+	data, err := os.ReadFile(sinkFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	seen := map[uint64]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev struct {
-			Seq uint64 `json:"seq"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Fatalf("sink line %q: %v", sc.Text(), err)
-		}
-		seen[ev.Seq] = true
-	}
+	seen := testkit.SinkSeqs(t, data)
 	for seq := uint64(1); seq <= last; seq++ {
 		if !seen[seq] {
 			t.Fatalf("the file sink lacks committed event %d of %d (has %d)", seq, last, len(seen))

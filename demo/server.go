@@ -179,22 +179,14 @@ func NewServer(root string) (*mcp.Server, error) {
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "update_ticket", Description: "Change a ticket's status or assignee", Annotations: additive},
 		func(_ context.Context, _ *mcp.CallToolRequest, a ticketArgs) (*mcp.CallToolResult, any, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			t := s.db.Tickets[a.ID]
-			if t == nil {
-				return toolErr(fmt.Errorf("no ticket %s", a.ID)), nil, nil
-			}
-			if a.Status != "" {
-				t.Status = a.Status
-			}
-			if a.Assignee != nil {
-				t.Assignee = *a.Assignee
-			}
-			if err := s.save(); err != nil {
-				return toolErr(err), nil, nil
-			}
-			return jsonText(t), nil, nil
+			return edit(s, s.db.Tickets, "ticket", a.ID, func(t *Ticket) {
+				if a.Status != "" {
+					t.Status = a.Status
+				}
+				if a.Assignee != nil {
+					t.Assignee = *a.Assignee
+				}
+			}), nil, nil
 		})
 
 	type userArgs struct {
@@ -238,33 +230,17 @@ func NewServer(root string) (*mcp.Server, error) {
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "grant_role", Description: "Grant a role to a user", Annotations: additive},
 		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			u := s.db.Users[a.Name]
-			if u == nil {
-				return toolErr(fmt.Errorf("no user %s", a.Name)), nil, nil
-			}
-			if !slices.Contains(u.Roles, a.Role) {
-				u.Roles = append(u.Roles, a.Role)
-			}
-			if err := s.save(); err != nil {
-				return toolErr(err), nil, nil
-			}
-			return jsonText(u), nil, nil
+			return edit(s, s.db.Users, "user", a.Name, func(u *User) {
+				if !slices.Contains(u.Roles, a.Role) {
+					u.Roles = append(u.Roles, a.Role)
+				}
+			}), nil, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "revoke_role", Description: "Take a role from a user", Annotations: destructive},
 		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			u := s.db.Users[a.Name]
-			if u == nil {
-				return toolErr(fmt.Errorf("no user %s", a.Name)), nil, nil
-			}
-			u.Roles = slices.DeleteFunc(u.Roles, func(r string) bool { return r == a.Role })
-			if err := s.save(); err != nil {
-				return toolErr(err), nil, nil
-			}
-			return jsonText(u), nil, nil
+			return edit(s, s.db.Users, "user", a.Name, func(u *User) {
+				u.Roles = slices.DeleteFunc(u.Roles, func(r string) bool { return r == a.Role })
+			}), nil, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "delete_user", Description: "Delete a directory user", Annotations: destructive},
 		func(_ context.Context, _ *mcp.CallToolRequest, a userArgs) (*mcp.CallToolResult, any, error) {
@@ -286,6 +262,22 @@ func NewServer(root string) (*mcp.Server, error) {
 			return text(fmt.Sprintf("exported 48213 customer records to %s", a.Bucket)), nil, nil
 		})
 	return srv, nil
+}
+
+// edit changes the item of items named key, under the state's lock, and
+// saves: the shape of every tool that changes one ticket or user.
+func edit[T any](s *state, items map[string]*T, what, key string, change func(*T)) *mcp.CallToolResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	item := items[key]
+	if item == nil {
+		return toolErr(fmt.Errorf("no %s %s", what, key))
+	}
+	change(item)
+	if err := s.save(); err != nil {
+		return toolErr(err)
+	}
+	return jsonText(item)
 }
 
 // file resolves a workspace path, refusing escapes from the workspace.

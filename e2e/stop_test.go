@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +10,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcptrail/mcptrail/internal/testkit"
 )
 
 // `mcptrail stop` under load: when it returns, the file sink holds every
@@ -63,18 +62,7 @@ func TestStopLeavesEveryCommittedEventInTheFileSink(t *testing.T) {
 	case <-time.After(stopTimeout):
 		t.Fatal("the daemon still runs after `mcptrail stop` returned")
 	}
-	seen := map[uint64]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev struct {
-			Seq uint64 `json:"seq"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Fatalf("sink line %q: %v", sc.Text(), err)
-		}
-		seen[ev.Seq] = true
-	}
+	seen := testkit.SinkSeqs(t, data)
 	events := in.Export(t)
 	if len(events) < 100 {
 		t.Fatalf("only %d events recorded", len(events))

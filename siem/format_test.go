@@ -128,19 +128,6 @@ func decode(t *testing.T, b []byte) map[string]any {
 	return m
 }
 
-// at walks a decoded JSON object by a dotted path.
-func at(m map[string]any, path string) any {
-	var v any = m
-	for _, k := range strings.Split(path, ".") {
-		o, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = o[k]
-	}
-	return v
-}
-
 func encodeWith(t *testing.T, f Format, o Options, ev *store.Event) []byte {
 	t.Helper()
 	enc, err := NewEncoder(f, o)
@@ -251,36 +238,36 @@ func TestOCSFAPIActivityMapping(t *testing.T) {
 			"unmapped.seq":             float64(ev.Seq),
 			"unmapped.hash":            ev.Hash,
 		} {
-			if got := at(m, path); got != want {
+			if got := siemtest.At(m, path); got != want {
 				t.Errorf("%s: %s = %#v, want %#v", tc.event, path, got, want)
 			}
 		}
 	}
 	// Times are milliseconds, durations too.
 	m := decode(t, encodeWith(t, FormatOCSF, testOpts, evs["read_ok"]))
-	if got := at(m, "duration"); got != 12.0 {
+	if got := siemtest.At(m, "duration"); got != 12.0 {
 		t.Errorf("duration = %v, want 12 (ms)", got)
 	}
-	if got := at(m, "metadata.correlation_uid"); got != "sess-1/3" {
+	if got := siemtest.At(m, "metadata.correlation_uid"); got != "sess-1/3" {
 		t.Errorf("outcome correlation_uid = %v, want sess-1/3 (its request)", got)
 	}
 	// Endpoints: a stdio server is on the gateway's host, an HTTP upstream at its URL.
-	if got := at(m, "dst_endpoint.hostname"); got != "gw.example.com" {
+	if got := siemtest.At(m, "dst_endpoint.hostname"); got != "gw.example.com" {
 		t.Errorf("stdio dst_endpoint.hostname = %v", got)
 	}
 	m = decode(t, encodeWith(t, FormatOCSF, testOpts, evs["unknown_class_http"]))
-	if at(m, "dst_endpoint.ip") != "10.1.2.3" || at(m, "dst_endpoint.port") != 8443.0 || at(m, "dst_endpoint.name") != "web" {
+	if siemtest.At(m, "dst_endpoint.ip") != "10.1.2.3" || siemtest.At(m, "dst_endpoint.port") != 8443.0 || siemtest.At(m, "dst_endpoint.name") != "web" {
 		t.Errorf("http dst_endpoint = %v", m["dst_endpoint"])
 	}
 	// Bodies stay out unless asked for.
-	if at(m, "unmapped.params") != nil {
+	if siemtest.At(m, "unmapped.params") != nil {
 		t.Error("params forwarded without Bodies")
 	}
 	o := testOpts
 	o.Bodies = true
 	m = decode(t, encodeWith(t, FormatOCSF, o, evs["read_request"]))
-	if at(m, "unmapped.params.arguments.path") != "/etc/hosts" {
-		t.Errorf("Bodies: unmapped.params = %v", at(m, "unmapped.params"))
+	if siemtest.At(m, "unmapped.params.arguments.path") != "/etc/hosts" {
+		t.Errorf("Bodies: unmapped.params = %v", siemtest.At(m, "unmapped.params"))
 	}
 }
 
@@ -301,12 +288,12 @@ func TestOCSFDetectionFinding(t *testing.T) {
 		"finding_info.analytic.type": "Rule",
 		"message":                    ev.Detail,
 	} {
-		if got := at(m, path); got != want {
+		if got := siemtest.At(m, path); got != want {
 			t.Errorf("%s = %#v, want %#v", path, got, want)
 		}
 	}
-	rel, _ := at(m, "finding_info.related_events").([]any)
-	if len(rel) != 1 || at(rel[0].(map[string]any), "uid") != "sess-1/7" {
+	rel, _ := siemtest.At(m, "finding_info.related_events").([]any)
+	if len(rel) != 1 || siemtest.At(rel[0].(map[string]any), "uid") != "sess-1/7" {
 		t.Errorf("related_events = %v, want the triggering request sess-1/7", rel)
 	}
 	// A finding is no API Activity (the check above is not vacuous).
@@ -323,12 +310,12 @@ func TestCheckpointRecords(t *testing.T) {
 	m := decode(t, encodeWith(t, FormatOCSF, testOpts, ev))
 	for path, want := range map[string]any{"class_uid": 0.0, "category_uid": 0.0, "activity_id": 99.0, "type_uid": 99.0, "severity_id": 1.0,
 		"metadata.version": OCSFVersion, "metadata.product.name": "mcptrail", "unmapped.size": 1000.0, "unmapped.note": ev.Detail} {
-		if got := at(m, path); got != want {
+		if got := siemtest.At(m, path); got != want {
 			t.Errorf("OCSF checkpoint: %s = %#v, want %#v", path, got, want)
 		}
 	}
 	m = decode(t, encodeWith(t, FormatECS, testOpts, ev))
-	if at(m, "event.kind") != "state" || at(m, "mcptrail.note") != ev.Detail {
+	if siemtest.At(m, "event.kind") != "state" || siemtest.At(m, "mcptrail.note") != ev.Detail {
 		t.Errorf("ECS checkpoint: %v", m["event"])
 	}
 	c, err := siemtest.ParseCEF(string(encodeWith(t, FormatCEF, testOpts, ev)))
@@ -361,28 +348,28 @@ func TestECSMapping(t *testing.T) {
 		ev := evs[tc.event]
 		m := decode(t, encodeWith(t, FormatECS, testOpts, ev))
 		var types []string
-		for _, v := range at(m, "event.type").([]any) {
+		for _, v := range siemtest.At(m, "event.type").([]any) {
 			types = append(types, v.(string))
 		}
-		if k := at(m, "event.kind"); k != tc.kind {
+		if k := siemtest.At(m, "event.kind"); k != tc.kind {
 			t.Errorf("%s: event.kind = %v, want %s", tc.event, k, tc.kind)
 		}
 		if got := strings.Join(types, ","); got != tc.typ {
 			t.Errorf("%s: event.type = %s, want %s", tc.event, got, tc.typ)
 		}
-		if got := at(m, "event.outcome"); got != tc.outcome {
+		if got := siemtest.At(m, "event.outcome"); got != tc.outcome {
 			t.Errorf("%s: event.outcome = %v, want %s", tc.event, got, tc.outcome)
 		}
-		if got := at(m, "event.action"); got != tc.action {
+		if got := siemtest.At(m, "event.action"); got != tc.action {
 			t.Errorf("%s: event.action = %v, want %s", tc.event, got, tc.action)
 		}
-		if cat := at(m, "event.category").([]any); len(cat) != 1 || cat[0] != "api" {
+		if cat := siemtest.At(m, "event.category").([]any); len(cat) != 1 || cat[0] != "api" {
 			t.Errorf("%s: event.category = %v", tc.event, cat)
 		}
-		if at(m, "event.sequence") != float64(ev.Seq) || at(m, "event.hash") != ev.Hash {
-			t.Errorf("%s: event.sequence/hash = %v/%v", tc.event, at(m, "event.sequence"), at(m, "event.hash"))
+		if siemtest.At(m, "event.sequence") != float64(ev.Seq) || siemtest.At(m, "event.hash") != ev.Hash {
+			t.Errorf("%s: event.sequence/hash = %v/%v", tc.event, siemtest.At(m, "event.sequence"), siemtest.At(m, "event.hash"))
 		}
-		if _, err := time.Parse(time.RFC3339Nano, at(m, "@timestamp").(string)); err != nil {
+		if _, err := time.Parse(time.RFC3339Nano, siemtest.At(m, "@timestamp").(string)); err != nil {
 			t.Errorf("%s: @timestamp: %v", tc.event, err)
 		}
 	}
@@ -408,21 +395,21 @@ func TestECSMapping(t *testing.T) {
 		"gen_ai.agent.name":         "claude-code",
 		"mcptrail.principal.kind":   "jwt",
 	} {
-		if got := at(m, path); got != want {
+		if got := siemtest.At(m, path); got != want {
 			t.Errorf("read_ok: %s = %#v, want %#v", path, got, want)
 		}
 	}
 	m = decode(t, encodeWith(t, FormatECS, testOpts, evs["write_rpc_error"]))
-	if at(m, "error.code") != "-32602" || at(m, "error.type") != "rpc_error" || m["rpc"] != nil {
+	if siemtest.At(m, "error.code") != "-32602" || siemtest.At(m, "error.type") != "rpc_error" || m["rpc"] != nil {
 		t.Errorf("rpc error: rpc=%v error=%v", m["rpc"], m["error"])
 	}
 	m = decode(t, encodeWith(t, FormatECS, testOpts, evs["unknown_class_http"]))
-	if at(m, "network.transport") != "tcp" {
-		t.Errorf("http: network.transport = %v, want tcp", at(m, "network.transport"))
+	if siemtest.At(m, "network.transport") != "tcp" {
+		t.Errorf("http: network.transport = %v, want tcp", siemtest.At(m, "network.transport"))
 	}
 	m = decode(t, encodeWith(t, FormatECS, testOpts, evs["alert"]))
-	if at(m, "rule.id") != "mcp-first-tool-use" || at(m, "event.severity") != 47.0 {
-		t.Errorf("alert: rule=%v severity=%v", m["rule"], at(m, "event.severity"))
+	if siemtest.At(m, "rule.id") != "mcp-first-tool-use" || siemtest.At(m, "event.severity") != 47.0 {
+		t.Errorf("alert: rule=%v severity=%v", m["rule"], siemtest.At(m, "event.severity"))
 	}
 }
 

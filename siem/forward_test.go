@@ -419,7 +419,7 @@ func TestFileSinkRotates(t *testing.T) {
 		if err := jsonUnmarshal(l, &m); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
-		seqs = append(seqs, uint64(at(m, "metadata.sequence").(float64)))
+		seqs = append(seqs, uint64(siemtest.At(m, "metadata.sequence").(float64)))
 	}
 	for i := 1; i < len(seqs); i++ {
 		if seqs[i] != seqs[i-1]+1 {

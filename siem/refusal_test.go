@@ -25,7 +25,7 @@ func TestRefusalFormats(t *testing.T) {
 	} {
 		m := decode(t, encodeWith(t, FormatOCSF, testOpts, evs[name]))
 		for path, v := range want {
-			if got := at(m, path); got != v {
+			if got := siemtest.At(m, path); got != v {
 				t.Errorf("OCSF %s: %s = %#v, want %#v", name, path, got, v)
 			}
 		}
@@ -42,15 +42,15 @@ func TestRefusalFormats(t *testing.T) {
 	} {
 		m := decode(t, encodeWith(t, FormatECS, testOpts, evs[name]))
 		for path, v := range want {
-			if got := at(m, path); got != v {
+			if got := siemtest.At(m, path); got != v {
 				t.Errorf("ECS %s: %s = %#v, want %#v", name, path, got, v)
 			}
 		}
 	}
 	for name, cat := range map[string][2]string{"refusal_origin": {"network", "denied"}, "refusal_auth": {"authentication", "start"}} {
 		m := decode(t, encodeWith(t, FormatECS, testOpts, evs[name]))
-		c, _ := at(m, "event.category").([]any)
-		ty, _ := at(m, "event.type").([]any)
+		c, _ := siemtest.At(m, "event.category").([]any)
+		ty, _ := siemtest.At(m, "event.type").([]any)
 		if len(c) != 1 || c[0] != cat[0] || len(ty) != 1 || ty[0] != cat[1] {
 			t.Errorf("ECS %s: category %v type %v, want %v", name, c, ty, cat)
 		}

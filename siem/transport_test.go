@@ -164,7 +164,7 @@ func (h *hecReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.problem("event is not a JSON object: %.60s", env["event"])
 		}
 		seq, _ := strconv.ParseUint(fields["mcptrail_seq"], 10, 64)
-		if ms, ok := at(event, "metadata.sequence").(float64); !ok || uint64(ms) != seq {
+		if ms, ok := siemtest.At(event, "metadata.sequence").(float64); !ok || uint64(ms) != seq {
 			h.problem("event %v: metadata.sequence does not match fields", seq)
 		}
 		batch = append(batch, seq)
@@ -307,7 +307,7 @@ func TestWebhookArrayAndLines(t *testing.T) {
 					}
 				}
 				for _, m := range recs {
-					seqs = append(seqs, uint64(at(m, "event.sequence").(float64)))
+					seqs = append(seqs, uint64(siemtest.At(m, "event.sequence").(float64)))
 				}
 			}))
 			defer srv.Close()

@@ -49,8 +49,9 @@ func DecodeNumbers(b []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// at walks a decoded JSON object by a dotted path.
-func at(m map[string]any, path string) any {
+// At walks a decoded JSON object by a dotted path; nil where it leads
+// nowhere.
+func At(m map[string]any, path string) any {
 	var v any = m
 	for _, k := range strings.Split(path, ".") {
 		o, ok := v.(map[string]any)
@@ -280,8 +281,8 @@ func (c *ECSChecker) Check(doc string, b []byte) {
 	}
 	c.walk(doc, "", m)
 	// event.type values must be ones ECS expects for the event.category.
-	cats, _ := at(m, "event.category").([]any)
-	types, _ := at(m, "event.type").([]any)
+	cats, _ := At(m, "event.category").([]any)
+	types, _ := At(m, "event.type").([]any)
 	allowed := map[string]bool{}
 	for _, av := range c.ecs["event.category"].AllowedValues {
 		if slices.Contains(cats, any(av.Name)) {
@@ -296,17 +297,17 @@ func (c *ECSChecker) Check(doc string, b []byte) {
 		}
 	}
 	for _, req := range []string{"@timestamp", "ecs.version"} {
-		if at(m, req) == nil {
+		if At(m, req) == nil {
 			c.errorf("%s: no %s", doc, req)
 		}
 	}
 	// network.transport is an IANA protocol keyword (ECS: "the transport
 	// layer (udp, tcp, ipv6-icmp, etc.)"); ECS lists no allowed values, so
 	// these are the IANA Protocol Numbers keywords a gateway could meet.
-	if v := at(m, "network.transport"); v != nil && !slices.Contains([]any{"tcp", "udp", "sctp", "dccp", "udplite", "icmp", "ipv6-icmp"}, v) {
+	if v := At(m, "network.transport"); v != nil && !slices.Contains([]any{"tcp", "udp", "sctp", "dccp", "udplite", "icmp", "ipv6-icmp"}, v) {
 		c.errorf("%s: network.transport %v is not an IANA transport protocol keyword", doc, v)
 	}
-	if v := at(m, "ecs.version"); v != c.Version {
+	if v := At(m, "ecs.version"); v != c.Version {
 		c.errorf("%s: ecs.version %v, but the fields are checked against %s", doc, v, c.Version)
 	}
 }
