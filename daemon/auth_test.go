@@ -1,27 +1,13 @@
 package daemon
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 )
-
-func hs256(t *testing.T, secret string, claims map[string]any) string {
-	t.Helper()
-	enc := base64.RawURLEncoding
-	h, _ := json.Marshal(map[string]string{"alg": "HS256", "typ": "JWT"})
-	c, _ := json.Marshal(claims)
-	signing := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(m.Sum(nil))
-}
 
 func TestAuthenticator(t *testing.T) {
 	t.Setenv("AGENT_TOKEN", "tok-ci-agent-0123456789")
@@ -68,12 +54,12 @@ func TestAuthenticator(t *testing.T) {
 	if err != nil || sub != "ci-agent" || agent != "ci-agent" || obo != "release-workflow" || kind != "token" || task != "JIRA-9" {
 		t.Errorf("token: %q %q %q %q %q %v", sub, agent, obo, kind, task, err)
 	}
-	good := hs256(t, "s3cret-for-tests", map[string]any{"sub": "svc-42", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix(), "act": map[string]any{"sub": "alice@example.com"}})
+	good := testkit.HS256JWT("s3cret-for-tests", map[string]any{"sub": "svc-42", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix(), "act": map[string]any{"sub": "alice@example.com"}})
 	sub, _, obo, kind, _, err = call("Bearer "+good, nil)
 	if err != nil || sub != "svc-42" || obo != "alice@example.com" || kind != "jwt" {
 		t.Errorf("jwt: %q %q %q %v", sub, obo, kind, err)
 	}
-	forged := hs256(t, "another-secret", map[string]any{"sub": "svc-42", "iss": "https://idp.test"})
+	forged := testkit.HS256JWT("another-secret", map[string]any{"sub": "svc-42", "iss": "https://idp.test"})
 	if _, _, _, _, _, err := call("Bearer "+forged, nil); err == nil {
 		t.Error("JWT signed with another key accepted")
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -32,7 +33,7 @@ func TestRefusalsThroughTheDaemon(t *testing.T) {
 	d, logs := startOpsDaemon(t, cfg)
 
 	wrong := "wrong-SECRET-token-77f1c2"
-	forged := hs256(t, "another-secret", map[string]any{"sub": "svc-42", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix()})
+	forged := testkit.HS256JWT("another-secret", map[string]any{"sub": "svc-42", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix()})
 	post := func(auth, origin string) int {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+d.listen+"/mcp/echo", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
 		req.Header.Set("Content-Type", "application/json")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 )
 
 // TestClaimsAreNotProof (SECURITY.md): what a client says about itself in
@@ -51,13 +52,13 @@ func TestClaimsAreNotProof(t *testing.T) {
 		t.Errorf("token: verified=%v subject=%q obo=%q err=%v", v, sub, obo, err)
 	}
 	// A verified JWT: proof; its act claim beats the header.
-	good := hs256(t, "s3cret-for-tests", map[string]any{"sub": "svc-42", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix(), "act": map[string]any{"sub": "alice@example.com"}})
+	good := testkit.HS256JWT("s3cret-for-tests", map[string]any{"sub": "svc-42", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix(), "act": map[string]any{"sub": "alice@example.com"}})
 	if v, sub, obo, err := run("Bearer " + good); err != nil || !v || sub != "svc-42" || obo != "alice@example.com" {
 		t.Errorf("jwt: verified=%v subject=%q obo=%q err=%v", v, sub, obo, err)
 	}
 	// Forged credentials are refused even where none is required: a wrong
 	// token, a JWT signed with another key, an unsigned JWT.
-	forged := hs256(t, "another-secret", map[string]any{"sub": "svc-42", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix()})
+	forged := testkit.HS256JWT("another-secret", map[string]any{"sub": "svc-42", "iss": "https://idp.test", "exp": time.Now().Add(time.Hour).Unix()})
 	unsigned := "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiIsImlzcyI6Imh0dHBzOi8vaWRwLnRlc3QifQ."
 	for _, auth := range []string{"Bearer wrong-token-0000", "Bearer " + forged, "Bearer " + unsigned} {
 		if v, sub, _, err := run(auth); err == nil {

@@ -2,9 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,17 +20,6 @@ import (
 	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
-
-// hs256JWT signs a JWT with an HMAC secret, as an identity provider would.
-func hs256JWT(secret string, claims map[string]any) string {
-	enc := base64.RawURLEncoding
-	h, _ := json.Marshal(map[string]string{"alg": "HS256", "typ": "JWT"})
-	c, _ := json.Marshal(claims)
-	signing := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(m.Sum(nil))
-}
 
 // refusalAuth authenticates as the daemon does: two known tokens, JWTs
 // verified against a key, the reasons named by ingest's errors.
@@ -86,7 +72,7 @@ func TestHTTPRefusalsRecorded(t *testing.T) {
 	})
 	dbPath = f.st.Path()
 	unknownToken := "unknown-SECRET-token-5f1e2d3c4b5a"
-	forgedJWT := hs256JWT("not-the-idp-secret", map[string]any{"sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()})
+	forgedJWT := testkit.HS256JWT("not-the-idp-secret", map[string]any{"sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()})
 	alice := "Bearer alice-token-0123456789"
 	big := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` + strings.Repeat("x", 2000) + `"}}}`
 
