@@ -217,6 +217,8 @@ func (x *Executor) Apply(ctx context.Context, id string, who Approver, progress 
 				st.State, st.Error = StateFailed, "re-reading it before the revert failed: "+err.Error()
 				return stop(PlanFailed, fmt.Sprintf("step %d: %s", st.N, st.Error))
 			} else if !same {
+				who := (&Planner{Rules: x.Rules, Source: x.Store}).changedSince(st)
+				reason = strings.TrimSuffix(reason, ": not overwritten") + "; " + who + ": not overwritten"
 				st.Status, st.Reason = StatusConflict, reason
 				return stop(PlanStopped, fmt.Sprintf("step %d (call %d, %s) is now a conflict: %s. Apply stops before it.", st.N, st.Reverts, st.Tool, reason))
 			}

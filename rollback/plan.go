@@ -45,6 +45,10 @@ const (
 	PlanApplied  = "applied" // every ready step is done
 	PlanStopped  = "stopped" // apply stopped at a step that is not ready
 	PlanFailed   = "failed"  // an inverse call failed
+
+	// PlanPartial is what Plan.Result says of a plan that stopped or
+	// failed after reverting some of its steps.
+	PlanPartial = "partially applied"
 )
 
 // Selection says which calls a plan reverts. Exactly one of Session,
@@ -169,6 +173,43 @@ func (s Step) Result() string {
 		return StatusFailed
 	}
 	return s.Status
+}
+
+// Result is what a plan says now, for every list and screen that shows
+// it: its State, except that a plan that stopped or failed after it
+// reverted some steps is partially applied (Error says where it stopped).
+func (p *Plan) Result() string {
+	if p.State == PlanStopped || p.State == PlanFailed {
+		for _, s := range p.Steps {
+			if s.State == StateDone {
+				return PlanPartial
+			}
+		}
+	}
+	return p.State
+}
+
+// Reverted counts the steps this plan's applies reverted.
+func (p *Plan) Reverted() int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.State == StateDone {
+			n++
+		}
+	}
+	return n
+}
+
+// Resource is what a step changes, as the rules name it (its first key,
+// e.g. file:/srv/app/config.yaml), else the call's arguments.
+func (s Step) Resource() string {
+	switch len(s.Keys) {
+	case 0:
+		return s.Args
+	case 1:
+		return s.Keys[0]
+	}
+	return fmt.Sprintf("%s (+%d)", s.Keys[0], len(s.Keys)-1)
 }
 
 // Target is how to reach the upstream a session talked to.
@@ -668,10 +709,15 @@ func (p *Planner) step(c *call, index *keyIndex, reverted map[uint64]string) Ste
 	if len(calls) == 0 {
 		return set(StatusSkip, "nothing to undo")
 	}
+	if rule.hasDiff() && rule.HasCapture() && cur != "" && cur == rest {
+		// The call left the resource as it found it (a write of the same
+		// content): undoing it would change nothing.
+		return set(StatusSkip, "the call changed nothing: the resource is as it was before it")
+	}
 	// A later call outside the plan touched the same resource: undoing this
 	// one would undo part of it too.
 	if _, o, k := index.later(c); o != nil {
-		return set(StatusConflict, fmt.Sprintf("%s was changed later by call %d (%s, session %s), which the plan does not revert", k, o.req.Seq, o.req.Tool, o.req.Session))
+		return set(StatusConflict, fmt.Sprintf("%s was changed later by %s, which the plan does not revert", k, changedBy(o.req)))
 	}
 	return set(StatusReady, "")
 }
@@ -729,6 +775,18 @@ func (r *ToolRule) render(env map[string]any) ([]InverseCall, error) {
 		out = append(out, InverseCall{Tool: ic.tool, Args: raw})
 	}
 	return out, nil
+}
+
+func (r *ToolRule) hasDiff() bool { return r.diffCur != nil && r.diffRest != nil }
+
+// changedBy names the call that changed a resource, for a conflict's
+// reason: which agent, which call, when.
+func changedBy(req *store.Event) string {
+	who := agentName(req)
+	if who == "" {
+		who = "an unnamed agent"
+	}
+	return fmt.Sprintf("%s in call %d (%s on %s, session %s) at %s", who, req.Seq, req.Tool, req.Upstream, req.Session, req.Time.UTC().Format("2006-01-02 15:04:05Z"))
 }
 
 // diffOf renders the rule's diff sides as text.
@@ -802,7 +860,7 @@ func (p *Planner) recheck(ctx context.Context, plan *Plan, steps []*Step, calls 
 		cur, rest := c.rule.diffOf(c.env)
 		p.Redact.setDiff(st, cur, rest)
 		if !same {
-			st.Status, st.Reason = StatusConflict, reason
+			st.Status, st.Reason = StatusConflict, strings.TrimSuffix(reason, ": not overwritten")+"; "+p.changedSince(st)+": not overwritten"
 		}
 	}
 	slices.Sort(notes)

@@ -401,9 +401,8 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Back):
 		if len(a.stack) > 1 {
 			a.stack = a.stack[:len(a.stack)-1]
-			if r, ok := a.top().(interface{ refresh() tea.Cmd }); ok {
-				return a, r.refresh() // the rollback queue lists plans that may have changed
-			}
+			_, cmd := a.top().Update(shownAgainMsg{}) // a plan applied above changes what it shows (reverted.go)
+			return a, cmd
 		}
 		return a, nil
 	}

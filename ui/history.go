@@ -51,7 +51,7 @@ func (s *historyScreen) SetSize(w, h int) {
 func (s *historyScreen) Init() tea.Cmd {
 	rb, to, call := s.c.Rollback, s.sid, s.call
 	if rb == nil {
-		return func() tea.Msg { return historyLoaded{to: to, err: fmt.Errorf("%s", noRollbackNotice)} }
+		return func() tea.Msg { return historyLoaded{to: to, err: fmt.Errorf("%s", noRollbackNotice+notReverted)} }
 	}
 	return func() tea.Msg {
 		h, err := rb.RollbackHistory(call)
@@ -157,22 +157,48 @@ func (s *historyScreen) View() string {
 	h := s.hist
 	n := len(h.Versions)
 	v := h.Versions[s.sel]
+	changes, steps := h.Changes(), n-h.Changes()
+	head := fmt.Sprintf("%s · %d %s", h.Key, changes, plural(changes, "change", "changes"))
+	if steps > 0 {
+		head += fmt.Sprintf(", %d rollback %s", steps, plural(steps, "step", "steps"))
+	}
+	upstreams := h.Upstreams
+	if len(upstreams) == 0 {
+		upstreams = []string{h.Upstream}
+	}
+	head += " · on " + strings.Join(upstreams, ", ")
+	at := fmtTime(v.Time, s.c.Loc, "01-02 15:04:05.000")
+	var what string
+	switch {
+	case v.IsRollback():
+		what = fmt.Sprintf("version %d of %d: ↺ rollback step %d reverts call %d (%s) at %s (%s)", s.sel+1, n, v.Call, v.Reverts, v.Tool, at, v.Outcome)
+	default:
+		what = fmt.Sprintf("version %d of %d: call %d %s by %s on %s, session %s, at %s (%s)", s.sel+1, n, v.Call, v.Tool, show(v.Agent), show(v.Upstream), shortID(v.Session), at, v.Outcome)
+		if v.RevertedBy != 0 {
+			what += fmt.Sprintf(" · ↺ reverted by step %d", v.RevertedBy)
+		}
+	}
 	lines := []string{
-		" " + st.Bold.Render(cell(fmt.Sprintf("%s on %s · %d %s", h.Key, h.Upstream, n, plural(n, "change", "changes")), w, false)),
-		" " + st.Banner.Render(cell(fmt.Sprintf("version %d of %d: call %d %s by session %s at %s (%s)", s.sel+1, n, v.Call, v.Tool, shortID(v.Session),
-			fmtTime(v.Time, s.c.Loc, "01-02 15:04:05.000"), v.Outcome), w, false)),
+		" " + st.Bold.Render(cell(show(head), w, false)),
+		" " + st.Banner.Render(cell(what, w, false)),
 	}
 	// A strip of the versions, the selected one bracketed.
 	var strip []string
 	for i, x := range h.Versions {
 		label := fmt.Sprint(x.Call)
+		switch {
+		case x.IsRollback():
+			label = "↺" + label
+		case x.RevertedBy != 0:
+			label += "↺"
+		}
 		if i == s.sel {
 			label = "[" + label + "]"
 		}
 		strip = append(strip, label)
 	}
-	lines = append(lines, " "+st.Muted.Render(cell("calls: "+strings.Join(strip, " → "), w, false)))
-	lines = append(lines, " "+st.Section.Render(cell("── before → after this call ", w, false)))
+	lines = append(lines, " "+st.Muted.Render(cell("changes: "+strings.Join(strip, " → "), w, false)))
+	lines = append(lines, " "+st.Section.Render(cell("── before → after this change ", w, false)))
 	lines = append(lines, s.pg.view()...)
 	return block(lines, s.hgt)
 }

@@ -62,6 +62,8 @@ func (s *queueScreen) refresh() tea.Cmd {
 func (s *queueScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
 	switch msg := msg.(type) {
+	case shownAgainMsg:
+		return s, s.refresh() // a plan opened from here may have been applied
 	case plansLoaded:
 		s.plans, s.plansErr = msg.plans, msg.err
 		s.pnav.clamp(len(s.plans))
@@ -105,7 +107,7 @@ func (s *queueScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				return s, denyReverse(s.c, "queue reversals")
 			}
 			if s.c.Rollback == nil {
-				return s, toast(fmt.Sprintf("%d %s queued. This console reads a file: plans need the daemon; nothing was reverted.", n, plural(n, "call", "calls")))
+				return s, toast(fmt.Sprintf("%d queued · plans need the daemon: this console reads a file", n))
 			}
 			if n == 0 {
 				return s, toast("no marked calls: mark calls with space in a timeline first")
@@ -165,7 +167,7 @@ var plansCols = []column{
 	{title: "CREATED", width: 14},
 	{title: "SELECTION", min: 12, flex: 3},
 	{title: "STEPS", min: 10, flex: 3},
-	{title: "STATE", width: 8},
+	{title: "STATE", width: 17},
 	{title: "BY", min: 8, flex: 2, drop: 1},
 }
 
@@ -250,11 +252,11 @@ func (s *queueScreen) View() string {
 				parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 			}
 		}
-		state := styledCell{text: p.State, style: &st.Muted}
-		switch p.State {
+		state := styledCell{text: p.Result(), style: &st.Muted}
+		switch p.Result() {
 		case rollback.PlanApplied:
 			state.style = &st.OK
-		case rollback.PlanFailed, rollback.PlanStopped:
+		case rollback.PlanFailed, rollback.PlanStopped, rollback.PlanPartial:
 			state.style = &st.Error
 		case rollback.PlanApplying:
 			state.style = &st.Warn

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,7 +31,10 @@ func approver(id Identity) rollback.Approver {
 }
 
 // noRollbackNotice says why a console cannot plan.
-const noRollbackNotice = "This console reads a store file, so it cannot build or apply plans: the daemon does (`mcptrail ui` while it runs, the SSH console, or `mcptrail rollback plan --calls SEQ,...`). Nothing has been reverted."
+const noRollbackNotice = "This console reads a store file, so it cannot build or apply plans: the daemon does (`mcptrail ui` while it runs, the SSH console, or `mcptrail rollback plan --calls SEQ,...`)."
+
+// notReverted ends what a file console says when it cannot plan.
+const notReverted = " Nothing has been reverted."
 
 // Messages of the plan screen.
 type (
@@ -109,7 +113,7 @@ func (s *planScreen) modal() bool { return s.confirm }
 func (s *planScreen) Init() tea.Cmd {
 	rb, to := s.c.Rollback, s.sid
 	if rb == nil {
-		return func() tea.Msg { return planLoaded{to: to, err: fmt.Errorf("%s", noRollbackNotice)} }
+		return func() tea.Msg { return planLoaded{to: to, err: fmt.Errorf("%s", noRollbackNotice+notReverted)} }
 	}
 	if s.sel != nil {
 		sel, by := *s.sel, s.c.Identity.Actor()
@@ -171,10 +175,10 @@ func (s *planScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		s.layout()
 		s.c.audit("apply", fmt.Sprintf("rollback plan %s: %s %s", s.plan.ID, s.plan.State, s.plan.Error))
 		if s.plan.State == rollback.PlanApplied {
-			n := s.countState(rollback.StateDone)
+			n := s.plan.Reverted()
 			return s, toast(fmt.Sprintf("plan %s applied: %d %s reverted, each recorded as a rollback_step", shortID(s.plan.ID), n, plural(n, "call", "calls")))
 		}
-		return s, func() tea.Msg { return toastMsg{text: "plan " + s.plan.State + ": " + s.plan.Error, err: true} }
+		return s, func() tea.Msg { return toastMsg{text: "plan " + s.plan.Result() + ": " + s.plan.Error, err: true} }
 	case themeChangedMsg:
 		s.layout()
 		return s, nil
@@ -242,7 +246,7 @@ func (s *planScreen) askApply() tea.Cmd {
 	case s.applying:
 		return toast("the plan is being applied")
 	case s.plan != nil && s.plan.State == rollback.PlanApplied:
-		n := s.countState(rollback.StateDone)
+		n := s.plan.Reverted()
 		return toast(fmt.Sprintf("plan %s is applied already (%d %s reverted): nothing left to apply", shortID(s.plan.ID), n, plural(n, "call", "calls")))
 	case s.ready() == 0:
 		return toast("nothing to apply: no step is ready")
@@ -345,6 +349,7 @@ func (s *planScreen) detail(st *rollback.Step) []string {
 	if len(st.Keys) > 0 {
 		add(sty.Muted.Render, "resources: "+strings.Join(st.Keys, ", "))
 	}
+	add(sty.Muted.Render, "arguments: "+st.Args)
 	for i, c := range st.Calls {
 		mark, verb := " ", "will call"
 		if i < st.Done {
@@ -382,7 +387,7 @@ var planCols = []column{
 	{title: "TOOL", min: 10, flex: 2},
 	{title: "STATUS", width: 16},
 	{title: "PROGRESS", width: 9},
-	{title: "ARGUMENTS", min: 10, flex: 4, drop: 1},
+	{title: "RESOURCE", min: 10, flex: 4, drop: 1},
 }
 
 func (s *planScreen) statusStyle(status string) styledCell {
@@ -433,10 +438,10 @@ func (s *planScreen) View() string {
 	case s.applying:
 		banner = fmt.Sprintf("applying… %d of %d steps done — every inverse call is recorded as a rollback_step approved by %s", s.countState(rollback.StateDone), s.ready()+s.countState(rollback.StateDone), approver(s.c.Identity).ID())
 	case p.State == rollback.PlanApplied:
-		n := s.countState(rollback.StateDone)
+		n := p.Reverted()
 		banner = fmt.Sprintf("applied: %d %s reverted", n, plural(n, "call", "calls"))
 	case p.Error != "":
-		banner = p.State + ": " + p.Error
+		banner = p.Result() + ": " + p.Error
 	case p.Note != "":
 		banner = p.Note
 	case len(p.Steps) == 0:
@@ -465,7 +470,7 @@ func (s *planScreen) View() string {
 		}
 		line := tableLine(planCols, widths, []styledCell{
 			{text: fmt.Sprint(step.N)}, {text: fmt.Sprint(step.Reverts)}, {text: step.Tool},
-			s.statusStyle(step.Result()), progCell, {text: step.Args, style: &st.Muted},
+			s.statusStyle(step.Result()), progCell, {text: step.Resource(), style: &st.Muted},
 		})
 		lines = append(lines, listRow(st, line, i == s.nav.sel, false, w))
 	}
@@ -492,12 +497,18 @@ func (s *planScreen) Status() string {
 	if s.focus == 1 {
 		focus = "detail"
 	}
-	return fmt.Sprintf("plan %s · %s · tab: %s pane", s.plan.ID, s.plan.State, focus)
+	return fmt.Sprintf("plan %s · %s · tab: %s pane", s.plan.ID, s.plan.Result(), focus)
 }
 
 func (s *planScreen) yankSeqs() []uint64 {
 	if st := s.selected(); st != nil {
-		return append([]uint64{st.Reverts}, st.StepSeq...)
+		out := []uint64{st.Reverts}
+		for _, seq := range st.StepSeq {
+			if !slices.Contains(out, seq) {
+				out = append(out, seq)
+			}
+		}
+		return out
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (f *fakeRollback) RollbackPlan(sel rollback.Selection, by string) (*rollbac
 	}
 	for i, seq := range seqs {
 		st := rollback.Step{N: i + 1, Reverts: seq, Tool: "write_file", Session: sessOps, Status: rollback.StatusReady,
-			Args:  "path=config.yaml",
+			Args: "path=config.yaml", Keys: []string{"file:config.yaml"},
 			Calls: []rollback.InverseCall{{Tool: "write_file", Args: []byte(`{"path":"config.yaml","content":"replicas: 3\n"}`)}},
 			Diff:  "--- current\n+++ restored\n@@ -1 +1 @@\n-replicas: 0\n+replicas: 3\n", Checked: true}
 		if f.conflict && i == len(seqs)-1 {
@@ -193,12 +193,12 @@ func TestPlanSelectedAndAfterWithConflict(t *testing.T) {
 	h.keys("A")
 	h.waitFor("Type apply")
 	h.keys("apply", "enter")
-	h.waitFor("stopped: step 2 is conflict")
+	h.waitFor("partially applied: step 2 is conflict") // step 1 was reverted
 	// Back to the queue: the plan is listed with its state.
 	h.keys("esc")
 	h.keys("R")
 	h.waitFor("PLANS (1)")
-	h.waitFor("stopped")
+	h.waitFor("partially applied")
 	h.final()
 }
 
@@ -233,7 +233,7 @@ func TestResourceHistoryAndRevertToHere(t *testing.T) {
 	h.waitFor("version 2 of 2")
 	h.waitFor("+replicas: 0")
 	h.keys("r")
-	h.waitFor("this is the newest version")
+	h.waitFor("nothing after this version is left to revert")
 	h.keys("[")
 	h.waitFor("version 1 of 2")
 	h.waitFor("+replicas: 3")

@@ -43,7 +43,7 @@ func (r *tlRow) first() *store.Event {
 func (r *tlRow) seqs() []uint64 {
 	var out []uint64
 	for _, e := range []*store.Event{r.req, r.out, r.ev} {
-		if e != nil {
+		if e != nil && !slices.Contains(out, e.Seq) { // a rollback_step is its row's request and event
 			out = append(out, e.Seq)
 		}
 	}
