@@ -10,6 +10,9 @@ package store
 //	rollback_plans     plan id (a ULID: byte order is time order) → the plan's JSON
 //	rollback_reverted  seq of a reverted call → "plan-id step": a call is
 //	                   reverted at most once, whatever the plan
+//	rollback_marks     seq of a call marked for reversal → the mark (the
+//	                   console's JSON): the queue every console of the
+//	                   daemon shares, kept until a plan takes the call
 //
 // None of these is part of the chain (plans and step states change; their
 // every approval and inverse call is an event that is). A read-only open of
@@ -29,7 +32,73 @@ var (
 	bPrestates = []byte("prestates")
 	bPlans     = []byte("rollback_plans")
 	bReverted  = []byte("rollback_reverted")
+	bMarks     = []byte("rollback_marks")
 )
+
+// MaxMarks bounds the rollback queue; MaxMarkBytes one mark.
+const (
+	MaxMarks     = 10000
+	MaxMarkBytes = 4096
+)
+
+// ErrTooManyMarks refuses a mark beyond MaxMarks.
+var ErrTooManyMarks = fmt.Errorf("store: the rollback queue holds %d calls already: plan or unmark some first", MaxMarks)
+
+// SetMarks removes the marks of remove, then stores those of add (seq →
+// the mark), in one transaction: a refused change changes nothing.
+func (s *Store) SetMarks(add map[uint64][]byte, remove []uint64) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	for seq, v := range add {
+		if seq == 0 || len(v) == 0 || len(v) > MaxMarkBytes {
+			return fmt.Errorf("store: bad mark of call %d (%d bytes)", seq, len(v))
+		}
+	}
+	return rbClosed(s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bMarks)
+		if err != nil {
+			return err
+		}
+		for _, seq := range remove {
+			if err := b.Delete(u64(seq)); err != nil {
+				return err
+			}
+		}
+		for seq, v := range add {
+			if err := b.Put(u64(seq), bytes.Clone(v)); err != nil {
+				return err
+			}
+		}
+		if len(add) == 0 {
+			return nil
+		}
+		n := 0
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if n++; n > MaxMarks {
+				return ErrTooManyMarks
+			}
+		}
+		return nil
+	}))
+}
+
+// Marks returns the stored marks, by seq.
+func (s *Store) Marks() ([][]byte, error) {
+	var out [][]byte
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bMarks)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			out = append(out, bytes.Clone(v))
+			return nil
+		})
+	})
+	return out, err
+}
 
 // PrestateRef is how an outcome event names the pre-state data: the
 // SHA-256 of the uncompressed bytes.

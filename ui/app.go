@@ -122,7 +122,7 @@ func New(opts Options) *App {
 		Src: opts.Source, SourceLabel: opts.SourceLabel, Identity: opts.Identity,
 		Clipboard: opts.Clipboard, Term: opts.Term,
 		Now: opts.Now, Loc: opts.Location, PageSize: opts.PageSize, onAction: opts.OnAction,
-		Marks: &Marks{}, ids: new(atomic.Int64), Rollback: opts.Rollback,
+		Marks: newMarks(markKeeper(opts.Rollback)), ids: new(atomic.Int64), Rollback: opts.Rollback,
 	}
 	c.setTheme(theme)
 	in := textinput.New()

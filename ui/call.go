@@ -181,10 +181,10 @@ func (s *callScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				if mk, ok := markOf(s.c, r); ok {
 					if s.c.Marks.Toggle(mk) {
 						s.c.audit("mark", fmt.Sprintf("call %d %s", mk.Seq, mk.Tool))
-						return s, toast(fmt.Sprintf("marked call %d for reversal — R shows the queue", mk.Seq))
+						return s, s.c.Marks.said(fmt.Sprintf("marked call %d · %d queued · R shows the queue", mk.Seq, s.c.Marks.Len()))
 					}
 					s.c.audit("unmark", fmt.Sprintf("call %d %s", mk.Seq, mk.Tool))
-					return s, toast(fmt.Sprintf("unmarked call %d", mk.Seq))
+					return s, s.c.Marks.said(fmt.Sprintf("unmarked call %d · %d queued", mk.Seq, s.c.Marks.Len()))
 				}
 			}
 			return s, toast("only tool calls can be marked for reversal")

@@ -129,63 +129,6 @@ func (c *Common) setTheme(name string) {
 	c.Styles = themes.Get(name).Build(c.Renderer)
 }
 
-// Mark is a call marked for reversal.
-type Mark struct {
-	Seq      uint64
-	Session  string
-	Agent    string
-	Tool     string
-	Class    string
-	Args     string
-	Time     time.Time
-	By       string // the investigator's Actor
-	MarkedAt time.Time
-}
-
-// Marks are the calls an operator marked, in the order marked. They live as
-// long as the console session: the rollback feature will turn them into a
-// persisted, audited plan.
-type Marks struct {
-	list []Mark
-}
-
-func (m *Marks) Has(seq uint64) bool {
-	for i := range m.list {
-		if m.list[i].Seq == seq {
-			return true
-		}
-	}
-	return false
-}
-
-// Toggle marks or unmarks a call; it reports whether the call is now marked.
-func (m *Marks) Toggle(mk Mark) bool {
-	for i := range m.list {
-		if m.list[i].Seq == mk.Seq {
-			m.list = append(m.list[:i], m.list[i+1:]...)
-			return false
-		}
-	}
-	m.list = append(m.list, mk)
-	return true
-}
-
-// Add marks calls not yet marked and returns how many were new.
-func (m *Marks) Add(marks ...Mark) int {
-	n := 0
-	for _, mk := range marks {
-		if !m.Has(mk.Seq) {
-			m.list = append(m.list, mk)
-			n++
-		}
-	}
-	return n
-}
-
-func (m *Marks) Len() int     { return len(m.list) }
-func (m *Marks) Clear()       { m.list = nil }
-func (m *Marks) List() []Mark { return m.list }
-
 // Messages between components.
 type (
 	// pushMsg opens a screen on top of the stack.

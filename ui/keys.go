@@ -18,6 +18,7 @@ type KeyMap struct {
 	ChipLeft, ChipRight, Unset key.Binding
 	Apply                      key.Binding // A: apply the rollback plan on screen (rollback.go)
 	History, Older, Newer      key.Binding // H, [ and ]: a resource's history (history.go)
+	RangeMark                  key.Binding // V: mark a span of calls (marks.go)
 }
 
 // DefaultKeyMap is the contract's keys plus a few extras.
@@ -52,6 +53,7 @@ func DefaultKeyMap() *KeyMap {
 		Unset:     key.NewBinding(key.WithKeys("x", "backspace", "delete"), key.WithHelp("x", "remove chip")),
 		Apply:     key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "apply plan")),
 		History:   key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "resource history")),
+		RangeMark: key.NewBinding(key.WithKeys("V"), key.WithHelp("V", "mark a range")),
 		Older:     key.NewBinding(key.WithKeys("["), key.WithHelp("[", "older version")),
 		Newer:     key.NewBinding(key.WithKeys("]"), key.WithHelp("]", "newer version")),
 	}

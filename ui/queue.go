@@ -50,6 +50,9 @@ func (s *queueScreen) Init() tea.Cmd { return s.refresh() }
 // investigator comes back to it from a plan).
 func (s *queueScreen) refresh() tea.Cmd {
 	rb, to := s.c.Rollback, s.sid
+	if err := s.c.Marks.Refresh(); err != nil { // another console's marks
+		return toastErr(fmt.Errorf("reading the daemon's rollback queue: %w", err))
+	}
 	if rb == nil {
 		return nil
 	}
@@ -97,7 +100,7 @@ func (s *queueScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			if mk := s.selected(); mk != nil {
 				seq := mk.Seq
-				s.c.Marks.Toggle(*mk)
+				s.c.Marks.Remove(seq)
 				s.c.audit("unqueue", fmt.Sprintf("call %d", seq))
 				s.nav.clamp(s.c.Marks.Len())
 				return s, toast(fmt.Sprintf("removed call %d from the queue", seq))
@@ -282,7 +285,7 @@ func (s *queueScreen) Status() string {
 	if s.c.Rollback == nil {
 		return fmt.Sprintf("%d %s queued for reversal (not planned, not applied)", n, plural(n, "call", "calls"))
 	}
-	return fmt.Sprintf("%d marked · %d %s · tab switches lists", n, len(s.plans), plural(len(s.plans), "plan", "plans"))
+	return fmt.Sprintf("%d queued · %d %s · tab switches lists", n, len(s.plans), plural(len(s.plans), "plan", "plans"))
 }
 
 func (s *queueScreen) ShortHelp() []key.Binding {

@@ -88,6 +88,7 @@ type timeline struct {
 	nav    listNav
 	width  int
 	height int
+	span   rangeMark // V (marks.go)
 }
 
 type tlPage struct {
@@ -263,6 +264,8 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return t, toast("d compares a tool call's arguments; select a call")
 		case key.Matches(msg, k.Mark):
 			return t, t.mark()
+		case key.Matches(msg, k.RangeMark):
+			return t, t.rangeMark()
 		case key.Matches(msg, k.Reverse):
 			return t, t.queue()
 		case key.Matches(msg, k.History):
@@ -506,34 +509,6 @@ func markOf(c *Common, r *tlRow) (Mark, bool) {
 		Seq: r.anchor, Session: e.Session, Agent: agentName(e.Agent), Tool: e.Tool, Class: e.Class,
 		Args: r.args, Time: e.Time, By: c.Identity.Actor(), MarkedAt: c.Now(),
 	}, true
-}
-
-func (t *timeline) mark() tea.Cmd {
-	if !t.c.Identity.CanReverse() {
-		return denyReverse(t.c, "mark calls for reversal")
-	}
-	r := t.selected()
-	if r == nil {
-		return nil
-	}
-	mk, ok := markOf(t.c, r)
-	if !ok {
-		return toast("only tool calls can be marked for reversal")
-	}
-	on := t.c.Marks.Toggle(mk)
-	if on {
-		t.c.audit("mark", fmt.Sprintf("call %d %s", mk.Seq, mk.Tool))
-	} else {
-		t.c.audit("unmark", fmt.Sprintf("call %d %s", mk.Seq, mk.Tool))
-	}
-	if t.nav.sel < len(t.rows)-1 {
-		t.nav.sel++
-		t.nav.clamp(len(t.rows))
-	}
-	if on {
-		return toast(fmt.Sprintf("marked call %d (%s) — %d marked; r queues them, R shows the queue", mk.Seq, mk.Tool, t.c.Marks.Len()))
-	}
-	return toast(fmt.Sprintf("unmarked call %d — %d marked", mk.Seq, t.c.Marks.Len()))
 }
 
 func denyReverse(c *Common, what string) tea.Cmd {
