@@ -176,10 +176,16 @@ func testOptions(src Source, role Role) Options {
 
 func start(t *testing.T, opts Options) *harness {
 	t.Helper()
+	return startSized(t, opts, 80, 24)
+}
+
+// startSized is start on a terminal of w×h.
+func startSized(t *testing.T, opts Options, cols, rows int) *harness {
+	t.Helper()
 	clip := &testkit.LogBuf{}
 	opts.Clipboard = clip
 	app := New(opts)
-	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))
+	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(cols, rows))
 	h := &harness{t: t, tm: tm, app: app, clip: clip}
 	t.Cleanup(func() { tm.Quit() })
 	return h
