@@ -9,7 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/mcptrail/mcptrail/store"
-	"github.com/mcptrail/mcptrail/ui/linediff"
+	"github.com/mcptrail/mcptrail/internal/linediff"
 )
 
 // diffScreen compares a call's arguments with the previous call to the

@@ -1,9 +1,10 @@
 // Package linediff computes a line diff with Myers' O(ND) algorithm
 // ("An O(ND) Difference Algorithm and Its Variations", 1986).
 //
-// It is small on purpose: the console diffs pretty-printed tool arguments,
-// a few dozen to a few thousand lines, and needs the edit script itself (to
-// lay out unified and side-by-side views), not a patch text.
+// It is the one line diff of the program: the console lays out its edit
+// script (unified hunks, side by side) for tool arguments and resources,
+// and rollback writes a plan's and a history's before → after as unified
+// text (Unified).
 package linediff
 
 // Op is one line of an edit script.
