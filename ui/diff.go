@@ -8,8 +8,8 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/mcptrail/mcptrail/store"
 	"github.com/mcptrail/mcptrail/internal/linediff"
+	"github.com/mcptrail/mcptrail/store"
 )
 
 // diffScreen compares a call's arguments with the previous call to the
