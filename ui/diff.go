@@ -9,16 +9,18 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/mcptrail/mcptrail/internal/linediff"
+	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
 )
 
-// diffScreen compares a call's arguments with the previous call to the
-// same tool on the same key argument (the same path, id, name…). Until
-// rollback captures pre-state, this is the before → after the record can
-// show: what the agent asked for last time against what it asked for now.
-// Both sides are canonical pretty-printed JSON (sorted keys, multi-line
-// strings as blocks), diffed line by line with Myers' algorithm
-// (ui/linediff).
+// diffScreen shows what a call changed: the resource it wrote as it was
+// before → after the call (the rollback rules name the resource; its
+// pre-state or its history give the two sides), and, when no rule or no
+// pre-state can say, the call's arguments against the previous call on
+// the same key argument (the same path, id, name…), saying which it shows.
+// Arguments are canonical pretty-printed JSON (sorted keys, multi-line
+// strings as blocks); both are diffed line by line with the one line diff
+// (internal/linediff), in unified hunks or side by side.
 type diffScreen struct {
 	c             *Common
 	sid           int
@@ -40,6 +42,12 @@ type diffResult struct {
 	ins, del   int
 	cut        bool
 	err        error
+
+	// The resource's version this call made (resource diff), or why the
+	// arguments are shown instead.
+	resKey string
+	res    *rollback.Version
+	why    string
 }
 
 func (m diffResult) target() int { return m.to }
@@ -58,12 +66,55 @@ func (s *diffScreen) SetSize(w, h int) {
 }
 
 func (s *diffScreen) Init() tea.Cmd {
-	src, seq, to := s.c.Src, s.seq, s.sid
+	src, rb, seq, to := s.c.Src, s.c.Rollback, s.seq, s.sid
 	return func() tea.Msg {
-		r := findPrevious(src, seq)
+		r, ok := resourceDiff(src, rb, seq)
+		if !ok {
+			why := r.why
+			r = findPrevious(src, seq)
+			r.why = why
+		}
 		r.to = to
 		return r
 	}
+}
+
+// resourceDiff is the before → after of the resource the call changed,
+// from its history (rollback.History): ok false, with why, when there is
+// none to show.
+func resourceDiff(src Source, rb Rollback, seq uint64) (diffResult, bool) {
+	var r diffResult
+	if rb == nil {
+		r.why = "this console reads a file, not the daemon, which knows the resources"
+		return r, false
+	}
+	cur, err := src.Get(seq)
+	if err == nil && cur.Kind == store.KindCall && cur.Call != 0 {
+		cur, err = src.Get(cur.Call)
+	}
+	if err != nil {
+		r.why = err.Error()
+		return r, false
+	}
+	h, err := rb.RollbackHistory(cur.Seq)
+	if err != nil {
+		r.why = err.Error()
+		return r, false
+	}
+	for i := range h.Versions {
+		if v := &h.Versions[i]; v.Call == cur.Seq {
+			if v.Note != "" && v.Before == "" {
+				r.why = v.Note
+				return r, false
+			}
+			r.cur, r.res, r.resKey = cur, v, h.Key
+			r.ops = linediff.Lines(linediff.SplitLines(v.Before), linediff.SplitLines(v.After))
+			r.ins, r.del = linediff.Stats(r.ops)
+			return r, true
+		}
+	}
+	r.why = "the call is not in its resource's history"
+	return r, false
 }
 
 // How far back the diff looks for an earlier call: the tool index keeps
@@ -125,8 +176,11 @@ func findPrevious(src Source, seq uint64) diffResult {
 			q.Cursor = page.Next
 		}
 	}
-	if r.prev == nil && sameTool != nil {
-		r.prev, r.fallback = sameTool, r.key != ""
+	if r.prev == nil && sameTool != nil && r.key == "" {
+		// No key argument to match on: the previous call of the tool is
+		// the only comparison there is. With one, a call on another
+		// resource would be a misleading "before".
+		r.prev, r.fallback = sameTool, true
 	}
 	var a []string
 	if r.prev != nil {
@@ -184,48 +238,21 @@ func (s *diffScreen) layout() {
 	w := max(20, s.width-2)
 	var lines []string
 	ops := s.res.ops
-	// Long unchanged runs fold to one line so that the change is on screen.
-	const ctx = 3
-	fold := func(i int) (int, bool) {
-		j := i
-		for j < len(ops) && ops[j].Kind == linediff.Equal {
-			j++
-		}
-		run := j - i
-		if run > 2*ctx+1 && len(ops) > s.pg.height {
-			return j, true
-		}
-		return j, false
-	}
 	if !s.split {
-		for i := 0; i < len(ops); {
-			if ops[i].Kind == linediff.Equal {
-				j, folded := fold(i)
-				if folded {
-					for _, op := range ops[i : i+ctx*boolInt(i > 0)] {
-						lines = append(lines, st.DiffCtx.Render(cell("  "+op.Text, w, false)))
-					}
-					hidden := j - i - ctx*boolInt(i > 0) - ctx*boolInt(j < len(ops))
-					lines = append(lines, st.Muted.Render(fmt.Sprintf("  ⋯ %d unchanged lines", hidden)))
-					if j < len(ops) {
-						for _, op := range ops[j-ctx : j] {
-							lines = append(lines, st.DiffCtx.Render(cell("  "+op.Text, w, false)))
-						}
-					}
-					i = j
-					continue
+		// Unified hunks, as diff -u: three lines of context, each hunk
+		// headed by where it is on each side.
+		for _, hk := range linediff.Hunks(ops, 3) {
+			lines = append(lines, st.Muted.Render(cell(hk.Header(), w, false)))
+			for _, op := range hk.Ops {
+				switch op.Kind {
+				case linediff.Equal:
+					lines = append(lines, st.DiffCtx.Render(cell("  "+op.Text, w, false)))
+				case linediff.Delete:
+					lines = append(lines, st.DiffDel.Render(cell("- "+op.Text, w, false)))
+				case linediff.Insert:
+					lines = append(lines, st.DiffAdd.Render(cell("+ "+op.Text, w, false)))
 				}
 			}
-			op := ops[i]
-			switch op.Kind {
-			case linediff.Equal:
-				lines = append(lines, st.DiffCtx.Render(cell("  "+op.Text, w, false)))
-			case linediff.Delete:
-				lines = append(lines, st.DiffDel.Render(cell("- "+op.Text, w, false)))
-			case linediff.Insert:
-				lines = append(lines, st.DiffAdd.Render(cell("+ "+op.Text, w, false)))
-			}
-			i++
 		}
 	} else {
 		half := (w - 3) / 2
@@ -276,20 +303,43 @@ func (s *diffScreen) View() string {
 	}
 	r := s.res
 	w := s.width - 1
-	target := r.cur.Tool
-	if r.key != "" {
-		target += " " + r.key + "=" + r.value
-	}
 	mode := "unified"
 	if s.split {
 		mode = "side by side"
 	}
+	if r.res != nil {
+		v := r.res
+		at := fmtTime(v.Time, s.c.Loc, "01-02 15:04:05.000")
+		head := []string{
+			" " + st.Bold.Render(cell(show("resource "+r.resKey), w-len(mode)-3, false)) + "  " + st.Muted.Render(mode),
+			" " + st.Muted.Render(cell(fmt.Sprintf("before → after call %d (%s by %s on %s): the resource, from its pre-state and history", v.Call, show(v.Tool), show(v.Agent), show(v.Upstream)), w, false)),
+			" " + st.DiffDel.Render(cell(fmt.Sprintf("--- before call %d", v.Call), w, false)),
+			" " + st.DiffAdd.Render(cell(fmt.Sprintf("+++ after call %d  %s", v.Call, at), w, false)),
+		}
+		body := s.pg.view()
+		for i := range body {
+			body[i] = " " + body[i]
+		}
+		if r.ins == 0 && r.del == 0 {
+			body = append([]string{" " + st.Muted.Render("  (the call left it as it was)")}, body...)
+		}
+		return block(append(head, body...), s.height)
+	}
+	target := r.cur.Tool
+	if r.key != "" {
+		target += " " + r.key + "=" + r.value
+	}
 	head := []string{" " + st.Bold.Render(cell("arguments of "+target, w-len(mode)-3, false)) + "  " + st.Muted.Render(mode)}
+	if r.why != "" {
+		head = append(head, " "+st.Banner.Render(cell(show("arguments, not the resource: "+r.why), w, false)))
+	}
 	switch {
+	case r.prev == nil && r.key != "":
+		head = append(head, " "+st.Banner.Render(cell(fmt.Sprintf("no earlier call with %s=%s in the record (searched %d) — every argument shows as added", r.key, show(r.value), r.scanned), w, false)))
 	case r.prev == nil:
 		head = append(head, " "+st.Banner.Render(cell(fmt.Sprintf("no earlier %s call in the record (searched %d) — every argument shows as added", r.cur.Tool, r.scanned), w, false)))
 	case r.fallback:
-		head = append(head, " "+st.Banner.Render(cell(fmt.Sprintf("no earlier call with %s=%s; comparing with the previous %s call", r.key, r.value, r.cur.Tool), w, false)))
+		head = append(head, " "+st.Banner.Render(cell(fmt.Sprintf("the call has no key argument; comparing with the previous %s call", r.cur.Tool), w, false)))
 	default:
 		head = append(head, " "+st.Muted.Render(cell(fmt.Sprintf("previous call to %s on the same %s", r.cur.Tool, r.key), w, false)))
 	}

@@ -62,7 +62,7 @@ func TestDiffUnified(t *testing.T) {
 func TestDiffFirstCallSaysSo(t *testing.T) {
 	h := demoTimeline(t)
 	h.keys("jjjjjj", "d") // delete_user: the first of its kind
-	h.waitFor("no earlier delete_user call in the record")
+	h.waitFor("no earlier call with name=carol in the record")
 	h.final()
 }
 
