@@ -25,38 +25,14 @@ func TestMain(m *testing.M) {
 	testkit.MainWithPrograms(m, map[string]*string{"./testdata/kvserver": &kvServer})
 }
 
-const kvRules = `
-server: kv
-match: [kv-server]
-env: [KV_FILE]
-tools:
-  get: {class: read}
-  list: {class: read}
-  put:
-    class: write
-    key: "kv:{{args.key}}"
-    capture: [{name: old, tool: get, args: {key: "{{args.key}}"}, missing: "no such key"}]
-    check: [{name: now, tool: get, args: {key: "{{args.key}}"}, missing: "no such key"}]
-    expect: "current.now.exists and current.now.text == args.value"
-    diff: {current: "{{args.value}}", restored: "{{prestate.old.text}}"}
-    inverse:
-      - when: prestate.old.exists
-        tool: put
-        args: {key: "{{args.key}}", value: "{{prestate.old.text}}"}
-      - when: not prestate.old.exists
-        tool: del
-        args: {key: "{{args.key}}"}
-  del:
-    class: delete
-    key: "kv:{{args.key}}"
-    capture: [{name: old, tool: get, args: {key: "{{args.key}}"}}]
-    check: [{name: now, tool: get, args: {key: "{{args.key}}"}, missing: "no such key"}]
-    expect: "not current.now.exists"
-    diff: {current: "", restored: "{{prestate.old.text}}"}
-    inverse:
-      - tool: put
-        args: {key: "{{args.key}}", value: "{{prestate.old.text}}"}
-`
+// kvRules are kvserver's rollback rules, which the console's tests use too.
+var kvRules = func() string {
+	b, err := os.ReadFile("testdata/kv.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // kvFixture is a store, the rules, and a wrap-like gateway session to
 // kvserver, with the capture hook wired as the daemon wires it.

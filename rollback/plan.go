@@ -307,34 +307,26 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 		Selection: sel, State: PlanPlanned, Targets: map[string]Target{},
 	}
 	sessions := newSessionCache(p.Source)
-	// Every tool call on the selected calls' upstreams from the oldest
-	// selected one on, with its outcome: later calls decide conflicts.
-	byUpstream := map[string][]*store.Event{}
-	for _, r := range reqs {
-		byUpstream[r.Upstream] = append(byUpstream[r.Upstream], r)
-	}
+	// Every tool call from the oldest selected one on, on every upstream,
+	// with its outcome: later calls decide conflicts, whatever name the
+	// server was reached under (two wrap --name of one server change the
+	// same files).
 	chosen := map[uint64]bool{}
+	lo := reqs[0].Seq
 	for _, r := range reqs {
 		chosen[r.Seq] = true
+		lo = min(lo, r.Seq)
+	}
+	stream, err := p.stream("", lo, sessions)
+	if err != nil {
+		return nil, err
 	}
 	var steps []*call
-	streams := map[string][]*call{}
-	for up, list := range byUpstream {
-		lo := list[0].Seq
-		for _, r := range list {
-			lo = min(lo, r.Seq)
+	for _, c := range stream {
+		c.selected = chosen[c.req.Seq] || wholeSession && c.req.Session == reqs[0].Session
+		if c.selected {
+			steps = append(steps, c)
 		}
-		stream, err := p.stream(up, lo, sessions)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range stream {
-			c.selected = chosen[c.req.Seq] || wholeSession && c.req.Session == reqs[0].Session
-			if c.selected {
-				steps = append(steps, c)
-			}
-		}
-		streams[up] = stream
 	}
 	sort.Slice(steps, func(i, j int) bool { return steps[i].req.Seq > steps[j].req.Seq })
 
@@ -348,9 +340,23 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 	}
 	var toCheck []*Step
 	checkCalls := map[*Step]*call{}
-	index := map[string]*keyIndex{}
-	for up, stream := range streams {
-		index[up] = newKeyIndex(stream)
+	// Keys are the rules' names for resources: one index per server's
+	// rules, so that two servers' "file:/x" stay apart.
+	byServer := map[*ServerRules][]*call{}
+	for _, c := range stream {
+		if c.rule != nil {
+			byServer[c.rule.server] = append(byServer[c.rule.server], c)
+		}
+	}
+	index := map[*ServerRules]*keyIndex{}
+	for srv, calls := range byServer {
+		index[srv] = newKeyIndex(calls)
+	}
+	ix := func(c *call) *keyIndex {
+		if c.rule == nil {
+			return newKeyIndex(nil)
+		}
+		return index[c.rule.server]
 	}
 	kept := steps[:0]
 	for _, c := range steps {
@@ -364,7 +370,7 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 		plan.Note = "the selected calls only read: there is nothing to revert"
 	}
 	for i, c := range steps {
-		st := p.step(c, index[c.req.Upstream], reverted)
+		st := p.step(c, ix(c), reverted)
 		st.N = i + 1
 		plan.Steps = append(plan.Steps, st)
 		if t, ok := sessions.target(c.req.Session); ok {
@@ -376,7 +382,7 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 		st := &plan.Steps[i]
 		c := steps[i]
 		checkCalls[st] = c
-		if later, _, _ := index[c.req.Upstream].later(c); st.Status == StatusReady && c.rule != nil && len(c.rule.check) > 0 && !later {
+		if later, _, _ := ix(c).later(c); st.Status == StatusReady && c.rule != nil && len(c.rule.check) > 0 && !later {
 			toCheck = append(toCheck, st)
 		}
 	}
@@ -949,7 +955,7 @@ func (s *sessionCache) get(id string) *sessionInfo {
 		switch {
 		case ev.Kind == store.KindSessionStart && start == nil:
 			start = ev
-		case ev.Kind == store.KindCall && ev.Method == "initialize" && init == nil:
+		case ev.Kind == store.KindCall && (ev.Method == "initialize" || ev.Method == "server/discover") && init == nil:
 			init = ev
 		case ev.Kind == store.KindCall && ev.Method == "roots/list" && roots == nil && ev.Outcome == store.OutcomeOK:
 			roots = ev
@@ -965,20 +971,35 @@ func (s *sessionCache) get(id string) *sessionInfo {
 		t.Command, t.Dir, t.Env = sp.Command, sp.Dir, sp.Env
 	}
 	if init != nil {
-		var r struct {
-			ServerInfo struct {
-				Name string `json:"name"`
-			} `json:"serverInfo"`
-		}
-		if json.Unmarshal(init.Result, &r) == nil {
-			t.ServerName = r.ServerInfo.Name
-		}
+		t.ServerName = reportedName(init.Result)
 	}
 	if roots != nil && len(roots.Result) > 0 {
 		t.Roots = roots.Result
 	}
 	si.target = t
 	return si
+}
+
+// reportedName is the name a server gave itself in a handshake's result:
+// serverInfo of initialize, or, from a 2026-07-28 server, which has no
+// initialize, the serverInfo in the _meta of server/discover's result.
+func reportedName(result json.RawMessage) string {
+	type impl struct {
+		Name string `json:"name"`
+	}
+	var r struct {
+		ServerInfo impl `json:"serverInfo"`
+		Meta       struct {
+			ServerInfo impl `json:"io.modelcontextprotocol/serverInfo"`
+		} `json:"_meta"`
+	}
+	if json.Unmarshal(result, &r) != nil {
+		return ""
+	}
+	if r.ServerInfo.Name != "" {
+		return r.ServerInfo.Name
+	}
+	return r.Meta.ServerInfo.Name
 }
 
 func (s *sessionCache) target(id string) (Target, bool) {

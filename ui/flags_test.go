@@ -48,7 +48,10 @@ func TestTimelineFlagsCallsRevertedElsewhere(t *testing.T) {
 	rb := base("01JROLLBACK000000000000000", "mcptrail-rollback", "01PLAN")
 	rb.Kind, rb.From, rb.Method, rb.Tool, rb.Reverts = store.KindRollbackStep, store.FromClient, "tools/call", "write_file", seq
 	rb.Params = json.RawMessage(`{"name":"write_file","arguments":{"path":"config.yaml"}}`)
-	f.append(rb)
+	step := f.append(rb)
+	out := rb
+	out.Kind, out.Params, out.Call, out.Outcome = store.KindCall, nil, step, store.OutcomeOK
+	f.append(out)
 	f.flush()
 
 	h := start(t, testOptions(f.st, RoleOperator))

@@ -3,7 +3,6 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -21,10 +20,13 @@ import (
 	"github.com/mcptrail/mcptrail/store"
 )
 
+// kvServer is rollback's test MCP server (realrollback_test.go).
+var kvServer string
+
 func TestMain(m *testing.M) {
 	// Goldens hold text only: no color codes, whatever the terminal.
 	lipgloss.SetColorProfile(termenv.Ascii)
-	os.Exit(m.Run())
+	testkit.MainWithPrograms(m, map[string]*string{"../rollback/testdata/kvserver": &kvServer})
 }
 
 // t0 is the night of the incident; now is an hour later.

@@ -28,16 +28,47 @@ type shownAgainMsg struct{}
 func (t *timeline) loadReverted() tea.Cmd {
 	src, to := t.c.Src, t.sid
 	return func() tea.Msg {
-		q := store.Query{Kind: store.KindRollbackStep, Newest: true, Limit: 1000}
-		var calls []uint64
-		for len(calls) < mostReverted {
+		calls, _ := revertedCalls(src) // the flags are a hint; the record view says what happened
+		return tlReverted{to: to, calls: calls}
+	}
+}
+
+// revertedCalls are the calls the record shows reverted: those whose
+// newest rollback_step has a good outcome (an inverse call that failed
+// reverted nothing; one run again after it and answered did). The outcomes
+// are in the rollback's own sessions, which are short: each is read whole
+// rather than every outcome of the record.
+func revertedCalls(src Source) ([]uint64, error) {
+	last := map[uint64]uint64{} // reverted call → its newest rollback_step
+	sessions := map[string]bool{}
+	q := store.Query{Kind: store.KindRollbackStep, Limit: 1000}
+	for len(last) < mostReverted {
+		page, err := src.Query(q)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.Events {
+			if e.Reverts != 0 {
+				last[e.Reverts] = max(last[e.Reverts], e.Seq)
+				sessions[e.Session] = true
+			}
+		}
+		if page.Next == 0 {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	ok := map[uint64]bool{} // rollback_step → answered without error
+	for sess := range sessions {
+		q := store.Query{Session: sess, Kind: store.KindCall, Limit: 1000}
+		for {
 			page, err := src.Query(q)
 			if err != nil {
-				break // the flags are a hint; the record view says what happened
+				return nil, err
 			}
 			for _, e := range page.Events {
-				if e.Reverts != 0 {
-					calls = append(calls, e.Reverts)
+				if e.Call != 0 && e.Outcome == store.OutcomeOK {
+					ok[e.Call] = true
 				}
 			}
 			if page.Next == 0 {
@@ -45,8 +76,14 @@ func (t *timeline) loadReverted() tea.Cmd {
 			}
 			q.Cursor = page.Next
 		}
-		return tlReverted{to: to, calls: calls}
 	}
+	var out []uint64
+	for call, step := range last {
+		if ok[step] {
+			out = append(out, call)
+		}
+	}
+	return out, nil
 }
 
 func (t *timeline) markReverted(calls []uint64) {

@@ -334,8 +334,8 @@ func (t *timeline) ingest(events []store.Event) []*tlRow {
 			if e.Call != 0 {
 				t.flag(e.Call, 'a')
 			}
-		case store.KindRollbackStep:
-			if e.Reverts != 0 {
+		case store.KindCall:
+			if e.Reverts != 0 && e.Outcome == store.OutcomeOK { // a rollback_step's good outcome (reverted.go)
 				t.flag(e.Reverts, 'r')
 			}
 		}

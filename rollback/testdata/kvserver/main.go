@@ -32,6 +32,23 @@ func save(m map[string]string) error {
 	return os.WriteFile(os.Getenv("KV_FILE"), data, 0o600)
 }
 
+// locked reports whether writes to key fail: the keys listed one a line
+// in $KV_FILE.lock do, as a full or read-only disk would make them (tests
+// of a failed inverse call; the tests may run as root, whom file modes do
+// not stop).
+func locked(key string) bool {
+	data, err := os.ReadFile(os.Getenv("KV_FILE") + ".lock")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if l == key {
+			return true
+		}
+	}
+	return false
+}
+
 type kv struct {
 	Key   string `json:"key"`
 	Value string `json:"value,omitempty"`
@@ -77,6 +94,9 @@ func main() {
 		func(_ context.Context, _ *mcp.CallToolRequest, in kv) (*mcp.CallToolResult, any, error) {
 			mu.Lock()
 			defer mu.Unlock()
+			if locked(in.Key) {
+				return fail(in.Key + " is locked"), nil, nil
+			}
 			m := load()
 			m[in.Key] = in.Value
 			if err := save(m); err != nil {
@@ -88,6 +108,9 @@ func main() {
 		func(_ context.Context, _ *mcp.CallToolRequest, in kv) (*mcp.CallToolResult, any, error) {
 			mu.Lock()
 			defer mu.Unlock()
+			if locked(in.Key) {
+				return fail(in.Key + " is locked"), nil, nil
+			}
 			m := load()
 			if _, ok := m[in.Key]; !ok {
 				return fail("no such key: " + in.Key), nil, nil
