@@ -30,12 +30,20 @@ func marks(st *store.Store) ([]ui.Mark, error) {
 }
 
 // setMarks stores add and drops remove, then returns the marks. A mark
-// must name a call in the record.
+// must name a tool call in the record.
 func setMarks(st *store.Store, add []ui.Mark, remove []uint64) ([]ui.Mark, error) {
 	put := map[uint64][]byte{}
+	if len(add) > 0 {
+		if err := st.Flush(); err != nil { // the call may be the newest event
+			return nil, err
+		}
+	}
 	for _, m := range add {
 		if m.Seq == 0 || m.Seq > st.Last() {
 			return nil, fmt.Errorf("mark: no call %d in the record", m.Seq)
+		}
+		if ev, err := st.Get(m.Seq); err != nil || ev.Method != "tools/call" {
+			return nil, fmt.Errorf("mark: record %d is not a tool call", m.Seq)
 		}
 		b, err := json.Marshal(m)
 		if err != nil {

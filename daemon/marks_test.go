@@ -130,3 +130,27 @@ func TestMarksSharedBySSHAndLocalConsoles(t *testing.T) {
 		}
 	}
 }
+
+// Through the socket a mark must name a call in the record, and a refused
+// change leaves the queue as it was.
+func TestMarkRefusesUnrecordedCall(t *testing.T) {
+	env := startConsoleDaemon(t)
+	c, err := Dial(env.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.RollbackMark([]ui.Mark{{Seq: 2, Tool: "write_file"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RollbackMark([]ui.Mark{{Seq: 1 << 40}}, nil); err == nil || !strings.Contains(err.Error(), "no call") {
+		t.Fatalf("a mark of seq 2^40: %v", err)
+	}
+	if _, err := c.RollbackMark([]ui.Mark{{Seq: 1}}, nil); err == nil || !strings.Contains(err.Error(), "not a tool call") {
+		t.Fatalf("a mark of the session start: %v", err)
+	}
+	got, err := c.RollbackMarks()
+	if err != nil || len(got) != 1 || got[0].Seq != 2 {
+		t.Fatalf("marks %+v (%v), want call 2's alone", got, err)
+	}
+}

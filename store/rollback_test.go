@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -59,5 +60,49 @@ func TestRollbackBuckets(t *testing.T) {
 	}
 	if err := ro.PutPlan("x", nil); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("read-only PutPlan: %v", err)
+	}
+}
+
+// The rollback queue is bounded — MaxMarks marks of at most MaxMarkBytes —
+// and a refused change changes nothing; what it holds outlives the store's
+// process and a read-only open reads it.
+func TestMarksBoundedAndKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rb.db")
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetMarks(map[uint64][]byte{1: bytes.Repeat([]byte("x"), MaxMarkBytes+1)}, nil); err == nil {
+		t.Fatal("a mark over MaxMarkBytes was kept")
+	}
+	if err := st.SetMarks(map[uint64][]byte{0: []byte(`{}`)}, nil); err == nil {
+		t.Fatal("a mark of call 0 was kept")
+	}
+	full := map[uint64][]byte{}
+	for i := uint64(1); i <= MaxMarks; i++ {
+		full[i] = []byte(`{"Seq":1}`)
+	}
+	if err := st.SetMarks(full, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetMarks(map[uint64][]byte{MaxMarks + 1: []byte(`{"Seq":2}`)}, []uint64{}); !errors.Is(err, ErrTooManyMarks) {
+		t.Fatalf("mark %d: %v, want ErrTooManyMarks", MaxMarks+1, err)
+	}
+	// Room made in the same change is room.
+	if err := st.SetMarks(map[uint64][]byte{MaxMarks + 1: []byte(`{"Seq":2}`)}, []uint64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	marks, err := ro.Marks()
+	if err != nil || len(marks) != MaxMarks-1 || string(marks[len(marks)-1]) != `{"Seq":2}` {
+		t.Fatalf("%d marks kept (%v), want %d ending with the newest", len(marks), err, MaxMarks-1)
+	}
+	if err := ro.SetMarks(nil, []uint64{3}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("read-only SetMarks: %v", err)
 	}
 }

@@ -215,3 +215,35 @@ func TestDiffShowsTheResource(t *testing.T) {
 		})
 	}
 }
+
+// A call whose resource another agent changed later, through another
+// upstream name of the same server, is a conflict, and the step says who
+// changed it, in which call, when: reverting it would undo that change too.
+func TestConflictNamesTheLaterChangeFromAnotherUpstream(t *testing.T) {
+	w, seqs := incidentKV(t)
+	h := openKV(t, w, 200, 50)
+	h.keys("j", "enter") // agent-a
+	h.waitFor("key=a value=1")
+	h.keys("G", "space", "r")
+	h.waitFor("1 conflict")
+	p := latestPlan(t, w)
+	if len(p.Steps) != 1 || p.Steps[0].Status != rollback.StatusConflict {
+		t.Fatalf("plan %+v, want one conflict", p.Steps)
+	}
+	later, err := w.st.Get(seqs["agent-b:a"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("kv:a was changed later by agent-b in call %d (put on kv-b, session %s) at %s", later.Seq, sessKVB, later.Time.UTC().Format("2006-01-02 15:04:05Z"))
+	if !strings.Contains(p.Steps[0].Reason, want) {
+		t.Fatalf("reason %q, want %q", p.Steps[0].Reason, want)
+	}
+	h.waitFor("changed later by agent-b in call")
+	before := w.kv()
+	h.keys("A")
+	h.waitFor("nothing to apply: no step is ready")
+	if got := w.kv(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("the store changed: %v → %v", before, got)
+	}
+	h.final()
+}
