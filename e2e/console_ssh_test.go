@@ -131,6 +131,16 @@ func TestConsoleOverOpenSSH(t *testing.T) {
 	op.waitFor("marked call")
 	op.send("q")
 
+	// The mark is the daemon's: `mcptrail ui` on this machine has it in
+	// its rollback queue, marked by the SSH key.
+	ui := exec.Command(binary(t, "mcptrail"), "ui")
+	ui.Env = append(in.Env(), "TERM=xterm-256color")
+	local := startPTY(t, ui)
+	local.waitFor("nightly-ops-bot")
+	local.send("R")
+	local.waitFor("MARKED CALLS (1)")
+	local.waitFor(operator.Fingerprint[:16])
+
 	// A viewer reads but cannot mark.
 	v := openSSH(t, port, viewer)
 	v.waitFor("viewer · " + viewer.Fingerprint)

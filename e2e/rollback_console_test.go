@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mcptrail/mcptrail/internal/testkit"
@@ -62,6 +63,11 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 	op.waitFor("Type apply")
 	op.send("a", "p", "p", "l", "y", "\r")
 	op.waitFor("applied: 2 calls reverted")
+	op.send("\x1b") // back to the timeline: both writes are flagged reverted
+	op.waitFor("↺")
+	if n := strings.Count(op.screen(), "↺"); n < 2 {
+		t.Fatalf("%d calls flagged ↺ after the apply, want both writes:\n%s", n, op.screen())
+	}
 	op.send("q")
 
 	if d := testkit.DiffTrees(before, testkit.Tree(t, w.root)); d != "" {
