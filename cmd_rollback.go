@@ -81,9 +81,22 @@ func cmdRollbackHistory(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		return json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(h)
 	}
-	fmt.Fprintf(stdout, "%s on %s: %d changes, oldest first\n", termsafe.Line(h.Key), termsafe.Line(h.Upstream), len(h.Versions))
+	upstreams := h.Upstreams
+	if len(upstreams) == 0 {
+		upstreams = []string{h.Upstream}
+	}
+	steps := len(h.Versions) - h.Changes()
+	fmt.Fprintf(stdout, "%s on %s: %d changes, %d rollback steps, oldest first\n", termsafe.Line(h.Key), termsafe.Line(strings.Join(upstreams, ", ")), h.Changes(), steps)
 	for i, v := range h.Versions {
-		fmt.Fprintf(stdout, "\nversion %d: call %d %s, session %s, %s, %s\n", i+1, v.Call, termsafe.Line(v.Tool), termsafe.Line(v.Session), v.Time.Local().Format("2006-01-02 15:04:05"), v.Outcome)
+		at := v.Time.Local().Format("2006-01-02 15:04:05")
+		if v.IsRollback() {
+			fmt.Fprintf(stdout, "\nversion %d: rollback step %d reverts call %d (%s), session %s, %s, %s\n", i+1, v.Call, v.Reverts, termsafe.Line(v.Tool), termsafe.Line(v.Session), at, v.Outcome)
+		} else {
+			fmt.Fprintf(stdout, "\nversion %d: call %d %s by %s on %s, session %s, %s, %s\n", i+1, v.Call, termsafe.Line(v.Tool), termsafe.Line(v.Agent), termsafe.Line(v.Upstream), termsafe.Line(v.Session), at, v.Outcome)
+			if v.RevertedBy != 0 {
+				fmt.Fprintf(stdout, "  reverted by rollback step %d\n", v.RevertedBy)
+			}
+		}
 		if v.Note != "" {
 			fmt.Fprintf(stdout, "  %s\n", termsafe.Line(v.Note))
 		}
@@ -94,7 +107,7 @@ func cmdRollbackHistory(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if n := len(h.Versions); n > 1 {
-		fmt.Fprintf(stdout, "\nTo go back to version K: mcptrail rollback plan --calls <the calls of versions K+1..%d>\n", n)
+		fmt.Fprintf(stdout, "\nTo go back to version K: mcptrail rollback plan --calls <the calls (not rollback steps, not reverted) of versions K+1..%d>\n", n)
 	}
 	return nil
 }
