@@ -3,7 +3,10 @@ package ui
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/charmbracelet/x/ansi"
 )
 
 var sizes = [][2]int{{80, 24}, {200, 50}}
@@ -20,8 +23,12 @@ func TestSpaceMarksWithoutMoving(t *testing.T) {
 			h.openOps()
 			h.keys("g", "jjjjj", "space")
 			h.waitFor(fmt.Sprintf("marked call %d (write_file) · 1 queued", in.writeV2))
+			h.waitFor("marks stay in this console") // a file console says so, once
 			h.keys("space")
 			h.waitFor(fmt.Sprintf("unmarked call %d (write_file) · 0 queued", in.writeV2))
+			if strings.Contains(ansi.Strip(string(h.seen)), "marks stay") {
+				t.Error("the file console's notice should show once")
+			}
 			h.keys("space", "k", "space")
 			h.waitFor("2 queued")
 			if got := h.app.c.Marks.List(); len(got) != 2 || got[1].Seq != in.writeV2 {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -246,4 +247,46 @@ func TestConflictNamesTheLaterChangeFromAnotherUpstream(t *testing.T) {
 		t.Fatalf("the store changed: %v → %v", before, got)
 	}
 	h.final()
+}
+
+// y on a rollback step's row copies its request and its outcome, each
+// once (the step is both the row's event and its request); on a plan's
+// step, the reverted call and its rollback step.
+func TestYankRollbackStepOnce(t *testing.T) {
+	w, seqs := incidentKV(t)
+	h := openKV(t, w, 200, 50)
+	applyAll(t, h)
+	h.keys("g", "y") // step 1: agent-b's a=7, reverted by one inverse call
+	h.waitFor("copied 2 records")
+	if got := clipSeqs(t, h.clip.String()); fmt.Sprint(got) != fmt.Sprint([]uint64{seqs["agent-b:a"], latestPlan(t, w).Steps[0].StepSeq[0]}) {
+		t.Fatalf("copied %v", got)
+	}
+	before := len(h.clip.String())
+	h.keys("esc", "esc", "c") // all calls: the rollback steps are calls too
+	h.waitFor("key=e value=old-e") // the last rollback step
+	h.keys("G", "y")
+	h.waitFor("copied 2 records")
+	got := clipSeqs(t, h.clip.String()[before:])
+	if len(got) != 2 || got[0] == got[1] {
+		t.Fatalf("copied %v, want a rollback step and its outcome", got)
+	}
+	h.final()
+}
+
+// clipSeqs are the seqs of the records y put on the clipboard.
+func clipSeqs(t *testing.T, clip string) []uint64 {
+	t.Helper()
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(strings.TrimPrefix(clip, "\x1b]52;c;"), "\x07"))
+	if err != nil {
+		t.Fatalf("clipboard %q: %v", clip, err)
+	}
+	var out []uint64
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var ev struct{ Seq uint64 }
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("clipboard line %q: %v", l, err)
+		}
+		out = append(out, ev.Seq)
+	}
+	return out
 }
