@@ -262,7 +262,7 @@ func TestYankRollbackStepOnce(t *testing.T) {
 		t.Fatalf("copied %v", got)
 	}
 	before := len(h.clip.String())
-	h.keys("esc", "esc", "c") // all calls: the rollback steps are calls too
+	h.keys("esc", "esc", "c")      // all calls: the rollback steps are calls too
 	h.waitFor("key=e value=old-e") // the last rollback step
 	h.keys("G", "y")
 	h.waitFor("copied 2 records")
