@@ -26,8 +26,9 @@ func (m tlReverted) target() int { return m.to }
 type shownAgainMsg struct{}
 
 func (t *timeline) loadReverted() tea.Cmd {
-	src, to := t.c.Src, t.sid
+	src, to, marks := t.c.Src, t.sid, t.c.Marks
 	return func() tea.Msg {
+		marks.Refresh()                // another console's marks, for the gutter
 		calls, _ := revertedCalls(src) // the flags are a hint; the record view says what happened
 		return tlReverted{to: to, calls: calls}
 	}
