@@ -579,3 +579,36 @@ func TestClassMatchesTheServersReportedName(t *testing.T) {
 		}
 	}
 }
+
+// A resource changed between the plan and its apply, by a recorded call
+// through another upstream name of the same server, is a conflict on
+// apply that names that call: who, which call, when.
+func TestApplyConflictNamesTheLaterCall(t *testing.T) {
+	f := newKV(t, "")
+	f.setKV(map[string]string{"a": "0"})
+	f.call("put", map[string]any{"key": "a", "value": "1"})
+	plan := f.build(Selection{Calls: f.requests("put")})
+	if got := statuses(plan); got != "put:ready" {
+		t.Fatalf("statuses: %s", got)
+	}
+	f.closeC()
+	f.connectAs("other-session", "kv-b")
+	f.call("put", map[string]any{"key": "a", "value": "9"})
+	later := f.requests("put")[1]
+	ev, err := f.st.Get(later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := f.executor(nil).Apply(context.Background(), plan.ID, alice, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := applied.Steps[0]
+	want := fmt.Sprintf("last changed by agent in call %d (put on kv-b, session other-session) at %s", later, ev.Time.UTC().Format("2006-01-02 15:04:05Z"))
+	if st.Result() != StatusConflict || !strings.Contains(st.Reason, want) {
+		t.Fatalf("step %s: %q, want a conflict naming %q", st.Result(), st.Reason, want)
+	}
+	if got := f.kv()["a"]; got != "9" {
+		t.Fatalf("a = %q: the later change was overwritten", got)
+	}
+}
