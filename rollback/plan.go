@@ -352,9 +352,10 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 	for srv, calls := range byServer {
 		index[srv] = newKeyIndex(calls)
 	}
+	none := newKeyIndex(nil) // a call without a rule has no keys
 	ix := func(c *call) *keyIndex {
 		if c.rule == nil {
-			return newKeyIndex(nil)
+			return none
 		}
 		return index[c.rule.server]
 	}

@@ -782,7 +782,7 @@ func (t *timeline) FullHelp() [][]key.Binding {
 	k := t.c.Keys
 	return [][]key.Binding{
 		k.navigation(),
-		{k.Enter, k.Diff, k.Mark, k.Reverse, k.GoTime, k.Tab, k.Back},
+		{k.Enter, k.Diff, k.Mark, k.RangeMark, k.Reverse, k.GoTime, k.Tab, k.Back},
 		k.global(),
 	}
 }
