@@ -527,11 +527,11 @@ func (a *App) queued(m marksAdded) tea.Cmd {
 	n := a.c.Marks.Add(m.marks...)
 	a.c.audit("queue", fmt.Sprintf("%d calls queued for reversal (%d new); no plan built", a.c.Marks.Len(), n))
 	total := a.c.Marks.Len()
-	text := fmt.Sprintf("%d %s in the rollback queue", total, plural(total, "call", "calls"))
+	text := fmt.Sprintf("%d queued", total)
 	if n > 0 && n != total {
 		text += fmt.Sprintf(" (%d new)", n)
 	}
-	text += ". This console reads a file: plans need the daemon; nothing was reverted."
+	text += " · plans need the daemon (the queue says why)" // short: it must fit 80 columns
 	if m.note != "" {
 		text += " (" + m.note + ")"
 	}

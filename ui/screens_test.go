@@ -117,6 +117,11 @@ func TestQueueOperator(t *testing.T) {
 	if len(actions) < 2 || !strings.HasPrefix(actions[0], "mark call") || !strings.HasPrefix(actions[1], "queue") {
 		t.Fatalf("actions heard: %q", actions)
 	}
+	// The file console says once that nothing was reverted, and its toast
+	// fits the line.
+	if n := strings.Count(frame, "othing has been reverted") + strings.Count(frame, "othing was reverted"); n != 1 {
+		t.Errorf("the queue says %d times that nothing was reverted:\n%s", n, frame)
+	}
 	h.golden(frame)
 }
 
