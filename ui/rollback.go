@@ -533,6 +533,7 @@ func (s *planScreen) FullHelp() [][]key.Binding {
 // planOf is `r` with a rollback service: a plan of the marked calls, or of
 // the selected call and every later call of its session.
 func planOf(c *Common, from *Mark) tea.Cmd {
+	c.Marks.Refresh() // the queue is every console's: plan what it holds now
 	if c.Marks.Len() > 0 {
 		var sel rollback.Selection
 		for _, m := range c.Marks.List() {
