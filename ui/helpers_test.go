@@ -228,7 +228,7 @@ func (h *harness) keys(keys ...string) {
 // final quits and returns the last frame as the program would draw it.
 func (h *harness) final() string {
 	h.t.Helper()
-	h.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'q'}})
+	h.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	m := h.tm.FinalModel(h.t, teatest.WithFinalTimeout(5*time.Second)).(*App)
 	m.quitting = false
 	return m.View()

@@ -131,7 +131,7 @@ func TestConsoleKeepsAgentControlsOffTheTerminal(t *testing.T) {
 	h.keys("esc", "c")
 	h.waitFor("tool calls of all sessions") // every session's calls
 
-	h.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'q'}})
+	h.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	h.tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
 	rec.mu.Lock()
 	frames := rec.frames
