@@ -21,7 +21,7 @@ type tlRow struct {
 	req, out   *store.Event
 	ev         *store.Event
 	args       string
-	keyLen     int // of args' first part when it is a path (argsSummaryKey)
+	keyLen     int    // of args' first part when it is a path (argsSummaryKey)
 	qmin, qmax uint64 // seqs of this row's events that came from window queries
 	alert      bool   // an alert names this call
 	reverted   bool   // a rollback step reverts this call
@@ -694,7 +694,7 @@ func eventSummary(e *store.Event) string {
 func alertText(e *store.Event) string {
 	var p struct {
 		Rule  struct{ Title, Severity string } `json:"rule"`
-		Value any                               `json:"value"`
+		Value any                              `json:"value"`
 	}
 	_ = json.Unmarshal(e.Params, &p)
 	subject := e.Tool
