@@ -744,7 +744,7 @@ func (a *App) View() string {
 	switch a.mode {
 	case modeFilter:
 		if !showErr {
-			status = st.Muted.Render(" fields: agent tool upstream outcome class task since — e.g. tool:write_file since:3h; -tool drops one; enter applies")
+			status = st.Muted.Render(" fields: agent tool upstream outcome class task since path — e.g. tool:write_file since:3h path:app.yaml; -tool drops one")
 		}
 		hint = " " + a.input.View()
 	case modeGoTime:

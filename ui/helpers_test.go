@@ -176,13 +176,19 @@ func testOptions(src Source, role Role) Options {
 
 func start(t *testing.T, opts Options) *harness {
 	t.Helper()
+	return startSized(t, opts, 80, 24)
+}
+
+// startSized runs the program on a w×h terminal.
+func startSized(t *testing.T, opts Options, w, h int) *harness {
+	t.Helper()
 	clip := &testkit.LogBuf{}
 	opts.Clipboard = clip
 	app := New(opts)
-	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))
-	h := &harness{t: t, tm: tm, app: app, clip: clip}
+	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(w, h))
+	hr := &harness{t: t, tm: tm, app: app, clip: clip}
 	t.Cleanup(func() { tm.Quit() })
-	return h
+	return hr
 }
 
 // waitFor waits until the program has drawn text (escape codes stripped)
@@ -219,6 +225,8 @@ func (h *harness) keys(keys ...string) {
 			h.tm.Send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
 		case "backspace":
 			h.tm.Send(tea.KeyMsg{Type: tea.KeyBackspace})
+		case "ctrl+r":
+			h.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlR})
 		default:
 			h.tm.Type(k)
 		}
