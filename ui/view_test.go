@@ -363,6 +363,17 @@ func TestChipsStayOnTheScreenTheyWereSetOn(t *testing.T) {
 	})
 }
 
+func TestSessionsChipDoesNotFollowIntoASession(t *testing.T) {
+	h := demoConsole(t, RoleOperator)
+	h.keys("f", "agent:nightly-ops-bot", "enter")
+	h.waitFor("agent:nightly-ops-bot ×")
+	h.keys("enter")
+	h.waitFor("no filters")
+	h.keys("esc")
+	h.waitFor("agent:nightly-ops-bot ×") // and it is still the sessions'
+	h.final()
+}
+
 func TestChipComesBackWithItsScreen(t *testing.T) {
 	h := demoConsole(t, RoleOperator)
 	h.keys("c", "f", "tool:write_file", "enter")
@@ -403,20 +414,25 @@ func TestHeaderAt80ColumnsKeepsEveryPartWhole(t *testing.T) {
 	const fp = "SHA256:Xq3vT9bL2mR8kW4nP7cJ1hF6dS5aZ0yU3eG8iO2uK9w"
 	eachLook(t, func(t *testing.T, l look) {
 		f := newFixture(t)
-		demoRecord(f)
+		b := base(sessOps, "nightly-operations-maintenance-bot-eu-west-1", "INC-4711")
+		start := b
+		start.Kind = store.KindSessionStart
+		f.append(start)
+		call := f.call(b, "write_file", map[string]any{"path": "config.yaml", "content": "replicas: 0\n"}, "write", true, "ok", nil)
+		f.flush()
 		opts := l.options(f.st, RoleOperator)
 		opts.Identity.Fingerprint = fp
 		opts.SourceLabel = "daemon /home/alice/.local/state/mcptrail"
 		h := startSized(t, opts, l.w, l.h)
-		h.waitFor("nightly-ops-bot")
+		h.waitFor("session 1 of 1")
 		h.keys("enter")
-		h.waitFor("delete_user")
-		h.keys("jjjjj", "enter") // a call's record, the deepest breadcrumb
+		h.waitFor("write_file")
+		h.keys("j", "enter") // a call's record: the deepest breadcrumb
 		h.waitFor("verified by the gateway")
 		frame := ansi.Strip(h.final())
 		lines := strings.Split(frame, "\n")
 		theme := h.app.c.Theme
-		if !strings.HasSuffix(lines[0], " "+theme+" ") || !strings.Contains(lines[0], "› call ") {
+		if !strings.HasSuffix(lines[0], " "+theme+" ") || !strings.Contains(lines[0], fmt.Sprintf("› call %d ", call)) {
 			t.Fatalf("breadcrumb and theme should both stand whole, apart:\n%q", lines[0])
 		}
 		if !strings.Contains(lines[1], fp) {
