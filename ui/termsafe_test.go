@@ -174,3 +174,34 @@ func TestConsoleKeepsAgentControlsOffTheTerminal(t *testing.T) {
 		t.Fatalf("the copy is not lossless: %+v", ev)
 	}
 }
+
+// TestSessionCopyKeepsAgentControlsOut: `y` on the sessions screen copies
+// the session's summary, whose names the agent chose: the copy is JSON with
+// no raw control, C1 or bidi character, and loses nothing.
+func TestSessionCopyKeepsAgentControlsOut(t *testing.T) {
+	f := newFixture(t)
+	if _, err := termsafetest.Record(t0, f.st.Append); err != nil {
+		t.Fatal(err)
+	}
+	f.flush()
+	h := start(t, testOptions(f.st, RoleOperator))
+	h.waitFor("agent:evil")
+	h.keys("y")
+	h.waitFor("copied session")
+	h.final()
+	c := h.clip.String()
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(strings.TrimPrefix(c, "\x1b]52;c;"), "\x07"))
+	if err != nil {
+		t.Fatalf("%v: %q", err, c)
+	}
+	if err := termsafetest.Check(data, false); err != nil {
+		t.Fatalf("the copied summary: %v", err)
+	}
+	var sum store.SessionSummary
+	if err := json.Unmarshal(data, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Session != termsafetest.Session || sum.Agent == nil || sum.Agent.Name != termsafetest.Agent {
+		t.Fatalf("the copy is not lossless: %+v", sum)
+	}
+}
