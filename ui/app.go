@@ -790,7 +790,7 @@ func (a *App) helpView(h int) string {
 		lines = append(lines, " "+l)
 	}
 	lines = append(lines, "",
-		" "+st.Section.Render("Glyphs")+" "+themes.SelectedGlyph+" selected  "+themes.MarkGlyph+" queued for reversal",
+		" "+st.Section.Render("Glyphs")+" "+themes.SelectedGlyph+" selected  "+themes.MarkGlyph+" marked for reversal",
 		" "+st.Section.Render("Flags ")+" W write  X destructive  ! alert  ↺ reverted",
 		" "+st.Muted.Render("Filter chips: tab focuses them, ←/→ choose, x removes. Any key closes this help."))
 	for i := range lines {

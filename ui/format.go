@@ -391,15 +391,19 @@ func argsFit(args string, keyLen, w int) string {
 		return args // the path fits; the rest is cut at its end
 	}
 	k, v, _ := strings.Cut(first, "=")
-	room := w - ansi.StringWidth(k) - 2 // "=" and "…"
+	prefix := k + "=…"
+	if w-ansi.StringWidth(prefix) < 16 {
+		prefix = "…" // narrow: the path's end says more than its name
+	}
+	room := w - ansi.StringWidth(prefix)
 	if room < 4 {
 		return args
 	}
-	r := []rune(v)
+	r := []rune(strings.TrimPrefix(v, "…"))
 	for ansi.StringWidth(string(r)) > room {
 		r = r[1:]
 	}
-	return k + "=…" + string(r)
+	return prefix + string(r)
 }
 
 // keyArgs are the argument names that identify what a call acts on, in

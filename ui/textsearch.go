@@ -171,6 +171,8 @@ func (t *timeline) textLanded(m textHits) tea.Cmd {
 			s.waiting = false
 			if len(s.hits) == 0 {
 				cmds = append(cmds, toast(fmt.Sprintf("no call's arguments or result hold %q", s.query)))
+			} else {
+				cmds = append(cmds, t.wrapHit())
 			}
 		}
 	}
@@ -202,8 +204,13 @@ func (t *timeline) nextHit(forward bool) tea.Cmd {
 	if len(s.hits) == 0 {
 		return toast(fmt.Sprintf("no call's arguments or result hold %q", s.query))
 	}
-	// Wrap, as less and vim do.
-	if forward {
+	return t.wrapHit()
+}
+
+// wrapHit goes on from the other end, as less and vim do.
+func (t *timeline) wrapHit() tea.Cmd {
+	s := &t.text
+	if s.forward {
 		s.cur = 0
 	} else {
 		s.cur = len(s.hits) - 1
