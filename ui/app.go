@@ -729,15 +729,15 @@ func (a *App) View() string {
 	if s, ok := a.top().(interface{ Status() string }); ok {
 		status = st.Muted.Render(" " + show(s.Status()))
 	}
-	if a.confirm != "" {
-		status = " " + st.Error.Render(a.confirm)
-	}
 	if a.toast != "" {
 		if a.toastErr {
 			status = " " + st.Error.Render(a.toast)
 		} else {
 			status = " " + st.Accent.Render(a.toast)
 		}
+	}
+	if a.confirm != "" {
+		status = " " + st.Error.Render(a.confirm) // the question waits for its answer
 	}
 	var hint string
 	showErr := a.toast != "" && a.toastErr

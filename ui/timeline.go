@@ -912,7 +912,10 @@ func (t *timeline) resumeFollow() { t.followPaused, t.newRows = false, 0 }
 
 // jumpTo is the `T` prompt's answer: reopen the window at the first event
 // at or after when.
-func (t *timeline) jumpTo(when time.Time) tea.Cmd { return t.reset(loadJump, when) }
+func (t *timeline) jumpTo(when time.Time) tea.Cmd {
+	t.followPaused = t.c.Follow // a following console stays where it was sent
+	return t.reset(loadJump, when)
+}
 
 func (t *timeline) ShortHelp() []key.Binding {
 	k := t.c.Keys
