@@ -88,13 +88,12 @@ func (a *App) command(line string) tea.Cmd {
 	case "":
 		return nil
 	case "q", "quit":
-		if len(a.stack) > 1 {
-			// :q asks, like q at the top: the investigator said quit.
-			for len(a.stack) > 1 {
-				a.pop()
-			}
+		// :q quits from any screen, asking as q does at the top.
+		var cmds []tea.Cmd
+		for len(a.stack) > 1 {
+			cmds = append(cmds, a.pop())
 		}
-		return a.askQuit()
+		return tea.Batch(append(cmds, a.askQuit())...)
 	case "sessions":
 		var cmds []tea.Cmd
 		for len(a.stack) > 1 {

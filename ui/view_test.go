@@ -588,3 +588,18 @@ func TestOnePlural(t *testing.T) {
 		t.Errorf("argsSummary: %q", s)
 	}
 }
+
+func TestQuitAsksWhenAPlanIsNotApplied(t *testing.T) {
+	f := newFixture(t)
+	demoRecord(f)
+	h := startDemo(t, rbOptions(f, RoleOperator, newFakeRollback()))
+	h.openOps()
+	h.keys("jjjjj", "r") // a plan of the second write and what followed it
+	h.waitFor("review the steps")
+	h.keys("q", "q") // the plan, the timeline
+	h.waitFor("session 1 of 2")
+	h.keys("q")
+	h.waitFor("1 plan is not applied. Quit? y quits")
+	h.keys("y")
+	h.tm.WaitFinished(t)
+}
