@@ -326,8 +326,7 @@ func TestPathFilterChip(t *testing.T) {
 		h, _ := startPaths(t, l)
 		h.keys("f", "path:app.yaml", "enter")
 		h.waitFor("path:app.yaml ×")
-		h.waitFor("W")
-		h.waitFor("config/app.yaml")
+		h.waitFor("window 2 rows") // the two writes, and nothing else, read
 		frame := ansi.Strip(h.final())
 		rows := 0
 		for _, line := range strings.Split(frame, "\n") {
