@@ -479,7 +479,7 @@ func TestGotoCommandJumps(t *testing.T) {
 		h, _ := startPaths(t, l)
 		h.keys(":", "goto 03:02:00", "enter")
 		h.waitFor("from 2026-01-15 03:02:00")
-		h.keys("z") // an unbound key ends the note: the status line shows the position again
+		h.keys("z")           // an unbound key ends the note: the status line shows the position again
 		h.waitFor("seq 80 ·") // call 39's request, recorded at 03:02:00 (3 s a call)
 		frame := ansi.Strip(h.final())
 		at := regexp.MustCompile(`\d\d:\d\d:\d\d\.\d{3}`).FindString(selectedRow(t, frame))
