@@ -46,7 +46,7 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 	v.waitFor("tool:write_file ×")
 	v.send("r")
 	v.waitFor("viewer role: only operators may queue reversals")
-	v.send("q")
+	v.send("\x03") // ctrl+c: quit from any screen (q goes back)
 
 	op := openSSH(t, port, operator)
 	op.waitFor("console-agent")
@@ -62,7 +62,7 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 	op.waitFor("Type apply")
 	op.send("a", "p", "p", "l", "y", "\r")
 	op.waitFor("applied: 2 calls reverted")
-	op.send("q")
+	op.send("\x03") // ctrl+c: quit from any screen (q goes back)
 
 	if d := testkit.DiffTrees(before, testkit.Tree(t, w.root)); d != "" {
 		t.Fatalf("the console's rollback did not restore the tree:\n%s", d)
