@@ -231,7 +231,6 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case filterChangedMsg:
 		_, cmd := a.top().Update(msg) // the filter is the top screen's alone
 		return a, cmd
-
 	case searchResults:
 		if msg.seq == a.searchSeq {
 			a.results, a.resSel, a.resultsSeq = msg.matches, 0, msg.seq
