@@ -191,7 +191,7 @@ func TestConsoleSSHKeyAuthShowsFingerprint(t *testing.T) {
 	tm.waitFor(fp)
 	tm.waitFor("operator")
 	tm.waitFor("nightly-ops-bot")
-	tm.send("q")
+	tm.send("\x03") // ctrl+c: quit from any screen (q goes back)
 	if !strings.Contains(env.log(), "console session opened") || !strings.Contains(env.log(), fp) {
 		t.Errorf("the daemon log should name the investigator's key:\n%s", env.log())
 	}
@@ -225,7 +225,7 @@ func TestConsoleSSHViewerCannotMarkOperatorCan(t *testing.T) {
 	viewer.waitFor("viewer role: only operators may mark calls for reversal")
 	viewer.send("r")
 	viewer.waitFor("viewer role: only operators may queue reversals")
-	viewer.send("q")
+	viewer.send("\x03") // ctrl+c: quit from any screen (q goes back)
 
 	op, err := dialConsole(t, env.d.ConsoleAddr(), env.operator)
 	if err != nil {
@@ -241,7 +241,7 @@ func TestConsoleSSHViewerCannotMarkOperatorCan(t *testing.T) {
 	// The rollback queue (ui/queue.go).
 	op.waitFor("MARKED CALLS (1)")
 	op.waitFor(gossh.FingerprintSHA256(env.operator.PublicKey())[:12]) // MARKED BY, cut to fit 80 columns
-	op.send("q")
+	op.send("\x03")                                                    // ctrl+c: quit from any screen (q goes back)
 	if !strings.Contains(env.log(), "action=mark") {
 		t.Errorf("the operator's mark should be in the daemon log:\n%s", env.log())
 	}
@@ -262,7 +262,7 @@ func TestConsoleSSHRoleFollowsAuthorizedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	tm.waitFor("operator · " + gossh.FingerprintSHA256(env.viewer.PublicKey()))
-	tm.send("q")
+	tm.send("\x03") // ctrl+c: quit from any screen (q goes back)
 	// The operator's line is gone: that key no longer gets in.
 	if _, err := dialConsole(t, env.d.ConsoleAddr(), env.operator); err == nil {
 		t.Fatal("a removed key still gets in")

@@ -88,4 +88,4 @@ typed "-tool"
 keys Enter
 wait_for "↺"
 shot console-reverted
-keys q
+keys C-c

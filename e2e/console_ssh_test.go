@@ -129,7 +129,7 @@ func TestConsoleOverOpenSSH(t *testing.T) {
 	op.waitFor("tool:write_file ×")
 	op.send(" ")
 	op.waitFor("marked call")
-	op.send("q")
+	op.send("\x03") // ctrl+c: quit from any screen (q goes back)
 
 	// The mark is the daemon's: `mcptrail ui` on this machine has it in
 	// its rollback queue, marked by the SSH key.
@@ -150,7 +150,7 @@ func TestConsoleOverOpenSSH(t *testing.T) {
 	v.waitFor("tool:write_file ×")
 	v.send(" ")
 	v.waitFor("viewer role: only operators may mark calls for reversal")
-	v.send("q")
+	v.send("\x03") // ctrl+c: quit from any screen (q goes back)
 
 	// An unknown key is refused.
 	s := openSSH(t, port, stranger)

@@ -74,7 +74,7 @@ func TestDemoConsoleRevertsTheIncident(t *testing.T) {
 	term.waitFor("r queue reversal")
 	term.send("f", "-tool", "\r")
 	term.waitFor("↺")
-	term.send("q")
+	term.send("q", "q") // back to the sessions, as tig does, then quit from there
 	term.waitFor("daemon stopped")
 	if err := term.wait(); err != nil {
 		t.Fatalf("demo: %v\n%s", err, term.all())

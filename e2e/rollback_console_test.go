@@ -47,7 +47,7 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 	v.waitFor("tool:write_file ×")
 	v.send("r")
 	v.waitFor("viewer role: only operators may queue reversals")
-	v.send("q")
+	v.send("\x03") // ctrl+c: quit from any screen (q goes back)
 
 	op := openSSH(t, port, operator)
 	op.waitFor("console-agent")
@@ -68,7 +68,7 @@ func TestRollbackConsoleOverSSH(t *testing.T) {
 	if n := strings.Count(op.screen(), "↺"); n < 2 {
 		t.Fatalf("%d calls flagged ↺ after the apply, want both writes:\n%s", n, op.screen())
 	}
-	op.send("q")
+	op.send("\x03") // ctrl+c: quit from any screen (q goes back)
 
 	if d := testkit.DiffTrees(before, testkit.Tree(t, w.root)); d != "" {
 		t.Fatalf("the console's rollback did not restore the tree:\n%s", d)

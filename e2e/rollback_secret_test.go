@@ -69,7 +69,7 @@ func TestRollbackPlanShowsNoSecret(t *testing.T) {
 	op.send("r")
 	op.waitFor("1 ready")
 	op.waitFor("will call write_file") // the inverse call and its diff: checked below
-	op.send("q")
+	op.send("\x03")                    // ctrl+c: quit from any screen (q goes back)
 	op.mu.Lock()
 	drawn := op.out.String()
 	op.mu.Unlock()

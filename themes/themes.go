@@ -134,6 +134,7 @@ type Styles struct {
 	DiffAdd, DiffDel, DiffCtx        lipgloss.Style
 	JSONKey, JSONStr, JSONNum, JSONB lipgloss.Style
 	Banner                           lipgloss.Style // plain statements such as "not yet possible"
+	Hit                              lipgloss.Style // a search hit's text
 }
 
 // Build turns the palette into styles rendered by r.
@@ -202,5 +203,6 @@ func (p Palette) Build(r *lipgloss.Renderer) *Styles {
 	st.JSONNum = fg(p.JSONNum)
 	st.JSONB = fg(p.JSONBool)
 	st.Banner = bold(fg(p.Warn)).Bold(true)
+	st.Hit = fg(p.Accent).Bold(true).Underline(true)
 	return st
 }

@@ -166,9 +166,6 @@ func (s *alertsScreen) View() string {
 	for i := lo; i < hi; i++ {
 		e := s.rows[i]
 		text := s.texts[e.Seq]
-		if e.Tool != "" {
-			text = e.Tool + ": " + text
-		}
 		line := tableLine(alertCols, widths, []styledCell{
 			{text: fmtTime(e.Time, s.c.Loc, "01-02 15:04:05"), style: &st.Muted},
 			{text: agentName(e.Agent)},

@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/themes"
@@ -56,6 +57,8 @@ const (
 	modeSearch
 	modeFilter
 	modeGoTime
+	modeText    // `/` on a timeline: free text in arguments and results
+	modeCommand // `:`
 )
 
 // App is the console: a stack of screens under a header, a filter-chip
@@ -81,6 +84,13 @@ type App struct {
 	toast    string
 	toastErr bool
 	toastID  int
+	// confirm is the question `q` asks at the top screen when quitting
+	// would leave work behind (quit.go); "" when none is asked.
+	confirm string
+	// filters are the filters of the screens under the top one, saved
+	// when a screen was opened over them: a filter belongs to the screen
+	// it was set on (c.Filter is the top screen's).
+	filters []Filter
 
 	vocab       *vocab
 	followGen   int
@@ -114,15 +124,19 @@ func New(opts Options) *App {
 		opts.Identity.Role = RoleViewer
 	}
 	theme := opts.Theme
-	if !themes.Valid(theme) {
+	if !themes.Valid(theme) || opts.NoColor {
 		theme = themes.Default(opts.NoColor)
+	}
+	if opts.NoColor {
+		attributesOnly(opts.Renderer)
 	}
 	c := &Common{
 		Renderer: opts.Renderer, Keys: DefaultKeyMap(),
 		Src: opts.Source, SourceLabel: opts.SourceLabel, Identity: opts.Identity,
 		Clipboard: opts.Clipboard, Term: opts.Term,
 		Now: opts.Now, Loc: opts.Location, PageSize: opts.PageSize, onAction: opts.OnAction,
-		Marks: newMarks(markKeeper(opts.Rollback)), ids: new(atomic.Int64), Rollback: opts.Rollback,
+		Marks: newMarks(markKeeper(opts.Rollback)), ids: new(atomic.Int64), Rollback: opts.Rollback, NoColor: opts.NoColor,
+		started: opts.Now(),
 	}
 	c.setTheme(theme)
 	in := textinput.New()
@@ -196,16 +210,14 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		w, h := a.bodySize()
 		msg.s.SetSize(w, h)
 		a.stack = append(a.stack, msg.s)
+		a.filters = append(a.filters, a.c.Filter)
+		a.c.Filter = Filter{}
 		a.chipFocus = -1
 		return a, msg.s.Init()
 	case popMsg:
-		if len(a.stack) > 1 {
-			a.stack = a.stack[:len(a.stack)-1]
-			// What was done above it (a plan applied) may change what it shows.
-			_, cmd := a.stack[len(a.stack)-1].Update(shownAgainMsg{})
-			return a, cmd
-		}
-		return a, nil
+		return a, a.pop()
+	case quitCheck:
+		return a, a.quitChecked(msg)
 	case toastMsg:
 		a.toastID++
 		a.toast, a.toastErr = show(msg.text), msg.err // may quote the record or an error about it
@@ -217,12 +229,8 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return a, nil
 	case filterChangedMsg:
-		var cmds []tea.Cmd
-		for _, s := range a.stack {
-			_, cmd := s.Update(msg)
-			cmds = append(cmds, cmd)
-		}
-		return a, tea.Batch(cmds...)
+		_, cmd := a.top().Update(msg) // the filter is the top screen's alone
+		return a, cmd
 	case searchResults:
 		if msg.seq == a.searchSeq {
 			a.results, a.resSel, a.resultsSeq = msg.matches, 0, msg.seq
@@ -289,12 +297,16 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if a.mode != modeNone {
 		return a.inputKey(msg)
 	}
+	if key.Matches(msg, k.ForceQuit) {
+		a.quitting = true
+		return a, tea.Quit
+	}
+	a.toast, a.toastErr = "", false // a note answers the last key; the next one ends it
+	if a.confirm != "" {
+		return a, a.confirmed(msg)
+	}
 	if a.showHelp {
-		if key.Matches(msg, k.Quit) {
-			a.quitting = true
-			return a, tea.Quit
-		}
-		a.showHelp = false
+		a.showHelp = false // any key closes the help, q included
 		return a, nil
 	}
 	if a.chipFocus >= 0 {
@@ -330,13 +342,24 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	switch {
 	case key.Matches(msg, k.Quit):
-		a.quitting = true
-		return a, tea.Quit
+		if len(a.stack) > 1 {
+			return a, a.pop() // as tig does: q closes the screen on top
+		}
+		return a, a.askQuit()
 	case key.Matches(msg, k.Help):
 		a.showHelp = true
 		return a, nil
+	case key.Matches(msg, k.Command):
+		return a, a.openInput(modeCommand, ":", "")
 	case key.Matches(msg, k.Search):
+		if tl, ok := top.(*timeline); ok { // free text (textsearch.go)
+			return a, a.openInput(modeText, "/", tl.text.query)
+		}
 		return a, a.openInput(modeSearch, "/ ", "")
+	case key.Matches(msg, k.NextHit), key.Matches(msg, k.PrevHit):
+		if tl, ok := top.(*timeline); ok {
+			return a, tl.nextHit(key.Matches(msg, k.NextHit))
+		}
 	case key.Matches(msg, k.Filter):
 		// The line shows the chips' values visibly (the text input would
 		// drop control characters, not bidi overrides); a value from the
@@ -356,10 +379,16 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if !a.c.Follow {
 			return a, toast("follow off")
 		}
+		if r, ok := top.(interface{ resumeFollow() }); ok {
+			r.resumeFollow()
+		}
 		gen := a.followGen
 		return a, tea.Batch(toast("following: new events appear as they are recorded"),
 			func() tea.Msg { return followTickMsg{gen} })
 	case key.Matches(msg, k.Theme):
+		if a.c.NoColor {
+			return a, toast("NO_COLOR is set: the console keeps the " + a.c.Theme + " theme (attributes, no colours)")
+		}
 		a.c.setTheme(themes.Next(a.c.Theme))
 		a.styleHelp()
 		var cmds []tea.Cmd
@@ -369,6 +398,14 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return a, tea.Batch(append(cmds, toast("theme "+a.c.Theme))...)
 	case key.Matches(msg, k.Yank):
+		if y, ok := top.(interface{ yankText() (string, string) }); ok {
+			what, text := y.yankText()
+			if text == "" {
+				return a, toast("nothing selected to copy")
+			}
+			a.c.audit("copy", what)
+			return a, yankText(a.c, what, text)
+		}
 		y, ok := top.(interface{ yankSeqs() []uint64 })
 		if !ok || len(y.yankSeqs()) == 0 {
 			return a, toast("nothing selected to copy")
@@ -399,18 +436,29 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return a, toast("no filter chips to focus: f adds a filter")
 	case key.Matches(msg, k.Back):
-		if len(a.stack) > 1 {
-			a.stack = a.stack[:len(a.stack)-1]
-			_, cmd := a.top().Update(shownAgainMsg{}) // a plan applied above changes what it shows (reverted.go)
-			return a, cmd
-		}
-		return a, nil
+		return a, a.pop()
 	}
 	_, cmd := top.Update(msg)
 	return a, cmd
 }
 
 func filterChanged() tea.Msg { return filterChangedMsg{} }
+
+// pop closes the screen on top and gives the one under it back its
+// filter; that screen hears it is shown again, since what was done above
+// it (a plan applied, a session recorded) may change what it shows.
+func (a *App) pop() tea.Cmd {
+	if len(a.stack) <= 1 {
+		return nil
+	}
+	a.stack = a.stack[:len(a.stack)-1]
+	n := len(a.filters) - 1
+	a.c.Filter, a.filters = a.filters[n], a.filters[:n]
+	a.chipFocus = -1
+	top := a.top()
+	_, cmd := top.Update(shownAgainMsg{}) // a plan applied above changes what it shows (reverted.go, queue.go)
+	return cmd
+}
 
 func (a *App) openInput(mode int, prompt, value string) tea.Cmd {
 	a.mode = mode
@@ -447,7 +495,14 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			a.resSel = max(0, a.resSel-1)
 			return a, nil
 		}
-	case tea.KeyDown, tea.KeyCtrlN, tea.KeyTab:
+	case tea.KeyTab:
+		if a.mode == modeCommand {
+			a.input.SetValue(completeCommand(a.input.Value()))
+			a.input.CursorEnd()
+			return a, nil
+		}
+		fallthrough
+	case tea.KeyDown, tea.KeyCtrlN:
 		if a.mode == modeSearch {
 			a.resSel = min(len(a.results)-1, a.resSel+1)
 			return a, nil
@@ -474,6 +529,15 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 func (a *App) submit() tea.Cmd {
 	value := strings.TrimSpace(a.input.Value())
 	switch a.mode {
+	case modeCommand:
+		a.closeInput()
+		return a.command(value)
+	case modeText:
+		a.closeInput()
+		if tl, ok := a.top().(*timeline); ok {
+			return tl.startText(value)
+		}
+		return nil
 	case modeFilter:
 		f, err := ParseFilter(value, Filter{})
 		if err != nil {
@@ -525,7 +589,7 @@ func (a *App) queued(m marksAdded) tea.Cmd {
 		return toastErr(m.err)
 	}
 	n := a.c.Marks.Add(m.marks...)
-	a.c.audit("queue", fmt.Sprintf("%d calls queued for reversal (%d new); no plan built", a.c.Marks.Len(), n))
+	a.c.audit("queue", fmt.Sprintf("%s queued for reversal (%d new); no plan built", counted(a.c.Marks.Len(), "call", "calls"), n))
 	total := a.c.Marks.Len()
 	text := fmt.Sprintf("%d queued", total)
 	if n > 0 && n != total {
@@ -566,12 +630,8 @@ func yank(c *Common, seqs []uint64) tea.Cmd {
 				return yanked{err: err}
 			}
 		}
-		seq := osc52.New(buf.String())
-		if strings.HasPrefix(term, "screen") {
-			seq = seq.Screen() // GNU screen passes OSC 52 only inside DCS
-		}
-		if _, err := seq.WriteTo(w); err != nil {
-			return yanked{err: fmt.Errorf("copy: %w", err)}
+		if err := clip(w, term, buf.String()); err != nil {
+			return yanked{err: err}
 		}
 		what := fmt.Sprintf("record %d", seqs[0])
 		if len(seqs) > 1 {
@@ -585,11 +645,28 @@ func yank(c *Common, seqs []uint64) tea.Cmd {
 	}
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
+// clip writes text to the terminal's clipboard (OSC 52).
+func clip(w io.Writer, term, text string) error {
+	seq := osc52.New(text)
+	if strings.HasPrefix(term, "screen") {
+		seq = seq.Screen() // GNU screen passes OSC 52 only inside DCS
 	}
-	return many
+	if _, err := seq.WriteTo(w); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	return nil
+}
+
+// yankText copies text that is not a record (a session's summary);
+// what names it. text must be terminal-safe already.
+func yankText(c *Common, what, text string) tea.Cmd {
+	w, term := c.Clipboard, c.Term
+	return func() tea.Msg {
+		if err := clip(w, term, text); err != nil {
+			return yanked{err: err}
+		}
+		return yanked{text: fmt.Sprintf("copied %s (%d bytes) via OSC 52", what, len(text))}
+	}
 }
 
 func joinSeqs(seqs []uint64) string {
@@ -609,30 +686,7 @@ func (a *App) View() string {
 	w := a.width
 	_, bodyH := a.bodySize()
 
-	// Header: breadcrumb and state, then who is looking at what.
-	var crumbs []string
-	for _, s := range a.stack {
-		crumbs = append(crumbs, show(s.Title()))
-	}
-	left := " mcptrail › " + strings.Join(crumbs, " › ")
-	var right []string
-	if a.c.Follow {
-		right = append(right, "● FOLLOW")
-	}
-	if n := a.c.Marks.Len(); n > 0 {
-		right = append(right, fmt.Sprintf("%s %d queued", themes.MarkGlyph, n))
-	}
-	right = append(right, a.c.Theme+" ")
-	line1 := barLine(left, strings.Join(right, " · "), w)
-	// Role first: it decides what the investigator may do, and must not
-	// be the part a narrow terminal cuts off.
-	id := a.c.Identity
-	who := []string{string(id.Role)}
-	if id.Fingerprint != "" {
-		who = append(who, id.Fingerprint)
-	}
-	who = append(who, strings.TrimSpace(id.Via+" "+show(id.Name))) // the SSH user name is the client's choice
-	line2 := barLine(" "+strings.Join(who, " · "), a.c.SourceLabel+" ", w)
+	line1, line2 := a.header(w)
 
 	// Chips.
 	var chipLine string
@@ -678,12 +732,15 @@ func (a *App) View() string {
 			status = " " + st.Accent.Render(a.toast)
 		}
 	}
+	if a.confirm != "" {
+		status = " " + st.Error.Render(a.confirm) // the question waits for its answer
+	}
 	var hint string
 	showErr := a.toast != "" && a.toastErr
 	switch a.mode {
 	case modeFilter:
 		if !showErr {
-			status = st.Muted.Render(" fields: agent tool upstream outcome class task since — e.g. tool:write_file since:3h; -tool drops one; enter applies")
+			status = st.Muted.Render(" fields: agent tool upstream outcome class task since path — e.g. tool:write_file since:3h path:app.yaml; -tool drops one")
 		}
 		hint = " " + a.input.View()
 	case modeGoTime:
@@ -694,33 +751,25 @@ func (a *App) View() string {
 	case modeSearch:
 		status = st.Muted.Render(" agents, tools, tasks, upstreams, sessions — ↑/↓ choose, enter applies, esc closes")
 		hint = " " + a.input.View()
+	case modeText:
+		if !showErr {
+			status = st.Muted.Render(" text in the calls' arguments and results (a path fragment: app.yaml); enter searches, n/N next/previous hit")
+		}
+		hint = " " + a.input.View()
+	case modeCommand:
+		if !showErr {
+			status = st.Muted.Render(" " + commandHelp(a.input.Value()))
+		}
+		hint = " " + a.input.View()
 	default:
 		if a.chipFocus >= 0 {
 			hint = " " + a.help.ShortHelpView(a.c.Keys.chipHelp())
 		} else {
-			hint = " " + a.help.ShortHelpView(a.top().ShortHelp())
+			hint = " " + a.help.ShortHelpView(a.c.Keys.forRole(a.c.Identity, a.top().ShortHelp()))
 		}
 	}
 	lines := []string{line1, line2, fit(chipLine, w), body, fit(status, w), fit(hint, w)}
 	return strings.Join(lines, "\n")
-}
-
-// barLine puts right at the end of a w-wide line; the left part wins when
-// both do not fit, and the right part loses its beginning first (a path's
-// end is what tells files apart).
-func barLine(left, right string, w int) string {
-	if lipgloss.Width(right) <= w/3 {
-		return fit(left, w-lipgloss.Width(right)) + right // short state: keep it whole
-	}
-	room := w - lipgloss.Width(left) - 2
-	if rw := lipgloss.Width(right); rw > room {
-		if room < 8 {
-			return fit(left, w)
-		}
-		r := []rune(right)
-		right = "…" + string(r[len(r)-(room-1):])
-	}
-	return fit(left, w-lipgloss.Width(right)) + right
 }
 
 func (a *App) helpView(h int) string {
@@ -728,7 +777,11 @@ func (a *App) helpView(h int) string {
 	top := a.top()
 	var lines []string
 	lines = append(lines, st.Section.Render(" Keys — "+top.Title()))
-	full := a.help.FullHelpView(top.FullHelp())
+	groups := top.FullHelp()
+	for i := range groups {
+		groups[i] = a.c.Keys.forRole(a.c.Identity, groups[i])
+	}
+	full := a.help.FullHelpView(groups)
 	for _, l := range strings.Split(full, "\n") {
 		lines = append(lines, " "+l)
 	}
@@ -758,7 +811,7 @@ func (a *App) searchView(h int) string {
 		}
 		line := gutter(i == a.resSel, false) + text
 		if i == a.resSel {
-			line = st.Selected.Render(fit(line, a.width))
+			line = selectedLine(st, ansi.Strip(line), a.width)
 		}
 		lines = append(lines, fit(line, a.width))
 	}

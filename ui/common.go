@@ -20,6 +20,7 @@ import (
 	"github.com/charmbracelet/bubbles/help"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/mcptrail/mcptrail/themes"
@@ -106,6 +107,10 @@ type Common struct {
 	Filter Filter
 	Marks  *Marks
 	Follow bool
+	// NoColor: the user set NO_COLOR; the theme stays mono (attributes
+	// such as reverse video, no colours).
+	NoColor bool
+	started time.Time // when the console opened: plans built since are its own (quit.go)
 	// Rollback builds and applies plans (rollback.go); nil on a console
 	// that reads a store file.
 	Rollback Rollback
@@ -120,6 +125,18 @@ func (c *Common) newID() int { return int(c.ids.Add(1)) }
 func (c *Common) audit(action, detail string) {
 	if c.onAction != nil {
 		c.onAction(action, detail)
+	}
+}
+
+// attributesOnly lets r draw attributes (reverse video, bold, underline)
+// under NO_COLOR. termenv reads NO_COLOR as "no escape codes at all",
+// which would leave the selected row marked by its glyph only; the
+// convention asks for no colour, and the mono theme the console keeps
+// under NO_COLOR has none. A terminal that cannot draw attributes (not a
+// terminal, TERM=dumb) stays without.
+func attributesOnly(r *lipgloss.Renderer) {
+	if r.ColorProfile() == termenv.Ascii && r.Output().ColorProfile() != termenv.Ascii {
+		r.SetColorProfile(termenv.ANSI)
 	}
 }
 

@@ -17,10 +17,14 @@ import (
 type Filter struct {
 	Agent, Tool, Upstream, Outcome, Class, Task string
 	Since                                       string
+	// Path is a fragment of the resource a call acts on (its key
+	// arguments: path, uri, …), matched in the console since the store
+	// does not index arguments. `key:` is another name for it.
+	Path string
 }
 
 // filterKeys are the filter's fields in chip order.
-var filterKeys = []string{"agent", "tool", "upstream", "outcome", "class", "task", "since"}
+var filterKeys = []string{"agent", "tool", "upstream", "outcome", "class", "task", "since", "path"}
 
 var (
 	outcomes = []string{store.OutcomeOK, store.OutcomeToolError, store.OutcomeRPCError, store.OutcomeDenied,
@@ -44,6 +48,8 @@ func (f *Filter) field(k string) *string {
 		return &f.Task
 	case "since":
 		return &f.Since
+	case "path", "key":
+		return &f.Path
 	}
 	return nil
 }
@@ -167,7 +173,25 @@ func (f Filter) Apply(q store.Query, now time.Time) store.Query {
 }
 
 // EventLevel reports whether the filter names fields only events have.
-func (f Filter) EventLevel() bool { return f.Tool != "" || f.Outcome != "" || f.Class != "" }
+func (f Filter) EventLevel() bool {
+	return f.Tool != "" || f.Outcome != "" || f.Class != "" || f.Path != ""
+}
+
+// MatchResource reports whether a request's key arguments hold the Path
+// fragment (case-insensitive): "app.yaml", "/app.yaml" and "config/app"
+// all find a call whose path is /tmp/…/config/app.yaml.
+func (f Filter) MatchResource(req *store.Event) bool {
+	if f.Path == "" {
+		return true
+	}
+	needle := strings.ToLower(f.Path)
+	for _, v := range resourceKeys(req) {
+		if strings.Contains(strings.ToLower(v), needle) {
+			return true
+		}
+	}
+	return false
+}
 
 // MatchSession reports whether a session passes the fields a session
 // summary carries (agent and upstream are also passed to the store).
@@ -230,4 +254,64 @@ func parseGoTime(s string, now time.Time, loc *time.Location) (time.Time, error)
 		}
 	}
 	return time.Time{}, fmt.Errorf("time %q: want 03:15, -10m or 2026-01-02T03:15:00Z", s)
+}
+
+// Bounds of one resource-filtered read: events per store query, and
+// events read before the page is returned short (the next read goes on
+// from there), so that a rare path answers promptly on a huge record.
+const (
+	resourcePage = 1000
+	resourceScan = 50_000
+)
+
+// queryResource answers q with only the calls whose key arguments hold
+// f.Path: their requests and their outcomes. The store does not index
+// arguments, so it reads pages of q and keeps the matching calls until it
+// has q.Limit events or has read resourceScan; Next goes on after what was
+// read. An outcome whose request was not on the same page is matched by
+// reading that request.
+func queryResource(src Source, q store.Query, f Filter) (store.Page, error) {
+	want := q.Limit
+	q.Limit = resourcePage
+	var out store.Page
+	match := map[uint64]bool{} // request seq → its call matches
+	for read := 0; ; {
+		page, err := src.Query(q)
+		if err != nil {
+			return out, err
+		}
+		for i := range page.Events {
+			if e := &page.Events[i]; e.Kind == store.KindRequest {
+				match[e.Seq] = f.MatchResource(e)
+			}
+		}
+		for i := range page.Events {
+			e := &page.Events[i]
+			switch {
+			case e.Kind == store.KindRequest:
+				if !match[e.Seq] {
+					continue
+				}
+			case e.Kind == store.KindCall && e.Call != 0:
+				ok, seen := match[e.Call]
+				if !seen {
+					req, err := src.Get(e.Call)
+					ok = err == nil && f.MatchResource(req)
+					match[e.Call] = ok
+				}
+				if !ok {
+					continue
+				}
+			default:
+				continue // not a call: it has no resource
+			}
+			out.Events = append(out.Events, *e)
+		}
+		read += len(page.Events)
+		out.Next = page.Next
+		if page.Next == 0 || len(out.Events) >= want || read >= resourceScan {
+			return out, nil
+		}
+		q.Cursor = page.Next
+	}
 }

@@ -23,6 +23,7 @@ type column struct {
 	width int // fixed width; 0 = flexible
 	min   int // flexible: minimum width
 	flex  int // flexible: share of the remaining width
+	most  int // flexible: at most this wide (0: no bound); the rest goes to the last unbounded column
 	right bool
 	drop  int
 }
@@ -66,9 +67,16 @@ func layout(cols []column, total int) []int {
 					if flex > 0 {
 						extra = spare * c.flex / flex
 					}
+					if c.most > 0 {
+						extra = max(0, min(extra, c.most-c.min))
+					} else {
+						last = i
+					}
 					widths[i] = c.min + extra
 					rest -= extra
-					last = i
+					if last < 0 {
+						last = i
+					}
 				}
 			}
 			if last >= 0 {
@@ -312,12 +320,20 @@ func arguments(ev *store.Event) json.RawMessage {
 // argsSummary renders arguments on one line: key=value pairs, sorted, with
 // long values cut, so a timeline row shows what the call touched.
 func argsSummary(raw json.RawMessage) string {
+	s, _ := argsSummaryKey(raw)
+	return s
+}
+
+// argsSummaryKey is argsSummary and the length in bytes of its first part
+// when that part is a resource path (path=/a/b), which a narrow column
+// shows by its tail (argsFit); 0 otherwise.
+func argsSummaryKey(raw json.RawMessage) (string, int) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return ""
+		return "", 0
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return oneLineJSON(raw)
+		return oneLineJSON(raw), 0
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -332,30 +348,94 @@ func argsSummary(raw json.RawMessage) string {
 		return keys[i] < keys[j]
 	})
 	var parts []string
-	for _, k := range keys {
+	keyLen := 0
+	for i, k := range keys {
 		var v string
 		switch x := m[k].(type) {
 		case string:
 			v = x
 			if strings.ContainsAny(v, "\n\r") {
 				n := strings.Count(strings.TrimRight(v, "\n"), "\n") + 1
-				v = fmt.Sprintf("⟨%d lines⟩", n)
+				v = "⟨" + counted(n, "line", "lines") + "⟩"
 			}
 		default:
 			b, _ := json.Marshal(x)
 			v = string(b)
 		}
-		if len([]rune(v)) > 40 {
-			v = string([]rune(v)[:39]) + "…"
+		path := keyRank(k) < len(keyArgs) && strings.Contains(v, "/")
+		if r := []rune(v); len(r) > 40 {
+			if path {
+				v = "…" + string(r[len(r)-39:]) // a path's end names the file
+			} else {
+				v = string(r[:39]) + "…"
+			}
 		}
-		parts = append(parts, show(k)+"="+show(v))
+		part := show(k) + "=" + show(v)
+		if i == 0 && path {
+			keyLen = len(part)
+		}
+		parts = append(parts, part)
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, " "), keyLen
+}
+
+// argsFit fits an argument summary into w columns; when its first part is
+// a path (keyLen, from argsSummaryKey) that does not fit, the path keeps
+// its tail: path=…config/app.yaml.
+func argsFit(args string, keyLen, w int) string {
+	if keyLen == 0 || keyLen > len(args) || ansi.StringWidth(args) <= w {
+		return args
+	}
+	first := args[:keyLen]
+	if ansi.StringWidth(first) <= w {
+		return args // the path fits; the rest is cut at its end
+	}
+	k, v, _ := strings.Cut(first, "=")
+	prefix := k + "=…"
+	if w-ansi.StringWidth(prefix) < 16 {
+		prefix = "…" // narrow: the path's end says more than its name
+	}
+	room := w - ansi.StringWidth(prefix)
+	if room < 4 {
+		return args
+	}
+	r := []rune(strings.TrimPrefix(v, "…"))
+	for ansi.StringWidth(string(r)) > room {
+		r = r[1:]
+	}
+	return prefix + string(r)
 }
 
 // keyArgs are the argument names that identify what a call acts on, in
 // order of preference (the rollback rules' `key`, guessed).
 var keyArgs = []string{"path", "uri", "id", "name", "key", "file", "url", "source", "target", "resource"}
+
+// resourceKeys are the values of a request's key arguments: what the call
+// acts on, as far as its arguments say (strings, and strings in lists).
+func resourceKeys(req *store.Event) []string {
+	raw := arguments(req)
+	if len(raw) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range keyArgs {
+		switch v := m[k].(type) {
+		case string:
+			out = append(out, v)
+		case []any:
+			for _, e := range v {
+				if s, ok := e.(string); ok {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
+}
 
 func keyRank(k string) int {
 	for i, a := range keyArgs {
@@ -424,6 +504,18 @@ func slim(ev store.Event) *store.Event {
 	ev.Hash, ev.PrevHash = "", ""
 	return &ev
 }
+
+// plural is the form of a noun for n of it: the console's one home for
+// "1 line" against "2 lines".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// counted is n and its noun: counted(1, "line", "lines") is "1 line".
+func counted(n int, one, many string) string { return fmt.Sprintf("%d %s", n, plural(n, one, many)) }
 
 // fmtTime shows a time in the console's zone.
 func fmtTime(t time.Time, loc *time.Location, layout string) string {

@@ -181,16 +181,16 @@ func start(t *testing.T, opts Options) *harness {
 	return startSized(t, opts, 80, 24)
 }
 
-// startSized is start on a terminal of w×h.
-func startSized(t *testing.T, opts Options, cols, rows int) *harness {
+// startSized runs the program on a w×h terminal.
+func startSized(t *testing.T, opts Options, w, h int) *harness {
 	t.Helper()
 	clip := &testkit.LogBuf{}
 	opts.Clipboard = clip
 	app := New(opts)
-	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(cols, rows))
-	h := &harness{t: t, tm: tm, app: app, clip: clip}
+	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(w, h))
+	hr := &harness{t: t, tm: tm, app: app, clip: clip}
 	t.Cleanup(func() { tm.Quit() })
-	return h
+	return hr
 }
 
 // waitFor waits until the program has drawn text (escape codes stripped)
@@ -227,6 +227,8 @@ func (h *harness) keys(keys ...string) {
 			h.tm.Send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
 		case "backspace":
 			h.tm.Send(tea.KeyMsg{Type: tea.KeyBackspace})
+		case "ctrl+r":
+			h.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlR})
 		default:
 			h.tm.Type(k)
 		}
@@ -236,7 +238,7 @@ func (h *harness) keys(keys ...string) {
 // final quits and returns the last frame as the program would draw it.
 func (h *harness) final() string {
 	h.t.Helper()
-	h.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'q'}})
+	h.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	m := h.tm.FinalModel(h.t, teatest.WithFinalTimeout(5*time.Second)).(*App)
 	m.quitting = false
 	return m.View()

@@ -19,6 +19,9 @@ type KeyMap struct {
 	Apply                      key.Binding // A: apply the rollback plan on screen (rollback.go)
 	History, Older, Newer      key.Binding // H, [ and ]: a resource's history (history.go)
 	RangeMark                  key.Binding // V: mark a span of calls (marks.go)
+	ForceQuit, Refresh         key.Binding // ctrl+c quits at once; ctrl+r re-reads the screen
+	Command                    key.Binding // `:` command line (command.go)
+	NextHit, PrevHit           key.Binding // n/N: next and previous search hit (textsearch.go)
 }
 
 // DefaultKeyMap is the contract's keys plus a few extras.
@@ -44,7 +47,12 @@ func DefaultKeyMap() *KeyMap {
 		Yank:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy JSON")),
 		Theme:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "theme")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "back/quit")),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
+		Refresh:   key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "refresh")),
+		Command:   key.NewBinding(key.WithKeys(":"), key.WithHelp(":", "command")),
+		NextHit:   key.NewBinding(key.WithKeys("n"), key.WithHelp("n/N", "next/prev hit")),
+		PrevHit:   key.NewBinding(key.WithKeys("N"), key.WithHelp("N", "previous hit")),
 		AllCalls:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "all calls")),
 		GoTime:    key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "go to time")),
 		Split:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "unified/split")),
@@ -61,7 +69,33 @@ func DefaultKeyMap() *KeyMap {
 
 // global are the keys every screen honors; they close the full help.
 func (k *KeyMap) global() []key.Binding {
-	return []key.Binding{k.Search, k.Filter, k.Follow, k.Alerts, k.Queue, k.Yank, k.Theme, k.Help, k.Quit}
+	return []key.Binding{k.Search, k.Filter, k.Command, k.Follow, k.Alerts, k.Queue, k.Yank, k.Theme, k.Refresh, k.Help, k.Quit, k.ForceQuit}
+}
+
+// operator are the keys only an operator may use: a viewer is not offered
+// them (the hint bar and the help leave them out).
+func (k *KeyMap) operator() []key.Binding { return []key.Binding{k.Mark, k.Reverse, k.Apply} }
+
+// forRole drops the operator keys from bs unless the investigator may
+// reverse calls. Bindings compare by their help key, which is what the
+// investigator reads.
+func (k *KeyMap) forRole(id Identity, bs []key.Binding) []key.Binding {
+	if id.CanReverse() {
+		return bs
+	}
+	out := make([]key.Binding, 0, len(bs))
+	for _, b := range bs {
+		drop := false
+		for _, o := range k.operator() {
+			if b.Help().Key == o.Help().Key {
+				drop = true
+			}
+		}
+		if !drop {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // navigation are the movement keys of list screens.

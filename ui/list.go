@@ -3,6 +3,7 @@ package ui
 import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mcptrail/mcptrail/themes"
 )
@@ -52,13 +53,21 @@ func (l *listNav) visible(n int) (int, int) {
 	return l.top, min(n, l.top+l.height)
 }
 
-// listRow puts a table line in a list: the gutter, and the selection
-// style padded to the width so the highlight spans the row.
+// listRow puts a table line in a list: the gutter, and for the selected
+// row the selection style over the whole width, gutter included. The
+// cells' own styles are dropped from that row: each of them ends in a
+// reset, which would end the selection's background at the first styled
+// cell (and a muted cell on the selection's grey would not read).
 func listRow(st *themes.Styles, line string, selected, marked bool, w int) string {
 	if selected {
-		line = st.Selected.Render(fit(line, w))
+		return selectedLine(st, gutter(true, marked)+ansi.Strip(line), w+2)
 	}
 	return gutter(selected, marked) + line
+}
+
+// selectedLine draws plain text as the selected row, w columns wide.
+func selectedLine(st *themes.Styles, plain string, w int) string {
+	return st.Selected.Render(fit(plain, w))
 }
 
 // listBusy is the line under a list while it cannot show all it has: the

@@ -158,15 +158,20 @@ func TestHelpOverlay(t *testing.T) {
 	h.golden(h.final())
 }
 
-func TestSearchAddsToolChip(t *testing.T) {
-	h := demoTimeline(t)
-	h.keys("/", "writefile")
-	h.waitFor("tool      write_file")
+// On the sessions screen `/` picks from what the record holds (agents,
+// tools, sessions); a timeline's `/` searches text (textsearch_test.go).
+func TestSearchAddsAgentChip(t *testing.T) {
+	h := demoConsole(t, RoleOperator)
+	h.waitFor("session 1 of 2")
+	h.keys("/", "nightlyops")
+	h.waitFor("agent     nightly-ops-bot")
 	h.keys("enter")
-	h.waitFor("tool:write_file ×")
+	h.waitFor("agent:nightly-ops-bot ×")
+	h.keys("j") // a key ends the note on the status line
+	h.waitFor("session 1 of 1")
 	frame := h.final()
-	if strings.Contains(frame, "update_ticket") || strings.Count(frame, "write_file") < 3 {
-		t.Fatalf("timeline should show only write_file calls:\n%s", frame)
+	if strings.Contains(frame, "triage-assistant") {
+		t.Fatalf("the sessions list should show only nightly-ops-bot's session:\n%s", frame)
 	}
 	h.golden(frame)
 }

@@ -1,12 +1,15 @@
 package ui
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -122,25 +125,13 @@ func (s *sessionsScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return s, s.maybeMore()
 	case filterChangedMsg:
 		return s, s.reload()
-	case followTickMsg:
-		if s.busy {
-			return s, nil
-		}
-		// The newest sessions come first: re-read the first page and merge
-		// it, so counts of live sessions move and new sessions appear on top.
-		src, f, now, gen, to, n := s.c.Src, s.c.Filter, s.c.Now(), s.gen, s.sid, s.c.PageSize
-		return s, func() tea.Msg {
-			list, err := src.Sessions(store.SessionQuery{Agent: f.Agent, Upstream: f.Upstream, Limit: n})
-			out := sessionsLoaded{to: to, gen: gen, refresh: true, err: err}
-			for i := range list {
-				if f.MatchSession(&list[i], now) {
-					out.rows = append(out.rows, list[i])
-				}
-			}
-			return out
-		}
+	case followTickMsg, shownAgainMsg:
+		// Shown again after a timeline: sessions recorded meanwhile appear.
+		return s, s.refreshNewest()
 	case tea.KeyMsg:
 		switch {
+		case key.Matches(msg, k.Refresh):
+			return s, tea.Batch(s.refreshNewest(), toast("sessions re-read"))
 		case s.nav.handle(k, msg, len(s.rows)):
 			return s, s.maybeMore()
 		case key.Matches(msg, k.Top):
@@ -162,6 +153,40 @@ func (s *sessionsScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	}
 	return s, nil
+}
+
+// yankText is `y`: the selected session's summary as a JSON line.
+func (s *sessionsScreen) yankText() (string, string) {
+	sum := s.selected()
+	if sum == nil {
+		return "", ""
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(termsafe.JSONWriter{W: &buf}) // pasted into a terminal: C1 and bidi escaped too
+	enc.SetEscapeHTML(false)
+	if enc.Encode(sum) != nil {
+		return "", ""
+	}
+	return "session " + shortID(sum.Session) + " as a JSON line", buf.String()
+}
+
+// refreshNewest re-reads the first page of summaries and merges it, so
+// counts of live sessions move and new sessions appear on top.
+func (s *sessionsScreen) refreshNewest() tea.Cmd {
+	if s.busy {
+		return nil
+	}
+	src, f, now, gen, to, n := s.c.Src, s.c.Filter, s.c.Now(), s.gen, s.sid, s.c.PageSize
+	return func() tea.Msg {
+		list, err := src.Sessions(store.SessionQuery{Agent: f.Agent, Upstream: f.Upstream, Limit: n})
+		out := sessionsLoaded{to: to, gen: gen, refresh: true, err: err}
+		for i := range list {
+			if f.MatchSession(&list[i], now) {
+				out.rows = append(out.rows, list[i])
+			}
+		}
+		return out
+	}
 }
 
 // merge folds fresh summaries of the newest sessions into the list.
@@ -274,7 +299,7 @@ func (s *sessionsScreen) Status() string {
 	}
 	st := fmt.Sprintf("session %d of %d%s", min(s.nav.sel+1, len(s.rows)), len(s.rows), more)
 	if s.c.Filter.EventLevel() {
-		st += " · tool/outcome/class filters apply to timelines (c: all calls)"
+		st += " · tool/outcome/class/path filters do not narrow sessions: set them on a timeline (c: all calls)"
 	}
 	return st
 }

@@ -131,7 +131,7 @@ func TestConsoleKeepsAgentControlsOffTheTerminal(t *testing.T) {
 	h.keys("esc", "c")
 	h.waitFor("tool calls of all sessions") // every session's calls
 
-	h.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'q'}})
+	h.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	h.tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
 	rec.mu.Lock()
 	frames := rec.frames
@@ -172,5 +172,36 @@ func TestConsoleKeepsAgentControlsOffTheTerminal(t *testing.T) {
 	}
 	if ev.Tool != termsafetest.Tool || ev.Session != termsafetest.Session || ev.Agent.ClientName != termsafetest.Named("client") {
 		t.Fatalf("the copy is not lossless: %+v", ev)
+	}
+}
+
+// TestSessionCopyKeepsAgentControlsOut: `y` on the sessions screen copies
+// the session's summary, whose names the agent chose: the copy is JSON with
+// no raw control, C1 or bidi character, and loses nothing.
+func TestSessionCopyKeepsAgentControlsOut(t *testing.T) {
+	f := newFixture(t)
+	if _, err := termsafetest.Record(t0, f.st.Append); err != nil {
+		t.Fatal(err)
+	}
+	f.flush()
+	h := start(t, testOptions(f.st, RoleOperator))
+	h.waitFor("agent:evil")
+	h.keys("y")
+	h.waitFor("copied session")
+	h.final()
+	c := h.clip.String()
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(strings.TrimPrefix(c, "\x1b]52;c;"), "\x07"))
+	if err != nil {
+		t.Fatalf("%v: %q", err, c)
+	}
+	if err := termsafetest.Check(data, false); err != nil {
+		t.Fatalf("the copied summary: %v", err)
+	}
+	var sum store.SessionSummary
+	if err := json.Unmarshal(data, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Session != termsafetest.Session || sum.Agent == nil || sum.Agent.Name != termsafetest.Agent {
+		t.Fatalf("the copy is not lossless: %+v", sum)
 	}
 }

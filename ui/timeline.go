@@ -21,6 +21,7 @@ type tlRow struct {
 	req, out   *store.Event
 	ev         *store.Event
 	args       string
+	keyLen     int    // of args' first part when it is a path (argsSummaryKey)
 	qmin, qmax uint64 // seqs of this row's events that came from window queries
 	alert      bool   // an alert names this call
 	reverted   bool   // a rollback step reverts this call
@@ -65,6 +66,7 @@ const (
 	loadNewest
 	loadJump
 	loadFollow
+	loadSeq // a window starting at a seq (a search hit)
 )
 
 // timeline shows one session's events (or every session's tool calls),
@@ -89,6 +91,13 @@ type timeline struct {
 	width  int
 	height int
 	span   rangeMark // V (marks.go)
+
+	want uint64     // loadSeq: the anchor to select when its page lands
+	text textSearch // `/` and n/N (textsearch.go)
+	// followPaused: following, but the investigator moved off the newest
+	// row, which stops the tail; newRows counts rows read since.
+	followPaused bool
+	newRows      int
 }
 
 type tlPage struct {
@@ -182,11 +191,19 @@ func (t *timeline) load(dir int, at time.Time) tea.Cmd {
 		if at.After(q.Since) {
 			q.Since = at
 		}
+	case loadSeq:
+		q.Cursor = t.want
 	}
 	t.busy = true
-	src, to, gen := t.c.Src, t.sid, t.gen
+	src, to, gen, f := t.c.Src, t.sid, t.gen, t.c.Filter
 	return func() tea.Msg {
-		page, err := src.Query(q)
+		var page store.Page
+		var err error
+		if f.Path != "" {
+			page, err = queryResource(src, q, f)
+		} else {
+			page, err = src.Query(q)
+		}
 		if q.Newest {
 			slices.Reverse(page.Events)
 		}
@@ -212,7 +229,7 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		for _, req := range msg.reqs {
 			if r := t.by[req.Seq]; r != nil && r.req == nil {
 				r.req = slim(*req)
-				r.args = argsSummary(arguments(req))
+				r.args, r.keyLen = argsSummaryKey(arguments(req))
 			}
 		}
 		if msg.err != nil {
@@ -221,6 +238,8 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return t, nil
 	case filterChangedMsg:
 		return t, t.Init()
+	case textHits:
+		return t, t.textLanded(msg)
 	case tlReverted:
 		t.markReverted(msg.calls)
 		return t, nil
@@ -230,6 +249,10 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		switch {
 		case t.busy:
 			return t, nil
+		case t.followPaused && t.moreAfter:
+			return t, nil // paused away from the edge: nothing to count until it is read
+		case t.followPaused:
+			return t, t.load(loadFollow, time.Time{})
 		case t.moreAfter:
 			// Not at the live edge: jump there first, then tail.
 			return t, t.reset(loadNewest, time.Time{})
@@ -238,15 +261,23 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		switch {
 		case t.nav.handle(k, msg, len(t.rows)):
+			t.pauseFollow()
 			return t, tea.Batch(t.prefetch(), t.fill())
+		case key.Matches(msg, k.Refresh):
+			if r := t.selected(); r != nil {
+				return t, t.gotoSeqFresh(r.anchor)
+			}
+			return t, t.Init()
 		case key.Matches(msg, k.Top):
 			if t.moreBefore {
 				return t, t.reset(loadOldest, time.Time{})
 			}
 			t.nav.sel = 0
 			t.nav.clamp(len(t.rows))
+			t.pauseFollow()
 			return t, t.fill()
 		case key.Matches(msg, k.Bottom):
+			t.followPaused, t.newRows = false, 0
 			if t.moreAfter {
 				return t, t.reset(loadNewest, time.Time{})
 			}
@@ -288,7 +319,7 @@ func (t *timeline) apply(p tlPage) {
 		t.moreBefore, t.moreAfter = false, p.next != 0
 	case loadNewest:
 		t.moreBefore, t.moreAfter = p.next != 0, false
-	case loadJump:
+	case loadJump, loadSeq:
 		t.moreBefore, t.moreAfter = first > 1, p.next != 0
 	case loadAfter, loadFollow:
 		t.moreAfter = p.next != 0
@@ -296,6 +327,14 @@ func (t *timeline) apply(p tlPage) {
 		t.moreBefore = p.next != 0
 	}
 	if len(p.events) == 0 {
+		// A resource filter reads past events it drops: go on after them.
+		if p.next != 0 && t.c.Filter.Path != "" {
+			if p.dir == loadNewest || p.dir == loadBefore {
+				t.lo = p.next + 1
+			} else {
+				t.hi = max(t.hi, p.next-1)
+			}
+		}
 		return
 	}
 	if t.lo == 0 || first < t.lo {
@@ -315,9 +354,21 @@ func (t *timeline) apply(p tlPage) {
 	case loadNewest:
 		t.nav.sel = len(t.rows) - 1
 	case loadFollow:
-		if tail {
+		if tail && !t.followPaused {
 			t.nav.sel = len(t.rows) - 1
+		} else {
+			t.newRows += len(added)
 		}
+	case loadSeq:
+		for i, r := range t.rows {
+			if r.anchor == t.want {
+				t.nav.sel = i
+				t.nav.top = max(0, i-t.nav.height/3)
+			}
+		}
+		t.want = 0
+		t.nav.clamp(len(t.rows))
+		t.pauseFollow()
 	}
 	t.nav.clamp(len(t.rows))
 	t.trim(p.dir == loadBefore)
@@ -361,7 +412,7 @@ func (t *timeline) ingest(events []store.Event) []*tlRow {
 		case e.Kind == store.KindRequest:
 			if r.req == nil {
 				r.req = slim(*e)
-				r.args = argsSummary(arguments(e))
+				r.args, r.keyLen = argsSummaryKey(arguments(e))
 			}
 		default:
 			if r.ev == nil {
@@ -611,23 +662,33 @@ func eventSummary(e *store.Event) string {
 	return e.Method
 }
 
-// alertText names an alert by its rule (title and severity, as detection
-// records them in params) rather than its detail, which starts with the
-// agent's name and says little in a narrow column.
+// alertText names an alert by what sets it apart first (the tool or the
+// value it fired on, else the agent), then its severity and rule title:
+// every alert of a rule shares the title, so in a narrow column a line
+// that started with it would read the same for all of them.
 func alertText(e *store.Event) string {
 	var p struct {
-		Rule struct{ Title, Severity string } `json:"rule"`
+		Rule  struct{ Title, Severity string } `json:"rule"`
+		Value any                              `json:"value"`
 	}
-	if json.Unmarshal(e.Params, &p) == nil && p.Rule.Title != "" {
-		if p.Rule.Severity != "" {
-			return p.Rule.Severity + ": " + p.Rule.Title
-		}
-		return p.Rule.Title
+	_ = json.Unmarshal(e.Params, &p)
+	subject := e.Tool
+	if v, ok := p.Value.(string); ok && v != "" {
+		subject = v
 	}
-	if e.Detail != "" {
-		return e.Detail
+	what := p.Rule.Title
+	switch {
+	case what == "" && e.Detail != "":
+		what = e.Detail
+	case what == "":
+		what = e.Method
+	case p.Rule.Severity != "":
+		what = p.Rule.Severity + ": " + what
 	}
-	return e.Method
+	if subject == "" {
+		subject = agentName(e.Agent)
+	}
+	return subject + " · " + what
 }
 
 func kindLabel(e *store.Event) string {
@@ -649,10 +710,12 @@ func kindLabel(e *store.Event) string {
 func (t *timeline) columns() []column {
 	cols := []column{{title: "TIME", width: 12}}
 	if t.sess == nil {
-		cols = append(cols, column{title: "AGENT", min: 8, flex: 2, drop: 2})
+		cols = append(cols, column{title: "AGENT", min: 8, flex: 2, most: 20, drop: 2})
 	}
+	// ARGUMENTS takes what AGENT and TOOL do not need: it says what a
+	// call touched.
 	return append(cols,
-		column{title: "TOOL", min: 10, flex: 3},
+		column{title: "TOOL", min: 10, flex: 3, most: 24},
 		column{title: "ARGUMENTS", min: 10, flex: 6},
 		column{title: "OUTCOME", width: 10},
 		column{title: "DUR", width: 6, right: true},
@@ -668,8 +731,9 @@ func (t *timeline) View() string {
 
 	var head string
 	if s := t.sess; s != nil {
-		head = fmt.Sprintf("%s · task %s · %d calls · %d writes · %d errors · %d alerts · session %s",
-			agentName(s.Agent), taskName(s.Task), s.Calls, s.Writes, s.Errors, s.Alerts, s.Session)
+		head = fmt.Sprintf("%s · task %s · %s · %s · %s · %s · session %s",
+			agentName(s.Agent), taskName(s.Task), counted(s.Calls, "call", "calls"), counted(s.Writes, "write", "writes"),
+			counted(s.Errors, "error", "errors"), counted(s.Alerts, "alert", "alerts"), show(s.Session))
 	} else {
 		head = "tool calls of all sessions, oldest at the top"
 	}
@@ -741,8 +805,17 @@ func (t *timeline) rowLine(r *tlRow, cols []column, widths []int) string {
 			toolCell.style = &st.Error
 		}
 	}
-	argsCell := styledCell{text: r.args}
-	if !r.isCall() {
+	argsW := 0
+	for i, c := range cols {
+		if c.title == "ARGUMENTS" {
+			argsW = widths[i]
+		}
+	}
+	argsCell := styledCell{text: argsFit(r.args, r.keyLen, argsW)}
+	switch {
+	case t.text.isHit(r.anchor):
+		argsCell.style = &st.Hit
+	case !r.isCall():
 		argsCell.style = &st.Muted
 	}
 	cells = append(cells, toolCell, argsCell, outCell, durCell, flagCell)
@@ -766,23 +839,69 @@ func (t *timeline) Status() string {
 	if r != nil {
 		seq = r.anchor
 	}
-	return fmt.Sprintf("seq %d · window %d rows, seq %d–%d%s%s", seq, len(t.rows), t.lo, t.hi, up, down)
+	pos := fmt.Sprintf("seq %d · window %s, seq %d–%d%s%s", seq, counted(len(t.rows), "row", "rows"), t.lo, t.hi, up, down)
+	if h := t.text.status(seq); h != "" {
+		return h + " · " + pos
+	}
+	return pos
 }
+
+// gotoSeq selects the row of anchor, reading a window that starts there
+// when the row is not in the one held.
+func (t *timeline) gotoSeq(anchor uint64) tea.Cmd {
+	for i, r := range t.rows {
+		if r.anchor == anchor {
+			t.nav.sel = i
+			t.nav.clamp(len(t.rows))
+			t.pauseFollow()
+			return tea.Batch(t.prefetch(), t.fill())
+		}
+	}
+	return t.gotoSeqFresh(anchor)
+}
+
+// gotoSeqFresh reads the window again from anchor (ctrl+r keeps the
+// investigator on the row they were on).
+func (t *timeline) gotoSeqFresh(anchor uint64) tea.Cmd {
+	t.want = anchor
+	return t.reset(loadSeq, time.Time{})
+}
+
+// pauseFollow stops the tail when the selection left the newest row and
+// resumes it when the selection is back there.
+func (t *timeline) pauseFollow() {
+	atEdge := !t.moreAfter && t.nav.sel >= len(t.rows)-1
+	if !t.c.Follow || atEdge {
+		t.followPaused, t.newRows = false, 0
+		return
+	}
+	t.followPaused = true
+}
+
+// followState is the header's follow note: paused, and how many rows were
+// read since (app.go).
+func (t *timeline) followState() (bool, int) { return t.followPaused, t.newRows }
+
+// resumeFollow is F turning follow on: it starts at the tail.
+func (t *timeline) resumeFollow() { t.followPaused, t.newRows = false, 0 }
 
 // jumpTo is the `T` prompt's answer: reopen the window at the first event
 // at or after when.
-func (t *timeline) jumpTo(when time.Time) tea.Cmd { return t.reset(loadJump, when) }
+func (t *timeline) jumpTo(when time.Time) tea.Cmd {
+	t.followPaused = t.c.Follow // a following console stays where it was sent
+	return t.reset(loadJump, when)
+}
 
 func (t *timeline) ShortHelp() []key.Binding {
 	k := t.c.Keys
-	return []key.Binding{k.Enter, k.Diff, k.Mark, k.Reverse, k.Filter, k.Follow, k.Back, k.Help}
+	return []key.Binding{k.Enter, k.Search, k.Diff, k.Mark, k.Reverse, k.Filter, k.Follow, k.Back, k.Help}
 }
 
 func (t *timeline) FullHelp() [][]key.Binding {
 	k := t.c.Keys
 	return [][]key.Binding{
 		k.navigation(),
-		{k.Enter, k.Diff, k.Mark, k.RangeMark, k.Reverse, k.GoTime, k.Tab, k.Back},
+		{k.Enter, k.Diff, k.History, k.Mark, k.RangeMark, k.Reverse, k.GoTime, k.NextHit, k.Tab, k.Back},
 		k.global(),
 	}
 }
