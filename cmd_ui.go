@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/x/term"
 
 	"github.com/mcptrail/mcptrail/daemon"
+	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/themes"
 	"github.com/mcptrail/mcptrail/ui"
 )
@@ -74,10 +75,22 @@ func runConsole(r daemon.Reader, label, via, theme string, stdout io.Writer) err
 		Term:        os.Getenv("TERM"),
 		Location:    time.Local,
 		Rollback:    consoleRollback(r), // cmd_rollback.go
+		Rules:       consoleRules(),
 	})
 	_, err := tea.NewProgram(app, tea.WithAltScreen(), tea.WithOutput(f)).Run()
 	if err != nil {
 		return problemError{oneLine(err)}
 	}
 	return nil
+}
+
+// consoleRules are the rollback rules the daemon loads, so that `f path:`
+// names resources as plans do; without them (a rules file that does not
+// load: the daemon's log says why) the console matches key arguments.
+func consoleRules() *rollback.RuleSet {
+	rules, err := rollback.Load(rollback.DefaultDir())
+	if err != nil {
+		return nil
+	}
+	return rules
 }

@@ -157,6 +157,7 @@ func (d *Daemon) consoleHandler(c *console) wish.Middleware {
 					log.Info("console action", "action", action, "detail", detail)
 				},
 				Rollback: d.consoleRollback(), // rollback.go
+				Rules:    d.consoleRules(),
 			})
 			p := tea.NewProgram(app, tea.WithInput(s), tea.WithOutput(out), tea.WithAltScreen(), tea.WithoutSignalHandler())
 			done := make(chan struct{})

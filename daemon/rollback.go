@@ -123,6 +123,14 @@ func (d *Daemon) consoleRollback() ui.Rollback {
 	return d.rb
 }
 
+// consoleRules are the rules a console names resources by (`f path:`).
+func (d *Daemon) consoleRules() *rollback.RuleSet {
+	if d.rb == nil {
+		return nil
+	}
+	return d.rb.rules
+}
+
 // RollbackPlan builds and stores a plan.
 func (r *Rollback) RollbackPlan(sel rollback.Selection, by string) (*rollback.Plan, error) {
 	return r.Plan(sel, by)

@@ -607,9 +607,7 @@ func (p *Planner) stream(upstream string, lo uint64, sessions *sessionCache) ([]
 	}
 	for _, c := range calls {
 		c.touched = mayHaveChanged(c.out)
-		if c.rule = p.Rules.Lookup(c.req.Upstream, "", c.req.Tool); c.rule == nil && p.Rules.ServerFor(c.req.Upstream, "") == nil {
-			c.rule = p.Rules.Lookup(c.req.Upstream, sessions.serverName(c.req.Session), c.req.Tool)
-		}
+		c.rule = ruleFor(p.Rules, sessions, c.req)
 		if c.rule == nil || !c.touched || c.rule.Class == ClassRead {
 			// Without a rule there are no keys: a write nobody knows how
 			// to undo makes no key conflicts (it is irreversible if chosen).
@@ -925,7 +923,7 @@ func verify(ctx context.Context, rule *ToolRule, env map[string]any, conn Conn) 
 // sessionCache finds what the planner needs of a session: how to reach its
 // upstream, and the server's name.
 type sessionCache struct {
-	src  Source
+	src  querier
 	info map[string]*sessionInfo
 }
 
@@ -934,7 +932,7 @@ type sessionInfo struct {
 	ok     bool
 }
 
-func newSessionCache(src Source) *sessionCache {
+func newSessionCache(src querier) *sessionCache {
 	return &sessionCache{src: src, info: map[string]*sessionInfo{}}
 }
 

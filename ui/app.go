@@ -19,6 +19,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mcptrail/mcptrail/internal/termsafe"
+	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/themes"
 )
 
@@ -49,6 +50,9 @@ type Options struct {
 	// Rollback plans and applies reversals (the daemon's service); nil on
 	// an evidence file, where r only queues marks.
 	Rollback Rollback
+	// Rules name the resource a call acts on for `f path:` (the rollback
+	// rules' keys); nil falls back to the key arguments (path, uri, …).
+	Rules *rollback.RuleSet
 }
 
 // Input modes of the bottom line.
@@ -135,7 +139,7 @@ func New(opts Options) *App {
 		Src: opts.Source, SourceLabel: opts.SourceLabel, Identity: opts.Identity,
 		Clipboard: opts.Clipboard, Term: opts.Term,
 		Now: opts.Now, Loc: opts.Location, PageSize: opts.PageSize, onAction: opts.OnAction,
-		Marks: newMarks(markKeeper(opts.Rollback)), ids: new(atomic.Int64), Rollback: opts.Rollback, NoColor: opts.NoColor,
+		Marks: newMarks(markKeeper(opts.Rollback)), ids: new(atomic.Int64), Rollback: opts.Rollback, Rules: opts.Rules, NoColor: opts.NoColor,
 		started: opts.Now(),
 	}
 	c.setTheme(theme)

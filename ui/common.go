@@ -22,6 +22,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
+	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/mcptrail/mcptrail/themes"
 )
@@ -114,6 +115,7 @@ type Common struct {
 	// Rollback builds and applies plans (rollback.go); nil on a console
 	// that reads a store file.
 	Rollback Rollback
+	Rules    *rollback.RuleSet // resource keys for `f path:` (filter.go)
 
 	ids      *atomic.Int64
 	onAction func(action, detail string)

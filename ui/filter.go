@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -177,15 +178,22 @@ func (f Filter) EventLevel() bool {
 	return f.Tool != "" || f.Outcome != "" || f.Class != "" || f.Path != ""
 }
 
-// MatchResource reports whether a request's key arguments hold the Path
+// MatchResource reports whether a request's resource holds the Path
 // fragment (case-insensitive): "app.yaml", "/app.yaml" and "config/app"
-// all find a call whose path is /tmp/…/config/app.yaml.
-func (f Filter) MatchResource(req *store.Event) bool {
+// all find a call whose path is /tmp/…/config/app.yaml. The resource is
+// what the rollback rules name (res, when the console has rules and one
+// knows the tool: `kv:app` for a key-value server), else the key
+// arguments.
+func (f Filter) MatchResource(req *store.Event, res *rollback.Resources) bool {
 	if f.Path == "" {
 		return true
 	}
 	needle := strings.ToLower(f.Path)
-	for _, v := range resourceKeys(req) {
+	keys := res.Keys(req)
+	if keys == nil {
+		keys = resourceKeys(req)
+	}
+	for _, v := range keys {
 		if strings.Contains(strings.ToLower(v), needle) {
 			return true
 		}
@@ -270,7 +278,11 @@ const (
 // has q.Limit events or has read resourceScan; Next goes on after what was
 // read. An outcome whose request was not on the same page is matched by
 // reading that request.
-func queryResource(src Source, q store.Query, f Filter) (store.Page, error) {
+func queryResource(src Source, q store.Query, f Filter, rules *rollback.RuleSet) (store.Page, error) {
+	var res *rollback.Resources
+	if rules != nil {
+		res = rollback.NewResources(rules, src)
+	}
 	want := q.Limit
 	q.Limit = resourcePage
 	var out store.Page
@@ -282,7 +294,7 @@ func queryResource(src Source, q store.Query, f Filter) (store.Page, error) {
 		}
 		for i := range page.Events {
 			if e := &page.Events[i]; e.Kind == store.KindRequest {
-				match[e.Seq] = f.MatchResource(e)
+				match[e.Seq] = f.MatchResource(e, res)
 			}
 		}
 		for i := range page.Events {
@@ -296,7 +308,7 @@ func queryResource(src Source, q store.Query, f Filter) (store.Page, error) {
 				ok, seen := match[e.Call]
 				if !seen {
 					req, err := src.Get(e.Call)
-					ok = err == nil && f.MatchResource(req)
+					ok = err == nil && f.MatchResource(req, res)
 					match[e.Call] = ok
 				}
 				if !ok {

@@ -290,3 +290,32 @@ func clipSeqs(t *testing.T, clip string) []uint64 {
 	}
 	return out
 }
+
+// f path: names resources as the rollback rules do: `kv:a` is key a on
+// both upstreams of the kv server (kv-b found by the name the server
+// reported), though no argument holds the text "kv:a".
+func TestPathFilterUsesTheRulesResourceKeys(t *testing.T) {
+	for _, size := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			w, _ := incidentKV(t)
+			opts := testOptions(w.st, RoleOperator)
+			opts.Rollback, opts.Rules = w.service(), w.rules
+			h := startSized(t, opts, size[0], size[1])
+			h.waitFor("agent-a")
+			h.keys("c", "f", "path:kv:a", "enter")
+			h.waitFor("path:kv:a ×")
+			h.waitFor("value=7")
+			frame := h.final()
+			for _, want := range []string{"key=a value=1", "key=a value=7"} {
+				if !strings.Contains(frame, want) {
+					t.Errorf("path:kv:a does not list %q:\n%s", want, frame)
+				}
+			}
+			for _, other := range []string{"key=d", "key=e", "key=f", "key=c"} {
+				if strings.Contains(frame, other) {
+					t.Errorf("path:kv:a let %q through:\n%s", other, frame)
+				}
+			}
+		})
+	}
+}

@@ -447,7 +447,7 @@ func (s *planScreen) View() string {
 	case len(p.Steps) == 0:
 		banner = "nothing to revert"
 	default:
-		banner = fmt.Sprintf("review the steps (newest first); A applies the %d ready ones, stopping at the first step that is not ready", s.ready())
+		banner = fmt.Sprintf("review the steps (newest first); A applies the %s, stopping at the first step that is not ready", counted(s.ready(), "ready step", "ready steps"))
 	}
 	lines = append(lines, " "+st.Banner.Render(cell(banner, w, false)))
 	widths := layout(planCols, w)

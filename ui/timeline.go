@@ -195,12 +195,12 @@ func (t *timeline) load(dir int, at time.Time) tea.Cmd {
 		q.Cursor = t.want
 	}
 	t.busy = true
-	src, to, gen, f := t.c.Src, t.sid, t.gen, t.c.Filter
+	src, to, gen, f, rules := t.c.Src, t.sid, t.gen, t.c.Filter, t.c.Rules
 	return func() tea.Msg {
 		var page store.Page
 		var err error
 		if f.Path != "" {
-			page, err = queryResource(src, q, f)
+			page, err = queryResource(src, q, f, rules)
 		} else {
 			page, err = src.Query(q)
 		}
