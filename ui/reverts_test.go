@@ -73,12 +73,12 @@ func incidentKV(t *testing.T) (*kvWorld, map[string]uint64) {
 }
 
 // openKV starts the console on the incident with the rollback service, at
-// cols×rows, on the sessions screen.
-func openKV(t *testing.T, w *kvWorld, cols, rows int) *harness {
+// look l (size, theme or NO_COLOR), on the sessions screen.
+func openKV(t *testing.T, w *kvWorld, l look) *harness {
 	t.Helper()
-	opts := testOptions(w.st, RoleOperator)
+	opts := l.options(w.st, RoleOperator)
 	opts.Rollback = w.service()
-	h := startSized(t, opts, cols, rows)
+	h := startSized(t, opts, l.w, l.h)
 	h.waitFor("agent-a")
 	return h
 }
@@ -108,41 +108,39 @@ func applyAll(t *testing.T, h *harness) {
 // inverse call), conflict (changed outside the record, which it says) —
 // and the reverted calls carry ↺ in their timeline, the others not.
 func TestAppliedPlanStatusesAndRevertedFlags(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			w, seqs := incidentKV(t)
-			h := openKV(t, w, size[0], size[1])
-			applyAll(t, h)
-			h.waitFor("1 conflict, 1 failed, 1 skip, 2 reverted")
-			if got := w.kv(); got["a"] != "" || got["e"] != "5" || got["d"] != "changed by hand" || got["c"] != "same" {
-				t.Fatalf("after the apply the store is %v: a should be gone, the rest as it was", got)
+	eachLook(t, func(t *testing.T, l look) {
+		w, seqs := incidentKV(t)
+		h := openKV(t, w, l)
+		applyAll(t, h)
+		h.waitFor("1 conflict, 1 failed, 1 skip, 2 reverted")
+		if got := w.kv(); got["a"] != "" || got["e"] != "5" || got["d"] != "changed by hand" || got["c"] != "same" {
+			t.Fatalf("after the apply the store is %v: a should be gone, the rest as it was", got)
+		}
+		p := latestPlan(t, w)
+		want := map[uint64]string{seqs["agent-b:a"]: "reverted", seqs["agent-a:a"]: "reverted", seqs["agent-a:c"]: "skip", seqs["agent-a:e"]: "failed", seqs["agent-a:d"]: "conflict"}
+		for _, st := range p.Steps {
+			if st.Result() != want[st.Reverts] {
+				t.Errorf("step of call %d says %s, want %s (%s)", st.Reverts, st.Result(), want[st.Reverts], st.Reason)
 			}
-			p := latestPlan(t, w)
-			want := map[uint64]string{seqs["agent-b:a"]: "reverted", seqs["agent-a:a"]: "reverted", seqs["agent-a:c"]: "skip", seqs["agent-a:e"]: "failed", seqs["agent-a:d"]: "conflict"}
-			for _, st := range p.Steps {
-				if st.Result() != want[st.Reverts] {
-					t.Errorf("step of call %d says %s, want %s (%s)", st.Reverts, st.Result(), want[st.Reverts], st.Reason)
-				}
-				if st.Reverts == seqs["agent-a:d"] && !strings.Contains(st.Reason, "changed outside the record") {
-					t.Errorf("the conflict should say who changed d: %s", st.Reason)
-				}
+			if st.Reverts == seqs["agent-a:d"] && !strings.Contains(st.Reason, "changed outside the record") {
+				t.Errorf("the conflict should say who changed d: %s", st.Reason)
 			}
-			h.keys("G") // the oldest step: the conflict
-			h.waitFor("changed outside the record")
-			// The queue lists the plan as it is.
-			h.keys("esc", "R")
-			h.waitFor("partially applied")
-			h.keys("esc")
-			h.keys("G") // agent-a's a=1
-			frame := h.final()
-			for line, flagged := range map[string]bool{"key=a value=1": true, "key=e value=5": false, "key=d value=4": false, "key=c value=same": false} {
-				row := lineWith(frame, line)
-				if row == "" || strings.Contains(row, "↺") != flagged {
-					t.Errorf("the row of %s should%s carry ↺:\n%s", line, map[bool]string{true: "", false: " not"}[flagged], frame)
-				}
+		}
+		h.keys("G") // the oldest step: the conflict
+		h.waitFor("changed outside the record")
+		// The queue lists the plan as it is.
+		h.keys("esc", "R")
+		h.waitFor("partially applied")
+		h.keys("esc")
+		h.keys("G") // agent-a's a=1
+		frame := h.final()
+		for line, flagged := range map[string]bool{"key=a value=1": true, "key=e value=5": false, "key=d value=4": false, "key=c value=same": false} {
+			row := lineWith(frame, line)
+			if row == "" || strings.Contains(row, "↺") != flagged {
+				t.Errorf("the row of %s should%s carry ↺:\n%s", line, map[bool]string{true: "", false: " not"}[flagged], frame)
 			}
-		})
-	}
+		}
+	})
 }
 
 func latestPlan(t *testing.T, w *kvWorld) *rollback.Plan {
@@ -170,51 +168,47 @@ func lineWith(frame, text string) string {
 // H on a call lists every change of its resource, from both upstreams the
 // server was reached under, and the rollback steps that reverted them.
 func TestHistoryAcrossUpstreamsWithRollbackSteps(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			w, seqs := incidentKV(t)
-			h := openKV(t, w, size[0], size[1])
-			applyAll(t, h)
-			h.keys("esc", "G", "H") // agent-a's a=1
-			h.waitFor("kv:a · 2 changes, 2 rollback steps · on kv, kv-b")
-			h.waitFor(fmt.Sprintf("changes: [%d↺] → %d↺ → ↺", seqs["agent-a:a"], seqs["agent-b:a"]))
-			h.keys("]")
-			h.waitFor(fmt.Sprintf("call %d put by agent-b on kv-b", seqs["agent-b:a"]))
-			h.keys("]")
-			h.waitFor(fmt.Sprintf("reverts call %d (put)", seqs["agent-b:a"]))
-			h.final()
-		})
-	}
+	eachLook(t, func(t *testing.T, l look) {
+		w, seqs := incidentKV(t)
+		h := openKV(t, w, l)
+		applyAll(t, h)
+		h.keys("esc", "G", "H") // agent-a's a=1
+		h.waitFor("kv:a · 2 changes, 2 rollback steps · on kv, kv-b")
+		h.waitFor(fmt.Sprintf("changes: [%d↺] → %d↺ → ↺", seqs["agent-a:a"], seqs["agent-b:a"]))
+		h.keys("]")
+		h.waitFor(fmt.Sprintf("call %d put by agent-b on kv-b", seqs["agent-b:a"]))
+		h.keys("]")
+		h.waitFor(fmt.Sprintf("reverts call %d (put)", seqs["agent-b:a"]))
+		h.final()
+	})
 }
 
 // d on a call shows its resource before → after, in hunks with the lines
 // where they are; on a console without the daemon, the arguments, saying so.
 func TestDiffShowsTheResource(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			w, seqs := incidentKV(t)
-			h := openKV(t, w, size[0], size[1])
-			h.keys("enter") // agent-b
-			h.waitFor("key=a value=7")
-			h.keys("G", "k", "d") // f's eighth line
-			h.waitFor("resource kv:f")
-			h.waitFor(fmt.Sprintf("--- before call %d", seqs["agent-b:f"]))
-			h.waitFor("@@ -5,6 +5,6 @@")
-			frame := h.final()
-			del, add := strings.Index(frame, "- line 8"), strings.Index(frame, "+ EIGHT")
-			if del < 0 || add < 0 || del > add {
-				t.Fatalf("the hunk should remove line 8, then add EIGHT:\n%s", frame)
+	eachLook(t, func(t *testing.T, l look) {
+		w, seqs := incidentKV(t)
+		h := openKV(t, w, l)
+		h.keys("enter") // agent-b
+		h.waitFor("key=a value=7")
+		h.keys("G", "k", "d") // f's eighth line
+		h.waitFor("resource kv:f")
+		h.waitFor(fmt.Sprintf("--- before call %d", seqs["agent-b:f"]))
+		h.waitFor("@@ -5,6 +5,6 @@")
+		frame := h.final()
+		del, add := strings.Index(frame, "- line 8"), strings.Index(frame, "+ EIGHT")
+		if del < 0 || add < 0 || del > add {
+			t.Fatalf("the hunk should remove line 8, then add EIGHT:\n%s", frame)
+		}
+		for _, ctx := range []string{"  line 5", "  line 7", "  line 9", "  line 10"} {
+			if !strings.Contains(frame, ctx) {
+				t.Errorf("no context line %q:\n%s", ctx, frame)
 			}
-			for _, ctx := range []string{"  line 5", "  line 7", "  line 9", "  line 10"} {
-				if !strings.Contains(frame, ctx) {
-					t.Errorf("no context line %q:\n%s", ctx, frame)
-				}
-			}
-			if strings.Contains(frame, "  line 4") {
-				t.Errorf("line 4 is beyond the context:\n%s", frame)
-			}
-		})
-	}
+		}
+		if strings.Contains(frame, "  line 4") {
+			t.Errorf("line 4 is beyond the context:\n%s", frame)
+		}
+	})
 }
 
 // A call whose resource another agent changed later, through another
@@ -222,7 +216,7 @@ func TestDiffShowsTheResource(t *testing.T) {
 // changed it, in which call, when: reverting it would undo that change too.
 func TestConflictNamesTheLaterChangeFromAnotherUpstream(t *testing.T) {
 	w, seqs := incidentKV(t)
-	h := openKV(t, w, 200, 50)
+	h := openKV(t, w, look{w: 200, h: 50, theme: "dark"})
 	h.keys("j", "enter") // agent-a
 	h.waitFor("key=a value=1")
 	h.keys("G", "space", "r")
@@ -254,7 +248,7 @@ func TestConflictNamesTheLaterChangeFromAnotherUpstream(t *testing.T) {
 // step, the reverted call and its rollback step.
 func TestYankRollbackStepOnce(t *testing.T) {
 	w, seqs := incidentKV(t)
-	h := openKV(t, w, 200, 50)
+	h := openKV(t, w, look{w: 200, h: 50, theme: "dark"})
 	applyAll(t, h)
 	h.keys("g", "y") // step 1: agent-b's a=7, reverted by one inverse call
 	h.waitFor("copied 2 records")
@@ -295,27 +289,25 @@ func clipSeqs(t *testing.T, clip string) []uint64 {
 // both upstreams of the kv server (kv-b found by the name the server
 // reported), though no argument holds the text "kv:a".
 func TestPathFilterUsesTheRulesResourceKeys(t *testing.T) {
-	for _, size := range sizes {
-		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			w, _ := incidentKV(t)
-			opts := testOptions(w.st, RoleOperator)
-			opts.Rollback, opts.Rules = w.service(), w.rules
-			h := startSized(t, opts, size[0], size[1])
-			h.waitFor("agent-a")
-			h.keys("c", "f", "path:kv:a", "enter")
-			h.waitFor("path:kv:a ×")
-			h.waitFor("value=7")
-			frame := h.final()
-			for _, want := range []string{"key=a value=1", "key=a value=7"} {
-				if !strings.Contains(frame, want) {
-					t.Errorf("path:kv:a does not list %q:\n%s", want, frame)
-				}
+	eachLook(t, func(t *testing.T, l look) {
+		w, _ := incidentKV(t)
+		opts := l.options(w.st, RoleOperator)
+		opts.Rollback, opts.Rules = w.service(), w.rules
+		h := startSized(t, opts, l.w, l.h)
+		h.waitFor("agent-a")
+		h.keys("c", "f", "path:kv:a", "enter")
+		h.waitFor("path:kv:a ×")
+		h.waitFor("value=7")
+		frame := h.final()
+		for _, want := range []string{"key=a value=1", "key=a value=7"} {
+			if !strings.Contains(frame, want) {
+				t.Errorf("path:kv:a does not list %q:\n%s", want, frame)
 			}
-			for _, other := range []string{"key=d", "key=e", "key=f", "key=c"} {
-				if strings.Contains(frame, other) {
-					t.Errorf("path:kv:a let %q through:\n%s", other, frame)
-				}
+		}
+		for _, other := range []string{"key=d", "key=e", "key=f", "key=c"} {
+			if strings.Contains(frame, other) {
+				t.Errorf("path:kv:a let %q through:\n%s", other, frame)
 			}
-		})
-	}
+		}
+	})
 }
