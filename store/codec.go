@@ -283,3 +283,17 @@ func decodeBodies(rest []byte, ev *Event) error {
 	}
 	return nil
 }
+
+// ChainHash is the hash ev gets when chained after prev:
+// SHA-256(prev || canonical JSON of ev without prev_hash and hash), as the
+// writer seals it and Verify checks it. A collector recomputes another
+// store's hashes with it (ev as that store recorded it: OriginEvent).
+func ChainHash(prev [32]byte, ev *Event) ([32]byte, error) {
+	c := *ev
+	c.PrevHash, c.Hash = "", ""
+	canon, err := json.Marshal(&c)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return chainHash(prev, canon), nil
+}

@@ -39,7 +39,10 @@ package store
 //	checkpoints        size → signed note (checkpoint.go), chained, every N events
 //	                   or T seconds, in the commit of the events they cover
 //	retention_floors   name → seq: retention keeps everything after the smallest
-//	cursors            name → seq (cursor.go; SIEM forwarders), floors too
+//	cursors            name → seq (cursor.go; SIEM forwarders), floors too;
+//	                   "collect": the central seq the origins states are current to
+//	origins            origin store id → OriginState JSON (origins.go; a collector's
+//	                   place in each origin's chain)
 //
 // The chain: hash(n) = SHA-256(hash(n-1) || canonical(n)), hash(0) = 32 zero
 // bytes, canonical(n) = json.Marshal of the original event (bodies
