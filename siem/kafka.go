@@ -37,11 +37,11 @@ type KafkaConn struct {
 	Redacted string
 	Timeout  time.Duration // how long a produce may take before it fails (the sink retries)
 
-	tls    bool
-	sasl   string
-	user   string
-	pass   string
-	query  url.Values
+	tls   bool
+	sasl  string
+	user  string
+	pass  string
+	query url.Values
 }
 
 // ParseKafkaURL parses a kafka:// URL whose other options are own (the

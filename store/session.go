@@ -28,14 +28,14 @@ type SessionSummary struct {
 	Agent     *Agent     `json:"agent"`
 	Principal *Principal `json:"principal"`
 	Task      *Task      `json:"task,omitempty"`
-	Started   time.Time  `json:"started"`   // time of its first event
-	Ended     time.Time  `json:"ended"`     // time of its session_end event; zero while open
-	LastSeen  time.Time  `json:"last_seen"` // time of its latest event
-	Calls     int        `json:"calls"`     // requests from the client
-	Writes    int        `json:"writes"`    // of those, class write or delete
-	Errors    int        `json:"errors"`    // outcomes other than ok and input_required
-	Alerts    int        `json:"alerts"`    // alert events naming the session
-	Events    int        `json:"events"`    // all events of the session
+	Started   time.Time  `json:"started"`          // time of its first event
+	Ended     time.Time  `json:"ended"`            // time of its session_end event; zero while open
+	LastSeen  time.Time  `json:"last_seen"`        // time of its latest event
+	Calls     int        `json:"calls"`            // requests from the client
+	Writes    int        `json:"writes"`           // of those, class write or delete
+	Errors    int        `json:"errors"`           // outcomes other than ok and input_required
+	Alerts    int        `json:"alerts"`           // alert events naming the session
+	Events    int        `json:"events"`           // all events of the session
 	Origin    *Origin    `json:"origin,omitempty"` // a collected session's origin (store and host; no seq or hash)
 }
 
