@@ -22,6 +22,10 @@ const (
 	KindRollbackStep = "rollback_step"
 	KindBadInput     = "bad_input" // a message that could not be parsed or was too large
 	KindRefusal      = "refusal"   // a request the HTTP gateway turned away (auth, origin, session, version, size, caps)
+	// KindCheckpoint: a signed checkpoint of another store's chain, as a
+	// collector merges it (Origin says whose; Detail holds the note). A
+	// forwarder sends this store's own checkpoints under the same kind.
+	KindCheckpoint = "checkpoint"
 )
 
 // Outcomes of a call.
