@@ -345,3 +345,44 @@ func signedNote(t testing.TB, skey, id string, size uint64, hash string) string 
 	}
 	return string(msg)
 }
+
+// A collector stopped mid-stream and started again on the reopened
+// store (offsets of what it merged may or may not be committed) loses and
+// duplicates nothing.
+func TestCollectorResumesWithoutLossOrDuplicates(t *testing.T) {
+	_, url := cluster(t)
+	a := originStore(t, "laptop")
+	forward(t, a, url, "laptop")
+	path := filepath.Join(t.TempDir(), "central.db")
+	spec, _ := ParseURL(url + "?group=g")
+	keys := map[string]string{a.ID(): a.VerifierKey()}
+	record(t, a, 100, "/r/")
+	for round := range 3 {
+		central := centralStore(t, path)
+		c, err := Start(central, spec, Options{Keys: keys, MaxPoll: 17})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(200 * (round + 1))
+		waitFor(t, "some progress", func() bool { s := c.Status().Stats; return s.Events+s.Duplicates > 0 })
+		if round < 2 {
+			record(t, a, 100, "/r/") // more while it runs
+		}
+		c.Stop() // mid-stream, most likely
+		central.Close()
+		if round == 2 {
+			central = centralStore(t, path)
+			c, _ = Start(central, spec, Options{Keys: keys})
+			central.Flush()
+			waitFor(t, "every event", func() bool { return uint64(len(collected(t, central, a.ID()))) == want })
+			c.Stop()
+			central.Flush()
+			checkOnceInOrder(t, collected(t, central, a.ID()), want)
+			if al := alerts(t, central); len(al) != 1 {
+				t.Fatalf("alerts: %v", al)
+			}
+			verifyAll(t, central, keys)
+			central.Close()
+		}
+	}
+}
