@@ -56,10 +56,11 @@ func ParseURL(raw string) (*Spec, error) {
 
 // Options tune a collector.
 type Options struct {
-	Keys    map[string]string  // origin store id → verifier key of its checkpoints, pinned
-	Logger  *slog.Logger       // default slog.Default
-	Observe func(*store.Event) // sees every event merged (detections)
-	MaxPoll int                // most records merged per store commit (default 10000)
+	Keys       map[string]string  // origin store id → verifier key of its checkpoints, pinned
+	PinnedOnly bool               // refuse (with an alert) the records of origins not in Keys
+	Logger     *slog.Logger       // default slog.Default
+	Observe    func(*store.Event) // sees every event merged (detections)
+	MaxPoll    int                // most records merged per store commit (default 10000)
 }
 
 // Status is a collector's state, for `mcptrail status`.
@@ -100,7 +101,7 @@ func Start(st *store.Store, spec *Spec, o Options) (*Collector, error) {
 	if o.MaxPoll <= 0 {
 		o.MaxPoll = 10000
 	}
-	m, err := NewMerger(st, o.Keys, o.Logger, o.Observe)
+	m, err := newMerger(st, o.Keys, o.PinnedOnly, o.Logger, o.Observe)
 	if err != nil {
 		return nil, err
 	}

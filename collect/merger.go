@@ -24,6 +24,7 @@ const (
 	RuleForged      = "collector.forged"       // content that does not match its hash
 	RuleCheckpoint  = "collector.checkpoint"   // a checkpoint that is unsigned, badly signed, or contradicts the chain
 	RuleFirstSeen   = "collector.origin_first" // an origin seen for the first time (its key pinned)
+	RuleUnpinned    = "collector.unpinned"     // with pinned_only: an origin whose key the config does not pin
 	maxAlertRecord  = 4096                     // bytes of the offending record kept in an alert
 	alertRuleType   = "integrity"
 	severityHigh    = "high"
@@ -38,6 +39,7 @@ const (
 type Merger struct {
 	st      *store.Store
 	keys    map[string]string // origin id → verifier key pinned in the config
+	pinned  bool              // refuse origins not in keys
 	log     *slog.Logger
 	observe func(*store.Event)
 	origins map[string]*origin
@@ -61,6 +63,10 @@ type Stats struct {
 // events they describe, so they may lag). keys pins origins' verifier keys;
 // observe, if set, sees every event the merger appends.
 func NewMerger(st *store.Store, keys map[string]string, log *slog.Logger, observe func(*store.Event)) (*Merger, error) {
+	return newMerger(st, keys, false, log, observe)
+}
+
+func newMerger(st *store.Store, keys map[string]string, pinnedOnly bool, log *slog.Logger, observe func(*store.Event)) (*Merger, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -69,7 +75,7 @@ func NewMerger(st *store.Store, keys map[string]string, log *slog.Logger, observ
 			return nil, fmt.Errorf("collect: verifier key of origin %s: %v", id, err)
 		}
 	}
-	m := &Merger{st: st, keys: keys, log: log, observe: observe, origins: map[string]*origin{}}
+	m := &Merger{st: st, keys: keys, pinned: pinnedOnly, log: log, observe: observe, origins: map[string]*origin{}}
 	states, through, err := st.Origins()
 	if err != nil {
 		return nil, err
@@ -154,6 +160,10 @@ func (m *Merger) Merge(key, value []byte, headers map[string][]byte) error {
 	if err != nil {
 		id := string(headers[siem.HeaderOrigin])
 		return m.alert(RuleMalformed, severityHigh, id, nil, 0, "record refused: "+err.Error(), value)
+	}
+	if m.pinned && m.keys[r.Origin] == "" {
+		return m.alert(RuleUnpinned, severityHigh, r.Origin, nil, r.Seq,
+			fmt.Sprintf("origin %.128s (host %.64s): not in collect.keys, and pinned_only is set; not merged", r.Origin, r.Host), value)
 	}
 	if r.Kind == store.KindCheckpoint {
 		return m.mergeCheckpoint(r, value)
@@ -343,6 +353,7 @@ var ruleTitles = map[string]string{
 	RuleForged:     "Forged record from an origin",
 	RuleCheckpoint: "Origin checkpoint refused",
 	RuleFirstSeen:  "New origin",
+	RuleUnpinned:   "Records from an origin not pinned",
 }
 
 // Commit waits for what Merge appended to be committed, then saves the
