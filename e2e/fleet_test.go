@@ -89,9 +89,9 @@ func TestFleetThroughKafka(t *testing.T) {
 	// The cluster down for a while: the origins keep recording, their
 	// sinks keep the backlog, and it all arrives once the cluster is back.
 	down.Store(true)
-	waitSinkFailing(t, a)
 	wrapCalls(5)
 	httpCalls(5)
+	waitSinkFailing(t, a)
 	waitSinkFailing(t, b)
 	down.Store(false)
 	checkFleet(t, c, a, b)
