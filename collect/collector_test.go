@@ -294,23 +294,32 @@ func TestCollectorRefusesForgedRecords(t *testing.T) {
 	altered := sinkRecord(t, a, 3) // a redelivery of a merged seq with other content
 	altered.ev.Tool = "delete_file"
 	altered.ev.Hash = strings.Repeat("ab", 32)
+	forked := sinkRecord(t, a, 7) // chained onto another head, its hash made to match
+	other := strings.Repeat("cd", 32)
+	forked.ev.PrevHash = other
+	var prev [32]byte
+	hex.Decode(prev[:], []byte(other))
+	orig := forked.ev
+	orig.PrevHash, orig.Hash = "", ""
+	sum, _ := store.ChainHash(prev, &orig)
+	forked.ev.Hash = hex.EncodeToString(sum[:])
 	skey, _, _ := store.GenerateKey("mallory")
 	forgedCP := rawRecord{ev: store.Event{Seq: 5, Kind: store.KindCheckpoint, Hash: sinkRecord(t, a, 5).ev.Hash,
 		Detail: signedNote(t, skey, a.ID(), 5, sinkRecord(t, a, 5).ev.Hash)},
 		headers: map[string]string{siem.HeaderOrigin: a.ID(), siem.HeaderSeq: "5", siem.HeaderKind: store.KindCheckpoint}}
-	produce(t, cl, changed.kgo(t), dropped.kgo(t), replayed.kgo(t), altered.kgo(t), forgedCP.kgo(t))
-	waitFor(t, "5 alerts in the store", func() bool {
+	produce(t, cl, changed.kgo(t), dropped.kgo(t), replayed.kgo(t), altered.kgo(t), forked.kgo(t), forgedCP.kgo(t))
+	waitFor(t, "6 alerts in the store", func() bool {
 		n := 0
 		for _, a := range alerts(t, central) {
 			n += len(a)
 		}
-		return n == 6 // and the origin's first sight
+		return n == 7 // and the origin's first sight
 	})
 	if s := c.Status().Stats; s.Events != 6 || s.Checkpoints != 0 {
 		t.Fatalf("merged after forgeries: %+v", s)
 	}
 	al := alerts(t, central)
-	if len(al[RuleForged]) != 2 || len(al[RuleGap]) != 1 || len(al[RuleFork]) != 1 || len(al[RuleCheckpoint]) != 1 {
+	if len(al[RuleForged]) != 2 || len(al[RuleGap]) != 1 || len(al[RuleFork]) != 2 || len(al[RuleCheckpoint]) != 1 {
 		t.Fatalf("alerts: %v", al)
 	}
 	// The genuine rest still merges.
@@ -384,5 +393,37 @@ func TestCollectorResumesWithoutLossOrDuplicates(t *testing.T) {
 			verifyAll(t, central, keys)
 			central.Close()
 		}
+	}
+}
+
+// With pinned_only, an origin the config does not pin is refused whole.
+func TestCollectorPinnedOnlyRefusesUnknownOrigins(t *testing.T) {
+	a, b := originStore(t, "pinned"), originStore(t, "stranger")
+	record(t, a, 1, "/a/")
+	record(t, b, 1, "/b/")
+	central := centralStore(t, filepath.Join(t.TempDir(), "central.db"))
+	defer central.Close()
+	m, err := newMerger(central, map[string]string{a.ID(): a.VerifierKey()}, true, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*store.Store{a, b} {
+		r := sinkRecord(t, st, 1)
+		k := r.kgo(t)
+		if err := m.Merge(k.Key, k.Value, headersOf(r.headers)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := collected(t, central, b.ID()); len(got) != 0 {
+		t.Fatalf("unpinned origin merged: %v", got)
+	}
+	if got := collected(t, central, a.ID()); len(got) != 1 {
+		t.Fatalf("pinned origin: %v", got)
+	}
+	if al := alerts(t, central); len(al[RuleUnpinned]) != 1 {
+		t.Fatalf("alerts: %v", al)
 	}
 }
