@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"testing"
 
@@ -106,6 +107,19 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		if r.Origin != string(key) || r.Event.Seq != r.Seq || r.Event.Kind != r.Kind || r.Seq == 0 || r.Event.Origin != nil {
 			t.Fatalf("parts disagree: %+v", r)
+		}
+		// The fast decoder reads what encoding/json reads.
+		body := value
+		if exact != "" {
+			body = []byte(exact)
+		}
+		var std store.Event
+		if err := json.Unmarshal(body, &std); err == nil {
+			a, _ := json.Marshal(&std)
+			b, _ := json.Marshal(&r.Event)
+			if string(a) != string(b) {
+				t.Fatalf("decoders differ:\nencoding/json %s\nsegmentio     %s", a, b)
+			}
 		}
 	})
 }
