@@ -53,6 +53,11 @@ package store
 // everything after it breaks the checkpoints, a cut-off tail contradicts the
 // last checkpoint (and the copies forwarded off the box).
 //
+// A central store (collect/) also holds other stores' events: each keeps
+// its origin's content and carries "origin" (store id, host, and its seq
+// and hash in the origin's chain), which is part of its canonical JSON, so
+// this store's chain covers it; an event without it is this store's own.
+//
 // There is no time index. Times are nearly, not strictly, in seq order (the
 // gateway stamps a message before it takes its turn to append), so time
 // ranges are found by binary search on seq widened by time_skew: every event
