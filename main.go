@@ -47,15 +47,15 @@ func (e problemError) Error() string { return e.msg }
 const usage = `mcptrail — the audit trail for AI agents' MCP tool calls
 
 Usage:
-  mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]... [--metrics ADDR]
+  mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]... [--metrics ADDR] [--collect kafka://HOST:PORT/TOPIC?group=NAME]
   mcptrail wrap   [--config FILE] [--name NAME] [--agent NAME] [--task ID] -- CMD [ARG...]
   mcptrail status [--json]
   mcptrail stop
   mcptrail ui     [--db FILE] [--theme dark|light|high-contrast|mono]
   mcptrail demo   [--no-ui] [--keep]
   mcptrail verify [--db FILE] [--config FILE] [--key PUBKEY]... [--print-key] [--checkpoint FILE]... [--json]
-  mcptrail export --format ocsf|ecs|cef|jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--db FILE]
-  mcptrail sessions [--agent A] [--limit N] [--json] [--db FILE]
+  mcptrail export --format ocsf|ecs|cef|jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--origin O] [--db FILE]
+  mcptrail sessions [--agent A] [--origin O] [--limit N] [--json] [--db FILE]
   mcptrail rollback plan    (--session S | --calls SEQ[,SEQ...] | --from SEQ) [--json]
   mcptrail rollback show    PLAN_ID [--json]
   mcptrail rollback apply   PLAN_ID [--yes] [--json]
