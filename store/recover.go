@@ -15,7 +15,6 @@ import (
 // without an outcome are found without reading the events.
 var openCallPrefix = []byte{'P', 0}
 
-//
 // A collected event (Origin set) is another gateway's call: its outcome is
 // that gateway's to record, and its Call names a seq of that gateway's
 // chain, not of this one. It is never an open call here.
