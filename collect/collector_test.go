@@ -427,3 +427,67 @@ func TestCollectorPinnedOnlyRefusesUnknownOrigins(t *testing.T) {
 		t.Fatalf("alerts: %v", al)
 	}
 }
+
+// A collector restarted when the events a pending checkpoint signs lie
+// further back in the central store than its window of recent events
+// still checks and merges that checkpoint, and the ones after it.
+func TestCheckpointAfterRestartBeyondTheRecentWindow(t *testing.T) {
+	a := originStore(t, "laptop") // a checkpoint every 5 events
+	record(t, a, 20, "/c/")       // 40 events
+	cps, err := a.Checkpoints(0)
+	if err != nil || len(cps) < 2 {
+		t.Fatalf("checkpoints %v %v", cps, err)
+	}
+	path := filepath.Join(t.TempDir(), "central.db")
+	keys := map[string]string{a.ID(): a.VerifierKey()}
+	mergeRec := func(m *Merger, r rawRecord) {
+		k := r.kgo(t)
+		if err := m.Merge(k.Key, k.Value, headersOf(r.headers)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cpRecord := func(cp store.Checkpoint) rawRecord {
+		return rawRecord{ev: store.Event{Seq: cp.Size, Time: cp.Time, Kind: store.KindCheckpoint, Hash: cp.Hash, Detail: cp.Note},
+			headers: map[string]string{siem.HeaderOrigin: a.ID(), siem.HeaderSeq: strconv.FormatUint(cp.Size, 10), siem.HeaderKind: store.KindCheckpoint}}
+	}
+	central := centralStore(t, path)
+	m, err := NewMerger(central, keys, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Events a little past the second checkpoint's size, and the first
+	// checkpoint.
+	for seq := uint64(1); seq <= cps[1].Size+3; seq++ {
+		mergeRec(m, sinkRecord(t, a, seq))
+	}
+	mergeRec(m, cpRecord(cps[0]))
+	// Then many events of the central store's own: beyond the window.
+	for range recentHashes + 100 {
+		central.AppendNoWait(&store.Event{Kind: store.KindNotification})
+	}
+	if err := m.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	central.Close()
+
+	central = centralStore(t, path)
+	defer central.Close()
+	m, err = NewMerger(central, keys, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mergeRec(m, cpRecord(cps[1]))
+	for seq := cps[1].Size + 4; seq <= cps[len(cps)-1].Size; seq++ {
+		mergeRec(m, sinkRecord(t, a, seq))
+	}
+	for _, cp := range cps[2:] {
+		mergeRec(m, cpRecord(cp))
+	}
+	if err := m.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Stats(); s.Alerts != 0 || s.Checkpoints != uint64(len(cps)-1) {
+		t.Fatalf("after the restart: %+v; alerts %v", s, alerts(t, central))
+	}
+	verifyAll(t, central, keys)
+}

@@ -86,9 +86,16 @@ func newMerger(st *store.Store, keys map[string]string, pinnedOnly bool, log *sl
 	if err := st.Flush(); err != nil {
 		return nil, err
 	}
+	// Replay far enough back to know the hashes the next checkpoint of
+	// each origin signs: from its last merged checkpoint on.
 	from := uint64(1)
 	if through > recentHashes {
 		from = through - recentHashes
+	}
+	for _, o := range m.origins {
+		if o.CheckpointAt > 0 && o.CheckpointAt < from {
+			from = o.CheckpointAt
+		}
 	}
 	for cur := from; cur != 0; {
 		page, err := st.Query(store.Query{Cursor: cur, Limit: 5000})
@@ -114,7 +121,7 @@ func (m *Merger) replay(ev *store.Event) {
 	if ev.Kind == store.KindCheckpoint {
 		if og.Seq > o.Checkpoint {
 			sum := sha256.Sum256([]byte(ev.Detail))
-			o.Checkpoint, o.NoteHash, o.dirty = og.Seq, hex.EncodeToString(sum[:]), true
+			o.checkpointed(og.Seq, hex.EncodeToString(sum[:]), ev.Seq)
 		}
 		return
 	}
@@ -123,9 +130,9 @@ func (m *Merger) replay(ev *store.Event) {
 		return
 	}
 	if og.Seq > o.Seq {
-		o.advance(og.Seq, h)
+		o.advance(og.Seq, h, ev.Seq)
 	} else {
-		o.recent[og.Seq] = og.Hash
+		o.recent[og.Seq] = seen{hash: og.Hash, at: ev.Seq}
 	}
 }
 
@@ -219,7 +226,7 @@ func (m *Merger) mergeEvent(r *Record, value []byte) error {
 	if err := m.append(&c); err != nil {
 		return err
 	}
-	o.advance(r.Seq, r.hash)
+	o.advance(r.Seq, r.hash, c.Seq)
 	m.count(func(s *Stats) { s.Events++ })
 	return nil
 }
@@ -297,7 +304,7 @@ func (m *Merger) mergeCheckpoint(r *Record, value []byte) error {
 	if err := m.append(&c); err != nil {
 		return err
 	}
-	o.Checkpoint, o.NoteHash, o.dirty = cp.Size, noteHash, true
+	o.checkpointed(cp.Size, noteHash, c.Seq)
 	m.count(func(s *Stats) { s.Checkpoints++ })
 	return nil
 }

@@ -14,28 +14,34 @@ const recentHashes = 8192
 // origin is the collector's view of one origin's chain.
 type origin struct {
 	store.OriginState
-	head   [32]byte          // hash of event Seq in its chain
-	recent map[uint64]string // seq → hash of its latest events
-	dirty  bool              // changed since the states were saved
+	head   [32]byte        // hash of event Seq in its chain
+	recent map[uint64]seen // seq → its latest events
+	dirty  bool            // changed since the states were saved
+}
+
+// seen is one of an origin's events merged here.
+type seen struct {
+	hash string // in its chain
+	at   uint64 // its seq in the central store; 0 when not known
 }
 
 func newOrigin(st store.OriginState) *origin {
-	o := &origin{OriginState: st, recent: map[uint64]string{}}
+	o := &origin{OriginState: st, recent: map[uint64]seen{}}
 	if h, err := hash32(st.Hash); err == nil {
 		o.head = h
-		o.recent[st.Seq] = st.Hash
+		o.recent[st.Seq] = seen{hash: st.Hash}
 	}
 	return o
 }
 
-// advance records that event seq with hash h is merged.
-func (o *origin) advance(seq uint64, h [32]byte) {
+// advance records that event seq with hash h is merged, at central seq at.
+func (o *origin) advance(seq uint64, h [32]byte, at uint64) {
 	if o.First == 0 {
 		o.First = seq
 	}
 	o.Seq, o.head = seq, h
 	o.Hash = hex.EncodeToString(h[:])
-	o.recent[seq] = o.Hash
+	o.recent[seq] = seen{hash: o.Hash, at: at}
 	if seq > recentHashes {
 		delete(o.recent, seq-recentHashes)
 	}
@@ -44,6 +50,16 @@ func (o *origin) advance(seq uint64, h [32]byte) {
 
 // hashAt is the hash of the origin's event seq when the collector knows it.
 func (o *origin) hashAt(seq uint64) (string, bool) {
-	h, ok := o.recent[seq]
-	return h, ok
+	e, ok := o.recent[seq]
+	return e.hash, ok
+}
+
+// checkpointed records that its checkpoint of size with note hash
+// noteHash is merged (at central seq at, the fallback when the event at
+// size is not known here).
+func (o *origin) checkpointed(size uint64, noteHash string, at uint64) {
+	if e := o.recent[size]; e.at != 0 {
+		at = e.at // replay from the event it signs: later ones follow it
+	}
+	o.Checkpoint, o.NoteHash, o.CheckpointAt, o.dirty = size, noteHash, at, true
 }

@@ -35,6 +35,10 @@ type OriginState struct {
 	Checkpoint uint64 `json:"checkpoint,omitempty"` // size of its last checkpoint merged here
 	NoteHash   string `json:"note_hash,omitempty"`  // SHA-256 (hex) of that checkpoint's note
 	First      uint64 `json:"first,omitempty"`      // the first of its seqs merged here
+	// CheckpointAt is the central seq of its last checkpoint merged here:
+	// its next checkpoint covers events merged after it, which a restarted
+	// collector replays from there to check it.
+	CheckpointAt uint64 `json:"checkpoint_at,omitempty"`
 }
 
 // SaveOrigins stores the states and sets the collect cursor to through, in
