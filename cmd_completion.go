@@ -46,6 +46,7 @@ var complCmds = []complCmd{
 		{name: "sink", help: "SIEM sink URL"},
 		{name: "durability", help: "strict or batch", values: complDurability},
 		{name: "metrics", help: "Prometheus metrics address"},
+		{name: "collect", help: "collect a fleet's records: kafka://HOST:PORT/TOPIC?group=NAME"},
 	}},
 	{name: "wrap", help: "stdio gateway for one server: wrap -- CMD [ARG...]", flags: []complFlag{
 		{name: "name", help: "upstream name"},
@@ -79,10 +80,12 @@ var complCmds = []complCmd{
 		{name: "agent", help: "agent"},
 		{name: "tool", help: "tool"},
 		{name: "session", help: "session"},
+		{name: "origin", help: "collected origin: store id or host"},
 		{name: "db", help: "store file, read-only", file: true},
 	}},
 	{name: "sessions", help: "sessions, newest first", flags: []complFlag{
 		{name: "agent", help: "agent"},
+		{name: "origin", help: "collected origin: store id or host"},
 		{name: "json", help: "print JSON lines", isBool: true},
 		{name: "db", help: "store file, read-only", file: true},
 		{name: "limit", help: "most sessions to list"},

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
@@ -60,5 +61,20 @@ func printSinks(w io.Writer, sinks []map[string]any) {
 			// A sink's error may quote what the SIEM answered.
 			fmt.Fprintf(w, "            last error%s: %s\n", at, termsafe.Line(e))
 		}
+	}
+}
+
+// printCollector is status's line for the fleet collector.
+func printCollector(w io.Writer, c *collect.Status) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "collector:  %s (group %s), %s: %d events and %d checkpoints merged from %d origins, %d redeliveries dropped, %d records refused\n",
+		termsafe.Line(c.URL), termsafe.Line(c.Group), c.State, c.Stats.Events, c.Stats.Checkpoints, c.Stats.Origins, c.Stats.Duplicates, c.Stats.Alerts)
+	for _, o := range c.Origins {
+		fmt.Fprintf(w, "  origin:   %s (%s) seq %d, checkpoint %d\n", termsafe.Line(o.Store), termsafe.Line(o.Host), o.Seq, o.Checkpoint)
+	}
+	if c.LastError != "" {
+		fmt.Fprintf(w, "  last error: %s\n", termsafe.Line(c.LastError))
 	}
 }

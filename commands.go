@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/ingest"
 	"github.com/mcptrail/mcptrail/ingest/identity"
@@ -110,6 +111,7 @@ func cmdWrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 func cmdSessions(args []string, stdout io.Writer) error {
 	fs := newFlags("sessions")
 	agent := fs.String("agent", "", "only this agent's sessions")
+	origin := fs.String("origin", "", "only the sessions collected from this origin (its store id or host; a central store)")
 	asJSON := fs.Bool("json", false, "JSON lines")
 	db := fs.String("db", "", "read this store file (read-only)")
 	limit := fs.Int("limit", 1000, "most sessions to list")
@@ -121,7 +123,7 @@ func cmdSessions(args []string, stdout io.Writer) error {
 		return usageError{oneLine(err)}
 	}
 	defer r.Close()
-	list, err := r.Sessions(store.SessionQuery{Agent: *agent, Limit: *limit})
+	list, err := r.Sessions(store.SessionQuery{Agent: *agent, Origin: *origin, Limit: *limit})
 	if err != nil {
 		return problemError{oneLine(err)}
 	}
@@ -134,16 +136,30 @@ func cmdSessions(args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
+	// A central store's sessions come from many hosts: an ORIGIN column,
+	// only then (a gateway's own list keeps its columns).
+	fleet := false
+	for _, s := range list {
+		fleet = fleet || s.Origin != nil
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STARTED\tSESSION\tAGENT\tUPSTREAM\tPRINCIPAL\tCALLS\tWRITES\tERRORS\tALERTS\tENDED")
+	head := "STARTED\tSESSION\tAGENT\tUPSTREAM\tPRINCIPAL\tCALLS\tWRITES\tERRORS\tALERTS\tENDED"
+	if fleet {
+		head += "\tORIGIN"
+	}
+	fmt.Fprintln(tw, head)
 	for _, s := range list {
 		ended := "open"
 		if !s.Ended.IsZero() {
 			ended = s.Ended.Local().Format("15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s",
 			s.Started.Local().Format("2006-01-02 15:04:05"), termsafe.Line(s.Session), termsafe.Line(agentLabel(s.Agent)), termsafe.Line(s.Upstream),
 			termsafe.Line(principalLabel(s.Principal)), s.Calls, s.Writes, s.Errors, s.Alerts, ended)
+		if fleet {
+			fmt.Fprintf(tw, "\t%s", termsafe.Line(originLabel(s.Origin)))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }
@@ -156,6 +172,18 @@ func agentLabel(a *store.Agent) string {
 		return k
 	}
 	return "-"
+}
+
+// originLabel names a collected session's origin: its host, else its
+// store id; "-" for one recorded here.
+func originLabel(o *store.Origin) string {
+	switch {
+	case o == nil:
+		return "-"
+	case o.Host != "":
+		return o.Host
+	}
+	return o.Store
 }
 
 func principalLabel(p *store.Principal) string {
@@ -172,6 +200,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 	agent := fs.String("agent", "", "only this agent")
 	tool := fs.String("tool", "", "only this tool")
 	session := fs.String("session", "", "only this session")
+	origin := fs.String("origin", "", "only the events collected from this origin (its store id or host; a central store)")
 	db := fs.String("db", "", "read this store file (read-only)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -183,7 +212,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 	if err != nil {
 		return usagef("export: --format: %v", err)
 	}
-	q := store.Query{Agent: *agent, Tool: *tool, Session: *session, Limit: 1000}
+	q := store.Query{Agent: *agent, Tool: *tool, Session: *session, Origin: *origin, Limit: 1000}
 	if *since != "" {
 		t, err := parseSince(*since, time.Now())
 		if err != nil {
@@ -293,11 +322,25 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	if err != nil {
 		return usageError{oneLine(err)}
 	}
+	// A central store also holds the fleet's origins' chains.
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	origins, err := daemon.VerifyOrigins(home(), *db, cfg.Collect.Keys)
+	if err != nil {
+		return usageError{oneLine(err)}
+	}
 	if *asJSON {
-		if err := json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(res); err != nil {
+		out := struct {
+			store.VerifyResult
+			Origins []collect.OriginResult `json:"origins,omitempty"`
+		}{res, origins}
+		if err := json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(out); err != nil {
 			return err
 		}
 	}
+
 	if !res.OK {
 		if !*asJSON {
 			fmt.Fprintf(stdout, "TAMPERED: first bad seq %d: %s", res.BadSeq, termsafe.Line(res.Problem))
@@ -309,7 +352,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		return problemError{fmt.Sprintf("the record was tampered with at seq %d (%s)", res.BadSeq, res.Problem)}
 	}
 	if *asJSON {
-		return nil
+		return printOrigins(stdout, origins, true)
 	}
 	from := ""
 	if res.From > 1 {
@@ -327,7 +370,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	if last := max(res.From, 1) + res.Events - 1; res.Checkpoints > 0 && res.Covered < last {
 		fmt.Fprintf(stdout, "the newest checkpoint covers seq %d; %d newer events are not signed yet\n", res.Covered, last-res.Covered)
 	}
-	return nil
+	return printOrigins(stdout, origins, false)
 }
 
 // writeJSON prints v as indented JSON, with the characters a terminal acts
@@ -336,4 +379,37 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(termsafe.JSONWriter{W: w})
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printOrigins reports each collected origin's check, and fails the
+// command if any chain is broken.
+func printOrigins(w io.Writer, origins []collect.OriginResult, quiet bool) error {
+	var bad []string
+	for _, o := range origins {
+		name := termsafe.Line(o.Origin)
+		if o.Host != "" {
+			name += " (" + termsafe.Line(o.Host) + ")"
+		}
+		if !o.OK {
+			bad = append(bad, o.Origin)
+			if !quiet {
+				fmt.Fprintf(w, "origin %s: TAMPERED: first bad origin seq %d: %s (%s); %d events checked intact before it\n",
+					name, o.BadSeq, termsafe.Line(o.Problem), termsafe.Line(o.Detail), o.Events)
+			}
+			continue
+		}
+		if quiet {
+			continue
+		}
+		pin := "its key pinned in collect.keys"
+		if !o.Pinned {
+			pin = "its key pinned on first sight, not in collect.keys"
+		}
+		fmt.Fprintf(w, "origin %s: ok: %d events from origin seq %d, chain intact, %d signed checkpoints valid (%s)\n",
+			name, o.Events, o.From, o.Checkpoints, pin)
+	}
+	if len(bad) > 0 {
+		return problemError{fmt.Sprintf("the record of origin %s was tampered with", strings.Join(bad, ", "))}
+	}
+	return nil
 }

@@ -47,15 +47,15 @@ func (e problemError) Error() string { return e.msg }
 const usage = `mcptrail — the audit trail for AI agents' MCP tool calls
 
 Usage:
-  mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]... [--metrics ADDR]
+  mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]... [--metrics ADDR] [--collect kafka://HOST:PORT/TOPIC?group=NAME]
   mcptrail wrap   [--config FILE] [--name NAME] [--agent NAME] [--task ID] -- CMD [ARG...]
   mcptrail status [--json]
   mcptrail stop
   mcptrail ui     [--db FILE] [--theme dark|light|high-contrast|mono]
   mcptrail demo   [--no-ui] [--keep]
   mcptrail verify [--db FILE] [--config FILE] [--key PUBKEY]... [--print-key] [--checkpoint FILE]... [--json]
-  mcptrail export --format ocsf|ecs|cef|jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--db FILE]
-  mcptrail sessions [--agent A] [--limit N] [--json] [--db FILE]
+  mcptrail export --format ocsf|ecs|cef|jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--origin O] [--db FILE]
+  mcptrail sessions [--agent A] [--origin O] [--limit N] [--json] [--db FILE]
   mcptrail rollback plan    (--session S | --calls SEQ[,SEQ...] | --from SEQ) [--json]
   mcptrail rollback show    PLAN_ID [--json]
   mcptrail rollback apply   PLAN_ID [--yes] [--json]
@@ -232,6 +232,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 	var sinks multiFlag
 	fs.Var(&sinks, "sink", "SIEM sink URL (repeatable)")
 	metricsAddr := fs.String("metrics", "", "Prometheus metrics address, e.g. 127.0.0.1:9464 (default: metrics.listen in the config; off); a non-loopback one needs metrics.allow_remote: true")
+	collectURL := fs.String("collect", "", "collect a fleet's records into this instance's store: kafka://HOST:PORT[,...]/TOPIC?group=NAME (docs/fleet.md; default: collect.url in the config)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -258,6 +259,9 @@ func cmdServe(args []string, stderr io.Writer) error {
 		}
 		if *metricsAddr != "" {
 			cfg.Metrics.Listen = *metricsAddr
+		}
+		if *collectURL != "" {
+			cfg.Collect.URL = *collectURL
 		}
 		for _, u := range upstreams {
 			if err := cfg.AddUpstream(u); err != nil {
@@ -327,6 +331,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "sessions:   %d active over HTTP\n", s.Sessions)
 	fmt.Fprintf(stdout, "socket:     %s\n", s.Socket)
 	printSinks(stdout, s.Sinks) // cmd_siem.go
+	printCollector(stdout, s.Collector)
 	if s.Ready != nil {
 		for _, l := range s.Ready.Lines() { // daemon/ops.go
 			fmt.Fprintln(stdout, l)

@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/mod/sumdb/note"
 
+	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/detect"
 	"github.com/mcptrail/mcptrail/ingest/identity"
 	"github.com/mcptrail/mcptrail/ingest/redact"
@@ -54,6 +56,20 @@ type Config struct {
 	FailOpen                bool                `yaml:"fail_open"`  // forward calls that cannot be recorded
 	Metrics                 Metrics             `yaml:"metrics"`    // Prometheus listener (docs/metrics.md)
 	Tracing                 Tracing             `yaml:"tracing"`    // OpenTelemetry spans (docs/tracing.md)
+	Collect                 Collect             `yaml:"collect"`    // a fleet's central collector (docs/fleet.md)
+}
+
+// Collect makes this instance the central collector of a fleet: it
+// consumes the records every gateway's Kafka sink produces into its own
+// store (docs/fleet.md). Off unless URL is set (or `serve --collect URL`).
+type Collect struct {
+	URL string `yaml:"url"` // kafka://HOST:PORT[,...]/TOPIC?group=NAME (collect.ParseURL)
+	// Keys pins each origin's checkpoint verifier key by its store id (what
+	// `mcptrail verify --print-key` prints on the origin). An origin not
+	// listed is pinned on first sight, with an alert.
+	Keys map[string]string `yaml:"keys"`
+	// PinnedOnly refuses the records of any origin not listed in Keys.
+	PinnedOnly bool `yaml:"pinned_only"`
 }
 
 // Tracing configures OpenTelemetry spans over OTLP/HTTP, off unless
@@ -436,6 +452,9 @@ func (c *Config) Validate() error {
 			return errAt("sinks: "+msg, "sinks", strconv.Itoa(i))
 		}
 	}
+	if err := c.validateCollect(); err != nil {
+		return err
+	}
 	for i, f := range c.Detections.Files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -641,4 +660,26 @@ func splitArgs(s string) ([]string, error) {
 		return nil, errors.New("empty command")
 	}
 	return args, nil
+}
+
+func (c *Config) validateCollect() error {
+	if c.Collect.URL != "" {
+		if _, err := collect.ParseURL(c.Collect.URL); err != nil {
+			msg := err.Error()
+			var se *siem.SinkError
+			if errors.As(err, &se) {
+				msg = fmt.Sprintf("%q: %s", se.URL, se.Reason)
+			}
+			return errAt("collect: url: "+msg, "collect", "url")
+		}
+	}
+	for id, k := range c.Collect.Keys {
+		if _, err := note.NewVerifier(k); err != nil {
+			return errAt(fmt.Sprintf("collect: keys: %s: %v (want the line `mcptrail verify --print-key` prints on that origin)", id, err), "collect", "keys", id)
+		}
+	}
+	if c.Collect.PinnedOnly && len(c.Collect.Keys) == 0 {
+		return errAt("collect: pinned_only needs keys", "collect", "pinned_only")
+	}
+	return nil
 }

@@ -38,7 +38,13 @@ detections:
 		{"detections:\n  rules:\n    - id: x\n      type: sometimes\n", `detection rule x: type "sometimes"`},
 		{"detections:\n  disable: [nope]\n", `no rule has id "nope"`},
 		{"sinks:\n  - hec+https://S3CRET@splunk:8088?bogus=1\n", `:2: sinks: "hec+https://***@splunk:8088?bogus=1": unknown option "bogus"`},
-		{"sinks:\n  - kafka://broker:9092\n", `unknown scheme "kafka"`},
+		{"sinks:\n  - kafka://broker:9092\n", `:2: sinks: "kafka://broker:9092": topic ""`},
+		{"sinks:\n  - gopher://broker:9092\n", `unknown scheme "gopher"`},
+		{"collect:\n  url: kafka://alice:S3CRET@b:9092/t?sasl=scram-sha-512\n", `:2: collect: url: "kafka://***@b:9092/t?sasl=scram-sha-512": sasl without tls=1`},
+		{"collect:\n  url: kafka://b:9092/t?group=g&bogus=1\n", `unknown option "bogus"`},
+		{"collect:\n  url: kafka://b:9092/t\n  keys:\n    01ORIGIN: not-a-key\n", `collect: keys: 01ORIGIN`},
+		{"collect:\n  url: kafka://b:9092/t\n  pinned_only: true\n", `pinned_only needs keys`},
+		{"collect:\n  urls: kafka://b:9092/t\n", `unknown key "urls" in collect`},
 	} {
 		_, err := Load(write(tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/internal/safefile"
 	"io"
 	"log/slog"
@@ -45,21 +46,22 @@ type Options struct {
 
 // Daemon is the running `mcptrail serve`.
 type Daemon struct {
-	opts    Options
-	paths   Paths
-	log     *slog.Logger
-	store   *store.Store
-	hooks   ingest.Hooks
-	gateway *ingest.HTTPGateway
-	httpSrv *http.Server
-	console *console       // SSH console; nil when off (console.go)
-	detect  *detect.Engine // detections; nil when off (siem.go)
-	sinks   *siem.Manager  // SIEM forwarders; nil without sinks (siem.go)
-	rb      *Rollback      // capture, plans, apply (rollback.go)
-	ops     ops            // metrics and readiness (ops.go)
-	rl      reloader       // SIGHUP reload (reload.go)
-	listen  string
-	started time.Time
+	opts      Options
+	paths     Paths
+	log       *slog.Logger
+	store     *store.Store
+	hooks     ingest.Hooks
+	gateway   *ingest.HTTPGateway
+	httpSrv   *http.Server
+	console   *console           // SSH console; nil when off (console.go)
+	detect    *detect.Engine     // detections; nil when off (siem.go)
+	sinks     *siem.Manager      // SIEM forwarders; nil without sinks (siem.go)
+	collector *collect.Collector // the fleet collector; nil unless collect.url is set (collect.go)
+	rb        *Rollback          // capture, plans, apply (rollback.go)
+	ops       ops                // metrics and readiness (ops.go)
+	rl        reloader           // SIGHUP reload (reload.go)
+	listen    string
+	started   time.Time
 
 	tracer *tracing.Tracer // OpenTelemetry spans; nil when off (tracing.go)
 
@@ -130,6 +132,11 @@ func start(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	if err := d.startSinks(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := d.startCollect(); err != nil { // collect.go
+		d.closeSIEM()
 		st.Close()
 		return nil, err
 	}
@@ -288,7 +295,7 @@ func (d *Daemon) Status() Status {
 		PID: os.Getpid(), Version: d.opts.Version, Started: d.started,
 		Socket: d.paths.Socket, DB: d.paths.DB, Durability: st.Durability,
 		Events: st.Events, FileBytes: st.FileBytes, Upstreams: ups, Store: st,
-		Sinks: d.sinkStatus(),
+		Sinks: d.sinkStatus(), Collector: d.collectStatus(),
 	}
 	rd := d.Readiness(context.Background()) // ops.go
 	s.Ready = &rd
@@ -317,7 +324,8 @@ func (d *Daemon) close() error {
 		cancel()
 	}
 	d.closeConsole()
-	d.closeOps() // ops.go
+	d.closeOps()     // ops.go
+	d.closeCollect() // collect.go: what it merged is in the store before the sinks drain
 	// Everything the gateway appended (outcomes of the calls it just
 	// closed included) committed before the forwarders drain: they deliver
 	// what the store has committed, and stop returns only after they have.

@@ -69,6 +69,9 @@ func (d *Daemon) initMetrics() {
 	if d.detect != nil {
 		o.Alerts = d.detect.Alerts
 	}
+	if d.collector != nil {
+		o.Collector = d.collectStatus
+	}
 	d.ops.metrics = metrics.New(o)
 }
 

@@ -140,7 +140,7 @@ func restartOnly(a, b *config.Config) []string {
 		{"allowed_origins", a.AllowedOrigins, b.AllowedOrigins}, {"upstreams", a.Upstreams, b.Upstreams},
 		{"redact", a.Redact, b.Redact}, {"detections", a.Detections, b.Detections},
 		{"checkpoint", a.Checkpoint, b.Checkpoint}, {"retention", a.Retention, b.Retention},
-		{"verify_key", a.VerifyKey, b.VerifyKey}, {"fail_open", a.FailOpen, b.FailOpen}, {"metrics", a.Metrics, b.Metrics}, {"tracing", a.Tracing, b.Tracing},
+		{"verify_key", a.VerifyKey, b.VerifyKey}, {"fail_open", a.FailOpen, b.FailOpen}, {"metrics", a.Metrics, b.Metrics}, {"tracing", a.Tracing, b.Tracing}, {"collect", a.Collect, b.Collect},
 	} {
 		if !reflect.DeepEqual(f.a, f.b) {
 			out = append(out, f.name)

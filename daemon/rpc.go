@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -65,6 +66,7 @@ type Status struct {
 	Sessions   int              `json:"active_sessions"`
 	Store      store.Stats      `json:"store"`
 	Sinks      []map[string]any `json:"sinks"`
+	Collector  *collect.Status  `json:"collector,omitempty"` // collect.go
 	Ready      *Readiness       `json:"readiness,omitempty"` // ops.go
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -39,4 +40,42 @@ func Verify(home, db string, opts store.VerifyOptions) (store.VerifyResult, erro
 		return store.VerifyResult{}, fmt.Errorf("no record yet at %s (run `mcptrail serve` or `mcptrail wrap`, or name a file with --db)", path)
 	}
 	return store.VerifyFile(path, opts)
+}
+
+// VerifyOriginsArgs are the arguments of Daemon.VerifyOrigins.
+type VerifyOriginsArgs struct {
+	Keys map[string]string
+}
+
+func (s *service) VerifyOrigins(args VerifyOriginsArgs, r *[]collect.OriginResult) error {
+	var err error
+	*r, err = collect.VerifyOrigins(s.d.store, args.Keys)
+	return err
+}
+
+// VerifyOrigins checks every origin's chain in a central store (one a
+// collector fills), found as Verify finds it; keys pins origins' verifier
+// keys (collect.keys). None for a store without collected events.
+func VerifyOrigins(home, db string, keys map[string]string) ([]collect.OriginResult, error) {
+	open := func(path string) ([]collect.OriginResult, error) {
+		s, err := store.Open(path, store.Options{ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		return collect.VerifyOrigins(s, keys)
+	}
+	if db != "" {
+		return open(db)
+	}
+	c, err := Dial(home)
+	if err == nil {
+		defer c.Close()
+		var r []collect.OriginResult
+		return r, c.rpc.Call("Daemon.VerifyOrigins", VerifyOriginsArgs{Keys: keys}, &r)
+	}
+	if !errors.Is(err, ErrNotRunning) {
+		return nil, err
+	}
+	return open(PathsFor(home).DB)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -40,7 +41,10 @@ type Options struct {
 	Sinks          func() []siem.SinkStatus
 	Alerts         func() uint64 // detections fired since start
 	ActiveSessions func() int    // HTTP gateway sessions now open
-	Now            func() time.Time
+	// Collector is the fleet collector's state; nil (or a nil result)
+	// without one.
+	Collector func() *collect.Status
+	Now       func() time.Time
 }
 
 // Metrics is one daemon's registry and its per-event instruments.
@@ -232,6 +236,14 @@ var (
 	descSinkFailures  = desc("sink_errors_total", "Failed deliveries to a SIEM sink since the daemon started.", "sink", "kind")
 	descSinkUp        = desc("sink_up", "1 unless the SIEM sink's last delivery failed.", "sink", "kind")
 	descSinkLastOK    = desc("sink_last_delivery_timestamp_seconds", "Unix time of a SIEM sink's last successful delivery.", "sink", "kind")
+
+	descCollectEvents  = desc("collector_merged_events_total", "Origin events the fleet collector merged since the daemon started.")
+	descCollectCkpts   = desc("collector_merged_checkpoints_total", "Origin checkpoints the fleet collector merged since the daemon started.")
+	descCollectDups    = desc("collector_duplicates_total", "Redelivered records the fleet collector dropped since the daemon started.")
+	descCollectRefused = desc("collector_refused_total", "Records the fleet collector refused (each an alert) since the daemon started.")
+	descCollectOrigins = desc("collector_origins", "Origins the fleet collector has seen.")
+	descCollectUp      = desc("collector_up", "1 unless the fleet collector is failing.")
+	descCollectSeq     = desc("collector_origin_seq", "The last seq of an origin's chain merged into this store.", "origin", "host")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -240,7 +252,8 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descStoreEvents, descStoreBytes, descStorePending, descStoreCommits, descStoreFailed,
-		descCkptAge, descCkptSize, descSinkLag, descSinkDelivered, descSinkFailures, descSinkUp, descSinkLastOK} {
+		descCkptAge, descCkptSize, descSinkLag, descSinkDelivered, descSinkFailures, descSinkUp, descSinkLastOK,
+		descCollectEvents, descCollectCkpts, descCollectDups, descCollectRefused, descCollectOrigins, descCollectUp, descCollectSeq} {
 		ch <- d
 	}
 }
@@ -277,6 +290,23 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descSinkUp, prometheus.GaugeValue, up, name, s.Kind)
 			if s.LastDeliveryAt != nil {
 				ch <- prometheus.MustNewConstMetric(descSinkLastOK, prometheus.GaugeValue, float64(s.LastDeliveryAt.UnixNano())/1e9, name, s.Kind)
+			}
+		}
+	}
+	if o.Collector != nil {
+		if c := o.Collector(); c != nil {
+			ch <- prometheus.MustNewConstMetric(descCollectEvents, prometheus.CounterValue, float64(c.Stats.Events))
+			ch <- prometheus.MustNewConstMetric(descCollectCkpts, prometheus.CounterValue, float64(c.Stats.Checkpoints))
+			ch <- prometheus.MustNewConstMetric(descCollectDups, prometheus.CounterValue, float64(c.Stats.Duplicates))
+			ch <- prometheus.MustNewConstMetric(descCollectRefused, prometheus.CounterValue, float64(c.Stats.Alerts))
+			ch <- prometheus.MustNewConstMetric(descCollectOrigins, prometheus.GaugeValue, float64(c.Stats.Origins))
+			up := 1.0
+			if c.State == "failing" {
+				up = 0
+			}
+			ch <- prometheus.MustNewConstMetric(descCollectUp, prometheus.GaugeValue, up)
+			for _, og := range c.Origins {
+				ch <- prometheus.MustNewConstMetric(descCollectSeq, prometheus.GaugeValue, float64(og.Seq), og.Store, og.Host)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -29,6 +30,10 @@ func TestToolLabelOffAndScrapeSources(t *testing.T) {
 		Alerts:         func() uint64 { return 2 },
 		ActiveSessions: func() int { return 4 },
 		Now:            func() time.Time { return now },
+		Collector: func() *collect.Status {
+			return &collect.Status{State: "failing", Stats: collect.Stats{Events: 11, Alerts: 2, Duplicates: 1, Origins: 1},
+				Origins: []store.OriginState{{Store: "o1", Host: "laptop", Seq: 11}}}
+		},
 	})
 	for _, tool := range []string{"a", "b", "c"} {
 		m.Recorded(&store.Event{Kind: store.KindCall, Upstream: "u", Method: "tools/call", Tool: tool, Outcome: "ok", DurationNS: 1e6}, time.Now(), true, nil)
@@ -73,19 +78,24 @@ func TestToolLabelOffAndScrapeSources(t *testing.T) {
 		return -1
 	}
 	for name, want := range map[string]float64{
-		"mcptrail_store_events":                42,
-		"mcptrail_store_file_bytes":            4096,
-		"mcptrail_store_commits_total":         7,
-		"mcptrail_checkpoint_age_seconds":      90,
-		"mcptrail_checkpoint_size_events":      40,
-		"mcptrail_sink_lag_events":             5,
-		"mcptrail_sink_errors_total":           3,
-		"mcptrail_sink_delivered_events_total": 37,
-		"mcptrail_sink_up":                     0,
-		"mcptrail_detections_fired_total":      2,
-		"mcptrail_active_sessions":             4,
-		"mcptrail_rollback_steps_total":        1,
-		"mcptrail_record_errors_total":         1,
+		"mcptrail_store_events":                  42,
+		"mcptrail_store_file_bytes":              4096,
+		"mcptrail_store_commits_total":           7,
+		"mcptrail_checkpoint_age_seconds":        90,
+		"mcptrail_checkpoint_size_events":        40,
+		"mcptrail_sink_lag_events":               5,
+		"mcptrail_sink_errors_total":             3,
+		"mcptrail_sink_delivered_events_total":   37,
+		"mcptrail_sink_up":                       0,
+		"mcptrail_detections_fired_total":        2,
+		"mcptrail_active_sessions":               4,
+		"mcptrail_rollback_steps_total":          1,
+		"mcptrail_record_errors_total":           1,
+		"mcptrail_collector_merged_events_total": 11,
+		"mcptrail_collector_refused_total":       2,
+		"mcptrail_collector_duplicates_total":    1,
+		"mcptrail_collector_up":                  0,
+		"mcptrail_collector_origin_seq":          11,
 	} {
 		if got := one(name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -113,6 +123,9 @@ func TestDocsListEveryMetric(t *testing.T) {
 		},
 		Alerts:         func() uint64 { return 0 },
 		ActiveSessions: func() int { return 0 },
+		Collector: func() *collect.Status {
+			return &collect.Status{Origins: []store.OriginState{{Store: "o", Host: "h", Seq: 3}}}
+		},
 	})
 	m.Recorded(&store.Event{Kind: store.KindRequest, Seq: 7}, time.Now(), true, nil)
 	for _, k := range []string{store.KindCall, store.KindSessionStart} {

@@ -170,3 +170,9 @@ func BenchmarkForwardWebhook(b *testing.B) {
 	defer srv.Close()
 	benchForward(b, strings.Replace(srv.URL, "http://", "webhook+http://", 1)+"/in?format=ecs", nil)
 }
+
+// The Kafka sink into three brokers in this process (acks=all, idempotent).
+func BenchmarkForwardKafka(b *testing.B) {
+	c := kafkaCluster(b)
+	benchForward(b, "kafka://"+strings.Join(c.ListenAddrs(), ",")+"/mcptrail", nil)
+}

@@ -63,6 +63,11 @@ type Options struct {
 	// Off by default for sinks: tool arguments are sensitive, and the
 	// OpenTelemetry conventions make them opt-in.
 	Bodies bool
+	// Origin is the store's id, and OriginKey the verifier key of its
+	// checkpoints: the Kafka sink keys records by the one and publishes
+	// the other beside each checkpoint, so that a collector can pin it.
+	Origin    string
+	OriginKey string
 }
 
 func (o Options) withDefaults() Options {
@@ -116,6 +121,15 @@ func (jsonlEncoder) Encode(ev *store.Event) ([]byte, error) { return marshal(ev)
 // with the characters a terminal acts on escaped as JSON escapes them
 // (termsafe.JSON): lossless, and safe to tail, grep and page.
 func marshal(v any) ([]byte, error) {
+	b, err := marshalRaw(v)
+	if err != nil {
+		return nil, err
+	}
+	return termsafe.JSON(b), nil
+}
+
+// marshalRaw is json.Marshal without HTML escaping.
+func marshalRaw(v any) ([]byte, error) {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -123,7 +137,7 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	s := b.String()
-	return termsafe.JSON([]byte(s[:len(s)-1])), nil
+	return []byte(s[:len(s)-1]), nil
 }
 
 // AlertInfo is what an alert event carries in its params: the contract

@@ -45,7 +45,7 @@ type CheckpointFeed func(after uint64) ([]Checkpoint, error)
 
 // KindCheckpoint is the kind of the synthetic events checkpoints are
 // forwarded as.
-const KindCheckpoint = "checkpoint"
+const KindCheckpoint = store.KindCheckpoint
 
 // ForwarderOptions tune forwarders; the zero value is the default.
 type ForwarderOptions struct {

@@ -300,7 +300,10 @@ func TestSecretsNeverShown(t *testing.T) {
 		"webhook+https://127.0.0.1:1/services/T0/B0/" + token + "?format=ecs&code=" + token,
 		"syslog+tcp://127.0.0.1:1?token=" + token,
 		"hec+http://127.0.0.1:1?token_env=MCPTRAIL_TEST_HEC_TOKEN",
+		"kafka://alice:" + token + "@127.0.0.1:1/t?sasl=scram-sha-512&insecure_plaintext=1&timeout=1s",
+		"kafka://127.0.0.1:1,127.0.0.1:2/t?sasl=scram-sha-256&token_env=MCPTRAIL_TEST_KAFKA_CRED&tls=1&timeout=1s",
 	} {
+		t.Setenv("MCPTRAIL_TEST_KAFKA_CRED", "alice:"+token)
 		t.Setenv("MCPTRAIL_TEST_HEC_TOKEN", token)
 		spec, err := ParseSinkURL(raw)
 		if err != nil {
@@ -356,7 +359,21 @@ func TestParseSinkURL(t *testing.T) {
 		{"webhook+https://hooks.example/in?format=ecs&mode=lines", "webhook", FormatECS, ""},
 		{"webhook+https://hooks.example/in?format=cef", "", "", "mode=lines"},
 		{"webhook+https://hooks.example/in?mode=stream", "", "", "mode"},
-		{"kafka://broker:9092", "", "", "unknown scheme"},
+		{"kafka://broker:9092", "", "", "topic"},
+		{"kafka://b1:9092,b2:9093/mcptrail.events", "kafka", FormatJSONL, ""},
+		{"kafka://b1,b2/t?format=ocsf&tls=1&ca=/x.pem", "kafka", FormatOCSF, ""},
+		{"kafka://b1:9092/t?format=cef", "", "", "one JSON object"},
+		{"kafka://b1:9092/bad%20topic", "", "", "topic"},
+		{"kafka://b1:9092,,b2:9092/t", "", "", "broker"},
+		{"kafka://b1:99999/t", "", "", "broker"},
+		{"kafka://u:p@b1:9092/t", "", "", "sasl="},
+		{"kafka://u:p@b1:9092/t?sasl=scram-sha-256", "", "", "tls=1"},
+		{"kafka://u:p@b1:9092/t?sasl=scram-sha-256&tls=1", "kafka", FormatJSONL, ""},
+		{"kafka://u@b1:9092/t?sasl=scram-sha-512&tls=1", "", "", "USER:PASSWORD"},
+		{"kafka://b1:9092/t?sasl=plain&tls=1", "", "", "sasl="},
+		{"kafka://b1:9092/t?ca=/x.pem", "", "", "needs tls=1"},
+		{"kafka://b1:9092/t?timeout=1ms", "", "", "timeout"},
+		{"kafka://b1:9092/t?group=g", "", "", "unknown option"},
 		{"hec+https://tok@splunk:8088?bogus=1", "", "", "unknown option"},
 		{"file://" + dir + "/x?batch=0", "", "", "batch"},
 	} {

@@ -49,6 +49,8 @@ func (spec *SinkSpec) Open(o Options) (Sink, error) {
 		return newHECSink(spec, o)
 	case "webhook":
 		return newWebhookSink(spec)
+	case "kafka":
+		return newKafkaSink(spec, o)
 	}
 	return nil, fmt.Errorf("sink %s: unknown kind", spec.Redacted)
 }

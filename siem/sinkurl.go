@@ -23,6 +23,7 @@ import (
 //	hec+http://…                                                 (tests, or a local collector)
 //	webhook+https://[TOKEN@]HOST/PATH?format=ocsf|ecs|jsonl&mode=array|lines
 //	webhook+http://…                                             (other parameters are passed to the endpoint)
+//	kafka://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/TOPIC?format=jsonl|ocsf|ecs&tls=1&sasl=scram-sha-512… (kafka.go)
 //
 // Options every sink takes: name=NAME (the cursor's name; default: the URL
 // without secrets and query), format, batch=N (most events per send),
@@ -39,7 +40,7 @@ import (
 // SinkSpec is a parsed sink URL.
 type SinkSpec struct {
 	raw      string
-	Kind     string // file, syslog, hec, webhook
+	Kind     string // file, syslog, hec, webhook, kafka
 	Name     string // the cursor's name
 	Redacted string // the URL with secrets masked, for logs and status
 	Format   Format
@@ -50,8 +51,9 @@ type SinkSpec struct {
 	Linger   time.Duration // how long a caught-up forwarder gathers events before sending; -1: the default
 
 	u      *url.URL
-	secret string // token, or user:password for a webhook
+	secret string // token, or user:password for a webhook or Kafka's SASL
 	query  url.Values
+	kafka  *KafkaConn
 }
 
 // SecretParams are query parameters masked in Redacted.
@@ -98,8 +100,10 @@ func ParseSinkURL(raw string) (*SinkSpec, error) {
 		// Webhook URLs often carry their secret in the path or the query
 		// (Slack, Teams, Azure Functions): show neither.
 		s.Redacted = redactWebhook(u)
+	case "kafka":
+		s.Kind = "kafka"
 	default:
-		return nil, &SinkError{URL: s.Redacted, Reason: fmt.Sprintf("unknown scheme %q (want file, syslog+tcp, syslog+tls, hec+https, hec+http, webhook+https or webhook+http)", u.Scheme)}
+		return nil, &SinkError{URL: s.Redacted, Reason: fmt.Sprintf("unknown scheme %q (want file, syslog+tcp, syslog+tls, hec+https, hec+http, webhook+https, webhook+http or kafka)", u.Scheme)}
 	}
 	fail := func(format string, a ...any) (*SinkSpec, error) {
 		return nil, &SinkError{URL: s.Redacted, Reason: fmt.Sprintf(format, a...)}
@@ -120,8 +124,8 @@ func ParseSinkURL(raw string) (*SinkSpec, error) {
 	switch {
 	case f == "" && s.Kind == "syslog":
 		f = "cef"
-	case f == "" && s.Kind == "file":
-		f = "jsonl"
+	case f == "" && (s.Kind == "file" || s.Kind == "kafka"):
+		f = "jsonl" // Kafka: what a collector reads
 	case f == "":
 		f = "ocsf"
 	case f == "json" && s.Kind == "syslog":
@@ -215,6 +219,13 @@ func ParseSinkURL(raw string) (*SinkSpec, error) {
 		}
 	}
 	switch s.Kind {
+	case "kafka":
+		if !s.Format.JSON() {
+			return fail("format %s: a Kafka record is one JSON object (jsonl, ocsf or ecs)", s.Format)
+		}
+		if s.kafka, err = parseKafka(u, s.query, s.secret, s.Redacted); err != nil {
+			return nil, err
+		}
 	case "syslog":
 		if s.Format != FormatCEF && !s.Format.JSON() {
 			return fail("format %s", s.Format)
@@ -278,6 +289,7 @@ var sinkParams = map[string][]string{
 	"syslog":  {"facility", "sd_id", "settle", "ca", "cert", "key", "server_name", "insecure", "hostname", "app_name"},
 	"hec":     {"index", "source", "sourcetype", "host", "ack", "ack_timeout", "insecure", "ca", "max_bytes"},
 	"webhook": {"mode", "insecure", "ca", "max_bytes"},
+	"kafka":   kafkaParams,
 }
 
 func boolParam(q url.Values, k string) (bool, error) {

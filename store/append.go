@@ -672,6 +672,7 @@ func (e *Event) clone(copyRaw bool) Event {
 	c.Principal = clone(e.Principal)
 	c.Task = clone(e.Task)
 	c.Authorization = clone(e.Authorization)
+	c.Origin = clone(e.Origin)
 	if a := clone(e.Annotations); a != nil {
 		a.ReadOnly, a.Destructive = clone(a.ReadOnly), clone(a.Destructive)
 		a.Idempotent, a.OpenWorld = clone(a.Idempotent), clone(a.OpenWorld)

@@ -120,6 +120,13 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 		w.int(`,"suppressed":`, f.Suppressed)
 		w.b = append(w.b, '}')
 	}
+	if o := e.Origin; o != nil {
+		w.b = appendJSONString(append(w.b, `,"origin":{"store":`...), o.Store)
+		w.optStr(`,"host":`, o.Host)
+		w.b = strconv.AppendUint(append(w.b, `,"seq":`...), o.Seq, 10)
+		w.optStr(`,"hash":`, o.Hash)
+		w.b = append(w.b, '}')
+	}
 	w.optStr(`,"prev_hash":`, e.PrevHash)
 	w.optStr(`,"hash":`, e.Hash)
 	return append(w.b, '}'), w.err

@@ -47,6 +47,8 @@ func TestCanonicalIsMarshal(t *testing.T) {
 		"refusal": {Kind: KindRefusal, Detail: "unknown token", Refusal: &Refusal{Reason: "auth", Status: 401, RemoteAddr: "::1",
 			HTTPMethod: "POST", Path: "/mcp/x", Origin: "https://e<vil>", Host: "h", SessionID: "s\x1b", Suppressed: 9990}},
 		"empty refusal": {Refusal: &Refusal{}},
+		"collected":     {Kind: KindCall, Origin: &Origin{Store: "01ORIGIN<&>", Host: "laptop\x1b", Seq: 42, Hash: "ab"}},
+		"empty origin":  {Origin: &Origin{}},
 	} {
 		t.Run(name, func(t *testing.T) { checkCanonical(t, &e) })
 	}
@@ -80,6 +82,7 @@ func FuzzCanonical(f *testing.F) {
 			e.Authorization = &Authorization{Approver: tool, Time: time.Unix(ns, 0)}
 			e.Principal = &Principal{Verified: flag, Issuer: id}
 			e.Task = &Task{Workflow: method}
+			e.Origin = &Origin{Store: id, Host: detail, Seq: call, Hash: tool}
 		}
 		if e.compactRaw(false) != nil {
 			return // not JSON: the store refuses it before encoding

@@ -283,3 +283,26 @@ func decodeBodies(rest []byte, ev *Event) error {
 	}
 	return nil
 }
+
+// ChainHash is the hash ev gets when chained after prev:
+// SHA-256(prev || canonical JSON of ev without prev_hash and hash), as the
+// writer seals it and Verify checks it. A collector recomputes another
+// store's hashes with it (ev as that store recorded it: OriginEvent).
+//
+// It encodes with the writer's encoder (appendCanonical, which
+// FuzzCanonical holds to json.Marshal's bytes), after compacting the raw
+// fields as the writer does.
+func ChainHash(prev [32]byte, ev *Event) ([32]byte, error) {
+	c := *ev
+	c.PrevHash, c.Hash = "", ""
+	if err := c.compactRaw(true); err != nil { // c's raw fields are replaced, never written into
+		return [32]byte{}, err
+	}
+	canon, err := canonical(&c)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	sum := chainHash(prev, canon)
+	recycleCanonical(canon)
+	return sum, nil
+}

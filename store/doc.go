@@ -39,7 +39,10 @@ package store
 //	checkpoints        size → signed note (checkpoint.go), chained, every N events
 //	                   or T seconds, in the commit of the events they cover
 //	retention_floors   name → seq: retention keeps everything after the smallest
-//	cursors            name → seq (cursor.go; SIEM forwarders), floors too
+//	cursors            name → seq (cursor.go; SIEM forwarders), floors too;
+//	                   "collect": the central seq the origins states are current to
+//	origins            origin store id → OriginState JSON (origins.go; a collector's
+//	                   place in each origin's chain)
 //
 // The chain: hash(n) = SHA-256(hash(n-1) || canonical(n)), hash(0) = 32 zero
 // bytes, canonical(n) = json.Marshal of the original event (bodies
@@ -49,6 +52,11 @@ package store
 // without the signing key can change: an edit breaks the chain, a rehash of
 // everything after it breaks the checkpoints, a cut-off tail contradicts the
 // last checkpoint (and the copies forwarded off the box).
+//
+// A central store (collect/) also holds other stores' events: each keeps
+// its origin's content and carries "origin" (store id, host, and its seq
+// and hash in the origin's chain), which is part of its canonical JSON, so
+// this store's chain covers it; an event without it is this store's own.
 //
 // There is no time index. Times are nearly, not strictly, in seq order (the
 // gateway stamps a message before it takes its turn to append), so time

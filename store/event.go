@@ -22,6 +22,10 @@ const (
 	KindRollbackStep = "rollback_step"
 	KindBadInput     = "bad_input" // a message that could not be parsed or was too large
 	KindRefusal      = "refusal"   // a request the HTTP gateway turned away (auth, origin, session, version, size, caps)
+	// KindCheckpoint: a signed checkpoint of another store's chain, as a
+	// collector merges it (Origin says whose; Detail holds the note). A
+	// forwarder sends this store's own checkpoints under the same kind.
+	KindCheckpoint = "checkpoint"
 )
 
 // Outcomes of a call.
@@ -154,6 +158,11 @@ type Event struct {
 
 	Refusal *Refusal `json:"refusal,omitempty"` // on a refusal: what was turned away
 
+	// Origin is set on a central store's copy of an event another
+	// mcptrail recorded (the collector): the content above is the origin's,
+	// Seq, PrevHash and Hash are this store's.
+	Origin *Origin `json:"origin,omitempty"`
+
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
 }
@@ -175,4 +184,34 @@ type Refusal struct {
 	Host       string `json:"host,omitempty"`       // the Host header
 	SessionID  string `json:"session_id,omitempty"` // the Mcp-Session-Id the client sent
 	Suppressed int64  `json:"suppressed,omitempty"` // on a summary: refusals not recorded one by one
+}
+
+// Origin names where a collected event was recorded: the origin store's
+// id (its checkpoints' origin is "mcptrail/" + Store), the host its
+// gateway ran on (as that gateway said), and the event's seq and hash in
+// the origin's own chain. For a collected checkpoint, Seq is the
+// checkpoint's size and Hash the chain head it signs.
+type Origin struct {
+	Store string `json:"store"`
+	Host  string `json:"host,omitempty"`
+	Seq   uint64 `json:"seq"`
+	Hash  string `json:"hash,omitempty"`
+}
+
+// OriginEvent is the event as its origin recorded it: the collected copy
+// without this store's chain fields or Origin, under the origin's seq.
+// Nil Origin: the event itself (its own seq, without its hashes).
+func (e *Event) OriginEvent() Event {
+	c := *e
+	if e.Origin != nil {
+		c.Seq = e.Origin.Seq
+	}
+	c.Origin, c.PrevHash, c.Hash = nil, "", ""
+	return c
+}
+
+// Matches says whether an origin filter names o: its store id or its
+// host. A nil Origin (an event recorded here) matches none.
+func (o *Origin) Matches(filter string) bool {
+	return o != nil && filter != "" && (o.Store == filter || o.Host == filter)
 }

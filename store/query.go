@@ -12,6 +12,7 @@ import (
 // Query selects events. Filters combine with AND.
 type Query struct {
 	Session, Agent, Tool, Upstream, Outcome, Kind, Class, Method string // exact match; "" = any; Agent matches AgentKey
+	Origin                                                       string // a collected event's origin store id or host (Origin.Matches); "" = any; not indexed
 
 	Since, Until time.Time // zero = unbounded; inclusive Since, exclusive Until
 	Newest       bool      // newest first (default oldest first)
@@ -166,6 +167,9 @@ func (q *Query) match(e *Event, want *[numFields]string) bool {
 		if v != "" && v != got[i] {
 			return false
 		}
+	}
+	if q.Origin != "" && !e.Origin.Matches(q.Origin) {
+		return false
 	}
 	return (q.Since.IsZero() || !e.Time.Before(q.Since)) &&
 		(q.Until.IsZero() || e.Time.Before(q.Until))

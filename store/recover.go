@@ -15,8 +15,13 @@ import (
 // without an outcome are found without reading the events.
 var openCallPrefix = []byte{'P', 0}
 
+// A collected event (Origin set) is another gateway's call: its outcome is
+// that gateway's to record, and its Call names a seq of that gateway's
+// chain, not of this one. It is never an open call here.
 func trackOpenCall(idx *bolt.Bucket, e *Event) error {
 	switch {
+	case e.Origin != nil:
+		return nil
 	case e.Kind == KindRequest:
 		return idx.Put(append(openCallPrefix[:2:2], u64(e.Seq)...), []byte{})
 	case e.Kind == KindCall && e.Call != 0:

@@ -14,6 +14,7 @@ import (
 type SessionQuery struct {
 	Agent    string // AgentKey of the session's agent; "" = any
 	Upstream string // "" = any
+	Origin   string // a collected session's origin store id or host (Origin.Matches); "" = any
 	Limit    int    // default 100, max 10000
 	Cursor   string // the Session of the last summary of the previous page; "" = start
 }
@@ -27,14 +28,15 @@ type SessionSummary struct {
 	Agent     *Agent     `json:"agent"`
 	Principal *Principal `json:"principal"`
 	Task      *Task      `json:"task,omitempty"`
-	Started   time.Time  `json:"started"`   // time of its first event
-	Ended     time.Time  `json:"ended"`     // time of its session_end event; zero while open
-	LastSeen  time.Time  `json:"last_seen"` // time of its latest event
-	Calls     int        `json:"calls"`     // requests from the client
-	Writes    int        `json:"writes"`    // of those, class write or delete
-	Errors    int        `json:"errors"`    // outcomes other than ok and input_required
-	Alerts    int        `json:"alerts"`    // alert events naming the session
-	Events    int        `json:"events"`    // all events of the session
+	Started   time.Time  `json:"started"`          // time of its first event
+	Ended     time.Time  `json:"ended"`            // time of its session_end event; zero while open
+	LastSeen  time.Time  `json:"last_seen"`        // time of its latest event
+	Calls     int        `json:"calls"`            // requests from the client
+	Writes    int        `json:"writes"`           // of those, class write or delete
+	Errors    int        `json:"errors"`           // outcomes other than ok and input_required
+	Alerts    int        `json:"alerts"`           // alert events naming the session
+	Events    int        `json:"events"`           // all events of the session
+	Origin    *Origin    `json:"origin,omitempty"` // a collected session's origin (store and host; no seq or hash)
 }
 
 // Session returns the summary of session id, or an error wrapping ErrNotFound.
@@ -82,7 +84,8 @@ func (s *Store) Sessions(q SessionQuery) ([]SessionSummary, error) {
 			if err != nil {
 				return err
 			}
-			if (q.Agent == "" || q.Agent == AgentKey(sum.Agent)) && (q.Upstream == "" || q.Upstream == sum.Upstream) {
+			if (q.Agent == "" || q.Agent == AgentKey(sum.Agent)) && (q.Upstream == "" || q.Upstream == sum.Upstream) &&
+				(q.Origin == "" || sum.Origin.Matches(q.Origin)) {
 				out = append(out, *sum)
 			}
 		}
@@ -150,6 +153,9 @@ func (sum *SessionSummary) add(e *Event) {
 		sum.Alerts++
 	case e.Kind == KindSessionEnd:
 		sum.Ended = e.Time
+	}
+	if sum.Origin == nil && e.Origin != nil {
+		sum.Origin = &Origin{Store: e.Origin.Store, Host: e.Origin.Host}
 	}
 	if sum.Upstream == "" {
 		sum.Upstream = e.Upstream

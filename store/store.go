@@ -144,6 +144,7 @@ type Store struct {
 	failHook atomic.Pointer[func() error] // tests: fail commits on demand
 
 	id        string        // store id: checkpoints' origin is mcptrail/<id>
+	vkey      string        // verifier key of the signing key; "" without one
 	largeBody int           // compress bodies longer than this (0: never)
 	ckpt      *checkpointer // nil: no signing key; else owned by the writer
 	outage    *outage       // commits failing since; guarded by mu
@@ -199,6 +200,7 @@ func Open(path string, opts Options) (*Store, error) {
 		if vkey, err = VerifierKey(opts.SigningKey); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
+		s.vkey = vkey
 		s.ckpt = &checkpointer{signer: sg, every: uint64(opts.CheckpointEvery), interval: opts.CheckpointInterval}
 		if s.ckpt.every <= 0 {
 			s.ckpt.every = DefaultCheckpointEvery
@@ -359,6 +361,11 @@ func (s *Store) Path() string { return s.path }
 // ID is the store's id, made when the file was created (or migrated): the
 // checkpoints' origin is "mcptrail/" + ID.
 func (s *Store) ID() string { return s.id }
+
+// VerifierKey is the verifier key of the key this store signs its
+// checkpoints with; "" when it signs none. The Kafka sink publishes it
+// beside each checkpoint so that a collector can pin it on first sight.
+func (s *Store) VerifierKey() string { return s.vkey }
 
 // Last is the last assigned seq, 0 when the store is empty.
 func (s *Store) Last() uint64 {

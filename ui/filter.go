@@ -17,6 +17,7 @@ import (
 // sliding window.
 type Filter struct {
 	Agent, Tool, Upstream, Outcome, Class, Task string
+	Origin                                      string // a central store's origin: store id or host (store.Origin.Matches)
 	Since                                       string
 	// Path is a fragment of the resource a call acts on (its key
 	// arguments: path, uri, …), matched in the console since the store
@@ -25,7 +26,7 @@ type Filter struct {
 }
 
 // filterKeys are the filter's fields in chip order.
-var filterKeys = []string{"agent", "tool", "upstream", "outcome", "class", "task", "since", "path"}
+var filterKeys = []string{"agent", "tool", "upstream", "outcome", "class", "task", "origin", "since", "path"}
 
 var (
 	outcomes = []string{store.OutcomeOK, store.OutcomeToolError, store.OutcomeRPCError, store.OutcomeDenied,
@@ -47,6 +48,8 @@ func (f *Filter) field(k string) *string {
 		return &f.Class
 	case "task":
 		return &f.Task
+	case "origin":
+		return &f.Origin
 	case "since":
 		return &f.Since
 	case "path", "key":
@@ -166,7 +169,7 @@ func (f Filter) SinceTime(now time.Time) time.Time {
 // Apply narrows an event query by the filter. Task is not an indexed field
 // of events; it narrows sessions only.
 func (f Filter) Apply(q store.Query, now time.Time) store.Query {
-	q.Agent, q.Tool, q.Upstream, q.Outcome, q.Class = f.Agent, f.Tool, f.Upstream, f.Outcome, f.Class
+	q.Agent, q.Tool, q.Upstream, q.Outcome, q.Class, q.Origin = f.Agent, f.Tool, f.Upstream, f.Outcome, f.Class, f.Origin
 	if t := f.SinceTime(now); !t.IsZero() {
 		q.Since = t
 	}
@@ -211,6 +214,9 @@ func (f Filter) MatchSession(s *store.SessionSummary, now time.Time) bool {
 		return false
 	}
 	if f.Task != "" && (s.Task == nil || (s.Task.ID != f.Task && s.Task.Name != f.Task)) {
+		return false
+	}
+	if f.Origin != "" && !s.Origin.Matches(f.Origin) {
 		return false
 	}
 	if t := f.SinceTime(now); !t.IsZero() && s.LastSeen.Before(t) && s.Started.Before(t) {
