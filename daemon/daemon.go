@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/detect"
 	"github.com/mcptrail/mcptrail/ingest"
@@ -56,6 +57,7 @@ type Daemon struct {
 	detect  *detect.Engine // detections; nil when off (siem.go)
 	sinks   *siem.Manager  // SIEM forwarders; nil without sinks (siem.go)
 	rb      *Rollback      // capture, plans, apply (rollback.go)
+	desk    *approval.Desk // calls held for approval (approvals.go)
 	ops     ops            // metrics and readiness (ops.go)
 	rl      reloader       // SIGHUP reload (reload.go)
 	listen  string
@@ -135,6 +137,10 @@ func start(opts Options) (*Daemon, error) {
 	}
 	d.initMetrics()                           // ops.go
 	if err := d.startRollback(); err != nil { // rollback.go
+		st.Close()
+		return nil, err
+	}
+	if err := d.startApprovals(); err != nil { // approvals.go
 		st.Close()
 		return nil, err
 	}
@@ -316,6 +322,7 @@ func (d *Daemon) close() error {
 		d.httpSrv.Shutdown(ctx)
 		cancel()
 	}
+	d.desk.Close() // what the gateway's sessions did not refuse (wraps' holds)
 	d.closeConsole()
 	d.closeOps() // ops.go
 	// Everything the gateway appended (outcomes of the calls it just

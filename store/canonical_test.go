@@ -47,6 +47,10 @@ func TestCanonicalIsMarshal(t *testing.T) {
 		"refusal": {Kind: KindRefusal, Detail: "unknown token", Refusal: &Refusal{Reason: "auth", Status: 401, RemoteAddr: "::1",
 			HTTPMethod: "POST", Path: "/mcp/x", Origin: "https://e<vil>", Host: "h", SessionID: "s\x1b", Suppressed: 9990}},
 		"empty refusal": {Refusal: &Refusal{}},
+		"approval": {Kind: KindApproved, Call: 7, Authorization: &Authorization{Reviewed: true, Approver: "SHA256:x", Approval: 9},
+			Approval: &Approval{Rule: "writes <fs>", ParamsSHA256: "ab", Policy: "cd", Required: 2, Approvers: []string{"SHA256:a", "user:\x1b"},
+				Deadline: at, Reason: "no \u2028", Resource: []string{"file:/tmp/x"}}},
+		"empty approval": {Approval: &Approval{Approvers: []string{}}},
 	} {
 		t.Run(name, func(t *testing.T) { checkCanonical(t, &e) })
 	}
@@ -80,6 +84,7 @@ func FuzzCanonical(f *testing.F) {
 			e.Authorization = &Authorization{Approver: tool, Time: time.Unix(ns, 0)}
 			e.Principal = &Principal{Verified: flag, Issuer: id}
 			e.Task = &Task{Workflow: method}
+			e.Approval = &Approval{Rule: tool, Approvers: []string{id, detail}, Deadline: time.Unix(0, ns), Required: offset}
 		}
 		if e.compactRaw(false) != nil {
 			return // not JSON: the store refuses it before encoding

@@ -22,6 +22,17 @@ const (
 	KindRollbackStep = "rollback_step"
 	KindBadInput     = "bad_input" // a message that could not be parsed or was too large
 	KindRefusal      = "refusal"   // a request the HTTP gateway turned away (auth, origin, session, version, size, caps)
+
+	// A call an approval rule holds: requested when the gateway holds it
+	// (after its request event, before forwarding), then one decision:
+	// approved (each approver's, the last releasing the call), denied (by
+	// a person, or because the session ended) or expired (nobody decided
+	// in time, or the daemon restarted while it was held). Call names the
+	// held request; Approval says what was decided about which exact params.
+	KindApprovalRequested = "approval_requested"
+	KindApproved          = "approved"
+	KindDenied            = "denied"
+	KindExpired           = "expired"
 )
 
 // Outcomes of a call.
@@ -99,6 +110,9 @@ type Authorization struct {
 	Approver string    `json:"approver,omitempty"`
 	Method   string    `json:"method,omitempty"`
 	Time     time.Time `json:"time,omitzero"`
+	// Approval is the seq of the approved event that released the call,
+	// on the outcome of a call an approval rule held.
+	Approval uint64 `json:"approval,omitempty"`
 }
 
 // Annotations are the tool's hints as advertised by the server's tools/list.
@@ -154,6 +168,8 @@ type Event struct {
 
 	Refusal *Refusal `json:"refusal,omitempty"` // on a refusal: what was turned away
 
+	Approval *Approval `json:"approval,omitempty"` // on approval_requested, approved, denied, expired
+
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
 }
@@ -175,4 +191,19 @@ type Refusal struct {
 	Host       string `json:"host,omitempty"`       // the Host header
 	SessionID  string `json:"session_id,omitempty"` // the Mcp-Session-Id the client sent
 	Suppressed int64  `json:"suppressed,omitempty"` // on a summary: refusals not recorded one by one
+}
+
+// Approval is what an approval event says about the call it holds (the
+// event's Call). ParamsSHA256 and Policy bind a decision to that exact
+// call: the SHA-256 of its params as sent (canonical JSON, before
+// redaction) and the version of the approval rules it was held under.
+type Approval struct {
+	Rule         string    `json:"rule"`
+	ParamsSHA256 string    `json:"params_sha256"`
+	Policy       string    `json:"policy"`
+	Required     int       `json:"required,omitempty"`  // approvals needed to release the call
+	Approvers    []string  `json:"approvers,omitempty"` // identities that approved so far (SHA256:… key fingerprints, user:NAME)
+	Deadline     time.Time `json:"deadline,omitzero"`   // when an undecided call expires
+	Reason       string    `json:"reason,omitempty"`    // a denial's reason, as its approver gave it
+	Resource     []string  `json:"resource,omitempty"`  // what the call would change, by its rollback rule's keys
 }
