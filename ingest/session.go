@@ -464,10 +464,10 @@ func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Over
 			return nil, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: call refused: "+herr.Error()), errRefused
 		}
 		p.prestate = ev.Prestate
-		if s.hooks.Approve != nil {
-			if h := s.hooks.Approve(ev, m.Params, s.ServerName()); h != nil {
-				return s.hold(p, h, raw, inBatch) // approve.go
-			}
+	}
+	if from == store.FromClient && m.Method == "tools/call" && s.hooks.Approve != nil {
+		if h := s.hooks.Approve(ev, m.Params, s.ServerName()); h != nil {
+			return s.hold(p, h, raw, inBatch) // approve.go
 		}
 	}
 	if reply := s.admit(p, from); reply != nil {
