@@ -253,3 +253,60 @@ func TestApprovalDaemonKilledWhileHeld(t *testing.T) {
 		t.Fatalf("verify: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
 }
+
+// The HTTP gateway holds a call in the POST that carries it: a 2025-era
+// client (go-sdk, with a session) whose call is approved, and a
+// 2026-07-28 client (no session) whose call is denied.
+func TestApprovalServeFilesystem(t *testing.T) {
+	t.Parallel()
+	ctx := scenarioContext(t)
+	server := nodeServer(t, "mcp-server-filesystem")
+	root := t.TempDir()
+	in := newInstance(t)
+	in.WriteConfig(t, approvalRules)
+	d := in.Serve(t, "--upstream", "filesystem=stdio:"+server+" "+root)
+
+	client := mcp.NewClient(&mcp.Implementation{Name: "approval-http", Version: "1"}, nil)
+	cs := connect(t, ctx, client, &mcp.StreamableClientTransport{Endpoint: d.Endpoint("filesystem")}, nil)
+	notes := filepath.Join(root, "notes.txt")
+	call := callAsync(ctx, cs, "write_file", map[string]any{"path": notes, "content": "over http\n"})
+	held := waitHeld(t, in, 1)
+	if _, err := os.Stat(notes); !os.IsNotExist(err) {
+		t.Fatalf("the file exists while its write is held: %v", err)
+	}
+	in.MustRun(t, "approve", strconv.FormatUint(held[0].Seq, 10))
+	if r := <-call; r.err != nil || r.res.IsError {
+		t.Fatalf("the approved call: %v %+v", r.err, r.res)
+	}
+	if data, err := os.ReadFile(notes); err != nil || string(data) != "over http\n" {
+		t.Fatalf("the approved write: %q %v", data, err)
+	}
+
+	// 2026-07-28: one POST, no session; the answer to it is the denial.
+	modern := newRawHTTP(d.Endpoint("filesystem"))
+	other := filepath.Join(root, "other.txt")
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"write_file","arguments":{"path":%q,"content":"no"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"modern-client","version":"1.0"}}}}`, other)
+	answer := make(chan []RawMessage, 1)
+	go func() {
+		req := modern.request(ctx, "POST", body, "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+		resp, err := modern.client.Do(req)
+		if err != nil {
+			answer <- nil
+			return
+		}
+		answer <- readAllMessages(t, resp)
+	}()
+	held = waitHeld(t, in, 1)
+	in.MustRun(t, "deny", strconv.FormatUint(held[0].Seq, 10), "--reason", "modern clients may not write")
+	msgs := <-answer
+	if len(msgs) != 1 || msgs[0].Error == nil || !strings.Contains(msgs[0].Error.Message, "modern clients may not write") {
+		t.Fatalf("the 2026-07-28 client's answer: %+v", msgs)
+	}
+	if _, err := os.Stat(other); !os.IsNotExist(err) {
+		t.Fatalf("a denied write happened: %v", err)
+	}
+	if res := in.Run(t, "verify"); res.Code != 0 {
+		t.Fatalf("verify: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+}
