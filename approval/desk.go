@@ -242,7 +242,7 @@ func (d *Desk) Decide(seq uint64, hash string, who Approver, approve bool, reaso
 	}
 	if slices.Contains(t.p.Approvers, who.ID) {
 		d.mu.Unlock()
-		return nil, fmt.Errorf("%s has already approved this call; it needs %d distinct approvers", who.ID, t.p.Required)
+		return nil, fmt.Errorf("already approved by %s: it needs %d distinct approvers", who.ID, t.p.Required)
 	}
 	t.p.Approvers = append(t.p.Approvers, who.ID)
 	last := len(t.p.Approvers) >= t.p.Required

@@ -130,7 +130,7 @@ func TestDeskTwoApproversNeedTwoKeys(t *testing.T) {
 	if _, err := f.desk.Decide(req.Seq, "", alice, true, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.desk.Decide(req.Seq, "", alice, true, ""); err == nil || !strings.Contains(err.Error(), "already approved") {
+	if _, err := f.desk.Decide(req.Seq, "", alice, true, ""); err == nil || !strings.Contains(err.Error(), "already approved by SHA256:alice") {
 		t.Fatalf("the same key twice: %v", err)
 	}
 	select {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/store"
+	"github.com/mcptrail/mcptrail/ui"
 )
 
 // startApprovals compiles the config's approval rules, ends the holds a
@@ -41,6 +42,15 @@ func (d *Daemon) startApprovals() error {
 		d.log.Info("approval rules loaded", "rules", len(p.Rules), "policy", p.Version)
 	}
 	return nil
+}
+
+// consoleApprovals is the desk the SSH console decides with (nil, not a
+// typed nil, when there is none).
+func (d *Daemon) consoleApprovals() ui.Approvals {
+	if d.desk == nil {
+		return nil
+	}
+	return d.desk
 }
 
 // Desk is the daemon's approval desk.

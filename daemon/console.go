@@ -156,7 +156,8 @@ func (d *Daemon) consoleHandler(c *console) wish.Middleware {
 				OnAction: func(action, detail string) {
 					log.Info("console action", "action", action, "detail", detail)
 				},
-				Rollback: d.consoleRollback(), // rollback.go
+				Rollback:  d.consoleRollback(),  // rollback.go
+				Approvals: d.consoleApprovals(), // approvals.go
 			})
 			p := tea.NewProgram(app, tea.WithInput(s), tea.WithOutput(out), tea.WithAltScreen(), tea.WithoutSignalHandler())
 			done := make(chan struct{})

@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcptrail/mcptrail/approval"
+	"github.com/mcptrail/mcptrail/internal/testkit"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -305,6 +306,104 @@ func TestApprovalServeFilesystem(t *testing.T) {
 	}
 	if _, err := os.Stat(other); !os.IsNotExist(err) {
 		t.Fatalf("a denied write happened: %v", err)
+	}
+	if res := in.Run(t, "verify"); res.Code != 0 {
+		t.Fatalf("verify: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+}
+
+// Decided in the console over OpenSSH: a viewer cannot approve, two
+// approvals need two operator keys, a denial carries the key and reason;
+// every console rings and counts the held call.
+func TestApprovalOverSSH(t *testing.T) {
+	requireTool(t, "ssh", "openssh-client")
+	t.Parallel()
+	ctx := scenarioContext(t)
+	in := newInstance(t)
+	keys := t.TempDir()
+	op1, op2, viewer := testkit.NewSSHKey(t, keys, "op1"), testkit.NewSSHKey(t, keys, "op2"), testkit.NewSSHKey(t, keys, "viewer")
+	authorized := "environment=\"MCPTRAIL_ROLE=operator\" " + op1.Authorized + " alice\n" +
+		"environment=\"MCPTRAIL_ROLE=operator\" " + op2.Authorized + " bob\n" + viewer.Authorized + " carol\n"
+	if err := os.WriteFile(filepath.Join(in.Home, "authorized_keys"), []byte(authorized), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in.WriteConfig(t, `approvals:
+  - name: two-person-writes
+    tool: write_file
+    require: approval
+    approvers: 2
+    timeout: 2m
+`)
+	port := freePort(t)
+	in.Serve(t, "--ssh", "127.0.0.1:"+port)
+	root := t.TempDir()
+	cs := fsClient(t, ctx, in, root)
+	notes := filepath.Join(root, "notes.txt")
+
+	v := openSSH(t, port, viewer)
+	v.waitFor("viewer · " + viewer.Fingerprint)
+	call := callAsync(ctx, cs, "write_file", map[string]any{"path": notes, "content": "two keys\n"})
+	held := waitHeld(t, in, 1)
+	v.waitFor("1 held")
+	if !strings.Contains(v.raw(), "\a") {
+		t.Errorf("the viewer's console did not ring for the held call")
+	}
+	v.send("P")
+	v.waitFor("two-person-writes")
+	v.send("a")
+	v.waitFor("only operators decide held calls")
+
+	a := openSSH(t, port, op1)
+	a.waitFor("1 held")
+	a.send("P")
+	a.waitFor(`"content": "two keys\n"`)
+	a.send("a")
+	a.waitFor("1 of 2 approvals, still held")
+	a.send("a")
+	a.waitFor("already approved by")
+	if _, err := os.Stat(notes); !os.IsNotExist(err) {
+		t.Fatalf("released after one key: %v", err)
+	}
+	b := openSSH(t, port, op2)
+	b.waitFor("1 held")
+	b.send("P")
+	b.waitFor("two-person-writes")
+	b.send("a")
+	b.waitFor("released")
+	if r := <-call; r.err != nil || r.res.IsError {
+		t.Fatalf("the approved call: %v %+v", r.err, r.res)
+	}
+	if data, err := os.ReadFile(notes); err != nil || string(data) != "two keys\n" {
+		t.Fatalf("the approved write: %q %v", data, err)
+	}
+
+	// A denial from the console: the agent reads who and why.
+	other := filepath.Join(root, "other.txt")
+	call = callAsync(ctx, cs, "write_file", map[string]any{"path": other, "content": "no"})
+	second := waitHeld(t, in, 1)
+	a.waitFor("write_file 0/2") // the desk lists it
+	a.send("x")
+	a.send("not this one", "\r")
+	a.waitFor("denied call")
+	r := <-call
+	if r.err == nil || !strings.Contains(r.err.Error(), "denied by "+op1.Fingerprint) || !strings.Contains(r.err.Error(), "not this one") {
+		t.Fatalf("the denied call's client got %v", r.err)
+	}
+	if _, err := os.Stat(other); !os.IsNotExist(err) {
+		t.Fatalf("a denied write happened: %v", err)
+	}
+
+	var approvers []string
+	for _, e := range in.Export(t) {
+		if e.Call == held[0].Seq && e.Kind == store.KindApproved {
+			approvers = append(approvers, e.Authorization.Approver)
+		}
+		if e.Call == second[0].Seq && e.Kind == store.KindDenied && e.Authorization.Approver != op1.Fingerprint {
+			t.Errorf("the denial names %q", e.Authorization.Approver)
+		}
+	}
+	if strings.Join(approvers, ",") != op1.Fingerprint+","+op2.Fingerprint {
+		t.Errorf("approvals recorded by %v, want %s then %s", approvers, op1.Fingerprint, op2.Fingerprint)
 	}
 	if res := in.Run(t, "verify"); res.Code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)

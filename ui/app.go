@@ -48,6 +48,8 @@ type Options struct {
 	// Rollback plans and applies reversals (the daemon's service); nil on
 	// an evidence file, where r only queues marks.
 	Rollback Rollback
+	// Approvals is the daemon's approval desk (approvals.go); nil: none.
+	Approvals Approvals
 }
 
 // Input modes of the bottom line.
@@ -88,6 +90,9 @@ type App struct {
 	width       int
 	height      int
 	quitting    bool
+
+	heldCount int    // calls held for approval (approvals.go)
+	heldSeen  uint64 // the newest approval_requested the bell rang for
 }
 
 // New makes a console on opts.Source.
@@ -122,7 +127,7 @@ func New(opts Options) *App {
 		Src: opts.Source, SourceLabel: opts.SourceLabel, Identity: opts.Identity,
 		Clipboard: opts.Clipboard, Term: opts.Term,
 		Now: opts.Now, Loc: opts.Location, PageSize: opts.PageSize, onAction: opts.OnAction,
-		Marks: &Marks{}, ids: new(atomic.Int64), Rollback: opts.Rollback,
+		Marks: &Marks{}, ids: new(atomic.Int64), Rollback: opts.Rollback, Approvals: opts.Approvals,
 	}
 	c.setTheme(theme)
 	in := textinput.New()
@@ -152,7 +157,7 @@ func (a *App) styleHelp() {
 }
 
 func (a *App) Init() tea.Cmd {
-	return tea.Batch(a.top().Init(), sampleVocab(a.c.Src))
+	return tea.Batch(a.top().Init(), sampleVocab(a.c.Src), a.watchApprovals())
 }
 
 func (a *App) top() screen { return a.stack[len(a.stack)-1] }
@@ -211,6 +216,9 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		a.toast, a.toastErr = show(msg.text), msg.err // may quote the record or an error about it
 		id := a.toastID
 		return a, tea.Tick(6*time.Second, func(time.Time) tea.Msg { return clearToast{id} })
+	case approvalsTick:
+		_, cmd := a.top().Update(msg)
+		return a, tea.Batch(cmd, a.watchApprovals())
 	case clearToast:
 		if msg.id == a.toastID {
 			a.toast = ""
@@ -378,6 +386,11 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Alerts):
 		if _, ok := top.(*alertsScreen); !ok {
 			return a, push(newAlerts(a.c))
+		}
+		return a, nil
+	case key.Matches(msg, k.Desk):
+		if _, ok := top.(*deskScreen); !ok {
+			return a, push(newDesk(a.c))
 		}
 		return a, nil
 	case key.Matches(msg, k.Queue):
@@ -619,6 +632,9 @@ func (a *App) View() string {
 	var right []string
 	if a.c.Follow {
 		right = append(right, "● FOLLOW")
+	}
+	if b := a.heldBadge(); b != "" {
+		right = append(right, b)
 	}
 	if n := a.c.Marks.Len(); n > 0 {
 		right = append(right, fmt.Sprintf("%s %d queued", themes.MarkGlyph, n))

@@ -109,6 +109,8 @@ type Common struct {
 	// Rollback builds and applies plans (rollback.go); nil on a console
 	// that reads a store file.
 	Rollback Rollback
+	// Approvals is the approval desk (approvals.go); nil: none.
+	Approvals Approvals
 
 	ids      *atomic.Int64
 	onAction func(action, detail string)

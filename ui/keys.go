@@ -18,6 +18,7 @@ type KeyMap struct {
 	ChipLeft, ChipRight, Unset key.Binding
 	Apply                      key.Binding // A: apply the rollback plan on screen (rollback.go)
 	History, Older, Newer      key.Binding // H, [ and ]: a resource's history (history.go)
+	Desk, Approve, Deny        key.Binding // P opens the approval desk; a and x decide there (approvals.go)
 }
 
 // DefaultKeyMap is the contract's keys plus a few extras.
@@ -54,12 +55,15 @@ func DefaultKeyMap() *KeyMap {
 		History:   key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "resource history")),
 		Older:     key.NewBinding(key.WithKeys("["), key.WithHelp("[", "older version")),
 		Newer:     key.NewBinding(key.WithKeys("]"), key.WithHelp("]", "newer version")),
+		Desk:      key.NewBinding(key.WithKeys("P"), key.WithHelp("P", "approvals")),
+		Approve:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "approve")),
+		Deny:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "deny")),
 	}
 }
 
 // global are the keys every screen honors; they close the full help.
 func (k *KeyMap) global() []key.Binding {
-	return []key.Binding{k.Search, k.Filter, k.Follow, k.Alerts, k.Queue, k.Yank, k.Theme, k.Help, k.Quit}
+	return []key.Binding{k.Search, k.Filter, k.Follow, k.Alerts, k.Queue, k.Desk, k.Yank, k.Theme, k.Help, k.Quit}
 }
 
 // navigation are the movement keys of list screens.
