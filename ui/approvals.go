@@ -68,7 +68,7 @@ func (a *App) heldBadge() string {
 	if a.heldCount == 0 {
 		return ""
 	}
-	return a.c.Styles.Error.Render(fmt.Sprintf("⏸ %d held", a.heldCount))
+	return a.c.Styles.Error.Render(fmt.Sprintf("⏸ %d held (P)", a.heldCount))
 }
 
 // Messages of the desk.

@@ -63,7 +63,7 @@ func DefaultKeyMap() *KeyMap {
 
 // global are the keys every screen honors; they close the full help.
 func (k *KeyMap) global() []key.Binding {
-	return []key.Binding{k.Search, k.Filter, k.Follow, k.Alerts, k.Queue, k.Desk, k.Yank, k.Theme, k.Help, k.Quit}
+	return []key.Binding{k.Search, k.Filter, k.Follow, k.Alerts, k.Queue, k.Yank, k.Theme, k.Help, k.Quit}
 }
 
 // navigation are the movement keys of list screens.
