@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -190,6 +191,11 @@ func TestDeskTimeoutCancelAndRecover(t *testing.T) {
   timeout: 1s
 `)
 	req, _, h := f.request("/tmp/x")
+	select {
+	case <-h.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a call held with a 1s timeout still waits after 30s")
+	}
 	if _, err := h.Wait(); err == nil || !strings.Contains(err.Error(), "no approval within 1s") {
 		t.Fatalf("timed out with %v", err)
 	}
@@ -246,3 +252,4 @@ func compileYAML(t testing.TB, src string) *Policy {
 	}
 	return p
 }
+

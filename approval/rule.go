@@ -217,8 +217,9 @@ func minuteOfDay(s string) (int, error) {
 }
 
 // Match returns the first rule that holds req (a recorded tools/call
-// request), or nil. A rule whose condition cannot be evaluated holds the
-// call: a rule that errs must not let a dangerous call through.
+// request), or nil. The rules language is total (a missing member is null,
+// a function given the wrong kind of value returns null), so a condition
+// does not fail at run time; if one ever did, it would hold the call.
 func (p *Policy) Match(req *store.Event, now time.Time) *Rule {
 	if p == nil {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -51,6 +52,9 @@ func TestStdioHeldCall(t *testing.T) {
 	gates := make(chan *gate, 4)
 	in, out, sess, _ := startPumpHooks(t, st, holdWrites(gates), Limits{})
 	c := rawClient{in: in, out: bufio.NewReader(out)}
+	// Runs before startPump's cleanup: a failed test leaves answers
+	// unread, which must not keep the pump from ending.
+	t.Cleanup(func() { go io.Copy(io.Discard, c.out) })
 	c.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	c.recv(t)
 	c.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
