@@ -252,4 +252,3 @@ func compileYAML(t testing.TB, src string) *Policy {
 	}
 	return p
 }
-
