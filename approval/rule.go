@@ -91,11 +91,12 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // Rule is a compiled RuleConfig.
 type Rule struct {
 	RuleConfig
-	when       *rollback.Condition
-	from, to   int // minutes of the day; from == to == -1: any time
-	timeout    time.Duration
-	approvers  int
-	approvedBy []string
+	upstream, tool, class, agent, principal, task names
+	when                                          *rollback.Condition
+	from, to                                      int // minutes of the day; from == to == -1: any time
+	timeout                                       time.Duration
+	approvers                                     int
+	approvedBy                                    []string
 }
 
 // Policy is the compiled rules and their version.
@@ -164,6 +165,8 @@ func compile(c RuleConfig) (*Rule, *fieldErr) {
 			return nil, &fieldErr{"class", fmt.Sprintf("class %q: want read, write, delete or unknown", cl)}
 		}
 	}
+	r.upstream, r.tool, r.class = compileNames(c.Upstream), compileNames(c.Tool), compileNames(c.Class)
+	r.agent, r.principal, r.task = compileNames(c.Agent), compileNames(c.Principal), compileNames(c.Task)
 	if c.When != "" {
 		w, err := rollback.ParseCondition(c.When)
 		if err != nil {
@@ -243,8 +246,9 @@ func (r *Rule) matches(req *store.Event, now time.Time) bool {
 	if t := req.Task; t != nil {
 		task = t.ID
 	}
-	if !matchAny(r.Upstream, req.Upstream) || !matchAny(r.Tool, req.Tool) || !matchAny(r.Class, req.Class) ||
-		!(matchAny(r.Agent, agentID) || matchAny(r.Agent, agentName)) || !matchAny(r.Principal, principal) || !matchAny(r.Task, task) {
+	// The tool first: most rules name one, and most calls are of another.
+	if !r.tool.match(req.Tool) || !r.upstream.match(req.Upstream) || !r.class.match(req.Class) ||
+		!(r.agent.match(agentID) || r.agent.match(agentName)) || !r.principal.match(principal) || !r.task.match(task) {
 		return false
 	}
 	if r.from >= 0 {
@@ -264,12 +268,32 @@ func (r *Rule) matches(req *store.Event, now time.Time) bool {
 	return true
 }
 
-// matchAny: no patterns match anything; else v must match one.
-func matchAny(pats Patterns, v string) bool {
-	if len(pats) == 0 {
+// names is a compiled Patterns: exact names in a set, patterns with
+// path.Match's metacharacters tried one by one. A call no rule names costs
+// a map lookup per rule, not a pattern match per name.
+type names struct {
+	any   bool // no patterns: everything matches
+	exact map[string]bool
+	globs []string
+}
+
+func compileNames(pats Patterns) names {
+	n := names{any: len(pats) == 0, exact: map[string]bool{}}
+	for _, p := range pats {
+		if strings.ContainsAny(p, `*?[\`) {
+			n.globs = append(n.globs, p)
+		} else {
+			n.exact[p] = true
+		}
+	}
+	return n
+}
+
+func (n names) match(v string) bool {
+	if n.any || n.exact[v] {
 		return true
 	}
-	for _, p := range pats {
+	for _, p := range n.globs {
 		if ok, _ := path.Match(p, v); ok {
 			return true
 		}
