@@ -352,6 +352,9 @@ func (d *Desk) log() *slog.Logger {
 // Close refuses every held call (the daemon is stopping): recorded as
 // expired, never forwarded.
 func (d *Desk) Close() {
+	if d == nil {
+		return
+	}
 	d.mu.Lock()
 	ts := make([]*ticket, 0, len(d.held))
 	for _, t := range d.held {

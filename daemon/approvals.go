@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/mcptrail/mcptrail/approval"
+	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/mcptrail/mcptrail/ui"
 )
@@ -37,11 +38,31 @@ func (d *Daemon) startApprovals() error {
 		d.log.Warn("approvals: calls held when the daemon last stopped were ended as expired (never forwarded)", "calls", n)
 	}
 	d.desk = desk
+	// Hooked even without rules, so that a reload can add some: a call
+	// then costs the desk one atomic load.
+	d.hooks.Approve = desk.Approve
 	if p != nil {
-		d.hooks.Approve = desk.Approve
 		d.log.Info("approval rules loaded", "rules", len(p.Rules), "policy", p.Version)
 	}
 	return nil
+}
+
+// reloadApprovals puts the reloaded approval rules in force (Validate has
+// compiled them once already). Calls held under the old rules stay held,
+// and can only be denied: an approval binds to the policy it was asked under.
+func (d *Daemon) reloadApprovals(cfg *config.Config) {
+	p, err := approval.Compile(cfg.Approvals)
+	if err != nil || d.desk == nil {
+		return
+	}
+	if old := d.desk.Policy(); (old == nil) != (p == nil) || (p != nil && old.Version != p.Version) {
+		version := ""
+		if p != nil {
+			version = p.Version
+		}
+		d.log.Info("reload: approval rules", "rules", len(cfg.Approvals), "policy", version, "held_now", d.desk.Count())
+	}
+	d.desk.SetPolicy(p)
 }
 
 // consoleApprovals is the desk the SSH console decides with (nil, not a
