@@ -12,6 +12,7 @@ import (
 	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/internal/termsafe"
+	"github.com/mcptrail/mcptrail/ui"
 )
 
 // cmdApprovals is `mcptrail approvals [--json]`: the calls an approval
@@ -106,6 +107,15 @@ func cmdDecide(name string, approve bool, args []string, stdout io.Writer) error
 		fmt.Fprintf(stdout, "approved call %d (%s): %d of %d approvals, still held\n", seq, termsafe.Line(p.Tool), len(p.Approvers), p.Required)
 	default:
 		fmt.Fprintf(stdout, "approved call %d (%s): released\n", seq, termsafe.Line(p.Tool))
+	}
+	return nil
+}
+
+// consoleApprovals is the desk of `mcptrail ui` through the daemon; none
+// on a store file (nil, not a typed nil).
+func consoleApprovals(r daemon.Reader) ui.Approvals {
+	if c, ok := r.(*daemon.Client); ok {
+		return daemon.ClientDesk{C: c}
 	}
 	return nil
 }

@@ -74,6 +74,7 @@ func runConsole(r daemon.Reader, label, via, theme string, stdout io.Writer) err
 		Term:        os.Getenv("TERM"),
 		Location:    time.Local,
 		Rollback:    consoleRollback(r), // cmd_rollback.go
+		Approvals:   consoleApprovals(r),
 	})
 	_, err := tea.NewProgram(app, tea.WithAltScreen(), tea.WithOutput(f)).Run()
 	if err != nil {

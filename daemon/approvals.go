@@ -194,3 +194,22 @@ func (c *Client) ApprovalDecide(a DecideArgs) (*approval.Pending, error) {
 	}
 	return &r, nil
 }
+
+// ClientDesk is the daemon's desk as `mcptrail ui` reaches it over the
+// socket (ui.Approvals). Decisions are the daemon's local user's, whoever
+// the console says it is: only that user (and root) can open the socket.
+type ClientDesk struct{ C *Client }
+
+// Pending lists the held calls; none when the daemon cannot be asked.
+func (d ClientDesk) Pending() []approval.Pending {
+	list, err := d.C.Approvals()
+	if err != nil {
+		return nil
+	}
+	return list
+}
+
+// Decide approves or denies a held call as the daemon's local user.
+func (d ClientDesk) Decide(seq uint64, hash string, _ approval.Approver, approve bool, reason string) (*approval.Pending, error) {
+	return d.C.ApprovalDecide(DecideArgs{Seq: seq, ParamsSHA256: hash, Approve: approve, Reason: reason})
+}
