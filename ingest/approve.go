@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/mcptrail/mcptrail/store"
@@ -79,6 +81,30 @@ func (s *Session) settle(p *pending, h Hold, k string, raw []byte) (fwd, reply [
 		return nil, reply, errRefused
 	}
 	return raw, nil, nil
+}
+
+// whileHeld arranges that the client's calls among ids still held when ctx
+// ends (an HTTP client closed the request that carries them) are refused
+// then: an approval given after the client left must not run a call nobody
+// waits for. The returned stop ends the arrangement.
+func (s *Session) whileHeld(ctx context.Context, ids []json.RawMessage) (stop func() bool) {
+	if s.hooks.Approve == nil || len(ids) == 0 {
+		return func() bool { return false }
+	}
+	return context.AfterFunc(ctx, func() {
+		for _, id := range ids {
+			k := key(store.FromClient, id)
+			s.mu.Lock()
+			hc := s.held[k]
+			delete(s.held, k)
+			s.mu.Unlock()
+			if hc != nil {
+				const reason = "the client closed its request while the call waited for approval"
+				hc.h.Cancel(reason)
+				s.outcome(hc.p, store.FromClient, store.OutcomeCancelled, nil, nil, reason)
+			}
+		}
+	})
 }
 
 // errSettled: a held call that Close or its cancellation ended while it

@@ -2,11 +2,15 @@ package ingest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -114,5 +118,58 @@ func TestStdioHeldCall(t *testing.T) {
 	}
 	if strings.Contains(outcomes["3"].Detail, "denied by") == false {
 		t.Errorf("the denied outcome's detail %q", outcomes["3"].Detail)
+	}
+}
+
+// TestHTTPHeldCallWithdrawnWithItsRequest: over HTTP a held call lives in
+// the POST that carries it; a client that closes that request withdraws
+// the call (the hold is refused, outcome cancelled), so a later approval
+// cannot run a call nobody waits for. Both eras: a 2025 session through the
+// proxy and a 2026-07-28 stateless call to a stdio child.
+func TestHTTPHeldCallWithdrawnWithItsRequest(t *testing.T) {
+	for _, tc := range []struct{ up, version string }{{"web", "2025-11-25"}, {"local", ""}} {
+		t.Run(tc.up, func(t *testing.T) {
+			gates := make(chan *gate, 2)
+			f := newHTFixture(t, func(o *HTTPOptions) {
+				o.Hooks.Approve = func(ev *store.Event, params json.RawMessage, _ string) Hold {
+					if ev.Tool != "echo" || !strings.Contains(string(params), "hold me") {
+						return nil
+					}
+					g := newGate()
+					gates <- g
+					return g
+				}
+			})
+			c := f.connect(t, tc.up, tc.version, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hold me"}})
+				done <- err
+			}()
+			g := <-gates
+			cancel()
+			select {
+			case r := <-g.cancelled:
+				// A 2025 client also sends notifications/cancelled, which may come first.
+				if !strings.Contains(r, "closed its request") && !strings.Contains(r, "cancelled the call") {
+					t.Fatalf("the hold ended with %q", r)
+				}
+			case <-time.After(20 * time.Second):
+				g.decided <- errors.New("test over") // let the handler go
+				t.Fatal("the client closed its request and the call is still held")
+			}
+			if err := <-done; err == nil {
+				t.Fatal("the withdrawn call returned a result")
+			}
+			eventually(t, "the cancelled outcome", func() bool {
+				got := outcomes(f.events(t), "echo")
+				return len(got) == 1 && got[0] == store.OutcomeCancelled
+			})
+			// Calls no rule holds go on.
+			if got := resultText(c.call(t, "echo", map[string]any{"text": "free"}, nil)); got != "free" {
+				t.Errorf("echo = %q", got)
+			}
+		})
 	}
 }
