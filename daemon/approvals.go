@@ -109,6 +109,9 @@ type DecideArgs struct {
 // ApprovalWait holds a wrap's call (by the seq its request was recorded
 // with) if the daemon's rules hold it, and answers once it is decided.
 func (s *service) ApprovalWait(a *HoldArgs, r *HoldReply) error {
+	if len(a.ParamsSHA256) != 64 || strings.Trim(a.ParamsSHA256, "0123456789abcdef") != "" {
+		return errors.New("the params hash is not a hex SHA-256")
+	}
 	if err := s.d.store.Flush(); err != nil {
 		return err
 	}

@@ -51,6 +51,9 @@ func TestApprovalsOverTheSocket(t *testing.T) {
 	}
 
 	seq, hash := request()
+	if _, _, err := c.ApprovalWait(seq, "", ""); err == nil || !strings.Contains(err.Error(), "not a hex SHA-256") {
+		t.Fatalf("a hold without a params hash: %v", err)
+	}
 	ch := wait(seq, hash)
 	if _, err := (ClientDesk{c}).Decide(seq, strings.Repeat("0", 64), approval.Approver{}, true, ""); err == nil || !strings.Contains(err.Error(), "params hash") {
 		t.Fatalf("approved other params: %v", err)
