@@ -107,6 +107,13 @@ var complCmds = []complCmd{
 	{name: "rollback history", help: "history of what a call changed", flags: []complFlag{
 		{name: "json", help: "print JSON", isBool: true},
 	}},
+	{name: "approvals", help: "calls held for approval", flags: []complFlag{
+		{name: "json", help: "print JSON lines", isBool: true},
+	}},
+	{name: "approve", help: "approve a held call (SEQ)"},
+	{name: "deny", help: "deny a held call (SEQ)", flags: []complFlag{
+		{name: "reason", help: "why: recorded, and read by the agent"},
+	}},
 	{name: "config", help: "config file tools", subs: []string{"check"}},
 	{name: "config check", help: "validate a config file", files: true},
 	{name: "completion", help: "shell completion script", args: []string{"bash", "zsh", "fish"}},

@@ -76,6 +76,7 @@ func runConsole(r daemon.Reader, label, via, theme string, stdout io.Writer) err
 		Location:    time.Local,
 		Rollback:    consoleRollback(r), // cmd_rollback.go
 		Rules:       consoleRules(),
+		Approvals:   consoleApprovals(r),
 	})
 	_, err := tea.NewProgram(app, tea.WithAltScreen(), tea.WithOutput(f)).Run()
 	if err != nil {

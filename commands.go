@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/ingest"
@@ -75,6 +76,10 @@ func cmdWrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	limits := ingest.Limits{MaxMessageBytes: cfg.MaxMessageBytes, MaxDepth: cfg.MaxDepth, CallTimeout: time.Duration(cfg.CallTimeout)}
 	hooks := ingest.Hooks{Redact: func(raw json.RawMessage) json.RawMessage { out, _ := red.JSON(raw); return out }}
 	info.StartParams = rollbackWrap(argv, &hooks, client, stderr) // cmd_rollback.go: pre-state capture
+	if p, err := approval.Compile(cfg.Approvals); err == nil && p != nil {
+		// Held calls wait in the daemon's desk; calls no rule holds never ask it.
+		hooks.Approve = (&approval.Remote{Policy: p, Desk: client}).Approve
+	}
 	sess := ingest.NewSession(info, client, hooks, limits, nil)
 	env := []string{"MCPTRAIL_HOME=" + home()}
 	if exe, err := os.Executable(); err == nil {

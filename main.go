@@ -60,6 +60,9 @@ Usage:
   mcptrail rollback show    PLAN_ID [--json]
   mcptrail rollback apply   PLAN_ID [--yes] [--json]
   mcptrail rollback history SEQ [--json]
+  mcptrail approvals [--json]
+  mcptrail approve SEQ
+  mcptrail deny    SEQ --reason TEXT
   mcptrail config check [FILE]
   mcptrail completion bash|zsh|fish
   mcptrail --version
@@ -137,6 +140,12 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdConfig(rest, stdout)
 	case "rollback":
 		return cmdRollback(rest, stdin, stdout, stderr) // cmd_rollback.go
+	case "approvals":
+		return cmdApprovals(rest, stdout) // cmd_approvals.go
+	case "approve":
+		return cmdDecide("approve", true, rest, stdout)
+	case "deny":
+		return cmdDecide("deny", false, rest, stdout)
 	case "completion":
 		return cmdCompletion(rest, stdout) // cmd_completion.go
 	case "--version", "-version", "version":

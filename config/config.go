@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/collect"
 	"github.com/mcptrail/mcptrail/detect"
 	"github.com/mcptrail/mcptrail/ingest/identity"
@@ -57,6 +58,9 @@ type Config struct {
 	Metrics                 Metrics             `yaml:"metrics"`    // Prometheus listener (docs/metrics.md)
 	Tracing                 Tracing             `yaml:"tracing"`    // OpenTelemetry spans (docs/tracing.md)
 	Collect                 Collect             `yaml:"collect"`    // a fleet's central collector (docs/fleet.md)
+	// Approvals are the rules that hold a tools/call until a person
+	// approves it (docs/approvals.md); none by default.
+	Approvals []approval.RuleConfig `yaml:"approvals"`
 }
 
 // Collect makes this instance the central collector of a fleet: it
@@ -362,6 +366,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
 		return errAt(fmt.Sprintf("tracing: sample_ratio %v: want 0 to 1", c.Tracing.SampleRatio), "tracing", "sample_ratio")
+	}
+	if _, err := approval.Compile(c.Approvals); err != nil {
+		var re *approval.RuleError
+		if errors.As(err, &re) {
+			return errAt(err.Error(), "approvals", strconv.Itoa(re.Index), re.Field)
+		}
+		return errAt(err.Error(), "approvals")
 	}
 	if c.Durability != "strict" && c.Durability != "batch" {
 		return errAt(fmt.Sprintf("durability %q: want strict or batch", c.Durability), "durability")

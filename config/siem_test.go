@@ -30,7 +30,7 @@ detections:
 		t.Fatal(err)
 	}
 	rules, err := c.Detections.Load()
-	if err != nil || len(rules) != 3 || rules[1].Schedule.Timezone != "Europe/Paris" {
+	if err != nil || len(rules) != 5 || rules[1].Schedule.Timezone != "Europe/Paris" {
 		t.Fatalf("rules %+v, %v", rules, err)
 	}
 	for _, tc := range []struct{ body, want string }{

@@ -156,8 +156,9 @@ func (d *Daemon) consoleHandler(c *console) wish.Middleware {
 				OnAction: func(action, detail string) {
 					log.Info("console action", "action", action, "detail", detail)
 				},
-				Rollback: d.consoleRollback(), // rollback.go
-				Rules:    d.consoleRules(),
+				Rollback:  d.consoleRollback(), // rollback.go
+				Rules:     d.consoleRules(),
+				Approvals: d.consoleApprovals(), // approvals.go
 			})
 			p := tea.NewProgram(app, tea.WithInput(s), tea.WithOutput(out), tea.WithAltScreen(), tea.WithoutSignalHandler())
 			done := make(chan struct{})

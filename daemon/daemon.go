@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/detect"
 	"github.com/mcptrail/mcptrail/ingest"
@@ -58,6 +59,7 @@ type Daemon struct {
 	sinks     *siem.Manager      // SIEM forwarders; nil without sinks (siem.go)
 	collector *collect.Collector // the fleet collector; nil unless collect.url is set (collect.go)
 	rb        *Rollback          // capture, plans, apply (rollback.go)
+	desk      *approval.Desk     // calls held for approval (approvals.go)
 	ops       ops                // metrics and readiness (ops.go)
 	rl        reloader           // SIGHUP reload (reload.go)
 	listen    string
@@ -142,6 +144,10 @@ func start(opts Options) (*Daemon, error) {
 	}
 	d.initMetrics()                           // ops.go
 	if err := d.startRollback(); err != nil { // rollback.go
+		st.Close()
+		return nil, err
+	}
+	if err := d.startApprovals(); err != nil { // approvals.go
 		st.Close()
 		return nil, err
 	}
@@ -323,6 +329,7 @@ func (d *Daemon) close() error {
 		d.httpSrv.Shutdown(ctx)
 		cancel()
 	}
+	d.desk.Close() // what the gateway's sessions did not refuse (wraps' holds)
 	d.closeConsole()
 	d.closeOps()     // ops.go
 	d.closeCollect() // collect.go: what it merged is in the store before the sinks drain

@@ -2,7 +2,8 @@ package daemon
 
 // Reloading the configuration on SIGHUP (`systemctl reload mcptrail`)
 // without dropping sessions: bearer tokens and JWT keys are swapped for the
-// next request, and SIEM sinks are restarted from their persisted cursors
+// next request, approval rules for the next call (calls already held keep
+// theirs), and SIEM sinks are restarted from their persisted cursors
 // (forwarders are off the call path, so no call waits on them). Everything
 // else — listen addresses, upstreams, durability, store settings, metrics,
 // detection rules — is read once at start: a change to it is logged as
@@ -66,7 +67,7 @@ func (d *Daemon) watchReload() {
 }
 
 // Reload applies what can change while the daemon runs: tokens, JWT keys,
-// console roles (ssh_roles) and sinks. On an error nothing has changed, except that sinks whose new
+// console roles (ssh_roles), approval rules and sinks. On an error nothing has changed, except that sinks whose new
 // set failed to start run with the previous set again.
 func (d *Daemon) Reload(cfg *config.Config) error {
 	if cfg == nil {
@@ -94,6 +95,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	if d.console != nil {
 		d.console.keys.setRoles(cfg.SSHRoles) // like authorized_keys, at the next connection
 	}
+	d.reloadApprovals(cfg) // approvals.go
 	if fixed := restartOnly(old, cfg); len(fixed) > 0 {
 		d.log.Warn("reload: these settings take effect only after a restart", "settings", fixed)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/config"
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -197,5 +198,46 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	}
 	if st := d.Status(); len(st.Sinks) != 1 || st.Sinks[0]["name"] != "one" {
 		t.Errorf("sinks after a failed reload: %v", st.Sinks)
+	}
+}
+
+// TestReloadApprovals: a reload puts approval rules in force for the next
+// call; a call held under the old rules can then only be denied.
+func TestReloadApprovals(t *testing.T) {
+	cfg := config.Default()
+	d, _ := startOpsDaemon(t, cfg)
+	req := &store.Event{Kind: store.KindRequest, Session: "s", Upstream: "fs", Method: "tools/call", Tool: "write_file", Params: []byte(`{"name":"write_file"}`)}
+	if _, err := d.Record(req, true); err != nil {
+		t.Fatal(err)
+	}
+	if d.hooks.Approve(req, req.Params, "") != nil {
+		t.Fatal("held without rules")
+	}
+	next := config.Default()
+	next.Listen, next.SSH = cfg.Listen, cfg.SSH
+	next.Approvals = []approval.RuleConfig{{Tool: approval.Patterns{"write_file"}, Require: "approval"}}
+	if err := d.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	h := d.hooks.Approve(req, req.Params, "")
+	if h == nil {
+		t.Fatal("not held after the reload added a rule")
+	}
+	next2 := config.Default()
+	next2.Listen, next2.SSH = cfg.Listen, cfg.SSH
+	next2.Approvals = []approval.RuleConfig{{Tool: approval.Patterns{"write_file"}, Require: "approval", Approvers: 1}}
+	next2.Approvals[0].Name = "renamed"
+	if err := d.Reload(next2); err != nil {
+		t.Fatal(err)
+	}
+	op := approval.Approver{ID: "SHA256:x", Role: approval.RoleOperator, Via: "test"}
+	if _, err := d.desk.Decide(req.Seq, "", op, true, ""); err == nil || !strings.Contains(err.Error(), "rules changed") {
+		t.Fatalf("approved under other rules: %v", err)
+	}
+	if _, err := d.desk.Decide(req.Seq, "", op, false, "stale"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Wait(); err == nil {
+		t.Fatal("a denied call was released")
 	}
 }

@@ -286,7 +286,7 @@ func TestScheduleParsing(t *testing.T) {
 func TestConfigLoad(t *testing.T) {
 	off := false
 	rules, err := (&Config{}).Load()
-	if err != nil || len(rules) != 4 {
+	if err != nil || len(rules) != 6 {
 		t.Fatalf("defaults: %d rules, %v", len(rules), err)
 	}
 	if rules, _ := (&Config{Enabled: &off}).Load(); rules != nil {
@@ -312,7 +312,7 @@ func TestConfigLoad(t *testing.T) {
 	for _, r := range rules {
 		ids = append(ids, r.ID)
 	}
-	if strings.Join(ids, ",") != "mcp-first-tool-use,mcp-outside-schedule,mcp-refusal-burst,many-failures" {
+	if strings.Join(ids, ",") != "mcp-first-tool-use,mcp-outside-schedule,mcp-refusal-burst,mcp-approval-expired-burst,mcp-approval-denied-burst,many-failures" {
 		t.Fatalf("rules %v", ids)
 	}
 	if rules[1].Schedule.Timezone != "Europe/Paris" {
@@ -461,4 +461,46 @@ func TestDefaultRefusalBurst(t *testing.T) {
 		s.advance(time.Minute)
 	}
 	alerts("one a minute")
+}
+
+// decide records the end of a held call (kind expired or denied) of agent's.
+func (s *scenario) decide(kind, agent string) uint64 {
+	s.t.Helper()
+	req := s.call(agent, "write_file", "write")
+	ev := &store.Event{Kind: kind, Time: s.now, Session: "sess-" + agent, Upstream: "fs", Method: "tools/call", Tool: "write_file",
+		Class: "write", Call: req, Agent: &store.Agent{ID: agent}, Approval: &store.Approval{Rule: "fs-writes", Required: 1}}
+	seq, err := s.st.Append(ev)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.eng.Observe(ev)
+	return seq
+}
+
+// TestDefaultApprovalBursts: held calls expiring unanswered, and one
+// agent's held calls denied again and again, fire once past 3 in 30
+// minutes.
+func TestDefaultApprovalBursts(t *testing.T) {
+	var rules []Rule
+	for _, r := range Defaults() {
+		if r.ID == "mcp-approval-expired-burst" || r.ID == "mcp-approval-denied-burst" {
+			rules = append(rules, r)
+		}
+	}
+	if len(rules) != 2 {
+		t.Fatalf("defaults lack the approval rules: %+v", rules)
+	}
+	s := newScenario(t, rules, weekday)
+	for i := range 3 {
+		s.decide(store.KindExpired, fmt.Sprintf("agent-%d", i))
+		s.decide(store.KindDenied, "mallory")
+		s.advance(5 * time.Minute)
+	}
+	s.expect("three of each")
+	exp := s.decide(store.KindExpired, "agent-9")
+	den := s.decide(store.KindDenied, "mallory")
+	s.expect("the fourth of each", id("mcp-approval-expired-burst", exp), id("mcp-approval-denied-burst", den))
+	// Other agents' denials are their own.
+	s.decide(store.KindDenied, "bob")
+	s.expect("another agent")
 }

@@ -79,6 +79,14 @@ func (s *sshTerm) screen() string {
 	return ansi.Strip(s.out.String()[s.mark:])
 }
 
+// raw is everything the console wrote since the last send, escapes and
+// controls included.
+func (s *sshTerm) raw() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()[s.mark:]
+}
+
 func (s *sshTerm) waitFor(text string) {
 	s.t.Helper()
 	if !pollUntil(15*time.Second, func() bool { return strings.Contains(s.screen(), text) }) {

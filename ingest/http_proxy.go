@@ -141,7 +141,9 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 	defer release()
 
 	if r.Method == http.MethodPost {
+		stopHeld := call.sess.whileHeld(r.Context(), requestIDs(info)) // approve.go
 		fwd, reply := call.sess.FromClient(body, ov)
+		stopHeld()
 		if fwd == nil {
 			writeReply(w, reply)
 			return

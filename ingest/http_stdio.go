@@ -368,6 +368,7 @@ func (cs *childSession) post(w http.ResponseWriter, r *http.Request, ov *Overrid
 		}
 	}
 	cs.mu.Unlock()
+	defer cs.sess.whileHeld(r.Context(), requestIDs(info))() // approve.go
 	fwd, reply := cs.sess.FromClient(body, ov)
 	if fwd == nil {
 		writeReply(w, reply)
@@ -711,6 +712,7 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 		writeJSON(w, http.StatusBadRequest, sess.refuse(body, nil, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported without a session"))
 		return
 	}
+	defer sess.whileHeld(r.Context(), ids)() // approve.go
 	fwd, reply := sess.FromClient(body, ov)
 	if fwd == nil {
 		writeReply(w, reply)

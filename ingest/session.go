@@ -53,7 +53,28 @@ type Hooks struct {
 	// the call's outcome event then carries. An error refuses the call: the
 	// client gets a JSON-RPC error and the call's outcome is "denied".
 	Capture func(ev *store.Event, up Conn) error
+	// Approve runs after Capture, for a client's tools/call: nil lets the
+	// call go on (no approval rule holds it, which must cost next to
+	// nothing); a Hold keeps the call from the server until it is decided.
+	// params are the call's params as sent (not redacted): what an
+	// approval binds to. ev is the recorded request (seq set).
+	Approve func(ev *store.Event, params json.RawMessage, serverName string) Hold
 }
+
+// Hold is a call an approval rule holds (Hooks.Approve).
+type Hold interface {
+	// Wait blocks until the call is decided: an authorization when it is
+	// approved, else an error whose text the client reads ("denied by
+	// SHA256:… at 03:12:00Z: reason").
+	Wait() (*store.Authorization, error)
+	// Cancel ends the hold because the session ended or the client
+	// cancelled the call: it is refused and never forwarded; Wait returns.
+	Cancel(reason string)
+}
+
+// codeApprovalDenied is the JSON-RPC error code of a call that an
+// approval rule held and that was denied, expired or refused.
+const codeApprovalDenied = -32003
 
 // SessionInfo is what the gateway knows about a session before any message.
 type SessionInfo struct {
@@ -149,11 +170,13 @@ type Session struct {
 	clientName      string
 	clientVersion   string
 	protocolVersion string
-	negotiated      string                 // the protocol version of the initialize result: whether batches exist
-	serverName      string                 // serverInfo.name of the initialize result
-	upstream        caller                 // the transport's way to originate calls (inject.go); nil: none
-	expired         func(id, reply []byte) // the transport's way to end a timed-out call (see onTimeout)
-	cancelled       map[string]bool        // calls settled by their sender's cancellation, until the late answer comes
+	negotiated      string                  // the protocol version of the initialize result: whether batches exist
+	serverName      string                  // serverInfo.name of the initialize result
+	upstream        caller                  // the transport's way to originate calls (inject.go); nil: none
+	expired         func(id, reply []byte)  // the transport's way to end a timed-out call (see onTimeout)
+	cancelled       map[string]bool         // calls settled by their sender's cancellation, until the late answer comes
+	held            map[string]*heldCall    // client calls an approval rule holds (approve.go), by key
+	release         func(fwd, reply []byte) // the transport's way to send a call released later (onRelease); nil: holds block FromClient
 	nextOrigin      uint64
 	started         bool
 	closed          bool
@@ -182,6 +205,7 @@ func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log 
 		requestState:  make(map[string]uint64),
 		awaitingInput: make(map[string]uint64),
 		cancelled:     make(map[string]bool),
+		held:          make(map[string]*heldCall),
 	}
 }
 
@@ -309,7 +333,7 @@ func (s *Session) handle(from string, raw []byte, ov *Overrides) (forward, reply
 		return s.handleBatch(from, raw, ov)
 	}
 	// A refused message (err) comes back with no forward, only the reply.
-	forward, reply, _ = s.handleOne(from, raw, ov)
+	forward, reply, _ = s.handleOne(from, raw, ov, false)
 	return forward, reply
 }
 
@@ -342,7 +366,7 @@ func (s *Session) handleBatch(from string, raw []byte, ov *Overrides) (forward, 
 	var replies []json.RawMessage
 	refused := false
 	for _, e := range elems {
-		_, rep, err := s.handleOne(from, e, ov)
+		_, rep, err := s.handleOne(from, e, ov, true)
 		if err != nil {
 			refused = true
 		}
@@ -363,8 +387,9 @@ var errRefused = errors.New("refused")
 
 // handleOne records one message that envelope.Check accepted. A non-nil
 // error means it must not be forwarded; reply then says why (for a
-// request) or is nil.
-func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, reply []byte, err error) {
+// request) or is nil. inBatch: raw is an element of a batch, which is
+// forwarded whole, so a held call in it blocks until decided.
+func (s *Session) handleOne(from string, raw []byte, ov *Overrides, inBatch bool) (forward, reply []byte, err error) {
 	m, perr := envelope.Parse(raw)
 	if perr != nil {
 		s.badInput(from, raw, "invalid JSON-RPC message: "+perr.Reason)
@@ -377,7 +402,7 @@ func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, re
 	}
 	switch {
 	case m.IsRequest():
-		return s.request(from, raw, &m, ov)
+		return s.request(from, raw, &m, ov, inBatch)
 	case m.IsNotification():
 		s.notification(from, &m, ov)
 	default:
@@ -392,7 +417,7 @@ func (s *Session) handleOne(from string, raw []byte, ov *Overrides) (forward, re
 
 func key(from string, id json.RawMessage) string { return from + "\x00" + string(id) }
 
-func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Overrides) ([]byte, []byte, error) {
+func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Overrides, inBatch bool) ([]byte, []byte, error) {
 	ev := s.event(store.KindRequest, from, ov)
 	ev.Method = m.Method
 	// The id outlives raw, whose buffer the transport reuses for the next
@@ -440,6 +465,20 @@ func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Over
 		}
 		p.prestate = ev.Prestate
 	}
+	if from == store.FromClient && m.Method == "tools/call" && s.hooks.Approve != nil {
+		if h := s.hooks.Approve(ev, m.Params, s.ServerName()); h != nil {
+			return s.hold(p, h, raw, inBatch) // approve.go
+		}
+	}
+	if reply := s.admit(p, from); reply != nil {
+		return nil, reply, errRefused
+	}
+	return raw, nil, nil
+}
+
+// admit makes a recorded request pending, to be forwarded: nil, or the
+// error for the client when the session closed meanwhile.
+func (s *Session) admit(p *pending, from string) (reply []byte) {
 	s.mu.Lock()
 	if s.closed {
 		// Close ran while this request was being recorded: it will never be
@@ -447,15 +486,15 @@ func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Over
 		// without an outcome.
 		s.mu.Unlock()
 		s.outcome(p, from, store.OutcomeUnknown, nil, nil, "session closed before the call was forwarded")
-		return nil, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: session closed"), errRefused
+		return errorResponse(p.id, jsonrpc.CodeInternalError, "mcptrail: session closed")
 	}
-	k := key(from, id)
+	k := key(from, p.id)
 	s.pending[k] = p
 	if from == store.FromClient && s.limits.CallTimeout > 0 && s.expired != nil {
 		p.timer = time.AfterFunc(s.limits.CallTimeout, func() { s.timeout(k) })
 	}
 	s.mu.Unlock()
-	return raw, nil, nil
+	return nil
 }
 
 // learnClient remembers who the client says it is: clientInfo and the
@@ -562,6 +601,12 @@ func (s *Session) notification(from string, m *envelope.Message, ov *Overrides) 
 					clear(s.cancelled)
 				}
 				s.cancelled[k] = true
+			} else if hc := s.held[k]; hc != nil && from == store.FromClient {
+				// Held for approval: never forwarded, so the server
+				// has nothing to cancel; the hold ends here.
+				delete(s.held, k)
+				ev.Call, ev.Tool, cancelled = hc.p.seq, hc.p.tool, hc.p
+				defer hc.h.Cancel("the client cancelled the call")
 			}
 			s.mu.Unlock()
 		}
@@ -765,7 +810,15 @@ func (s *Session) Close(outcome, detail string) (clientReplies [][]byte) {
 		froms = append(froms, k[:bytes.IndexByte([]byte(k), 0)])
 	}
 	clear(s.pending)
+	held := s.held
+	s.held = map[string]*heldCall{}
 	s.mu.Unlock()
+	for _, hc := range held {
+		// Held for approval: refused, never forwarded.
+		hc.h.Cancel("the session ended")
+		s.outcome(hc.p, store.FromClient, store.OutcomeDenied, nil, nil, "the session ended while the call waited for approval")
+		clientReplies = append(clientReplies, errorResponse(hc.p.id, codeApprovalDenied, "mcptrail: the session ended while the call waited for approval"))
+	}
 	for i, p := range ps {
 		s.outcome(p, froms[i], outcome, nil, nil, detail)
 		if froms[i] == store.FromClient {

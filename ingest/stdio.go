@@ -37,6 +37,16 @@ func (s *Stdio) Run(ctx context.Context) (int, error) {
 		out.writeLine(reply)
 		_ = child.Send(cancelNotification(id, timeoutReason))
 	})
+	// A call held for approval goes on (or is refused) when decided,
+	// while the client's other messages flow.
+	s.Session.onRelease(func(fwd, reply []byte) {
+		if reply != nil {
+			out.writeLine(reply)
+		}
+		if fwd != nil {
+			_ = child.Send(fwd)
+		}
+	})
 	if err := s.Session.Start(); err != nil {
 		// Nothing is forwarded unrecorded: without a record there is no session.
 		go child.serve(func([]byte) {}, func() {})

@@ -55,6 +55,12 @@ type pumpRun struct {
 // startPump runs the stdio gateway in-process between pipes and the echo server.
 func startPump(t *testing.T, rec Recorder, limits Limits) (clientIn io.WriteCloser, clientOut io.Reader, sess *Session, run *pumpRun) {
 	t.Helper()
+	return startPumpHooks(t, rec, Hooks{}, limits)
+}
+
+// startPumpHooks is startPump with hooks.
+func startPumpHooks(t *testing.T, rec Recorder, hooks Hooks, limits Limits) (clientIn io.WriteCloser, clientOut io.Reader, sess *Session, run *pumpRun) {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	sess = NewSession(SessionInfo{
@@ -62,7 +68,7 @@ func startPump(t *testing.T, rec Recorder, limits Limits) (clientIn io.WriteClos
 		Agent:     store.Agent{ID: "bot", Name: "bot"},
 		Principal: &store.Principal{Subject: "tester", Kind: "os_user"},
 		Task:      &store.Task{ID: "TASK-1"},
-	}, rec, Hooks{}, limits, nil)
+	}, rec, hooks, limits, nil)
 	p := &Stdio{Session: sess, Child: ChildOptions{Command: []string{echoServer}, MaxMessageBytes: limits.MaxMessageBytes, GracePeriod: 500 * time.Millisecond}, In: inR, Out: outW}
 	run = &pumpRun{done: make(chan struct{})}
 	go func() {

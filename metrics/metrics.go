@@ -61,6 +61,8 @@ type Metrics struct {
 	rollbackSteps *prometheus.CounterVec
 	added         *prometheus.HistogramVec
 	upstream      *prometheus.HistogramVec
+	approvals     *prometheus.CounterVec
+	decideTime    *prometheus.HistogramVec
 
 	// What recording each open request cost, by its seq, until its
 	// outcome splits the call's duration into gateway and upstream parts.
@@ -128,7 +130,16 @@ func New(o Options) *Metrics {
 		Help:    "A call's duration less what recording its request cost: the upstream's share (and the network's), by upstream and method.",
 		Buckets: callBuckets,
 	}, []string{"upstream", "method"})
-	m.reg.MustRegister(m.calls, m.callDuration, m.events, m.recordErrors, m.appendLatency, m.sessions, m.rollbackSteps, m.added, m.upstream)
+	m.approvals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "approvals_total",
+		Help: "Calls held for approval (kind approval_requested) and their decisions (approved, denied, expired).",
+	}, []string{"kind"})
+	m.decideTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "approval_decision_seconds",
+		Help:    "Time from a call being held for approval to its decision, by decision (approved, denied, expired).",
+		Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 86400},
+	}, []string{"decision"})
+	m.reg.MustRegister(m.calls, m.callDuration, m.events, m.recordErrors, m.appendLatency, m.sessions, m.rollbackSteps, m.added, m.upstream, m.approvals, m.decideTime)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -159,6 +170,18 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Handler serves the metrics in the Prometheus exposition formats.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Approval counts a hold (kind approval_requested) or a decision, with
+// how long the call waited for it. A nil *Metrics ignores it.
+func (m *Metrics) Approval(kind string, waited time.Duration) {
+	if m == nil {
+		return
+	}
+	m.approvals.WithLabelValues(kind).Inc()
+	if kind != store.KindApprovalRequested {
+		m.decideTime.WithLabelValues(kind).Observe(waited.Seconds())
+	}
 }
 
 // Recorded counts one recorded event: began is when the append started,

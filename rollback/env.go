@@ -103,19 +103,8 @@ func arguments(params json.RawMessage) map[string]any {
 // baseEnv is what every template of a call sees: args, call, result (when
 // out is set) and vars.
 func (r *ToolRule) baseEnv(req, out *store.Event) (map[string]any, error) {
-	env := map[string]any{
-		"args": arguments(req.Params),
-		"call": map[string]any{
-			"seq":      json.Number(fmt.Sprint(req.Seq)),
-			"session":  req.Session,
-			"upstream": req.Upstream,
-			"tool":     req.Tool,
-			"id":       req.ID,
-			"time":     req.Time.UTC().Format("2006-01-02T15:04:05.000000000Z"),
-		},
-		"prestate": map[string]any{},
-		"current":  map[string]any{},
-	}
+	env := requestEnv(req) // condition.go
+	env["prestate"], env["current"] = map[string]any{}, map[string]any{}
 	if out != nil {
 		env["result"] = resultView(out.Result)
 	}

@@ -142,8 +142,10 @@ func cefSeverity(ev *store.Event) int {
 	switch {
 	case ev.Kind == store.KindAlert:
 		return []int{3, 4, 6, 8, 10}[severityRank(alertInfo(ev).Rule.Severity)]
-	case ev.Outcome == store.OutcomeDenied || ev.Kind == store.KindBadInput || ev.Kind == store.KindRefusal:
+	case ev.Outcome == store.OutcomeDenied || ev.Kind == store.KindBadInput || ev.Kind == store.KindRefusal || approvalRefused(ev):
 		return 7
+	case ev.Kind == store.KindApprovalRequested || ev.Kind == store.KindApproved:
+		return 5
 	case failed(ev.Outcome):
 		return 5
 	}
@@ -175,6 +177,9 @@ func cefName(ev *store.Event) string {
 		return "Signed checkpoint of the record"
 	case store.KindRefusal:
 		return refusalName(ev)
+	}
+	if m, ok := approvalOf(ev); ok { // approval.go
+		return m.name
 	}
 	if ev.Method != "" {
 		return knownMethod(ev.Method) + " " + ev.Kind

@@ -131,6 +131,9 @@ type (
 // read → access, write → change, delete → deletion, else info; denied
 // calls add denied; session boundaries are start and end.
 func ecsTypes(ev *store.Event) []string {
+	if m, ok := approvalOf(ev); ok { // approval.go
+		return []string{m.ecsType}
+	}
 	var t []string
 	switch ev.Kind {
 	case store.KindSessionStart:
@@ -157,6 +160,9 @@ func ecsTypes(ev *store.Event) []string {
 // ecsOutcome: ok → success, a failure outcome → failure, anything else
 // (a request, whose outcome comes later; unknown) → unknown.
 func ecsOutcome(ev *store.Event) string {
+	if m, ok := approvalOf(ev); ok { // approval.go
+		return m.ecsOutcome
+	}
 	switch {
 	case ev.Kind == store.KindAlert || ev.Kind == store.KindRequest:
 		return "unknown"

@@ -116,6 +116,33 @@ func sampleEvents() map[string]*store.Event {
 	e.DurationNS, e.Detail = int64(time.Minute), "9990 more refusals from 192.0.2.11 for reason auth suppressed in the last 1m0s"
 	e.Refusal = &store.Refusal{Reason: "auth", Status: 401, RemoteAddr: "192.0.2.11", Suppressed: 9990}
 	m["refusal_summary"] = e
+
+	// A call held for approval (approval.go): held, then denied, approved
+	// or expired.
+	approvalEvent := func(seq uint64, kind string) *store.Event {
+		e := base(seq, kind)
+		e.Method, e.Tool, e.Class, e.Call = "tools/call", "write_file", "write", 3
+		e.Approval = &store.Approval{Rule: "fs-writes", ParamsSHA256: strings.Repeat("0f", 32), Policy: "32e99f0ff20a1061", Required: 1,
+			Deadline: e.Time.Add(5 * time.Minute), Resource: []string{"file:/srv/notes.txt"}}
+		return e
+	}
+	m["approval_requested"] = approvalEvent(19, store.KindApprovalRequested)
+	e = approvalEvent(20, store.KindDenied)
+	e.Approval.Reason = "not during the freeze"
+	e.Authorization = &store.Authorization{Reviewed: true, Approver: "SHA256:uv2Y6mJ0a0Hj0Z7oYkqg1f3b1b2b3b4b5b6b7b8b9bA", Method: "ssh", Time: e.Time}
+	e.Detail = "denied by SHA256:uv2Y6mJ0a0Hj0Z7oYkqg1f3b1b2b3b4b5b6b7b8b9bA at 03:12:00Z: not during the freeze"
+	m["approval_denied"] = e
+	e = approvalEvent(21, store.KindApproved)
+	e.Approval.Approvers = []string{"user:oncall"}
+	e.Authorization = &store.Authorization{Reviewed: true, Approver: "user:oncall", Method: "cli", Time: e.Time}
+	m["approval_approved"] = e
+	e = approvalEvent(22, store.KindExpired)
+	e.Detail = "no decision within 5m0s: denied"
+	m["approval_expired"] = e
+	e = base(23, store.KindCall)
+	e.Method, e.Tool, e.Class, e.Call, e.Outcome = "tools/call", "write_file", "write", 3, store.OutcomeOK
+	e.Authorization = &store.Authorization{Reviewed: true, Approver: "user:oncall", Method: "approval", Time: e.Time, Approval: 21}
+	m["approved_call_ok"] = e
 	return m
 }
 

@@ -191,6 +191,9 @@ type ocsfAPIActivity struct {
 // class is 0 Unknown; anything else (initialize, tools/list,
 // notifications, session boundaries) is 99 Other, named by what it was.
 func ocsfActivity(ev *store.Event) (int, string) {
+	if _, ok := approvalOf(ev); ok { // approval.go
+		return 99, ev.Kind
+	}
 	switch ev.Class {
 	case "read":
 		return 2, "Read"
@@ -215,6 +218,9 @@ func ocsfActivity(ev *store.Event) (int, string) {
 // 2 Failure, unknown → 0 Unknown, input_required → 99 Other. A request
 // (whose outcome is a later event) has status 0 Unknown.
 func ocsfStatus(ev *store.Event) (id int, name, detail string, ok bool) {
+	if m, ok := approvalOf(ev); ok { // approval.go
+		return m.statusID, m.status, ev.Detail, true
+	}
 	switch ev.Kind {
 	case store.KindRequest:
 		return 0, "Unknown", "request recorded; its outcome is the event whose call is " + strconv.FormatUint(ev.Seq, 10), true
@@ -370,7 +376,7 @@ func (e *ocsfEncoder) apiActivity(ev *store.Event) *ocsfAPIActivity {
 	case 99:
 		out.TypeName = "API Activity: Other"
 	}
-	if ev.Kind == store.KindBadInput || ev.Outcome == store.OutcomeDenied {
+	if ev.Kind == store.KindBadInput || ev.Outcome == store.OutcomeDenied || approvalRefused(ev) {
 		out.SeverityID, out.Severity = 3, "Medium"
 	}
 	if ev.DurationNS > 0 {
@@ -443,6 +449,7 @@ func unmapped(ev *store.Event, bodies bool) map[string]any {
 	set("detail", ev.Detail, ev.Detail != "")
 	set("size", ev.Size, ev.Size != 0)
 	set("refusal", ev.Refusal, ev.Refusal != nil)
+	set("approval", ev.Approval, ev.Approval != nil)
 	set("prev_hash", ev.PrevHash, ev.PrevHash != "")
 	set("hash", ev.Hash, ev.Hash != "")
 	if bodies || ev.Kind == store.KindAlert {
@@ -507,6 +514,8 @@ func message(ev *store.Event) string {
 		return ev.Method
 	case store.KindRefusal:
 		return refusalMessage(ev)
+	case store.KindApprovalRequested, store.KindApproved, store.KindDenied, store.KindExpired:
+		return approvalMessage(ev)
 	}
 	if ev.Detail != "" {
 		return ev.Detail

@@ -76,7 +76,7 @@ func syslogSeverity(ev *store.Event) int {
 	switch {
 	case ev.Kind == store.KindAlert:
 		return []int{sevInfo, sevNotice, sevWarning, sevError, sevCritical}[severityRank(alertInfo(ev).Rule.Severity)]
-	case failed(ev.Outcome) || ev.Kind == store.KindBadInput || ev.Kind == store.KindRefusal:
+	case failed(ev.Outcome) || ev.Kind == store.KindBadInput || ev.Kind == store.KindRefusal || approvalRefused(ev):
 		return sevWarning
 	}
 	return sevInfo

@@ -88,6 +88,7 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 		if !a.Time.IsZero() {
 			w.time(`,"time":`, a.Time)
 		}
+		w.uint(`,"approval":`, a.Approval)
 		w.b = append(w.b, '}')
 	}
 	w.raw(`,"params":`, e.Params)
@@ -125,6 +126,19 @@ func appendCanonical(dst []byte, e *Event) ([]byte, error) {
 		w.optStr(`,"host":`, o.Host)
 		w.b = strconv.AppendUint(append(w.b, `,"seq":`...), o.Seq, 10)
 		w.optStr(`,"hash":`, o.Hash)
+		w.b = append(w.b, '}')
+	}
+	if a := e.Approval; a != nil {
+		w.b = appendJSONString(append(w.b, `,"approval":{"rule":`...), a.Rule)
+		w.b = appendJSONString(append(w.b, `,"params_sha256":`...), a.ParamsSHA256)
+		w.b = appendJSONString(append(w.b, `,"policy":`...), a.Policy)
+		w.int(`,"required":`, int64(a.Required))
+		w.strs(`,"approvers":`, a.Approvers)
+		if !a.Deadline.IsZero() {
+			w.time(`,"deadline":`, a.Deadline)
+		}
+		w.optStr(`,"reason":`, a.Reason)
+		w.strs(`,"resource":`, a.Resource)
 		w.b = append(w.b, '}')
 	}
 	w.optStr(`,"prev_hash":`, e.PrevHash)
@@ -189,6 +203,22 @@ func (w *canonWriter) uint(key string, v uint64) {
 		w.field(key)
 		w.b = strconv.AppendUint(w.b, v, 10)
 	}
+}
+
+// strs writes a list of strings, omitted when empty (omitempty).
+func (w *canonWriter) strs(key string, v []string) {
+	if len(v) == 0 {
+		return
+	}
+	w.field(key)
+	w.b = append(w.b, '[')
+	for i, s := range v {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendJSONString(w.b, s)
+	}
+	w.b = append(w.b, ']')
 }
 
 func (w *canonWriter) raw(key string, v json.RawMessage) {

@@ -49,6 +49,10 @@ func TestCanonicalIsMarshal(t *testing.T) {
 		"empty refusal": {Refusal: &Refusal{}},
 		"collected":     {Kind: KindCall, Origin: &Origin{Store: "01ORIGIN<&>", Host: "laptop\x1b", Seq: 42, Hash: "ab"}},
 		"empty origin":  {Origin: &Origin{}},
+		"approval": {Kind: KindApproved, Call: 7, Authorization: &Authorization{Reviewed: true, Approver: "SHA256:x", Approval: 9},
+			Approval: &Approval{Rule: "writes <fs>", ParamsSHA256: "ab", Policy: "cd", Required: 2, Approvers: []string{"SHA256:a", "user:\x1b"},
+				Deadline: at, Reason: "no \u2028", Resource: []string{"file:/tmp/x"}}},
+		"empty approval": {Approval: &Approval{Approvers: []string{}}},
 	} {
 		t.Run(name, func(t *testing.T) { checkCanonical(t, &e) })
 	}
@@ -83,6 +87,7 @@ func FuzzCanonical(f *testing.F) {
 			e.Principal = &Principal{Verified: flag, Issuer: id}
 			e.Task = &Task{Workflow: method}
 			e.Origin = &Origin{Store: id, Host: detail, Seq: call, Hash: tool}
+			e.Approval = &Approval{Rule: tool, Approvers: []string{id, detail}, Deadline: time.Unix(0, ns), Required: offset}
 		}
 		if e.compactRaw(false) != nil {
 			return // not JSON: the store refuses it before encoding

@@ -26,6 +26,17 @@ const (
 	// collector merges it (Origin says whose; Detail holds the note). A
 	// forwarder sends this store's own checkpoints under the same kind.
 	KindCheckpoint = "checkpoint"
+
+	// A call an approval rule holds: requested when the gateway holds it
+	// (after its request event, before forwarding), then one decision:
+	// approved (each approver's, the last releasing the call), denied (by
+	// a person, or because the session ended) or expired (nobody decided
+	// in time, or the daemon restarted while it was held). Call names the
+	// held request; Approval says what was decided about which exact params.
+	KindApprovalRequested = "approval_requested"
+	KindApproved          = "approved"
+	KindDenied            = "denied"
+	KindExpired           = "expired"
 )
 
 // Outcomes of a call.
@@ -103,6 +114,9 @@ type Authorization struct {
 	Approver string    `json:"approver,omitempty"`
 	Method   string    `json:"method,omitempty"`
 	Time     time.Time `json:"time,omitzero"`
+	// Approval is the seq of the approved event that released the call,
+	// on the outcome of a call an approval rule held.
+	Approval uint64 `json:"approval,omitempty"`
 }
 
 // Annotations are the tool's hints as advertised by the server's tools/list.
@@ -161,7 +175,8 @@ type Event struct {
 	// Origin is set on a central store's copy of an event another
 	// mcptrail recorded (the collector): the content above is the origin's,
 	// Seq, PrevHash and Hash are this store's.
-	Origin *Origin `json:"origin,omitempty"`
+	Origin   *Origin   `json:"origin,omitempty"`
+	Approval *Approval `json:"approval,omitempty"` // on approval_requested, approved, denied, expired
 
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
@@ -214,4 +229,19 @@ func (e *Event) OriginEvent() Event {
 // host. A nil Origin (an event recorded here) matches none.
 func (o *Origin) Matches(filter string) bool {
 	return o != nil && filter != "" && (o.Store == filter || o.Host == filter)
+}
+
+// Approval is what an approval event says about the call it holds (the
+// event's Call). ParamsSHA256 and Policy bind a decision to that exact
+// call: the SHA-256 of its params as sent (canonical JSON, before
+// redaction) and the version of the approval rules it was held under.
+type Approval struct {
+	Rule         string    `json:"rule"`
+	ParamsSHA256 string    `json:"params_sha256"`
+	Policy       string    `json:"policy"`
+	Required     int       `json:"required,omitempty"`  // approvals needed to release the call
+	Approvers    []string  `json:"approvers,omitempty"` // identities that approved so far (SHA256:… key fingerprints, user:NAME)
+	Deadline     time.Time `json:"deadline,omitzero"`   // when an undecided call expires
+	Reason       string    `json:"reason,omitempty"`    // a denial's reason, as its approver gave it
+	Resource     []string  `json:"resource,omitempty"`  // what the call would change, by its rollback rule's keys
 }

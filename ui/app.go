@@ -53,6 +53,8 @@ type Options struct {
 	// Rules name the resource a call acts on for `f path:` (the rollback
 	// rules' keys); nil falls back to the key arguments (path, uri, …).
 	Rules *rollback.RuleSet
+	// Approvals is the daemon's approval desk (approvals.go); nil: none.
+	Approvals Approvals
 }
 
 // Input modes of the bottom line.
@@ -102,6 +104,9 @@ type App struct {
 	width       int
 	height      int
 	quitting    bool
+
+	heldCount int    // calls held for approval (approvals.go)
+	heldSeen  uint64 // the newest approval_requested the bell rang for
 }
 
 // New makes a console on opts.Source.
@@ -140,7 +145,7 @@ func New(opts Options) *App {
 		Clipboard: opts.Clipboard, Term: opts.Term,
 		Now: opts.Now, Loc: opts.Location, PageSize: opts.PageSize, onAction: opts.OnAction,
 		Marks: newMarks(markKeeper(opts.Rollback)), ids: new(atomic.Int64), Rollback: opts.Rollback, Rules: opts.Rules, NoColor: opts.NoColor,
-		started: opts.Now(),
+		Approvals: opts.Approvals, started: opts.Now(),
 	}
 	c.setTheme(theme)
 	in := textinput.New()
@@ -170,7 +175,7 @@ func (a *App) styleHelp() {
 }
 
 func (a *App) Init() tea.Cmd {
-	return tea.Batch(a.top().Init(), sampleVocab(a.c.Src))
+	return tea.Batch(a.top().Init(), sampleVocab(a.c.Src), a.watchApprovals())
 }
 
 func (a *App) top() screen { return a.stack[len(a.stack)-1] }
@@ -227,6 +232,9 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		a.toast, a.toastErr = show(msg.text), msg.err // may quote the record or an error about it
 		id := a.toastID
 		return a, tea.Tick(6*time.Second, func(time.Time) tea.Msg { return clearToast{id} })
+	case approvalsTick:
+		_, cmd := a.top().Update(msg)
+		return a, tea.Batch(cmd, a.watchApprovals())
 	case clearToast:
 		if msg.id == a.toastID {
 			a.toast = ""
@@ -419,6 +427,11 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Alerts):
 		if _, ok := top.(*alertsScreen); !ok {
 			return a, push(newAlerts(a.c))
+		}
+		return a, nil
+	case key.Matches(msg, k.Desk):
+		if _, ok := top.(*deskScreen); !ok {
+			return a, push(newDesk(a.c))
 		}
 		return a, nil
 	case key.Matches(msg, k.Queue):

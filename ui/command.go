@@ -11,14 +11,15 @@ import (
 // The `:` command line, as in k9s: a word names a screen or an action;
 // tab completes the word.
 var commands = map[string]string{
-	"sessions": "the sessions list (closes every screen above it)",
-	"calls":    "tool calls of all sessions",
-	"alerts":   "the alerts",
-	"goto":     "goto 03:15 | -10m | 2026-01-02T03:15:00Z: the timeline from that time",
-	"plan":     "the rollback queue and its plans",
-	"help":     "the keys of this screen",
-	"q":        "quit (asks first when calls are marked or a plan is not applied)",
-	"quit":     "quit, as :q",
+	"sessions":  "the sessions list (closes every screen above it)",
+	"calls":     "tool calls of all sessions",
+	"alerts":    "the alerts",
+	"goto":      "goto 03:15 | -10m | 2026-01-02T03:15:00Z: the timeline from that time",
+	"plan":      "the rollback queue and its plans",
+	"approvals": "the approval desk: calls held until a person approves them (P)",
+	"help":      "the keys of this screen",
+	"q":         "quit (asks first when calls are marked or a plan is not applied)",
+	"quit":      "quit, as :q",
 }
 
 func commandNames() []string {
@@ -115,6 +116,11 @@ func (a *App) command(line string) tea.Cmd {
 			return nil
 		}
 		return push(newQueue(a.c))
+	case "approvals":
+		if _, ok := a.top().(*deskScreen); ok {
+			return nil
+		}
+		return push(newDesk(a.c))
 	case "help":
 		a.showHelp = true
 		return nil

@@ -116,6 +116,8 @@ type Common struct {
 	// that reads a store file.
 	Rollback Rollback
 	Rules    *rollback.RuleSet // resource keys for `f path:` (filter.go)
+	// Approvals is the approval desk (approvals.go); nil: none.
+	Approvals Approvals
 
 	ids      *atomic.Int64
 	onAction func(action, detail string)

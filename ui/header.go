@@ -18,7 +18,7 @@ func (a *App) header(w int) (string, string) {
 	}
 	var right []string
 	if a.c.Follow {
-		if f, ok := a.top().(interface{ followState() (bool, int) }); ok {
+		if f, ok := a.top().(follower); ok {
 			if paused, n := f.followState(); paused {
 				right = append(right, fmt.Sprintf("paused · %d new", n))
 			} else {
@@ -27,6 +27,9 @@ func (a *App) header(w int) (string, string) {
 		} else {
 			right = append(right, "● FOLLOW")
 		}
+	}
+	if b := a.heldBadge(); b != "" {
+		right = append(right, b)
 	}
 	if n := a.c.Marks.Len(); n > 0 {
 		right = append(right, fmt.Sprintf("%s %d queued", themes.MarkGlyph, n))
@@ -44,6 +47,12 @@ func (a *App) header(w int) (string, string) {
 	who = append(who, strings.TrimSpace(id.Via+" "+show(id.Name))) // the SSH user name is the client's choice
 	line2 := identityLine(" "+strings.Join(who, " · "), show(a.c.SourceLabel)+" ", w)
 	return line1, line2
+}
+
+// follower is a screen that tails the record and can be paused (a
+// timeline): the header says which.
+type follower interface {
+	followState() (paused bool, newRows int)
 }
 
 // stateLine is the breadcrumb on the left and the state on the right,

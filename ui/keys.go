@@ -22,6 +22,7 @@ type KeyMap struct {
 	ForceQuit, Refresh         key.Binding // ctrl+c quits at once; ctrl+r re-reads the screen
 	Command                    key.Binding // `:` command line (command.go)
 	NextHit, PrevHit           key.Binding // n/N: next and previous search hit (textsearch.go)
+	Desk, Approve, Deny        key.Binding // P opens the approval desk; a and x decide there (approvals.go)
 }
 
 // DefaultKeyMap is the contract's keys plus a few extras.
@@ -64,6 +65,9 @@ func DefaultKeyMap() *KeyMap {
 		RangeMark: key.NewBinding(key.WithKeys("V"), key.WithHelp("V", "mark a range")),
 		Older:     key.NewBinding(key.WithKeys("["), key.WithHelp("[", "older version")),
 		Newer:     key.NewBinding(key.WithKeys("]"), key.WithHelp("]", "newer version")),
+		Desk:      key.NewBinding(key.WithKeys("P"), key.WithHelp("P", "approvals")),
+		Approve:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "approve")),
+		Deny:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "deny")),
 	}
 }
 
