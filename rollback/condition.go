@@ -53,18 +53,3 @@ func requestEnv(req *store.Event) map[string]any {
 		},
 	}
 }
-
-// Resources are the keys the tool's rule names for a request — what the
-// call would change (file:/path, …) — or nil when no rule has keys for it.
-func (rs *RuleSet) Resources(req *store.Event, serverName string) []string {
-	r := rs.Lookup(req.Upstream, serverName, req.Tool)
-	if r == nil || r.keys == nil {
-		return nil
-	}
-	env, err := r.baseEnv(req, nil)
-	if err != nil {
-		return nil
-	}
-	keys, _ := r.keysOf(env)
-	return keys
-}

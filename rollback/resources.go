@@ -39,14 +39,25 @@ func (r *Resources) Keys(req *store.Event) []string {
 	if r == nil || r.rules == nil || req.Tool == "" {
 		return nil
 	}
-	rule := ruleFor(r.rules, r.sessions, req)
-	if rule == nil {
+	return ruleFor(r.rules, r.sessions, req).resources(req)
+}
+
+// Resources are the keys the tool's rule names for a request — what the
+// call would change (file:/path, …) — or nil when no rule has keys for
+// it. serverName is the name the server reported, when known.
+func (rs *RuleSet) Resources(req *store.Event, serverName string) []string {
+	return rs.Lookup(req.Upstream, serverName, req.Tool).resources(req)
+}
+
+// resources renders the rule's keys for a request; nil for no rule.
+func (r *ToolRule) resources(req *store.Event) []string {
+	if r == nil || r.keys == nil {
 		return nil
 	}
-	env, err := rule.baseEnv(req, nil)
+	env, err := r.baseEnv(req, nil)
 	if err != nil {
 		return nil
 	}
-	keys, _ := rule.keysOf(env)
+	keys, _ := r.keysOf(env)
 	return keys
 }
