@@ -22,6 +22,8 @@ var descriptions = map[string]string{
 	"serve-batch":  "mcptrail serve, batch (HTTP in, audit on)",
 	"supergateway": "supergateway (HTTP in, stateful)",
 	"mcp-proxy":    "mcp-proxy (HTTP in, stream)",
+	"relay":        "relay floor (stdio in, copies bytes)",
+	"bridge":       "bridge floor (HTTP in, no recording)",
 }
 
 func describe(label string) string {
@@ -39,6 +41,7 @@ type reportOptions struct {
 	throughputTargets []string
 	throughputRatio   float64
 	throughputAt      int
+	floors            floorTargets
 }
 
 // cell is one configuration at one session count: the medians over its
@@ -70,9 +73,16 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 	tt := fs.String("throughput-targets", "serve-batch,serve-strict,wrap-batch,wrap-strict", "configurations whose throughput must be ≥ ratio × the reference's")
 	fs.Float64Var(&o.throughputRatio, "throughput-ratio", 5, "")
 	fs.IntVar(&o.throughputAt, "throughput-sessions", 32, "session count the throughput target applies to")
+	floors := fs.String("floors", "wrap-batch=relay,wrap-strict=relay,serve-batch=bridge,serve-strict=bridge", "each configuration's floor: the bare process of its topology")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	var err error
+	if o.floors.of, err = parsePairs(*floors); err != nil {
+		fmt.Fprintln(stderr, "loadgen report: --floors:", err)
+		return 2
+	}
+	o.floors.setDefaults()
 	o.order = splitList(*order)
 	o.throughputTargets = splitList(*tt)
 	var results []Result
@@ -173,7 +183,15 @@ func aggregate(results []Result) map[key]*cell {
 	return cells
 }
 
-func writeReport(w io.Writer, results []Result, o reportOptions) {
+func writeReport(w io.Writer, all []Result, o reportOptions) {
+	var results, fsyncs []Result
+	for _, r := range all {
+		if r.Label == fsyncLabel {
+			fsyncs = append(fsyncs, r)
+		} else {
+			results = append(results, r)
+		}
+	}
 	cells := aggregate(results)
 	var labels []string
 	seenLabel := map[string]bool{}
@@ -265,6 +283,8 @@ func writeReport(w io.Writer, results []Result, o reportOptions) {
 		}
 		fmt.Fprintf(w, "- %s: %s vs %s calls/s = %s, needs %s calls/s → **%s**\n", what, num(c.tput), num(ref.tput), ratio(c.tput, ref.tput), num(ref.tput*o.throughputRatio), passFail(ref.tput > 0 && c.tput >= o.throughputRatio*ref.tput))
 	}
+
+	writeFloors(w, results, fsyncs, cells, sessionCounts, o)
 
 	var audit []string
 	for _, s := range sessionCounts {
