@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/rpc"
-	"net/rpc/jsonrpc"
 	"os"
 	"sort"
 	"strconv"
@@ -166,7 +165,7 @@ func start(opts Options) (*Daemon, error) {
 			if err != nil {
 				return
 			}
-			go srv.ServeCodec(jsonrpc.NewServerCodec(conn))
+			go d.serveConn(conn, srv) // segment_tail.go
 		}
 	}()
 	go func() { <-d.stop; ln.Close() }()
