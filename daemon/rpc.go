@@ -366,11 +366,7 @@ func (c *Client) recordToSegment(ev *store.Event, durable bool) (seq uint64, ok 
 		c.lastProv++
 		prov = provisional | c.lastProv
 	}
-	rec, err := encodeSegRecord(ev, durable, prov)
-	if err != nil {
-		return 0, true, fmt.Errorf("daemon: a %s record: %w", ev.Kind, err)
-	}
-	if err := c.seg.append(rec); err != nil {
+	if err := c.seg.append(ev, durable, prov); err != nil {
 		c.broken = fmt.Errorf("daemon: %w", err)
 		return 0, true, c.broken
 	}

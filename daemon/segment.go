@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -31,8 +30,10 @@ import (
 //	[8:16)   end: the offset past the last whole record (little-endian,
 //	         stored atomically once the record is in place)
 //	[16:64)  reserved
-//	[64:end) records: a 4-byte little-endian length, then that many bytes
-//	         of a segRecord's JSON
+//	[64:end) records: a 4-byte little-endian length n, then n bytes: a
+//	         flags byte (segDurable), the provisional seq wrap gave the
+//	         record (8 bytes, little-endian; 0: none), and the event's
+//	         JSON (store.AppendJSON)
 //
 // When a record does not fit in what is left, wrap has the daemon take
 // everything up to end (Segment.Rewind) and starts again at 64.
@@ -40,7 +41,7 @@ const (
 	segMagic     = "MTSEG\x00\x00\x01"
 	segHeader    = 64
 	segEndAt     = 8
-	segSize      = 4 << 20
+	segSize      = 1 << 20
 	segMaxRecord = segSize / 4 // larger records go over the socket (Segment.Append)
 	// segHello is the first thing a segment's connection sends, with the
 	// file's descriptor attached.
@@ -53,12 +54,11 @@ const (
 	segKick = 250 * time.Millisecond
 )
 
-// segRecord is one record in a segment.
-type segRecord struct {
-	Event   store.Event `json:"event"`
-	Durable bool        `json:"durable,omitempty"`
-	Prov    uint64      `json:"prov,omitempty"` // the provisional seq wrap gave it
-}
+// A record's flags and the bytes before its event.
+const (
+	segDurable   = 1
+	segRecordPre = 1 + 8
+)
 
 // segWriter is wrap's side of a segment. Client.mu guards it.
 type segWriter struct {
@@ -83,7 +83,8 @@ func openSegment(socket string) (*segWriter, error) {
 	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
 		return nil, fmt.Errorf("sealing the segment: %w", err)
 	}
-	mem, err := unix.Mmap(fd, 0, segSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	// Populated now: a page's first write faulted on the call's path.
+	mem, err := unix.Mmap(fd, 0, segSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, fmt.Errorf("mapping the segment: %w", err)
 	}
@@ -125,29 +126,72 @@ func (w *segWriter) endWord() *uint64 { return (*uint64)(unsafe.Pointer(&w.mem[s
 // publish makes every record up to w.end visible to the daemon.
 func (w *segWriter) publish() { atomic.StoreUint64(w.endWord(), w.end) }
 
-// append writes rec, one encoded segRecord.
-func (w *segWriter) append(rec []byte) error {
-	if len(rec) > segMaxRecord {
-		// Taken over the socket, after everything before it.
+// append writes ev's record. Under the caller's lock, so records keep
+// the order of their provisional seqs.
+func (w *segWriter) append(ev *store.Event, durable bool, prov uint64) error {
+	rec, err := w.encode(ev, durable, prov)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		// Too large for the segment: over the socket, after everything
+		// before it.
 		return w.rpc.Call("Segment.Append", rec, &struct{}{})
 	}
-	if w.end+4+uint64(len(rec)) > segSize {
-		old := w.end
-		w.end = segHeader
-		w.publish() // the daemon reads nothing new until Rewind is answered
-		if err := w.rpc.Call("Segment.Rewind", old, &struct{}{}); err != nil {
-			return err
-		}
-	}
-	binary.LittleEndian.PutUint32(w.mem[w.end:], uint32(len(rec)))
-	copy(w.mem[w.end+4:], rec)
-	w.end += 4 + uint64(len(rec))
 	w.publish()
 	if now := time.Now(); now.Sub(w.lastKick) >= segKick {
 		w.lastKick = now
 		w.rpc.Go("Segment.Kick", struct{}{}, &struct{}{}, make(chan *rpc.Call, 1))
 	}
 	return nil
+}
+
+// encode writes ev's record into the segment, past end, and moves end (not
+// yet published) past it; when it does not fit in what is left, it
+// rewinds first, and when it is too large for the segment, it returns it
+// instead.
+func (w *segWriter) encode(ev *store.Event, durable bool, prov uint64) ([]byte, error) {
+	var flags byte
+	if durable {
+		flags = segDurable
+	}
+	for rewound := false; ; rewound = true {
+		start := w.end + 4
+		if start+segRecordPre > segSize {
+			if err := w.rewind(); err != nil {
+				return nil, err
+			}
+			start = w.end + 4
+		}
+		// Encoded in place: AppendJSON appends within the mapping while it
+		// has room, and moves to the heap when it does not.
+		pre := w.mem[start : start+segRecordPre : segSize]
+		pre[0] = flags
+		binary.LittleEndian.PutUint64(pre[1:], prov)
+		rec, err := store.AppendJSON(pre, ev)
+		if err != nil {
+			return nil, err
+		}
+		if &rec[0] == &w.mem[start] && len(rec) <= segMaxRecord {
+			binary.LittleEndian.PutUint32(w.mem[w.end:], uint32(len(rec)))
+			w.end = start + uint64(len(rec))
+			return nil, nil
+		}
+		if len(rec) > segMaxRecord || rewound {
+			return rec, nil
+		}
+		if err := w.rewind(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// rewind has the daemon take every record, and starts again at the top.
+func (w *segWriter) rewind() error {
+	old := w.end
+	w.end = segHeader
+	w.publish() // the daemon reads nothing new until Rewind is answered
+	return w.rpc.Call("Segment.Rewind", old, &struct{}{})
 }
 
 // resolve asks the daemon for the store's seq of a provisional one.
@@ -163,8 +207,4 @@ func (w *segWriter) close() error {
 	w.rpc.Close()
 	unix.Munmap(w.mem)
 	return err
-}
-
-func encodeSegRecord(ev *store.Event, durable bool, prov uint64) ([]byte, error) {
-	return json.Marshal(&segRecord{Event: *ev, Durable: durable, Prov: prov})
 }

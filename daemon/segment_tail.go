@@ -210,33 +210,39 @@ func (t *tail) drain(upto uint64) int {
 func (t *tail) fail(err error) {
 	t.broken = fmt.Errorf("a wrap's segment is unreadable: %w", err)
 	t.d.log.Warn("stopped reading a wrap's segment", "err", err)
-	ev := &store.Event{Kind: store.KindBadInput, Time: time.Now().UTC(), Detail: t.broken.Error()}
-	t.d.Record(ev, false)
+	t.refuse(0, t.broken.Error())
 }
 
-// record records one encoded segRecord.
+// record records one record (segment.go's layout, after its length).
 func (t *tail) record(raw []byte) {
-	var r segRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		ev := &store.Event{Kind: store.KindBadInput, Time: time.Now().UTC(), Size: len(raw),
-			Detail: "a record in a wrap's segment could not be decoded: " + err.Error()}
-		t.d.Record(ev, false)
+	var ev store.Event
+	if len(raw) <= segRecordPre {
+		t.refuse(len(raw), "a record in a wrap's segment is too short")
 		return
 	}
-	ev := &r.Event
-	linkProvisional(ev, t.seqs)
-	seq, err := t.d.Record(ev, r.Durable)
+	durable, prov := raw[0]&segDurable != 0, binary.LittleEndian.Uint64(raw[1:])
+	if err := json.Unmarshal(raw[segRecordPre:], &ev); err != nil {
+		t.refuse(len(raw), "a record in a wrap's segment could not be decoded: "+err.Error())
+		return
+	}
+	linkProvisional(&ev, t.seqs)
+	seq, err := t.d.Record(&ev, durable)
 	if err != nil {
 		t.d.log.Warn("a record from a wrap's segment was not stored", "kind", ev.Kind, "err", err)
 	}
-	if r.Prov&provisional != 0 {
+	if prov&provisional != 0 {
 		if len(t.order) == maxResolved {
 			delete(t.seqs, t.order[0])
 			t.order = t.order[1:]
 		}
-		t.seqs[r.Prov] = seq
-		t.order = append(t.order, r.Prov)
+		t.seqs[prov] = seq
+		t.order = append(t.order, prov)
 	}
+}
+
+// refuse records a record the daemon could not take.
+func (t *tail) refuse(size int, why string) {
+	t.d.Record(&store.Event{Kind: store.KindBadInput, Time: time.Now().UTC(), Size: size, Detail: why}, false)
 }
 
 // segService is what a segment's connection answers.
