@@ -174,5 +174,5 @@ func percent(a, b float64) string {
 	if b <= 0 || math.IsNaN(a) || math.IsNaN(b) {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.0f %%", 100*a/b)
+	return fmt.Sprintf("%.1f %%", 100*a/b)
 }
