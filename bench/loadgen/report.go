@@ -30,6 +30,11 @@ func describe(label string) string {
 	if d, ok := descriptions[label]; ok {
 		return d
 	}
+	if base, ok := strings.CutSuffix(label, "-base"); ok {
+		if d, ok := descriptions[base]; ok {
+			return d + " — base revision"
+		}
+	}
 	return label
 }
 
@@ -73,7 +78,8 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 	tt := fs.String("throughput-targets", "serve-batch,serve-strict,wrap-batch,wrap-strict", "configurations whose throughput must be ≥ ratio × the reference's")
 	fs.Float64Var(&o.throughputRatio, "throughput-ratio", 5, "")
 	fs.IntVar(&o.throughputAt, "throughput-sessions", 32, "session count the throughput target applies to")
-	floors := fs.String("floors", "wrap-batch=relay,wrap-strict=relay,serve-batch=bridge,serve-strict=bridge", "each configuration's floor: the bare process of its topology")
+	floors := fs.String("floors", "wrap-batch=relay,wrap-strict=relay,serve-batch=bridge,serve-strict=bridge,"+
+		"wrap-batch-base=relay,wrap-strict-base=relay,serve-batch-base=bridge,serve-strict-base=bridge", "each configuration's floor: the bare process of its topology")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
