@@ -188,22 +188,33 @@ func (t *tail) drain(upto uint64) int {
 	}
 	n := 0
 	for t.consumed < end {
-		if end-t.consumed < 4 {
-			t.fail(fmt.Errorf("a record's length is cut at %d", t.consumed))
+		rec, next, err := segNext(t.mem, t.consumed, end)
+		if err != nil {
+			t.fail(err)
 			return n
 		}
-		size := uint64(binary.LittleEndian.Uint32(t.mem[t.consumed:]))
-		if size == 0 || size > end-t.consumed-4 {
-			t.fail(fmt.Errorf("a record of %d bytes at %d runs past its end %d", size, t.consumed, end))
-			return n
-		}
-		// A copy: wrap may write the mapping while the record is decoded.
-		rec := bytes.Clone(t.mem[t.consumed+4 : t.consumed+4+size])
-		t.consumed += 4 + size
+		t.consumed = next
 		t.record(rec)
 		n++
 	}
 	return n
+}
+
+// segNext returns a copy of the record at off in mem, whose records end
+// at end (off < end ≤ len(mem)), and the offset after it. The copy because
+// wrap may write the mapping while the record is decoded.
+func segNext(mem []byte, off, end uint64) (rec []byte, next uint64, err error) {
+	if end > uint64(len(mem)) || off >= end {
+		return nil, off, fmt.Errorf("no record between %d and %d", off, end)
+	}
+	if end-off < 4 {
+		return nil, off, fmt.Errorf("a record's length is cut at %d", off)
+	}
+	size := uint64(binary.LittleEndian.Uint32(mem[off:]))
+	if size == 0 || size > end-off-4 {
+		return nil, off, fmt.Errorf("a record of %d bytes at %d runs past its end %d", size, off, end)
+	}
+	return bytes.Clone(mem[off+4 : off+4+size]), off + 4 + size, nil
 }
 
 // fail stops reading a segment whose layout is broken, and records why.
