@@ -72,6 +72,8 @@ type Daemon struct {
 	sealMu sync.RWMutex
 	sealed bool
 
+	tails tailSet // wraps' segments being read (segment_tail.go)
+
 	stopOnce sync.Once
 	stop     chan struct{}
 }
@@ -320,6 +322,7 @@ func (d *Daemon) close() error {
 	// Everything the gateway appended (outcomes of the calls it just
 	// closed included) committed before the forwarders drain: they deliver
 	// what the store has committed, and stop returns only after they have.
+	d.tails.drainAll() // what wraps wrote to their segments before the stop
 	d.sealMu.Lock()
 	d.sealed = true
 	d.sealMu.Unlock()

@@ -132,9 +132,44 @@ func (t *tail) serve(conn net.Conn) {
 		conn.Close()
 		return
 	}
+	t.d.tails.add(t)
 	go t.poll()
 	srv.ServeCodec(jsonrpc.NewServerCodec(conn))
 	close(t.done)
+}
+
+// tailSet is the segments a daemon reads, so that a stop records what
+// their wraps wrote before it.
+type tailSet struct {
+	mu  sync.Mutex
+	set map[*tail]bool
+}
+
+func (s *tailSet) add(t *tail) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set == nil {
+		s.set = map[*tail]bool{}
+	}
+	s.set[t] = true
+}
+
+func (s *tailSet) remove(t *tail) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.set, t)
+}
+
+func (s *tailSet) drainAll() {
+	s.mu.Lock()
+	all := make([]*tail, 0, len(s.set))
+	for t := range s.set {
+		all = append(all, t)
+	}
+	s.mu.Unlock()
+	for _, t := range all {
+		t.drain(0)
+	}
 }
 
 // poll reads the segment every segPoll while records come, and on Kick.
@@ -146,6 +181,7 @@ func (t *tail) poll() {
 		select {
 		case <-t.done:
 			t.drain(0)
+			t.d.tails.remove(t)
 			t.mu.Lock()
 			unix.Munmap(t.mem)
 			t.mem = nil

@@ -216,3 +216,33 @@ func TestSegmentBrokenRecordIsRecorded(t *testing.T) {
 		t.Fatalf("the record before the broken one kept: %v; the refusal recorded: %v (%d events)", fine, refusal, len(p.Events))
 	}
 }
+
+// A daemon that stops records what wraps wrote to their segments before
+// the stop, though it has not read them yet.
+func TestSegmentStopRecordsWhatWasWritten(t *testing.T) {
+	d := startQuiet(t, store.DurabilityBatch)
+	c := dialAhead(t, d)
+	defer c.rpc.Close()
+	defer c.seg.rpc.Close()
+	const n = 30
+	for i := range n {
+		if _, err := c.Record(request("before-stop-"+itoa(i)), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReader(d.paths.Home, d.paths.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := r.Query(store.Query{Session: "s", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != n {
+		t.Fatalf("%d of %d records written before the stop are in the store", len(p.Events), n)
+	}
+}
