@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/rpc"
-	"net/rpc/jsonrpc"
 	"os"
 	"sort"
 	"strconv"
@@ -76,6 +75,8 @@ type Daemon struct {
 	// sinks' backs. Record holds sealMu for reading while it appends.
 	sealMu sync.RWMutex
 	sealed bool
+
+	tails tailSet // wraps' segments being read (segment_tail.go)
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -179,7 +180,7 @@ func start(opts Options) (*Daemon, error) {
 			if err != nil {
 				return
 			}
-			go srv.ServeCodec(jsonrpc.NewServerCodec(conn))
+			go d.serveConn(conn, srv) // segment_tail.go
 		}
 	}()
 	go func() { <-d.stop; ln.Close() }()
@@ -336,6 +337,7 @@ func (d *Daemon) close() error {
 	// Everything the gateway appended (outcomes of the calls it just
 	// closed included) committed before the forwarders drain: they deliver
 	// what the store has committed, and stop returns only after they have.
+	d.tails.drainAll() // what wraps wrote to their segments before the stop
 	d.sealMu.Lock()
 	d.sealed = true
 	d.sealMu.Unlock()

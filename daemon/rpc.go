@@ -72,7 +72,8 @@ type Status struct {
 
 // Client talks to a running daemon. It is an ingest.Recorder.
 type Client struct {
-	rpc *rpc.Client
+	rpc    *rpc.Client
+	socket string
 
 	// Records travel in order, in batches: a record nobody waits for
 	// (an outcome, a notification) is queued and the caller goes on —
@@ -96,6 +97,10 @@ type Client struct {
 	lastProv uint64
 	resolved map[uint64]uint64 // 0: the record was not stored
 	order    []uint64          // resolved's keys, oldest first
+
+	// Batch durability with a daemon that takes them: records go to a
+	// segment (segment.go), not in batches over the socket.
+	seg *segWriter
 }
 
 // A wrap holds at most this many records, or bytes of them, for the
@@ -164,6 +169,7 @@ type AppendBatchArgs struct {
 type RecordingInfo struct {
 	Durability      string
 	ProvisionalSeqs bool
+	Segments        bool // a wrap may record through a segment (segment.go)
 }
 
 // AppendBatchReply has each record's seq, or its error ("" when none).
@@ -184,7 +190,7 @@ func Dial(home string) (*Client, error) {
 		}
 		return nil, err
 	}
-	c := &Client{rpc: jsonrpc.NewClient(conn)}
+	c := &Client{rpc: jsonrpc.NewClient(conn), socket: PathsFor(home).Socket}
 	c.idle.L = &c.mu
 	c.linger = time.AfterFunc(time.Hour, c.lingered)
 	c.linger.Stop()
@@ -205,6 +211,15 @@ func isRefused(err error) bool {
 // Close sends what is queued, then hangs up.
 func (c *Client) Close() error {
 	c.linger.Stop()
+	c.mu.Lock()
+	seg := c.seg
+	c.seg = nil
+	c.mu.Unlock()
+	if seg != nil {
+		if err := seg.close(); err != nil {
+			slog.Warn("records may be missing", "err", err)
+		}
+	}
 	c.mu.Lock()
 	for c.sending {
 		c.idle.Wait()
@@ -241,9 +256,18 @@ func (c *Client) RecordAhead() (bool, error) {
 	if err := c.rpc.Call("Daemon.Recording", struct{}{}, &info); err != nil {
 		return false, err
 	}
+	ahead := info.Durability == store.DurabilityBatch && info.ProvisionalSeqs
+	var seg *segWriter
+	if ahead && info.Segments {
+		var err error
+		if seg, err = openSegment(c.socket); err != nil {
+			slog.Debug("recording over the socket: no segment", "err", err)
+			seg = nil
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ahead = info.Durability == store.DurabilityBatch && info.ProvisionalSeqs
+	c.ahead, c.seg = ahead, seg
 	return c.ahead, nil
 }
 
@@ -269,6 +293,9 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 		// Under batch durability nothing waits for a commit, and no event
 		// refers to an outcome: it needs no provisional seq either.
 		durable = false
+	}
+	if seq, ok, err := c.recordToSegment(ev, durable); ok {
+		return seq, err
 	}
 	q := &queuedRecord{ev: ev.Clone(), kind: ev.Kind, durable: durable}
 	for i, ref := range [2]uint64{ev.Call, ev.LogicalCall} {
@@ -323,6 +350,32 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 	}
 	ev.Seq = r.seq
 	return r.seq, nil
+}
+
+// recordToSegment records ev through the segment, if there is one (ok):
+// encoded and in the daemon's reach before Record returns.
+func (c *Client) recordToSegment(ev *store.Event, durable bool) (seq uint64, ok bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seg == nil {
+		return 0, false, nil
+	}
+	if c.broken != nil {
+		return 0, true, c.broken
+	}
+	var prov uint64
+	if durable {
+		c.lastProv++
+		prov = provisional | c.lastProv
+	}
+	if err := c.seg.append(ev, durable, prov); err != nil {
+		c.broken = fmt.Errorf("daemon: %w", err)
+		return 0, true, c.broken
+	}
+	if prov != 0 {
+		ev.Seq = prov
+	}
+	return prov, true, nil
 }
 
 // flush sends queued records, a batch at a time, until none are left. A
@@ -438,6 +491,14 @@ func (c *Client) Resolve(seq uint64) (uint64, error) {
 		return seq, nil
 	}
 	c.mu.Lock()
+	if seg := c.seg; seg != nil {
+		c.mu.Unlock()
+		s, err := seg.resolve(seq)
+		if err != nil {
+			return 0, fmt.Errorf("daemon: %w", err)
+		}
+		return s, nil
+	}
 	defer c.mu.Unlock()
 	for {
 		if s, ok := c.resolved[seq]; ok {
@@ -562,7 +623,7 @@ func (s *service) Append(a *AppendArgs, r *AppendReply) error {
 // Recording tells a wrap the durability and that AppendBatch takes
 // provisional seqs.
 func (s *service) Recording(_ struct{}, r *RecordingInfo) error {
-	*r = RecordingInfo{Durability: s.d.store.Stats().Durability, ProvisionalSeqs: true}
+	*r = RecordingInfo{Durability: s.d.store.Stats().Durability, ProvisionalSeqs: true, Segments: true}
 	return nil
 }
 

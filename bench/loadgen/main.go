@@ -14,6 +14,7 @@
 //	loadgen report [flags] FILE...   # the Markdown table bench/run prints
 //	loadgen freeport                 # prints a free TCP port on 127.0.0.1
 //	loadgen wait [--log F --match RE] [--tcp ADDR] [--pid P]   # readiness
+//	loadgen fsync [--dir D] [--n N]  # one fdatasync of a 4 KB write (strict's unit)
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -40,6 +42,8 @@ func main() {
 			os.Exit(reportMain(os.Args[2:], os.Stdout, os.Stderr))
 		case "wait":
 			os.Exit(waitMain(os.Args[2:], os.Stdout, os.Stderr))
+		case "fsync":
+			os.Exit(fsyncMain(os.Args[2:], os.Stdout, os.Stderr))
 		case "freeport":
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -89,8 +93,11 @@ func runMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		return 1
 	}
-	enc := json.NewEncoder(os.Stdout)
-	if err := enc.Encode(res); err != nil {
+	return printResult(os.Stdout, res)
+}
+
+func printResult(w io.Writer, res *Result) int {
+	if err := json.NewEncoder(w).Encode(res); err != nil {
 		return 1
 	}
 	return 0

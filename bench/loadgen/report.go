@@ -22,11 +22,18 @@ var descriptions = map[string]string{
 	"serve-batch":  "mcptrail serve, batch (HTTP in, audit on)",
 	"supergateway": "supergateway (HTTP in, stateful)",
 	"mcp-proxy":    "mcp-proxy (HTTP in, stream)",
+	"relay":        "relay floor (stdio in, copies bytes)",
+	"bridge":       "bridge floor (HTTP in, no recording)",
 }
 
 func describe(label string) string {
 	if d, ok := descriptions[label]; ok {
 		return d
+	}
+	if base, ok := strings.CutSuffix(label, "-base"); ok {
+		if d, ok := descriptions[base]; ok {
+			return d + " — base revision"
+		}
 	}
 	return label
 }
@@ -39,6 +46,7 @@ type reportOptions struct {
 	throughputTargets []string
 	throughputRatio   float64
 	throughputAt      int
+	floors            floorTargets
 }
 
 // cell is one configuration at one session count: the medians over its
@@ -70,9 +78,17 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 	tt := fs.String("throughput-targets", "serve-batch,serve-strict,wrap-batch,wrap-strict", "configurations whose throughput must be ≥ ratio × the reference's")
 	fs.Float64Var(&o.throughputRatio, "throughput-ratio", 5, "")
 	fs.IntVar(&o.throughputAt, "throughput-sessions", 32, "session count the throughput target applies to")
+	floors := fs.String("floors", "wrap-batch=relay,wrap-strict=relay,serve-batch=bridge,serve-strict=bridge,"+
+		"wrap-batch-base=relay,wrap-strict-base=relay,serve-batch-base=bridge,serve-strict-base=bridge", "each configuration's floor: the bare process of its topology")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	var err error
+	if o.floors.of, err = parsePairs(*floors); err != nil {
+		fmt.Fprintln(stderr, "loadgen report: --floors:", err)
+		return 2
+	}
+	o.floors.setDefaults()
 	o.order = splitList(*order)
 	o.throughputTargets = splitList(*tt)
 	var results []Result
@@ -173,7 +189,15 @@ func aggregate(results []Result) map[key]*cell {
 	return cells
 }
 
-func writeReport(w io.Writer, results []Result, o reportOptions) {
+func writeReport(w io.Writer, all []Result, o reportOptions) {
+	var results, fsyncs []Result
+	for _, r := range all {
+		if r.Label == fsyncLabel {
+			fsyncs = append(fsyncs, r)
+		} else {
+			results = append(results, r)
+		}
+	}
 	cells := aggregate(results)
 	var labels []string
 	seenLabel := map[string]bool{}
@@ -265,6 +289,8 @@ func writeReport(w io.Writer, results []Result, o reportOptions) {
 		}
 		fmt.Fprintf(w, "- %s: %s vs %s calls/s = %s, needs %s calls/s → **%s**\n", what, num(c.tput), num(ref.tput), ratio(c.tput, ref.tput), num(ref.tput*o.throughputRatio), passFail(ref.tput > 0 && c.tput >= o.throughputRatio*ref.tput))
 	}
+
+	writeFloors(w, results, fsyncs, cells, sessionCounts, o)
 
 	var audit []string
 	for _, s := range sessionCounts {
