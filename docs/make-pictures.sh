@@ -2,7 +2,7 @@
 # Makes the README's pictures of the console (docs/console-*.svg) from the
 # real program: `mcptrail demo` in a detached tmux window, driven as a person
 # would (the ops agent's session, r, the plan review, A, apply), each screen
-# captured with its colours (tmux capture-pane -e) and rendered to SVG by
+# captured with its colours (tmux capture-pane -e -N, which keeps a row's trailing styled spaces) and rendered to SVG by
 # charmbracelet/freeze. Run it again whenever the console changes:
 #
 #   docs/make-pictures.sh
@@ -53,7 +53,7 @@ typed() {
 	sleep 0.1
 }
 shot() {
-	tm capture-pane -e -p -t demo >"$tmp/$1.ansi"
+	tm capture-pane -e -N -p -t demo >"$tmp/$1.ansi"
 	"$tmp/freeze" --font.family monospace --window --padding 10 --margin 0 \
 		-o "docs/$1.svg" <"$tmp/$1.ansi" >/dev/null
 	echo "wrote docs/$1.svg"

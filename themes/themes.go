@@ -35,16 +35,20 @@ const MarkGlyph = "●"
 // Palette is a theme's colors. An empty color means "the terminal's
 // default"; mono leaves them all empty and relies on attributes.
 type Palette struct {
-	Name     string
-	Text     string // body text ("" = terminal default)
-	Muted    string // secondary text: column headers, timestamps, hints
-	Accent   string // titles, keys in the help, chips
-	OK       string // outcome ok
-	Warn     string // writes, pending calls
-	Error    string // errors, destructive calls, alerts
-	BarFg    string // title bar
-	BarBg    string
-	SelFg    string // selected row ("" = use reverse video)
+	Name   string
+	Text   string // body text ("" = terminal default)
+	Muted  string // secondary text: column headers, timestamps, hints
+	Accent string // titles, keys in the help, chips
+	OK     string // outcome ok
+	Warn   string // writes, pending calls
+	Error  string // errors, destructive calls, alerts
+	BarFg  string // title bar
+	BarBg  string
+	// SelFg and SelBg draw the selected row ("" = reverse video). Bright
+	// white on blue reads in every 16-colour palette; colour 8 (and 7) as
+	// a background are near-black in some palettes and light grey in
+	// others, where the row cannot be read.
+	SelFg    string
 	SelBg    string
 	ChipFg   string
 	ChipBg   string
@@ -61,7 +65,7 @@ type Palette struct {
 var palettes = []Palette{
 	{
 		Name: Dark, Muted: "8", Accent: "12", OK: "10", Warn: "11", Error: "9",
-		BarFg: "15", BarBg: "4", SelFg: "15", SelBg: "8", ChipFg: "0", ChipBg: "14",
+		BarFg: "15", BarBg: "4", SelFg: "15", SelBg: "4", ChipFg: "0", ChipBg: "14",
 		DiffAdd: "10", DiffDel: "9", JSONKey: "12", JSONStr: "10", JSONNum: "14", JSONBool: "13",
 	},
 	{
