@@ -21,6 +21,7 @@ import (
 	"github.com/mcptrail/mcptrail/ingest/identity"
 	"github.com/mcptrail/mcptrail/ingest/redact"
 	"github.com/mcptrail/mcptrail/internal/termsafe"
+	"github.com/mcptrail/mcptrail/internal/timerange"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/mod/sumdb/note"
@@ -196,7 +197,7 @@ func principalLabel(p *store.Principal) string {
 func cmdExport(args []string, stdout io.Writer) error {
 	fs := newFlags("export")
 	format := fs.String("format", "", "ocsf, ecs, cef or jsonl")
-	since := fs.String("since", "", "only events since a duration ago (3h) or a time (RFC 3339)")
+	since := fs.String("since", "", "only events since a duration ago (3h, 1.5d, 1w) or a time (RFC 3339)")
 	agent := fs.String("agent", "", "only this agent")
 	tool := fs.String("tool", "", "only this tool")
 	session := fs.String("session", "", "only this session")
@@ -214,7 +215,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 	}
 	q := store.Query{Agent: *agent, Tool: *tool, Session: *session, Origin: *origin, Limit: 1000}
 	if *since != "" {
-		t, err := parseSince(*since, time.Now())
+		t, err := timerange.Since(*since, time.Now())
 		if err != nil {
 			return usagef("export: --since: %v", err)
 		}
@@ -247,23 +248,6 @@ func cmdExport(args []string, stdout io.Writer) error {
 		}
 		q.Cursor = page.Next
 	}
-}
-
-// parseSince reads "3h", "90m", "2d" as a time before now, or an RFC 3339 time.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if strings.HasSuffix(s, "d") {
-		var days int
-		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && days >= 0 {
-			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither a duration (3h, 2d) nor an RFC 3339 time", s)
 }
 
 func cmdVerify(args []string, stdout io.Writer) error {
