@@ -265,7 +265,7 @@ func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
 		x.labelledNum("cn3", "durationMs", uint64(ev.DurationNS/1e6))
 	}
 	x.labelled("cs1", "session", ev.Session)
-	x.labelled("cs2", "agent", agentLabel(ev.Agent))
+	x.labelled("cs2", "agent", store.AgentLabel(ev.Agent))
 	x.labelled("cs3", "method", ev.Method)
 	x.labelled("cs4", "jsonrpcId", jsonrpcID(ev.JSONRPCID))
 	if t := ev.Task; t != nil {

@@ -228,8 +228,8 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 			genai.Operation = &ecsNamed{Name: "execute_tool"}
 		}
 	}
-	if a := ev.Agent; a != nil && (a.ID != "" || agentLabel(a) != "") {
-		genai.Agent = &ecsIDName{ID: a.ID, Name: agentLabel(a)}
+	if a := ev.Agent; a != nil && (a.ID != "" || store.AgentLabel(a) != "") {
+		genai.Agent = &ecsIDName{ID: a.ID, Name: store.AgentLabel(a)}
 	}
 	if *genai != (ecsGenAI{}) {
 		r.GenAI = genai

@@ -204,20 +204,6 @@ func rpcError(raw json.RawMessage) (code int64, msg string, ok bool) {
 	return *e.Code, e.Message, true
 }
 
-// agentLabel is the name a person knows the agent by.
-func agentLabel(a *store.Agent) string {
-	if a == nil {
-		return ""
-	}
-	switch {
-	case a.Name != "":
-		return a.Name
-	case a.ID != "":
-		return a.ID
-	}
-	return a.ClientName
-}
-
 // operation is what the event did: the tool, else the method, else its kind.
 func operation(ev *store.Event) string {
 	switch {

@@ -275,7 +275,7 @@ func (e *ocsfEncoder) actor(ev *store.Event) ocsfActor {
 		}
 	}
 	if ag := ev.Agent; ag != nil {
-		a.AppName = agentLabel(ag)
+		a.AppName = store.AgentLabel(ag)
 		a.AppUID = ag.ID
 	}
 	if ev.Session != "" {
@@ -293,7 +293,7 @@ func (e *ocsfEncoder) srcEndpoint(ev *store.Event) ocsfEndpoint {
 	if ev.Agent != nil {
 		if n := ev.Agent.ClientName; n != "" {
 			src.Name = n
-		} else if n := agentLabel(ev.Agent); n != "" {
+		} else if n := store.AgentLabel(ev.Agent); n != "" {
 			src.Name = n
 		}
 	}
@@ -483,7 +483,7 @@ func body(u map[string]any, name string, raw json.RawMessage) {
 
 // message is a one-line summary of the event.
 func message(ev *store.Event) string {
-	who := agentLabel(ev.Agent)
+	who := store.AgentLabel(ev.Agent)
 	if who == "" {
 		who = "unknown agent"
 	}

@@ -70,6 +70,23 @@ func AgentKey(a *Agent) string {
 	return a.ClientName
 }
 
+// AgentLabel is the name a person knows an agent by, for every place that
+// shows one (the CLI, the console, SIEM records, rollback histories): its
+// configured name, else its id, else the client name it claims; "" when
+// none is known. It is for showing; queries take AgentKey, which puts the id
+// first because an id is configured to be unique and a name need not be.
+func AgentLabel(a *Agent) string {
+	switch {
+	case a == nil:
+		return ""
+	case a.Name != "":
+		return a.Name
+	case a.ID != "":
+		return a.ID
+	}
+	return a.ClientName
+}
+
 // Get returns the event with seq, or an error wrapping ErrNotFound.
 func (s *Store) Get(seq uint64) (*Event, error) {
 	var ev *Event
