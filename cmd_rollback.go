@@ -358,9 +358,7 @@ func rollbackWrap(argv []string, hooks *ingest.Hooks, c *daemon.Client, stderr i
 	if err != nil {
 		fmt.Fprintf(stderr, "mcptrail: rollback rules: %s; calls are recorded without pre-state\n", oneLine(err))
 	} else {
-		capt := &rollback.Capturer{Rules: rules, Sink: c, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-		hooks.Capture = capt.Capture
-		hooks.Classify = capt.Classify
+		rollback.Hook(hooks, rules, c, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		for _, name := range rules.EnvNames() {
 			if v, ok := os.LookupEnv(name); ok {
 				if sp.Env == nil {
