@@ -271,7 +271,7 @@ func printPlan(w io.Writer, p *rollback.Plan) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tREVERTS\tTOOL\tSTATUS\tSTATE\tARGUMENTS")
 	for _, s := range p.Steps {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, termsafe.Line(s.Tool), s.Result(), orDash(s.State), cut(termsafe.Line(s.Args), 60))
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, termsafe.Line(s.Tool), s.Result(), termsafe.OrDash(s.State), cut(termsafe.Line(s.Args), 60))
 	}
 	tw.Flush()
 	for _, s := range p.Steps {

@@ -155,7 +155,7 @@ func cmdSessions(args []string, stdout io.Writer) error {
 			ended = s.Ended.Local().Format("15:04:05")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s",
-			s.Started.Local().Format("2006-01-02 15:04:05"), termsafe.Line(s.Session), termsafe.Line(orDash(store.AgentLabel(s.Agent))), termsafe.Line(s.Upstream),
+			s.Started.Local().Format("2006-01-02 15:04:05"), termsafe.Line(s.Session), termsafe.Line(termsafe.OrDash(store.AgentLabel(s.Agent))), termsafe.Line(s.Upstream),
 			termsafe.Line(principalLabel(s.Principal)), s.Calls, s.Writes, s.Errors, s.Alerts, ended)
 		if fleet {
 			fmt.Fprintf(tw, "\t%s", termsafe.Line(originLabel(s.Origin)))
