@@ -267,7 +267,7 @@ func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
 	x.labelled("cs1", "session", ev.Session)
 	x.labelled("cs2", "agent", store.AgentLabel(ev.Agent))
 	x.labelled("cs3", "method", ev.Method)
-	x.labelled("cs4", "jsonrpcId", jsonrpcID(ev.JSONRPCID))
+	x.labelled("cs4", "jsonrpcId", store.JSONRPCIDText(ev.JSONRPCID))
 	if t := ev.Task; t != nil {
 		x.labelled("cs5", "task", nonEmpty(t.ID, t.Name))
 	}

@@ -240,7 +240,7 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 	if ev.ProtocolVersion != "" {
 		r.MCPTrail["protocol_version"] = ev.ProtocolVersion
 	}
-	if id := jsonrpcID(ev.JSONRPCID); id != "" {
+	if id := store.JSONRPCIDText(ev.JSONRPCID); id != "" {
 		r.MCPTrail["jsonrpc_id"] = id
 	}
 	if code, msg, ok := rpcError(ev.Error); ok {

@@ -380,7 +380,7 @@ func (e *ocsfEncoder) apiActivity(ev *store.Event) *ocsfAPIActivity {
 	if sid, sname, detail, ok := ocsfStatus(ev); ok {
 		out.StatusID, out.Status, out.StatusDetail = &sid, sname, detail
 	}
-	if rid := jsonrpcID(ev.JSONRPCID); rid != "" {
+	if rid := store.JSONRPCIDText(ev.JSONRPCID); rid != "" {
 		out.API.Request = &ocsfRequest{UID: rid}
 	}
 	if ev.Upstream != "" {
