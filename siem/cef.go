@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"cmp"
 	"net"
 	"strconv"
 	"strings"
@@ -254,7 +255,7 @@ func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
 	if ev.Kind == store.KindRefusal {
 		cefRefusal(&x, ev)
 	}
-	x.add("msg", nonEmpty(ev.Detail, message(ev)))
+	x.add("msg", cmp.Or(ev.Detail, message(ev)))
 	if ev.Kind == KindCheckpoint {
 		x.labelledNum("cn1", "checkpointSize", ev.Seq)
 	} else {
@@ -269,7 +270,7 @@ func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
 	x.labelled("cs3", "method", ev.Method)
 	x.labelled("cs4", "jsonrpcId", store.JSONRPCIDText(ev.JSONRPCID))
 	if t := ev.Task; t != nil {
-		x.labelled("cs5", "task", nonEmpty(t.ID, t.Name))
+		x.labelled("cs5", "task", cmp.Or(t.ID, t.Name))
 	}
 	x.labelled("cs6", "hash", ev.Hash)
 	x.labelled("flexString1", "onBehalfOf", ev.OnBehalfOf)

@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 
@@ -272,7 +273,7 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 		r.Event.Type = []string{"info"}
 		r.Event.Action = a.Rule.ID
 		r.Event.Severity = []int{1, 21, 47, 73, 99}[severityRank(a.Rule.Severity)] // Elastic's rule severity scores
-		r.Message = nonEmpty(ev.Detail, a.Rule.Title)
+		r.Message = cmp.Or(ev.Detail, a.Rule.Title)
 		r.Rule = &ecsRule{ID: a.Rule.ID, Name: a.Rule.Title, Description: a.Rule.Description, Category: a.Rule.Type, Ruleset: "mcptrail"}
 	}
 	return marshal(r)

@@ -2,6 +2,7 @@ package siem
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -305,7 +306,7 @@ func (e *ocsfEncoder) srcEndpoint(ev *store.Event) ocsfEndpoint {
 		// A server-initiated request (sampling, elicitation) flows the
 		// other way: the upstream is the source.
 		up := e.o.upstreamEndpoint(ev)
-		src = ocsfEndpoint{Name: nonEmpty(ev.Upstream, "unknown"), SvcName: "mcp"}
+		src = ocsfEndpoint{Name: cmp.Or(ev.Upstream, "unknown"), SvcName: "mcp"}
 		setHost(&src, up)
 	}
 	return src
@@ -332,13 +333,6 @@ func setHost(ep *ocsfEndpoint, up endpoint) {
 		}
 	}
 	ep.Port = up.port
-}
-
-func nonEmpty(s, dflt string) string {
-	if s == "" {
-		return dflt
-	}
-	return s
 }
 
 func (e *ocsfEncoder) apiActivity(ev *store.Event) *ocsfAPIActivity {
@@ -494,7 +488,7 @@ func message(ev *store.Event) string {
 		}
 		return who + " sent " + ev.Method + " to " + ev.Upstream
 	case store.KindCall:
-		s := ev.Upstream + "/" + operation(ev) + ": " + nonEmpty(ev.Outcome, "unknown")
+		s := ev.Upstream + "/" + operation(ev) + ": " + cmp.Or(ev.Outcome, "unknown")
 		if ev.Detail != "" {
 			s += " (" + ev.Detail + ")"
 		}
@@ -577,7 +571,7 @@ func (e *ocsfEncoder) finding(ev *store.Event) *ocsfDetectionFinding {
 			Severity:     sname,
 			Time:         ev.Time.UnixMilli(),
 		},
-		Message:  nonEmpty(ev.Detail, a.Rule.Title),
+		Message:  cmp.Or(ev.Detail, a.Rule.Title),
 		StatusID: 1,
 		Status:   "New",
 		IsAlert:  true,
@@ -585,7 +579,7 @@ func (e *ocsfEncoder) finding(ev *store.Event) *ocsfDetectionFinding {
 		FindingInfo: ocsfFindingInfo{
 			UID:         ev.ID,
 			Title:       a.Rule.Title,
-			Desc:        nonEmpty(ev.Detail, a.Rule.Description),
+			Desc:        cmp.Or(ev.Detail, a.Rule.Description),
 			Analytic:    ocsfAnalytic{UID: a.Rule.ID, Name: a.Rule.Title, TypeID: 1, Type: "Rule"},
 			CreatedTime: ev.Time.UnixMilli(),
 		},
