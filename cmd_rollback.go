@@ -271,7 +271,7 @@ func printPlan(w io.Writer, p *rollback.Plan) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tREVERTS\tTOOL\tSTATUS\tSTATE\tARGUMENTS")
 	for _, s := range p.Steps {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, termsafe.Line(s.Tool), s.Result(), orDash(s.State), cut(termsafe.Line(s.Args), 60))
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", s.N, s.Reverts, termsafe.Line(s.Tool), s.Result(), termsafe.OrDash(s.State), cut(termsafe.Line(s.Args), 60))
 	}
 	tw.Flush()
 	for _, s := range p.Steps {
@@ -358,9 +358,7 @@ func rollbackWrap(argv []string, hooks *ingest.Hooks, c *daemon.Client, stderr i
 	if err != nil {
 		fmt.Fprintf(stderr, "mcptrail: rollback rules: %s; calls are recorded without pre-state\n", oneLine(err))
 	} else {
-		capt := &rollback.Capturer{Rules: rules, Sink: c, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-		hooks.Capture = capt.Capture
-		hooks.Classify = capt.Classify
+		rollback.Hook(hooks, rules, c, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		for _, name := range rules.EnvNames() {
 			if v, ok := os.LookupEnv(name); ok {
 				if sp.Env == nil {

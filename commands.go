@@ -22,6 +22,7 @@ import (
 	"github.com/mcptrail/mcptrail/ingest/identity"
 	"github.com/mcptrail/mcptrail/ingest/redact"
 	"github.com/mcptrail/mcptrail/internal/termsafe"
+	"github.com/mcptrail/mcptrail/internal/timerange"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/mod/sumdb/note"
@@ -159,7 +160,7 @@ func cmdSessions(args []string, stdout io.Writer) error {
 			ended = s.Ended.Local().Format("15:04:05")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s",
-			s.Started.Local().Format("2006-01-02 15:04:05"), termsafe.Line(s.Session), termsafe.Line(agentLabel(s.Agent)), termsafe.Line(s.Upstream),
+			s.Started.Local().Format("2006-01-02 15:04:05"), termsafe.Line(s.Session), termsafe.Line(termsafe.OrDash(store.AgentLabel(s.Agent))), termsafe.Line(s.Upstream),
 			termsafe.Line(principalLabel(s.Principal)), s.Calls, s.Writes, s.Errors, s.Alerts, ended)
 		if fleet {
 			fmt.Fprintf(tw, "\t%s", termsafe.Line(originLabel(s.Origin)))
@@ -167,16 +168,6 @@ func cmdSessions(args []string, stdout io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
-}
-
-func agentLabel(a *store.Agent) string {
-	if a == nil {
-		return "-"
-	}
-	if k := store.AgentKey(a); k != "" {
-		return k
-	}
-	return "-"
 }
 
 // originLabel names a collected session's origin: its host, else its
@@ -201,7 +192,7 @@ func principalLabel(p *store.Principal) string {
 func cmdExport(args []string, stdout io.Writer) error {
 	fs := newFlags("export")
 	format := fs.String("format", "", "ocsf, ecs, cef or jsonl")
-	since := fs.String("since", "", "only events since a duration ago (3h) or a time (RFC 3339)")
+	since := fs.String("since", "", "only events since a duration ago (3h, 1.5d, 1w) or a time (RFC 3339)")
 	agent := fs.String("agent", "", "only this agent")
 	tool := fs.String("tool", "", "only this tool")
 	session := fs.String("session", "", "only this session")
@@ -219,7 +210,7 @@ func cmdExport(args []string, stdout io.Writer) error {
 	}
 	q := store.Query{Agent: *agent, Tool: *tool, Session: *session, Origin: *origin, Limit: 1000}
 	if *since != "" {
-		t, err := parseSince(*since, time.Now())
+		t, err := timerange.Since(*since, time.Now())
 		if err != nil {
 			return usagef("export: --since: %v", err)
 		}
@@ -252,23 +243,6 @@ func cmdExport(args []string, stdout io.Writer) error {
 		}
 		q.Cursor = page.Next
 	}
-}
-
-// parseSince reads "3h", "90m", "2d" as a time before now, or an RFC 3339 time.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if strings.HasSuffix(s, "d") {
-		var days int
-		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && days >= 0 {
-			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither a duration (3h, 2d) nor an RFC 3339 time", s)
 }
 
 func cmdVerify(args []string, stdout io.Writer) error {

@@ -332,7 +332,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		}{true, s})
 	}
 	fmt.Fprintf(stdout, "daemon:     running, pid %d, version %s, since %s\n", s.PID, s.Version, s.Started.Format("2006-01-02 15:04:05 MST"))
-	fmt.Fprintf(stdout, "gateway:    %s\n", orDash(s.Listen))
+	fmt.Fprintf(stdout, "gateway:    %s\n", termsafe.OrDash(s.Listen))
 	for _, u := range s.Upstreams {
 		fmt.Fprintf(stdout, "  upstream: %s/mcp/%s\n", s.Listen, u)
 	}
@@ -372,13 +372,6 @@ func cmdStop(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "daemon stopped")
 	return nil
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func humanBytes(n int64) string {

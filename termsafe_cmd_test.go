@@ -57,7 +57,7 @@ func TestCLIKeepsAgentControlsOffTheTerminal(t *testing.T) {
 	if err := termsafetest.Check(text, false); err != nil {
 		t.Fatalf("sessions: %v\n%s", err, text)
 	}
-	if !strings.Contains(string(text), `agent-id:evil\x1b]52;c;cm0gLXJmIH4K\x07`) {
+	if !strings.Contains(string(text), `agent:evil\x1b]52;c;cm0gLXJmIH4K\x07`) {
 		t.Fatalf("sessions does not show the agent's name visibly:\n%s", text)
 	}
 	if n := strings.Count(string(text), "\n"); n != 2 {

@@ -50,11 +50,7 @@ func (d *Daemon) startRollback() error {
 		return err
 	}
 	r := &Rollback{d: d, rules: rules}
-	capt := &rollback.Capturer{Rules: rules, Sink: d.store, Log: d.log}
-	d.hooks.Capture = capt.Capture
-	if d.hooks.Classify == nil {
-		d.hooks.Classify = capt.Classify
-	}
+	rollback.Hook(&d.hooks, rules, d.store, d.log)
 	// Plans and histories show what the record would: secrets masked by
 	// the gateway's hook. Pre-states stay exact, for the restore.
 	r.planner = &rollback.Planner{Rules: rules, Source: d.store, Connect: r.connect, Redact: d.hooks.Redact}

@@ -57,6 +57,19 @@ type Capturer struct {
 	Log     *slog.Logger
 }
 
+// Hook wires pre-state capture under rules into a gateway's hooks, the
+// pre-states stored in sink: the one wiring the daemon's HTTP gateway and
+// a wrap session share. It sets Capture, and Classify only when none is
+// set, so a classifier the caller chose is kept rather than replaced.
+func Hook(h *ingest.Hooks, rules *RuleSet, sink PrestateSink, log *slog.Logger) *Capturer {
+	c := &Capturer{Rules: rules, Sink: sink, Log: log}
+	h.Capture = c.Capture
+	if h.Classify == nil {
+		h.Classify = c.Classify
+	}
+	return c
+}
+
 // Classify is ingest.Hooks.Classify: rules beat annotations.
 func (c *Capturer) Classify(upstream, serverName, tool string, ann *store.Annotations) string {
 	return c.Rules.Classify(upstream, serverName, tool, ann)

@@ -80,7 +80,7 @@ func (p *Planner) History(ctx context.Context, seq uint64, key string) (*History
 		if !c.touched || c.rule == nil || c.rule.server != self.rule.server || !overlapsAny(key, c.keys) {
 			continue
 		}
-		v := Version{Call: c.req.Seq, Session: c.req.Session, Upstream: c.req.Upstream, Agent: agentName(c.req), Tool: c.req.Tool, Time: c.req.Time, Keys: c.keys}
+		v := Version{Call: c.req.Seq, Session: c.req.Session, Upstream: c.req.Upstream, Agent: store.AgentLabel(c.req.Agent), Tool: c.req.Tool, Time: c.req.Time, Keys: c.keys}
 		if c.out != nil {
 			v.Outcome = c.out.Outcome
 		}
@@ -123,7 +123,7 @@ func (p *Planner) rollbackSteps(h *History, byCall map[uint64]int) error {
 		if !ok {
 			return
 		}
-		steps = append(steps, Version{Call: ev.Seq, Session: ev.Session, Upstream: ev.Upstream, Agent: agentName(ev), Tool: ev.Tool, Time: ev.Time,
+		steps = append(steps, Version{Call: ev.Seq, Session: ev.Session, Upstream: ev.Upstream, Agent: store.AgentLabel(ev.Agent), Tool: ev.Tool, Time: ev.Time,
 			Keys: h.Versions[i].Keys, Reverts: ev.Reverts})
 	})
 	if err != nil || len(steps) == 0 {
@@ -171,17 +171,6 @@ func (p *Planner) rollbackSteps(h *History, byCall map[uint64]int) error {
 		v.Diff = unifiedDiff(v.Before, v.After)
 	}
 	return nil
-}
-
-// agentName is who made a call, as a history or a conflict names it.
-func agentName(ev *store.Event) string {
-	if ev.Agent != nil {
-		if ev.Agent.Name != "" {
-			return ev.Agent.Name
-		}
-		return ev.Agent.ID
-	}
-	return ""
 }
 
 func overlapsAny(k string, keys []string) bool {

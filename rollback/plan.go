@@ -787,7 +787,7 @@ func (r *ToolRule) hasDiff() bool { return r.diffCur != nil && r.diffRest != nil
 // changedBy names the call that changed a resource, for a conflict's
 // reason: which agent, which call, when.
 func changedBy(req *store.Event) string {
-	who := agentName(req)
+	who := store.AgentLabel(req.Agent)
 	if who == "" {
 		who = "an unnamed agent"
 	}

@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"cmp"
 	"net"
 	"strconv"
 	"strings"
@@ -259,7 +260,7 @@ func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
 	if ev.Kind == store.KindRefusal {
 		cefRefusal(&x, ev)
 	}
-	x.add("msg", nonEmpty(ev.Detail, message(ev)))
+	x.add("msg", cmp.Or(ev.Detail, message(ev)))
 	if ev.Kind == KindCheckpoint {
 		x.labelledNum("cn1", "checkpointSize", ev.Seq)
 	} else {
@@ -270,11 +271,11 @@ func (e *cefEncoder) Encode(ev *store.Event) ([]byte, error) {
 		x.labelledNum("cn3", "durationMs", uint64(ev.DurationNS/1e6))
 	}
 	x.labelled("cs1", "session", ev.Session)
-	x.labelled("cs2", "agent", agentLabel(ev.Agent))
+	x.labelled("cs2", "agent", store.AgentLabel(ev.Agent))
 	x.labelled("cs3", "method", ev.Method)
-	x.labelled("cs4", "jsonrpcId", jsonrpcID(ev.JSONRPCID))
+	x.labelled("cs4", "jsonrpcId", store.JSONRPCIDText(ev.JSONRPCID))
 	if t := ev.Task; t != nil {
-		x.labelled("cs5", "task", nonEmpty(t.ID, t.Name))
+		x.labelled("cs5", "task", cmp.Or(t.ID, t.Name))
 	}
 	x.labelled("cs6", "hash", ev.Hash)
 	x.labelled("flexString1", "onBehalfOf", ev.OnBehalfOf)

@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 
@@ -234,8 +235,8 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 			genai.Operation = &ecsNamed{Name: "execute_tool"}
 		}
 	}
-	if a := ev.Agent; a != nil && (a.ID != "" || agentLabel(a) != "") {
-		genai.Agent = &ecsIDName{ID: a.ID, Name: agentLabel(a)}
+	if a := ev.Agent; a != nil && (a.ID != "" || store.AgentLabel(a) != "") {
+		genai.Agent = &ecsIDName{ID: a.ID, Name: store.AgentLabel(a)}
 	}
 	if *genai != (ecsGenAI{}) {
 		r.GenAI = genai
@@ -246,7 +247,7 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 	if ev.ProtocolVersion != "" {
 		r.MCPTrail["protocol_version"] = ev.ProtocolVersion
 	}
-	if id := jsonrpcID(ev.JSONRPCID); id != "" {
+	if id := store.JSONRPCIDText(ev.JSONRPCID); id != "" {
 		r.MCPTrail["jsonrpc_id"] = id
 	}
 	if code, msg, ok := rpcError(ev.Error); ok {
@@ -278,7 +279,7 @@ func (e *ecsEncoder) Encode(ev *store.Event) ([]byte, error) {
 		r.Event.Type = []string{"info"}
 		r.Event.Action = a.Rule.ID
 		r.Event.Severity = []int{1, 21, 47, 73, 99}[severityRank(a.Rule.Severity)] // Elastic's rule severity scores
-		r.Message = nonEmpty(ev.Detail, a.Rule.Title)
+		r.Message = cmp.Or(ev.Detail, a.Rule.Title)
 		r.Rule = &ecsRule{ID: a.Rule.ID, Name: a.Rule.Title, Description: a.Rule.Description, Category: a.Rule.Type, Ruleset: "mcptrail"}
 	}
 	return marshal(r)

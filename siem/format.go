@@ -176,19 +176,6 @@ func alertInfo(ev *store.Event) AlertInfo {
 	return a
 }
 
-// jsonrpcID renders a JSON-RPC id as a string: a string id without its
-// quotes, a number as written; "" when there is none.
-func jsonrpcID(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
-}
-
 // rpcError reads the code and message of a JSON-RPC error object.
 func rpcError(raw json.RawMessage) (code int64, msg string, ok bool) {
 	if len(raw) == 0 {
@@ -202,20 +189,6 @@ func rpcError(raw json.RawMessage) (code int64, msg string, ok bool) {
 		return 0, "", false
 	}
 	return *e.Code, e.Message, true
-}
-
-// agentLabel is the name a person knows the agent by.
-func agentLabel(a *store.Agent) string {
-	if a == nil {
-		return ""
-	}
-	switch {
-	case a.Name != "":
-		return a.Name
-	case a.ID != "":
-		return a.ID
-	}
-	return a.ClientName
 }
 
 // operation is what the event did: the tool, else the method, else its kind.

@@ -2,6 +2,7 @@ package siem
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -281,7 +282,7 @@ func (e *ocsfEncoder) actor(ev *store.Event) ocsfActor {
 		}
 	}
 	if ag := ev.Agent; ag != nil {
-		a.AppName = agentLabel(ag)
+		a.AppName = store.AgentLabel(ag)
 		a.AppUID = ag.ID
 	}
 	if ev.Session != "" {
@@ -299,7 +300,7 @@ func (e *ocsfEncoder) srcEndpoint(ev *store.Event) ocsfEndpoint {
 	if ev.Agent != nil {
 		if n := ev.Agent.ClientName; n != "" {
 			src.Name = n
-		} else if n := agentLabel(ev.Agent); n != "" {
+		} else if n := store.AgentLabel(ev.Agent); n != "" {
 			src.Name = n
 		}
 	}
@@ -311,7 +312,7 @@ func (e *ocsfEncoder) srcEndpoint(ev *store.Event) ocsfEndpoint {
 		// A server-initiated request (sampling, elicitation) flows the
 		// other way: the upstream is the source.
 		up := e.o.upstreamEndpoint(ev)
-		src = ocsfEndpoint{Name: nonEmpty(ev.Upstream, "unknown"), SvcName: "mcp"}
+		src = ocsfEndpoint{Name: cmp.Or(ev.Upstream, "unknown"), SvcName: "mcp"}
 		setHost(&src, up)
 	}
 	return src
@@ -338,13 +339,6 @@ func setHost(ep *ocsfEndpoint, up endpoint) {
 		}
 	}
 	ep.Port = up.port
-}
-
-func nonEmpty(s, dflt string) string {
-	if s == "" {
-		return dflt
-	}
-	return s
 }
 
 func (e *ocsfEncoder) apiActivity(ev *store.Event) *ocsfAPIActivity {
@@ -386,7 +380,7 @@ func (e *ocsfEncoder) apiActivity(ev *store.Event) *ocsfAPIActivity {
 	if sid, sname, detail, ok := ocsfStatus(ev); ok {
 		out.StatusID, out.Status, out.StatusDetail = &sid, sname, detail
 	}
-	if rid := jsonrpcID(ev.JSONRPCID); rid != "" {
+	if rid := store.JSONRPCIDText(ev.JSONRPCID); rid != "" {
 		out.API.Request = &ocsfRequest{UID: rid}
 	}
 	if ev.Upstream != "" {
@@ -490,7 +484,7 @@ func body(u map[string]any, name string, raw json.RawMessage) {
 
 // message is a one-line summary of the event.
 func message(ev *store.Event) string {
-	who := agentLabel(ev.Agent)
+	who := store.AgentLabel(ev.Agent)
 	if who == "" {
 		who = "unknown agent"
 	}
@@ -501,7 +495,7 @@ func message(ev *store.Event) string {
 		}
 		return who + " sent " + ev.Method + " to " + ev.Upstream
 	case store.KindCall:
-		s := ev.Upstream + "/" + operation(ev) + ": " + nonEmpty(ev.Outcome, "unknown")
+		s := ev.Upstream + "/" + operation(ev) + ": " + cmp.Or(ev.Outcome, "unknown")
 		if ev.Detail != "" {
 			s += " (" + ev.Detail + ")"
 		}
@@ -586,7 +580,7 @@ func (e *ocsfEncoder) finding(ev *store.Event) *ocsfDetectionFinding {
 			Severity:     sname,
 			Time:         ev.Time.UnixMilli(),
 		},
-		Message:  nonEmpty(ev.Detail, a.Rule.Title),
+		Message:  cmp.Or(ev.Detail, a.Rule.Title),
 		StatusID: 1,
 		Status:   "New",
 		IsAlert:  true,
@@ -594,7 +588,7 @@ func (e *ocsfEncoder) finding(ev *store.Event) *ocsfDetectionFinding {
 		FindingInfo: ocsfFindingInfo{
 			UID:         ev.ID,
 			Title:       a.Rule.Title,
-			Desc:        nonEmpty(ev.Detail, a.Rule.Description),
+			Desc:        cmp.Or(ev.Detail, a.Rule.Description),
 			Analytic:    ocsfAnalytic{UID: a.Rule.ID, Name: a.Rule.Title, TypeID: 1, Type: "Rule"},
 			CreatedTime: ev.Time.UnixMilli(),
 		},

@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 
@@ -39,12 +40,12 @@ func refusalReason(ev *store.Event) string {
 func refusalMessage(ev *store.Event) string {
 	r := ev.Refusal
 	if r == nil {
-		return nonEmpty(ev.Detail, ev.Kind)
+		return cmp.Or(ev.Detail, ev.Kind)
 	}
 	if r.Suppressed > 0 {
-		return nonEmpty(ev.Detail, strconv.FormatInt(r.Suppressed, 10)+" refusals suppressed")
+		return cmp.Or(ev.Detail, strconv.FormatInt(r.Suppressed, 10)+" refusals suppressed")
 	}
-	s := "gateway refused " + nonEmpty(r.HTTPMethod, "a request") + " " + r.Path + " from " + nonEmpty(r.RemoteAddr, "unknown") +
+	s := "gateway refused " + cmp.Or(r.HTTPMethod, "a request") + " " + r.Path + " from " + cmp.Or(r.RemoteAddr, "unknown") +
 		": " + strconv.Itoa(r.Status) + " " + r.Reason
 	if ev.Detail != "" {
 		s += " (" + ev.Detail + ")"
@@ -147,7 +148,7 @@ func ecsRefusal(rec *ecsRecord, ev *store.Event) {
 	if r == nil {
 		return
 	}
-	rec.Event.Reason = nonEmpty(ev.Detail, r.Reason)
+	rec.Event.Reason = cmp.Or(ev.Detail, r.Reason)
 	if isIP(r.RemoteAddr) {
 		rec.Source = &ecsSource{IP: r.RemoteAddr}
 	}
@@ -174,7 +175,7 @@ func cefRefusal(x *cefExt, ev *store.Event) {
 	}
 	x.add("requestMethod", r.HTTPMethod)
 	x.add("request", r.Path)
-	x.add("reason", nonEmpty(ev.Detail, r.Reason))
+	x.add("reason", cmp.Or(ev.Detail, r.Reason))
 	if r.Status != 0 {
 		x.labelledNum("flexNumber1", "httpStatus", uint64(r.Status))
 	}

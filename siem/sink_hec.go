@@ -2,6 +2,7 @@ package siem
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -63,9 +64,9 @@ func newHECSink(spec *SinkSpec, o Options) (*hecSink, error) {
 		ackURL:     base + "/services/collector/ack",
 		token:      spec.secret,
 		client:     client,
-		host:       nonEmpty(q.Get("host"), o.Hostname),
-		source:     nonEmpty(q.Get("source"), "mcptrail"),
-		sourcetype: nonEmpty(q.Get("sourcetype"), "mcptrail:"+string(spec.Format)),
+		host:       cmp.Or(q.Get("host"), o.Hostname),
+		source:     cmp.Or(q.Get("source"), "mcptrail"),
+		sourcetype: cmp.Or(q.Get("sourcetype"), "mcptrail:"+string(spec.Format)),
 		index:      q.Get("index"),
 		maxBytes:   defaultMaxBytes,
 		ackTimeout: 2 * time.Minute,
@@ -194,7 +195,7 @@ func (s *hecSink) post(ctx context.Context, body []byte) error {
 	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
 		return &RetryAfterError{Err: fmt.Errorf("hec: %s (server busy): %s", resp.Status, r.Text), After: retryAfter(resp)}
 	case resp.StatusCode/100 != 2:
-		return fmt.Errorf("hec: %s: %s (code %d)", resp.Status, nonEmpty(r.Text, strings.TrimSpace(string(data))), r.Code)
+		return fmt.Errorf("hec: %s: %s (code %d)", resp.Status, cmp.Or(r.Text, strings.TrimSpace(string(data))), r.Code)
 	}
 	if !s.ack {
 		return nil

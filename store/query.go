@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -59,15 +60,22 @@ func (e *Event) fields() [numFields]string {
 // AgentKey is the value an agent is indexed and queried by: its configured
 // id, else its name, else the client name it claims.
 func AgentKey(a *Agent) string {
-	switch {
-	case a == nil:
+	if a == nil {
 		return ""
-	case a.ID != "":
-		return a.ID
-	case a.Name != "":
-		return a.Name
 	}
-	return a.ClientName
+	return cmp.Or(a.ID, a.Name, a.ClientName)
+}
+
+// AgentLabel is the name a person knows an agent by, for every place that
+// shows one (the CLI, the console, SIEM records, rollback histories): its
+// configured name, else its id, else the client name it claims; "" when
+// none is known. It is for showing; queries take AgentKey, which puts the id
+// first because an id is configured to be unique and a name need not be.
+func AgentLabel(a *Agent) string {
+	if a == nil {
+		return ""
+	}
+	return cmp.Or(a.Name, a.ID, a.ClientName)
 }
 
 // Get returns the event with seq, or an error wrapping ErrNotFound.

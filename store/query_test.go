@@ -252,3 +252,27 @@ func bruteForceStore(t *testing.T, s *Store, q Query) []uint64 {
 	}
 	return bruteForce(all, q)
 }
+
+// AgentLabel is for people (name first); AgentKey is for queries (id
+// first). Both fall back to the claimed client name, and neither panics on
+// an event without an agent.
+func TestAgentLabelAndKey(t *testing.T) {
+	for _, c := range []struct {
+		a          *Agent
+		label, key string
+	}{
+		{nil, "", ""},
+		{&Agent{}, "", ""},
+		{&Agent{ID: "a-7", Name: "claude", ClientName: "claude-code"}, "claude", "a-7"},
+		{&Agent{ID: "a-7", ClientName: "claude-code"}, "a-7", "a-7"},
+		{&Agent{Name: "claude", ClientName: "claude-code"}, "claude", "claude"},
+		{&Agent{ClientName: "claude-code", ClientVersion: "1.0"}, "claude-code", "claude-code"},
+	} {
+		if got := AgentLabel(c.a); got != c.label {
+			t.Errorf("AgentLabel(%+v) = %q, want %q", c.a, got, c.label)
+		}
+		if got := AgentKey(c.a); got != c.key {
+			t.Errorf("AgentKey(%+v) = %q, want %q", c.a, got, c.key)
+		}
+	}
+}

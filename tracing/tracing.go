@@ -293,7 +293,7 @@ func (t *Tracer) span(req, out item) {
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
 		attrs = append(attrs, attribute.String("mcp.resource.uri", target))
 	}
-	if id := requestID(req.id); id != "" {
+	if id := store.JSONRPCIDText(req.id); id != "" {
 		attrs = append(attrs, attribute.String("jsonrpc.request.id", id))
 	}
 	pv := req.pv
@@ -371,19 +371,6 @@ func (t *Tracer) span(req, out item) {
 		span.SetStatus(codes.Error, errType)
 	}
 	span.End(trace.WithTimestamp(end))
-}
-
-// requestID renders a JSON-RPC id as a string: a string id unquoted, a
-// number as written.
-func requestID(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
 }
 
 // rpcCode is the code of a JSON-RPC error object.

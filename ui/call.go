@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/mcptrail/mcptrail/themes"
 )
@@ -411,7 +412,7 @@ func renderRecord(st *themes.Styles, loc *time.Location, width int, req, out, ev
 		field("method", method)
 	}
 	if main.Class != "" || main.Annotations != nil {
-		class := orDash(main.Class)
+		class := termsafe.OrDash(main.Class)
 		if main.ClassSource != "" {
 			class += st.Muted.Render(" · by " + main.ClassSource)
 		}
@@ -426,7 +427,7 @@ func renderRecord(st *themes.Styles, loc *time.Location, width int, req, out, ev
 		field("request", when(req.Time))
 	}
 	if out != nil {
-		field("outcome", when(out.Time)+st.Muted.Render(" · took "+orDash(fmtDuration(time.Duration(out.DurationNS)))))
+		field("outcome", when(out.Time)+st.Muted.Render(" · took "+termsafe.OrDash(fmtDuration(time.Duration(out.DurationNS)))))
 	}
 	if ev != nil {
 		field("event", when(ev.Time))
@@ -516,11 +517,4 @@ func annotationText(st *themes.Styles, a *store.Annotations) string {
 		return ""
 	}
 	return st.Muted.Render(" · server says: " + strings.Join(parts, ", "))
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -3,10 +3,10 @@ package ui
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mcptrail/mcptrail/internal/timerange"
 	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -79,7 +79,7 @@ func (f Filter) With(k, v string) (Filter, error) {
 	case k == "class" && !slices.Contains(classes, v):
 		return f, fmt.Errorf("class %q: want one of %s", v, strings.Join(classes, ", "))
 	case k == "since":
-		if _, err := parseSince(v, time.Now()); err != nil {
+		if _, err := timerange.Since(v, time.Now()); err != nil {
 			return f, err
 		}
 	}
@@ -162,7 +162,7 @@ func (f Filter) SinceTime(now time.Time) time.Time {
 	if f.Since == "" {
 		return time.Time{}
 	}
-	t, _ := parseSince(f.Since, now)
+	t, _ := timerange.Since(f.Since, now)
 	return t
 }
 
@@ -223,25 +223,6 @@ func (f Filter) MatchSession(s *store.SessionSummary, now time.Time) bool {
 		return false
 	}
 	return true
-}
-
-// parseSince reads "3h", "90m", "2d", "1w" as a time before now, or an
-// RFC 3339 time (the CLI's --since, plus weeks).
-func parseSince(s string, now time.Time) (time.Time, error) {
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			if v, err := strconv.ParseFloat(n, 64); err == nil && v >= 0 {
-				return now.Add(-time.Duration(v * float64(unit))), nil
-			}
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("since %q: want a duration (30m, 3h, 2d) or an RFC 3339 time", s)
 }
 
 // parseGoTime reads the `T` prompt: "-10m"/"10m" (ago), "03:15" or

@@ -268,14 +268,8 @@ func shortID(s string) string {
 }
 
 func agentName(a *store.Agent) string {
-	if a == nil {
-		return "-"
-	}
-	if a.Name != "" {
-		return show(a.Name)
-	}
-	if k := store.AgentKey(a); k != "" {
-		return show(k)
+	if l := store.AgentLabel(a); l != "" {
+		return show(l)
 	}
 	return "-"
 }

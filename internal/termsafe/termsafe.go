@@ -155,3 +155,12 @@ func appendEscaped(b []byte, s string, flags int) []byte {
 func appendU(b []byte, r rune) []byte {
 	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 }
+
+// OrDash is s, or "-" when s is empty: how a table or a field shows a value
+// that is not there, so a blank never shifts the columns a reader counts.
+func OrDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
