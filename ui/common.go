@@ -116,6 +116,11 @@ type Common struct {
 	// that reads a store file.
 	Rollback Rollback
 	Rules    *rollback.RuleSet // resource keys for `f path:` (filter.go)
+	// Fleet: the record holds events collected from other hosts, seen in
+	// a page read from it. Lists then show an ORIGIN column; it stays on
+	// once set, so columns do not come and go as pages are read. A
+	// gateway's own store never sets it and looks as it always did.
+	Fleet bool
 
 	ids      *atomic.Int64
 	onAction func(action, detail string)
