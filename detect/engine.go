@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -334,13 +335,23 @@ func (c *compiled) fire(ev *store.Event, key string) *AlertParams {
 			g = &ecGroup{armed: true}
 			c.counts[key] = g
 		}
-		g.times = append(g.times, t)
-		g.seqs = append(g.seqs, ev.Seq)
+		// Kept in time order, not arrival order: a collector merges
+		// several hosts' events as they arrive, and a host whose stream
+		// lags delivers calls older than those already counted. On one
+		// host, arrival is time order and each insert is an append.
+		at := len(g.times)
+		for at > 0 && g.times[at-1].After(t) {
+			at--
+		}
+		g.times = slices.Insert(g.times, at, t)
+		g.seqs = slices.Insert(g.seqs, at, ev.Seq)
 		if n := len(g.times) - (c.Threshold + 1); n > 0 {
 			g.times = append(g.times[:0], g.times[n:]...)
 			g.seqs = append(g.seqs[:0], g.seqs[n:]...)
 		}
-		over := len(g.times) == c.Threshold+1 && t.Sub(g.times[0]) < time.Duration(c.Window) // the window is (t-W, t]
+		// The window is (last-W, last]: the newest threshold+1 calls
+		// within W of each other.
+		over := len(g.times) == c.Threshold+1 && g.times[len(g.times)-1].Sub(g.times[0]) < time.Duration(c.Window)
 		if !over {
 			g.armed = true
 			return nil
