@@ -12,6 +12,7 @@ import (
 	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/internal/termsafe"
+	"github.com/mcptrail/mcptrail/store"
 	"github.com/mcptrail/mcptrail/ui"
 )
 
@@ -46,7 +47,7 @@ func cmdApprovals(args []string, stdout io.Writer) error {
 	for _, p := range list {
 		left := time.Until(p.Deadline).Truncate(time.Second)
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", p.Seq, p.Time.Local().Format("15:04:05"), left,
-			termsafe.Line(agentLabel(p.Agent)), termsafe.Line(principalLabel(p.Principal)), termsafe.Line(p.Upstream), termsafe.Line(p.Tool),
+			termsafe.Line(termsafe.OrDash(store.AgentLabel(p.Agent))), termsafe.Line(principalLabel(p.Principal)), termsafe.Line(p.Upstream), termsafe.Line(p.Tool),
 			len(p.Approvers), p.Required, termsafe.Line(p.Rule), p.ParamsSHA256[:16])
 	}
 	if err := tw.Flush(); err != nil {

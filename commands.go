@@ -163,23 +163,11 @@ func cmdSessions(args []string, stdout io.Writer) error {
 			s.Started.Local().Format("2006-01-02 15:04:05"), termsafe.Line(s.Session), termsafe.Line(termsafe.OrDash(store.AgentLabel(s.Agent))), termsafe.Line(s.Upstream),
 			termsafe.Line(principalLabel(s.Principal)), s.Calls, s.Writes, s.Errors, s.Alerts, ended)
 		if fleet {
-			fmt.Fprintf(tw, "\t%s", termsafe.Line(originLabel(s.Origin)))
+			fmt.Fprintf(tw, "\t%s", termsafe.Line(s.Origin.Label()))
 		}
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
-}
-
-// originLabel names a collected session's origin: its host, else its
-// store id; "-" for one recorded here.
-func originLabel(o *store.Origin) string {
-	switch {
-	case o == nil:
-		return "-"
-	case o.Host != "":
-		return o.Host
-	}
-	return o.Store
 }
 
 func principalLabel(p *store.Principal) string {

@@ -131,8 +131,8 @@ func (m *Merger) replay(ev *store.Event) {
 	}
 	if og.Seq > o.Seq {
 		o.advance(og.Seq, h, ev.Seq)
-	} else {
-		o.recent[og.Seq] = seen{hash: og.Hash, at: ev.Seq}
+	} else if og.Seq+recentHashes > o.Seq {
+		o.remember(og.Seq, h, ev.Seq) // not one so old its slot holds a newer event
 	}
 }
 
@@ -189,9 +189,9 @@ func (m *Merger) mergeEvent(r *Record, value []byte) error {
 	case seen && r.Seq <= o.Seq:
 		// A redelivery (at-least-once: the producer retried, or offsets
 		// were not yet committed) unless the chain had another hash there.
-		if h, ok := o.hashAt(r.Seq); ok && h != r.Event.Hash {
+		if e, ok := o.known(r.Seq); ok && e.hash != r.hash {
 			return m.alert(RuleFork, severityHigh, r.Origin, o, r.Seq,
-				fmt.Sprintf("origin %s seq %d: hash %.16s… differs from the %.16s… already merged (a fork or an altered copy); not merged", r.Origin, r.Seq, r.Event.Hash, h), value)
+				fmt.Sprintf("origin %s seq %d: hash %.16s… differs from the %.16x… already merged (a fork or an altered copy); not merged", r.Origin, r.Seq, r.Event.Hash, e.hash[:8]), value)
 		}
 		m.count(func(s *Stats) { s.Duplicates++ })
 		return nil

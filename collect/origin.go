@@ -14,24 +14,37 @@ const recentHashes = 8192
 // origin is the collector's view of one origin's chain.
 type origin struct {
 	store.OriginState
-	head   [32]byte        // hash of event Seq in its chain
-	recent map[uint64]seen // seq → its latest events
-	dirty  bool            // changed since the states were saved
+	head   [32]byte // hash of event Seq in its chain
+	recent []seen   // its latest events, seq s at s % recentHashes (a ring: no map upkeep per event)
+	dirty  bool     // changed since the states were saved
 }
 
 // seen is one of an origin's events merged here.
 type seen struct {
-	hash string // in its chain
-	at   uint64 // its seq in the central store; 0 when not known
+	seq  uint64   // 0: the slot is empty
+	hash [32]byte // in its chain
+	at   uint64   // its seq in the central store; 0 when not known
 }
 
 func newOrigin(st store.OriginState) *origin {
-	o := &origin{OriginState: st, recent: map[uint64]seen{}}
+	o := &origin{OriginState: st, recent: make([]seen, recentHashes)}
 	if h, err := hash32(st.Hash); err == nil {
 		o.head = h
-		o.recent[st.Seq] = seen{hash: st.Hash}
+		o.remember(st.Seq, h, 0)
 	}
 	return o
+}
+
+// remember keeps event seq's hash and central seq, in place of the one
+// recentHashes before it.
+func (o *origin) remember(seq uint64, h [32]byte, at uint64) {
+	o.recent[seq%recentHashes] = seen{seq: seq, hash: h, at: at}
+}
+
+// known is what the collector keeps of event seq, if it still does.
+func (o *origin) known(seq uint64) (seen, bool) {
+	e := o.recent[seq%recentHashes]
+	return e, seq != 0 && e.seq == seq
 }
 
 // advance records that event seq with hash h is merged, at central seq at.
@@ -41,24 +54,25 @@ func (o *origin) advance(seq uint64, h [32]byte, at uint64) {
 	}
 	o.Seq, o.head = seq, h
 	o.Hash = hex.EncodeToString(h[:])
-	o.recent[seq] = seen{hash: o.Hash, at: at}
-	if seq > recentHashes {
-		delete(o.recent, seq-recentHashes)
-	}
+	o.remember(seq, h, at)
 	o.dirty = true
 }
 
-// hashAt is the hash of the origin's event seq when the collector knows it.
+// hashAt is the hash (hex) of the origin's event seq when the collector
+// knows it.
 func (o *origin) hashAt(seq uint64) (string, bool) {
-	e, ok := o.recent[seq]
-	return e.hash, ok
+	e, ok := o.known(seq)
+	if !ok {
+		return "", false
+	}
+	return hex.EncodeToString(e.hash[:]), true
 }
 
 // checkpointed records that its checkpoint of size with note hash
 // noteHash is merged (at central seq at, the fallback when the event at
 // size is not known here).
 func (o *origin) checkpointed(size uint64, noteHash string, at uint64) {
-	if e := o.recent[size]; e.at != 0 {
+	if e, ok := o.known(size); ok && e.at != 0 {
 		at = e.at // replay from the event it signs: later ones follow it
 	}
 	o.Checkpoint, o.NoteHash, o.CheckpointAt, o.dirty = size, noteHash, at, true

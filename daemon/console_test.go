@@ -48,6 +48,13 @@ type consoleEnv struct {
 
 func startConsoleDaemon(t *testing.T) *consoleEnv {
 	t.Helper()
+	return startConsoleDaemonWith(t, nil)
+}
+
+// startConsoleDaemonWith starts the console's daemon with a config that
+// tweak changes first (nil: the defaults).
+func startConsoleDaemonWith(t *testing.T, tweak func(*config.Config)) *consoleEnv {
+	t.Helper()
 	home := t.TempDir()
 	env := &consoleEnv{home: home, operator: newSigner(t), viewer: newSigner(t), logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	keys := `# investigators
@@ -59,6 +66,9 @@ environment="MCPTRAIL_ROLE=operator" ` + strings.TrimSpace(string(gossh.MarshalA
 	}
 	cfg := config.Default()
 	cfg.Listen, cfg.SSH = "127.0.0.1:0", "127.0.0.1:0"
+	if tweak != nil {
+		tweak(cfg)
+	}
 	log := slog.New(slog.NewTextHandler(lockedBuf{env.logs, env.logMu}, nil))
 	d, err := start(Options{Config: cfg, Home: home, Version: "test", Logger: log})
 	if err != nil {

@@ -1,9 +1,11 @@
 package detect
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -334,13 +336,23 @@ func (c *compiled) fire(ev *store.Event, key string) *AlertParams {
 			g = &ecGroup{armed: true}
 			c.counts[key] = g
 		}
-		g.times = append(g.times, t)
-		g.seqs = append(g.seqs, ev.Seq)
+		// Kept in time order, not arrival order: a collector merges
+		// several hosts' events as they arrive, and a host whose stream
+		// lags delivers calls older than those already counted. On one
+		// host, arrival is time order and each insert is an append.
+		at := len(g.times)
+		for at > 0 && g.times[at-1].After(t) {
+			at--
+		}
+		g.times = slices.Insert(g.times, at, t)
+		g.seqs = slices.Insert(g.seqs, at, ev.Seq)
 		if n := len(g.times) - (c.Threshold + 1); n > 0 {
 			g.times = append(g.times[:0], g.times[n:]...)
 			g.seqs = append(g.seqs[:0], g.seqs[n:]...)
 		}
-		over := len(g.times) == c.Threshold+1 && t.Sub(g.times[0]) < time.Duration(c.Window) // the window is (t-W, t]
+		// The window is (last-W, last]: the newest threshold+1 calls
+		// within W of each other.
+		over := len(g.times) == c.Threshold+1 && g.times[len(g.times)-1].Sub(g.times[0]) < time.Duration(c.Window)
 		if !over {
 			g.armed = true
 			return nil
@@ -393,7 +405,7 @@ func (c *compiled) describe(ev *store.Event, p *AlertParams) string {
 		}
 		return fmt.Sprintf("%s: %d matching %s within %s, over the threshold of %d [%s]", who, p.Count, what, p.Window, p.Threshold, c.ID)
 	case TypeSchedule:
-		return fmt.Sprintf("%s called %s at %s, outside the execution window [%s]", who, nonEmpty(ev.Tool, ev.Method), p.LocalTime, c.ID)
+		return fmt.Sprintf("%s called %s at %s, outside the execution window [%s]", who, cmp.Or(ev.Tool, ev.Method), p.LocalTime, c.ID)
 	}
 	return c.Title
 }
@@ -409,13 +421,6 @@ func groupLabel(g map[string]string) string {
 		parts[i] = fmt.Sprintf("%s %q", k, g[k])
 	}
 	return strings.Join(parts, ", ")
-}
-
-func nonEmpty(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
 
 // prune drops state older than any rule can use.

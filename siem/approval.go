@@ -1,6 +1,7 @@
 package siem
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 
@@ -70,5 +71,5 @@ func approvalMessage(ev *store.Event) string {
 		}
 		return s
 	}
-	return call + " " + strings.ReplaceAll(ev.Kind, "_", " ") + ": " + nonEmpty(ev.Detail, "no decision")
+	return call + " " + strings.ReplaceAll(ev.Kind, "_", " ") + ": " + cmp.Or(ev.Detail, "no decision")
 }

@@ -225,6 +225,18 @@ func (e *Event) OriginEvent() Event {
 	return c
 }
 
+// Label names a collected event's or session's origin for a listing: its
+// host, else its store id; "-" for one recorded here (nil).
+func (o *Origin) Label() string {
+	switch {
+	case o == nil:
+		return "-"
+	case o.Host != "":
+		return o.Host
+	}
+	return o.Store
+}
+
 // Matches says whether an origin filter names o: its store id or its
 // host. A nil Origin (an event recorded here) matches none.
 func (o *Origin) Matches(filter string) bool {

@@ -118,6 +118,11 @@ type Common struct {
 	Rules    *rollback.RuleSet // resource keys for `f path:` (filter.go)
 	// Approvals is the approval desk (approvals.go); nil: none.
 	Approvals Approvals
+	// Fleet: the record holds events collected from other hosts, seen in
+	// a page read from it. Lists then show an ORIGIN column; it stays on
+	// once set, so columns do not come and go as pages are read. A
+	// gateway's own store never sets it and looks as it always did.
+	Fleet bool
 
 	ids      *atomic.Int64
 	onAction func(action, detail string)

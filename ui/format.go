@@ -274,6 +274,15 @@ func agentName(a *store.Agent) string {
 	return "-"
 }
 
+// originCell is a row's ORIGIN: the host it was recorded on (a session or
+// event of the central instance's own is muted "-").
+func originCell(st *themes.Styles, o *store.Origin) styledCell {
+	if o == nil {
+		return styledCell{text: o.Label(), style: &st.Muted}
+	}
+	return styledCell{text: o.Label()}
+}
+
 func principalName(p *store.Principal) string {
 	if p == nil || p.Subject == "" {
 		return "-"

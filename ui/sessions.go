@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -106,6 +107,9 @@ func (s *sessionsScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case sessionsLoaded:
 		if !s.landed(msg.gen, msg.err) {
 			return s, nil
+		}
+		for i := range msg.rows {
+			s.c.Fleet = s.c.Fleet || msg.rows[i].Origin != nil
 		}
 		switch {
 		case msg.refresh:
@@ -230,6 +234,7 @@ func (s *sessionsScreen) selected() *store.SessionSummary {
 
 var sessionCols = []column{
 	{title: "STARTED", width: 14},
+	{title: "ORIGIN", min: 8, flex: 1, most: 16}, // only on a central store (columns)
 	{title: "AGENT", min: 15, flex: 3},
 	{title: "PRINCIPAL", min: 9, flex: 1, drop: 2},
 	{title: "TASK", min: 8, flex: 2, drop: 1},
@@ -240,11 +245,20 @@ var sessionCols = []column{
 	{title: "AL", width: 3, right: true},
 }
 
+// columns are sessionCols, without ORIGIN unless the record is a fleet's.
+func (s *sessionsScreen) columns() []column {
+	if s.c.Fleet {
+		return sessionCols
+	}
+	return slices.DeleteFunc(slices.Clone(sessionCols), func(c column) bool { return c.title == "ORIGIN" })
+}
+
 func (s *sessionsScreen) View() string {
 	st := s.c.Styles
 	w := s.width - 2
-	widths := layout(sessionCols, w)
-	lines := []string{"  " + headerLine(st, sessionCols, widths)}
+	cols := s.columns()
+	widths := layout(cols, w)
+	lines := []string{"  " + headerLine(st, cols, widths)}
 	lo, hi := s.nav.visible(len(s.rows))
 	for i := lo; i < hi; i++ {
 		r := &s.rows[i]
@@ -271,8 +285,11 @@ func (s *sessionsScreen) View() string {
 		if r.Writes > 0 {
 			wr.style = &st.Warn
 		}
-		cells := []styledCell{
-			{text: fmtTime(r.Started, s.c.Loc, "01-02 15:04:05"), style: &st.Muted},
+		cells := []styledCell{{text: fmtTime(r.Started, s.c.Loc, "01-02 15:04:05"), style: &st.Muted}}
+		if s.c.Fleet {
+			cells = append(cells, originCell(st, r.Origin))
+		}
+		cells = append(cells, []styledCell{
 			{text: agentName(r.Agent)},
 			{text: principalName(r.Principal)},
 			{text: taskName(r.Task)},
@@ -281,8 +298,8 @@ func (s *sessionsScreen) View() string {
 			wr,
 			num(r.Errors, true),
 			num(r.Alerts, true),
-		}
-		lines = append(lines, listRow(st, tableLine(sessionCols, widths, cells), i == s.nav.sel, false, w))
+		}...)
+		lines = append(lines, listRow(st, tableLine(cols, widths, cells), i == s.nav.sel, false, w))
 	}
 	loading := !s.loaded || (s.busy && hi == len(s.rows))
 	if f := listFooter(s.c, s.err, loading, len(s.rows), "sessions", "no sessions in the record yet"); f != "" {

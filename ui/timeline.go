@@ -79,10 +79,15 @@ type timeline struct {
 	sid  int
 	sess *store.SessionSummary // nil: tool calls of all sessions
 
-	rows       []*tlRow
-	by         map[uint64]*tlRow
-	flags      map[uint64]byte // alert/reversal seen before the row it names
-	lo, hi     uint64          // window: seqs read so far, inclusive
+	rows  []*tlRow
+	by    map[uint64]*tlRow
+	flags map[uint64]byte // alert/reversal seen before the row it names
+	// collected: a collected request's seq here by its origin's store id
+	// and seq there. A collected outcome names its request by the
+	// origin's seq (the event is kept as its origin hashed it), so this
+	// finds the row it belongs to.
+	collected  map[store.Origin]uint64
+	lo, hi     uint64 // window: seqs read so far, inclusive
 	moreBefore bool
 	moreAfter  bool
 	loaded     bool
@@ -140,7 +145,7 @@ func (t *timeline) SetSize(w, h int) {
 }
 
 func (t *timeline) clear() {
-	t.rows, t.by, t.flags = nil, map[uint64]*tlRow{}, map[uint64]byte{}
+	t.rows, t.by, t.flags, t.collected = nil, map[uint64]*tlRow{}, map[uint64]byte{}, map[store.Origin]uint64{}
 	t.lo, t.hi, t.moreBefore, t.moreAfter = 0, 0, false, false
 	t.nav.sel, t.nav.top = 0, 0
 }
@@ -342,6 +347,9 @@ func (t *timeline) apply(p tlPage) {
 	}
 	t.hi = max(t.hi, last)
 
+	for i := range p.events {
+		t.c.Fleet = t.c.Fleet || p.events[i].Origin != nil
+	}
 	added := t.ingest(p.events)
 	if p.dir == loadBefore {
 		t.rows = append(added, t.rows...)
@@ -377,6 +385,9 @@ func (t *timeline) apply(p tlPage) {
 // ingest turns events (in seq order) into new rows, merging outcomes into
 // the rows of their requests and skipping events already shown.
 func (t *timeline) ingest(events []store.Event) []*tlRow {
+	if t.collected == nil {
+		t.collected = map[store.Origin]uint64{}
+	}
 	var added []*tlRow
 	for i := range events {
 		e := &events[i]
@@ -393,6 +404,14 @@ func (t *timeline) ingest(events []store.Event) []*tlRow {
 		anchor := e.Seq
 		if e.Kind == store.KindCall && e.Call != 0 {
 			anchor = e.Call
+			if e.Origin != nil {
+				if seq, ok := t.collected[store.Origin{Store: e.Origin.Store, Seq: e.Call}]; ok {
+					anchor = seq
+				}
+			}
+		}
+		if e.Kind == store.KindRequest && e.Origin != nil {
+			t.collected[store.Origin{Store: e.Origin.Store, Seq: e.Origin.Seq}] = e.Seq
 		}
 		r := t.by[anchor]
 		if r == nil {
@@ -709,6 +728,12 @@ func kindLabel(e *store.Event) string {
 
 func (t *timeline) columns() []column {
 	cols := []column{{title: "TIME", width: 12}}
+	if t.sess == nil && t.c.Fleet {
+		// One session's calls share an origin (in the heading); all
+		// calls of a fleet's record name theirs, bounded so ARGUMENTS
+		// keeps the width.
+		cols = append(cols, column{title: "ORIGIN", min: 8, flex: 1, most: 14})
+	}
 	if t.sess == nil {
 		cols = append(cols, column{title: "AGENT", min: 8, flex: 2, most: 20, drop: 2})
 	}
@@ -731,8 +756,12 @@ func (t *timeline) View() string {
 
 	var head string
 	if s := t.sess; s != nil {
-		head = fmt.Sprintf("%s · task %s · %s · %s · %s · %s · session %s",
-			agentName(s.Agent), taskName(s.Task), counted(s.Calls, "call", "calls"), counted(s.Writes, "write", "writes"),
+		origin := ""
+		if s.Origin != nil {
+			origin = " · on " + s.Origin.Label()
+		}
+		head = fmt.Sprintf("%s%s · task %s · %s · %s · %s · %s · session %s",
+			agentName(s.Agent), origin, taskName(s.Task), counted(s.Calls, "call", "calls"), counted(s.Writes, "write", "writes"),
 			counted(s.Errors, "error", "errors"), counted(s.Alerts, "alert", "alerts"), show(s.Session))
 	} else {
 		head = "tool calls of all sessions, oldest at the top"
@@ -757,6 +786,9 @@ func (t *timeline) rowLine(r *tlRow, cols []column, widths []int) string {
 	st := t.c.Styles
 	e := r.first()
 	cells := []styledCell{{text: fmtTime(e.Time, t.c.Loc, "15:04:05.000"), style: &st.Muted}}
+	if t.sess == nil && t.c.Fleet {
+		cells = append(cells, originCell(st, e.Origin))
+	}
 	if t.sess == nil {
 		cells = append(cells, styledCell{text: agentName(e.Agent)})
 	}
