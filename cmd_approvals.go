@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,11 +68,8 @@ func cmdDecide(name string, approve bool, args []string, stdout io.Writer) error
 	if err := parse(fs, flags); err != nil {
 		return err
 	}
-	var seq uint64
-	if len(pos) == 1 {
-		seq, _ = strconv.ParseUint(pos[0], 10, 64)
-	}
-	if seq == 0 {
+	seq, ok := oneSeq(pos)
+	if !ok {
 		return usagef("%s: give the seq of one held call (mcptrail approvals lists them)", name)
 	}
 	if !approve && strings.TrimSpace(*reason) == "" {

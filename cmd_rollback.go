@@ -62,11 +62,8 @@ func cmdRollbackHistory(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, flags); err != nil {
 		return err
 	}
-	var seq uint64
-	if len(pos) == 1 {
-		seq, _ = strconv.ParseUint(pos[0], 10, 64)
-	}
-	if seq == 0 {
+	seq, ok := oneSeq(pos)
+	if !ok {
 		return usagef("rollback history: give the seq of one call")
 	}
 	c, err := rollbackDaemon(stderr)
@@ -110,6 +107,16 @@ func cmdRollbackHistory(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "\nTo go back to version K: mcptrail rollback plan --calls <the calls (not rollback steps, not reverted) of versions K+1..%d>\n", n)
 	}
 	return nil
+}
+
+// oneSeq reads the one positional argument of a command that takes a
+// record's seq (rollback history SEQ, approve SEQ); seqs start at 1.
+func oneSeq(pos []string) (uint64, bool) {
+	if len(pos) != 1 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(pos[0], 10, 64)
+	return seq, err == nil && seq > 0
 }
 
 // interspersed lets flags follow positional arguments (apply PLAN --yes).

@@ -757,7 +757,7 @@ func (a *App) View() string {
 	switch a.mode {
 	case modeFilter:
 		if !showErr {
-			status = st.Muted.Render(" fields: agent tool upstream outcome class task since path — e.g. tool:write_file since:3h path:app.yaml; -tool drops one")
+			status = st.Muted.Render(" fields: " + strings.Join(filterKeys, " ") + " — e.g. tool:write_file since:3h path:app.yaml; -tool drops one")
 		}
 		hint = " " + a.input.View()
 	case modeGoTime:
