@@ -392,7 +392,15 @@ func cmdConfig(args []string, stdout io.Writer) error {
 		return usagef("config: expected `config check [FILE]`")
 	}
 	path := config.DefaultPath()
-	if len(args) > 1 {
+	switch {
+	case len(args) > 2:
+		return usagef("config check: one FILE at most")
+	case len(args) == 2 && (args[1] == "-h" || args[1] == "--help" || args[1] == "-help"):
+		fmt.Fprintf(stdout, "usage: mcptrail config check [FILE]\n\nValidates FILE (default %s): unknown keys and bad values with their line, and permissions.\nExit 0 when it is valid, 2 when it is not.\n", path)
+		return nil
+	case len(args) == 2 && strings.HasPrefix(args[1], "-"):
+		return usagef("config check: unknown flag %s (usage: config check [FILE])", args[1])
+	case len(args) == 2:
 		path = args[1]
 	}
 	cfg, err := config.Check(path) // Load, then permissions

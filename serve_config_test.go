@@ -40,3 +40,17 @@ func TestServeRefusesAConfigCheckRefuses(t *testing.T) {
 		t.Errorf("private config: serve: %v", err)
 	}
 }
+
+// `config check --help` prints the usage and exits 0; an unknown flag is
+// a usage error (2), not a file named "--x" that does not exist.
+func TestConfigCheckHelpAndFlags(t *testing.T) {
+	var out, errOut strings.Builder
+	if rc := run([]string{"config", "check", "--help"}, strings.NewReader(""), &out, &errOut); rc != 0 || !strings.Contains(out.String(), "usage: mcptrail config check [FILE]") {
+		t.Fatalf("config check --help: exit %d, stdout %q, stderr %q", rc, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if rc := run([]string{"config", "check", "--x"}, strings.NewReader(""), &out, &errOut); rc != 2 || !strings.Contains(errOut.String(), "unknown flag --x") {
+		t.Fatalf("config check --x: exit %d, stderr %q", rc, errOut.String())
+	}
+}
