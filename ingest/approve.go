@@ -43,7 +43,11 @@ func (s *Session) hold(p *pending, h Hold, raw []byte, inBatch bool) (fwd, reply
 	}
 	s.held[k] = &heldCall{p: p, h: h}
 	deliver := s.release
+	watch := s.heldWatch[k]
 	s.mu.Unlock()
+	if watch != nil {
+		watch(p.seq)
+	}
 	if deliver == nil || inBatch {
 		return s.settle(p, h, k, raw)
 	}
@@ -86,12 +90,22 @@ func (s *Session) settle(p *pending, h Hold, k string, raw []byte) (fwd, reply [
 // whileHeld arranges that the client's calls among ids still held when ctx
 // ends (an HTTP client closed the request that carries them) are refused
 // then: an approval given after the client left must not run a call nobody
-// waits for. The returned stop ends the arrangement.
-func (s *Session) whileHeld(ctx context.Context, ids []json.RawMessage) (stop func() bool) {
+// waits for. onHeld (if not nil) learns the seq of each of them as it is
+// held, on the goroutine that called FromClient, so that the transport can
+// keep the request's connection alive meanwhile (heldBeat). The returned
+// stop ends the arrangement.
+func (s *Session) whileHeld(ctx context.Context, ids []json.RawMessage, onHeld func(seq uint64)) (stop func()) {
 	if s.hooks.Approve == nil || len(ids) == 0 {
-		return func() bool { return false }
+		return func() {}
 	}
-	return context.AfterFunc(ctx, func() {
+	if onHeld != nil {
+		s.mu.Lock()
+		for _, id := range ids {
+			s.heldWatch[key(store.FromClient, id)] = onHeld
+		}
+		s.mu.Unlock()
+	}
+	stopCancel := context.AfterFunc(ctx, func() {
 		for _, id := range ids {
 			k := key(store.FromClient, id)
 			s.mu.Lock()
@@ -105,6 +119,16 @@ func (s *Session) whileHeld(ctx context.Context, ids []json.RawMessage) (stop fu
 			}
 		}
 	})
+	return func() {
+		stopCancel()
+		if onHeld != nil {
+			s.mu.Lock()
+			for _, id := range ids {
+				delete(s.heldWatch, key(store.FromClient, id))
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // errSettled: a held call that Close or its cancellation ended while it

@@ -62,6 +62,7 @@ type proxyCall struct {
 	modern     bool
 	inbound    context.Context
 	tap        *sseTap
+	begun      bool // keep-alives of a held call started the client's response as an SSE stream (heldBeat)
 }
 
 type proxyCallKey struct{}
@@ -141,18 +142,29 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 	defer release()
 
 	if r.Method == http.MethodPost {
-		stopHeld := call.sess.whileHeld(r.Context(), requestIDs(info)) // approve.go
+		beat := newHeldBeat(w, r)
+		stopHeld := call.sess.whileHeld(r.Context(), requestIDs(info), beat.held) // approve.go
 		fwd, reply := call.sess.FromClient(body, ov)
 		stopHeld()
 		if fwd == nil {
-			writeReply(w, reply)
+			beat.reply(reply)
 			return
+		}
+		if beat.end() {
+			// Keep-alives started the response: the upstream's answer
+			// follows on that stream (response re-frames a JSON body).
+			call.begun = true
+			w = &begunWriter{w: w}
 		}
 		for _, rq := range info.requests {
 			call.ids = append(call.ids, rq.id)
 		}
 		if call.sess.isClosed() {
-			call.fail(store.OutcomeUnknown, "the session ended")
+			replies := call.fail(store.OutcomeUnknown, "the session ended")
+			if call.begun {
+				w.Write(sseEvents(replies))
+				return
+			}
 			http.Error(w, "session not found", http.StatusNotFound)
 			return
 		}
@@ -320,7 +332,23 @@ func (c *proxyCall) response(resp *http.Response) error {
 			resp.Body = io.NopCloser(bytes.NewReader(data))
 		}
 		c.sess.FromServer(data)
-		c.fail(store.OutcomeTransportError, fmt.Sprintf("the upstream answered HTTP %d without a response to the request", resp.StatusCode))
+		replies := c.fail(store.OutcomeTransportError, fmt.Sprintf("the upstream answered HTTP %d without a response to the request", resp.StatusCode))
+		if c.begun {
+			// The client's stream has started: the JSON answer goes on it
+			// as one event (and the failures of calls it did not answer).
+			msg := sseEvents(replies)
+			data = bytes.TrimSpace(data)
+			switch {
+			case len(data) > u.g.max:
+				// Too large to hold here: streamed through as it comes
+				// (resp.Body starts with data again, see above).
+				resp.Body = readCloser{io.MultiReader(strings.NewReader("event: message\ndata: "), resp.Body, strings.NewReader("\n\n"), bytes.NewReader(msg)), resp.Body}
+			case len(data) > 0:
+				resp.Body = io.NopCloser(bytes.NewReader(append(appendSSEEvent(nil, "", data), msg...)))
+			default:
+				resp.Body = io.NopCloser(bytes.NewReader(msg))
+			}
+		}
 	case len(c.ids) > 0:
 		// No JSON-RPC body (a plain-text 400, a 202 to a request): the
 		// request has had its answer at the HTTP level.
@@ -330,7 +358,13 @@ func (c *proxyCall) response(resp *http.Response) error {
 		if s := strings.TrimSpace(string(bytes.ToValidUTF8(prefix, nil))); s != "" {
 			detail += ": " + s
 		}
-		c.fail(store.OutcomeTransportError, detail)
+		replies := c.fail(store.OutcomeTransportError, detail)
+		if c.begun {
+			// Not something an SSE stream can carry: the client gets the
+			// calls' failures instead.
+			resp.Body.Close()
+			resp.Body = io.NopCloser(bytes.NewReader(sseEvents(replies)))
+		}
 	}
 	return nil
 }
@@ -422,6 +456,10 @@ func (u *proxyUpstream) errorHandler(w http.ResponseWriter, r *http.Request, err
 	body := joinReplies(replies)
 	if body == nil {
 		body = errorResponse(nil, jsonrpc.CodeInternalError, "mcptrail: the upstream could not be reached")
+	}
+	if call.begun {
+		w.Write(appendSSEEvent(nil, "", body))
+		return
 	}
 	writeJSON(w, http.StatusBadGateway, body)
 }

@@ -206,7 +206,7 @@ func (u *stdioUpstream) initialize(w http.ResponseWriter, r *http.Request, ov *O
 	}
 	cs.busy(1)
 	defer cs.busy(-1)
-	cs.dispatch(w, r, fwd, info, true)
+	cs.dispatch(w, r, fwd, info, true, false)
 }
 
 // get opens a session's standalone stream, or resumes a stream.
@@ -368,18 +368,20 @@ func (cs *childSession) post(w http.ResponseWriter, r *http.Request, ov *Overrid
 		}
 	}
 	cs.mu.Unlock()
-	defer cs.sess.whileHeld(r.Context(), requestIDs(info))() // approve.go
+	beat := newHeldBeat(w, r)
+	defer cs.sess.whileHeld(r.Context(), requestIDs(info), beat.held)() // approve.go
 	fwd, reply := cs.sess.FromClient(body, ov)
 	if fwd == nil {
-		writeReply(w, reply)
+		beat.reply(reply)
 		return
 	}
-	cs.dispatch(w, r, fwd, info, false)
+	cs.dispatch(w, r, fwd, info, false, beat.end())
 }
 
 // dispatch sends a recorded message to the child and answers the POST:
 // 202 for notifications and responses, a stream for requests.
-func (cs *childSession) dispatch(w http.ResponseWriter, r *http.Request, fwd []byte, info postInfo, initialize bool) {
+// begun: a held call's keep-alives have started the response as a stream.
+func (cs *childSession) dispatch(w http.ResponseWriter, r *http.Request, fwd []byte, info postInfo, initialize, begun bool) {
 	if len(info.requests) == 0 {
 		if err := cs.child.Send(fwd); err != nil {
 			http.Error(w, "Bad Gateway: the upstream is not accepting input", http.StatusBadGateway)
@@ -394,6 +396,7 @@ func (cs *childSession) dispatch(w http.ResponseWriter, r *http.Request, fwd []b
 	}
 	st := newStream(rand.Text()[:16], cs.u.streamLimit(), keys)
 	st.json = !acceptsSSE(r)
+	st.begun = begun
 	st.attached = true
 	cs.mu.Lock()
 	if cs.ended || cs.sess.isClosed() {
@@ -712,12 +715,14 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 		writeJSON(w, http.StatusBadRequest, sess.refuse(body, nil, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported without a session"))
 		return
 	}
-	defer sess.whileHeld(r.Context(), ids)() // approve.go
+	beat := newHeldBeat(w, r)
+	defer sess.whileHeld(r.Context(), ids, beat.held)() // approve.go
 	fwd, reply := sess.FromClient(body, ov)
 	if fwd == nil {
-		writeReply(w, reply)
+		beat.reply(reply)
 		return
 	}
+	begun := beat.end()
 	if len(info.requests) == 0 {
 		if info.notifs > 0 {
 			u.notifyShared(sess, fwd)
@@ -736,11 +741,12 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 			status = http.StatusServiceUnavailable
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(rl.retry.Seconds()))))
 		}
-		writeJSON(w, status, sess.Fail(rq.id, store.OutcomeTransportError, "the upstream could not be started: "+err.Error()))
+		beat.json(status, sess.Fail(rq.id, store.OutcomeTransportError, "the upstream could not be started: "+err.Error()))
 		return
 	}
 	st := newStream("", u.streamLimit(), []string{idKey(rq.id)})
 	st.json = !acceptsSSE(r)
+	st.begun = begun
 	st.attached = true
 	call, out, err := sc.register(sess, rq, st, fwd)
 	if errors.Is(err, errChildGone) {
@@ -750,7 +756,7 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 		}
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadGateway, sess.Fail(rq.id, store.OutcomeTransportError, "the request could not be relayed: "+err.Error()))
+		beat.json(http.StatusBadGateway, sess.Fail(rq.id, store.OutcomeTransportError, "the request could not be relayed: "+err.Error()))
 		return
 	}
 	if err := sc.child.Send(out); err != nil {

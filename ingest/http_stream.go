@@ -32,6 +32,7 @@ type sseStream struct {
 	id         string // event ids are id_N; "" writes none (2026-07-28 streams are not resumable)
 	standalone bool
 	json       bool // answer with application/json: responses only, once all are in
+	begun      bool // a held call's keep-alives started the response (heldBeat): write events only
 	limit      int
 
 	mu       sync.Mutex
@@ -230,7 +231,7 @@ func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 	if s.json {
 		return s.serveJSON(ctx, w)
 	}
-	if !s.standalone {
+	if !s.standalone && !s.begun {
 		grace := time.NewTimer(jsonGrace)
 		defer grace.Stop()
 	wait:
@@ -263,9 +264,11 @@ func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 		}
 	}
 	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache, no-transform")
-	w.WriteHeader(http.StatusOK)
+	if !s.begun {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache, no-transform")
+		w.WriteHeader(http.StatusOK)
+	}
 	s.mu.Lock()
 	quiet := s.next == s.first+len(s.events) && !s.closed
 	s.mu.Unlock()

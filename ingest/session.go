@@ -176,6 +176,7 @@ type Session struct {
 	expired         func(id, reply []byte)  // the transport's way to end a timed-out call (see onTimeout)
 	cancelled       map[string]bool         // calls settled by their sender's cancellation, until the late answer comes
 	held            map[string]*heldCall    // client calls an approval rule holds (approve.go), by key
+	heldWatch       map[string]func(uint64) // by key: who learns that the call is held (whileHeld)
 	release         func(fwd, reply []byte) // the transport's way to send a call released later (onRelease); nil: holds block FromClient
 	nextOrigin      uint64
 	started         bool
@@ -206,6 +207,7 @@ func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log 
 		awaitingInput: make(map[string]uint64),
 		cancelled:     make(map[string]bool),
 		held:          make(map[string]*heldCall),
+		heldWatch:     make(map[string]func(uint64)),
 	}
 }
 
