@@ -39,6 +39,7 @@ type Pending struct {
 	Task         *store.Task      `json:"task,omitempty"`
 	Params       json.RawMessage  `json:"params,omitempty"` // redacted, as recorded
 	Resource     []string         `json:"resource,omitempty"`
+	State        *State           `json:"state,omitempty"` // the resource as the record last saw it (Desk.State)
 	Rule         string           `json:"rule"`
 	Required     int              `json:"required"`
 	Approvers    []string         `json:"approvers,omitempty"`
@@ -58,9 +59,15 @@ var (
 // would change (rollback's rule keys); Observe, when set, sees each
 // decision and how long it took (metrics, kind: approval_requested,
 // approved, denied, expired).
+//
+// State, when set, tells what the resource a held call would change holds
+// now, as far as the record knows; it runs off the request path (it may
+// read the whole record) and its answer appears on the desk when it comes.
+// What it returns is shown as is: it must be redacted already.
 type Desk struct {
 	Record    func(ev *store.Event) (uint64, error)
 	Resources func(req *store.Event, serverName string) []string
+	State     func(seq uint64) (*State, error)
 	Observe   func(kind string, waited time.Duration)
 	Log       *slog.Logger
 	Now       func() time.Time // tests; time.Now when nil
@@ -179,7 +186,40 @@ func (d *Desk) open(req *store.Event, hash, serverName string, r *Rule, version 
 	d.mu.Unlock()
 	d.observe(store.KindApprovalRequested, 0)
 	d.notify()
+	if d.State != nil && len(t.p.Resource) > 0 {
+		go d.readState(t)
+	}
 	return t
+}
+
+// State is what a held call's resource holds now, as the newest recorded
+// change of it left it (its text redacted), or why that is unknown.
+type State struct {
+	Key  string    `json:"key"`
+	Text string    `json:"text,omitempty"`
+	Call uint64    `json:"call,omitempty"` // the call (or rollback step) that left it so
+	Tool string    `json:"tool,omitempty"`
+	Time time.Time `json:"time,omitzero"`
+	Note string    `json:"note,omitempty"` // why Text is unknown
+}
+
+// readState asks State about t's resource and puts the answer on the desk.
+func (d *Desk) readState(t *ticket) {
+	st, err := d.State(t.p.Seq)
+	if err != nil {
+		st = &State{Key: t.p.Resource[0], Note: err.Error()}
+	}
+	if st == nil {
+		return
+	}
+	d.mu.Lock()
+	if t.closed {
+		d.mu.Unlock()
+		return
+	}
+	t.p.State = st
+	d.mu.Unlock()
+	d.notify()
 }
 
 // end decides t (once): records kind (by, when a person decided) and

@@ -29,6 +29,7 @@ func (d *Daemon) startApprovals() error {
 	desk := &approval.Desk{Record: func(ev *store.Event) (uint64, error) { return d.Record(ev, true) }, Log: d.log}
 	if d.rb != nil {
 		desk.Resources = d.rb.rules.Resources
+		desk.State = d.rb.heldState
 	}
 	desk.Observe = d.ops.metrics.Approval // nil-safe: metrics may be off
 	desk.SetPolicy(p)

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/ingest"
 	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
@@ -146,6 +147,30 @@ func (r *Rollback) RollbackHistory(call uint64) (*rollback.History, error) {
 		return nil, err
 	}
 	return r.planner.History(context.Background(), call, "")
+}
+
+// heldState is the approval desk's State: what the resource of a held call
+// holds now, as the newest recorded change of it left it (redacted with
+// the gateway's redactor, like every history). Reading the server itself
+// at hold time would need the held call's connection, which a wrap's
+// holds do not have here; the record has the same answer unless something
+// outside the gateway changed the resource since.
+func (r *Rollback) heldState(seq uint64) (*approval.State, error) {
+	if err := r.d.store.Flush(); err != nil {
+		return nil, err
+	}
+	v, key, err := r.planner.Current(context.Background(), seq)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return &approval.State{Key: key, Note: "no earlier change of it is recorded"}, nil
+	}
+	st := &approval.State{Key: key, Text: v.After, Call: v.Call, Tool: v.Tool, Time: v.Time, Note: v.Note}
+	if st.Text == "" && st.Note == "" {
+		st.Note = "the record does not say what call " + fmt.Sprint(v.Call) + " left"
+	}
+	return st, nil
 }
 
 // RollbackPlans lists stored plans, newest first.

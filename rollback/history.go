@@ -245,3 +245,27 @@ func overlapsKeys(a, b []string) bool {
 	}
 	return false
 }
+
+// Current is what the resource the call at seq would change holds before
+// it runs, as far as the record knows: the newest earlier change of it in
+// its History (what that call or rollback step left, or for lack of that
+// what the call found) and the resource's key; nil when the record has no
+// earlier change. Its text is redacted like the History's. The approval
+// desk shows it for a held call.
+func (p *Planner) Current(ctx context.Context, seq uint64) (*Version, string, error) {
+	h, err := p.History(ctx, seq, "")
+	if err != nil {
+		return nil, "", err
+	}
+	for i := len(h.Versions) - 1; i >= 0; i-- {
+		v := h.Versions[i]
+		if v.Call >= seq {
+			continue // the held call itself, or later ones
+		}
+		if v.After == "" && v.Before != "" && !v.IsRollback() {
+			v.After, v.Note = v.Before, fmt.Sprintf("as it was before call %d: what that call left is unknown", v.Call)
+		}
+		return &v, h.Key, nil
+	}
+	return nil, h.Key, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,5 +144,35 @@ func TestApplyRunsOnlyTheReviewedCalls(t *testing.T) {
 	}
 	if got := f.kv()["config"]; got != "[default]\nregion = eu-west-1\n" {
 		t.Fatalf("a refused apply changed the file: %q", got)
+	}
+}
+
+// TestCurrentShowsNoSecret: what the approval desk shows of a held write's
+// resource (the newest earlier change of it) is redacted: the agent
+// overwrote a credentials file, a rollback put the secrets back, and the
+// agent's next write of it waits for approval.
+func TestCurrentShowsNoSecret(t *testing.T) {
+	f, put := secretFixture(t)
+	if v, _, err := f.planner().Current(context.Background(), put); err != nil || v != nil {
+		t.Fatalf("current before any recorded change: %+v %v", v, err)
+	}
+	plan := f.build(Selection{Session: "agent-session"})
+	if applied, err := f.executor(nil).Apply(context.Background(), plan.ID, alice, nil); err != nil || applied.State != PlanApplied {
+		t.Fatalf("apply: %v", err)
+	}
+	f.call("put", map[string]any{"key": "config", "value": "[default]\nregion = ap-south-1\n"})
+	seqs := f.requests("put")
+	held := slices.Max(seqs)
+	v, key, err := f.planner().Current(context.Background(), held)
+	if err != nil || v == nil {
+		t.Fatalf("current: %+v %v", v, err)
+	}
+	if !v.IsRollback() || v.Reverts != put || !strings.Contains(key, "config") {
+		t.Fatalf("current of %s = %+v, want the rollback step that reverted call %d", key, v, put)
+	}
+	shown, _ := json.Marshal(v)
+	noSecret(t, "the held call's current state", shown)
+	if !strings.Contains(v.After, "[REDACTED:") || !strings.Contains(v.After, "region = us-east-1") {
+		t.Fatalf("the current state should be what the rollback restored, masked: %q", v.After)
 	}
 }

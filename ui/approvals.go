@@ -16,6 +16,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/mcptrail/mcptrail/approval"
+	"github.com/mcptrail/mcptrail/themes"
 )
 
 // Approvals is the daemon's approval desk (approval.Desk) as the console
@@ -279,6 +280,7 @@ func (s *deskScreen) View() string {
 		if len(p.Resource) > 0 {
 			lines = append(lines, "  "+show("would change: "+strings.Join(p.Resource, ", ")))
 		}
+		lines = append(lines, heldState(st, p.State, s.c.Loc)...)
 		if len(p.Approvers) > 0 {
 			lines = append(lines, "  "+show("approved by: "+strings.Join(p.Approvers, ", ")))
 		}
@@ -292,6 +294,41 @@ func (s *deskScreen) View() string {
 		lines = append(lines, "", "  "+s.reason.View())
 	}
 	return block(lines, s.height)
+}
+
+// heldStateLines is how much of a resource's current state the desk shows.
+const heldStateLines = 12
+
+// heldState shows what the resource of a held call holds now, as the
+// record last saw it (redacted by the daemon before it reached the desk),
+// labelled with the change that left it so.
+func heldState(st *themes.Styles, state *approval.State, loc *time.Location) []string {
+	if state == nil {
+		return nil
+	}
+	label := "now"
+	if state.Call != 0 {
+		label = fmt.Sprintf("now, as call %d (%s) left it at %s", state.Call, state.Tool, fmtTime(state.Time, loc, "2006-01-02 15:04:05"))
+	}
+	if state.Note != "" {
+		label += " (" + state.Note + ")"
+	}
+	lines := []string{"  " + st.Muted.Render(show(label+":"))}
+	if state.Text == "" {
+		return lines
+	}
+	text := strings.Split(strings.TrimSuffix(state.Text, "\n"), "\n")
+	more := len(text) - heldStateLines
+	if more > 0 {
+		text = text[:heldStateLines]
+	}
+	for _, l := range text {
+		lines = append(lines, "    "+showLine(l))
+	}
+	if more > 0 {
+		lines = append(lines, "    "+st.Muted.Render(fmt.Sprintf("… %d more lines", more)))
+	}
+	return lines
 }
 
 // prettyArgs indents a call's arguments for reading.
