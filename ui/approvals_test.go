@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -13,7 +14,7 @@ import (
 
 // heldDesk is a real desk over the fixture's store, holding one call whose
 // arguments try to drive the terminal.
-func heldDesk(t *testing.T, f *fixture) (*approval.Desk, func() (*store.Authorization, error)) {
+func heldDesk(t *testing.T, f *fixture, edit func(*approval.Desk)) (*approval.Desk, func() (*store.Authorization, error)) {
 	t.Helper()
 	var cfgs []approval.RuleConfig
 	if err := yaml.Unmarshal([]byte("- name: writes\n  tool: write_file\n  require: approval\n"), &cfgs); err != nil {
@@ -25,6 +26,9 @@ func heldDesk(t *testing.T, f *fixture) (*approval.Desk, func() (*store.Authoriz
 	}
 	desk := &approval.Desk{Record: func(ev *store.Event) (uint64, error) { return f.st.Record(ev, true) }}
 	desk.SetPolicy(p)
+	if edit != nil {
+		edit(desk)
+	}
 	params := json.RawMessage(`{"name":"write_file","arguments":{"path":"/etc/motd","content":"pwned\u001b]0;title\u0007"}}`)
 	req := base("01JOPS", "night-bot", "T-9")
 	req.Kind, req.From, req.Method, req.Tool, req.Class, req.Params = store.KindRequest, store.FromClient, "tools/call", "write_file", "write", params
@@ -42,7 +46,7 @@ func TestDeskScreen(t *testing.T) {
 	f := newFixture(t)
 	demoRecord(f)
 	f.flush()
-	desk, wait := heldDesk(t, f)
+	desk, wait := heldDesk(t, f, nil)
 
 	opts := testOptions(f.st, RoleViewer)
 	opts.Approvals = desk
@@ -76,5 +80,41 @@ func TestDeskScreen(t *testing.T) {
 	}
 	if len(desk.Pending()) != 0 {
 		t.Errorf("still held after its approval")
+	}
+}
+
+// TestDeskScreenShowsState: the desk shows what the held call's resource
+// holds now (the daemon's Desk.State: the newest recorded change of it,
+// redacted), labelled with the change that left it so, and escapes it
+// like the arguments.
+func TestDeskScreenShowsState(t *testing.T) {
+	f := newFixture(t)
+	demoRecord(f)
+	f.flush()
+	at := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
+	asked := make(chan uint64, 1)
+	desk, _ := heldDesk(t, f, func(d *approval.Desk) {
+		d.Resources = func(req *store.Event, _ string) []string { return []string{"file:/etc/motd"} }
+		d.State = func(seq uint64) (*approval.State, error) {
+			asked <- seq
+			return &approval.State{Key: "file:/etc/motd", Call: 41, Tool: "write_file", Time: at,
+				Text: "welcome\npassword=[REDACTED:password]\n\u001b]0;evil\u0007bye\n"}, nil
+		}
+	})
+	held := desk.Pending()
+	if len(held) != 1 || <-asked != held[0].Seq {
+		t.Fatalf("the desk did not ask for the held call's state: %+v", held)
+	}
+	opts := testOptions(f.st, RoleViewer)
+	opts.Approvals = desk
+	v := start(t, opts)
+	v.waitFor("1 held (P)")
+	v.keys("P")
+	v.waitFor("would change: file:/etc/motd")
+	v.waitFor("now, as call 41 (write_file) left it at 2026-12-07")
+	v.waitFor("password=[REDACTED:password]")
+	v.waitFor("bye")
+	if strings.Contains(string(v.seen), "\x1b]0;evil") {
+		t.Fatal("the state reached the terminal raw")
 	}
 }
