@@ -283,6 +283,28 @@ func TestApprovalServeFilesystem(t *testing.T) {
 		t.Fatalf("the approved write: %q %v", data, err)
 	}
 
+	// The next write of the file is held, and the desk shows what the
+	// file holds now: what the approved write left.
+	call = callAsync(ctx, cs, "write_file", map[string]any{"path": notes, "content": "again\n"})
+	first := held[0].Seq
+	var state *approval.State
+	if !pollUntil(20*time.Second, func() bool {
+		h := heldCalls(t, in)
+		if len(h) == 1 && h[0].State != nil {
+			state, held = h[0].State, h
+		}
+		return state != nil
+	}) {
+		t.Fatalf("the held write's desk entry shows no current state: %+v", heldCalls(t, in))
+	}
+	if state.Call != first || state.Text != "over http\n" || state.Time.IsZero() {
+		t.Fatalf("the held write's current state: %+v, want what call %d left", state, first)
+	}
+	in.MustRun(t, "deny", strconv.FormatUint(held[0].Seq, 10), "--reason", "once is enough")
+	if r := <-call; r.err == nil {
+		t.Fatalf("the denied write: %+v", r.res)
+	}
+
 	// 2026-07-28: one POST, no session; the answer to it is the denial.
 	modern := newRawHTTP(d.Endpoint("filesystem"))
 	other := filepath.Join(root, "other.txt")
