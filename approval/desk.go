@@ -61,8 +61,8 @@ var (
 // approved, denied, expired).
 //
 // State, when set, tells what the resource a held call would change holds
-// now, as far as the record knows; it runs off the request path (it may
-// read the whole record) and its answer appears on the desk when it comes.
+// now; it runs off the request path (it may read the whole record) and its
+// answer appears on the desk when it comes.
 // What it returns is shown as is: it must be redacted already.
 type Desk struct {
 	Record    func(ev *store.Event) (uint64, error)
@@ -192,15 +192,17 @@ func (d *Desk) open(req *store.Event, hash, serverName string, r *Rule, version 
 	return t
 }
 
-// State is what a held call's resource holds now, as the newest recorded
-// change of it left it (its text redacted), or why that is unknown.
+// State is what a held call's resource holds now (its text redacted): read
+// from the server when the call was held (Read), or as the newest recorded
+// change of it left it; or why that is unknown.
 type State struct {
 	Key  string    `json:"key"`
 	Text string    `json:"text,omitempty"`
-	Call uint64    `json:"call,omitempty"` // the call (or rollback step) that left it so
+	Read bool      `json:"read,omitempty"` // the held call's own pre-state, read at Time
+	Call uint64    `json:"call,omitempty"` // else the call (or rollback step) that left it so
 	Tool string    `json:"tool,omitempty"`
 	Time time.Time `json:"time,omitzero"`
-	Note string    `json:"note,omitempty"` // why Text is unknown
+	Note string    `json:"note,omitempty"` // why Text is unknown, or where it comes from
 }
 
 // readState asks State about t's resource and puts the answer on the desk.

@@ -150,11 +150,11 @@ func (r *Rollback) RollbackHistory(call uint64) (*rollback.History, error) {
 }
 
 // heldState is the approval desk's State: what the resource of a held call
-// holds now, as the newest recorded change of it left it (redacted with
-// the gateway's redactor, like every history). Reading the server itself
-// at hold time would need the held call's connection, which a wrap's
-// holds do not have here; the record has the same answer unless something
-// outside the gateway changed the resource since.
+// holds now, redacted with the gateway's redactor like every history. The
+// gateway captures a call's pre-state when it records the request, before
+// the hold, so for a tool whose rollback rule has capture reads that is a
+// read of the server at hold time; otherwise it is what the newest
+// recorded change of the resource left.
 func (r *Rollback) heldState(seq uint64) (*approval.State, error) {
 	if err := r.d.store.Flush(); err != nil {
 		return nil, err
@@ -164,11 +164,14 @@ func (r *Rollback) heldState(seq uint64) (*approval.State, error) {
 		return nil, err
 	}
 	if v == nil {
-		return &approval.State{Key: key, Note: "no earlier change of it is recorded"}, nil
+		return &approval.State{Key: key, Note: "no pre-state was read and no earlier change of it is recorded"}, nil
 	}
-	st := &approval.State{Key: key, Text: v.After, Call: v.Call, Tool: v.Tool, Time: v.Time, Note: v.Note}
-	if st.Text == "" && st.Note == "" {
-		st.Note = "the record does not say what call " + fmt.Sprint(v.Call) + " left"
+	st := &approval.State{Key: key, Text: v.After, Read: v.Call == seq, Tool: v.Tool, Time: v.Time, Note: v.Note}
+	if !st.Read {
+		st.Call = v.Call
+		if st.Text == "" && st.Note == "" {
+			st.Note = "the record does not say what call " + fmt.Sprint(v.Call) + " left"
+		}
 	}
 	return st, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -50,16 +51,22 @@ func (v Version) IsRollback() bool { return v.Reverts != 0 }
 // History returns the history of the resource the call at seq changed
 // (its first key, or key when set).
 func (p *Planner) History(ctx context.Context, seq uint64, key string) (*History, error) {
+	h, _, err := p.history(ctx, seq, key)
+	return h, err
+}
+
+// history is History, and the call at seq as the stream has it.
+func (p *Planner) history(ctx context.Context, seq uint64, key string) (*History, *call, error) {
 	req, err := p.request(seq)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sessions := newSessionCache(p.Source)
 	// Every upstream: the same server may be reached under several names
 	// (two wrap --name, a serve upstream), and its resource is one.
 	stream, err := p.stream("", 1, sessions)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var self *call
 	for _, c := range stream {
@@ -68,7 +75,7 @@ func (p *Planner) History(ctx context.Context, seq uint64, key string) (*History
 		}
 	}
 	if self == nil || self.rule == nil || len(self.keys) == 0 {
-		return nil, errors.New("no rollback rule says what this call changed, so it has no resource history")
+		return nil, nil, errors.New("no rollback rule says what this call changed, so it has no resource history")
 	}
 	if key == "" {
 		key = self.keys[0]
@@ -104,13 +111,13 @@ func (p *Planner) History(ctx context.Context, seq uint64, key string) (*History
 		h.Versions = append(h.Versions, v)
 	}
 	if err := p.rollbackSteps(h, byCall); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for u := range upstreams {
 		h.Upstreams = append(h.Upstreams, u)
 	}
 	sort.Strings(h.Upstreams)
-	return h, nil
+	return h, self, nil
 }
 
 // rollbackSteps adds to h the rollback steps that reverted its calls:
@@ -247,15 +254,30 @@ func overlapsKeys(a, b []string) bool {
 }
 
 // Current is what the resource the call at seq would change holds before
-// it runs, as far as the record knows: the newest earlier change of it in
-// its History (what that call or rollback step left, or for lack of that
-// what the call found) and the resource's key; nil when the record has no
-// earlier change. Its text is redacted like the History's. The approval
-// desk shows it for a held call.
+// it runs, and the resource's key. Best is the call's own pre-state: the
+// gateway captures it when it records the request, so for a call held for
+// approval it was read from the server when the hold began (Version.Call
+// is seq then). Without one, the newest earlier change of the resource in
+// its History: what that call or rollback step left, or for lack of that
+// what the call found. nil: the record knows neither. The text is redacted
+// like the History's. The approval desk shows it for a held call.
 func (p *Planner) Current(ctx context.Context, seq uint64) (*Version, string, error) {
-	h, err := p.History(ctx, seq, "")
+	h, self, err := p.history(ctx, seq, "")
 	if err != nil {
 		return nil, "", err
+	}
+	if self.rule.HasCapture() {
+		if data, err := p.Source.Prestate(seq); err == nil {
+			if _, views, err := decodePrestate(self.rule, store.PrestateRef(data), data); err == nil {
+				env := maps.Clone(self.env)
+				env["prestate"] = views
+				_, before := self.rule.diffOf(env)
+				v := &Version{Call: seq, Session: self.req.Session, Upstream: self.req.Upstream, Agent: store.AgentLabel(self.req.Agent),
+					Tool: self.req.Tool, Time: self.req.Time, Keys: self.keys, After: p.Redact.text(before),
+					Note: "read from the server when the call was recorded"}
+				return v, h.Key, nil
+			}
+		}
 	}
 	for i := len(h.Versions) - 1; i >= 0; i-- {
 		v := h.Versions[i]

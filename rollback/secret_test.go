@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -148,31 +149,62 @@ func TestApplyRunsOnlyTheReviewedCalls(t *testing.T) {
 }
 
 // TestCurrentShowsNoSecret: what the approval desk shows of a held write's
-// resource (the newest earlier change of it) is redacted: the agent
-// overwrote a credentials file, a rollback put the secrets back, and the
-// agent's next write of it waits for approval.
+// resource (its pre-state, read from the server when the call was
+// recorded) is redacted: the agent overwrites a credentials file; a
+// rollback puts the secrets back, and the agent's next write of it is
+// shown the same way.
 func TestCurrentShowsNoSecret(t *testing.T) {
 	f, put := secretFixture(t)
-	if v, _, err := f.planner().Current(context.Background(), put); err != nil || v != nil {
-		t.Fatalf("current before any recorded change: %+v %v", v, err)
+	check := func(what string, seq uint64) {
+		t.Helper()
+		v, key, err := f.planner().Current(context.Background(), seq)
+		if err != nil || v == nil {
+			t.Fatalf("%s: current: %+v %v", what, v, err)
+		}
+		if v.Call != seq || !strings.Contains(key, "config") {
+			t.Fatalf("%s: current of %s = %+v, want call %d's own pre-state", what, key, v, seq)
+		}
+		shown, _ := json.Marshal(v)
+		noSecret(t, what, shown)
+		if !strings.Contains(v.After, "[REDACTED:") || !strings.Contains(v.After, "region = us-east-1") {
+			t.Fatalf("%s: the current state should be the credentials, masked: %q", what, v.After)
+		}
 	}
+	check("the first write's current state", put)
 	plan := f.build(Selection{Session: "agent-session"})
 	if applied, err := f.executor(nil).Apply(context.Background(), plan.ID, alice, nil); err != nil || applied.State != PlanApplied {
 		t.Fatalf("apply: %v", err)
 	}
 	f.call("put", map[string]any{"key": "config", "value": "[default]\nregion = ap-south-1\n"})
+	check("the write after the rollback", slices.Max(f.requests("put")))
+}
+
+// TestCurrentFallsBackToTheRecord: a call whose pre-state is not in the
+// store is shown the resource as the newest earlier change left it.
+func TestCurrentFallsBackToTheRecord(t *testing.T) {
+	f := newKVRedacting(t, "", redactHook(t))
+	f.setKV(map[string]string{"config": "[default]\n"})
+	f.call("put", map[string]any{"key": "config", "value": "first\n"})
+	f.call("put", map[string]any{"key": "config", "value": "second\n"})
 	seqs := f.requests("put")
-	held := slices.Max(seqs)
-	v, key, err := f.planner().Current(context.Background(), held)
-	if err != nil || v == nil {
-		t.Fatalf("current: %+v %v", v, err)
+	slices.Sort(seqs)
+	p := f.planner()
+	p.Source = noPrestate{Source: f.st, call: seqs[1]}
+	v, _, err := p.Current(context.Background(), seqs[1])
+	if err != nil || v == nil || v.Call != seqs[0] || v.After != "first\n" {
+		t.Fatalf("current without a pre-state: %+v %v, want what call %d left", v, err, seqs[0])
 	}
-	if !v.IsRollback() || v.Reverts != put || !strings.Contains(key, "config") {
-		t.Fatalf("current of %s = %+v, want the rollback step that reverted call %d", key, v, put)
+}
+
+// noPrestate is a Source that lost the pre-state of one call.
+type noPrestate struct {
+	Source
+	call uint64
+}
+
+func (n noPrestate) Prestate(call uint64) ([]byte, error) {
+	if call == n.call {
+		return nil, errors.New("not found")
 	}
-	shown, _ := json.Marshal(v)
-	noSecret(t, "the held call's current state", shown)
-	if !strings.Contains(v.After, "[REDACTED:") || !strings.Contains(v.After, "region = us-east-1") {
-		t.Fatalf("the current state should be what the rollback restored, masked: %q", v.After)
-	}
+	return n.Source.Prestate(call)
 }

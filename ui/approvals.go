@@ -307,16 +307,22 @@ func heldState(st *themes.Styles, state *approval.State, loc *time.Location) []s
 		return nil
 	}
 	label := "now"
-	if state.Call != 0 {
+	switch {
+	case state.Read:
+		label = "now (read from the server at " + fmtTime(state.Time, loc, "15:04:05") + ", when the call was held)"
+		if state.Text == "" {
+			label += " — empty, or it does not exist"
+		}
+	case state.Call != 0:
 		label = fmt.Sprintf("now, as call %d (%s) left it at %s", state.Call, state.Tool, fmtTime(state.Time, loc, "2006-01-02 15:04:05"))
 	}
-	if state.Note != "" {
+	if state.Note != "" && !state.Read {
 		label += " (" + state.Note + ")"
 	}
-	lines := []string{"  " + st.Muted.Render(show(label+":"))}
 	if state.Text == "" {
-		return lines
+		return []string{"  " + st.Muted.Render(show(label))}
 	}
+	lines := []string{"  " + st.Muted.Render(show(label+":"))}
 	text := strings.Split(strings.TrimSuffix(state.Text, "\n"), "\n")
 	more := len(text) - heldStateLines
 	if more > 0 {

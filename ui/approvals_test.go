@@ -84,37 +84,49 @@ func TestDeskScreen(t *testing.T) {
 }
 
 // TestDeskScreenShowsState: the desk shows what the held call's resource
-// holds now (the daemon's Desk.State: the newest recorded change of it,
-// redacted), labelled with the change that left it so, and escapes it
-// like the arguments.
+// holds now (the daemon's Desk.State, redacted there): read from the
+// server when the call was held, or as the newest recorded change left
+// it, labelled so; and escapes it like the arguments.
 func TestDeskScreenShowsState(t *testing.T) {
-	f := newFixture(t)
-	demoRecord(f)
-	f.flush()
 	at := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
-	asked := make(chan uint64, 1)
-	desk, _ := heldDesk(t, f, func(d *approval.Desk) {
-		d.Resources = func(req *store.Event, _ string) []string { return []string{"file:/etc/motd"} }
-		d.State = func(seq uint64) (*approval.State, error) {
-			asked <- seq
-			return &approval.State{Key: "file:/etc/motd", Call: 41, Tool: "write_file", Time: at,
-				Text: "welcome\npassword=[REDACTED:password]\n\u001b]0;evil\u0007bye\n"}, nil
-		}
-	})
-	held := desk.Pending()
-	if len(held) != 1 || <-asked != held[0].Seq {
-		t.Fatalf("the desk did not ask for the held call's state: %+v", held)
-	}
-	opts := testOptions(f.st, RoleViewer)
-	opts.Approvals = desk
-	v := start(t, opts)
-	v.waitFor("1 held (P)")
-	v.keys("P")
-	v.waitFor("would change: file:/etc/motd")
-	v.waitFor("now, as call 41 (write_file) left it at 2026-12-07")
-	v.waitFor("password=[REDACTED:password]")
-	v.waitFor("bye")
-	if strings.Contains(string(v.seen), "\x1b]0;evil") {
-		t.Fatal("the state reached the terminal raw")
+	for _, tc := range []struct {
+		name  string
+		state approval.State
+		label string
+	}{
+		{"read", approval.State{Read: true, Tool: "write_file", Time: at}, "now (read from the server at 01:02:03, when the call was held):"},
+		{"recorded", approval.State{Call: 41, Tool: "write_file", Time: at}, "now, as call 41 (write_file) left it at 2026-12-07 01:02:03:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			demoRecord(f)
+			f.flush()
+			asked := make(chan uint64, 1)
+			desk, _ := heldDesk(t, f, func(d *approval.Desk) {
+				d.Resources = func(req *store.Event, _ string) []string { return []string{"file:/etc/motd"} }
+				d.State = func(seq uint64) (*approval.State, error) {
+					asked <- seq
+					st := tc.state
+					st.Key, st.Text = "file:/etc/motd", "welcome\npassword=[REDACTED:password]\n\u001b]0;evil\u0007bye\n"
+					return &st, nil
+				}
+			})
+			held := desk.Pending()
+			if len(held) != 1 || <-asked != held[0].Seq {
+				t.Fatalf("the desk did not ask for the held call's state: %+v", held)
+			}
+			opts := testOptions(f.st, RoleViewer)
+			opts.Approvals = desk
+			v := start(t, opts)
+			v.waitFor("1 held (P)")
+			v.keys("P")
+			v.waitFor("would change: file:/etc/motd")
+			v.waitFor(tc.label)
+			v.waitFor("password=[REDACTED:password]")
+			v.waitFor("bye")
+			if strings.Contains(string(v.seen), "\x1b]0;evil") {
+				t.Fatal("the state reached the terminal raw")
+			}
+		})
 	}
 }
