@@ -180,19 +180,26 @@ func TestCurrentShowsNoSecret(t *testing.T) {
 }
 
 // TestCurrentFallsBackToTheRecord: a call whose pre-state is not in the
-// store is shown the resource as the newest earlier change left it.
+// store is shown the resource as the newest earlier change left it: here
+// a rollback step that put credentials back, masked.
 func TestCurrentFallsBackToTheRecord(t *testing.T) {
-	f := newKVRedacting(t, "", redactHook(t))
-	f.setKV(map[string]string{"config": "[default]\n"})
-	f.call("put", map[string]any{"key": "config", "value": "first\n"})
-	f.call("put", map[string]any{"key": "config", "value": "second\n"})
-	seqs := f.requests("put")
-	slices.Sort(seqs)
+	f, put := secretFixture(t)
+	plan := f.build(Selection{Session: "agent-session"})
+	if applied, err := f.executor(nil).Apply(context.Background(), plan.ID, alice, nil); err != nil || applied.State != PlanApplied {
+		t.Fatalf("apply: %v", err)
+	}
+	f.call("put", map[string]any{"key": "config", "value": "[default]\nregion = ap-south-1\n"})
+	held := slices.Max(f.requests("put"))
 	p := f.planner()
-	p.Source = noPrestate{Source: f.st, call: seqs[1]}
-	v, _, err := p.Current(context.Background(), seqs[1])
-	if err != nil || v == nil || v.Call != seqs[0] || v.After != "first\n" {
-		t.Fatalf("current without a pre-state: %+v %v, want what call %d left", v, err, seqs[0])
+	p.Source = noPrestate{Source: f.st, call: held}
+	v, _, err := p.Current(context.Background(), held)
+	if err != nil || v == nil || !v.IsRollback() || v.Reverts != put {
+		t.Fatalf("current without a pre-state: %+v %v, want the rollback step that reverted call %d", v, err, put)
+	}
+	shown, _ := json.Marshal(v)
+	noSecret(t, "the state a rollback left", shown)
+	if !strings.Contains(v.After, "[REDACTED:") || !strings.Contains(v.After, "region = us-east-1") {
+		t.Fatalf("the current state should be what the rollback restored, masked: %q", v.After)
 	}
 }
 
