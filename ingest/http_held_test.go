@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -74,13 +75,18 @@ func shortKeepAlive(t *testing.T) {
 // TestHTTPHeldKeepAlive: while a call is held, its POST's SSE stream gets
 // keep-alive comments (an idle proxy would cut it otherwise); the decision
 // follows on the same stream and a go-sdk client reads it. Over a stdio
-// child (local) and an HTTP upstream (web), approved and denied.
+// child (local) and HTTP upstreams answering SSE (web) and JSON (json),
+// approved and denied.
 func TestHTTPHeldKeepAlive(t *testing.T) {
 	shortKeepAlive(t)
-	for _, up := range []string{"local", "web"} {
+	server := htServer(func(string) bool { return true })
+	jsonUp := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: true}))
+	t.Cleanup(func() { jsonUp.CloseClientConnections(); jsonUp.Close() })
+	for _, up := range []string{"local", "web", "json"} {
 		t.Run(up, func(t *testing.T) {
 			gates := make(chan *gate, 2)
 			f := newHTFixture(t, func(o *HTTPOptions) {
+				o.Upstreams["json"] = Upstream{URL: jsonUp.URL} // answers application/json: re-framed as an event
 				o.Hooks.Approve = func(ev *store.Event, params json.RawMessage, _ string) Hold {
 					if ev.Tool != "echo" || !strings.Contains(string(params), "hold me") {
 						return nil
@@ -131,8 +137,8 @@ func TestHTTPHeldKeepAlive(t *testing.T) {
 
 			// 2026-07-28, no session: the one POST is the stream.
 			body := `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hold me"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
-			if up == "web" {
-				return // the go-sdk upstream serves sessions; the sessionless path is the stdio child's
+			if up != "local" {
+				return // the go-sdk upstreams serve sessions; the sessionless path is the stdio child's
 			}
 			req, _ := http.NewRequest(http.MethodPost, f.url(up), strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")

@@ -401,8 +401,17 @@ func (cs *childSession) dispatch(w http.ResponseWriter, r *http.Request, fwd []b
 	cs.mu.Lock()
 	if cs.ended || cs.sess.isClosed() {
 		cs.mu.Unlock()
+		var replies [][]byte
 		for _, rq := range info.requests {
-			cs.sess.Fail(rq.id, store.OutcomeUnknown, "the session ended")
+			if reply := cs.sess.Fail(rq.id, store.OutcomeUnknown, "the session ended"); reply != nil {
+				replies = append(replies, reply)
+			}
+		}
+		if begun {
+			// The status has gone with the keep-alives: the calls' errors
+			// are the answer.
+			w.Write(sseEvents(replies))
+			return
 		}
 		http.Error(w, "session not found", http.StatusNotFound)
 		return
