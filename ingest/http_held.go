@@ -23,8 +23,8 @@ var heldKeepAlive = 15 * time.Second
 // blocked in FromClient; end stops it before the handler writes again, so
 // the ResponseWriter has one writer at a time.
 type heldBeat struct {
-	w   http.ResponseWriter
-	sse bool
+	w http.ResponseWriter
+	r *http.Request // its Accept is read only when a call is held
 
 	mu      sync.Mutex
 	started bool // the response's headers have gone: only SSE may follow
@@ -33,12 +33,12 @@ type heldBeat struct {
 }
 
 func newHeldBeat(w http.ResponseWriter, r *http.Request) *heldBeat {
-	return &heldBeat{w: w, sse: acceptsSSE(r)}
+	return &heldBeat{w: w, r: r}
 }
 
 // held is whileHeld's onHeld: a call of this POST is now held.
 func (b *heldBeat) held(seq uint64) {
-	if b == nil || !b.sse {
+	if b == nil || !acceptsSSE(b.r) {
 		return
 	}
 	b.mu.Lock()
