@@ -39,7 +39,6 @@ const (
 // max_prestate (then only its hash and size travel).
 const KindPrestate = "prestate"
 
-
 // kafkaSink produces each event as one record with an idempotent
 // producer and acks from every in-sync replica: Send returns once the
 // brokers have acknowledged every record, so the forwarder's cursor moves
