@@ -157,14 +157,21 @@ func TestPlanFileRefusesForgeries(t *testing.T) {
 		p    *Plan
 		want string
 	}{
-		"changed seq":   {forge(func(p *Plan) { p.Steps[0].Origin.Seq = puts[1] }), "step 1: call " + strconv.FormatUint(puts[1], 10) + "'s hash"},
-		"outcome seq":   {forge(func(p *Plan) { p.Steps[0].Origin.Seq++ }), "not the request"},
-		"changed hash":  {forge(func(p *Plan) { p.Steps[0].Origin.Hash = strings.Repeat("0", 64) }), "step 1: call"},
-		"other origin":  {forge(func(p *Plan) { p.Origin = "01OTHERSTORE" }), "the plan is for store"},
-		"other step":    {forge(func(p *Plan) { p.Steps[0].Origin.Store = "01OTHERSTORE" }), "step 1 (call"},
-		"missing call":  {forge(func(p *Plan) { p.Steps[0].Origin.Seq = 9999 }), "step 1: call 9999 of this store is not in its record"},
-		"no origin":     {forge(func(p *Plan) { p.Steps[0].Origin = nil }), "does not name a call"},
-		"appended step": {forge(func(p *Plan) { s := p.Steps[0]; s.N = 2; o := *s.Origin; o.Hash = "x"; s.Origin = &o; p.Steps = append(p.Steps, s) }), "step 2"},
+		"changed seq":  {forge(func(p *Plan) { p.Steps[0].Origin.Seq = puts[1] }), "step 1: call " + strconv.FormatUint(puts[1], 10) + "'s hash"},
+		"outcome seq":  {forge(func(p *Plan) { p.Steps[0].Origin.Seq++ }), "not the request"},
+		"changed hash": {forge(func(p *Plan) { p.Steps[0].Origin.Hash = strings.Repeat("0", 64) }), "step 1: call"},
+		"other origin": {forge(func(p *Plan) { p.Origin = "01OTHERSTORE" }), "the plan is for store"},
+		"other step":   {forge(func(p *Plan) { p.Steps[0].Origin.Store = "01OTHERSTORE" }), "step 1 (call"},
+		"missing call": {forge(func(p *Plan) { p.Steps[0].Origin.Seq = 9999 }), "step 1: call 9999 of this store is not in its record"},
+		"no origin":    {forge(func(p *Plan) { p.Steps[0].Origin = nil }), "does not name a call"},
+		"appended step": {forge(func(p *Plan) {
+			s := p.Steps[0]
+			s.N = 2
+			o := *s.Origin
+			o.Hash = "x"
+			s.Origin = &o
+			p.Steps = append(p.Steps, s)
+		}), "step 2"},
 	} {
 		sel, err := c.p.OriginSelection(f.st.ID(), f.st)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
