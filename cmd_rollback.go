@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -207,10 +206,10 @@ func cmdRollbackPlan(args []string, stdout, stderr io.Writer) error {
 
 // printElsewhere tells how a central plan is applied: on its origin.
 func printElsewhere(w io.Writer, p *rollback.Plan) {
-	host := cmp.Or(p.OriginHost, "the origin's host")
-	fmt.Fprintf(w, "\nThis plan cannot be applied here: the calls ran on %s (store %s). Apply it there:\n", termsafe.Line(host), termsafe.Line(p.Origin))
-	fmt.Fprintf(w, "  here:       mcptrail rollback export-plan %s > plan-%s.json\n", p.ID, p.ID)
-	fmt.Fprintf(w, "  on %s: mcptrail rollback apply --plan-file plan-%s.json\n", termsafe.Line(host), p.ID)
+	here, there := p.ElsewhereCommands()
+	fmt.Fprintf(w, "\nThis plan cannot be applied here: the calls ran on %s (store %s). Apply it there:\n", termsafe.Line(p.Host()), termsafe.Line(p.Origin))
+	fmt.Fprintf(w, "  here:  %s\n", termsafe.Line(here))
+	fmt.Fprintf(w, "  there: %s\n", termsafe.Line(there))
 }
 
 // cmdRollbackExport writes a central plan as the file the origin applies

@@ -53,15 +53,27 @@ func originName(id string) string {
 	return "origin " + id
 }
 
-// ApplyElsewhere says, for a central plan, where and how it is applied:
-// the commands to run here and on the origin host.
-func (p *Plan) ApplyElsewhere() string {
-	host := p.OriginHost
-	if host == "" {
-		host = "the origin's host"
+// Host names a central plan's origin for a person: its host, else its
+// store id.
+func (p *Plan) Host() string {
+	if p.OriginHost != "" {
+		return p.OriginHost
 	}
-	return fmt.Sprintf("these calls ran on %s (store %s): the plan cannot be applied here. Run `mcptrail rollback export-plan %s > FILE` here, then `mcptrail rollback apply --plan-file FILE` on %s, which re-checks every call against its own record and re-reads the current state before you confirm",
-		host, p.Origin, p.ID, host)
+	return "the host of store " + p.Origin
+}
+
+// ElsewhereCommands are, for a central plan, the command to run here
+// and the one to run then on the origin's host.
+func (p *Plan) ElsewhereCommands() (here, there string) {
+	file := "plan.json"
+	return "mcptrail rollback export-plan " + p.ID + " > " + file, "mcptrail rollback apply --plan-file " + file
+}
+
+// ApplyElsewhere says, for a central plan, where and how it is applied.
+func (p *Plan) ApplyElsewhere() string {
+	here, there := p.ElsewhereCommands()
+	return fmt.Sprintf("these calls ran on %s (store %s): the plan cannot be applied here. Run `%s` here, then `%s` on %s, which re-checks every call against its own record and re-reads the current state before you confirm",
+		p.Host(), p.Origin, here, there, p.Host())
 }
 
 // ReadPlanFile reads a plan that export-plan wrote. It checks the form
