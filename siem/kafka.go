@@ -25,6 +25,8 @@ import (
 // environment variable that holds USER:PASSWORD. SCRAM never sends the
 // password itself, but without tls=1 the records travel in clear, so a
 // URL with sasl and without tls is refused unless insecure_plaintext=1.
+// A sink also takes max_prestate=BYTES (sink_kafka.go: the largest
+// pre-state it ships whole).
 
 // kafkaParams are the connection options of a Kafka URL.
 var kafkaParams = []string{"tls", "ca", "cert", "key", "server_name", "insecure", "sasl", "client_id", "timeout", "token_env", "insecure_plaintext"}
