@@ -118,3 +118,20 @@ func TestApplyPlanFileRechecksTheOriginsRecord(t *testing.T) {
 		}
 	}
 }
+
+// rollback plan on a collector ends with where to apply the plan and the
+// two commands, not with the local apply command.
+func TestPrintElsewhereGivesBothCommands(t *testing.T) {
+	var b bytes.Buffer
+	p := &rollback.Plan{ID: "01CENTRALPLAN0000000000000", Origin: "01ORIGIN", OriginHost: "laptop-7\x1b[2J"}
+	printElsewhere(&b, p)
+	out := b.String()
+	for _, want := range []string{"cannot be applied here", "laptop-7", "mcptrail rollback export-plan 01CENTRALPLAN0000000000000 > plan.json", "mcptrail rollback apply --plan-file plan.json"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Errorf("a host name's escape reached the terminal: %q", out)
+	}
+}

@@ -150,3 +150,27 @@ func TestCollectorRefusesTamperedPrestate(t *testing.T) {
 		t.Fatalf("genuine pre-state: %q %v", got, err)
 	}
 }
+
+// FuzzDecodePrestate: whatever a producer puts in a pre-state record, the
+// decoder either refuses it or returns parts that agree: a positive seq,
+// a well-formed reference, a value that is the size its header says (or
+// none, withheld).
+func FuzzDecodePrestate(f *testing.F) {
+	blob := []byte(`{"v":1}`)
+	f.Add([]byte("o"), blob, "o", "3", store.PrestateRef(blob), "7")
+	f.Add([]byte("o"), []byte{}, "o", "3", store.PrestateRef(blob), "9999999")
+	f.Add([]byte("o"), blob, "o", "3", "sha256:zz", "7")
+	f.Add([]byte("o"), blob, "p", "0", store.PrestateRef(blob), "-1")
+	f.Fuzz(func(t *testing.T, key, value []byte, origin, seq, ref, size string) {
+		h := map[string][]byte{siem.HeaderOrigin: []byte(origin), siem.HeaderSeq: []byte(seq), siem.HeaderKind: []byte(siem.KindPrestate),
+			siem.HeaderSHA256: []byte(ref), siem.HeaderSize: []byte(size)}
+		r, err := decodePrestate(key, value, h)
+		if err != nil {
+			return
+		}
+		if r.Origin != string(key) || r.Seq == 0 || !strings.HasPrefix(r.Ref, "sha256:") || len(r.Ref) != 71 || r.Size < 0 ||
+			(r.Data != nil && len(r.Data) != r.Size) || (r.Data == nil && len(value) != 0) {
+			t.Fatalf("parts disagree: %+v", r)
+		}
+	})
+}
