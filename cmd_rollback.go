@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -27,7 +28,8 @@ import (
 const rollbackUsage = `usage:
   mcptrail rollback plan  (--session S | --calls SEQ[,SEQ...] | --from SEQ) [--json]
   mcptrail rollback apply PLAN_ID [--yes] [--json]
-  mcptrail rollback show  PLAN_ID [--json]
+  mcptrail rollback apply --plan-file FILE [--yes] [--json]
+  mcptrail rollback export-plan PLAN_ID  mcptrail rollback show  PLAN_ID [--json]
   mcptrail rollback history SEQ [--json]`
 
 // cmdRollback is `mcptrail rollback plan|apply|show`. Plans are built and
@@ -44,13 +46,15 @@ func cmdRollback(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		return cmdRollbackApply(args[1:], stdin, stdout, stderr)
 	case "show":
 		return cmdRollbackShow(args[1:], stdout, stderr)
+	case "export-plan":
+		return cmdRollbackExport(args[1:], stdout, stderr)
 	case "history":
 		return cmdRollbackHistory(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, rollbackUsage)
 		return nil
 	}
-	return usagef("rollback: unknown subcommand %q (plan, apply, show or history)", args[0])
+	return usagef("rollback: unknown subcommand %q (plan, apply, show, export-plan or history)", args[0])
 }
 
 // cmdRollbackHistory prints the history of the resource a call changed:
@@ -191,10 +195,36 @@ func cmdRollbackPlan(args []string, stdout, stderr io.Writer) error {
 		return json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(plan)
 	}
 	printPlan(stdout, plan)
-	if plan.Counts()[rollback.StatusReady] > 0 {
+	switch {
+	case plan.Origin != "":
+		printElsewhere(stdout, plan)
+	case plan.Counts()[rollback.StatusReady] > 0:
 		fmt.Fprintf(stdout, "\nApply it with: mcptrail rollback apply %s --yes\n", plan.ID)
 	}
 	return nil
+}
+
+// printElsewhere tells how a central plan is applied: on its origin.
+func printElsewhere(w io.Writer, p *rollback.Plan) {
+	here, there := p.ElsewhereCommands()
+	fmt.Fprintf(w, "\nThis plan cannot be applied here: the calls ran on %s (store %s). Apply it there:\n", termsafe.Line(p.Host()), termsafe.Line(p.Origin))
+	fmt.Fprintf(w, "  here:  %s\n", termsafe.Line(here))
+	fmt.Fprintf(w, "  there: %s\n", termsafe.Line(there))
+}
+
+// cmdRollbackExport writes a central plan as the file the origin applies
+// with rollback apply --plan-file.
+func cmdRollbackExport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rollback export-plan")
+	c, plan, err := openPlan("rollback export-plan", fs, args, nil, "give one PLAN_ID", stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if plan.Origin == "" {
+		return usagef("rollback export-plan: plan %s reverts calls of this store: apply it here with mcptrail rollback apply %s", plan.ID, plan.ID)
+	}
+	return json.NewEncoder(termsafe.JSONWriter{W: stdout}).Encode(plan)
 }
 
 func cmdRollbackShow(args []string, stdout, stderr io.Writer) error {
@@ -216,7 +246,15 @@ func cmdRollbackApply(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	fs := newFlags("rollback apply")
 	yes := fs.Bool("yes", false, "apply without asking")
 	asJSON := fs.Bool("json", false, "print the plan after the apply as one JSON object")
-	c, plan, err := openPlan("rollback apply", fs, args, []string{"yes", "json"}, "give one PLAN_ID (from `mcptrail rollback plan`)", stderr)
+	planFile := fs.String("plan-file", "", "apply here a plan made on a central mcptrail (rollback export-plan), re-checked against this store's record")
+	var c *daemon.Client
+	var plan *rollback.Plan
+	var err error
+	if hasFlag(args, "plan-file") {
+		c, plan, err = planFromFile(fs, args, planFile, identity.OSPrincipal().Subject, stderr)
+	} else {
+		c, plan, err = openPlan("rollback apply", fs, args, []string{"yes", "json"}, "give one PLAN_ID (from `mcptrail rollback plan`) or --plan-file FILE", stderr)
+	}
 	if err != nil {
 		return err
 	}
@@ -249,6 +287,64 @@ func cmdRollbackApply(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return problemError{fmt.Sprintf("rollback plan %s %s: %s", plan.ID, plan.State, plan.Error)}
 	}
 	return nil
+}
+
+// planFromFile reads the plan file of rollback apply --plan-file, checks
+// it against this store's record (refusing the whole plan at the first
+// step that does not match), and plans its calls afresh here, re-reading
+// their current state: what is then confirmed and applied is this
+// store's plan, never the file's steps.
+func planFromFile(fs *flag.FlagSet, args []string, file *string, by string, stderr io.Writer) (*daemon.Client, *rollback.Plan, error) {
+	flags, pos := interspersed(args, "yes", "json")
+	if err := parse(fs, flags); err != nil {
+		return nil, nil, err
+	}
+	if len(pos) != 0 {
+		return nil, nil, usagef("rollback apply: give a PLAN_ID or --plan-file FILE, not both")
+	}
+	name := *file
+	if name == "" {
+		return nil, nil, usagef("rollback apply: --plan-file needs a file (from mcptrail rollback export-plan)")
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, usageError{"rollback apply: " + oneLine(err)}
+	}
+	central, err := rollback.ReadPlanFile(f)
+	f.Close()
+	if err != nil {
+		return nil, nil, usageError{"rollback apply: " + termsafe.Line(name) + ": " + oneLine(err)}
+	}
+	c, err := rollbackDaemon(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := c.Status()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	sel, err := central.OriginSelection(st.StoreID, c)
+	if err != nil {
+		c.Close()
+		return nil, nil, problemError{"rollback apply: plan file " + termsafe.Line(name) + " refused, nothing applied: " + termsafe.Line(oneLine(err))}
+	}
+	plan, err := c.RollbackPlan(sel, by)
+	if err != nil {
+		c.Close()
+		return nil, nil, usageError{"rollback apply: planning the file's calls here: " + oneLine(err)}
+	}
+	fmt.Fprintf(stderr, "mcptrail: plan file %s (central plan %s): its %d calls match this store's record; planned here as %s\n",
+		termsafe.Line(name), termsafe.Line(central.ID), len(sel.Calls), plan.ID)
+	return c, plan, nil
+}
+
+// hasFlag says whether args hold -name or --name (with or without =).
+func hasFlag(args []string, name string) bool {
+	return slices.ContainsFunc(args, func(a string) bool {
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		return a == name || strings.HasPrefix(a, name+"=")
+	})
 }
 
 // printPlan writes a plan for a person: its steps newest first, each with

@@ -54,6 +54,7 @@ type Stats struct {
 	Events      uint64 `json:"events"`      // events merged
 	Checkpoints uint64 `json:"checkpoints"` // origin checkpoints merged
 	Duplicates  uint64 `json:"duplicates"`  // redeliveries dropped
+	Prestates   uint64 `json:"prestates"`   // pre-states stored (or noted as withheld)
 	Alerts      uint64 `json:"alerts"`      // records refused, each with an alert
 	Origins     int    `json:"origins"`
 }
@@ -129,6 +130,7 @@ func (m *Merger) replay(ev *store.Event) {
 	if err != nil {
 		return
 	}
+	o.expectPrestate(ev)
 	if og.Seq > o.Seq {
 		o.advance(og.Seq, h, ev.Seq)
 	} else if og.Seq+recentHashes > o.Seq {
@@ -163,6 +165,9 @@ func (m *Merger) count(f func(*Stats)) {
 // record that is refused is an alert, not an error.
 func (m *Merger) Merge(key, value []byte, headers map[string][]byte) error {
 	m.count(func(s *Stats) { s.Records++ })
+	if string(headers[siem.HeaderKind]) == siem.KindPrestate {
+		return m.mergePrestate(key, value, headers)
+	}
 	r, err := DecodeRecord(key, value, headers)
 	if err != nil {
 		id := string(headers[siem.HeaderOrigin])
@@ -227,6 +232,7 @@ func (m *Merger) mergeEvent(r *Record, value []byte) error {
 		return err
 	}
 	o.advance(r.Seq, r.hash, c.Seq)
+	o.expectPrestate(&r.Event)
 	m.count(func(s *Stats) { s.Events++ })
 	return nil
 }
@@ -361,6 +367,7 @@ var ruleTitles = map[string]string{
 	RuleCheckpoint: "Origin checkpoint refused",
 	RuleFirstSeen:  "New origin",
 	RuleUnpinned:   "Records from an origin not pinned",
+	RulePrestate:   "Collected pre-state refused",
 }
 
 // Commit waits for what Merge appended to be committed, then saves the

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"encoding/hex"
+	"strings"
 
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -17,6 +18,9 @@ type origin struct {
 	head   [32]byte // hash of event Seq in its chain
 	recent []seen   // its latest events, seq s at s % recentHashes (a ring: no map upkeep per event)
 	dirty  bool     // changed since the states were saved
+	// prestates are the references merged outcomes hold, by the origin
+	// seq of their call, until the pre-state record arrives.
+	prestates map[uint64]string
 }
 
 // seen is one of an origin's events merged here.
@@ -27,7 +31,7 @@ type seen struct {
 }
 
 func newOrigin(st store.OriginState) *origin {
-	o := &origin{OriginState: st, recent: make([]seen, recentHashes)}
+	o := &origin{OriginState: st, recent: make([]seen, recentHashes), prestates: map[uint64]string{}}
 	if h, err := hash32(st.Hash); err == nil {
 		o.head = h
 		o.remember(st.Seq, h, 0)
@@ -76,4 +80,24 @@ func (o *origin) checkpointed(size uint64, noteHash string, at uint64) {
 		at = e.at // replay from the event it signs: later ones follow it
 	}
 	o.Checkpoint, o.NoteHash, o.CheckpointAt, o.dirty = size, noteHash, at, true
+}
+
+// expectPrestate notes that a merged outcome names the pre-state ref for
+// its call. Calls that fell out of the recent window are forgotten: their
+// central seq is no longer known, so their pre-states could not be stored.
+func (o *origin) expectPrestate(ev *store.Event) {
+	if ev.Call == 0 || !strings.HasPrefix(ev.Prestate, "sha256:") {
+		return
+	}
+	if len(o.prestates) >= recentHashes {
+		for call := range o.prestates {
+			if _, ok := o.known(call); !ok {
+				delete(o.prestates, call)
+			}
+		}
+		if len(o.prestates) >= recentHashes {
+			return
+		}
+	}
+	o.prestates[ev.Call] = ev.Prestate
 }

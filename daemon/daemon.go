@@ -300,7 +300,7 @@ func (d *Daemon) Status() Status {
 	sort.Strings(ups)
 	s := Status{
 		PID: os.Getpid(), Version: d.opts.Version, Started: d.started,
-		Socket: d.paths.Socket, DB: d.paths.DB, Durability: st.Durability,
+		Socket: d.paths.Socket, DB: d.paths.DB, StoreID: d.store.ID(), Durability: st.Durability,
 		Events: st.Events, FileBytes: st.FileBytes, Upstreams: ups, Store: st,
 		Sinks: d.sinkStatus(), Collector: d.collectStatus(),
 	}

@@ -59,6 +59,7 @@ type Status struct {
 	Listen     string           `json:"listen"`
 	Socket     string           `json:"socket"`
 	DB         string           `json:"db"`
+	StoreID    string           `json:"store_id,omitempty"` // the store's id: what a collector calls this origin
 	Durability string           `json:"durability"`
 	Events     uint64           `json:"events"`
 	FileBytes  int64            `json:"file_bytes"`

@@ -106,6 +106,9 @@ func (x *Executor) Apply(ctx context.Context, id string, who Approver, progress 
 		}
 		return nil
 	}
+	if plan.Origin != "" {
+		return nil, fmt.Errorf("%w: %s", ErrAppliedElsewhere, plan.ApplyElsewhere())
+	}
 	if !plan.pending() {
 		// Nothing left to do (a second apply, or a plan whose every step
 		// was skipped or already reverted): it changes and records nothing.

@@ -87,6 +87,11 @@ type Plan struct {
 	Approvals []Approval        `json:"approvals,omitempty"`
 	Updated   time.Time         `json:"updated,omitzero"`
 	Error     string            `json:"error,omitempty"` // why the last apply stopped
+	// Origin is, on a central store's plan, the id of the origin store
+	// whose calls it reverts (each step's Origin says which call there):
+	// the plan is applied on that origin (planfile.go), never here.
+	Origin     string `json:"origin,omitempty"`
+	OriginHost string `json:"origin_host,omitempty"`
 }
 
 // Step reverts one call.
@@ -108,6 +113,9 @@ type Step struct {
 	Diff     string        `json:"diff,omitempty"`     // unified diff current → restored
 	Checked  bool          `json:"checked,omitempty"`  // Current was re-read
 	Prestate string        `json:"prestate,omitempty"`
+	// Origin is the reverted call's place in its origin's record, on a
+	// central store's plan: what the origin re-checks the step against.
+	Origin *store.Origin `json:"origin,omitempty"`
 
 	// Execution, persisted as it goes.
 	State   string    `json:"state,omitempty"`     // running, done, failed
@@ -329,6 +337,9 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 		}
 	}
 	sort.Slice(steps, func(i, j int) bool { return steps[i].req.Seq > steps[j].req.Seq })
+	if err := planOrigin(plan, steps); err != nil {
+		return nil, err
+	}
 
 	var seqs []uint64
 	for _, c := range steps {
@@ -374,7 +385,9 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 		st := p.step(c, ix(c), reverted)
 		st.N = i + 1
 		plan.Steps = append(plan.Steps, st)
-		if t, ok := sessions.target(c.req.Session); ok {
+		// A collected call's session_start names how its origin reached
+		// the server, a command for that host: never one to run here.
+		if t, ok := sessions.target(c.req.Session); ok && plan.Origin == "" {
 			plan.Targets[c.req.Session] = t
 		}
 	}
@@ -388,7 +401,10 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 		}
 	}
 	plan.Checked = true
-	if len(toCheck) > 0 {
+	if plan.Origin != "" {
+		plan.Checked = false
+		plan.Note = plan.ApplyElsewhere()
+	} else if len(toCheck) > 0 {
 		if p.Connect == nil {
 			plan.Checked = false
 			plan.Note = "the current state was not re-read (no connection to the upstreams): conflicts by outside changes show at apply"
@@ -555,6 +571,10 @@ func (p *Planner) request(seq uint64) (*store.Event, error) {
 		return nil, fmt.Errorf("seq %d: %w", seq, err)
 	}
 	if ev.Kind == store.KindCall && ev.Call != 0 {
+		if ev.Origin != nil {
+			// Its Call is a seq of the origin's record, not of this one.
+			return nil, fmt.Errorf("seq %d is the outcome of a call collected from %s: select its request", seq, ev.Origin.Label())
+		}
 		if ev, err = p.Source.Get(ev.Call); err != nil {
 			return nil, fmt.Errorf("seq %d's request: %w", seq, err)
 		}
@@ -563,6 +583,28 @@ func (p *Planner) request(seq uint64) (*store.Event, error) {
 		return nil, fmt.Errorf("seq %d is not a tool call (it is a %s %s)", seq, ev.Kind, ev.Method)
 	}
 	return ev, nil
+}
+
+// callKey pairs a request with its outcome: an outcome's Call is its
+// request's seq in the record that holds both, the origin's for a
+// collected call.
+type callKey struct {
+	origin string
+	seq    uint64
+}
+
+func requestKey(req *store.Event) callKey {
+	if og := req.Origin; og != nil {
+		return callKey{og.Store, og.Seq}
+	}
+	return callKey{"", req.Seq}
+}
+
+func outcomeKey(out *store.Event) callKey {
+	if og := out.Origin; og != nil {
+		return callKey{og.Store, out.Call}
+	}
+	return callKey{"", out.Call}
 }
 
 func pages(src Source, q store.Query, fn func(*store.Event)) error {
@@ -585,20 +627,20 @@ func pages(src Source, q store.Query, fn func(*store.Event)) error {
 // outcome, rule and keys.
 func (p *Planner) stream(upstream string, lo uint64, sessions *sessionCache) ([]*call, error) {
 	var calls []*call
-	byReq := map[uint64]*call{}
+	byReq := map[callKey]*call{}
 	err := pages(p.Source, store.Query{Upstream: upstream, Kind: store.KindRequest, Method: "tools/call", Cursor: lo, Limit: 10000}, func(ev *store.Event) {
 		if ev.From != store.FromClient {
 			return
 		}
 		c := &call{req: ev}
 		calls = append(calls, c)
-		byReq[ev.Seq] = c
+		byReq[requestKey(ev)] = c
 	})
 	if err != nil {
 		return nil, err
 	}
 	err = pages(p.Source, store.Query{Upstream: upstream, Kind: store.KindCall, Method: "tools/call", Cursor: lo, Limit: 10000}, func(ev *store.Event) {
-		if c := byReq[ev.Call]; c != nil {
+		if c := byReq[outcomeKey(ev)]; c != nil {
 			c.out = ev
 		}
 	})
@@ -658,6 +700,10 @@ func (p *Planner) step(c *call, index *keyIndex, reverted map[uint64]string) Ste
 	if c.out != nil {
 		st.Outcome = c.out.Seq
 		st.Prestate = c.out.Prestate
+	}
+	if req.Origin != nil {
+		og := *req.Origin
+		st.Origin = &og
 	}
 	set := func(status, reason string) Step {
 		st.Status, st.Reason = status, reason

@@ -68,6 +68,11 @@ type Options struct {
 	// the other beside each checkpoint, so that a collector can pin it.
 	Origin    string
 	OriginKey string
+	// Prestates reads the pre-state stored for a call (store.Prestate):
+	// the Kafka sink (jsonl) publishes each one after the outcome that
+	// names it, so that a central mcptrail can plan a reversal. Nil: none
+	// are published.
+	Prestates func(call uint64) ([]byte, error)
 }
 
 func (o Options) withDefaults() Options {

@@ -374,6 +374,10 @@ func TestParseSinkURL(t *testing.T) {
 		{"kafka://b1:9092/t?ca=/x.pem", "", "", "needs tls=1"},
 		{"kafka://b1:9092/t?timeout=1ms", "", "", "timeout"},
 		{"kafka://b1:9092/t?group=g", "", "", "unknown option"},
+		{"kafka://b1:9092/t?max_prestate=0", "kafka", FormatJSONL, ""},
+		{"kafka://b1:9092/t?max_prestate=-1", "", "", "max_prestate"},
+		{"kafka://b1:9092/t?max_prestate=99999999", "", "", "max_prestate"},
+		{"kafka://b1:9092/t?max_prestate=1k", "", "", "max_prestate"},
 		{"hec+https://tok@splunk:8088?bogus=1", "", "", "unknown option"},
 		{"file://" + dir + "/x?batch=0", "", "", "batch"},
 	} {

@@ -25,6 +25,8 @@ import (
 // environment variable that holds USER:PASSWORD. SCRAM never sends the
 // password itself, but without tls=1 the records travel in clear, so a
 // URL with sasl and without tls is refused unless insecure_plaintext=1.
+// A sink also takes max_prestate=BYTES (sink_kafka.go: the largest
+// pre-state it ships whole).
 
 // kafkaParams are the connection options of a Kafka URL.
 var kafkaParams = []string{"tls", "ca", "cert", "key", "server_name", "insecure", "sasl", "client_id", "timeout", "token_env", "insecure_plaintext"}
@@ -36,6 +38,9 @@ type KafkaConn struct {
 	Topic    string
 	Redacted string
 	Timeout  time.Duration // how long a produce may take before it fails (the sink retries)
+	// MaxPrestate is the largest pre-state the sink ships (max_prestate);
+	// a larger one travels as its hash and size only.
+	MaxPrestate int
 
 	tls   bool
 	sasl  string
@@ -144,6 +149,26 @@ func parseKafka(u *url.URL, q url.Values, secret, redacted string) (*KafkaConn, 
 		return fail("sasl=%q: want scram-sha-256 or scram-sha-512", c.sasl)
 	}
 	return c, nil
+}
+
+// DefaultMaxPrestate is the largest pre-state a Kafka sink ships unless
+// max_prestate says otherwise: half of Kafka's default largest record
+// (message.max.bytes, about 1 MB), so a record with its headers fits.
+const DefaultMaxPrestate = 512 << 10
+
+// maxMaxPrestate bounds max_prestate: the collector refuses larger records.
+const maxMaxPrestate = 16 << 20
+
+// maxPrestate parses max_prestate (bytes; 0 ships hashes and sizes only).
+func maxPrestate(v string) (int, error) {
+	if v == "" {
+		return DefaultMaxPrestate, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxMaxPrestate {
+		return 0, fmt.Errorf("max_prestate=%q: want bytes from 0 to %d", v, maxMaxPrestate)
+	}
+	return n, nil
 }
 
 // validTopic is Kafka's rule for topic names.

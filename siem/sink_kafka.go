@@ -3,8 +3,10 @@ package siem
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,7 +27,17 @@ const (
 	// HeaderVerifierKey is, on a checkpoint, the verifier key of the
 	// origin's signing key (a collector pins it on first sight).
 	HeaderVerifierKey = "verifier_key"
+	// HeaderSHA256 and HeaderSize are, on a pre-state record, the blob's
+	// reference (store.PrestateRef) and length. Its seq is the call's (the
+	// request's) seq.
+	HeaderSHA256 = "sha256"
+	HeaderSize   = "size"
 )
+
+// KindPrestate is the kind header of a pre-state record: the value is the
+// blob a call's outcome names, or empty when it is larger than the sink's
+// max_prestate (then only its hash and size travel).
+const KindPrestate = "prestate"
 
 // kafkaSink produces each event as one record with an idempotent
 // producer and acks from every in-sync replica: Send returns once the
@@ -39,7 +51,10 @@ type kafkaSink struct {
 	host   string
 	vkey   string
 	format Format
-	client *kgo.Client
+	// prestates reads a call's pre-state; nil unless the format is jsonl
+	// (the collector's) and the daemon wired the store.
+	prestates func(call uint64) ([]byte, error)
+	client    *kgo.Client
 }
 
 func newKafkaSink(spec *SinkSpec, o Options) (*kafkaSink, error) {
@@ -48,7 +63,11 @@ func newKafkaSink(spec *SinkSpec, o Options) (*kafkaSink, error) {
 	if origin == "" {
 		origin = o.Hostname
 	}
-	return &kafkaSink{conn: spec.kafka, origin: origin, host: o.Hostname, vkey: o.OriginKey, format: spec.Format}, nil
+	s := &kafkaSink{conn: spec.kafka, origin: origin, host: o.Hostname, vkey: o.OriginKey, format: spec.Format}
+	if spec.Format == FormatJSONL {
+		s.prestates = o.Prestates
+	}
+	return s, nil
 }
 
 func (s *kafkaSink) dial() error {
@@ -88,6 +107,13 @@ func (s *kafkaSink) Send(ctx context.Context, items []Item) error {
 			return err
 		}
 		recs = append(recs, rec)
+		ps, err := s.prestate(it.Event)
+		if err != nil {
+			return err
+		}
+		if ps != nil {
+			recs = append(recs, ps) // after the outcome that names it, in its partition
+		}
 	}
 	// Not ProduceSync: an idempotent producer keeps retrying a request the
 	// brokers never answered (failing it could break its sequence), so a
@@ -140,6 +166,37 @@ func (s *kafkaSink) record(it Item) (*kgo.Record, error) {
 		}
 	}
 	return &kgo.Record{Key: []byte(s.origin), Value: it.Body, Headers: hs}, nil
+}
+
+// prestate builds the record of the pre-state ev names, if ev is an
+// outcome that names one and the sink ships them. A blob larger than
+// max_prestate travels as its hash and size only; one whose bytes do not
+// match the outcome's hash (the store's copy damaged) is not shipped
+// either, so the collector says it is missing rather than merge it.
+func (s *kafkaSink) prestate(ev *store.Event) (*kgo.Record, error) {
+	if s.prestates == nil || ev.Call == 0 || !strings.HasPrefix(ev.Prestate, "sha256:") {
+		return nil, nil
+	}
+	data, err := s.prestates(ev.Call)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	size := len(data)
+	if size > s.conn.MaxPrestate || store.PrestateRef(data) != ev.Prestate {
+		data = nil
+	}
+	hs := []kgo.RecordHeader{
+		{Key: HeaderOrigin, Value: []byte(s.origin)},
+		{Key: HeaderHost, Value: []byte(s.host)},
+		{Key: HeaderSeq, Value: strconv.AppendUint(nil, ev.Call, 10)},
+		{Key: HeaderKind, Value: []byte(KindPrestate)},
+		{Key: HeaderSHA256, Value: []byte(ev.Prestate)},
+		{Key: HeaderSize, Value: strconv.AppendInt(nil, int64(size), 10)},
+	}
+	return &kgo.Record{Key: []byte(s.origin), Value: data, Headers: hs}, nil
 }
 
 // MarshalExact is the event's JSON line before the terminal escapes that

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -226,6 +227,9 @@ func ParseSinkURL(raw string) (*SinkSpec, error) {
 		if s.kafka, err = parseKafka(u, s.query, s.secret, s.Redacted); err != nil {
 			return nil, err
 		}
+		if s.kafka.MaxPrestate, err = maxPrestate(s.query.Get("max_prestate")); err != nil {
+			return fail("%v", err)
+		}
 	case "syslog":
 		if s.Format != FormatCEF && !s.Format.JSON() {
 			return fail("format %s", s.Format)
@@ -289,7 +293,7 @@ var sinkParams = map[string][]string{
 	"syslog":  {"facility", "sd_id", "settle", "ca", "cert", "key", "server_name", "insecure", "hostname", "app_name"},
 	"hec":     {"index", "source", "sourcetype", "host", "ack", "ack_timeout", "insecure", "ca", "max_bytes"},
 	"webhook": {"mode", "insecure", "ca", "max_bytes"},
-	"kafka":   kafkaParams,
+	"kafka":   append(slices.Clone(kafkaParams), "max_prestate"),
 }
 
 func boolParam(q url.Values, k string) (bool, error) {

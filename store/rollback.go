@@ -7,6 +7,9 @@ package store
 //	                   change, captured before it was forwarded. The call's
 //	                   outcome event names it by its SHA-256 ("sha256:…" in
 //	                   `prestate`), so the chain vouches for it.
+//	prestates_withheld request seq → why a collected call's pre-state is not
+//	                   here (too large for its origin's sink to ship): what
+//	                   Prestate says instead of "not found"
 //	rollback_plans     plan id (a ULID: byte order is time order) → the plan's JSON
 //	rollback_reverted  seq of a reverted call → "plan-id step": a call is
 //	                   reverted at most once, whatever the plan
@@ -30,6 +33,7 @@ import (
 
 var (
 	bPrestates = []byte("prestates")
+	bWithheld  = []byte("prestates_withheld")
 	bPlans     = []byte("rollback_plans")
 	bReverted  = []byte("rollback_reverted")
 	bMarks     = []byte("rollback_marks")
@@ -141,6 +145,11 @@ func (s *Store) Prestate(call uint64) ([]byte, error) {
 			v = b.Get(u64(call))
 		}
 		if v == nil {
+			if b := tx.Bucket(bWithheld); b != nil {
+				if why := b.Get(u64(call)); why != nil {
+					return fmt.Errorf("pre-state of call %d: %s: %w", call, why, ErrNotFound)
+				}
+			}
 			return fmt.Errorf("pre-state of call %d: %w", call, ErrNotFound)
 		}
 		var err error
@@ -148,6 +157,27 @@ func (s *Store) Prestate(call uint64) ([]byte, error) {
 		return err
 	})
 	return out, err
+}
+
+// MaxWithheldReason bounds WithholdPrestate's reason.
+const MaxWithheldReason = 512
+
+// WithholdPrestate records why the pre-state of call is not in this store
+// (a collector's: its origin did not ship it), for Prestate to say.
+func (s *Store) WithholdPrestate(call uint64, reason string) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if call == 0 || reason == "" || len(reason) > MaxWithheldReason {
+		return fmt.Errorf("store: bad withheld pre-state of call %d", call)
+	}
+	return rbClosed(s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bWithheld)
+		if err != nil {
+			return err
+		}
+		return b.Put(u64(call), []byte(reason))
+	}))
 }
 
 // PutPlan stores (or replaces) a rollback plan.

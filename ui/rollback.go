@@ -245,6 +245,9 @@ func (s *planScreen) askApply() tea.Cmd {
 		return denyReverse(s.c, "apply rollback plans")
 	case s.applying:
 		return toast("the plan is being applied")
+	case s.plan != nil && s.plan.Origin != "":
+		_, there := s.plan.ElsewhereCommands()
+		return toast(fmt.Sprintf("not here: the calls ran on %s — apply it there with %s (the step pane shows both commands)", s.plan.Host(), there))
 	case s.plan != nil && s.plan.State == rollback.PlanApplied:
 		n := s.plan.Reverted()
 		return toast(fmt.Sprintf("plan %s is applied already (%d %s reverted): nothing left to apply", shortID(s.plan.ID), n, plural(n, "call", "calls")))
@@ -378,6 +381,14 @@ func (s *planScreen) detail(st *rollback.Step) []string {
 	} else if st.Restored != "" || st.Current != "" {
 		add(sty.Muted.Render, "no change to show")
 	}
+	if p := s.plan; p.Origin != "" {
+		// After the diff: what to review comes first, then where to apply.
+		here, there := p.ElsewhereCommands()
+		add(sty.Warn.Render, "not applied here: the call ran on "+p.Host()+". Here run")
+		add(sty.Text.Render, "  "+here)
+		add(sty.Warn.Render, "then on "+p.Host()+" (it re-checks every call against its own record, re-reads the state and asks before it applies):")
+		add(sty.Text.Render, "  "+there)
+	}
 	return lines
 }
 
@@ -442,6 +453,8 @@ func (s *planScreen) View() string {
 		banner = fmt.Sprintf("applied: %d %s reverted", n, plural(n, "call", "calls"))
 	case p.Error != "":
 		banner = p.Result() + ": " + p.Error
+	case p.Origin != "":
+		banner = fmt.Sprintf("review only: these calls ran on %s, where the plan is applied (the step pane shows the commands)", p.Host())
 	case p.Note != "":
 		banner = p.Note
 	case len(p.Steps) == 0:

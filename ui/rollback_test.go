@@ -24,6 +24,7 @@ type fakeRollback struct {
 	approvers []rollback.Approver
 	selection []rollback.Selection
 	history   [2]uint64
+	origin    string // plans revert calls collected from this origin store (a central daemon)
 }
 
 func newFakeRollback() *fakeRollback {
@@ -42,6 +43,9 @@ func (f *fakeRollback) RollbackPlan(sel rollback.Selection, by string) (*rollbac
 	f.selection = append(f.selection, sel)
 	id := fmt.Sprintf("01PLAN%020d", len(f.order)+1)
 	p := &rollback.Plan{ID: id, Created: now, CreatedBy: by, Selection: sel, State: rollback.PlanPlanned, Checked: true}
+	if f.origin != "" {
+		p.Origin, p.OriginHost, p.Checked = f.origin, "laptop-7", false
+	}
 	seqs := sel.Calls
 	if sel.From != 0 {
 		seqs = []uint64{sel.From + 2, sel.From}
@@ -173,6 +177,32 @@ func TestPlanReviewAndApply(t *testing.T) {
 	joined := strings.Join(actions, "\n")
 	containsAll(t, "actions", joined, "queue plan of 1 marked calls", "plan rollback plan", "approve rollback plan", "apply rollback plan")
 	h.golden(frame)
+}
+
+// On a central daemon the plan screen shows the plan (with its diffs) but
+// applies nothing: the banner says where the calls ran, the step pane
+// gives the commands, and A says so instead of asking to confirm.
+func TestCentralPlanShowsTheCommandsInsteadOfApplying(t *testing.T) {
+	f := newFixture(t)
+	demoRecord(f)
+	rb := newFakeRollback()
+	rb.origin = "01ORIGINSTORE"
+	h := startDemo(t, rbOptions(f, RoleOperator, rb))
+	h.openOps()
+	h.keys("jjjjj", "space")
+	h.waitFor("marked call")
+	h.keys("r")
+	h.waitFor("review only: these calls ran on laptop-7")
+	h.waitFor("+replicas: 3")
+	h.keys("A")
+	h.waitFor("not here: the calls ran on laptop-7")
+	h.keys("tab", "G")
+	h.waitFor("mcptrail rollback export-plan 01PLAN00000000000000000001 > plan.json")
+	h.waitFor("mcptrail rollback apply --plan-file plan.json")
+	frame := h.final()
+	if strings.Contains(frame, "Type apply") || len(rb.approvers) != 0 {
+		t.Fatalf("a central plan asked to apply (approvers %v):\n%s", rb.approvers, frame)
+	}
 }
 
 func TestPlanSelectedAndAfterWithConflict(t *testing.T) {
