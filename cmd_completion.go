@@ -90,7 +90,7 @@ var complCmds = []complCmd{
 		{name: "db", help: "store file, read-only", file: true},
 		{name: "limit", help: "most sessions to list"},
 	}},
-	{name: "rollback", help: "plan and apply reversals", subs: []string{"plan", "apply", "show", "history"}},
+	{name: "rollback", help: "plan and apply reversals", subs: []string{"plan", "apply", "show", "export-plan", "history"}},
 	{name: "rollback plan", help: "plan the reversal of calls", flags: []complFlag{
 		{name: "session", help: "session to reverse"},
 		{name: "calls", help: "SEQ[,SEQ...]"},
@@ -100,7 +100,9 @@ var complCmds = []complCmd{
 	{name: "rollback apply", help: "execute a plan through the gateway", flags: []complFlag{
 		{name: "yes", help: "do not ask", isBool: true},
 		{name: "json", help: "print JSON", isBool: true},
+		{name: "plan-file", help: "a plan exported on a central mcptrail, re-checked here", file: true},
 	}},
+	{name: "rollback export-plan", help: "print a plan as a file to apply on its origin"},
 	{name: "rollback show", help: "show a plan", flags: []complFlag{
 		{name: "json", help: "print JSON", isBool: true},
 	}},

@@ -124,8 +124,8 @@ func TestBashCompletionCompletes(t *testing.T) {
 		{[]string{"mcptrail", "export", "--format", ""}, []string{"cef", "ecs", "jsonl", "ocsf"}},
 		{[]string{"mcptrail", "serve", "--m"}, []string{"--metrics"}},
 		{[]string{"mcptrail", "serve", "--durability", "b"}, []string{"batch"}},
-		{[]string{"mcptrail", "rollback", ""}, []string{"apply", "history", "plan", "show"}},
-		{[]string{"mcptrail", "rollback", "apply", "--"}, []string{"--json", "--yes"}},
+		{[]string{"mcptrail", "rollback", ""}, []string{"apply", "export-plan", "history", "plan", "show"}},
+		{[]string{"mcptrail", "rollback", "apply", "--"}, []string{"--json", "--plan-file", "--yes"}},
 		{[]string{"mcptrail", "completion", ""}, []string{"bash", "fish", "zsh"}},
 		{[]string{"mcptrail", "ui", "--theme", "h"}, []string{"high-contrast"}},
 	} {

@@ -58,7 +58,8 @@ Usage:
   mcptrail sessions [--agent A] [--origin O] [--limit N] [--json] [--db FILE]
   mcptrail rollback plan    (--session S | --calls SEQ[,SEQ...] | --from SEQ) [--json]
   mcptrail rollback show    PLAN_ID [--json]
-  mcptrail rollback apply   PLAN_ID [--yes] [--json]
+  mcptrail rollback apply   (PLAN_ID | --plan-file FILE) [--yes] [--json]
+  mcptrail rollback export-plan PLAN_ID
   mcptrail rollback history SEQ [--json]
   mcptrail approvals [--json]
   mcptrail approve SEQ
