@@ -41,6 +41,15 @@ func (s *Session) hold(p *pending, h Hold, raw []byte, inBatch bool) (fwd, reply
 		s.outcome(p, store.FromClient, store.OutcomeDenied, nil, nil, "the session ended while the call waited for approval")
 		return nil, errorResponse(p.id, codeApprovalDenied, "mcptrail: the session ended while the call waited for approval"), errRefused
 	}
+	if _, gone := s.withdrawn[k]; gone {
+		// The client closed the request that carried the call before the
+		// call was held: nobody waits for it, so no approval may run it.
+		delete(s.withdrawn, k)
+		s.mu.Unlock()
+		h.Cancel(withdrawnReason)
+		s.outcome(p, store.FromClient, store.OutcomeCancelled, nil, nil, withdrawnReason)
+		return nil, errorResponse(p.id, codeApprovalDenied, "mcptrail: "+withdrawnReason), errRefused
+	}
 	s.held[k] = &heldCall{p: p, h: h}
 	deliver := s.release
 	watch := s.heldWatch[k]
@@ -105,31 +114,62 @@ func (s *Session) whileHeld(ctx context.Context, ids []json.RawMessage, onHeld f
 		}
 		s.mu.Unlock()
 	}
-	stopCancel := context.AfterFunc(ctx, func() {
-		for _, id := range ids {
-			k := key(store.FromClient, id)
-			s.mu.Lock()
-			hc := s.held[k]
-			delete(s.held, k)
+	r := &heldRequest{s: s, ids: ids}
+	r.stopCancel = context.AfterFunc(ctx, r.withdraw)
+	return r.end
+}
+
+// heldRequest is one HTTP request's calls while whileHeld watches them.
+// ended (under the session's mu) keeps a withdraw that runs as the request
+// ends from marking its ids withdrawn after end cleared them.
+type heldRequest struct {
+	s          *Session
+	ids        []json.RawMessage
+	stopCancel func() bool
+	ended      bool
+}
+
+// withdraw refuses the request's calls that are held, and marks those not
+// held yet (the hook may still be deciding) so that hold refuses them.
+func (r *heldRequest) withdraw() {
+	s := r.s
+	for _, id := range r.ids {
+		k := key(store.FromClient, id)
+		s.mu.Lock()
+		if r.ended {
 			s.mu.Unlock()
-			if hc != nil {
-				const reason = "the client closed its request while the call waited for approval"
-				hc.h.Cancel(reason)
-				s.outcome(hc.p, store.FromClient, store.OutcomeCancelled, nil, nil, reason)
-			}
+			return
 		}
-	})
-	return func() {
-		stopCancel()
-		if onHeld != nil {
-			s.mu.Lock()
-			for _, id := range ids {
-				delete(s.heldWatch, key(store.FromClient, id))
-			}
-			s.mu.Unlock()
+		hc := s.held[k]
+		delete(s.held, k)
+		if hc == nil {
+			s.withdrawn[k] = struct{}{}
+		}
+		s.mu.Unlock()
+		if hc != nil {
+			hc.h.Cancel(withdrawnReason)
+			s.outcome(hc.p, store.FromClient, store.OutcomeCancelled, nil, nil, withdrawnReason)
 		}
 	}
 }
+
+// end stops watching: the request is over, and a later call may reuse
+// its ids.
+func (r *heldRequest) end() {
+	r.stopCancel()
+	s := r.s
+	s.mu.Lock()
+	r.ended = true
+	for _, id := range r.ids {
+		k := key(store.FromClient, id)
+		delete(s.heldWatch, k)
+		delete(s.withdrawn, k)
+	}
+	s.mu.Unlock()
+}
+
+// withdrawnReason ends a held call whose HTTP request the client closed.
+const withdrawnReason = "the client closed its request while the call waited for approval"
 
 // errSettled: a held call that Close or its cancellation ended while it
 // waited; the client has (or wants) no other answer.

@@ -177,6 +177,7 @@ type Session struct {
 	cancelled       map[string]bool         // calls settled by their sender's cancellation, until the late answer comes
 	held            map[string]*heldCall    // client calls an approval rule holds (approve.go), by key
 	heldWatch       map[string]func(uint64) // by key: who learns that the call is held (whileHeld)
+	withdrawn       map[string]struct{}     // by key: calls whose request closed before they were held (whileHeld)
 	release         func(fwd, reply []byte) // the transport's way to send a call released later (onRelease); nil: holds block FromClient
 	nextOrigin      uint64
 	started         bool
@@ -208,6 +209,7 @@ func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log 
 		cancelled:     make(map[string]bool),
 		held:          make(map[string]*heldCall),
 		heldWatch:     make(map[string]func(uint64)),
+		withdrawn:     make(map[string]struct{}),
 	}
 }
 
