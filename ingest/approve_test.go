@@ -173,3 +173,46 @@ func TestHTTPHeldCallWithdrawnWithItsRequest(t *testing.T) {
 		})
 	}
 }
+
+// A request that closes before its call is held (the hook still deciding)
+// leaves its id withdrawn: when the hold begins it is refused at once, not
+// held for an approval nobody waits for. whileHeld is driven directly so
+// that the close surely comes first.
+func TestHeldCallWithdrawnBeforeItIsHeld(t *testing.T) {
+	st := openStore(t)
+	gates := make(chan *gate, 4)
+	in, out, sess, _ := startPumpHooks(t, st, holdWrites(gates), Limits{})
+	c := rawClient{in: in, out: bufio.NewReader(out)}
+	t.Cleanup(func() { go io.Copy(io.Discard, c.out) })
+	c.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	c.recv(t)
+	c.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client has gone already
+	stop := sess.whileHeld(ctx, []json.RawMessage{json.RawMessage("5")}, nil)
+	defer stop()
+	eventually(t, "the id marked withdrawn", func() bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		_, ok := sess.withdrawn[key(store.FromClient, json.RawMessage("5"))]
+		return ok
+	})
+	c.send(t, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"write","arguments":{"text":"nobody waits"}}}`)
+	g := <-gates
+	select {
+	case r := <-g.cancelled:
+		if r != withdrawnReason {
+			t.Fatalf("the hold ended with %q", r)
+		}
+	case <-time.After(10 * time.Second):
+		g.decided <- errors.New("test over")
+		t.Fatal("the call whose request had closed is held")
+	}
+	if m := c.recv(t); m["id"] != 5.0 || errorCode(m) != codeApprovalDenied {
+		t.Fatalf("the withdrawn call's answer: %v", m)
+	}
+	if sess.Held() != 0 {
+		t.Fatalf("%d calls still held", sess.Held())
+	}
+}
