@@ -128,10 +128,16 @@ func TestAppliedPlanStatusesAndRevertedFlags(t *testing.T) {
 		}
 		h.keys("G") // the oldest step: the conflict
 		h.waitFor("changed outside the record")
-		// The queue lists the plan as it is.
+		// The queue lists the plan as it is. The screen is read afresh
+		// before each wait: "partially applied" is already on screen, and
+		// a key sent before the queue is up would act on the screen below.
+		h.seen = nil
 		h.keys("esc", "R")
+		h.waitFor("Rollback queue")
 		h.waitFor("partially applied")
+		h.seen = nil
 		h.keys("esc")
+		h.waitFor("key=d value=4")
 		h.keys("G") // agent-a's a=1
 		frame := h.final()
 		for line, flagged := range map[string]bool{"key=a value=1": true, "key=e value=5": false, "key=d value=4": false, "key=c value=same": false} {
