@@ -48,10 +48,10 @@ func holdWrites(gates chan *gate) Hooks {
 	}}
 }
 
-// TestStdioHeldCall: over stdio a held call stays unanswered and unforwarded
-// while the client's other calls go on; approval forwards exactly it, a
-// denial answers the client with the reason; the record says so.
-func TestStdioHeldCall(t *testing.T) {
+// heldSession is a stdio session whose writes an approval hook holds (each
+// hold sent on gates), past its handshake with a raw client.
+func heldSession(t *testing.T) (*store.Store, rawClient, *Session, chan *gate) {
+	t.Helper()
 	st := openStore(t)
 	gates := make(chan *gate, 4)
 	in, out, sess, _ := startPumpHooks(t, st, holdWrites(gates), Limits{})
@@ -62,6 +62,14 @@ func TestStdioHeldCall(t *testing.T) {
 	c.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	c.recv(t)
 	c.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return st, c, sess, gates
+}
+
+// TestStdioHeldCall: over stdio a held call stays unanswered and unforwarded
+// while the client's other calls go on; approval forwards exactly it, a
+// denial answers the client with the reason; the record says so.
+func TestStdioHeldCall(t *testing.T) {
+	st, c, sess, gates := heldSession(t)
 
 	c.send(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write","arguments":{"text":"held"}}}`)
 	g1 := <-gates
@@ -97,7 +105,7 @@ func TestStdioHeldCall(t *testing.T) {
 	// And one still held when the client goes away is refused.
 	c.send(t, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"write","arguments":{"text":"orphan"}}}`)
 	g5 := <-gates
-	in.Close()
+	c.in.Close()
 	if r := <-g5.cancelled; r != "the session ended" {
 		t.Errorf("close reason %q", r)
 	}
@@ -179,14 +187,7 @@ func TestHTTPHeldCallWithdrawnWithItsRequest(t *testing.T) {
 // held for an approval nobody waits for. whileHeld is driven directly so
 // that the close surely comes first.
 func TestHeldCallWithdrawnBeforeItIsHeld(t *testing.T) {
-	st := openStore(t)
-	gates := make(chan *gate, 4)
-	in, out, sess, _ := startPumpHooks(t, st, holdWrites(gates), Limits{})
-	c := rawClient{in: in, out: bufio.NewReader(out)}
-	t.Cleanup(func() { go io.Copy(io.Discard, c.out) })
-	c.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	c.recv(t)
-	c.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	_, c, sess, gates := heldSession(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the client has gone already
