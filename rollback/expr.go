@@ -16,7 +16,7 @@ package rollback
 //
 // A missing member or index is null, so a condition on something the
 // record lacks is false rather than an error. Functions are listed in
-// funcs. Templates (template.go) embed expressions in {{ }}.
+// funcs. Templates (tmpl, compileString) embed expressions in {{ }}.
 
 import (
 	"encoding/json"
