@@ -60,15 +60,34 @@ type (
 )
 
 func (n listNode) eval(env map[string]any) (any, error) {
-	out := make([]any, 0, len(n))
-	for _, e := range n {
-		v, err := e.eval(env)
+	return each(n, func(e node) (any, error) { return e.eval(env) })
+}
+
+// each is the list of f's values for xs, or f's first error: a list
+// expression's and a list template's value.
+func each[T any](xs []T, f func(T) (any, error)) (any, error) {
+	out := make([]any, 0, len(xs))
+	for _, x := range xs {
+		v, err := f(x)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// holds says whether a condition holds in env (is truthy); no condition
+// always does.
+func holds(cond node, env map[string]any) (bool, error) {
+	if cond == nil {
+		return true, nil
+	}
+	v, err := cond.eval(env)
+	if err != nil {
+		return false, err
+	}
+	return truthy(v), nil
 }
 
 func (n litNode) eval(map[string]any) (any, error) { return n.v, nil }
@@ -83,12 +102,18 @@ func (n memNode) eval(env map[string]any) (any, error) {
 	return member(x, n.name), nil
 }
 
-func (n idxNode) eval(env map[string]any) (any, error) {
-	x, err := n.x.eval(env)
+// evalBoth evaluates two operands, left first.
+func evalBoth(l, r node, env map[string]any) (any, any, error) {
+	a, err := l.eval(env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	i, err := n.i.eval(env)
+	b, err := r.eval(env)
+	return a, b, err
+}
+
+func (n idxNode) eval(env map[string]any) (any, error) {
+	x, i, err := evalBoth(n.x, n.i, env)
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +172,7 @@ func (n boolNode) eval(env map[string]any) (any, error) {
 }
 
 func (n cmpNode) eval(env map[string]any) (any, error) {
-	l, err := n.l.eval(env)
-	if err != nil {
-		return nil, err
-	}
-	r, err := n.r.eval(env)
+	l, r, err := evalBoth(n.l, n.r, env)
 	if err != nil {
 		return nil, err
 	}
@@ -600,25 +621,37 @@ func (p *parser) expect(op string) error {
 	return nil
 }
 
-func (p *parser) or() (node, error) {
-	l, err := p.and()
-	for err == nil && p.isName("or") {
-		p.i++
-		var r node
-		if r, err = p.and(); err == nil {
-			l = boolNode{false, l, r}
+// list parses comma-separated expressions up to and including end: a
+// call's arguments, a list's elements.
+func (p *parser) list(end string) ([]node, error) {
+	var xs []node
+	for !p.isOp(end) {
+		x, err := p.or()
+		if err != nil {
+			return nil, err
+		}
+		xs = append(xs, x)
+		if !p.isOp(end) {
+			if err := p.expect(","); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return l, err
+	p.i++
+	return xs, nil
 }
 
-func (p *parser) and() (node, error) {
-	l, err := p.not()
-	for err == nil && p.isName("and") {
+func (p *parser) or() (node, error)  { return p.chain("or", p.and) }
+func (p *parser) and() (node, error) { return p.chain("and", p.not) }
+
+// chain parses operands joined by the word ("and" or "or"), left to right.
+func (p *parser) chain(word string, operand func() (node, error)) (node, error) {
+	l, err := operand()
+	for err == nil && p.isName(word) {
 		p.i++
 		var r node
-		if r, err = p.not(); err == nil {
-			l = boolNode{true, l, r}
+		if r, err = operand(); err == nil {
+			l = boolNode{word == "and", l, r}
 		}
 	}
 	return l, err
@@ -702,20 +735,10 @@ func (p *parser) primary() (node, error) {
 			if !ok {
 				return nil, fmt.Errorf("unknown function %s at %d", t.val, t.pos)
 			}
-			var args []node
-			for !p.isOp(")") {
-				a, err := p.or()
-				if err != nil {
-					return nil, err
-				}
-				args = append(args, a)
-				if !p.isOp(")") {
-					if err := p.expect(","); err != nil {
-						return nil, err
-					}
-				}
+			args, err := p.list(")")
+			if err != nil {
+				return nil, err
 			}
-			p.i++
 			if len(args) < f.min || (f.max >= 0 && len(args) > f.max) {
 				return nil, fmt.Errorf("%s takes %d to %d arguments, got %d", t.val, f.min, f.max, len(args))
 			}
@@ -731,20 +754,10 @@ func (p *parser) primary() (node, error) {
 			}
 			return x, p.expect(")")
 		case "[":
-			var elems []node
-			for !p.isOp("]") {
-				e, err := p.or()
-				if err != nil {
-					return nil, err
-				}
-				elems = append(elems, e)
-				if !p.isOp("]") {
-					if err := p.expect(","); err != nil {
-						return nil, err
-					}
-				}
+			elems, err := p.list("]")
+			if err != nil {
+				return nil, err
 			}
-			p.i++
 			return listNode(elems), nil
 		}
 	}

@@ -321,11 +321,9 @@ func (p *Planner) stream(upstream string, lo uint64, sessions *sessionCache) ([]
 			continue
 		}
 		c.env = env
-		if c.rule.skipWhen != nil {
-			if v, err := c.rule.skipWhen.eval(env); err == nil && truthy(v) {
-				c.touched = false // a dry run: it changed nothing
-				continue
-			}
+		if c.rule.skipped(env) {
+			c.touched = false // a dry run: it changed nothing
+			continue
 		}
 		c.keys, _ = c.rule.keysOf(env)
 	}
@@ -399,10 +397,8 @@ func (p *Planner) step(c *call, index *keyIndex, reverted map[uint64]string) Ste
 		return set(StatusIrreversible, "its rule could not be evaluated for this call")
 	}
 	env := c.env
-	if rule.skipWhen != nil {
-		if v, err := rule.skipWhen.eval(env); err == nil && truthy(v) {
-			return set(StatusSkip, "the call changed nothing (skip_when)")
-		}
+	if rule.skipped(env) {
+		return set(StatusSkip, "the call changed nothing (skip_when)")
 	}
 	if rule.HasCapture() {
 		pre, reason := p.prestate(rule, req, c.out)

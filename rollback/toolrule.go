@@ -110,45 +110,52 @@ func (r *ToolRule) keysOf(env map[string]any) ([]string, error) {
 
 // readParams renders a read's tools/call params.
 func readParams(rc readCall, env map[string]any) (map[string]any, error) {
-	args := map[string]any{}
-	if rc.args != nil {
-		v, err := rc.args.render(env)
-		if err != nil {
-			return nil, err
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("read %s: args must be a mapping", rc.name)
-		}
-		args = m
+	args, err := renderArgs(rc.args, env, "read "+rc.name)
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{"name": rc.tool, "arguments": args}, nil
+}
+
+// renderArgs renders a call's arguments, which must be a mapping; what
+// names the call in the error. No template: no arguments.
+func renderArgs(t tmpl, env map[string]any, what string) (map[string]any, error) {
+	if t == nil {
+		return map[string]any{}, nil
+	}
+	v, err := t.render(env)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: args must be a mapping", what)
+	}
+	return m, nil
+}
+
+// skipped: the rule's skip_when holds for the call (one that cannot be
+// evaluated does not).
+func (r *ToolRule) skipped(env map[string]any) bool {
+	if r.skipWhen == nil {
+		return false
+	}
+	ok, err := holds(r.skipWhen, env)
+	return err == nil && ok
 }
 
 // render renders the inverse calls whose conditions hold.
 func (r *ToolRule) render(env map[string]any) ([]InverseCall, error) {
 	var out []InverseCall
 	for _, ic := range r.inverse {
-		if ic.when != nil {
-			ok, err := ic.when.eval(env)
-			if err != nil {
-				return nil, err
-			}
-			if !truthy(ok) {
-				continue
-			}
+		if ok, err := holds(ic.when, env); err != nil {
+			return nil, err
+		} else if !ok {
+			continue
 		}
-		args := map[string]any{}
-		if ic.args != nil {
-			v, err := ic.args.render(env)
-			if err != nil {
-				return nil, err
-			}
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("%s: args must be a mapping", ic.tool)
-			}
-			args = m
+		args, err := renderArgs(ic.args, env, ic.tool)
+		if err != nil {
+			return nil, err
 		}
 		raw, err := json.Marshal(args)
 		if err != nil {
@@ -189,14 +196,10 @@ func verify(ctx context.Context, rule *ToolRule, env map[string]any, conn Conn) 
 	cur := map[string]any{}
 	env["current"] = cur
 	for _, rc := range rule.check {
-		if rc.when != nil {
-			ok, err := rc.when.eval(env)
-			if err != nil {
-				return false, "", err
-			}
-			if !truthy(ok) {
-				continue
-			}
+		if ok, err := holds(rc.when, env); err != nil {
+			return false, "", err
+		} else if !ok {
+			continue
 		}
 		params, err := readParams(rc, env)
 		if err != nil {
