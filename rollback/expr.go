@@ -184,7 +184,7 @@ func (n cmpNode) eval(env map[string]any) (any, error) {
 	case "in":
 		switch r := r.(type) {
 		case []any:
-			return slices.ContainsFunc(r, func(e any) bool { return equal(e, l) }), nil
+			return contains(r, l), nil
 		case string:
 			s, ok := l.(string)
 			return ok && strings.Contains(r, s), nil
@@ -324,171 +324,171 @@ type function struct {
 	doc      string
 }
 
-var funcs map[string]function
-
-func init() {
-	funcs = map[string]function{
-		"len": {1, 1, func(a []any) (any, error) {
-			switch v := a[0].(type) {
-			case string:
-				return json.Number(strconv.Itoa(len([]rune(v)))), nil
-			case []any:
-				return json.Number(strconv.Itoa(len(v))), nil
-			case map[string]any:
-				return json.Number(strconv.Itoa(len(v))), nil
-			}
-			return json.Number("0"), nil
-		}, "length of a string (runes), list or object; 0 for anything else"},
-		"dir":  {1, 1, strFn(path.Dir), "the directory part of a slash path"},
-		"base": {1, 1, strFn(path.Base), "the last element of a slash path"},
-		"join": {1, -1, func(a []any) (any, error) {
-			parts := make([]string, len(a))
-			for i, v := range a {
-				parts[i] = text(v)
-			}
-			return path.Join(parts...), nil
-		}, "joins path elements with / and cleans the result"},
-		"lf": {1, 1, strFn(func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }),
-			"CRLF line endings as LF"},
-		"json": {1, 1, func(a []any) (any, error) { return text(a[0]), nil }, "a value as compact JSON text"},
-		"parse": {1, 1, func(a []any) (any, error) {
-			s, ok := a[0].(string)
-			if !ok {
-				return nil, nil
-			}
-			v, err := decodeJSON([]byte(s))
-			if err != nil {
-				return nil, nil
-			}
-			return v, nil
-		}, "JSON text as a value (null when it is not JSON)"},
-		"default": {2, 2, func(a []any) (any, error) {
-			if a[0] == nil {
-				return a[1], nil
-			}
-			return a[0], nil
-		}, "the first argument, or the second when the first is null"},
-		"pluck": {2, 2, func(a []any) (any, error) {
-			list, _ := a[0].([]any)
-			name := text(a[1])
-			out := make([]any, 0, len(list))
-			for _, e := range list {
-				out = append(out, member(e, name))
-			}
-			return out, nil
-		}, "pluck(list, \"field\"): the field of every element"},
-		"concat": {1, -1, func(a []any) (any, error) {
-			if _, ok := a[0].([]any); ok {
-				out := []any{}
-				for _, v := range a {
-					l, _ := v.([]any)
-					out = append(out, l...)
-				}
-				return out, nil
-			}
-			var b strings.Builder
-			for _, v := range a {
-				b.WriteString(text(v))
-			}
-			return b.String(), nil
-		}, "concatenates lists, or else strings"},
-		"unfence": {1, 1, strFn(unfence), "the body of the first ``` fenced block of a text (the text itself if there is none)"},
-		"patch": {2, 2, func(a []any) (any, error) {
-			s, ok1 := a[0].(string)
-			d, ok2 := a[1].(string)
-			if !ok1 || !ok2 {
-				return nil, nil
-			}
-			out, err := applyUnified(s, unfence(d))
-			if err != nil {
-				return nil, nil
-			}
-			return out, nil
-		}, "patch(text, diff): text with a unified diff applied (null when it does not apply)"},
-		"has": {2, 2, func(a []any) (any, error) {
-			m, ok := a[0].(map[string]any)
-			if !ok {
-				return false, nil
-			}
-			_, has := m[text(a[1])]
-			return has, nil
-		}, "has(object, \"member\")"},
-		"intersect": {2, 2, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			r, _ := a[1].([]any)
-			out := []any{}
-			for _, e := range l {
-				if slices.ContainsFunc(r, func(f any) bool { return equal(e, f) }) {
-					out = append(out, e)
-				}
-			}
-			return out, nil
-		}, "intersect(a, b): the elements of list a that are also in list b, in a's order"},
-		"subset": {2, 2, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			r, _ := a[1].([]any)
-			for _, e := range l {
-				if !slices.ContainsFunc(r, func(f any) bool { return equal(e, f) }) {
-					return false, nil
-				}
-			}
-			return true, nil
-		}, "subset(a, b): every element of list a is in list b"},
-		"disjoint": {2, 2, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			r, _ := a[1].([]any)
-			for _, e := range l {
-				if slices.ContainsFunc(r, func(f any) bool { return equal(e, f) }) {
-					return false, nil
-				}
-			}
-			return true, nil
-		}, "disjoint(a, b): no element of list a is in list b"},
-		"sameset": {2, 2, func(a []any) (any, error) {
-			l, lok := a[0].([]any)
-			r, rok := a[1].([]any)
-			if !lok && a[0] != nil || !rok && a[1] != nil || len(l) != len(r) {
-				return false, nil
-			}
-			used := make([]bool, len(r))
-			for _, e := range l {
-				found := false
-				for j, f := range r {
-					if !used[j] && equal(e, f) {
-						used[j], found = true, true
-						break
-					}
-				}
-				if !found {
-					return false, nil
-				}
-			}
-			return true, nil
-		}, "sameset(a, b): lists a and b hold the same elements, in any order"},
-		"find": {3, 3, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			name := text(a[1])
-			for _, e := range l {
-				if equal(member(e, name), a[2]) {
-					return e, nil
-				}
-			}
+// funcs is the function table: each entry a pure function of its
+// arguments (none holds state), so the table is data, not behaviour.
+var funcs = map[string]function{
+	"len": {1, 1, func(a []any) (any, error) {
+		switch v := a[0].(type) {
+		case string:
+			return json.Number(strconv.Itoa(len([]rune(v)))), nil
+		case []any:
+			return json.Number(strconv.Itoa(len(v))), nil
+		case map[string]any:
+			return json.Number(strconv.Itoa(len(v))), nil
+		}
+		return json.Number("0"), nil
+	}, "length of a string (runes), list or object; 0 for anything else"},
+	"dir":  {1, 1, strFn(path.Dir), "the directory part of a slash path"},
+	"base": {1, 1, strFn(path.Base), "the last element of a slash path"},
+	"join": {1, -1, func(a []any) (any, error) {
+		parts := make([]string, len(a))
+		for i, v := range a {
+			parts[i] = text(v)
+		}
+		return path.Join(parts...), nil
+	}, "joins path elements with / and cleans the result"},
+	"lf": {1, 1, strFn(func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }),
+		"CRLF line endings as LF"},
+	"json": {1, 1, func(a []any) (any, error) { return text(a[0]), nil }, "a value as compact JSON text"},
+	"parse": {1, 1, func(a []any) (any, error) {
+		s, ok := a[0].(string)
+		if !ok {
 			return nil, nil
-		}, "find(list, \"field\", value): the first element whose field equals value, else null"},
-		"all": {1, 1, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			for _, e := range l {
-				if !truthy(e) {
-					return false, nil
+		}
+		v, err := decodeJSON([]byte(s))
+		if err != nil {
+			return nil, nil
+		}
+		return v, nil
+	}, "JSON text as a value (null when it is not JSON)"},
+	"default": {2, 2, func(a []any) (any, error) {
+		if a[0] == nil {
+			return a[1], nil
+		}
+		return a[0], nil
+	}, "the first argument, or the second when the first is null"},
+	"pluck": {2, 2, func(a []any) (any, error) {
+		list, _ := a[0].([]any)
+		name := text(a[1])
+		out := make([]any, 0, len(list))
+		for _, e := range list {
+			out = append(out, member(e, name))
+		}
+		return out, nil
+	}, "pluck(list, \"field\"): the field of every element"},
+	"concat": {1, -1, func(a []any) (any, error) {
+		if _, ok := a[0].([]any); ok {
+			out := []any{}
+			for _, v := range a {
+				l, _ := v.([]any)
+				out = append(out, l...)
+			}
+			return out, nil
+		}
+		var b strings.Builder
+		for _, v := range a {
+			b.WriteString(text(v))
+		}
+		return b.String(), nil
+	}, "concatenates lists, or else strings"},
+	"unfence": {1, 1, strFn(unfence), "the body of the first ``` fenced block of a text (the text itself if there is none)"},
+	"patch": {2, 2, func(a []any) (any, error) {
+		s, ok1 := a[0].(string)
+		d, ok2 := a[1].(string)
+		if !ok1 || !ok2 {
+			return nil, nil
+		}
+		out, err := applyUnified(s, unfence(d))
+		if err != nil {
+			return nil, nil
+		}
+		return out, nil
+	}, "patch(text, diff): text with a unified diff applied (null when it does not apply)"},
+	"has": {2, 2, func(a []any) (any, error) {
+		m, ok := a[0].(map[string]any)
+		if !ok {
+			return false, nil
+		}
+		_, has := m[text(a[1])]
+		return has, nil
+	}, "has(object, \"member\")"},
+	"intersect": {2, 2, func(a []any) (any, error) {
+		in, _ := split(a)
+		return in, nil
+	}, "intersect(a, b): the elements of list a that are also in list b, in a's order"},
+	"subset": {2, 2, func(a []any) (any, error) {
+		_, out := split(a)
+		return len(out) == 0, nil
+	}, "subset(a, b): every element of list a is in list b"},
+	"disjoint": {2, 2, func(a []any) (any, error) {
+		in, _ := split(a)
+		return len(in) == 0, nil
+	}, "disjoint(a, b): no element of list a is in list b"},
+	"sameset": {2, 2, func(a []any) (any, error) {
+		l, lok := a[0].([]any)
+		r, rok := a[1].([]any)
+		if !lok && a[0] != nil || !rok && a[1] != nil || len(l) != len(r) {
+			return false, nil
+		}
+		used := make([]bool, len(r))
+		for _, e := range l {
+			found := false
+			for j, f := range r {
+				if !used[j] && equal(e, f) {
+					used[j], found = true, true
+					break
 				}
 			}
-			return true, nil
-		}, "all(list): every element is true (an empty list is)"},
-		"startswith": {2, 2, func(a []any) (any, error) {
-			s, ok := a[0].(string)
-			return ok && strings.HasPrefix(s, text(a[1])), nil
-		}, "startswith(string, prefix)"},
+			if !found {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, "sameset(a, b): lists a and b hold the same elements, in any order"},
+	"find": {3, 3, func(a []any) (any, error) {
+		l, _ := a[0].([]any)
+		name := text(a[1])
+		for _, e := range l {
+			if equal(member(e, name), a[2]) {
+				return e, nil
+			}
+		}
+		return nil, nil
+	}, "find(list, \"field\", value): the first element whose field equals value, else null"},
+	"all": {1, 1, func(a []any) (any, error) {
+		l, _ := a[0].([]any)
+		for _, e := range l {
+			if !truthy(e) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, "all(list): every element is true (an empty list is)"},
+	"startswith": {2, 2, func(a []any) (any, error) {
+		s, ok := a[0].(string)
+		return ok && strings.HasPrefix(s, text(a[1])), nil
+	}, "startswith(string, prefix)"},
+}
+
+// split parts list a[0] into the elements that are in list a[1] and those
+// that are not, each in a[0]'s order (something else than a list is empty).
+func split(a []any) (in, out []any) {
+	l, _ := a[0].([]any)
+	r, _ := a[1].([]any)
+	in = []any{}
+	for _, e := range l {
+		if contains(r, e) {
+			in = append(in, e)
+		} else {
+			out = append(out, e)
+		}
 	}
+	return in, out
+}
+
+// contains: some element of l equals v.
+func contains(l []any, v any) bool {
+	return slices.ContainsFunc(l, func(e any) bool { return equal(e, v) })
 }
 
 func strFn(f func(string) string) func([]any) (any, error) {
