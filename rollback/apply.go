@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcptrail/mcptrail/ingest"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -94,184 +93,38 @@ func (x *Executor) Apply(ctx context.Context, id string, who Approver, progress 
 	if err != nil {
 		return nil, err
 	}
-	save := func() error {
-		plan.Updated = x.now()
-		if err := SavePlan(x.Store, plan); err != nil {
-			return fmt.Errorf("saving the plan's progress: %w", err)
-		}
-		if progress != nil {
-			c := *plan
-			c.Steps = append([]Step(nil), plan.Steps...)
-			progress(&c)
-		}
-		return nil
-	}
 	if plan.Origin != "" {
 		return nil, fmt.Errorf("%w: %s", ErrAppliedElsewhere, plan.ApplyElsewhere())
 	}
+	r := &applyRun{x: x, ctx: ctx, plan: plan, who: who, progress: progress, conns: map[string]Conn{}, connErr: map[string]error{}}
 	if !plan.pending() {
 		// Nothing left to do (a second apply, or a plan whose every step
 		// was skipped or already reverted): it changes and records nothing.
 		if plan.State != PlanApplied {
 			plan.State, plan.Error = PlanApplied, ""
-			return plan, save()
+			return plan, r.save()
 		}
 		return plan, nil
 	}
 	// Steps run newest first: if the next one cannot run, nothing would,
 	// and there is nothing to approve.
-	for _, st := range plan.Steps {
-		if st.State == StateDone || st.Status == StatusSkip || st.Status == StatusReverted {
-			continue
-		}
-		if st.Status != StatusReady {
-			plan.State = PlanStopped
-			plan.Error = fmt.Sprintf("step %d (call %d, %s) is %s: %s. Nothing was applied. Re-plan without call %d to go further.", st.N, st.Reverts, st.Tool, st.Status, st.Reason, st.Reverts)
-			return plan, save()
-		}
-		break
+	if st := plan.next(); st.Status != StatusReady {
+		plan.State = PlanStopped
+		plan.Error = fmt.Sprintf("step %d (call %d, %s) is %s: %s. Nothing was applied. Re-plan without call %d to go further.", st.N, st.Reverts, st.Tool, st.Status, st.Reason, st.Reverts)
+		return plan, r.save()
 	}
 	// The approval comes first: nothing runs unapproved.
-	at := x.now()
-	var ready []uint64
-	for _, s := range plan.Steps {
-		if s.Status == StatusReady && s.State != StateDone {
-			ready = append(ready, s.Reverts)
-		}
-	}
-	params, _ := json.Marshal(map[string]any{"plan": plan.ID, "selection": plan.Selection, "reverts": ready})
-	ev := &store.Event{
-		Kind: store.KindApproval, Time: at, Task: Task(plan.ID), Principal: who.Principal(),
-		Authorization: &store.Authorization{Reviewed: true, Approver: who.ID(), Method: who.Via, Time: at},
-		Detail:        fmt.Sprintf("%s approved rollback plan %s (%s): %d steps to revert", who.ID(), plan.ID, plan.Selection, len(ready)),
-		Params:        params,
-	}
-	seq, err := x.Record(ev)
-	if err != nil {
-		return nil, fmt.Errorf("recording the approval: %w", err)
-	}
-	plan.Approvals = append(plan.Approvals, Approval{Approver: who, Time: at, Seq: seq})
-	plan.State, plan.Error = PlanApplying, ""
-	if err := save(); err != nil {
+	if err := r.approve(); err != nil {
 		return nil, err
 	}
-	auth := &store.Authorization{Reviewed: true, Approver: who.ID(), Method: "rollback plan approved (" + who.Via + ")", Time: at}
-
-	conns := map[string]Conn{}
-	connErr := map[string]error{}
-	defer func() {
-		for _, c := range conns {
-			c.Close("rollback plan " + plan.ID + " done")
-		}
-	}()
-	stop := func(state, msg string) (*Plan, error) {
-		plan.State, plan.Error = state, msg
-		x.log().Warn("rollback: apply stopped", "plan", plan.ID, "state", state, "why", msg)
-		return plan, save()
-	}
+	defer r.close()
 	for i := range plan.Steps {
-		st := &plan.Steps[i]
-		if st.State == StateDone || st.Status == StatusSkip || st.Status == StatusReverted {
-			continue
-		}
-		if st.Status != StatusReady {
-			return stop(PlanStopped, fmt.Sprintf("step %d (call %d, %s) is %s: %s. Apply stops before it; the steps before it were applied. Re-plan without call %d to go further.", st.N, st.Reverts, st.Tool, st.Status, st.Reason, st.Reverts))
-		}
-		mark := fmt.Sprintf("%s step %d", plan.ID, st.N)
-		if rev, err := x.Store.Reverted([]uint64{st.Reverts}); err != nil {
-			return stop(PlanFailed, err.Error())
-		} else if by, ok := rev[st.Reverts]; ok && by != mark {
-			st.Status, st.Reason = StatusReverted, "already reverted by plan "+by
-			if err := save(); err != nil {
-				return plan, err
-			}
-			continue
-		}
-		t, ok := plan.Targets[st.Session]
-		if !ok {
-			st.State, st.Error = StateFailed, "no way to reach "+st.Upstream+": its session's start is not in the record"
-			return stop(PlanFailed, fmt.Sprintf("step %d: %s", st.N, st.Error))
-		}
-		k := t.key()
-		conn := conns[k]
-		if conn == nil && connErr[k] == nil {
-			conn, err = x.Connect(ctx, t, &ApplyInfo{Plan: plan.ID, Approver: who})
-			if err != nil {
-				connErr[k] = err
-			} else {
-				conns[k] = conn
-			}
-		}
-		if conn == nil {
-			st.State, st.Error = StateFailed, "could not reach "+st.Upstream+": "+connErr[k].Error()
-			return stop(PlanFailed, fmt.Sprintf("step %d: %s", st.N, st.Error))
-		}
-		switch {
-		case st.State == StateRunning:
-			// An apply was interrupted in this step: the record says how far
-			// its in-flight call got.
-			if msg := x.resume(plan, st); msg != "" {
-				st.State, st.Error = StateFailed, msg
-				return stop(PlanFailed, fmt.Sprintf("step %d: %s", st.N, msg))
-			}
-		case st.Done == 0:
-			// The resource must still be as the call left it.
-			if same, reason, err := x.recheck(ctx, st, conn); err != nil {
-				st.State, st.Error = StateFailed, "re-reading it before the revert failed: "+err.Error()
-				return stop(PlanFailed, fmt.Sprintf("step %d: %s", st.N, st.Error))
-			} else if !same {
-				who := (&Planner{Rules: x.Rules, Source: x.Store}).changedSince(st)
-				reason = strings.TrimSuffix(reason, ": not overwritten") + "; " + who + ": not overwritten"
-				st.Status, st.Reason = StatusConflict, reason
-				return stop(PlanStopped, fmt.Sprintf("step %d (call %d, %s) is now a conflict: %s. Apply stops before it.", st.N, st.Reverts, st.Tool, reason))
-			}
-		}
-		exact, err := x.exactCalls(st)
-		if err != nil {
-			st.State, st.Error = StateFailed, err.Error()
-			return stop(PlanFailed, fmt.Sprintf("step %d: %s", st.N, st.Error))
-		}
-		st.State, st.Error = StateRunning, ""
-		if err := save(); err != nil {
-			return plan, err
-		}
-		for k := st.Done; k < len(exact); k++ {
-			ic := exact[k]
-			cctx, cancel := context.WithTimeout(ctx, x.timeout())
-			res, seq, err := conn.Call(cctx, "tools/call", map[string]any{"name": ic.Tool, "arguments": ic.Args}, &ingest.CallRecord{
-				Kind: store.KindRollbackStep, Reverts: st.Reverts, Authorization: auth, Task: Task(plan.ID),
-				Detail: stepDetail(plan, st, k),
-			})
-			cancel()
-			if seq != 0 {
-				st.StepSeq = append(st.StepSeq, seq)
-			}
-			if err == nil {
-				if v := resultView(res); v == nil || member(v, "ok") != true {
-					err = fmt.Errorf("%s reported an error: %s", ic.Tool, oneLine(text(member(v, "error")), 300))
-				}
-			}
-			if err != nil {
-				st.State, st.Error = StateFailed, fmt.Sprintf("inverse call %d/%d (%s): %v", k+1, len(st.Calls), ic.Tool, err)
-				return stop(PlanFailed, fmt.Sprintf("step %d (call %d, %s) failed: %s. Apply stops here; run it again to retry.", st.N, st.Reverts, st.Tool, st.Error))
-			}
-			st.Done = k + 1
-			if err := save(); err != nil {
-				return plan, err
-			}
-		}
-		if by, err := x.Store.MarkReverted(st.Reverts, mark); err != nil {
-			return stop(PlanFailed, err.Error())
-		} else if by != "" && by != mark {
-			x.log().Error("rollback: a call was reverted twice", "call", st.Reverts, "earlier", by, "now", mark)
-		}
-		st.State, st.Applied = StateDone, x.now()
-		if err := save(); err != nil {
+		if next, err := r.step(&plan.Steps[i]); !next {
 			return plan, err
 		}
 	}
 	plan.State, plan.Error = PlanApplied, ""
-	return plan, save()
+	return plan, r.save()
 }
 
 func (x *Executor) timeout() time.Duration {
@@ -282,14 +135,23 @@ func (x *Executor) timeout() time.Duration {
 }
 
 // pending reports whether applying the plan would do anything.
-func (p *Plan) pending() bool {
-	for _, s := range p.Steps {
-		if s.State == StateDone || s.Status == StatusSkip || s.Status == StatusReverted {
-			continue
+func (p *Plan) pending() bool { return p.next() != nil }
+
+// next is the first step (the newest call) an apply would run or stop at;
+// nil when none is left.
+func (p *Plan) next() *Step {
+	for i := range p.Steps {
+		if !p.Steps[i].settled() {
+			return &p.Steps[i]
 		}
-		return true
 	}
-	return false
+	return nil
+}
+
+// settled: apply has nothing to do for the step (done, skipped, or
+// reverted already).
+func (s Step) settled() bool {
+	return s.State == StateDone || s.Status == StatusSkip || s.Status == StatusReverted
 }
 
 // stepDetail names an inverse call in the record; resume finds it by it.

@@ -156,14 +156,10 @@ func (c *Capturer) read(rule *ToolRule, env map[string]any, up ingest.Conn, ps *
 	defer cancel()
 	pre := env["prestate"].(map[string]any)
 	for _, rc := range rule.capture {
-		if rc.when != nil {
-			ok, err := rc.when.eval(env)
-			if err != nil {
-				return err
-			}
-			if !truthy(ok) {
-				continue
-			}
+		if ok, err := holds(rc.when, env); err != nil {
+			return err
+		} else if !ok {
+			continue
 		}
 		params, err := readParams(rc, env)
 		if err != nil {

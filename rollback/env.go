@@ -6,24 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"github.com/mcptrail/mcptrail/store"
 )
-
-// What templates see (docs/rollback.md lists it for rule writers):
-//
-//	args      the call's arguments
-//	call      {seq, session, upstream, tool, id, time} of the call's request
-//	result    the call's result (view below); absent at capture time
-//	prestate  NAME → view of each capture read, as it was before the call
-//	current   NAME → view of each check read, as it is now (plan and apply)
-//	vars      the rules file's vars, evaluated in order for this call
-//
-// A view of a tool result: {exists, ok, text, structured, error}. exists is
-// false only when the read failed with an error matching its `missing`
-// pattern; ok is false when the tool reported an error; text joins the text
-// blocks; structured is structuredContent, else the text parsed as JSON
-// (null when it is not JSON).
 
 // viewOf turns a tools/call result into a view. A tool error that does not
 // match missing is an error (the read failed); one that does is a view
@@ -98,71 +81,6 @@ func arguments(params json.RawMessage) map[string]any {
 		}
 	}
 	return map[string]any{}
-}
-
-// baseEnv is what every template of a call sees: args, call, result (when
-// out is set) and vars.
-func (r *ToolRule) baseEnv(req, out *store.Event) (map[string]any, error) {
-	env := requestEnv(req) // condition.go
-	env["prestate"], env["current"] = map[string]any{}, map[string]any{}
-	if out != nil {
-		env["result"] = resultView(out.Result)
-	}
-	vars := map[string]any{}
-	env["vars"] = vars
-	for _, v := range r.server.vars {
-		val, err := v.t.render(env)
-		if err != nil {
-			return nil, fmt.Errorf("vars.%s: %w", v.name, err)
-		}
-		vars[v.name] = val
-	}
-	return env, nil
-}
-
-// keysOf renders the rule's keys: a string, or a (nested) list of them.
-func (r *ToolRule) keysOf(env map[string]any) ([]string, error) {
-	if r.keys == nil {
-		return nil, nil
-	}
-	v, err := r.keys.render(env)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
-		case nil:
-		default:
-			if s := text(v); s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	walk(v)
-	return out, nil
-}
-
-// readParams renders a read's tools/call params.
-func readParams(rc readCall, env map[string]any) (map[string]any, error) {
-	args := map[string]any{}
-	if rc.args != nil {
-		v, err := rc.args.render(env)
-		if err != nil {
-			return nil, err
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("read %s: args must be a mapping", rc.name)
-		}
-		args = m
-	}
-	return map[string]any{"name": rc.tool, "arguments": args}, nil
 }
 
 // keysOverlap: equal, or one is the other's ancestor ("file:/a" and

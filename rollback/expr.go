@@ -16,7 +16,7 @@ package rollback
 //
 // A missing member or index is null, so a condition on something the
 // record lacks is false rather than an error. Functions are listed in
-// funcs. Templates (template.go) embed expressions in {{ }}.
+// funcs. Templates (tmpl, compileString) embed expressions in {{ }}.
 
 import (
 	"encoding/json"
@@ -60,15 +60,34 @@ type (
 )
 
 func (n listNode) eval(env map[string]any) (any, error) {
-	out := make([]any, 0, len(n))
-	for _, e := range n {
-		v, err := e.eval(env)
+	return each(n, func(e node) (any, error) { return e.eval(env) })
+}
+
+// each is the list of f's values for xs, or f's first error: a list
+// expression's and a list template's value.
+func each[T any](xs []T, f func(T) (any, error)) (any, error) {
+	out := make([]any, 0, len(xs))
+	for _, x := range xs {
+		v, err := f(x)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// holds says whether a condition holds in env (is truthy); no condition
+// always does.
+func holds(cond node, env map[string]any) (bool, error) {
+	if cond == nil {
+		return true, nil
+	}
+	v, err := cond.eval(env)
+	if err != nil {
+		return false, err
+	}
+	return truthy(v), nil
 }
 
 func (n litNode) eval(map[string]any) (any, error) { return n.v, nil }
@@ -83,12 +102,18 @@ func (n memNode) eval(env map[string]any) (any, error) {
 	return member(x, n.name), nil
 }
 
-func (n idxNode) eval(env map[string]any) (any, error) {
-	x, err := n.x.eval(env)
+// evalBoth evaluates two operands, left first.
+func evalBoth(l, r node, env map[string]any) (any, any, error) {
+	a, err := l.eval(env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	i, err := n.i.eval(env)
+	b, err := r.eval(env)
+	return a, b, err
+}
+
+func (n idxNode) eval(env map[string]any) (any, error) {
+	x, i, err := evalBoth(n.x, n.i, env)
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +172,7 @@ func (n boolNode) eval(env map[string]any) (any, error) {
 }
 
 func (n cmpNode) eval(env map[string]any) (any, error) {
-	l, err := n.l.eval(env)
-	if err != nil {
-		return nil, err
-	}
-	r, err := n.r.eval(env)
+	l, r, err := evalBoth(n.l, n.r, env)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +184,7 @@ func (n cmpNode) eval(env map[string]any) (any, error) {
 	case "in":
 		switch r := r.(type) {
 		case []any:
-			return slices.ContainsFunc(r, func(e any) bool { return equal(e, l) }), nil
+			return contains(r, l), nil
 		case string:
 			s, ok := l.(string)
 			return ok && strings.Contains(r, s), nil
@@ -303,171 +324,171 @@ type function struct {
 	doc      string
 }
 
-var funcs map[string]function
-
-func init() {
-	funcs = map[string]function{
-		"len": {1, 1, func(a []any) (any, error) {
-			switch v := a[0].(type) {
-			case string:
-				return json.Number(strconv.Itoa(len([]rune(v)))), nil
-			case []any:
-				return json.Number(strconv.Itoa(len(v))), nil
-			case map[string]any:
-				return json.Number(strconv.Itoa(len(v))), nil
-			}
-			return json.Number("0"), nil
-		}, "length of a string (runes), list or object; 0 for anything else"},
-		"dir":  {1, 1, strFn(path.Dir), "the directory part of a slash path"},
-		"base": {1, 1, strFn(path.Base), "the last element of a slash path"},
-		"join": {1, -1, func(a []any) (any, error) {
-			parts := make([]string, len(a))
-			for i, v := range a {
-				parts[i] = text(v)
-			}
-			return path.Join(parts...), nil
-		}, "joins path elements with / and cleans the result"},
-		"lf": {1, 1, strFn(func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }),
-			"CRLF line endings as LF"},
-		"json": {1, 1, func(a []any) (any, error) { return text(a[0]), nil }, "a value as compact JSON text"},
-		"parse": {1, 1, func(a []any) (any, error) {
-			s, ok := a[0].(string)
-			if !ok {
-				return nil, nil
-			}
-			v, err := decodeJSON([]byte(s))
-			if err != nil {
-				return nil, nil
-			}
-			return v, nil
-		}, "JSON text as a value (null when it is not JSON)"},
-		"default": {2, 2, func(a []any) (any, error) {
-			if a[0] == nil {
-				return a[1], nil
-			}
-			return a[0], nil
-		}, "the first argument, or the second when the first is null"},
-		"pluck": {2, 2, func(a []any) (any, error) {
-			list, _ := a[0].([]any)
-			name := text(a[1])
-			out := make([]any, 0, len(list))
-			for _, e := range list {
-				out = append(out, member(e, name))
-			}
-			return out, nil
-		}, "pluck(list, \"field\"): the field of every element"},
-		"concat": {1, -1, func(a []any) (any, error) {
-			if _, ok := a[0].([]any); ok {
-				out := []any{}
-				for _, v := range a {
-					l, _ := v.([]any)
-					out = append(out, l...)
-				}
-				return out, nil
-			}
-			var b strings.Builder
-			for _, v := range a {
-				b.WriteString(text(v))
-			}
-			return b.String(), nil
-		}, "concatenates lists, or else strings"},
-		"unfence": {1, 1, strFn(unfence), "the body of the first ``` fenced block of a text (the text itself if there is none)"},
-		"patch": {2, 2, func(a []any) (any, error) {
-			s, ok1 := a[0].(string)
-			d, ok2 := a[1].(string)
-			if !ok1 || !ok2 {
-				return nil, nil
-			}
-			out, err := applyUnified(s, unfence(d))
-			if err != nil {
-				return nil, nil
-			}
-			return out, nil
-		}, "patch(text, diff): text with a unified diff applied (null when it does not apply)"},
-		"has": {2, 2, func(a []any) (any, error) {
-			m, ok := a[0].(map[string]any)
-			if !ok {
-				return false, nil
-			}
-			_, has := m[text(a[1])]
-			return has, nil
-		}, "has(object, \"member\")"},
-		"intersect": {2, 2, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			r, _ := a[1].([]any)
-			out := []any{}
-			for _, e := range l {
-				if slices.ContainsFunc(r, func(f any) bool { return equal(e, f) }) {
-					out = append(out, e)
-				}
-			}
-			return out, nil
-		}, "intersect(a, b): the elements of list a that are also in list b, in a's order"},
-		"subset": {2, 2, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			r, _ := a[1].([]any)
-			for _, e := range l {
-				if !slices.ContainsFunc(r, func(f any) bool { return equal(e, f) }) {
-					return false, nil
-				}
-			}
-			return true, nil
-		}, "subset(a, b): every element of list a is in list b"},
-		"disjoint": {2, 2, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			r, _ := a[1].([]any)
-			for _, e := range l {
-				if slices.ContainsFunc(r, func(f any) bool { return equal(e, f) }) {
-					return false, nil
-				}
-			}
-			return true, nil
-		}, "disjoint(a, b): no element of list a is in list b"},
-		"sameset": {2, 2, func(a []any) (any, error) {
-			l, lok := a[0].([]any)
-			r, rok := a[1].([]any)
-			if !lok && a[0] != nil || !rok && a[1] != nil || len(l) != len(r) {
-				return false, nil
-			}
-			used := make([]bool, len(r))
-			for _, e := range l {
-				found := false
-				for j, f := range r {
-					if !used[j] && equal(e, f) {
-						used[j], found = true, true
-						break
-					}
-				}
-				if !found {
-					return false, nil
-				}
-			}
-			return true, nil
-		}, "sameset(a, b): lists a and b hold the same elements, in any order"},
-		"find": {3, 3, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			name := text(a[1])
-			for _, e := range l {
-				if equal(member(e, name), a[2]) {
-					return e, nil
-				}
-			}
+// funcs is the function table: each entry a pure function of its
+// arguments (none holds state), so the table is data, not behaviour.
+var funcs = map[string]function{
+	"len": {1, 1, func(a []any) (any, error) {
+		switch v := a[0].(type) {
+		case string:
+			return json.Number(strconv.Itoa(len([]rune(v)))), nil
+		case []any:
+			return json.Number(strconv.Itoa(len(v))), nil
+		case map[string]any:
+			return json.Number(strconv.Itoa(len(v))), nil
+		}
+		return json.Number("0"), nil
+	}, "length of a string (runes), list or object; 0 for anything else"},
+	"dir":  {1, 1, strFn(path.Dir), "the directory part of a slash path"},
+	"base": {1, 1, strFn(path.Base), "the last element of a slash path"},
+	"join": {1, -1, func(a []any) (any, error) {
+		parts := make([]string, len(a))
+		for i, v := range a {
+			parts[i] = text(v)
+		}
+		return path.Join(parts...), nil
+	}, "joins path elements with / and cleans the result"},
+	"lf": {1, 1, strFn(func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }),
+		"CRLF line endings as LF"},
+	"json": {1, 1, func(a []any) (any, error) { return text(a[0]), nil }, "a value as compact JSON text"},
+	"parse": {1, 1, func(a []any) (any, error) {
+		s, ok := a[0].(string)
+		if !ok {
 			return nil, nil
-		}, "find(list, \"field\", value): the first element whose field equals value, else null"},
-		"all": {1, 1, func(a []any) (any, error) {
-			l, _ := a[0].([]any)
-			for _, e := range l {
-				if !truthy(e) {
-					return false, nil
+		}
+		v, err := decodeJSON([]byte(s))
+		if err != nil {
+			return nil, nil
+		}
+		return v, nil
+	}, "JSON text as a value (null when it is not JSON)"},
+	"default": {2, 2, func(a []any) (any, error) {
+		if a[0] == nil {
+			return a[1], nil
+		}
+		return a[0], nil
+	}, "the first argument, or the second when the first is null"},
+	"pluck": {2, 2, func(a []any) (any, error) {
+		list, _ := a[0].([]any)
+		name := text(a[1])
+		out := make([]any, 0, len(list))
+		for _, e := range list {
+			out = append(out, member(e, name))
+		}
+		return out, nil
+	}, "pluck(list, \"field\"): the field of every element"},
+	"concat": {1, -1, func(a []any) (any, error) {
+		if _, ok := a[0].([]any); ok {
+			out := []any{}
+			for _, v := range a {
+				l, _ := v.([]any)
+				out = append(out, l...)
+			}
+			return out, nil
+		}
+		var b strings.Builder
+		for _, v := range a {
+			b.WriteString(text(v))
+		}
+		return b.String(), nil
+	}, "concatenates lists, or else strings"},
+	"unfence": {1, 1, strFn(unfence), "the body of the first ``` fenced block of a text (the text itself if there is none)"},
+	"patch": {2, 2, func(a []any) (any, error) {
+		s, ok1 := a[0].(string)
+		d, ok2 := a[1].(string)
+		if !ok1 || !ok2 {
+			return nil, nil
+		}
+		out, err := applyUnified(s, unfence(d))
+		if err != nil {
+			return nil, nil
+		}
+		return out, nil
+	}, "patch(text, diff): text with a unified diff applied (null when it does not apply)"},
+	"has": {2, 2, func(a []any) (any, error) {
+		m, ok := a[0].(map[string]any)
+		if !ok {
+			return false, nil
+		}
+		_, has := m[text(a[1])]
+		return has, nil
+	}, "has(object, \"member\")"},
+	"intersect": {2, 2, func(a []any) (any, error) {
+		in, _ := split(a)
+		return in, nil
+	}, "intersect(a, b): the elements of list a that are also in list b, in a's order"},
+	"subset": {2, 2, func(a []any) (any, error) {
+		_, out := split(a)
+		return len(out) == 0, nil
+	}, "subset(a, b): every element of list a is in list b"},
+	"disjoint": {2, 2, func(a []any) (any, error) {
+		in, _ := split(a)
+		return len(in) == 0, nil
+	}, "disjoint(a, b): no element of list a is in list b"},
+	"sameset": {2, 2, func(a []any) (any, error) {
+		l, lok := a[0].([]any)
+		r, rok := a[1].([]any)
+		if !lok && a[0] != nil || !rok && a[1] != nil || len(l) != len(r) {
+			return false, nil
+		}
+		used := make([]bool, len(r))
+		for _, e := range l {
+			found := false
+			for j, f := range r {
+				if !used[j] && equal(e, f) {
+					used[j], found = true, true
+					break
 				}
 			}
-			return true, nil
-		}, "all(list): every element is true (an empty list is)"},
-		"startswith": {2, 2, func(a []any) (any, error) {
-			s, ok := a[0].(string)
-			return ok && strings.HasPrefix(s, text(a[1])), nil
-		}, "startswith(string, prefix)"},
+			if !found {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, "sameset(a, b): lists a and b hold the same elements, in any order"},
+	"find": {3, 3, func(a []any) (any, error) {
+		l, _ := a[0].([]any)
+		name := text(a[1])
+		for _, e := range l {
+			if equal(member(e, name), a[2]) {
+				return e, nil
+			}
+		}
+		return nil, nil
+	}, "find(list, \"field\", value): the first element whose field equals value, else null"},
+	"all": {1, 1, func(a []any) (any, error) {
+		l, _ := a[0].([]any)
+		for _, e := range l {
+			if !truthy(e) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, "all(list): every element is true (an empty list is)"},
+	"startswith": {2, 2, func(a []any) (any, error) {
+		s, ok := a[0].(string)
+		return ok && strings.HasPrefix(s, text(a[1])), nil
+	}, "startswith(string, prefix)"},
+}
+
+// split parts list a[0] into the elements that are in list a[1] and those
+// that are not, each in a[0]'s order (something else than a list is empty).
+func split(a []any) (in, out []any) {
+	l, _ := a[0].([]any)
+	r, _ := a[1].([]any)
+	in = []any{}
+	for _, e := range l {
+		if contains(r, e) {
+			in = append(in, e)
+		} else {
+			out = append(out, e)
+		}
 	}
+	return in, out
+}
+
+// contains: some element of l equals v.
+func contains(l []any, v any) bool {
+	return slices.ContainsFunc(l, func(e any) bool { return equal(e, v) })
 }
 
 func strFn(f func(string) string) func([]any) (any, error) {
@@ -600,25 +621,37 @@ func (p *parser) expect(op string) error {
 	return nil
 }
 
-func (p *parser) or() (node, error) {
-	l, err := p.and()
-	for err == nil && p.isName("or") {
-		p.i++
-		var r node
-		if r, err = p.and(); err == nil {
-			l = boolNode{false, l, r}
+// list parses comma-separated expressions up to and including end: a
+// call's arguments, a list's elements.
+func (p *parser) list(end string) ([]node, error) {
+	var xs []node
+	for !p.isOp(end) {
+		x, err := p.or()
+		if err != nil {
+			return nil, err
+		}
+		xs = append(xs, x)
+		if !p.isOp(end) {
+			if err := p.expect(","); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return l, err
+	p.i++
+	return xs, nil
 }
 
-func (p *parser) and() (node, error) {
-	l, err := p.not()
-	for err == nil && p.isName("and") {
+func (p *parser) or() (node, error)  { return p.chain("or", p.and) }
+func (p *parser) and() (node, error) { return p.chain("and", p.not) }
+
+// chain parses operands joined by the word ("and" or "or"), left to right.
+func (p *parser) chain(word string, operand func() (node, error)) (node, error) {
+	l, err := operand()
+	for err == nil && p.isName(word) {
 		p.i++
 		var r node
-		if r, err = p.not(); err == nil {
-			l = boolNode{true, l, r}
+		if r, err = operand(); err == nil {
+			l = boolNode{word == "and", l, r}
 		}
 	}
 	return l, err
@@ -702,20 +735,10 @@ func (p *parser) primary() (node, error) {
 			if !ok {
 				return nil, fmt.Errorf("unknown function %s at %d", t.val, t.pos)
 			}
-			var args []node
-			for !p.isOp(")") {
-				a, err := p.or()
-				if err != nil {
-					return nil, err
-				}
-				args = append(args, a)
-				if !p.isOp(")") {
-					if err := p.expect(","); err != nil {
-						return nil, err
-					}
-				}
+			args, err := p.list(")")
+			if err != nil {
+				return nil, err
 			}
-			p.i++
 			if len(args) < f.min || (f.max >= 0 && len(args) > f.max) {
 				return nil, fmt.Errorf("%s takes %d to %d arguments, got %d", t.val, f.min, f.max, len(args))
 			}
@@ -731,20 +754,10 @@ func (p *parser) primary() (node, error) {
 			}
 			return x, p.expect(")")
 		case "[":
-			var elems []node
-			for !p.isOp("]") {
-				e, err := p.or()
-				if err != nil {
-					return nil, err
-				}
-				elems = append(elems, e)
-				if !p.isOp("]") {
-					if err := p.expect(","); err != nil {
-						return nil, err
-					}
-				}
+			elems, err := p.list("]")
+			if err != nil {
+				return nil, err
 			}
-			p.i++
 			return listNode(elems), nil
 		}
 	}

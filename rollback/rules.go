@@ -64,57 +64,6 @@ type namedTmpl struct {
 	t    tmpl
 }
 
-// ToolRule is what rollback knows about one tool.
-type ToolRule struct {
-	Tool             string
-	Class            string
-	OnCaptureFailure string
-	Irreversible     string // set: the tool cannot be undone, and this says why
-
-	server   *ServerRules
-	keys     tmpl
-	skipWhen node
-	capture  []readCall
-	check    []readCall
-	expect   tmpl
-	inverse  []inverseCall
-	diffCur  tmpl
-	diffRest tmpl
-}
-
-type readCall struct {
-	name    string
-	tool    string
-	args    tmpl
-	missing *regexp.Regexp
-	when    node
-}
-
-type inverseCall struct {
-	when node
-	tool string
-	args tmpl
-}
-
-// HasCapture reports whether the tool's pre-state is captured before it runs.
-func (r *ToolRule) HasCapture() bool { return len(r.capture) > 0 }
-
-// Server is the rules file the tool rule belongs to.
-func (r *ToolRule) Server() *ServerRules { return r.server }
-
-// Policy is the capture failure policy that applies to the tool.
-func (r *ToolRule) Policy() string {
-	if r.OnCaptureFailure != "" {
-		return r.OnCaptureFailure
-	}
-	if r.server.OnCaptureFailure != "" {
-		return r.server.OnCaptureFailure
-	}
-	return PolicyRecord
-}
-
-// --- loading ---
-
 type rawFile struct {
 	Server           string             `yaml:"server"`
 	Match            []string           `yaml:"match"`

@@ -62,15 +62,7 @@ func (t mixedT) render(env map[string]any) (any, error) {
 }
 
 func (t listTmpl) render(env map[string]any) (any, error) {
-	out := make([]any, 0, len(t))
-	for _, e := range t {
-		v, err := e.render(env)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return each(t, func(e tmpl) (any, error) { return e.render(env) })
 }
 
 func (t mapTmpl) render(env map[string]any) (any, error) {
@@ -98,14 +90,10 @@ func (t foreachT) render(env map[string]any) (any, error) {
 	}
 	for _, e := range list {
 		inner[t.as] = e
-		if t.where != nil {
-			ok, err := t.where.eval(inner)
-			if err != nil {
-				return nil, err
-			}
-			if !truthy(ok) {
-				continue
-			}
+		if ok, err := holds(t.where, inner); err != nil {
+			return nil, err
+		} else if !ok {
+			continue
 		}
 		v, err := t.item.render(inner)
 		if err != nil {
