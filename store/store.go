@@ -54,8 +54,8 @@ type Options struct {
 	// stored zstd-compressed (default 16 KiB; negative: never).
 	LargeBody int
 
-	// Retention prunes old events (retention.go); the zero value keeps all.
-	Retention Retention
+	// Retention prunes old events; the zero value keeps all.
+	Retention RetentionPolicy
 }
 
 // Stats describe a store for status and metrics.
@@ -149,7 +149,7 @@ type Store struct {
 	ckpt      *checkpointer // nil: no signing key; else owned by the writer
 	outage    *outage       // commits failing since; guarded by mu
 
-	retention Retention
+	retention RetentionPolicy
 	pruneMu   sync.Mutex    // one Prune at a time
 	stopPrune chan struct{} // closed by Close
 	pruneDone chan struct{}
@@ -445,7 +445,11 @@ func (s *Store) publish(batch []*pending) {
 // It sees every event an Append has acknowledged.
 func (s *Store) view(fn func(*bolt.Tx) error) error {
 	s.settle()
-	err := s.db.View(fn)
+	return closedErr(s.db.View(fn))
+}
+
+// closedErr reports bbolt's "database not open" as ErrClosed.
+func closedErr(err error) error {
 	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
