@@ -61,8 +61,6 @@ type Checkpoint struct {
 // checkpoint's Prev names.
 func (c *Checkpoint) NoteHash() [32]byte { return sha256.Sum256([]byte(c.Note)) }
 
-var bCheckpoints = []byte("checkpoints")
-
 // checkpointText is the note text (before the signature block).
 func checkpointText(origin string, size uint64, head, prev [32]byte, at time.Time) string {
 	return fmt.Sprintf("%s\n%d\n%s\nprev %s\ntime %s\n", origin, size,
@@ -231,11 +229,7 @@ type checkpointer struct {
 // load resumes the checkpoint chain from the newest one.
 func (c *checkpointer) load(tx *bolt.Tx) error {
 	c.at = time.Now() // no checkpoint yet: the interval runs from Open
-	b := tx.Bucket(bCheckpoints)
-	if b == nil {
-		return nil
-	}
-	k, v := b.Cursor().Last()
+	k, v := lastOf(tx.Bucket(bCheckpoints))
 	if k == nil {
 		return nil
 	}

@@ -41,12 +41,10 @@ func (c Checkpoints) After(after uint64) ([]Checkpoint, error) {
 func (c Checkpoints) Last() (*Checkpoint, error) {
 	var cp *Checkpoint
 	err := c.s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bCheckpoints); b != nil {
-			if k, v := b.Cursor().Last(); k != nil {
-				var err error
-				cp, err = ParseCheckpoint(v, nil)
-				return err
-			}
+		if k, v := lastOf(tx.Bucket(bCheckpoints)); k != nil {
+			var err error
+			cp, err = ParseCheckpoint(v, nil)
+			return err
 		}
 		return fmt.Errorf("checkpoint: %w", ErrNotFound)
 	})

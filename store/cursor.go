@@ -20,8 +20,6 @@ type Cursors struct{ s *Store }
 // Cursors returns the store's cursors.
 func (s *Store) Cursors() Cursors { return Cursors{s} }
 
-var bCursors = []byte("cursors")
-
 // maxCursorName bounds a cursor's name (a bbolt key).
 const maxCursorName = 512
 

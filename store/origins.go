@@ -18,8 +18,6 @@ import (
 // bring them up to date. The bucket is created on the first save, so
 // files written before it existed open unchanged.
 
-var bOrigins = []byte("origins")
-
 // CollectCursor is the cursor naming the central seq the saved origin
 // states are current to.
 const CollectCursor = "collect"

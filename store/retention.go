@@ -41,10 +41,6 @@ type Retention struct{ s *Store }
 // Retention returns the store's retention.
 func (s *Store) Retention() Retention { return Retention{s} }
 
-// bFloors holds the retention floors: name → seq; nothing after the
-// smallest floor is pruned.
-var bFloors = []byte("retention_floors")
-
 // pruneChunk bounds one pruning transaction, so appends wait for it only
 // briefly.
 const pruneChunk = 4096

@@ -30,14 +30,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var (
-	bPrestates = []byte("prestates")
-	bWithheld  = []byte("prestates_withheld")
-	bPlans     = []byte("rollback_plans")
-	bReverted  = []byte("rollback_reverted")
-	bMarks     = []byte("rollback_marks")
-)
-
 // MaxMarks bounds the rollback queue; MaxMarkBytes one mark.
 const (
 	MaxMarks     = 10000

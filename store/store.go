@@ -69,12 +69,28 @@ type Stats struct {
 	LogSyncs   uint64 `json:"log_syncs"`  // syncs of the write-ahead log since Open
 }
 
+// The buckets, as the package documentation lays them out. A writable open
+// creates those up to bFloors (migrate); the others are created on first
+// use, so files written before they existed open unchanged.
 var (
-	bMeta     = []byte("meta")
-	bEvents   = []byte("events")
-	bSessions = []byte("sessions")
-	bByStart  = []byte("sessions_by_start")
+	bMeta        = []byte("meta")
+	bEvents      = []byte("events")
+	bIndex       = []byte("index")
+	bSessions    = []byte("sessions")
+	bByStart     = []byte("sessions_by_start")
+	bCheckpoints = []byte("checkpoints")
+	bFloors      = []byte("retention_floors") // nothing after the smallest floor is pruned
+	bCursors     = []byte("cursors")
+	bOrigins     = []byte("origins")
+	bPrestates   = []byte("prestates") // rollback's, from here on
+	bWithheld    = []byte("prestates_withheld")
+	bPlans       = []byte("rollback_plans")
+	bReverted    = []byte("rollback_reverted")
+	bMarks       = []byte("rollback_marks")
+)
 
+// Keys of the meta bucket.
+var (
 	kSchema   = []byte("schema")
 	kLastSeq  = []byte("last_seq")
 	kLastHash = []byte("last_hash")
@@ -307,10 +323,8 @@ func (s *Store) load(vkey string) error {
 		s.seq = s.doneSeq
 		// Resuming from a head that is not the last event would fork the chain.
 		var last uint64
-		if events := tx.Bucket(bEvents); events != nil {
-			if k, _ := events.Cursor().Last(); k != nil {
-				last = binary.BigEndian.Uint64(k)
-			}
+		if k, _ := lastOf(tx.Bucket(bEvents)); k != nil {
+			last = seqOf(k)
 		}
 		if last != s.seq && !s.readOnly && !(last == 0 && s.seq == prunedTo(meta)) {
 			return fmt.Errorf("store head says seq %d but the last event is %d (run mcptrail verify)", s.seq, last)
@@ -481,6 +495,14 @@ func readClock(meta *bolt.Bucket) (max time.Time, skew time.Duration) {
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
+// lastOf returns the last key and value of b; nil when b is nil or empty.
+func lastOf(b *bolt.Bucket) (k, v []byte) {
+	if b == nil {
+		return nil, nil
+	}
+	return b.Cursor().Last()
+}
 
 // maxIndexValue bounds index keys well under bbolt's 32 KiB key limit: a
 // longer value (an agent can name a tool anything) is indexed by its
