@@ -178,7 +178,7 @@ func (q *Query) match(e *Event, want *[numFields]string) bool {
 }
 
 // beyond reports that no event further along the walk can be in the time
-// range (see doc.go on time_skew).
+// range (the package documentation explains time_skew).
 func (q *Query) beyond(e *Event, skew time.Duration) bool {
 	if q.Newest {
 		return !q.Since.IsZero() && e.Time.Add(skew).Before(q.Since)

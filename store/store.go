@@ -30,9 +30,9 @@ const (
 	DurabilityBatch  = "batch"  // Append returns once its event is queued
 )
 
-// schemaVersion is the file layout this code writes (doc.go). Older
-// files are migrated by a writable Open (migrate.go); read-only opens read
-// them as they are.
+// schemaVersion is the file layout this code writes (the package
+// documentation). Older files are migrated by a writable Open (migrate);
+// read-only opens read them as they are.
 const schemaVersion = 2
 
 // Options configure Open. The zero value is a strict, writable store.
@@ -139,7 +139,7 @@ type Store struct {
 	runWake chan struct{} // for run (with a log; else it is wake)
 	stopped chan struct{} // closed when the writer has drained and exited
 
-	// The write-ahead log (wal.go, logger.go); nil when it could not be
+	// The write-ahead log (wal, Store.log); nil when it could not be
 	// made. Guarded by mu, except that only the logger uses the wal itself.
 	wal           *wal
 	logged        []*pending // logged and answered, not yet committed (events only)
@@ -510,7 +510,7 @@ func lastOf(b *bolt.Bucket) (k, v []byte) {
 const maxIndexValue = 512
 
 // indexPrefix is field value NUL; a key is the prefix and the last seq of a
-// block of postings (postings.go). A value containing NUL cannot be
+// block of postings (postingKey). A value containing NUL cannot be
 // mistaken for another: readers require a key to be exactly len(prefix)+8
 // bytes.
 func indexPrefix(field byte, value string) []byte {
