@@ -434,7 +434,7 @@ func TestCollectorPinnedOnlyRefusesUnknownOrigins(t *testing.T) {
 func TestCheckpointAfterRestartBeyondTheRecentWindow(t *testing.T) {
 	a := originStore(t, "laptop") // a checkpoint every 5 events
 	record(t, a, 20, "/c/")       // 40 events
-	cps, err := a.Checkpoints(0)
+	cps, err := a.Checkpoints().After(0)
 	if err != nil || len(cps) < 2 {
 		t.Fatalf("checkpoints %v %v", cps, err)
 	}

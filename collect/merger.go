@@ -77,7 +77,7 @@ func newMerger(st *store.Store, keys map[string]string, pinnedOnly bool, log *sl
 		}
 	}
 	m := &Merger{st: st, keys: keys, pinned: pinnedOnly, log: log, observe: observe, origins: map[string]*origin{}}
-	states, through, err := st.Origins()
+	states, through, err := st.Origins().Load()
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +387,7 @@ func (m *Merger) Commit() error {
 		return nil
 	}
 	sort.Slice(dirty, func(i, j int) bool { return dirty[i].Store < dirty[j].Store })
-	if err := m.st.SaveOrigins(dirty, m.st.Stats().Events); err != nil {
+	if err := m.st.Origins().Save(dirty, m.st.Stats().Events); err != nil {
 		if errors.Is(err, store.ErrClosed) {
 			return err
 		}

@@ -87,7 +87,7 @@ func (m *Merger) mergePrestate(key, value []byte, headers map[string][]byte) err
 	if !pending {
 		// A redelivery of one already stored is a duplicate; anything else
 		// names a call whose merged outcome holds no such pre-state.
-		if have, err := m.st.Prestate(e.at); err == nil && store.PrestateRef(have) == r.Ref {
+		if have, err := m.st.Rollback().Prestate(e.at); err == nil && store.PrestateRef(have) == r.Ref {
 			m.count(func(s *Stats) { s.Duplicates++ })
 			return nil
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -102,9 +102,9 @@ func (m *Merger) mergePrestate(key, value []byte, headers map[string][]byte) err
 		return refuse(fmt.Sprintf("is %.24s…, but the call's merged outcome names %.24s…", r.Ref, want))
 	}
 	if r.Data == nil {
-		err = m.st.WithholdPrestate(e.at, fmt.Sprintf("too large to ship from its origin (%d bytes; the sink's max_prestate is smaller)", r.Size))
+		err = m.st.Rollback().WithholdPrestate(e.at, fmt.Sprintf("too large to ship from its origin (%d bytes; the sink's max_prestate is smaller)", r.Size))
 	} else {
-		_, err = m.st.PutPrestate(e.at, r.Data)
+		_, err = m.st.Rollback().PutPrestate(e.at, r.Data)
 	}
 	if err != nil {
 		return err

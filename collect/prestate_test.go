@@ -25,7 +25,7 @@ func capturedCall(t testing.TB, st *store.Store, blob []byte) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := st.PutPrestate(seq, blob)
+	ref, err := st.Rollback().PutPrestate(seq, blob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestPrestatesTravelWithTheirCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, err := siem.NewForwarder(a, spec, siem.ForwarderOptions{
-		Encoding: siem.Options{Origin: a.ID(), OriginKey: a.VerifierKey(), Hostname: "laptop", Prestates: a.Prestate},
+		Encoding: siem.Options{Origin: a.ID(), OriginKey: a.VerifierKey(), Hostname: "laptop", Prestates: a.Rollback().Prestate},
 		Poll:     5 * time.Millisecond, Linger: time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
 	})
 	if err != nil {
@@ -90,11 +90,11 @@ func TestPrestatesTravelWithTheirCalls(t *testing.T) {
 	waitFor(t, "both pre-states", func() bool { return c.Status().Stats.Prestates == 2 })
 	central.Flush()
 
-	got, err := central.Prestate(centralSeq(t, central, a.ID(), s1))
+	got, err := central.Rollback().Prestate(centralSeq(t, central, a.ID(), s1))
 	if err != nil || string(got) != string(small) {
 		t.Fatalf("shipped pre-state: %q %v", got, err)
 	}
-	_, err = central.Prestate(centralSeq(t, central, a.ID(), s2))
+	_, err = central.Rollback().Prestate(centralSeq(t, central, a.ID(), s2))
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "too large to ship") || !strings.Contains(err.Error(), strconv.Itoa(len(big))) {
 		t.Fatalf("oversize pre-state: %v", err)
 	}
@@ -141,12 +141,12 @@ func TestCollectorRefusesTamperedPrestate(t *testing.T) {
 		prestateKgo(a.ID(), call+7, ref, blob, len(blob)))            // a call never merged
 	waitFor(t, "3 pre-state alerts", func() bool { return len(alerts(t, central)[RulePrestate]) == 3 })
 	at := centralSeq(t, central, a.ID(), call)
-	if got, err := central.Prestate(at); !errors.Is(err, store.ErrNotFound) {
+	if got, err := central.Rollback().Prestate(at); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("tampered pre-state stored: %q %v", got, err)
 	}
 	produce(t, cl, prestateKgo(a.ID(), call, ref, blob, len(blob)))
 	waitFor(t, "the genuine pre-state", func() bool { return c.Status().Stats.Prestates == 1 })
-	if got, err := central.Prestate(at); err != nil || string(got) != string(blob) {
+	if got, err := central.Rollback().Prestate(at); err != nil || string(got) != string(blob) {
 		t.Fatalf("genuine pre-state: %q %v", got, err)
 	}
 }

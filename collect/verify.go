@@ -55,7 +55,7 @@ func (c *originCheck) fail(seq uint64, problem, detail string) {
 // central store's own chain, which covers these events too, is
 // store.Verify's.
 func VerifyOrigins(st *store.Store, keys map[string]string) ([]OriginResult, error) {
-	states, _, err := st.Origins()
+	states, _, err := st.Origins().Load()
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 
 // marks reads the store's marks, by seq.
 func marks(st *store.Store) ([]ui.Mark, error) {
-	raw, err := st.Marks()
+	raw, err := st.Rollback().Marks()
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func setMarks(st *store.Store, add []ui.Mark, remove []uint64) ([]ui.Mark, error
 		}
 		put[m.Seq] = b
 	}
-	if err := st.SetMarks(put, remove); err != nil {
+	if err := st.Rollback().SetMarks(put, remove); err != nil {
 		return nil, err
 	}
 	return marks(st)

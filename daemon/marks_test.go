@@ -123,7 +123,7 @@ func TestMarksSharedBySSHAndLocalConsoles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := st.Marks()
+		raw, err := st.Rollback().Marks()
 		st.Close()
 		if err != nil || len(raw) != 1 || !strings.Contains(string(raw[0]), `"Seq":2`) {
 			t.Fatalf("after the daemon stopped the store holds marks %q (%v), want call 2's", raw, err)

@@ -57,7 +57,7 @@ func (d *Daemon) initMetrics() {
 		Version:        d.opts.Version,
 		ToolLabel:      cfg.Metrics.ToolLabel,
 		StoreStats:     d.store.Stats,
-		LastCheckpoint: d.store.LastCheckpoint,
+		LastCheckpoint: d.store.Checkpoints().Last,
 		Sinks:          func() []siem.SinkStatus { return d.sinkManager().Status() },
 		ActiveSessions: func() int {
 			if d.gateway == nil {

@@ -51,11 +51,11 @@ func (d *Daemon) startRollback() error {
 		return err
 	}
 	r := &Rollback{d: d, rules: rules}
-	rollback.Hook(&d.hooks, rules, d.store, d.log)
+	rollback.Hook(&d.hooks, rules, d.store.Rollback(), d.log)
 	// Plans and histories show what the record would: secrets masked by
 	// the gateway's hook. Pre-states stay exact, for the restore.
-	r.planner = &rollback.Planner{Rules: rules, Source: d.store, Connect: r.connect, Redact: d.hooks.Redact}
-	r.exec = &rollback.Executor{Rules: rules, Store: d.store, Record: d.store.Append, Connect: r.connect, Log: d.log}
+	r.planner = &rollback.Planner{Rules: rules, Source: d.store.Rollback(), Connect: r.connect, Redact: d.hooks.Redact}
+	r.exec = &rollback.Executor{Rules: rules, Store: d.store.Rollback(), Record: d.store.Append, Connect: r.connect, Log: d.log}
 	if n, err := strconv.Atoi(os.Getenv(TestCrashAfterEnv)); err == nil && n > 0 {
 		r.crashAfter.Store(int64(n))
 		d.log.Warn("test hook: the daemon will crash during a rollback apply", "after_calls", n)
@@ -83,7 +83,7 @@ func (r *Rollback) Plan(sel rollback.Selection, by string) (*rollback.Plan, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := rollback.SavePlan(r.d.store, p); err != nil {
+	if err := rollback.SavePlan(r.d.store.Rollback(), p); err != nil {
 		return nil, err
 	}
 	r.d.log.Info("rollback plan built", "plan", p.ID, "selection", sel.String(), "by", by, "steps", len(p.Steps), "statuses", p.Counts())
@@ -91,7 +91,9 @@ func (r *Rollback) Plan(sel rollback.Selection, by string) (*rollback.Plan, erro
 }
 
 // Get returns a stored plan.
-func (r *Rollback) Get(id string) (*rollback.Plan, error) { return rollback.LoadPlan(r.d.store, id) }
+func (r *Rollback) Get(id string) (*rollback.Plan, error) {
+	return rollback.LoadPlan(r.d.store.Rollback(), id)
+}
 
 // Apply approves and applies a plan (rollback.Executor.Apply); progress
 // sees every step as it goes.
@@ -180,7 +182,7 @@ func (r *Rollback) heldState(seq uint64) (*approval.State, error) {
 func (r *Rollback) RollbackPlans(limit int) ([]*rollback.Plan, error) { return plans(r.d.store, limit) }
 
 func plans(st *store.Store, limit int) ([]*rollback.Plan, error) {
-	raw, err := st.Plans(limit)
+	raw, err := st.Rollback().Plans(limit)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +287,7 @@ type RollbackApplyArgs struct {
 
 func (s *service) PutPrestate(a *PutPrestateArgs, ref *string) error {
 	var err error
-	*ref, err = s.d.store.PutPrestate(a.Call, a.Data)
+	*ref, err = s.d.store.Rollback().PutPrestate(a.Call, a.Data)
 	return err
 }
 

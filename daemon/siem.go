@@ -87,7 +87,7 @@ func (d *Daemon) newSinks(cfg *config.Config) (*siem.Manager, error) {
 		}
 	}
 	m, err := siem.StartForwarders(d.store, cfg.Sinks, siem.ForwarderOptions{
-		Encoding:    siem.Options{Version: d.opts.Version, Upstreams: ups, Origin: d.store.ID(), OriginKey: d.store.VerifierKey(), Prestates: d.store.Prestate},
+		Encoding:    siem.Options{Version: d.opts.Version, Upstreams: ups, Origin: d.store.ID(), OriginKey: d.store.VerifierKey(), Prestates: d.store.Rollback().Prestate},
 		Logger:      d.log,
 		Checkpoints: siem.StoreCheckpoints(d.store),
 	})

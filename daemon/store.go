@@ -58,7 +58,7 @@ func storeOptions(cfg *config.Config, skey string) store.Options {
 		SigningKey:         skey,
 		CheckpointEvery:    cfg.Checkpoint.Every,
 		CheckpointInterval: time.Duration(cfg.Checkpoint.Interval),
-		Retention: store.Retention{
+		Retention: store.RetentionPolicy{
 			MaxAge:   time.Duration(cfg.Retention.MaxAge),
 			MaxBytes: int64(cfg.Retention.MaxBytes),
 		},

@@ -40,7 +40,7 @@ func BenchmarkCaptureWrite(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			capt := &Capturer{Rules: rules, Sink: st}
+			capt := &Capturer{Rules: rules, Sink: st.Rollback()}
 			hooks := ingest.Hooks{Classify: capt.Classify}
 			if withCapture {
 				hooks.Capture = capt.Capture
@@ -109,7 +109,7 @@ func BenchmarkPlan10k(b *testing.B) {
 			name = "reread"
 		}
 		b.Run(name, func(b *testing.B) {
-			p := &Planner{Rules: rules, Source: st}
+			p := &Planner{Rules: rules, Source: st.Rollback()}
 			if reread {
 				p.Connect = connect
 			}
@@ -186,7 +186,7 @@ func planFixture(b *testing.B) (dbPath, kvFile string) {
 			read, _ = json.Marshal(map[string]any{"content": []any{map[string]any{"type": "text", "text": "no such key: " + key}}, "isError": true})
 		}
 		data, _ := json.Marshal(Prestate{Version: 1, Call: seq, Upstream: "kv", Tool: "put", Reads: map[string]savedRead{"old": {Result: read, Missing: !existed}}})
-		ref, err := st.PutPrestate(seq, data)
+		ref, err := st.Rollback().PutPrestate(seq, data)
 		if err != nil {
 			b.Fatal(err)
 		}

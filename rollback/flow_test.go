@@ -82,7 +82,7 @@ func (f *kvFixture) connect(id string) { f.connectAs(id, "kv") }
 // connectAs is connect under another upstream name (wrap --name).
 func (f *kvFixture) connectAs(id, upstream string) {
 	t := f.t
-	capt := &Capturer{Rules: f.rules, Sink: f.st}
+	capt := &Capturer{Rules: f.rules, Sink: f.st.Rollback()}
 	start, _ := json.Marshal(StartParams{Command: []string{kvServer}, Env: map[string]string{"KV_FILE": f.kvFile}})
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
@@ -174,11 +174,11 @@ func (f *kvFixture) connector(wrap func(Conn) Conn) Connector {
 }
 
 func (f *kvFixture) planner() *Planner {
-	return &Planner{Rules: f.rules, Source: f.st, Connect: f.connector(nil), Redact: f.redact}
+	return &Planner{Rules: f.rules, Source: f.st.Rollback(), Connect: f.connector(nil), Redact: f.redact}
 }
 
 func (f *kvFixture) executor(wrap func(Conn) Conn) *Executor {
-	return &Executor{Rules: f.rules, Store: f.st, Record: f.st.Append, Connect: f.connector(wrap)}
+	return &Executor{Rules: f.rules, Store: f.st.Rollback(), Record: f.st.Append, Connect: f.connector(wrap)}
 }
 
 func (f *kvFixture) build(sel Selection) *Plan {
@@ -188,7 +188,7 @@ func (f *kvFixture) build(sel Selection) *Plan {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := SavePlan(f.st, p); err != nil {
+	if err := SavePlan(f.st.Rollback(), p); err != nil {
 		f.t.Fatal(err)
 	}
 	return p
@@ -422,7 +422,7 @@ func TestInterruptedApplyResumes(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	mid, _ := LoadPlan(f.st, p.ID)
+	mid, _ := LoadPlan(f.st.Rollback(), p.ID)
 	if mid.Steps[2].State != StateRunning || mid.Steps[2].Done != 0 {
 		t.Fatalf("the interrupted step: %+v", mid.Steps[2])
 	}
@@ -473,7 +473,7 @@ func TestMissingPrestateAndTamper(t *testing.T) {
 	f.call("put", map[string]any{"key": "a", "value": "1"})
 	put := f.requests("put")[0]
 	// Tamper with the stored pre-state: the hash in the record no longer matches.
-	if _, err := f.st.PutPrestate(put, []byte(`{"v":1,"reads":{}}`)); err != nil {
+	if _, err := f.st.Rollback().PutPrestate(put, []byte(`{"v":1,"reads":{}}`)); err != nil {
 		t.Fatal(err)
 	}
 	p := f.build(Selection{Calls: []uint64{put}})
@@ -487,7 +487,7 @@ func TestCaptureLatency(t *testing.T) {
 	// time is measured and stored.
 	f := newKV(t, "")
 	f.call("put", map[string]any{"key": "a", "value": "1"})
-	data, err := f.st.Prestate(f.requests("put")[0])
+	data, err := f.st.Rollback().Prestate(f.requests("put")[0])
 	if err != nil {
 		t.Fatal(err)
 	}

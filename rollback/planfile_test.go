@@ -43,7 +43,7 @@ func collectInto(t *testing.T, origin, central *store.Store) {
 		if ev.Call == 0 || !strings.HasPrefix(ev.Prestate, "sha256:") {
 			continue
 		}
-		blob, err := origin.Prestate(ev.Call)
+		blob, err := origin.Rollback().Prestate(ev.Call)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,12 +81,12 @@ func centralPlan(t *testing.T) (*kvFixture, *store.Store, *Plan) {
 		t.Fatalf("collected puts: %+v %v", page.Events, err)
 	}
 	// The planner could connect: it must not, for calls of another host.
-	p := &Planner{Rules: f.rules, Source: central, Connect: f.connector(nil)}
+	p := &Planner{Rules: f.rules, Source: central.Rollback(), Connect: f.connector(nil)}
 	plan, err := p.Build(context.Background(), Selection{Calls: []uint64{page.Events[0].Seq}}, "oncall")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SavePlan(central, plan); err != nil {
+	if err := SavePlan(central.Rollback(), plan); err != nil {
 		t.Fatal(err)
 	}
 	return f, central, plan
@@ -107,7 +107,7 @@ func TestCentralPlanAppliesOnTheOrigin(t *testing.T) {
 	if !strings.Contains(plan.Note, "rollback export-plan "+plan.ID) || !strings.Contains(plan.Note, "rollback apply --plan-file") {
 		t.Fatalf("note: %s", plan.Note)
 	}
-	x := &Executor{Rules: f.rules, Store: central, Record: central.Append, Connect: f.connector(nil)}
+	x := &Executor{Rules: f.rules, Store: central.Rollback(), Record: central.Append, Connect: f.connector(nil)}
 	if _, err := x.Apply(context.Background(), plan.ID, alice, nil); !errors.Is(err, ErrAppliedElsewhere) {
 		t.Fatalf("apply on the central store: %v", err)
 	}

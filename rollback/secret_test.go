@@ -68,7 +68,7 @@ func TestPlanShowsNoSecretAndRestoresItExactly(t *testing.T) {
 	}
 	shown, _ := json.Marshal(plan)
 	noSecret(t, "the plan (rollback plan --json, the console's review)", shown)
-	stored, err := f.st.Plan(plan.ID)
+	stored, err := f.st.Rollback().Plan(plan.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestPlanShowsNoSecretAndRestoresItExactly(t *testing.T) {
 	}
 	after, _ := json.Marshal(applied)
 	noSecret(t, "the applied plan", after)
-	stored, _ = f.st.Plan(plan.ID)
+	stored, _ = f.st.Rollback().Plan(plan.ID)
 	noSecret(t, "the stored applied plan", stored)
 
 	// The record, and every format it leaves the box in.
@@ -133,7 +133,7 @@ func TestApplyRunsOnlyTheReviewedCalls(t *testing.T) {
 	f, _ := secretFixture(t)
 	plan := f.build(Selection{Session: "agent-session"})
 	plan.Steps[0].Calls[0].ArgsSHA256 = "sha256:" + strings.Repeat("0", 64)
-	if err := SavePlan(f.st, plan); err != nil {
+	if err := SavePlan(f.st.Rollback(), plan); err != nil {
 		t.Fatal(err)
 	}
 	applied, err := f.executor(nil).Apply(context.Background(), plan.ID, alice, nil)
@@ -191,7 +191,7 @@ func TestCurrentFallsBackToTheRecord(t *testing.T) {
 	f.call("put", map[string]any{"key": "config", "value": "[default]\nregion = ap-south-1\n"})
 	held := slices.Max(f.requests("put"))
 	p := f.planner()
-	p.Source = noPrestate{Source: f.st, call: held}
+	p.Source = noPrestate{Source: f.st.Rollback(), call: held}
 	v, _, err := p.Current(context.Background(), held)
 	if err != nil || v == nil || !v.IsRollback() || v.Reverts != put {
 		t.Fatalf("current without a pre-state: %+v %v, want the rollback step that reverted call %d", v, err, put)

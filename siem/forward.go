@@ -21,13 +21,12 @@ import (
 type Source interface {
 	Query(store.Query) (store.Page, error)
 	Subscribe(buffer int) (<-chan store.Event, func())
-	Cursor(name string) (uint64, error)
-	SetCursor(name string, seq uint64) error
+	Cursors() store.Cursors
 	Stats() store.Stats
 }
 
 // Retention: the store never prunes an event after any cursor (see
-// store.Retention), so a sink's saved cursor is also its retention floor:
+// store.RetentionPolicy), so a sink's saved cursor is also its retention floor:
 // what a sink has not accepted stays, however long it is down.
 
 // Checkpoint is a signed checkpoint of the store's chain, as forwarded.
@@ -145,25 +144,25 @@ func NewForwarder(src Source, spec *SinkSpec, o ForwarderOptions) (*Forwarder, e
 
 // Start loads the cursor and starts delivering in the background.
 func (f *Forwarder) Start() error {
-	cur, err := f.src.Cursor(f.name)
+	cur, err := f.src.Cursors().Get(f.name)
 	if err != nil {
 		return fmt.Errorf("sink %s: reading its cursor: %w", f.spec.Redacted, err)
 	}
 	var cp uint64
 	if f.o.Checkpoints != nil {
-		if cp, err = f.src.Cursor(f.name + "#checkpoints"); err != nil {
+		if cp, err = f.src.Cursors().Get(f.name + "#checkpoints"); err != nil {
 			return err
 		}
 	}
 	if cur == 0 && f.spec.Start == "end" {
 		// A new sink that starts at the end skips the old checkpoints too.
 		cur = f.src.Stats().Events
-		if err := f.src.SetCursor(f.name, cur); err != nil {
+		if err := f.src.Cursors().Set(f.name, cur); err != nil {
 			return fmt.Errorf("sink %s: saving its cursor: %w", f.spec.Redacted, err)
 		}
 		if f.o.Checkpoints != nil && cp == 0 {
 			cp = cur
-			if err := f.src.SetCursor(f.name+"#checkpoints", cp); err != nil {
+			if err := f.src.Cursors().Set(f.name+"#checkpoints", cp); err != nil {
 				return err
 			}
 		}
@@ -226,7 +225,7 @@ func (f *Forwarder) run(acked, cpDone uint64) {
 		if acked == saved || (!force && time.Since(savedAt) < f.o.SaveEvery) {
 			return
 		}
-		if err := f.src.SetCursor(f.name, acked); err != nil {
+		if err := f.src.Cursors().Set(f.name, acked); err != nil {
 			if !errors.Is(err, store.ErrClosed) {
 				f.o.Logger.Warn("siem: saving the cursor", "sink", f.spec.Redacted, "err", err)
 			}
@@ -448,7 +447,7 @@ func (f *Forwarder) sendCheckpoints(ctx context.Context, acked uint64, done *uin
 		return err
 	}
 	*done = items[len(items)-1].Event.Seq
-	if err := f.src.SetCursor(f.name+"#checkpoints", *done); err != nil {
+	if err := f.src.Cursors().Set(f.name+"#checkpoints", *done); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -530,16 +529,12 @@ func StartForwarders(src Source, urls []string, o ForwarderOptions) (*Manager, e
 	}
 	// A sink taken out of the config leaves its cursor, which holds
 	// retention back: say so.
-	if cs, ok := src.(interface {
-		Cursors() (map[string]uint64, error)
-	}); ok {
-		if all, err := cs.Cursors(); err == nil {
-			for name, seq := range all {
-				base := strings.TrimSuffix(name, "#checkpoints")
-				if strings.HasPrefix(name, "siem:") && !seen[strings.TrimPrefix(base, "siem:")] {
-					o.withDefaults().Logger.Warn("siem: a sink no longer configured still has a cursor, which keeps retention from pruning past it",
-						"cursor", name, "seq", seq)
-				}
+	if all, err := src.Cursors().All(); err == nil {
+		for name, seq := range all {
+			base := strings.TrimSuffix(name, "#checkpoints")
+			if strings.HasPrefix(name, "siem:") && !seen[strings.TrimPrefix(base, "siem:")] {
+				o.withDefaults().Logger.Warn("siem: a sink no longer configured still has a cursor, which keeps retention from pruning past it",
+					"cursor", name, "seq", seq)
 			}
 		}
 	}
@@ -574,7 +569,7 @@ func (m *Manager) Stop(drain time.Duration) {
 
 // checkpointer is a store that signs checkpoints (*store.Store).
 type checkpointer interface {
-	Checkpoints(after uint64) ([]store.Checkpoint, error)
+	Checkpoints() store.Checkpoints
 }
 
 // StoreCheckpoints is the CheckpointFeed of a store that signs
@@ -585,7 +580,7 @@ func StoreCheckpoints(src any) CheckpointFeed {
 		return nil
 	}
 	return func(after uint64) ([]Checkpoint, error) {
-		list, err := cs.Checkpoints(after)
+		list, err := cs.Checkpoints().After(after)
 		if err != nil {
 			return nil, err
 		}

@@ -151,7 +151,7 @@ func TestForwarderDeliversInOrderThroughFailures(t *testing.T) {
 	if s.Failures == 0 || s.LastError == "" || s.Delivered < 800 {
 		t.Errorf("status %+v: want failures counted and the last error kept", s)
 	}
-	if cur, _ := st.Cursor(CursorName("file:///unused")); cur != 800 {
+	if cur, _ := st.Cursors().Get(CursorName("file:///unused")); cur != 800 {
 		t.Errorf("saved cursor %d, want 800", cur)
 	}
 }
@@ -286,7 +286,7 @@ func TestCheckpointsFollowTheirEvents(t *testing.T) {
 	if len(cpAt) != 3 {
 		t.Fatalf("checkpoints sent: %v, want 5, 12, 20", cpAt)
 	}
-	if c, _ := st.Cursor(CursorName(spec.Name) + "#checkpoints"); c != 20 {
+	if c, _ := st.Cursors().Get(CursorName(spec.Name) + "#checkpoints"); c != 20 {
 		t.Fatalf("checkpoint cursor %d", c)
 	}
 }

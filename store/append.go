@@ -23,7 +23,7 @@ type pending struct {
 	ev      Event
 	marker  bool     // a Flush marker, no event
 	encoded bool     // prep holds ev's encoding; else the writer encodes it
-	prep    prepared // see prepare; prep.value is the stored value once sealed, and in batch mode, once logged, a view of the log (wal.go)
+	prep    prepared // prep.value is the stored value once sealed, and in batch mode, once logged, a view of the log (wal)
 	hash    [32]byte // set when the writer seals the event into the chain
 	at      time.Time
 	done    chan error // receives the commit's result; nil when nobody waits

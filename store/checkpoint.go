@@ -61,8 +61,6 @@ type Checkpoint struct {
 // checkpoint's Prev names.
 func (c *Checkpoint) NoteHash() [32]byte { return sha256.Sum256([]byte(c.Note)) }
 
-var bCheckpoints = []byte("checkpoints")
-
 // checkpointText is the note text (before the signature block).
 func checkpointText(origin string, size uint64, head, prev [32]byte, at time.Time) string {
 	return fmt.Sprintf("%s\n%d\n%s\nprev %s\ntime %s\n", origin, size,
@@ -231,11 +229,7 @@ type checkpointer struct {
 // load resumes the checkpoint chain from the newest one.
 func (c *checkpointer) load(tx *bolt.Tx) error {
 	c.at = time.Now() // no checkpoint yet: the interval runs from Open
-	b := tx.Bucket(bCheckpoints)
-	if b == nil {
-		return nil
-	}
-	k, v := b.Cursor().Last()
+	k, v := lastOf(tx.Bucket(bCheckpoints))
 	if k == nil {
 		return nil
 	}
@@ -336,44 +330,4 @@ func (s *Store) checkpointNow() {
 	}
 	*s.ckpt = next
 	s.noteRecovery()
-}
-
-// Checkpoints returns the stored checkpoints with Size > after, oldest
-// first, at most 1000: call again with the last one's Size for more. The
-// SIEM forwarder ships them off the box.
-func (s *Store) Checkpoints(after uint64) ([]Checkpoint, error) {
-	out := []Checkpoint{}
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bCheckpoints)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < maxCheckpoints; k, v = c.Next() {
-			cp, err := ParseCheckpoint(v, nil)
-			if err != nil {
-				return fmt.Errorf("checkpoint %d: %w", seqOf(k), err)
-			}
-			out = append(out, *cp)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// LastCheckpoint returns the newest checkpoint, or an error wrapping
-// ErrNotFound when there is none.
-func (s *Store) LastCheckpoint() (*Checkpoint, error) {
-	var cp *Checkpoint
-	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bCheckpoints); b != nil {
-			if k, v := b.Cursor().Last(); k != nil {
-				var err error
-				cp, err = ParseCheckpoint(v, nil)
-				return err
-			}
-		}
-		return fmt.Errorf("checkpoint: %w", ErrNotFound)
-	})
-	return cp, err
 }

@@ -42,7 +42,7 @@ func TestCheckpointsEveryNAndAtClose(t *testing.T) {
 	for range 35 {
 		mustAppend(t, s, call("s1", "x"))
 	}
-	cps, err := s.Checkpoints(0)
+	cps, err := s.Checkpoints().After(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestCheckpointsEveryNAndAtClose(t *testing.T) {
 	}
 
 	ro := openStore(t, path, Options{ReadOnly: true})
-	cps, err = ro.Checkpoints(0)
+	cps, err = ro.Checkpoints().After(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +85,12 @@ func TestCheckpointsEveryNAndAtClose(t *testing.T) {
 	if !strings.HasPrefix(cps[0].Note, "mcptrail/"+id+"\n10\n") || !strings.Contains(cps[0].Note, "\n\n— mcptrail-test ") {
 		t.Fatalf("note:\n%s", cps[0].Note)
 	}
-	if more, _ := ro.Checkpoints(20); sizes(more) != "30 35" {
+	if more, _ := ro.Checkpoints().After(20); sizes(more) != "30 35" {
 		t.Fatalf("Checkpoints(20) = %s", sizes(more))
 	}
-	last, err := ro.LastCheckpoint()
+	last, err := ro.Checkpoints().Last()
 	if err != nil || last.Size != 35 {
-		t.Fatalf("LastCheckpoint = %+v, %v", last, err)
+		t.Fatalf("Checkpoints().Last() = %+v, %v", last, err)
 	}
 	r, err := ro.VerifyWith(VerifyOptions{Keys: []string{testVKey}})
 	if err != nil {
@@ -117,7 +117,7 @@ func TestCheckpointInterval(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if cp, err := s.LastCheckpoint(); err == nil && cp.Size == 3 {
+		if cp, err := s.Checkpoints().Last(); err == nil && cp.Size == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -125,12 +125,12 @@ func TestCheckpointInterval(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	cps, _ := s.Checkpoints(0)
+	cps, _ := s.Checkpoints().After(0)
 	if len(cps) != 1 {
 		t.Fatalf("%d checkpoints of 3 events: %s", len(cps), sizes(cps))
 	}
 	time.Sleep(100 * time.Millisecond) // nothing new: no new checkpoint
-	if cps, _ := s.Checkpoints(0); len(cps) != 1 {
+	if cps, _ := s.Checkpoints().After(0); len(cps) != 1 {
 		t.Fatalf("idle store wrote more checkpoints: %s", sizes(cps))
 	}
 }
@@ -162,7 +162,7 @@ func TestCheckpointChainAcrossReopen(t *testing.T) {
 	})
 	s = openStore(t, crashed, signed(Options{CheckpointEvery: 100, CheckpointInterval: 20 * time.Millisecond}))
 	deadline := time.Now().Add(10 * time.Second)
-	for cp, _ := s.LastCheckpoint(); cp == nil || cp.Size != 11; cp, _ = s.LastCheckpoint() {
+	for cp, _ := s.Checkpoints().Last(); cp == nil || cp.Size != 11; cp, _ = s.Checkpoints().Last() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the unsigned tail was not signed after reopening: %+v", cp)
 		}
@@ -175,11 +175,11 @@ func TestNoKeyNoCheckpoints(t *testing.T) {
 	mustAppend(t, s, call("s1", "x"))
 	s.Close()
 	ro := openStore(t, s.Path(), Options{ReadOnly: true})
-	if cps, err := ro.Checkpoints(0); err != nil || len(cps) != 0 {
+	if cps, err := ro.Checkpoints().After(0); err != nil || len(cps) != 0 {
 		t.Fatalf("checkpoints without a key: %v %v", cps, err)
 	}
-	if _, err := ro.LastCheckpoint(); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("LastCheckpoint: %v", err)
+	if _, err := ro.Checkpoints().Last(); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Checkpoints().Last(): %v", err)
 	}
 }
 

@@ -11,16 +11,16 @@ func TestCursorSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seq, err := s.Cursor("siem/a"); err != nil || seq != 0 {
+	if seq, err := s.Cursors().Get("siem/a"); err != nil || seq != 0 {
 		t.Fatalf("unset cursor = %d, %v; want 0, nil", seq, err)
 	}
-	if err := s.SetCursor("siem/a", 42); err != nil {
+	if err := s.Cursors().Set("siem/a", 42); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetCursor("siem/b", 7); err != nil {
+	if err := s.Cursors().Set("siem/b", 7); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetCursor("", 1); err == nil {
+	if err := s.Cursors().Set("", 1); err == nil {
 		t.Fatal("empty cursor name accepted")
 	}
 	if err := s.Close(); err != nil {
@@ -32,14 +32,14 @@ func TestCursorSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if seq, err := ro.Cursor("siem/a"); err != nil || seq != 42 {
+	if seq, err := ro.Cursors().Get("siem/a"); err != nil || seq != 42 {
 		t.Fatalf("cursor after reopen = %d, %v; want 42", seq, err)
 	}
-	all, err := ro.Cursors()
+	all, err := ro.Cursors().All()
 	if err != nil || len(all) != 2 || all["siem/b"] != 7 {
 		t.Fatalf("Cursors() = %v, %v", all, err)
 	}
-	if err := ro.SetCursor("siem/a", 1); err != ErrReadOnly {
-		t.Fatalf("SetCursor on a read-only store: %v, want ErrReadOnly", err)
+	if err := ro.Cursors().Set("siem/a", 1); err != ErrReadOnly {
+		t.Fatalf("Cursors().Set on a read-only store: %v, want ErrReadOnly", err)
 	}
 }

@@ -1,6 +1,25 @@
 package store
 
-// File layout (bbolt, schema version 2; migrate.go has the history).
+// The API. Store holds the record itself: Open and Close; Append,
+// AppendNoWait, AppendLogged, Record and Flush to write; Get, Query,
+// Session, Sessions and Subscribe to read; Verify and VerifyWith; Stats,
+// Last, ID, Path and VerifierKey; OpenCalls and RecordUnknown after a
+// crash. What is kept beside the events has a handle of its own, a small
+// value holding the Store, as bbolt puts a bucket's operations on Bucket
+// rather than on DB:
+//
+//	s.Cursors()      Get, Set, All: named positions in the sequence (SIEM
+//	                 forwarders); retention never prunes past one
+//	s.Retention()    SetFloor, RemoveFloor, Prune: applies Options'
+//	                 RetentionPolicy, which the store also does by itself
+//	s.Checkpoints()  After, Last: the signed checkpoints of the chain
+//	s.Origins()      Save, Load: a collector's place in each origin's chain
+//	s.Rollback()     PutPrestate, Prestate, WithholdPrestate, PutPlan, Plan,
+//	                 Plans, MarkReverted, Reverted, SetMarks, Marks; it
+//	                 embeds the Store, so it is the one value through which
+//	                 rollback's Planner and Executor read events and plans
+//
+// File layout (bbolt, schema version 2; migrate has the history).
 // Integers are 8-byte big-endian so that byte order is numeric order.
 //
 //	meta               "schema"        → 2
@@ -13,12 +32,12 @@ package store
 //	                   "verifier_keys" → the verifier keys the file was signed with,
 //	                                     one a line (informational: verifiers pin their own)
 //	                   "pruned_to"     → retention removed seq 1..n; checkpoint n summarizes them
-//	events             seq → the event (codec.go): S2-compressed canonical JSON with
+//	events             seq → the event (encodeEvent): S2-compressed canonical JSON with
 //	                   the chain hashes; params/result/error over 16 KiB apart,
 //	                   zstd-compressed with the SHA-256 of the original.
 //	                   Schema 1 values (the sealed JSON, starting '{') are still read.
 //	index              field value NUL last-seq → the block's earlier seqs
-//	                   (postings.go): the seqs of the events with that value,
+//	                   (postings): the seqs of the events with that value,
 //	                   in blocks of up to 512 bytes of uvarint differences,
 //	                   newest first; an empty value is a block of one (stores
 //	                   written before blocks hold one key per event, which read
@@ -36,12 +55,12 @@ package store
 //	sessions           session id → SessionSummary JSON, kept at append time
 //	sessions_by_start  started (Unix ns, sign bit flipped, inverted) id → empty:
 //	                   forward order is newest first
-//	checkpoints        size → signed note (checkpoint.go), chained, every N events
+//	checkpoints        size → signed note (Checkpoint), chained, every N events
 //	                   or T seconds, in the commit of the events they cover
 //	retention_floors   name → seq: retention keeps everything after the smallest
-//	cursors            name → seq (cursor.go; SIEM forwarders), floors too;
+//	cursors            name → seq (Cursors; SIEM forwarders), floors too;
 //	                   "collect": the central seq the origins states are current to
-//	origins            origin store id → OriginState JSON (origins.go; a collector's
+//	origins            origin store id → OriginState JSON (Origins; a collector's
 //	                   place in each origin's chain)
 //
 // The chain: hash(n) = SHA-256(hash(n-1) || canonical(n)), hash(0) = 32 zero
@@ -72,8 +91,8 @@ package store
 // (strict mode only: in batch mode the commit into bbolt is the sync) and
 // answers the appenders, so concurrent strict appenders share one fdatasync
 // and none waits for a bbolt commit; the writer commits the logged events
-// into bbolt later, in large batches (wal.go, logger.go). A write that fails
+// into bbolt later, in large batches (wal, Store.log). A write that fails
 // (disk full, I/O error) fails its appenders and every event queued behind
 // it, and is cut off the log so that no later open replays it; the first
 // write that succeeds after records an alert event counting what was lost
-// (recover.go).
+// (outage).

@@ -8,8 +8,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The logger, and how the writer applies what it logged: see wal.go for the
-// log itself.
+// The logger, and how the writer applies what it logged (the log itself is
+// the wal type).
 
 // log is the logger: it takes batches off the queue as run does without a
 // log, writes them to the log, answers their appenders, and hands them to

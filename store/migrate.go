@@ -10,11 +10,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Schema history (doc.go has the current layout):
+// Schema history (the package documentation has the current layout):
 //
 //	1  events, index, sessions, sessions_by_start, meta (head, clock).
 //	2  adds checkpoints, meta store_id, verifier_keys and pruned_to,
-//	   open-call index keys, and the large-body value format (codec.go).
+//	   open-call index keys, and the large-body value format (encodeEvent).
 //	   A schema 1 file reads as is; migrating it adds the buckets and
 //	   fills the open-call keys from its events.
 //

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,8 +17,6 @@ import (
 // they may lag: the collector replays its own events after "collect" to
 // bring them up to date. The bucket is created on the first save, so
 // files written before it existed open unchanged.
-
-var bOrigins = []byte("origins")
 
 // CollectCursor is the cursor naming the central seq the saved origin
 // states are current to.
@@ -41,13 +38,19 @@ type OriginState struct {
 	CheckpointAt uint64 `json:"checkpoint_at,omitempty"`
 }
 
-// SaveOrigins stores the states and sets the collect cursor to through, in
-// one transaction.
-func (s *Store) SaveOrigins(states []OriginState, through uint64) error {
-	if s.readOnly {
+// Origins keeps a central store's place in each origin's chain.
+type Origins struct{ s *Store }
+
+// Origins returns the collector's origin states.
+func (s *Store) Origins() Origins { return Origins{s} }
+
+// Save stores the states and sets the collect cursor to through, in one
+// transaction.
+func (o Origins) Save(states []OriginState, through uint64) error {
+	if o.s.readOnly {
 		return ErrReadOnly
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	return closedErr(o.s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bOrigins)
 		if err != nil {
 			return err
@@ -69,24 +72,16 @@ func (s *Store) SaveOrigins(states []OriginState, through uint64) error {
 			return err
 		}
 		return c.Put([]byte(CollectCursor), u64(through))
-	})
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
+	}))
 }
 
-// Origins returns the saved origin states by origin id, and the central
-// seq they are current to.
-func (s *Store) Origins() (map[string]OriginState, uint64, error) {
+// Load returns the saved origin states by origin id, and the central seq
+// they are current to.
+func (o Origins) Load() (map[string]OriginState, uint64, error) {
 	out := map[string]OriginState{}
 	var through uint64
-	err := s.view(func(tx *bolt.Tx) error {
-		if c := tx.Bucket(bCursors); c != nil {
-			if v := c.Get([]byte(CollectCursor)); len(v) == 8 {
-				through = seqOf(v)
-			}
-		}
+	err := o.s.view(func(tx *bolt.Tx) error {
+		through = getSeq(tx.Bucket(bCursors), CollectCursor)
 		b := tx.Bucket(bOrigins)
 		if b == nil {
 			return nil

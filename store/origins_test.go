@@ -35,18 +35,18 @@ func TestOriginStatesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got, through, err := s.Origins(); err != nil || len(got) != 0 || through != 0 {
+	if got, through, err := s.Origins().Load(); err != nil || len(got) != 0 || through != 0 {
 		t.Fatalf("empty: %v %d %v", got, through, err)
 	}
 	want := OriginState{Store: "o1", Host: "h", Key: "k", Seq: 9, Hash: "ab", Checkpoint: 5, NoteHash: "cd", First: 1}
-	if err := s.SaveOrigins([]OriginState{want}, 42); err != nil {
+	if err := s.Origins().Save([]OriginState{want}, 42); err != nil {
 		t.Fatal(err)
 	}
-	got, through, err := s.Origins()
+	got, through, err := s.Origins().Load()
 	if err != nil || got["o1"] != want || through != 42 {
 		t.Fatalf("got %+v %d %v", got, through, err)
 	}
-	if err := s.SaveOrigins([]OriginState{{}}, 1); err == nil {
+	if err := s.Origins().Save([]OriginState{{}}, 1); err == nil {
 		t.Fatal("an origin without an id saved")
 	}
 }

@@ -17,7 +17,7 @@ import (
 // including a block that retention cuts in two.
 func TestPostingsMatchAScan(t *testing.T) {
 	base := time.Now().Add(-time.Hour - 3000*time.Second) // the first 3,000 are over an hour old
-	s := tempStore(t, signed(Options{Durability: DurabilityBatch, CheckpointEvery: 500, Retention: Retention{MaxAge: time.Hour, Interval: time.Hour}}))
+	s := tempStore(t, signed(Options{Durability: DurabilityBatch, CheckpointEvery: 500, Retention: RetentionPolicy{MaxAge: time.Hour, Interval: time.Hour}}))
 	rng := rand.New(rand.NewPCG(1, 2))
 	var all []Event
 	for len(all) < 6000 {
@@ -80,7 +80,7 @@ func TestPostingsMatchAScan(t *testing.T) {
 		t.Errorf("%d index keys for %d events", keys, len(all))
 	}
 
-	res, err := s.Prune(time.Now())
+	res, err := s.Retention().Prune(time.Now())
 	if err != nil || res.To == 0 {
 		t.Fatalf("Prune = %+v, %v", res, err)
 	}

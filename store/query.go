@@ -44,10 +44,7 @@ const (
 	numIndex  = 7
 )
 
-var (
-	bIndex      = []byte("index")
-	indexFields = [numIndex]byte{'s', 't', 'a', 'u', 'o', 'c', 'k'}
-)
+var indexFields = [numIndex]byte{'s', 't', 'a', 'u', 'o', 'c', 'k'}
 
 func (q *Query) fields() [numFields]string {
 	return [...]string{q.Session, q.Tool, q.Agent, q.Upstream, q.Outcome, q.Class, q.Kind, q.Method}
@@ -110,10 +107,7 @@ func (s *Store) Query(q Query) (Page, error) {
 	page := Page{Events: []Event{}}
 	err := s.view(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bEvents)
-		if events == nil {
-			return nil
-		}
-		k, _ := events.Cursor().Last()
+		k, _ := lastOf(events)
 		if k == nil {
 			return nil
 		}
@@ -184,7 +178,7 @@ func (q *Query) match(e *Event, want *[numFields]string) bool {
 }
 
 // beyond reports that no event further along the walk can be in the time
-// range (see doc.go on time_skew).
+// range (the package documentation explains time_skew).
 func (q *Query) beyond(e *Event, skew time.Duration) bool {
 	if q.Newest {
 		return !q.Since.IsZero() && e.Time.Add(skew).Before(q.Since)
@@ -195,27 +189,25 @@ func (q *Query) beyond(e *Event, skew time.Duration) bool {
 // firstFrom returns a seq such that every event before it is older than
 // since, by binary search on seqs 1..hi.
 func firstFrom(c *bolt.Cursor, hi uint64, since time.Time, skew time.Duration) uint64 {
-	lo, top := uint64(0), hi+1 // invariant: every event <= lo is older than since
-	for top-lo > 1 {
-		mid := lo + (top-lo)/2
-		k, v := c.Seek(u64(mid))
-		if k == nil || seqOf(k) >= top {
-			top = mid
-			continue
-		}
-		if t, ok := eventTime(v); ok && t.Add(skew).Before(since) {
-			lo = seqOf(k)
-		} else {
-			top = mid
-		}
-	}
-	return lo + 1
+	// An event older than since - skew has only older ones before it.
+	return split(c, hi, func(t time.Time, ok bool) bool { return ok && t.Add(skew).Before(since) })
 }
 
 // lastBefore returns a seq such that every event after it is at or after
 // until, by binary search on seqs 1..hi.
 func lastBefore(c *bolt.Cursor, hi uint64, until time.Time, skew time.Duration) uint64 {
-	lo, top := uint64(0), hi+1 // invariant: every event >= top is at or after until
+	// An event at or after until + skew has only later ones after it.
+	return split(c, hi, func(t time.Time, ok bool) bool { return !ok || t.Before(until.Add(skew)) }) - 1
+}
+
+// split returns the seq b in 1..hi+1 where, by binary search on seqs 1..hi,
+// the events turn from early to not. Times are not ordered, so what that
+// promises depends on early: if an early event has only early ones before
+// it (firstFrom), every event before b is early; if a late one has only
+// late ones after it (lastBefore), every event from b on is late. An event
+// whose time cannot be read is given to whichever side keeps it in range.
+func split(c *bolt.Cursor, hi uint64, early func(t time.Time, ok bool) bool) uint64 {
+	lo, top := uint64(0), hi+1
 	for top-lo > 1 {
 		mid := lo + (top-lo)/2
 		k, v := c.Seek(u64(mid))
@@ -223,13 +215,13 @@ func lastBefore(c *bolt.Cursor, hi uint64, until time.Time, skew time.Duration) 
 			top = mid
 			continue
 		}
-		if t, ok := eventTime(v); ok && !t.Before(until.Add(skew)) {
-			top = seqOf(k)
+		if early(eventTime(v)) {
+			lo = seqOf(k)
 		} else {
-			lo = mid
+			top = mid // no events between mid and k
 		}
 	}
-	return top - 1
+	return lo + 1
 }
 
 var timeField = []byte(`,"time":"`)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,76 +10,60 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Retention bounds what the store keeps. Pruning removes a prefix of the
-// sequence, and only ever up to a signed checkpoint: that checkpoint
+// RetentionPolicy bounds what the store keeps. Pruning removes a prefix of
+// the sequence, and only ever up to a signed checkpoint: that checkpoint
 // summarizes the pruned prefix (its size and head hash), meta "pruned_to"
 // names it, and Verify starts from it. Events the SIEM forwarders have not
 // delivered are never pruned: no event after a retention floor
-// (SetRetentionFloor) or a cursor (SetCursor) is.
+// (Retention.SetFloor) or a cursor (Cursors.Set) is.
 //
 // bbolt never shrinks its file: pruning frees pages that later events
 // reuse, so MaxBytes bounds the file's growth, not its current size.
-type Retention struct {
+type RetentionPolicy struct {
 	MaxAge   time.Duration // prune events older than this; 0: no limit
 	MaxBytes int64         // prune the oldest events while the data is over this; 0: no limit
 	Interval time.Duration // how often a writable store checks (default 1m)
 }
 
-func (r Retention) enabled() bool { return r.MaxAge > 0 || r.MaxBytes > 0 }
+func (r RetentionPolicy) enabled() bool { return r.MaxAge > 0 || r.MaxBytes > 0 }
 
-func (r Retention) check() error {
+func (r RetentionPolicy) check() error {
 	if r.MaxAge < 0 || r.MaxBytes < 0 || r.Interval < 0 {
 		return errors.New("retention: negative limit")
 	}
 	return nil
 }
 
-// bFloors holds the retention floors: name → seq; nothing after the
-// smallest floor is pruned.
-var bFloors = []byte("retention_floors")
+// Retention applies the store's RetentionPolicy and keeps the floors that
+// hold it back.
+type Retention struct{ s *Store }
+
+// Retention returns the store's retention.
+func (s *Store) Retention() Retention { return Retention{s} }
 
 // pruneChunk bounds one pruning transaction, so appends wait for it only
 // briefly.
 const pruneChunk = 4096
 
-// SetRetentionFloor records that the consumer name (a SIEM forwarder, say)
-// still needs every event after seq: retention never prunes past the
-// smallest floor. Floors persist in the file; remove a consumer's with
-// RemoveRetentionFloor when it goes away, or it holds retention back.
-func (s *Store) SetRetentionFloor(name string, seq uint64) error {
-	if s.readOnly {
-		return ErrReadOnly
-	}
-	if name == "" || len(name) > maxCursorName {
-		return fmt.Errorf("store: retention floor name must be 1 to %d bytes", maxCursorName)
-	}
-	return s.closedErr(s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bFloors)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(name), u64(seq))
-	}))
+// SetFloor records that the consumer name (a SIEM forwarder, say) still
+// needs every event after seq: retention never prunes past the smallest
+// floor. Floors persist in the file; remove a consumer's with RemoveFloor
+// when it goes away, or it holds retention back.
+func (r Retention) SetFloor(name string, seq uint64) error {
+	return r.s.putSeq(bFloors, "retention floor", name, seq)
 }
 
-// RemoveRetentionFloor forgets the floor of name.
-func (s *Store) RemoveRetentionFloor(name string) error {
-	if s.readOnly {
+// RemoveFloor forgets the floor of name.
+func (r Retention) RemoveFloor(name string) error {
+	if r.s.readOnly {
 		return ErrReadOnly
 	}
-	return s.closedErr(s.db.Update(func(tx *bolt.Tx) error {
+	return closedErr(r.s.db.Update(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bFloors); b != nil {
 			return b.Delete([]byte(name))
 		}
 		return nil
 	}))
-}
-
-func (s *Store) closedErr(err error) error {
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
 }
 
 // floor returns the smallest retention floor or cursor, and whether there
@@ -89,16 +72,11 @@ func floor(tx *bolt.Tx) (uint64, bool) {
 	var low uint64
 	found := false
 	for _, name := range [][]byte{bFloors, bCursors} {
-		if b := tx.Bucket(name); b != nil {
-			b.ForEach(func(_, v []byte) error {
-				if len(v) == 8 {
-					if n := binary.BigEndian.Uint64(v); !found || n < low {
-						low, found = n, true
-					}
-				}
-				return nil
-			})
-		}
+		eachSeq(tx.Bucket(name), func(_ string, n uint64) {
+			if !found || n < low {
+				low, found = n, true
+			}
+		})
 	}
 	return low, found
 }
@@ -111,8 +89,10 @@ type PruneResult struct {
 }
 
 // Prune applies the retention policy once, as of now. The store does it
-// every Retention.Interval by itself; Prune is for tests and tools.
-func (s *Store) Prune(now time.Time) (PruneResult, error) {
+// every RetentionPolicy.Interval by itself; Prune is for tests and tools.
+func (r Retention) Prune(now time.Time) (PruneResult, error) { return r.s.prune(now) }
+
+func (s *Store) prune(now time.Time) (PruneResult, error) {
 	if s.readOnly {
 		return PruneResult{}, ErrReadOnly
 	}
@@ -135,7 +115,7 @@ func (s *Store) Prune(now time.Time) (PruneResult, error) {
 			return err
 		})
 		if err != nil {
-			return res, s.closedErr(err)
+			return res, closedErr(err)
 		}
 		if step.To == 0 {
 			return res, nil
@@ -308,7 +288,7 @@ func (s *Store) startRetention() {
 			case <-s.stopPrune:
 				return
 			case now := <-t.C:
-				res, err := s.Prune(now)
+				res, err := s.prune(now)
 				switch {
 				case err != nil:
 					slog.Error("mcptrail store: retention", "err", err)

@@ -25,9 +25,9 @@ func retentionStore(t *testing.T, opts Options) (*Store, time.Time) {
 }
 
 func TestRetentionMaxAge(t *testing.T) {
-	s, now := retentionStore(t, Options{CheckpointEvery: 10, Retention: Retention{MaxAge: time.Hour, Interval: time.Hour}})
+	s, now := retentionStore(t, Options{CheckpointEvery: 10, Retention: RetentionPolicy{MaxAge: time.Hour, Interval: time.Hour}})
 	// Events 1-40 are older than an hour; 40 is a checkpoint.
-	res, err := s.Prune(now)
+	res, err := s.Retention().Prune(now)
 	if err != nil || res.From != 1 || res.To != 40 || res.Sessions != 4 || res.Reason != "max_age" {
 		t.Fatalf("Prune = %+v, %v", res, err)
 	}
@@ -48,7 +48,7 @@ func TestRetentionMaxAge(t *testing.T) {
 	if err != nil || !r.OK || r.From != 41 || r.Events != 60 {
 		t.Fatalf("Verify after pruning = %+v, %v", r, err)
 	}
-	if res, _ := s.Prune(now); res.To != 0 {
+	if res, _ := s.Retention().Prune(now); res.To != 0 {
 		t.Fatalf("second Prune pruned again: %+v", res)
 	}
 
@@ -80,24 +80,24 @@ func TestRetentionMaxAge(t *testing.T) {
 }
 
 func TestRetentionFloors(t *testing.T) {
-	s, now := retentionStore(t, Options{CheckpointEvery: 10, Retention: Retention{MaxAge: time.Hour, Interval: time.Hour}})
-	if err := s.SetRetentionFloor("siem/splunk", 25); err != nil {
+	s, now := retentionStore(t, Options{CheckpointEvery: 10, Retention: RetentionPolicy{MaxAge: time.Hour, Interval: time.Hour}})
+	if err := s.Retention().SetFloor("siem/splunk", 25); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetCursor("siem/elastic", 33); err != nil {
+	if err := s.Cursors().Set("siem/elastic", 33); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Prune(now)
+	res, err := s.Retention().Prune(now)
 	if err != nil || res.To != 20 {
 		t.Fatalf("Prune with floors 25 and 33 = %+v, %v (want up to the checkpoint of 20)", res, err)
 	}
-	s.SetRetentionFloor("siem/splunk", 90)
-	if res, _ := s.Prune(now); res.From != 21 || res.To != 30 {
+	s.Retention().SetFloor("siem/splunk", 90)
+	if res, _ := s.Retention().Prune(now); res.From != 21 || res.To != 30 {
 		t.Fatalf("Prune with floors 90 and 33 = %+v (want 21-30)", res)
 	}
-	s.RemoveRetentionFloor("siem/splunk")
-	s.SetCursor("siem/elastic", 100)
-	if res, _ := s.Prune(now); res.From != 31 || res.To != 40 {
+	s.Retention().RemoveFloor("siem/splunk")
+	s.Cursors().Set("siem/elastic", 100)
+	if res, _ := s.Retention().Prune(now); res.From != 31 || res.To != 40 {
 		t.Fatalf("Prune with the floors lifted = %+v (want 31-40)", res)
 	}
 	mustVerify2(t, s, 41, 60)
@@ -106,17 +106,17 @@ func TestRetentionFloors(t *testing.T) {
 // Without a checkpoint to cut at, nothing is pruned: the chain could not
 // be verified from the cut.
 func TestRetentionNeedsACheckpoint(t *testing.T) {
-	s := tempStore(t, Options{Retention: Retention{MaxAge: time.Hour, Interval: time.Hour}})
+	s := tempStore(t, Options{Retention: RetentionPolicy{MaxAge: time.Hour, Interval: time.Hour}})
 	ev := call("s1", "x")
 	ev.Time = time.Now().Add(-2 * time.Hour)
 	mustAppend(t, s, ev)
-	if res, err := s.Prune(time.Now()); err != nil || res.To != 0 {
+	if res, err := s.Retention().Prune(time.Now()); err != nil || res.To != 0 {
 		t.Fatalf("Prune without checkpoints = %+v, %v", res, err)
 	}
 }
 
 func TestRetentionMaxBytesInBackground(t *testing.T) {
-	s, _ := retentionStore(t, Options{CheckpointEvery: 10, Retention: Retention{MaxBytes: 1, Interval: 10 * time.Millisecond}})
+	s, _ := retentionStore(t, Options{CheckpointEvery: 10, Retention: RetentionPolicy{MaxBytes: 1, Interval: 10 * time.Millisecond}})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		// Pruning may take every event (each is over the size), in more

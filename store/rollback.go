@@ -25,18 +25,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-)
-
-var (
-	bPrestates = []byte("prestates")
-	bWithheld  = []byte("prestates_withheld")
-	bPlans     = []byte("rollback_plans")
-	bReverted  = []byte("rollback_reverted")
-	bMarks     = []byte("rollback_marks")
 )
 
 // MaxMarks bounds the rollback queue; MaxMarkBytes one mark.
@@ -45,13 +36,21 @@ const (
 	MaxMarkBytes = 4096
 )
 
+// Rollback is the store as package rollback uses it: the events (the
+// embedded *Store) and the buckets rollback keeps beside them. Its planner
+// and executor read both through one value.
+type Rollback struct{ *Store }
+
+// Rollback returns the store's rollback view.
+func (s *Store) Rollback() Rollback { return Rollback{s} }
+
 // ErrTooManyMarks refuses a mark beyond MaxMarks.
 var ErrTooManyMarks = fmt.Errorf("store: the rollback queue holds %d calls already: plan or unmark some first", MaxMarks)
 
 // SetMarks removes the marks of remove, then stores those of add (seq →
 // the mark), in one transaction: a refused change changes nothing.
-func (s *Store) SetMarks(add map[uint64][]byte, remove []uint64) error {
-	if s.readOnly {
+func (r Rollback) SetMarks(add map[uint64][]byte, remove []uint64) error {
+	if r.readOnly {
 		return ErrReadOnly
 	}
 	for seq, v := range add {
@@ -59,7 +58,7 @@ func (s *Store) SetMarks(add map[uint64][]byte, remove []uint64) error {
 			return fmt.Errorf("store: bad mark of call %d (%d bytes)", seq, len(v))
 		}
 	}
-	return rbClosed(s.update(func(tx *bolt.Tx) error {
+	return closedErr(r.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bMarks)
 		if err != nil {
 			return err
@@ -89,9 +88,9 @@ func (s *Store) SetMarks(add map[uint64][]byte, remove []uint64) error {
 }
 
 // Marks returns the stored marks, by seq.
-func (s *Store) Marks() ([][]byte, error) {
+func (r Rollback) Marks() ([][]byte, error) {
 	var out [][]byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := r.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bMarks)
 		if b == nil {
 			return nil
@@ -114,15 +113,15 @@ func PrestateRef(data []byte) string {
 // PutPrestate stores the pre-state of the call whose request has seq call,
 // compressed, and returns its reference (PrestateRef). It returns once the
 // data is committed, so a write is forwarded only with its undo data safe.
-func (s *Store) PutPrestate(call uint64, data []byte) (string, error) {
-	if s.readOnly {
+func (r Rollback) PutPrestate(call uint64, data []byte) (string, error) {
+	if r.readOnly {
 		return "", ErrReadOnly
 	}
 	if call == 0 {
 		return "", fmt.Errorf("store: pre-state of call 0")
 	}
 	z := zEnc().EncodeAll(data, nil)
-	err := s.update(func(tx *bolt.Tx) error {
+	err := r.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bPrestates)
 		if err != nil {
 			return err
@@ -130,16 +129,16 @@ func (s *Store) PutPrestate(call uint64, data []byte) (string, error) {
 		return b.Put(u64(call), z)
 	})
 	if err != nil {
-		return "", rbClosed(err)
+		return "", closedErr(err)
 	}
 	return PrestateRef(data), nil
 }
 
 // Prestate returns the pre-state stored for call, or an error wrapping
 // ErrNotFound.
-func (s *Store) Prestate(call uint64) ([]byte, error) {
+func (r Rollback) Prestate(call uint64) ([]byte, error) {
 	var out []byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := r.view(func(tx *bolt.Tx) error {
 		var v []byte
 		if b := tx.Bucket(bPrestates); b != nil {
 			v = b.Get(u64(call))
@@ -164,14 +163,14 @@ const MaxWithheldReason = 512
 
 // WithholdPrestate records why the pre-state of call is not in this store
 // (a collector's: its origin did not ship it), for Prestate to say.
-func (s *Store) WithholdPrestate(call uint64, reason string) error {
-	if s.readOnly {
+func (r Rollback) WithholdPrestate(call uint64, reason string) error {
+	if r.readOnly {
 		return ErrReadOnly
 	}
 	if call == 0 || reason == "" || len(reason) > MaxWithheldReason {
 		return fmt.Errorf("store: bad withheld pre-state of call %d", call)
 	}
-	return rbClosed(s.update(func(tx *bolt.Tx) error {
+	return closedErr(r.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bWithheld)
 		if err != nil {
 			return err
@@ -181,14 +180,14 @@ func (s *Store) WithholdPrestate(call uint64, reason string) error {
 }
 
 // PutPlan stores (or replaces) a rollback plan.
-func (s *Store) PutPlan(id string, data []byte) error {
-	if s.readOnly {
+func (r Rollback) PutPlan(id string, data []byte) error {
+	if r.readOnly {
 		return ErrReadOnly
 	}
 	if id == "" || len(id) > 128 {
 		return fmt.Errorf("store: bad plan id %q", id)
 	}
-	return rbClosed(s.update(func(tx *bolt.Tx) error {
+	return closedErr(r.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bPlans)
 		if err != nil {
 			return err
@@ -198,9 +197,9 @@ func (s *Store) PutPlan(id string, data []byte) error {
 }
 
 // Plan returns a stored plan, or an error wrapping ErrNotFound.
-func (s *Store) Plan(id string) ([]byte, error) {
+func (r Rollback) Plan(id string) ([]byte, error) {
 	var out []byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := r.view(func(tx *bolt.Tx) error {
 		var v []byte
 		if b := tx.Bucket(bPlans); b != nil {
 			v = b.Get([]byte(id))
@@ -216,12 +215,12 @@ func (s *Store) Plan(id string) ([]byte, error) {
 
 // Plans returns up to limit stored plans, newest first (plan ids are
 // ULIDs).
-func (s *Store) Plans(limit int) ([][]byte, error) {
+func (r Rollback) Plans(limit int) ([][]byte, error) {
 	if limit <= 0 {
 		limit = defaultLimit
 	}
 	var out [][]byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := r.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bPlans)
 		if b == nil {
 			return nil
@@ -238,11 +237,11 @@ func (s *Store) Plans(limit int) ([][]byte, error) {
 // MarkReverted records that call was reverted by the given step of a plan
 // (by names it), unless it already was: then it returns what the earlier
 // mark says and changes nothing. It is how a call is never reverted twice.
-func (s *Store) MarkReverted(call uint64, by string) (earlier string, err error) {
-	if s.readOnly {
+func (r Rollback) MarkReverted(call uint64, by string) (earlier string, err error) {
+	if r.readOnly {
 		return "", ErrReadOnly
 	}
-	err = s.update(func(tx *bolt.Tx) error {
+	err = r.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bReverted)
 		if err != nil {
 			return err
@@ -253,13 +252,13 @@ func (s *Store) MarkReverted(call uint64, by string) (earlier string, err error)
 		}
 		return b.Put(u64(call), []byte(by))
 	})
-	return earlier, rbClosed(err)
+	return earlier, closedErr(err)
 }
 
 // Reverted says which of calls were reverted, and by what (MarkReverted).
-func (s *Store) Reverted(calls []uint64) (map[uint64]string, error) {
+func (r Rollback) Reverted(calls []uint64) (map[uint64]string, error) {
 	out := map[uint64]string{}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := r.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bReverted)
 		if b == nil {
 			return nil
@@ -272,12 +271,4 @@ func (s *Store) Reverted(calls []uint64) (map[uint64]string, error) {
 		return nil
 	})
 	return out, err
-}
-
-// rbClosed reports a closed store as ErrClosed.
-func rbClosed(err error) error {
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
 }

@@ -30,9 +30,9 @@ const (
 	DurabilityBatch  = "batch"  // Append returns once its event is queued
 )
 
-// schemaVersion is the file layout this code writes (doc.go). Older
-// files are migrated by a writable Open (migrate.go); read-only opens read
-// them as they are.
+// schemaVersion is the file layout this code writes (the package
+// documentation). Older files are migrated by a writable Open (migrate);
+// read-only opens read them as they are.
 const schemaVersion = 2
 
 // Options configure Open. The zero value is a strict, writable store.
@@ -54,8 +54,8 @@ type Options struct {
 	// stored zstd-compressed (default 16 KiB; negative: never).
 	LargeBody int
 
-	// Retention prunes old events (retention.go); the zero value keeps all.
-	Retention Retention
+	// Retention prunes old events; the zero value keeps all.
+	Retention RetentionPolicy
 }
 
 // Stats describe a store for status and metrics.
@@ -69,12 +69,28 @@ type Stats struct {
 	LogSyncs   uint64 `json:"log_syncs"`  // syncs of the write-ahead log since Open
 }
 
+// The buckets, as the package documentation lays them out. A writable open
+// creates those up to bFloors (migrate); the others are created on first
+// use, so files written before they existed open unchanged.
 var (
-	bMeta     = []byte("meta")
-	bEvents   = []byte("events")
-	bSessions = []byte("sessions")
-	bByStart  = []byte("sessions_by_start")
+	bMeta        = []byte("meta")
+	bEvents      = []byte("events")
+	bIndex       = []byte("index")
+	bSessions    = []byte("sessions")
+	bByStart     = []byte("sessions_by_start")
+	bCheckpoints = []byte("checkpoints")
+	bFloors      = []byte("retention_floors") // nothing after the smallest floor is pruned
+	bCursors     = []byte("cursors")
+	bOrigins     = []byte("origins")
+	bPrestates   = []byte("prestates") // rollback's, from here on
+	bWithheld    = []byte("prestates_withheld")
+	bPlans       = []byte("rollback_plans")
+	bReverted    = []byte("rollback_reverted")
+	bMarks       = []byte("rollback_marks")
+)
 
+// Keys of the meta bucket.
+var (
 	kSchema   = []byte("schema")
 	kLastSeq  = []byte("last_seq")
 	kLastHash = []byte("last_hash")
@@ -123,7 +139,7 @@ type Store struct {
 	runWake chan struct{} // for run (with a log; else it is wake)
 	stopped chan struct{} // closed when the writer has drained and exited
 
-	// The write-ahead log (wal.go, logger.go); nil when it could not be
+	// The write-ahead log (wal, Store.log); nil when it could not be
 	// made. Guarded by mu, except that only the logger uses the wal itself.
 	wal           *wal
 	logged        []*pending // logged and answered, not yet committed (events only)
@@ -149,7 +165,7 @@ type Store struct {
 	ckpt      *checkpointer // nil: no signing key; else owned by the writer
 	outage    *outage       // commits failing since; guarded by mu
 
-	retention Retention
+	retention RetentionPolicy
 	pruneMu   sync.Mutex    // one Prune at a time
 	stopPrune chan struct{} // closed by Close
 	pruneDone chan struct{}
@@ -307,10 +323,8 @@ func (s *Store) load(vkey string) error {
 		s.seq = s.doneSeq
 		// Resuming from a head that is not the last event would fork the chain.
 		var last uint64
-		if events := tx.Bucket(bEvents); events != nil {
-			if k, _ := events.Cursor().Last(); k != nil {
-				last = binary.BigEndian.Uint64(k)
-			}
+		if k, _ := lastOf(tx.Bucket(bEvents)); k != nil {
+			last = seqOf(k)
 		}
 		if last != s.seq && !s.readOnly && !(last == 0 && s.seq == prunedTo(meta)) {
 			return fmt.Errorf("store head says seq %d but the last event is %d (run mcptrail verify)", s.seq, last)
@@ -445,7 +459,11 @@ func (s *Store) publish(batch []*pending) {
 // It sees every event an Append has acknowledged.
 func (s *Store) view(fn func(*bolt.Tx) error) error {
 	s.settle()
-	err := s.db.View(fn)
+	return closedErr(s.db.View(fn))
+}
+
+// closedErr reports bbolt's "database not open" as ErrClosed.
+func closedErr(err error) error {
 	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
@@ -478,13 +496,21 @@ func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 func seqOf(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
 
+// lastOf returns the last key and value of b; nil when b is nil or empty.
+func lastOf(b *bolt.Bucket) (k, v []byte) {
+	if b == nil {
+		return nil, nil
+	}
+	return b.Cursor().Last()
+}
+
 // maxIndexValue bounds index keys well under bbolt's 32 KiB key limit: a
 // longer value (an agent can name a tool anything) is indexed by its
 // prefix, which is still exact because queries check every event they read.
 const maxIndexValue = 512
 
 // indexPrefix is field value NUL; a key is the prefix and the last seq of a
-// block of postings (postings.go). A value containing NUL cannot be
+// block of postings (postingKey). A value containing NUL cannot be
 // mistaken for another: readers require a key to be exactly len(prefix)+8
 // bytes.
 func indexPrefix(field byte, value string) []byte {

@@ -105,202 +105,266 @@ type checkpointAt struct {
 	ext  bool
 }
 
+// verify checks the chain as tx sees it: the checkpoints (the file's, then
+// External), then the events against them, then the head.
 func verify(tx *bolt.Tx, opts VerifyOptions) (VerifyResult, error) {
-	meta := tx.Bucket(bMeta)
+	v, err := newVerifier(tx, opts)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	v.fileCheckpoints()
+	v.externalCheckpoints()
+	v.events()
+	v.head()
+	v.cutOff()
+	return v.result(), nil
+}
+
+// verifier is one check's state. The checkpoints and the events are
+// checked apart, each keeping its first problem; the result reports the
+// lower of the two.
+type verifier struct {
+	tx        *bolt.Tx
+	meta      *bolt.Bucket
+	external  [][]byte
+	verifiers note.Verifiers
+	origin    string // this store's checkpoints' origin
+	anchor    uint64 // retention pruned 1..anchor: its checkpoint summarizes them
+	r         VerifyResult
+
+	cks        []checkpointAt // the valid checkpoints, the file's then External
+	ckBad      *finding       // the first problem with a checkpoint
+	anchorHash [32]byte       // the head hash the anchor's checkpoint records
+	anchored   bool           // that checkpoint is valid
+
+	evBad     *finding // the first problem with the events or the head
+	seq       uint64   // the last event found intact
+	prev      [32]byte // its hash
+	lastMatch uint64   // the last seq a checkpoint matched
+}
+
+func newVerifier(tx *bolt.Tx, opts VerifyOptions) (*verifier, error) {
+	v := &verifier{tx: tx, meta: tx.Bucket(bMeta), external: opts.External}
 	keys, pinned := opts.Keys, len(opts.Keys) > 0
 	if !pinned {
-		keys = recordedKeys(meta)
+		keys = recordedKeys(v.meta)
 	}
 	var list []note.Verifier
 	for _, k := range keys {
-		v, err := note.NewVerifier(k)
+		nv, err := note.NewVerifier(k)
 		if err != nil {
-			return VerifyResult{}, fmt.Errorf("verifier key %q: %w", k, err)
+			return nil, fmt.Errorf("verifier key %q: %w", k, err)
 		}
-		list = append(list, v)
+		list = append(list, nv)
 	}
-	verifiers := note.VerifierList(list...)
-	var origin string
-	if meta != nil {
-		origin = "mcptrail/" + string(meta.Get(kStoreID))
+	v.verifiers = note.VerifierList(list...)
+	if v.meta != nil {
+		v.origin = "mcptrail/" + string(v.meta.Get(kStoreID))
 	}
-	anchor := prunedTo(meta)
-	r := VerifyResult{Pinned: pinned}
-	if anchor > 0 {
-		r.From = anchor + 1
+	v.anchor = prunedTo(v.meta)
+	v.r = VerifyResult{Pinned: pinned}
+	if v.anchor > 0 {
+		v.r.From = v.anchor + 1
 	}
+	return v, nil
+}
 
-	// The checkpoints, in order: signature, origin, chain.
-	var cks []checkpointAt
-	var ckBad *finding
-	var anchorHash [32]byte
-	anchored := false
-	open := func(msg []byte, size uint64) (*Checkpoint, *finding) {
-		cp, err := ParseCheckpoint(msg, verifiers)
-		if err == nil {
-			if cp.Origin != origin {
-				return nil, &finding{cp.Size, ProblemSignature, fmt.Sprintf("checkpoint of size %d names origin %q, not this store's %q", cp.Size, cp.Origin, origin)}
-			}
-			return cp, nil
+// open checks a checkpoint note's signature and origin. size is where it
+// is stored (0 for an external one: its own, if it parses).
+func (v *verifier) open(msg []byte, size uint64) (*Checkpoint, *finding) {
+	cp, err := ParseCheckpoint(msg, v.verifiers)
+	if err == nil {
+		if cp.Origin != v.origin {
+			return nil, &finding{cp.Size, ProblemSignature, fmt.Sprintf("checkpoint of size %d names origin %q, not this store's %q", cp.Size, cp.Origin, v.origin)}
 		}
-		if c, perr := ParseCheckpoint(msg, nil); perr == nil && size == 0 {
-			size = c.Size
-		}
-		var unverified *note.UnverifiedNoteError
-		if errors.As(err, &unverified) {
-			return nil, &finding{size, ProblemUnknownKey, fmt.Sprintf("checkpoint of size %d is signed by no trusted key (%s)", size, sigNames(msg))}
-		}
-		return nil, &finding{size, ProblemSignature, fmt.Sprintf("checkpoint of size %d: %v", size, err)}
+		return cp, nil
 	}
-	if b := tx.Bucket(bCheckpoints); b != nil {
-		var prevNote [32]byte
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			size := seqOf(k)
-			if size < anchor {
-				continue // kept from before a prune; the anchor vouches for it
-			}
-			cp, bad := open(v, size)
-			switch {
-			case bad != nil:
-				bad.seq = max(size, 1)
-			case cp.Size != size:
-				bad = &finding{min(size, cp.Size), ProblemEdited, fmt.Sprintf("checkpoint stored under size %d says size %d", size, cp.Size)}
-			case size == anchor && len(cks) == 0:
-				// The checkpoint at a retention cut: its predecessors are gone.
-			case cp.Prev != hex.EncodeToString(prevNote[:]):
-				from := uint64(1)
-				if len(cks) > 0 {
-					from = cks[len(cks)-1].size + 1
-				}
-				bad = &finding{from, ProblemDeleted, fmt.Sprintf("checkpoint chain broken before the checkpoint of size %d: one was removed or replaced", size)}
-			}
-			if bad != nil {
-				ckBad = bad
-				break
-			}
-			h, _ := hex.DecodeString(cp.Hash)
-			cks = append(cks, checkpointAt{size: size, hash: [32]byte(h)})
-			if size == anchor {
-				anchorHash, anchored = cks[len(cks)-1].hash, true
-			}
-			prevNote = sha256.Sum256(v)
-		}
+	if c, perr := ParseCheckpoint(msg, nil); perr == nil && size == 0 {
+		size = c.Size
 	}
-	for _, msg := range opts.External {
-		cp, bad := open(msg, 0)
+	var unverified *note.UnverifiedNoteError
+	if errors.As(err, &unverified) {
+		return nil, &finding{size, ProblemUnknownKey, fmt.Sprintf("checkpoint of size %d is signed by no trusted key (%s)", size, sigNames(msg))}
+	}
+	return nil, &finding{size, ProblemSignature, fmt.Sprintf("checkpoint of size %d: %v", size, err)}
+}
+
+// fileCheckpoints checks the file's checkpoints in order: signature,
+// origin, chain. It stops at the first bad one.
+func (v *verifier) fileCheckpoints() {
+	b := v.tx.Bucket(bCheckpoints)
+	if b == nil {
+		return
+	}
+	var prevNote [32]byte
+	c := b.Cursor()
+	for k, msg := c.First(); k != nil; k, msg = c.Next() {
+		size := seqOf(k)
+		if size < v.anchor {
+			continue // kept from before a prune; the anchor vouches for it
+		}
+		cp, bad := v.open(msg, size)
+		switch {
+		case bad != nil:
+			bad.seq = max(size, 1)
+		case cp.Size != size:
+			bad = &finding{min(size, cp.Size), ProblemEdited, fmt.Sprintf("checkpoint stored under size %d says size %d", size, cp.Size)}
+		case size == v.anchor && len(v.cks) == 0:
+			// The checkpoint at a retention cut: its predecessors are gone.
+		case cp.Prev != hex.EncodeToString(prevNote[:]):
+			from := uint64(1)
+			if len(v.cks) > 0 {
+				from = v.cks[len(v.cks)-1].size + 1
+			}
+			bad = &finding{from, ProblemDeleted, fmt.Sprintf("checkpoint chain broken before the checkpoint of size %d: one was removed or replaced", size)}
+		}
+		if bad != nil {
+			v.ckBad = bad
+			return
+		}
+		h, _ := hex.DecodeString(cp.Hash)
+		v.cks = append(v.cks, checkpointAt{size: size, hash: [32]byte(h)})
+		if size == v.anchor {
+			v.anchorHash, v.anchored = [32]byte(h), true
+		}
+		prevNote = sha256.Sum256(msg)
+	}
+}
+
+// externalCheckpoints checks the checkpoints kept off the box; the first
+// problem among them counts if it is earlier than the file's.
+func (v *verifier) externalCheckpoints() {
+	for _, msg := range v.external {
+		cp, bad := v.open(msg, 0)
 		if bad != nil {
 			bad.seq = max(bad.seq, 1)
 			bad.detail = "external " + bad.detail
-			if bad.earlier(ckBad) {
-				ckBad = bad
+			if bad.earlier(v.ckBad) {
+				v.ckBad = bad
 			}
 			continue
 		}
 		h, _ := hex.DecodeString(cp.Hash)
-		cks = append(cks, checkpointAt{size: cp.Size, hash: [32]byte(h), ext: true})
+		v.cks = append(v.cks, checkpointAt{size: cp.Size, hash: [32]byte(h), ext: true})
 	}
-	want := map[uint64][][32]byte{}
-	for _, c := range cks {
-		want[c.size] = append(want[c.size], c.hash)
-		if c.size > anchor || anchor == 0 {
-			r.Checkpoints++
-		}
-	}
+}
 
-	// The events.
-	var evBad *finding
-	var prev [32]byte
-	if anchor > 0 {
-		if !anchored {
-			evBad = &finding{1, ProblemDeleted, fmt.Sprintf("events 1-%d were pruned but no valid checkpoint of size %d summarizes them", anchor, anchor)}
-		} else {
-			prev = anchorHash
+// events walks the events from the anchor, checking each one's seq, hash
+// and prev_hash, and the checkpoints of its size against its hash.
+func (v *verifier) events() {
+	want := map[uint64][][32]byte{}
+	for _, c := range v.cks {
+		want[c.size] = append(want[c.size], c.hash)
+		if c.size > v.anchor || v.anchor == 0 {
+			v.r.Checkpoints++
 		}
 	}
-	seq, lastMatch := anchor, anchor
-	if events := tx.Bucket(bEvents); events != nil && evBad == nil {
-		next, stop := checkAll(events)
-		defer stop()
-		for k, pre, ok := next(); ok; k, pre, ok = next() {
-			// (stop ends the reader before anything else touches tx.)
-			next := seq + 1
-			if len(k) != 8 {
-				evBad = &finding{next, ProblemEdited, "a key in the events bucket is not a seq"}
-				break
-			}
-			if got := seqOf(k); got != next {
-				detail := fmt.Sprintf("seq %d is missing", next)
-				if got < next {
-					detail = fmt.Sprintf("seq %d is before the first event kept (%d)", got, next)
-				}
-				evBad = &finding{next, ProblemDeleted, detail}
-				break
-			}
-			sum, problem := pre.finish(next, prev)
-			if problem != "" {
-				evBad = &finding{next, problem, problemDetail[problem]}
-				break
-			}
-			for _, h := range want[next] {
-				if h != sum {
-					evBad = &finding{lastMatch + 1, ProblemEdited, fmt.Sprintf("the signed checkpoint of size %d does not match the events: events %d-%d were rewritten and rehashed", next, lastMatch+1, next)}
-					break
-				}
-			}
-			if evBad != nil {
-				break
-			}
-			if len(want[next]) > 0 {
-				lastMatch = next
-			}
-			prev, seq = sum, next
+	if v.anchor > 0 {
+		if !v.anchored {
+			v.evBad = &finding{1, ProblemDeleted, fmt.Sprintf("events 1-%d were pruned but no valid checkpoint of size %d summarizes them", v.anchor, v.anchor)}
+			v.seq, v.lastMatch = v.anchor, v.anchor
+			return
 		}
-		stop()
+		v.prev = v.anchorHash
 	}
-	if evBad == nil && meta != nil {
-		head, hash := readHead(meta)
-		switch {
-		case head > seq:
-			evBad = &finding{seq + 1, ProblemTruncated, fmt.Sprintf("the head records %d events, %d remain", head, seq)}
-		case head < seq:
-			evBad = &finding{head + 1, ProblemEdited, fmt.Sprintf("events %d-%d were added behind the head's back", head+1, seq)}
-		case hash != prev && seq > 0:
-			evBad = &finding{seq, ProblemEdited, "the last event does not match the head"}
+	v.seq, v.lastMatch = v.anchor, v.anchor
+	events := v.tx.Bucket(bEvents)
+	if events == nil {
+		return
+	}
+	pre := startPrechecks(events)
+	defer pre.stop() // ends the workers before anything else touches tx
+	for k, p, ok := pre.next(); ok; k, p, ok = pre.next() {
+		if v.evBad = v.event(k, p, want); v.evBad != nil {
+			return
 		}
 	}
-	if evBad == nil {
-		for _, c := range cks {
-			if c.size > seq {
-				what := "a signed checkpoint"
-				if c.ext {
-					what = "an external signed checkpoint"
-				}
-				evBad = &finding{seq + 1, ProblemTruncated, fmt.Sprintf("%s records %d events, %d remain: events were cut off after it", what, c.size, seq)}
-				break
-			}
+}
+
+// event checks the event under key k, the one after v.seq.
+func (v *verifier) event(k []byte, p *precheck, want map[uint64][][32]byte) *finding {
+	next := v.seq + 1
+	if len(k) != 8 {
+		return &finding{next, ProblemEdited, "a key in the events bucket is not a seq"}
+	}
+	if got := seqOf(k); got != next {
+		detail := fmt.Sprintf("seq %d is missing", next)
+		if got < next {
+			detail = fmt.Sprintf("seq %d is before the first event kept (%d)", got, next)
+		}
+		return &finding{next, ProblemDeleted, detail}
+	}
+	sum, problem := p.finish(next, v.prev)
+	if problem != "" {
+		return &finding{next, problem, problemDetail[problem]}
+	}
+	for _, h := range want[next] {
+		if h != sum {
+			return &finding{v.lastMatch + 1, ProblemEdited, fmt.Sprintf("the signed checkpoint of size %d does not match the events: events %d-%d were rewritten and rehashed", next, v.lastMatch+1, next)}
 		}
 	}
-	for _, c := range cks {
-		if c.size <= seq && c.size > r.Covered {
+	if len(want[next]) > 0 {
+		v.lastMatch = next
+	}
+	v.prev, v.seq = sum, next
+	return nil
+}
+
+// head checks the head meta records against the last event.
+func (v *verifier) head() {
+	if v.evBad != nil || v.meta == nil {
+		return
+	}
+	head, hash := readHead(v.meta)
+	switch {
+	case head > v.seq:
+		v.evBad = &finding{v.seq + 1, ProblemTruncated, fmt.Sprintf("the head records %d events, %d remain", head, v.seq)}
+	case head < v.seq:
+		v.evBad = &finding{head + 1, ProblemEdited, fmt.Sprintf("events %d-%d were added behind the head's back", head+1, v.seq)}
+	case hash != v.prev && v.seq > 0:
+		v.evBad = &finding{v.seq, ProblemEdited, "the last event does not match the head"}
+	}
+}
+
+// cutOff reports a checkpoint of more events than there are.
+func (v *verifier) cutOff() {
+	if v.evBad != nil {
+		return
+	}
+	for _, c := range v.cks {
+		if c.size > v.seq {
+			what := "a signed checkpoint"
+			if c.ext {
+				what = "an external signed checkpoint"
+			}
+			v.evBad = &finding{v.seq + 1, ProblemTruncated, fmt.Sprintf("%s records %d events, %d remain: events were cut off after it", what, c.size, v.seq)}
+			return
+		}
+	}
+}
+
+// result reports the earlier of the two problems, or OK.
+func (v *verifier) result() VerifyResult {
+	r := v.r
+	for _, c := range v.cks {
+		if c.size <= v.seq && c.size > r.Covered {
 			r.Covered = c.size
 		}
 	}
-
-	bad := evBad
-	if ckBad.earlier(evBad) {
-		bad = ckBad
+	bad := v.evBad
+	if v.ckBad.earlier(v.evBad) {
+		bad = v.ckBad
 	}
 	if bad == nil {
-		r.OK, r.Events = true, seq-anchor
-		return r, nil
+		r.OK, r.Events = true, v.seq-v.anchor
+		return r
 	}
 	r.BadSeq, r.Problem, r.Detail = bad.seq, bad.problem, bad.detail
-	if bad.seq > anchor {
-		r.Events = min(bad.seq-1, seq) - anchor
+	if bad.seq > v.anchor {
+		r.Events = min(bad.seq-1, v.seq) - v.anchor
 	}
 	r.Covered = min(r.Covered, bad.seq-1)
-	return r, nil
+	return r
 }
 
 var problemDetail = map[string]string{
@@ -400,20 +464,32 @@ func check(seq uint64, data []byte, prev [32]byte) ([32]byte, string) {
 	return p.finish(seq, prev)
 }
 
-// checkAll prechecks the events in key order on every CPU and returns them
-// in order; stop ends the workers early. The values stay valid while the
-// read transaction is open, which outlives the iteration.
-func checkAll(events *bolt.Bucket) (next func() ([]byte, *precheck, bool), stop func()) {
-	const batch = 256
-	type job struct {
-		keys, vals [][]byte
-		out        []precheck
-		done       chan struct{}
-	}
-	jobs, ordered, quit := make(chan *job), make(chan *job, 2*runtime.GOMAXPROCS(0)), make(chan struct{})
-	var wg sync.WaitGroup
+// prechecks prechecks the events in key order on every CPU and hands
+// them out in order. The values stay valid while the read transaction is
+// open, which outlives the iteration.
+type prechecks struct {
+	ordered chan *precheckJob // in key order, each done once its done is closed
+	quit    chan struct{}
+	workers sync.WaitGroup
+	once    sync.Once
+	cur     *precheckJob // the batch next hands out from
+	i       int          // the next in cur
+}
+
+// precheckJob is a batch of events to precheck.
+type precheckJob struct {
+	keys, vals [][]byte
+	out        []precheck
+	done       chan struct{}
+}
+
+const precheckBatch = 256
+
+func startPrechecks(events *bolt.Bucket) *prechecks {
+	p := &prechecks{ordered: make(chan *precheckJob, 2*runtime.GOMAXPROCS(0)), quit: make(chan struct{})}
+	jobs := make(chan *precheckJob)
 	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
+		p.workers.Go(func() {
 			for j := range jobs {
 				for i, v := range j.vals {
 					if len(j.keys[i]) == 8 {
@@ -424,50 +500,57 @@ func checkAll(events *bolt.Bucket) (next func() ([]byte, *precheck, bool), stop 
 			}
 		})
 	}
-	go func() {
-		defer close(ordered)
-		defer close(jobs)
-		c := events.Cursor()
-		k, v := c.First()
-		for k != nil {
-			j := &job{done: make(chan struct{})}
-			for ; k != nil && len(j.keys) < batch; k, v = c.Next() {
-				j.keys, j.vals = append(j.keys, k), append(j.vals, v)
-			}
-			j.out = make([]precheck, len(j.keys))
-			select {
-			case ordered <- j:
-			case <-quit:
-				return
-			}
-			select {
-			case jobs <- j:
-			case <-quit:
-				return
-			}
+	go p.feed(events, jobs)
+	return p
+}
+
+// feed reads the events into batches, queueing each in order and for a
+// worker.
+func (p *prechecks) feed(events *bolt.Bucket, jobs chan<- *precheckJob) {
+	defer close(p.ordered)
+	defer close(jobs)
+	c := events.Cursor()
+	k, v := c.First()
+	for k != nil {
+		j := &precheckJob{done: make(chan struct{})}
+		for ; k != nil && len(j.keys) < precheckBatch; k, v = c.Next() {
+			j.keys, j.vals = append(j.keys, k), append(j.vals, v)
 		}
-	}()
-	var cur *job
-	i := 0
-	next = func() ([]byte, *precheck, bool) {
-		if cur == nil || i == len(cur.keys) {
-			var ok bool
-			if cur, ok = <-ordered; !ok {
-				return nil, nil, false
-			}
-			<-cur.done
-			i = 0
+		j.out = make([]precheck, len(j.keys))
+		select {
+		case p.ordered <- j:
+		case <-p.quit:
+			return
 		}
-		i++
-		return cur.keys[i-1], &cur.out[i-1], true
+		select {
+		case jobs <- j:
+		case <-p.quit:
+			return
+		}
 	}
-	halt := func() {
-		close(quit)
-		for range ordered { // let the feeder finish and the workers drain
+}
+
+// next returns the next event's key and precheck; false after the last.
+func (p *prechecks) next() ([]byte, *precheck, bool) {
+	if p.cur == nil || p.i == len(p.cur.keys) {
+		var ok bool
+		if p.cur, ok = <-p.ordered; !ok {
+			return nil, nil, false
 		}
-		wg.Wait()
+		<-p.cur.done
+		p.i = 0
 	}
-	var once sync.Once
-	stop = func() { once.Do(halt) }
-	return next, stop
+	p.i++
+	return p.cur.keys[p.i-1], &p.cur.out[p.i-1], true
+}
+
+// stop ends the feeder and the workers early (or after the last event);
+// it may be called more than once.
+func (p *prechecks) stop() {
+	p.once.Do(func() {
+		close(p.quit)
+		for range p.ordered { // let the feeder finish and the workers drain
+		}
+		p.workers.Wait()
+	})
 }

@@ -151,7 +151,7 @@ func signedStore(t *testing.T) (string, []Checkpoint) {
 		t.Fatal(err)
 	}
 	ro := openStore(t, path, Options{ReadOnly: true})
-	cps, err := ro.Checkpoints(0)
+	cps, err := ro.Checkpoints().After(0)
 	if err != nil || sizes(cps) != "5 10 15 20 22" {
 		t.Fatalf("checkpoints %s, %v", sizes(cps), err)
 	}

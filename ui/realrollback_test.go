@@ -67,7 +67,7 @@ func (w *kvWorld) kv() map[string]string {
 func (w *kvWorld) agent(session, upstream, name string) *mcp.ClientSession {
 	t := w.t
 	t.Helper()
-	capt := &rollback.Capturer{Rules: w.rules, Sink: w.st}
+	capt := &rollback.Capturer{Rules: w.rules, Sink: w.st.Rollback()}
 	start, _ := json.Marshal(rollback.StartParams{Command: []string{kvServer}, Env: map[string]string{"KV_FILE": w.kvFile}})
 	sess := ingest.NewSession(ingest.SessionInfo{ID: session, Upstream: upstream, Transport: "stdio", Agent: store.Agent{ID: name, Name: name}, StartParams: start},
 		w.st, ingest.Hooks{Capture: capt.Capture, Classify: capt.Classify}, ingest.Limits{}, nil)
@@ -119,8 +119,8 @@ func (w *kvWorld) connect(ctx context.Context, t rollback.Target, rec *rollback.
 // Rollback; daemon.Rollback is the same over the daemon's store).
 func (w *kvWorld) service() *kvRollback {
 	return &kvRollback{w: w,
-		planner: &rollback.Planner{Rules: w.rules, Source: w.st, Connect: w.connect},
-		exec:    &rollback.Executor{Rules: w.rules, Store: w.st, Record: w.st.Append, Connect: w.connect},
+		planner: &rollback.Planner{Rules: w.rules, Source: w.st.Rollback(), Connect: w.connect},
+		exec:    &rollback.Executor{Rules: w.rules, Store: w.st.Rollback(), Record: w.st.Append, Connect: w.connect},
 	}
 }
 
@@ -139,11 +139,11 @@ func (r *kvRollback) RollbackPlan(sel rollback.Selection, by string) (*rollback.
 	if err != nil {
 		return nil, err
 	}
-	return p, rollback.SavePlan(r.w.st, p)
+	return p, rollback.SavePlan(r.w.st.Rollback(), p)
 }
 
 func (r *kvRollback) RollbackGet(id string) (*rollback.Plan, error) {
-	return rollback.LoadPlan(r.w.st, id)
+	return rollback.LoadPlan(r.w.st.Rollback(), id)
 }
 
 func (r *kvRollback) RollbackApply(id string, who rollback.Approver) (*rollback.Plan, error) {
@@ -153,7 +153,7 @@ func (r *kvRollback) RollbackApply(id string, who rollback.Approver) (*rollback.
 }
 
 func (r *kvRollback) RollbackPlans(limit int) ([]*rollback.Plan, error) {
-	raw, err := r.w.st.Plans(limit)
+	raw, err := r.w.st.Rollback().Plans(limit)
 	var out []*rollback.Plan
 	for _, b := range raw {
 		var p rollback.Plan

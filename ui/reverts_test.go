@@ -151,7 +151,7 @@ func TestAppliedPlanStatusesAndRevertedFlags(t *testing.T) {
 
 func latestPlan(t *testing.T, w *kvWorld) *rollback.Plan {
 	t.Helper()
-	raw, err := w.st.Plans(1)
+	raw, err := w.st.Rollback().Plans(1)
 	if err != nil || len(raw) != 1 {
 		t.Fatalf("plans: %d, %v", len(raw), err)
 	}
