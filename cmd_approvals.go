@@ -19,52 +19,37 @@ import (
 // rule holds, newest first, from the running daemon.
 func newApprovalsCmd() *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "approvals",
-		Short: "calls an approval rule holds, newest first, with their arguments as recorded",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, list, err := heldCalls()
-			if err != nil {
-				return err
-			}
-			c.Close()
-			if asJSON {
-				return writeJSONLines(cmd.OutOrStdout(), list)
-			}
-			return printHeld(cmd.OutOrStdout(), list)
-		},
-	}
+	cmd := command("approvals", "calls an approval rule holds, newest first, with their arguments as recorded", noArgs, func(cmd *cobra.Command, _ []string) error {
+		c, list, err := heldCalls()
+		if err != nil {
+			return err
+		}
+		c.Close()
+		if asJSON {
+			return writeJSONLines(cmd.OutOrStdout(), list)
+		}
+		return printHeld(cmd.OutOrStdout(), list)
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON lines")
 	return cmd
 }
 
 // newApproveCmd is `mcptrail approve SEQ`.
 func newApproveCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "approve SEQ",
-		Short: "approve held call SEQ as the daemon's OS user; released once its rule's number of approvers have approved",
-		Args:  heldSeq,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return decide(cmd, args, true, "")
-		},
-	}
+	return command("approve SEQ", "approve held call SEQ as the daemon's OS user; released once its rule's number of approvers have approved", heldSeq, func(cmd *cobra.Command, args []string) error {
+		return decide(cmd, args, true, "")
+	})
 }
 
 // newDenyCmd is `mcptrail deny SEQ --reason TEXT`.
 func newDenyCmd() *cobra.Command {
 	var reason string
-	cmd := &cobra.Command{
-		Use:   "deny SEQ --reason TEXT",
-		Short: "deny held call SEQ; the agent gets the reason in its JSON-RPC error",
-		Args:  heldSeq,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
-				return usagef("deny: give a --reason; the agent reads it")
-			}
-			return decide(cmd, args, false, reason)
-		},
-	}
+	cmd := command("deny SEQ --reason TEXT", "deny held call SEQ; the agent gets the reason in its JSON-RPC error", heldSeq, func(cmd *cobra.Command, args []string) error {
+		if strings.TrimSpace(reason) == "" {
+			return usagef("deny: give a --reason; the agent reads it")
+		}
+		return decide(cmd, args, false, reason)
+	})
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded, and shown to the agent on a deny)")
 	return cmd
 }

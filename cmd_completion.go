@@ -14,36 +14,6 @@ import (
 // (fixedValues, completeCommand), and the scripts ask the program for
 // them (its hidden __complete command).
 
-// newCompletionCmd is `mcptrail completion bash|zsh|fish`.
-func newCompletionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:       "completion bash|zsh|fish",
-		Short:     "shell completion script",
-		ValidArgs: []string{"bash", "zsh", "fish"},
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usagef("completion: want one of bash, zsh, fish (e.g. mcptrail completion bash > /etc/bash_completion.d/mcptrail)")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			root, out := cmd.Root(), cmd.OutOrStdout()
-			switch args[0] {
-			case "bash":
-				if _, err := io.WriteString(out, bashWordsFallback); err != nil {
-					return err
-				}
-				return root.GenBashCompletionV2(out, true)
-			case "zsh":
-				return root.GenZshCompletion(out)
-			case "fish":
-				return root.GenFishCompletion(out, true)
-			}
-			return usagef("completion: unknown shell %q (bash, zsh or fish)", args[0])
-		},
-	}
-}
-
 // bashWordsFallback goes before cobra's bash script, which reads the
 // command line with _get_comp_words_by_ref from the bash-completion
 // package: without that package, this stand-in takes the words as bash
@@ -59,6 +29,27 @@ _get_comp_words_by_ref() {
 }
 fi
 `
+
+// newCompletionCmd is `mcptrail completion bash|zsh|fish`.
+func newCompletionCmd() *cobra.Command {
+	cmd := command("completion bash|zsh|fish", "shell completion script", nArgs(1, 1, "want one of bash, zsh, fish (e.g. mcptrail completion bash > /etc/bash_completion.d/mcptrail)"), func(cmd *cobra.Command, args []string) error {
+		root, out := cmd.Root(), cmd.OutOrStdout()
+		switch args[0] {
+		case "bash":
+			if _, err := io.WriteString(out, bashWordsFallback); err != nil {
+				return err
+			}
+			return root.GenBashCompletionV2(out, true)
+		case "zsh":
+			return root.GenZshCompletion(out)
+		case "fish":
+			return root.GenFishCompletion(out, true)
+		}
+		return usagef("completion: unknown shell %q (bash, zsh or fish)", args[0])
+	})
+	cmd.ValidArgs = []string{"bash", "zsh", "fish"}
+	return cmd
+}
 
 // fixedValues completes flag name with values.
 func fixedValues(cmd *cobra.Command, name string, values ...string) {

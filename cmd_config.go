@@ -12,47 +12,31 @@ import (
 
 // newConfigCmd is `mcptrail config check [FILE]`.
 func newConfigCmd() *cobra.Command {
-	group := &cobra.Command{
-		Use:   "config",
-		Short: "config file tools",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  needsSubcommand,
-	}
-	group.AddCommand(&cobra.Command{
-		Use:   "check [FILE]",
-		Short: "validate a config file",
-		Long: fmt.Sprintf("usage: mcptrail config check [FILE]\n\nValidates FILE (default %s): unknown keys and bad values with their line, and permissions.\n"+
-			"Exit 0 when it is valid, 2 when it is not.", config.DefaultPath()),
-		DisableFlagsInUseLine: true,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usagef("config check: one FILE at most")
-			}
-			return nil
-		},
-		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			return nil, cobra.ShellCompDirectiveDefault
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			path := config.DefaultPath()
-			if len(args) == 1 {
-				path = args[0]
-			}
-			cfg, err := config.Check(path) // Load, then permissions
-			if err != nil {
-				return usageError{oneLine(err)}
-			}
-			if err := cfg.Validate(); err != nil {
-				return usageError{oneLine(err)}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d upstreams)\n", filepath.Clean(path), len(cfg.Upstreams))
-			return nil
-		},
+	check := command("check [FILE]", "validate a config file", nArgs(0, 1, "one FILE at most"), func(cmd *cobra.Command, args []string) error {
+		path := config.DefaultPath()
+		if len(args) == 1 {
+			path = args[0]
+		}
+		cfg, err := config.Check(path) // Load, then permissions
+		if err != nil {
+			return usageError{oneLine(err)}
+		}
+		if err := cfg.Validate(); err != nil {
+			return usageError{oneLine(err)}
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d upstreams)\n", filepath.Clean(path), len(cfg.Upstreams))
+		return nil
 	})
-	return group
+	check.Long = fmt.Sprintf("usage: mcptrail config check [FILE]\n\nValidates FILE (default %s): unknown keys and bad values with their line, and permissions.\n"+
+		"Exit 0 when it is valid, 2 when it is not.", config.DefaultPath())
+	check.DisableFlagsInUseLine = true
+	check.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return nil, cobra.ShellCompDirectiveDefault // file names
+	}
+	return group("config", "config file tools", check)
 }
 
 func loadConfig(path string) (*config.Config, error) { return readConfig(path, config.Load) }

@@ -23,14 +23,9 @@ import (
 // to reach and stop it.
 func newDemoCmd() *cobra.Command {
 	var noUI, keep bool
-	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "a fresh instance, a scripted incident through the real gateway, and the console on it",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return demoRun(noUI, keep, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
+	cmd := command("demo", "a fresh instance, a scripted incident through the real gateway, and the console on it", noArgs, func(cmd *cobra.Command, _ []string) error {
+		return demoRun(noUI, keep, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 	cmd.Flags().BoolVar(&noUI, "no-ui", false, "record the incident and leave the daemon running for scripting, instead of opening the console")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the demo's daemon running when the console closes")
 	return cmd
@@ -129,17 +124,9 @@ func isTerminalWriter(w io.Writer) bool {
 // newDemoServerCmd is the demo's MCP server on stdio (hidden: the demo
 // runs it through `mcptrail wrap`).
 func newDemoServerCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "demo-server WORKSPACE",
-		Hidden: true,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usagef("demo-server: expected the workspace directory")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return demo.ServeStdio(context.Background(), args[0])
-		},
-	}
+	cmd := command("demo-server WORKSPACE", "the demo's MCP server", nArgs(1, 1, "expected the workspace directory"), func(_ *cobra.Command, args []string) error {
+		return demo.ServeStdio(context.Background(), args[0])
+	})
+	cmd.Hidden = true
+	return cmd
 }

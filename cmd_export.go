@@ -23,12 +23,7 @@ type exportFlags struct {
 // auditors.
 func newExportCmd() *cobra.Command {
 	var f exportFlags
-	cmd := &cobra.Command{
-		Use:   "export --format ocsf|ecs|cef|jsonl",
-		Short: "events to stdout, in a SIEM format or one record per line",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout()) },
-	}
+	cmd := command("export --format ocsf|ecs|cef|jsonl", "events to stdout, in a SIEM format or one record per line", noArgs, func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout()) })
 	fl := cmd.Flags()
 	fl.StringVar(&f.format, "format", "", "ocsf, ecs, cef or jsonl")
 	fl.StringVar(&f.since, "since", "", "only events since a duration ago (3h, 1.5d, 1w) or a time (RFC 3339)")

@@ -17,22 +17,24 @@ import (
 // Plans are built and applied by the daemon (started in the background
 // when none runs), which owns the store and reaches the upstreams.
 func newRollbackCmd() *cobra.Command {
-	group := &cobra.Command{
-		Use:   "rollback",
-		Short: "plan and apply reversals",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  needsSubcommand,
-	}
-	group.AddCommand(newRollbackPlanCmd(), newRollbackApplyCmd(), newRollbackShowCmd(), newRollbackExportCmd(), newRollbackHistoryCmd())
-	return group
+	return group("rollback", "plan and apply reversals",
+		newRollbackPlanCmd(), newRollbackApplyCmd(), newRollbackShowCmd(), newRollbackExportCmd(), newRollbackHistoryCmd())
 }
 
 // onePlanID is Args of a subcommand that takes one PLAN_ID.
-func onePlanID(c *cobra.Command, args []string) error {
-	if len(args) != 1 {
-		return usagef("%s: give one PLAN_ID", cmdName(c))
+var onePlanID = nArgs(1, 1, "give one PLAN_ID")
+
+// withPlan is RunE of a subcommand on one stored plan: do gets the plan,
+// fetched through the daemon.
+func withPlan(do func(cmd *cobra.Command, plan *rollback.Plan) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, plan, err := openPlan(cmdName(cmd), args[0], cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return do(cmd, plan)
 	}
-	return nil
 }
 
 // openPlan fetches plan id through the daemon; the caller closes the

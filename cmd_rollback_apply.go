@@ -26,22 +26,17 @@ type rollbackApplyFlags struct {
 // a step conflicts or fails.
 func newRollbackApplyCmd() *cobra.Command {
 	var f rollbackApplyFlags
-	cmd := &cobra.Command{
-		Use:   "apply (PLAN_ID | --plan-file FILE)",
-		Short: "approve and apply a plan through the gateway",
-		Args: func(cmd *cobra.Command, args []string) error {
-			switch {
-			case cmd.Flags().Changed("plan-file") && len(args) != 0:
-				return usagef("rollback apply: give a PLAN_ID or --plan-file FILE, not both")
-			case !cmd.Flags().Changed("plan-file") && len(args) != 1:
-				return usagef("rollback apply: give one PLAN_ID (from `mcptrail rollback plan`) or --plan-file FILE")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.run(cmd.Flags().Changed("plan-file"), args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
+	cmd := command("apply (PLAN_ID | --plan-file FILE)", "approve and apply a plan through the gateway", func(cmd *cobra.Command, args []string) error {
+		switch {
+		case cmd.Flags().Changed("plan-file") && len(args) != 0:
+			return usagef("rollback apply: give a PLAN_ID or --plan-file FILE, not both")
+		case !cmd.Flags().Changed("plan-file") && len(args) != 1:
+			return usagef("rollback apply: give one PLAN_ID (from `mcptrail rollback plan`) or --plan-file FILE")
+		}
+		return nil
+	}, func(cmd *cobra.Command, args []string) error {
+		return f.run(cmd.Flags().Changed("plan-file"), args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 	cmd.Flags().BoolVar(&f.yes, "yes", false, "apply without asking")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the plan after the apply as one JSON object")
 	cmd.Flags().StringVar(&f.planFile, "plan-file", "", "apply here a plan made on a central mcptrail (rollback export-plan), re-checked against this store's record")

@@ -15,20 +15,15 @@ import (
 // the version before and after each.
 func newRollbackHistoryCmd() *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "history SEQ",
-		Short: "every recorded call that touched the resource call SEQ changed, with the version before and after each",
-		Args: func(_ *cobra.Command, args []string) error {
-			if _, ok := oneSeq(args); !ok {
-				return usagef("rollback history: give the seq of one call")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			seq, _ := oneSeq(args)
-			return rollbackHistory(seq, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
+	cmd := command("history SEQ", "every recorded call that touched the resource call SEQ changed, with the version before and after each", func(_ *cobra.Command, args []string) error {
+		if _, ok := oneSeq(args); !ok {
+			return usagef("rollback history: give the seq of one call")
+		}
+		return nil
+	}, func(cmd *cobra.Command, args []string) error {
+		seq, _ := oneSeq(args)
+		return rollbackHistory(seq, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the history as one JSON object")
 	return cmd
 }

@@ -22,12 +22,7 @@ type rollbackPlanFlags struct {
 // SEQ[,SEQ...] | --from SEQ)`: it prints the plan and its id.
 func newRollbackPlanCmd() *cobra.Command {
 	var f rollbackPlanFlags
-	cmd := &cobra.Command{
-		Use:   "plan (--session S | --calls SEQ[,SEQ...] | --from SEQ)",
-		Short: "plan the reversal of a session, of some calls, or of a call and every later call of its session",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout(), cmd.ErrOrStderr()) },
-	}
+	cmd := command("plan (--session S | --calls SEQ[,SEQ...] | --from SEQ)", "plan the reversal of a session, of some calls, or of a call and every later call of its session", noArgs, func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout(), cmd.ErrOrStderr()) })
 	cmd.Flags().StringVar(&f.session, "session", "", "revert every tool call of this session")
 	cmd.Flags().StringVar(&f.calls, "calls", "", "revert these calls (seq of the request or its outcome, comma-separated)")
 	cmd.Flags().Uint64Var(&f.from, "from", 0, "revert this call and every later call of its session")

@@ -25,14 +25,9 @@ type serveFlags struct {
 // newServeCmd is `mcptrail serve`: the daemon.
 func newServeCmd() *cobra.Command {
 	var f serveFlags
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "run the daemon: HTTP gateway, store, console, SIEM",
-		Long: "The daemon: store owner, HTTP gateway at http://ADDR/mcp/NAME, SSH console, socket for wrap and\n" +
-			"the read commands, SIEM forwarding, detections, rollback; with --collect, also a fleet's collector.",
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
-	}
+	cmd := command("serve", "run the daemon: HTTP gateway, store, console, SIEM", noArgs, func(cmd *cobra.Command, _ []string) error { return f.run(cmd) })
+	cmd.Long = "The daemon: store owner, HTTP gateway at http://ADDR/mcp/NAME, SSH console, socket for wrap and\n" +
+		"the read commands, SIEM forwarding, detections, rollback; with --collect, also a fleet's collector."
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "config file (default $XDG_CONFIG_HOME/mcptrail/config.yaml)")
 	fl.StringVar(&f.listen, "listen", "", "HTTP gateway address (default 127.0.0.1:7420)")

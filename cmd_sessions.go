@@ -21,12 +21,7 @@ type sessionsFlags struct {
 // newSessionsCmd is `mcptrail sessions`: newest first.
 func newSessionsCmd() *cobra.Command {
 	var f sessionsFlags
-	cmd := &cobra.Command{
-		Use:   "sessions",
-		Short: "sessions, newest first",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout()) },
-	}
+	cmd := command("sessions", "sessions, newest first", noArgs, func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout()) })
 	cmd.Flags().StringVar(&f.query.Agent, "agent", "", "only this agent's sessions")
 	cmd.Flags().StringVar(&f.query.Origin, "origin", "", "only the sessions collected from this origin (its store id or host; a central store)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "JSON lines")

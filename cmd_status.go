@@ -15,12 +15,7 @@ import (
 // newStatusCmd is `mcptrail status [--json]`: exit 1 when no daemon runs.
 func newStatusCmd() *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "daemon state, addresses, store size, sinks, readiness; exit 1 when no daemon runs",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return status(cmd.OutOrStdout(), asJSON) },
-	}
+	cmd := command("status", "daemon state, addresses, store size, sinks, readiness; exit 1 when no daemon runs", noArgs, func(cmd *cobra.Command, _ []string) error { return status(cmd.OutOrStdout(), asJSON) })
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -22,31 +22,26 @@ import (
 // or read-only on the file --db names (a copied evidence file).
 func newUICmd() *cobra.Command {
 	var db, theme string
-	cmd := &cobra.Command{
-		Use:   "ui",
-		Short: "the console: through the daemon, or on a store file read-only",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if theme != "" && !themes.Valid(theme) {
-				return usagef("ui: --theme %q: want one of %s", theme, strings.Join(themes.Names(), ", "))
-			}
-			r, err := daemon.OpenReader(home(), db)
-			if err != nil {
-				return usageError{oneLine(err)}
-			}
-			defer r.Close()
-			var label, via string
-			switch _, isDaemon := r.(*daemon.Client); {
-			case db != "":
-				label, via = "file "+db+" (read-only)", "file"
-			case isDaemon:
-				label, via = "daemon "+home(), "local"
-			default:
-				label, via = "file "+daemon.PathsFor(home()).DB+" (read-only; no daemon running)", "file"
-			}
-			return runConsole(r, label, via, theme, cmd.OutOrStdout())
-		},
-	}
+	cmd := command("ui", "the console: through the daemon, or on a store file read-only", noArgs, func(cmd *cobra.Command, _ []string) error {
+		if theme != "" && !themes.Valid(theme) {
+			return usagef("ui: --theme %q: want one of %s", theme, strings.Join(themes.Names(), ", "))
+		}
+		r, err := daemon.OpenReader(home(), db)
+		if err != nil {
+			return usageError{oneLine(err)}
+		}
+		defer r.Close()
+		var label, via string
+		switch _, isDaemon := r.(*daemon.Client); {
+		case db != "":
+			label, via = "file "+db+" (read-only)", "file"
+		case isDaemon:
+			label, via = "daemon "+home(), "local"
+		default:
+			label, via = "file "+daemon.PathsFor(home()).DB+" (read-only; no daemon running)", "file"
+		}
+		return runConsole(r, label, via, theme, cmd.OutOrStdout())
+	})
 	cmd.Flags().StringVar(&db, "db", "", "open this store file read-only (an evidence copy), without a daemon")
 	cmd.Flags().StringVar(&theme, "theme", "", "dark, light, high-contrast or mono (default: mono under NO_COLOR, else dark)")
 	cmd.MarkFlagFilename("db")

@@ -26,12 +26,7 @@ type verifyFlags struct {
 // bad seq on stdout), 2 usage or I/O error.
 func newVerifyCmd() *cobra.Command {
 	var f verifyFlags
-	cmd := &cobra.Command{
-		Use:   "verify",
-		Short: "recompute the hash chain and check every signed checkpoint against a pinned key",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout()) },
-	}
+	cmd := command("verify", "recompute the hash chain and check every signed checkpoint against a pinned key", noArgs, func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout()) })
 	fl := cmd.Flags()
 	fl.StringVar(&f.db, "db", "", "verify this store file (read-only)")
 	fl.StringArrayVar(&f.keys, "key", nil, "trust only checkpoints signed by this verifier key (repeatable; default: config verify_key, else this instance's key)")

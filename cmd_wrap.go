@@ -32,21 +32,11 @@ type wrapFlags struct{ name, agent, task, config string }
 // everything after goes to the server untouched, flags included.
 func newWrapCmd() *cobra.Command {
 	var f wrapFlags
-	cmd := &cobra.Command{
-		Use:         "wrap [flags] -- CMD [ARG...]",
-		Short:       "stdio gateway for one server; starts a daemon in the background when none runs",
-		Annotations: map[string]string{annotationStopAtArg: "true"},
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usagef("wrap: no server command given (usage: mcptrail wrap [flags] -- CMD [ARG...])")
-			}
-			return nil
-		},
-		ValidArgsFunction: completeCommand,
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			return f.run(argv, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
+	cmd := command("wrap [flags] -- CMD [ARG...]", "stdio gateway for one server; starts a daemon in the background when none runs", nArgs(1, -1, "no server command given (usage: mcptrail wrap [flags] -- CMD [ARG...])"), func(cmd *cobra.Command, argv []string) error {
+		return f.run(argv, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	cmd.Annotations = map[string]string{annotationStopAtArg: "true"}
+	cmd.ValidArgsFunction = completeCommand
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVar(&f.name, "name", "", "upstream name in the record (default: the command's base name)")
 	cmd.Flags().StringVar(&f.agent, "agent", "", "agent name in the record")

@@ -116,16 +116,29 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
+// command is one command of the tree: use and short for its help, args to
+// check its arguments (every command checks them: cobra would take any),
+// run to run it.
+func command(use, short string, args cobra.PositionalArgs, run func(*cobra.Command, []string) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: args, RunE: run}
+}
+
+// group is a command that only holds subcommands (rollback, config).
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	g := command(use, short, cobra.ArbitraryArgs, needsSubcommand)
+	g.AddCommand(subs...)
+	return g
+}
+
 // newVersionCmd keeps `mcptrail version` (hidden: --version is the
 // documented spelling).
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "version", Hidden: true, Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "mcptrail %s\n", buildVersion())
-			return err
-		},
-	}
+	cmd := command("version", "print the version", noArgs, func(cmd *cobra.Command, _ []string) error {
+		_, err := fmt.Fprintf(cmd.OutOrStdout(), "mcptrail %s\n", buildVersion())
+		return err
+	})
+	cmd.Hidden = true
+	return cmd
 }
 
 func buildVersion() string {
@@ -175,6 +188,17 @@ func noArgs(c *cobra.Command, args []string) error {
 		return usagef("%s: unexpected argument %q", cmdName(c), args[0])
 	}
 	return nil
+}
+
+// nArgs is Args of a command that takes min to max arguments (max < 0:
+// any number above min); want says what to give.
+func nArgs(min, max int, want string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < min || (max >= 0 && len(args) > max) {
+			return usagef("%s: %s", cmdName(c), want)
+		}
+		return nil
+	}
 }
 
 // needsSubcommand is RunE of a group (rollback, config): it runs only when
