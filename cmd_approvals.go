@@ -50,7 +50,7 @@ func newDenyCmd() *cobra.Command {
 		}
 		return decide(cmd, args, false, reason)
 	})
-	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded, and shown to the agent on a deny)")
+	cmd.Flags().StringVar(&reason, "reason", "", "`TEXT` saying why (recorded, and shown to the agent)")
 	return cmd
 }
 

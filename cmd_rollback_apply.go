@@ -39,7 +39,7 @@ func newRollbackApplyCmd() *cobra.Command {
 	})
 	cmd.Flags().BoolVar(&f.yes, "yes", false, "apply without asking")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the plan after the apply as one JSON object")
-	cmd.Flags().StringVar(&f.planFile, "plan-file", "", "apply here a plan made on a central mcptrail (rollback export-plan), re-checked against this store's record")
+	cmd.Flags().StringVar(&f.planFile, "plan-file", "", "apply here the plan in `FILE`, made on a central mcptrail (rollback export-plan), re-checked against this store's record")
 	cmd.MarkFlagFilename("plan-file")
 	return cmd
 }

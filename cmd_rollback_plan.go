@@ -23,9 +23,9 @@ type rollbackPlanFlags struct {
 func newRollbackPlanCmd() *cobra.Command {
 	var f rollbackPlanFlags
 	cmd := command("plan (--session S | --calls SEQ[,SEQ...] | --from SEQ)", "plan the reversal of a session, of some calls, or of a call and every later call of its session", noArgs, func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout(), cmd.ErrOrStderr()) })
-	cmd.Flags().StringVar(&f.session, "session", "", "revert every tool call of this session")
-	cmd.Flags().StringVar(&f.calls, "calls", "", "revert these calls (seq of the request or its outcome, comma-separated)")
-	cmd.Flags().Uint64Var(&f.from, "from", 0, "revert this call and every later call of its session")
+	cmd.Flags().StringVar(&f.session, "session", "", "revert every tool call of this `SESSION`")
+	cmd.Flags().StringVar(&f.calls, "calls", "", "revert these calls: `SEQ[,SEQ...]` (the seq of the request or of its outcome)")
+	cmd.Flags().Uint64Var(&f.from, "from", 0, "revert the call `SEQ` and every later call of its session")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the plan as one JSON object")
 	return cmd
 }

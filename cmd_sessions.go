@@ -22,11 +22,11 @@ type sessionsFlags struct {
 func newSessionsCmd() *cobra.Command {
 	var f sessionsFlags
 	cmd := command("sessions", "sessions, newest first", noArgs, func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout()) })
-	cmd.Flags().StringVar(&f.query.Agent, "agent", "", "only this agent's sessions")
-	cmd.Flags().StringVar(&f.query.Origin, "origin", "", "only the sessions collected from this origin (its store id or host; a central store)")
+	cmd.Flags().StringVar(&f.query.Agent, "agent", "", "only this `AGENT`'s sessions")
+	cmd.Flags().StringVar(&f.query.Origin, "origin", "", "only the sessions collected from this `ORIGIN` (its store id or host; a central store)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "JSON lines")
-	cmd.Flags().StringVar(&f.db, "db", "", "read this store file (read-only)")
-	cmd.Flags().IntVar(&f.query.Limit, "limit", 1000, "most sessions to list")
+	cmd.Flags().StringVar(&f.db, "db", "", "read this store `FILE` (read-only)")
+	cmd.Flags().IntVar(&f.query.Limit, "limit", 1000, "list at most `N` sessions")
 	cmd.MarkFlagFilename("db")
 	return cmd
 }

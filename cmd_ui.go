@@ -42,8 +42,8 @@ func newUICmd() *cobra.Command {
 		}
 		return runConsole(r, label, via, theme, cmd.OutOrStdout())
 	})
-	cmd.Flags().StringVar(&db, "db", "", "open this store file read-only (an evidence copy), without a daemon")
-	cmd.Flags().StringVar(&theme, "theme", "", "dark, light, high-contrast or mono (default: mono under NO_COLOR, else dark)")
+	cmd.Flags().StringVar(&db, "db", "", "open this store `FILE` read-only (an evidence copy), without a daemon")
+	cmd.Flags().StringVar(&theme, "theme", "", "`THEME`: dark, light, high-contrast or mono (default: mono under NO_COLOR, else dark)")
 	cmd.MarkFlagFilename("db")
 	fixedValues(cmd, "theme", themes.Names()...)
 	return cmd

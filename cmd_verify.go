@@ -28,11 +28,11 @@ func newVerifyCmd() *cobra.Command {
 	var f verifyFlags
 	cmd := command("verify", "recompute the hash chain and check every signed checkpoint against a pinned key", noArgs, func(cmd *cobra.Command, _ []string) error { return f.run(cmd.OutOrStdout()) })
 	fl := cmd.Flags()
-	fl.StringVar(&f.db, "db", "", "verify this store file (read-only)")
-	fl.StringArrayVar(&f.keys, "key", nil, "trust only checkpoints signed by this verifier key (repeatable; default: config verify_key, else this instance's key)")
-	fl.StringArrayVar(&f.external, "checkpoint", nil, "also check this checkpoint note, kept off the box (file; repeatable)")
+	fl.StringVar(&f.db, "db", "", "verify this store `FILE` (read-only)")
+	fl.StringArrayVar(&f.keys, "key", nil, "trust only checkpoints signed by this verifier `KEY` (repeatable; default: config verify_key, else this instance's key)")
+	fl.StringArrayVar(&f.external, "checkpoint", nil, "also check the checkpoint note in `FILE`, kept off the box (repeatable)")
 	fl.BoolVar(&f.printKey, "print-key", false, "print this instance's verifier key, to pin with --key or verify_key, and exit")
-	fl.StringVar(&f.config, "config", "", "config file (for verify_key)")
+	fl.StringVar(&f.config, "config", "", "config `FILE` (for verify_key)")
 	fl.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
 	for _, name := range []string{"db", "checkpoint", "config"} {
 		cmd.MarkFlagFilename(name)

@@ -38,10 +38,10 @@ func newWrapCmd() *cobra.Command {
 	cmd.Annotations = map[string]string{annotationStopAtArg: "true"}
 	cmd.ValidArgsFunction = completeCommand
 	cmd.Flags().SetInterspersed(false)
-	cmd.Flags().StringVar(&f.name, "name", "", "upstream name in the record (default: the command's base name)")
-	cmd.Flags().StringVar(&f.agent, "agent", "", "agent name in the record")
-	cmd.Flags().StringVar(&f.task, "task", "", "task id in the record")
-	cmd.Flags().StringVar(&f.config, "config", "", "config file")
+	cmd.Flags().StringVar(&f.name, "name", "", "upstream `NAME` in the record (default: the command's base name)")
+	cmd.Flags().StringVar(&f.agent, "agent", "", "agent `NAME` in the record")
+	cmd.Flags().StringVar(&f.task, "task", "", "task `ID` in the record")
+	cmd.Flags().StringVar(&f.config, "config", "", "config `FILE`")
 	cmd.MarkFlagFilename("config")
 	return cmd
 }
