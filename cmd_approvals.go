@@ -1,47 +1,84 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mcptrail/mcptrail/approval"
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/store"
-	"github.com/mcptrail/mcptrail/ui"
 )
 
-// cmdApprovals is `mcptrail approvals [--json]`: the calls an approval
+// newApprovalsCmd is `mcptrail approvals [--json]`: the calls an approval
 // rule holds, newest first, from the running daemon.
-func cmdApprovals(args []string, stdout io.Writer) error {
-	fs := newFlags("approvals")
-	asJSON := fs.Bool("json", false, "JSON lines")
-	if err := parse(fs, args); err != nil {
-		return err
+func newApprovalsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := command("approvals", "calls an approval rule holds, newest first, with their arguments as recorded", noArgs, func(cmd *cobra.Command, _ []string) error {
+		c, list, err := heldCalls()
+		if err != nil {
+			return err
+		}
+		c.Close()
+		if asJSON {
+			return writeJSONLines(cmd.OutOrStdout(), list)
+		}
+		return printHeld(cmd.OutOrStdout(), list)
+	})
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON lines")
+	return cmd
+}
+
+// newApproveCmd is `mcptrail approve SEQ`.
+func newApproveCmd() *cobra.Command {
+	return command("approve SEQ", "approve held call SEQ as the daemon's OS user; released once its rule's number of approvers have approved", heldSeq, func(cmd *cobra.Command, args []string) error {
+		return decide(cmd, args, true, "")
+	})
+}
+
+// newDenyCmd is `mcptrail deny SEQ --reason TEXT`.
+func newDenyCmd() *cobra.Command {
+	var reason string
+	cmd := command("deny SEQ --reason TEXT", "deny held call SEQ; the agent gets the reason in its JSON-RPC error", heldSeq, func(cmd *cobra.Command, args []string) error {
+		if strings.TrimSpace(reason) == "" {
+			return usagef("deny: give a --reason; the agent reads it")
+		}
+		return decide(cmd, args, false, reason)
+	})
+	cmd.Flags().StringVar(&reason, "reason", "", "`TEXT` saying why (recorded, and shown to the agent)")
+	return cmd
+}
+
+// heldSeq is Args of approve and deny: the seq of one held call.
+func heldSeq(c *cobra.Command, args []string) error {
+	if _, ok := oneSeq(args); !ok {
+		return usagef("%s: give the seq of one held call (mcptrail approvals lists them)", c.Name())
 	}
+	return nil
+}
+
+// heldCalls are the calls the running daemon holds; the caller closes the
+// client.
+func heldCalls() (*daemon.Client, []approval.Pending, error) {
 	c, err := daemon.Dial(home())
 	if err != nil {
-		return problemError{"no daemon is running, so no call is held: " + oneLine(err)}
+		return nil, nil, problemError{"no daemon is running, so no call is held: " + oneLine(err)}
 	}
-	defer c.Close()
 	list, err := c.Approvals()
 	if err != nil {
-		return problemError{oneLine(err)}
+		c.Close()
+		return nil, nil, problemError{oneLine(err)}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(termsafe.JSONWriter{W: stdout})
-		for _, p := range list {
-			if err := enc.Encode(p); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	return c, list, nil
+}
+
+func printHeld(w io.Writer, list []approval.Pending) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tHELD\tLEFT\tAGENT\tPRINCIPAL\tUPSTREAM\tTOOL\tAPPROVALS\tRULE\tPARAMS SHA-256")
 	for _, p := range list {
 		left := time.Until(p.Deadline).Truncate(time.Second)
@@ -53,38 +90,22 @@ func cmdApprovals(args []string, stdout io.Writer) error {
 		return err
 	}
 	for _, p := range list {
-		fmt.Fprintf(stdout, "\nseq %d %s arguments (as recorded):\n%s\n", p.Seq, termsafe.Line(p.Tool), termsafe.Text(prettyJSON(p.Params)))
+		fmt.Fprintf(w, "\nseq %d %s arguments (as recorded):\n%s\n", p.Seq, termsafe.Line(p.Tool), termsafe.Text(prettyJSON(p.Params)))
 	}
 	return nil
 }
 
-// cmdDecide is `mcptrail approve SEQ` and `mcptrail deny SEQ --reason …`:
-// a decision as the daemon's local user, bound to the params the held
-// call had when it was listed.
-func cmdDecide(name string, approve bool, args []string, stdout io.Writer) error {
-	fs := newFlags(name)
-	reason := fs.String("reason", "", "why (recorded, and shown to the agent on a deny)")
-	flags, pos := interspersed(args)
-	if err := parse(fs, flags); err != nil {
-		return err
-	}
-	seq, ok := oneSeq(pos)
-	if !ok {
-		return usagef("%s: give the seq of one held call (mcptrail approvals lists them)", name)
-	}
-	if !approve && strings.TrimSpace(*reason) == "" {
-		return usagef("deny: give a --reason; the agent reads it")
-	}
-	c, err := daemon.Dial(home())
+// decide is approve and deny: a decision as the daemon's local user, bound
+// to the params the held call had when it was listed.
+func decide(cmd *cobra.Command, args []string, approve bool, reason string) error {
+	name := cmd.Name()
+	seq, _ := oneSeq(args)
+	c, list, err := heldCalls()
 	if err != nil {
-		return problemError{"no daemon is running, so no call is held: " + oneLine(err)}
+		return err
 	}
 	defer c.Close()
 	var held *approval.Pending
-	list, err := c.Approvals()
-	if err != nil {
-		return problemError{oneLine(err)}
-	}
 	for i := range list {
 		if list[i].Seq == seq {
 			held = &list[i]
@@ -93,10 +114,11 @@ func cmdDecide(name string, approve bool, args []string, stdout io.Writer) error
 	if held == nil {
 		return usageError{fmt.Sprintf("%s: %s", name, approval.ErrNotHeld)}
 	}
-	p, err := c.ApprovalDecide(daemon.DecideArgs{Seq: seq, ParamsSHA256: held.ParamsSHA256, Approve: approve, Reason: *reason})
+	p, err := c.ApprovalDecide(daemon.DecideArgs{Seq: seq, ParamsSHA256: held.ParamsSHA256, Approve: approve, Reason: reason})
 	if err != nil {
 		return usageError{name + ": " + oneLine(err)}
 	}
+	stdout := cmd.OutOrStdout()
 	switch {
 	case !approve:
 		fmt.Fprintf(stdout, "denied call %d (%s)\n", seq, termsafe.Line(p.Tool))
@@ -106,26 +128,4 @@ func cmdDecide(name string, approve bool, args []string, stdout io.Writer) error
 		fmt.Fprintf(stdout, "approved call %d (%s): released\n", seq, termsafe.Line(p.Tool))
 	}
 	return nil
-}
-
-// consoleApprovals is the desk of `mcptrail ui` through the daemon; none
-// on a store file (nil, not a typed nil).
-func consoleApprovals(r daemon.Reader) ui.Approvals {
-	if c, ok := r.(*daemon.Client); ok {
-		return daemon.ClientDesk{C: c}
-	}
-	return nil
-}
-
-// prettyJSON indents raw JSON for a person; anything else as it is.
-func prettyJSON(raw json.RawMessage) string {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return string(raw)
-	}
-	b, err := json.MarshalIndent(v, "  ", "  ")
-	if err != nil {
-		return string(raw)
-	}
-	return "  " + string(b)
 }

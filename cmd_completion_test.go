@@ -12,90 +12,23 @@ import (
 	"testing"
 )
 
-// Every flag the completion table names is one the command takes: parsing
-// it and then an unknown flag fails on the unknown one, before the command
-// runs.
-func TestCompletionFlagsExist(t *testing.T) {
-	for _, c := range complCmds {
-		if len(c.flags) == 0 {
-			continue
-		}
-		args := strings.Fields(c.name)
-		for _, f := range c.flags {
-			if f.isBool {
-				args = append(args, "--"+f.name+"=true")
-			} else {
-				args = append(args, "--"+f.name+"=1")
-			}
-		}
-		args = append(args, "--zz-not-a-flag")
-		err := dispatch(args, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
-		if err == nil || !strings.Contains(err.Error(), "zz-not-a-flag") {
-			t.Errorf("mcptrail %s: %v (want the unknown flag reported, every other one accepted)", strings.Join(args, " "), err)
-		}
+// TestMain lets the test binary stand in for mcptrail when a completion
+// script calls it back (`mcptrail __complete ...`).
+func TestMain(m *testing.M) {
+	if os.Getenv("MCPTRAIL_TEST_AS_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-}
-
-// Every flag a command defines is in the completion table (read from the
-// source, so a new flag cannot be forgotten here).
-func TestCompletionCoversEveryFlag(t *testing.T) {
-	files, _ := os.ReadDir(".")
-	defined := map[string][]string{}
-	chunkRe := regexp.MustCompile(`newFlags\("([a-z ]+)"\)`)
-	flagRe := regexp.MustCompile(`fs\.(?:String|Bool|Int|Uint64|Duration|Var)\((?:&\w+, )?"([a-z-]+)"`)
-	for _, f := range files {
-		if !strings.HasSuffix(f.Name(), ".go") || strings.HasSuffix(f.Name(), "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		locs := chunkRe.FindAllSubmatchIndex(src, -1)
-		for i, l := range locs {
-			end := len(src)
-			if i+1 < len(locs) {
-				end = locs[i+1][0]
-			}
-			body := src[l[1]:end]
-			if j := bytes.Index(body, []byte("\nfunc ")); j >= 0 {
-				body = body[:j]
-			}
-			name := string(src[l[2]:l[3]])
-			for _, m := range flagRe.FindAllSubmatch(body, -1) {
-				defined[name] = append(defined[name], string(m[1]))
-			}
-		}
-	}
-	if len(defined) < 8 {
-		t.Fatalf("found flag sets for only %v", defined)
-	}
-	table := map[string][]string{}
-	for _, c := range complCmds {
-		for _, f := range c.flags {
-			table[c.name] = append(table[c.name], f.name)
-		}
-	}
-	for cmd, flags := range defined {
-		for _, f := range flags {
-			if f == "auto" && cmd == "serve" {
-				continue // internal: wrap's background start
-			}
-			if !slices.Contains(table[cmd], f) {
-				t.Errorf("mcptrail %s --%s is missing from the completion table (cmd_completion.go)", cmd, f)
-			}
-		}
-	}
+	os.Exit(m.Run())
 }
 
 func TestCompletionScripts(t *testing.T) {
 	for _, sh := range []string{"bash", "zsh", "fish"} {
-		var out bytes.Buffer
-		if err := dispatch([]string{"completion", sh}, nil, &out, &out); err != nil {
-			t.Fatalf("completion %s: %v", sh, err)
+		var out, errOut bytes.Buffer
+		if code := run([]string{"completion", sh}, nil, &out, &errOut); code != 0 {
+			t.Fatalf("completion %s: exit %d: %s", sh, code, errOut.String())
 		}
-		if !strings.Contains(out.String(), "export") || !strings.Contains(out.String(), "metrics") {
-			t.Errorf("completion %s lacks commands or flags:\n%s", sh, out.String())
+		if !strings.Contains(out.String(), "mcptrail") || !strings.Contains(out.String(), "__complete") {
+			t.Errorf("completion %s is not a script that asks mcptrail:\n%s", sh, out.String())
 		}
 		if _, err := exec.LookPath(sh); err == nil {
 			c := exec.Command(sh, "-n")
@@ -105,17 +38,30 @@ func TestCompletionScripts(t *testing.T) {
 			}
 		}
 	}
-	if err := dispatch([]string{"completion", "tcsh"}, nil, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
-		t.Error("completion tcsh: no error")
+	if code := run([]string{"completion", "tcsh"}, nil, &bytes.Buffer{}, &bytes.Buffer{}); code != exitUsage {
+		t.Errorf("completion tcsh: exit %d, want 2", code)
 	}
 }
 
-// The bash script completes commands, subcommands, flags and flag values.
+// The bash script, run by a real bash without the bash-completion package,
+// completes commands, subcommands, flags and flag values, asking this
+// program (the test binary standing in for it) for them.
 func TestBashCompletionCompletes(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
 	}
-	script := bashCompletion()
+	var script bytes.Buffer
+	if code := run([]string{"completion", "bash"}, nil, &script, &script); code != 0 {
+		t.Fatalf("completion bash: %s", script.String())
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir() // wrap completes its server's command from PATH
+	if err := os.WriteFile(bin+"/mcptrail-test-server", []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		words []string
 		want  []string
@@ -125,65 +71,49 @@ func TestBashCompletionCompletes(t *testing.T) {
 		{[]string{"mcptrail", "serve", "--m"}, []string{"--metrics"}},
 		{[]string{"mcptrail", "serve", "--durability", "b"}, []string{"batch"}},
 		{[]string{"mcptrail", "rollback", ""}, []string{"apply", "export-plan", "history", "plan", "show"}},
-		{[]string{"mcptrail", "rollback", "apply", "--"}, []string{"--json", "--plan-file", "--yes"}},
+		{[]string{"mcptrail", "rollback", "apply", "--"}, []string{"--help", "--json", "--plan-file", "--yes"}},
 		{[]string{"mcptrail", "completion", ""}, []string{"bash", "fish", "zsh"}},
 		{[]string{"mcptrail", "ui", "--theme", "h"}, []string{"high-contrast"}},
+		{[]string{"mcptrail", "wrap", "--name", "x", "--", "mcptrail-test-s"}, []string{"mcptrail-test-server"}},
 	} {
-		var words []string
-		for _, w := range c.words {
+		words := []string{"'" + self + "'"}
+		for _, w := range c.words[1:] {
 			words = append(words, "'"+w+"'")
 		}
-		prog := script + "\nCOMP_WORDS=(" + strings.Join(words, " ") + ")\nCOMP_CWORD=" + itoa(len(c.words)-1) + "\n_mcptrail\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
-		out, err := exec.Command("bash", "-c", prog).CombinedOutput()
+		prog := script.String() + "\nCOMP_WORDS=(" + strings.Join(words, " ") + ")\nCOMP_CWORD=" + strconv.Itoa(len(c.words)-1) +
+			"\nCOMP_LINE=\"${COMP_WORDS[*]}\"\nCOMP_POINT=${#COMP_LINE}\n__start_mcptrail\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
+		cmd := exec.Command("bash", "--norc", "--noprofile", "-c", prog)
+		cmd.Env = append(os.Environ(), "MCPTRAIL_TEST_AS_MAIN=1", "PATH="+bin+":"+os.Getenv("PATH"))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr // compopt complains outside a real completion: not ours
+		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("%v: %v\n%s", c.words, err, out)
+			t.Fatalf("%v: %v\n%s%s", c.words, err, out, stderr.String())
 		}
-		got := strings.Fields(string(out))
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if f := strings.Fields(line); len(f) > 0 {
+				got = append(got, f[0]) // the word, without its description
+			}
+		}
 		sort.Strings(got)
+		got = slices.Compact(got)
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%v: completed %v, want %v", c.words, got, c.want)
 		}
 	}
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // --version names the version and, when the build has VCS information,
 // the commit.
 func TestVersion(t *testing.T) {
-	var out bytes.Buffer
-	if err := dispatch([]string{"--version"}, nil, &out, &out); err != nil {
-		t.Fatal(err)
-	}
-	if !regexp.MustCompile(`^mcptrail \S+( \([0-9a-f]{12}(-dirty)?\))?\n$`).MatchString(out.String()) {
-		t.Errorf("--version printed %q", out.String())
-	}
-}
-
-// The usage text names every command and flag of the completion table
-// (which the tests above hold to the flags the commands define): the three
-// cannot drift apart.
-func TestUsageNamesEveryFlag(t *testing.T) {
-	lines := strings.Split(usage+"\n"+rollbackUsage, "\n")
-	for _, c := range complCmds {
-		if len(c.subs) > 0 {
-			continue // a group: its subcommands have lines of their own
+	for _, arg := range []string{"--version", "-version", "version"} {
+		var out bytes.Buffer
+		if code := run([]string{arg}, nil, &out, &out); code != 0 {
+			t.Fatalf("%s: exit %d: %s", arg, code, out.String())
 		}
-		var line string
-		for _, l := range lines {
-			if strings.HasPrefix(strings.Join(strings.Fields(l), " "), "mcptrail "+c.name+" ") || strings.TrimSpace(l) == "mcptrail "+c.name {
-				line = l
-				break
-			}
-		}
-		if line == "" {
-			t.Errorf("the usage has no line for mcptrail %s", c.name)
-			continue
-		}
-		for _, f := range c.flags {
-			if !strings.Contains(line, "--"+f.name) {
-				t.Errorf("the usage line of mcptrail %s lacks --%s:\n%s", c.name, f.name, line)
-			}
+		if !regexp.MustCompile(`^mcptrail \S+( \([0-9a-f]{12}(-dirty)?\))?\n$`).MatchString(out.String()) {
+			t.Errorf("%s printed %q", arg, out.String())
 		}
 	}
 }

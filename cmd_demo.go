@@ -9,27 +9,29 @@ import (
 	"path/filepath"
 
 	"github.com/charmbracelet/x/term"
+	"github.com/spf13/cobra"
 
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/demo"
 )
 
-// cmdDemo is `mcptrail demo [--no-ui] [--keep]`: a fresh instance in a
+// newDemoCmd is `mcptrail demo [--no-ui] [--keep]`: a fresh instance in a
 // temporary directory, a scripted incident recorded through the real
 // gateway, and the console on the instance's live daemon, so the reversal
 // can be planned and applied as an operator would. Quitting the console
 // stops the daemon (unless --keep); --no-ui leaves it running and says how
 // to reach and stop it.
-func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo")
-	noUI := fs.Bool("no-ui", false, "record the incident and leave the daemon running for scripting, instead of opening the console")
-	keep := fs.Bool("keep", false, "leave the demo's daemon running when the console closes")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("demo: unexpected argument %q", fs.Arg(0))
-	}
+func newDemoCmd() *cobra.Command {
+	var noUI, keep bool
+	cmd := command("demo", "a fresh instance, a scripted incident through the real gateway, and the console on it", noArgs, func(cmd *cobra.Command, _ []string) error {
+		return demoRun(noUI, keep, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
+	cmd.Flags().BoolVar(&noUI, "no-ui", false, "record the incident and leave the daemon running for scripting, instead of opening the console")
+	cmd.Flags().BoolVar(&keep, "keep", false, "leave the demo's daemon running when the console closes")
+	return cmd
+}
+
+func demoRun(noUI, keep bool, stdout, stderr io.Writer) error {
 	h, err := os.MkdirTemp("", "mcptrail-demo-")
 	if err != nil {
 		return err
@@ -68,14 +70,14 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		"Stop it with `%[3]s stop` (in that environment).\n", h, filepath.Join(h, "config"), exe)
 	// The console, unless asked not to or nobody is at a terminal to use it:
 	// then the daemon stays up for the commands above.
-	if *noUI || !isTerminalWriter(stdout) {
+	if noUI || !isTerminalWriter(stdout) {
 		r.Close()
 		fmt.Fprint(stdout, howTo)
 		return nil
 	}
 	err = runConsole(r, "demo daemon "+h, "local", "", stdout)
 	r.Close()
-	if *keep {
+	if keep {
 		fmt.Fprint(stdout, howTo)
 		return err
 	}
@@ -119,11 +121,12 @@ func isTerminalWriter(w io.Writer) bool {
 	return ok && term.IsTerminal(f.Fd())
 }
 
-// cmdDemoServer is the demo's MCP server on stdio (hidden: the demo runs it
-// through `mcptrail wrap`).
-func cmdDemoServer(args []string) error {
-	if len(args) != 1 {
-		return usagef("demo-server: expected the workspace directory")
-	}
-	return demo.ServeStdio(context.Background(), args[0])
+// newDemoServerCmd is the demo's MCP server on stdio (hidden: the demo
+// runs it through `mcptrail wrap`).
+func newDemoServerCmd() *cobra.Command {
+	cmd := command("demo-server WORKSPACE", "the demo's MCP server", nArgs(1, 1, "expected the workspace directory"), func(_ *cobra.Command, args []string) error {
+		return demo.ServeStdio(context.Background(), args[0])
+	})
+	cmd.Hidden = true
+	return cmd
 }

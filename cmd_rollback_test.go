@@ -27,8 +27,9 @@ func TestRollbackUsage(t *testing.T) {
 			t.Errorf("%v: want a one-line error, got %q", args, errb.String())
 		}
 	}
-	flags, pos := interspersed([]string{"PLAN", "--yes", "--json"}, "yes", "json")
-	if len(pos) != 1 || pos[0] != "PLAN" || len(flags) != 2 {
-		t.Fatalf("interspersed: %v %v", flags, pos)
+	// Flags may follow the PLAN_ID.
+	cmd, pos := parsed(t, "rollback", "apply", "PLAN", "--yes", "--json")
+	if len(pos) != 1 || pos[0] != "PLAN" || !cmd.Flags().Changed("yes") || !cmd.Flags().Changed("json") {
+		t.Fatalf("rollback apply PLAN --yes --json: args %v", pos)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/term"
+	"github.com/spf13/cobra"
 
 	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/rollback"
@@ -15,47 +17,41 @@ import (
 	"github.com/mcptrail/mcptrail/ui"
 )
 
-// cmdUI is `mcptrail ui [--db FILE] [--theme NAME]`: the console on the
+// newUICmd is `mcptrail ui [--db FILE] [--theme NAME]`: the console on the
 // running daemon (through its socket), else on the instance's store file,
 // or read-only on the file --db names (a copied evidence file).
-func cmdUI(args []string, stdout io.Writer) error {
-	fs := newFlags("ui")
-	db := fs.String("db", "", "open this store file read-only (an evidence copy), without a daemon")
-	theme := fs.String("theme", "", "dark, light, high-contrast or mono (default: mono under NO_COLOR, else dark)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("ui: unexpected argument %q", fs.Arg(0))
-	}
-	if *theme != "" && !themes.Valid(*theme) {
-		return usagef("ui: --theme %q: want one of dark, light, high-contrast, mono", *theme)
-	}
-	r, err := daemon.OpenReader(home(), *db)
-	if err != nil {
-		return usageError{oneLine(err)}
-	}
-	defer r.Close()
-	var label, via string
-	switch {
-	case *db != "":
-		label, via = "file "+*db+" (read-only)", "file"
-	case isDaemon(r):
-		label, via = "daemon "+home(), "local"
-	default:
-		label, via = "file "+daemon.PathsFor(home()).DB+" (read-only; no daemon running)", "file"
-	}
-	return runConsole(r, label, via, *theme, stdout)
-}
-
-func isDaemon(r daemon.Reader) bool {
-	_, ok := r.(*daemon.Client)
-	return ok
+func newUICmd() *cobra.Command {
+	var db, theme string
+	cmd := command("ui", "the console: through the daemon, or on a store file read-only", noArgs, func(cmd *cobra.Command, _ []string) error {
+		if theme != "" && !themes.Valid(theme) {
+			return usagef("ui: --theme %q: want one of %s", theme, strings.Join(themes.Names(), ", "))
+		}
+		r, err := daemon.OpenReader(home(), db)
+		if err != nil {
+			return usageError{oneLine(err)}
+		}
+		defer r.Close()
+		var label, via string
+		switch _, isDaemon := r.(*daemon.Client); {
+		case db != "":
+			label, via = "file "+db+" (read-only)", "file"
+		case isDaemon:
+			label, via = "daemon "+home(), "local"
+		default:
+			label, via = "file "+daemon.PathsFor(home()).DB+" (read-only; no daemon running)", "file"
+		}
+		return runConsole(r, label, via, theme, cmd.OutOrStdout())
+	})
+	cmd.Flags().StringVar(&db, "db", "", "open this store `FILE` read-only (an evidence copy), without a daemon")
+	cmd.Flags().StringVar(&theme, "theme", "", "`THEME`: dark, light, high-contrast or mono (default: mono under NO_COLOR, else dark)")
+	cmd.MarkFlagFilename("db")
+	fixedValues(cmd, "theme", themes.Names()...)
+	return cmd
 }
 
 // runConsole runs the console full-screen on this terminal. Whoever runs it
 // locally can read the store file anyway, so they get the operator role;
-// over SSH the role comes from authorized_keys (daemon/console.go).
+// over SSH the role comes from authorized_keys (the daemon's SSH console).
 func runConsole(r daemon.Reader, label, via, theme string, stdout io.Writer) error {
 	f, ok := stdout.(*os.File)
 	if !ok || !term.IsTerminal(f.Fd()) {
@@ -65,7 +61,7 @@ func runConsole(r daemon.Reader, label, via, theme string, stdout io.Writer) err
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	app := ui.New(ui.Options{
+	opts := ui.Options{
 		Source:      r,
 		SourceLabel: label,
 		Identity:    ui.Identity{Via: via, Name: name, Role: ui.RoleOperator},
@@ -74,11 +70,15 @@ func runConsole(r daemon.Reader, label, via, theme string, stdout io.Writer) err
 		Clipboard:   f,
 		Term:        os.Getenv("TERM"),
 		Location:    time.Local,
-		Rollback:    consoleRollback(r), // cmd_rollback.go
 		Rules:       consoleRules(),
-		Approvals:   consoleApprovals(r),
-	})
-	_, err := tea.NewProgram(app, tea.WithAltScreen(), tea.WithOutput(f)).Run()
+	}
+	// Reversals and the approvals desk go through the daemon; a console on
+	// a store file has neither (nil interfaces, not typed nils).
+	if c, ok := r.(*daemon.Client); ok {
+		opts.Rollback = c
+		opts.Approvals = daemon.ClientDesk{C: c}
+	}
+	_, err := tea.NewProgram(ui.New(opts), tea.WithAltScreen(), tea.WithOutput(f)).Run()
 	if err != nil {
 		return problemError{oneLine(err)}
 	}

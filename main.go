@@ -1,24 +1,21 @@
-// Command mcptrail is the audit trail for AI agents' MCP tool calls. This
-// file parses the command line and wires the packages; docs/architecture.md
+// Command mcptrail is the audit trail for AI agents' MCP tool calls. The
+// command line is one cobra tree (newRootCmd), one file per command; help,
+// usage and shell completions are generated from it. docs/architecture.md
 // ("Command line") says what scripts may rely on, docs/commands.md lists it.
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mcptrail/mcptrail/config"
-	"github.com/mcptrail/mcptrail/daemon"
 	"github.com/mcptrail/mcptrail/internal/termsafe"
 )
 
@@ -44,46 +41,29 @@ type problemError struct{ msg string }
 
 func (e problemError) Error() string { return e.msg }
 
-const usage = `mcptrail — the audit trail for AI agents' MCP tool calls
+// exitCode passes a child's exit status through (wrap).
+type exitCode int
 
-Usage:
-  mcptrail serve  [--config FILE] [--listen ADDR] [--ssh ADDR] [--authorized-keys FILE] [--upstream NAME=URL | --upstream 'NAME=stdio:CMD ARG...']... [--durability strict|batch] [--sink URL]... [--metrics ADDR] [--collect kafka://HOST:PORT/TOPIC?group=NAME]
-  mcptrail wrap   [--config FILE] [--name NAME] [--agent NAME] [--task ID] -- CMD [ARG...]
-  mcptrail status [--json]
-  mcptrail stop
-  mcptrail ui     [--db FILE] [--theme dark|light|high-contrast|mono]
-  mcptrail demo   [--no-ui] [--keep]
-  mcptrail verify [--db FILE] [--config FILE] [--key PUBKEY]... [--print-key] [--checkpoint FILE]... [--json]
-  mcptrail export --format ocsf|ecs|cef|jsonl [--since DUR|TIME] [--agent A] [--tool T] [--session S] [--origin O] [--db FILE]
-  mcptrail sessions [--agent A] [--origin O] [--limit N] [--json] [--db FILE]
-  mcptrail rollback plan    (--session S | --calls SEQ[,SEQ...] | --from SEQ) [--json]
-  mcptrail rollback show    PLAN_ID [--json]
-  mcptrail rollback apply   (PLAN_ID | --plan-file FILE) [--yes] [--json]
-  mcptrail rollback export-plan PLAN_ID
-  mcptrail rollback history SEQ [--json]
-  mcptrail approvals [--json]
-  mcptrail approve SEQ
-  mcptrail deny    SEQ --reason TEXT
-  mcptrail config check [FILE]
-  mcptrail completion bash|zsh|fish
-  mcptrail --version
-
-Data directory: $MCPTRAIL_HOME, else $XDG_STATE_HOME/mcptrail, else ~/.local/state/mcptrail.
-Exit codes: 0 success, 1 the operation found a problem, 2 bad usage or input.
-`
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+// run executes one command line and maps its error to the exit code of
+// the contract, with the error on one line of stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := dispatch(args, stdin, stdout, stderr)
+	root := newRootCmd()
+	root.SetArgs(oneDashLongFlags(root, args))
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
 	var ue usageError
 	var pe problemError
+	var code exitCode
 	switch {
 	case err == nil:
-		return exitOK
-	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "mcptrail: %s\n", termsafe.Text(ue.msg))
@@ -91,72 +71,74 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, &pe):
 		fmt.Fprintf(stderr, "mcptrail: %s\n", termsafe.Text(pe.msg))
 		return exitProblem
-	case errors.As(err, new(exitCode)):
-		return int(err.(exitCode))
+	case errors.As(err, &code):
+		return int(code)
 	default:
 		fmt.Fprintf(stderr, "mcptrail: %s\n", oneLine(err))
 		return exitUsage
 	}
 }
 
-// exitCode passes a child's exit status through (wrap).
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
-// oneLine is an error's message on one line, safe for a terminal (it may
-// quote what an agent or a server sent).
-func oneLine(err error) string {
-	return termsafe.Line(strings.ReplaceAll(err.Error(), "\n", "; "))
+// newRootCmd is the whole command line. cobra prints help and usage and
+// generates the completion scripts from it; errors are ours to print (run),
+// on one line, so cobra prints neither.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mcptrail",
+		Short: "the audit trail for AI agents' MCP tool calls",
+		Long: "mcptrail — the audit trail for AI agents' MCP tool calls\n\n" +
+			"Data directory: $MCPTRAIL_HOME, else $XDG_STATE_HOME/mcptrail, else ~/.local/state/mcptrail.\n" +
+			"Exit codes: 0 success, 1 the operation found a problem, 2 bad usage or input.",
+		Version:           buildVersion(),
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true}, // ours: bash, zsh, fish
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q (see mcptrail --help)", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprint(cmd.ErrOrStderr(), cmd.UsageString())
+			return usagef("no command given")
+		},
+	}
+	root.SetVersionTemplate("mcptrail {{.Version}}\n")
+	root.Flags().Bool("version", false, "print the version and, when the build knows it, the commit") // no -v: it never had one
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(
+		newServeCmd(), newWrapCmd(), newStatusCmd(), newStopCmd(), newUICmd(),
+		newDemoCmd(), newDemoServerCmd(), newVerifyCmd(), newExportCmd(), newSessionsCmd(),
+		newRollbackCmd(), newApprovalsCmd(), newApproveCmd(), newDenyCmd(),
+		newConfigCmd(), newCompletionCmd(), newVersionCmd(),
+	)
+	return root
 }
 
-func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usagef("no command given")
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return cmdServe(rest, stderr)
-	case "wrap":
-		return cmdWrap(rest, stdin, stdout, stderr)
-	case "status":
-		return cmdStatus(rest, stdout)
-	case "stop":
-		return cmdStop(rest, stdout)
-	case "sessions":
-		return cmdSessions(rest, stdout)
-	case "export":
-		return cmdExport(rest, stdout)
-	case "verify":
-		return cmdVerify(rest, stdout)
-	case "ui":
-		return cmdUI(rest, stdout)
-	case "demo":
-		return cmdDemo(rest, stdout, stderr)
-	case "demo-server":
-		return cmdDemoServer(rest)
-	case "config":
-		return cmdConfig(rest, stdout)
-	case "rollback":
-		return cmdRollback(rest, stdin, stdout, stderr) // cmd_rollback.go
-	case "approvals":
-		return cmdApprovals(rest, stdout) // cmd_approvals.go
-	case "approve":
-		return cmdDecide("approve", true, rest, stdout)
-	case "deny":
-		return cmdDecide("deny", false, rest, stdout)
-	case "completion":
-		return cmdCompletion(rest, stdout) // cmd_completion.go
-	case "--version", "-version", "version":
-		fmt.Fprintf(stdout, "mcptrail %s\n", buildVersion())
-		return nil
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	return usagef("unknown command %q (see mcptrail --help)", cmd)
+// command is one command of the tree: use and short for its help, args to
+// check its arguments (every command checks them: cobra would take any),
+// run to run it.
+func command(use, short string, args cobra.PositionalArgs, run func(*cobra.Command, []string) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: args, RunE: run}
+}
+
+// group is a command that only holds subcommands (rollback, config).
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	g := command(use, short, cobra.ArbitraryArgs, needsSubcommand)
+	g.AddCommand(subs...)
+	return g
+}
+
+// newVersionCmd keeps `mcptrail version` (hidden: --version is the
+// documented spelling).
+func newVersionCmd() *cobra.Command {
+	cmd := command("version", "print the version", noArgs, func(cmd *cobra.Command, _ []string) error {
+		_, err := fmt.Fprintf(cmd.OutOrStdout(), "mcptrail %s\n", buildVersion())
+		return err
+	})
+	cmd.Hidden = true
+	return cmd
 }
 
 func buildVersion() string {
@@ -177,240 +159,125 @@ func buildVersion() string {
 	return v
 }
 
-// newFlags makes a subcommand's flag set that reports errors as usage errors.
-func newFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("mcptrail "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
+// cmdName is a command's name in messages: "rollback plan".
+func cmdName(c *cobra.Command) string {
+	return strings.TrimPrefix(strings.TrimPrefix(c.CommandPath(), "mcptrail"), " ")
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			fs.PrintDefaults()
-			return err
+// flagError is a flag the command does not take, or a bad value: a usage
+// error naming the command and the flag.
+func flagError(c *cobra.Command, err error) error {
+	prefix := ""
+	if c.HasParent() {
+		prefix = cmdName(c) + ": "
+	}
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) {
+		name := "--" + ne.GetSpecifiedName()
+		if s := ne.GetSpecifiedShortnames(); s != "" {
+			name = "-" + s
 		}
-		return usagef("%s: %v", fs.Name(), err)
+		return usagef("%sunknown flag %s (%s --help lists them)", prefix, name, c.CommandPath())
+	}
+	return usagef("%s%s", prefix, oneLine(err))
+}
+
+// noArgs is Args for a command that takes none.
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s: unexpected argument %q", cmdName(c), args[0])
 	}
 	return nil
 }
 
-// multiFlag collects a repeatable flag.
-type multiFlag []string
+// nArgs is Args of a command that takes min to max arguments (max < 0:
+// any number above min); want says what to give.
+func nArgs(min, max int, want string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < min || (max >= 0 && len(args) > max) {
+			return usagef("%s: %s", cmdName(c), want)
+		}
+		return nil
+	}
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+// needsSubcommand is RunE of a group (rollback, config): it runs only when
+// no subcommand was named.
+func needsSubcommand(c *cobra.Command, args []string) error {
+	var subs []string
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			subs = append(subs, s.Name())
+		}
+	}
+	if len(args) == 0 {
+		return usagef("%s: no subcommand (%s)", cmdName(c), strings.Join(subs, ", "))
+	}
+	return usagef("%s: unknown subcommand %q (%s)", cmdName(c), args[0], strings.Join(subs, ", "))
+}
+
+// oneDashLongFlags rewrites -name and -name=V to --name for the long flags
+// of the command args run: the command line was first parsed by Go's flag
+// package, which takes one dash as well as two, and scripts written then
+// keep working. Nothing after "--" (a wrapped server's own arguments) is
+// touched, nor anything after wrap's server command.
+func oneDashLongFlags(root *cobra.Command, args []string) []string {
+	out := append([]string{}, args...)
+	root.InitDefaultVersionFlag()
+	cmd, positional := root, false
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			if sub := subcommand(cmd, a); sub != nil && !positional {
+				cmd = sub
+				continue
+			}
+			if cmd.Annotations[annotationStopAtArg] != "" {
+				break
+			}
+			positional = true
+			continue
+		}
+		cmd.InitDefaultHelpFlag()
+		name, hasValue := strings.CutPrefix(a, "--")
+		if !hasValue {
+			name = a[1:]
+		}
+		name, _, withValue := strings.Cut(name, "=")
+		f := cmd.Flags().Lookup(name)
+		if f == nil || len(name) < 2 {
+			continue
+		}
+		if !hasValue {
+			out[i] = "-" + a
+		}
+		if f.NoOptDefVal == "" && !withValue {
+			i++ // its value, whatever it looks like
+		}
+	}
+	return out
+}
+
+// annotationStopAtArg marks a command whose flags end at its first
+// argument (wrap: the rest is the server's command line).
+const annotationStopAtArg = "mcptrail/stop-at-arg"
+
+func subcommand(c *cobra.Command, name string) *cobra.Command {
+	for _, s := range c.Commands() {
+		if s.Name() == name || s.HasAlias(name) {
+			return s
+		}
+	}
+	return nil
+}
+
+// oneLine is an error's message on one line, safe for a terminal (it may
+// quote what an agent or a server sent).
+func oneLine(err error) string {
+	return termsafe.Line(strings.ReplaceAll(err.Error(), "\n", "; "))
+}
 
 func home() string { return config.DataDir() }
-
-func loadConfig(path string) (*config.Config, error) { return readConfig(path, config.Load) }
-
-// loadServeConfig is the daemon's: the file must also pass `config check`
-// (ownership and modes, no literal secrets in a file everyone can read),
-// as sshd will not start on a config others could have written.
-func loadServeConfig(path string) (*config.Config, error) { return readConfig(path, config.Check) }
-
-func readConfig(path string, load func(string) (*config.Config, error)) (*config.Config, error) {
-	if path != "" {
-		cfg, err := load(path)
-		if err != nil {
-			return nil, usageError{oneLine(err)}
-		}
-		return cfg, nil
-	}
-	if _, err := os.Stat(config.DefaultPath()); err == nil {
-		cfg, err := load(config.DefaultPath())
-		if err != nil {
-			return nil, usageError{oneLine(err)}
-		}
-		return cfg, nil
-	}
-	return config.Default(), nil
-}
-
-func cmdServe(args []string, stderr io.Writer) error {
-	fs := newFlags("serve")
-	cfgPath := fs.String("config", "", "config file (default $XDG_CONFIG_HOME/mcptrail/config.yaml)")
-	listen := fs.String("listen", "", "HTTP gateway address (default 127.0.0.1:7420)")
-	var upstreams multiFlag
-	fs.Var(&upstreams, "upstream", "NAME=URL or 'NAME=stdio:CMD ARG...' (repeatable)")
-	durability := fs.String("durability", "", "strict (a request is durable before it is forwarded) or batch")
-	auto := fs.Bool("auto", false, "started in the background by wrap")
-	sshAddr := fs.String("ssh", "", "SSH console address (default 127.0.0.1:2222)")
-	authKeys := fs.String("authorized-keys", "", "authorized_keys file for the SSH console (default: authorized_keys in the data directory)")
-	var sinks multiFlag
-	fs.Var(&sinks, "sink", "SIEM sink URL (repeatable)")
-	metricsAddr := fs.String("metrics", "", "Prometheus metrics address, e.g. 127.0.0.1:9464 (default: metrics.listen in the config; off); a non-loopback one needs metrics.allow_remote: true")
-	collectURL := fs.String("collect", "", "collect a fleet's records into this instance's store: kafka://HOST:PORT[,...]/TOPIC?group=NAME (docs/fleet.md; default: collect.url in the config)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("serve: unexpected argument %q", fs.Arg(0))
-	}
-	// The file, then the flags over it: at start, and again on SIGHUP.
-	build := func() (*config.Config, error) {
-		cfg, err := loadServeConfig(*cfgPath)
-		if err != nil {
-			return nil, err
-		}
-		if *listen != "" {
-			cfg.Listen = *listen
-		}
-		if *durability != "" {
-			cfg.Durability = *durability
-		}
-		if *sshAddr != "" {
-			cfg.SSH = *sshAddr
-		}
-		if *authKeys != "" {
-			cfg.AuthorizedKeys = *authKeys
-		}
-		if *metricsAddr != "" {
-			cfg.Metrics.Listen = *metricsAddr
-		}
-		if *collectURL != "" {
-			cfg.Collect.URL = *collectURL
-		}
-		for _, u := range upstreams {
-			if err := cfg.AddUpstream(u); err != nil {
-				return nil, usagef("--upstream %s: %v", u, err)
-			}
-		}
-		cfg.Sinks = append(cfg.Sinks, sinks...) // --sink adds to the config's sinks
-		if err := cfg.Validate(); err != nil {
-			return nil, usageError{oneLine(err)}
-		}
-		return cfg, nil
-	}
-	cfg, err := build()
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err = daemon.Run(ctx, daemon.Options{
-		Config: cfg, Home: home(), Version: buildVersion(), Logger: log, Auto: *auto,
-		Reload: build, // SIGHUP: tokens, JWT keys, sinks (daemon/reload.go)
-		Ready: func(url string) {
-			if url != "http://" {
-				fmt.Fprintf(stderr, "mcptrail: gateway listening on %s\n", url)
-			}
-		},
-	})
-	if err != nil {
-		return problemError{oneLine(err)}
-	}
-	return nil
-}
-
-func cmdStatus(args []string, stdout io.Writer) error {
-	fs := newFlags("status")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := daemon.Dial(home())
-	if err != nil {
-		if *asJSON {
-			writeJSON(stdout, map[string]any{"running": false, "home": home()})
-		} else {
-			fmt.Fprintf(stdout, "daemon: not running (data directory %s)\n", home())
-		}
-		return problemError{"no daemon is running"}
-	}
-	defer c.Close()
-	s, err := c.Status()
-	if err != nil {
-		return problemError{oneLine(err)}
-	}
-	if *asJSON {
-		return writeJSON(stdout, struct {
-			Running bool `json:"running"`
-			*daemon.Status
-		}{true, s})
-	}
-	fmt.Fprintf(stdout, "daemon:     running, pid %d, version %s, since %s\n", s.PID, s.Version, s.Started.Format("2006-01-02 15:04:05 MST"))
-	fmt.Fprintf(stdout, "gateway:    %s\n", termsafe.OrDash(s.Listen))
-	for _, u := range s.Upstreams {
-		fmt.Fprintf(stdout, "  upstream: %s/mcp/%s\n", s.Listen, u)
-	}
-	fmt.Fprintf(stdout, "store:      %s, %d events, %s, durability %s\n", s.DB, s.Events, humanBytes(s.FileBytes), s.Durability)
-	fmt.Fprintf(stdout, "sessions:   %d active over HTTP\n", s.Sessions)
-	fmt.Fprintf(stdout, "socket:     %s\n", s.Socket)
-	printSinks(stdout, s.Sinks) // cmd_siem.go
-	printCollector(stdout, s.Collector)
-	if s.Ready != nil {
-		for _, l := range s.Ready.Lines() { // daemon/ops.go
-			fmt.Fprintln(stdout, l)
-		}
-	}
-	return nil
-}
-
-func cmdStop(args []string, stdout io.Writer) error {
-	fs := newFlags("stop")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := daemon.Dial(home())
-	if errors.Is(err, daemon.ErrNotRunning) {
-		fmt.Fprintln(stdout, "no daemon is running")
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Stop(); err != nil {
-		return problemError{oneLine(err)}
-	}
-	// Wait until it has let go of the store, so the next command can open it.
-	if err := daemon.WaitStopped(home()); err != nil {
-		return problemError{oneLine(err)}
-	}
-	fmt.Fprintln(stdout, "daemon stopped")
-	return nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func cmdConfig(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "check" {
-		return usagef("config: expected `config check [FILE]`")
-	}
-	path := config.DefaultPath()
-	switch {
-	case len(args) > 2:
-		return usagef("config check: one FILE at most")
-	case len(args) == 2 && (args[1] == "-h" || args[1] == "--help" || args[1] == "-help"):
-		fmt.Fprintf(stdout, "usage: mcptrail config check [FILE]\n\nValidates FILE (default %s): unknown keys and bad values with their line, and permissions.\nExit 0 when it is valid, 2 when it is not.\n", path)
-		return nil
-	case len(args) == 2 && strings.HasPrefix(args[1], "-"):
-		return usagef("config check: unknown flag %s (usage: config check [FILE])", args[1])
-	case len(args) == 2:
-		path = args[1]
-	}
-	cfg, err := config.Check(path) // Load, then permissions
-	if err != nil {
-		return usageError{oneLine(err)}
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError{oneLine(err)}
-	}
-	fmt.Fprintf(stdout, "%s: ok (%d upstreams)\n", filepath.Clean(path), len(cfg.Upstreams))
-	return nil
-}

@@ -13,6 +13,11 @@ import (
 // write. The data directory is a plain file, so that a serve which wrongly
 // accepted the config fails at once (on the directory) instead of running.
 func TestServeRefusesAConfigCheckRefuses(t *testing.T) {
+	serve := func(config string) (int, string) {
+		var errOut strings.Builder
+		code := run([]string{"serve", "--config", config}, strings.NewReader(""), io.Discard, &errOut)
+		return code, errOut.String()
+	}
 	dir := t.TempDir()
 	notADir := filepath.Join(dir, "home")
 	os.WriteFile(notADir, nil, 0o600)
@@ -28,16 +33,16 @@ func TestServeRefusesAConfigCheckRefuses(t *testing.T) {
 		path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
 		os.WriteFile(path, []byte(tc.text), 0o600)
 		os.Chmod(path, tc.mode)
-		err := cmdServe([]string{"--config", path}, io.Discard)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
-			t.Errorf("%s: serve: %v", tc.name, err)
+		code, errOut := serve(path)
+		if code == 0 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, path) {
+			t.Errorf("%s: serve: exit %d: %s", tc.name, code, errOut)
 		}
 	}
 	// The same file made private starts as far as the data directory.
 	path := filepath.Join(dir, "ok.yaml")
 	os.WriteFile(path, []byte("listen: 127.0.0.1:0\nssh: 127.0.0.1:0\ntokens:\n  - agent: a\n    token: hunter2\n"), 0o600)
-	if err := cmdServe([]string{"--config", path}, io.Discard); err == nil || !strings.Contains(err.Error(), notADir) {
-		t.Errorf("private config: serve: %v", err)
+	if code, errOut := serve(path); code == 0 || !strings.Contains(errOut, notADir) {
+		t.Errorf("private config: serve: exit %d: %s", code, errOut)
 	}
 }
 
