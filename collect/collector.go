@@ -59,7 +59,7 @@ type Options struct {
 	Keys       map[string]string  // origin store id → verifier key of its checkpoints, pinned
 	PinnedOnly bool               // refuse (with an alert) the records of origins not in Keys
 	Logger     *slog.Logger       // default slog.Default
-	Observe    func(*store.Event) // sees every event merged (detections)
+	Observe    func(*store.Event) // sees every event merged (detections); must not keep it past the call (copy it)
 	MaxPoll    int                // most records merged per store commit (default 10000)
 }
 
