@@ -168,7 +168,6 @@ func (c *Collector) run(ctx context.Context) {
 		c.client.Close()
 		c.setState("stopped", nil)
 	}()
-	headers := map[string][]byte{}
 	for {
 		fs := c.client.PollRecords(ctx, c.o.MaxPoll)
 		if ctx.Err() != nil || fs.IsClientClosed() {
@@ -189,13 +188,8 @@ func (c *Collector) run(ctx context.Context) {
 			continue
 		}
 		for _, r := range recs {
-			clear(headers)
-			for _, h := range r.Headers {
-				if _, dup := headers[h.Key]; !dup { // the first of a repeated header counts
-					headers[h.Key] = h.Value
-				}
-			}
-			if err := c.merger.Merge(r.Key, r.Value, headers); err != nil {
+			h := recordHeaders(r.Headers)
+			if err := c.merger.merge(r.Key, r.Value, &h); err != nil {
 				c.fatal(err)
 				return
 			}

@@ -166,14 +166,18 @@ func (m *Merger) count(f func(*Stats)) {
 // store (without waiting: Flush commits). The error is the store's: a
 // record that is refused is an alert, not an error.
 func (m *Merger) Merge(key, value []byte, headers map[string][]byte) error {
+	h := headersOfMap(headers)
+	return m.merge(key, value, &h)
+}
+
+func (m *Merger) merge(key, value []byte, h *headers) error {
 	m.count(func(s *Stats) { s.Records++ })
-	if string(headers[siem.HeaderKind]) == siem.KindPrestate {
-		return m.mergePrestate(key, value, headers)
+	if string(h.kind) == siem.KindPrestate {
+		return m.mergePrestate(key, value, h)
 	}
 	r := &m.rec
-	if err := r.decode(key, value, headers); err != nil {
-		id := string(headers[siem.HeaderOrigin])
-		return m.alert(RuleMalformed, severityHigh, id, nil, 0, "record refused: "+err.Error(), value)
+	if err := r.decode(key, value, h); err != nil {
+		return m.alert(RuleMalformed, severityHigh, string(h.origin), nil, 0, "record refused: "+err.Error(), value)
 	}
 	if m.pinned && m.keys[r.Origin] == "" {
 		return m.alert(RuleUnpinned, severityHigh, r.Origin, nil, r.Seq,

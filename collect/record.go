@@ -38,8 +38,8 @@ type Record struct {
 // record belongs in its origin's chain is the collector's question. The
 // error says what is wrong, for the alert.
 func DecodeRecord(key, value []byte, headers map[string][]byte) (*Record, error) {
-	r := new(Record)
-	if err := r.decode(key, value, headers); err != nil {
+	r, h := new(Record), headersOfMap(headers)
+	if err := r.decode(key, value, &h); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -49,9 +49,8 @@ func DecodeRecord(key, value []byte, headers map[string][]byte) (*Record, error)
 // decodes every record of the fleet into the one Record it keeps (a
 // Record is about 600 bytes, and the store keeps its own copy of what is
 // merged).
-func (r *Record) decode(key, value []byte, headers map[string][]byte) error {
-	*r = Record{Origin: string(headers[siem.HeaderOrigin]), Host: string(headers[siem.HeaderHost]),
-		Kind: string(headers[siem.HeaderKind]), Key: string(headers[siem.HeaderVerifierKey])}
+func (r *Record) decode(key, value []byte, h *headers) error {
+	*r = Record{Origin: string(h.origin), Host: string(h.host), Kind: string(h.kind), Key: string(h.verifierKey)}
 	switch {
 	case r.Origin == "" || len(r.Origin) > maxOriginID:
 		return fmt.Errorf("origin header of %d bytes: want 1 to %d", len(r.Origin), maxOriginID)
@@ -62,17 +61,17 @@ func (r *Record) decode(key, value []byte, headers map[string][]byte) error {
 	case len(r.Key) > maxKey:
 		return fmt.Errorf("verifier key header of %d bytes", len(r.Key))
 	}
-	if f := string(headers[siem.HeaderFormat]); f != "" && f != string(siem.FormatJSONL) {
+	if f := string(h.format); f != "" && f != string(siem.FormatJSONL) {
 		return fmt.Errorf("format %.16q: a collector reads jsonl records", f)
 	}
-	seq, err := strconv.ParseUint(string(headers[siem.HeaderSeq]), 10, 64)
+	seq, err := strconv.ParseUint(string(h.seq), 10, 64)
 	if err != nil || seq == 0 {
-		return fmt.Errorf("seq header %.24q: want a positive integer", headers[siem.HeaderSeq])
+		return fmt.Errorf("seq header %.24q: want a positive integer", h.seq)
 	}
 	r.Seq = seq
 	body := value
-	if exact, ok := headers[siem.HeaderExact]; ok {
-		body = exact
+	if h.seen&hExact != 0 {
+		body = h.exact
 	}
 	if len(body) > maxRecord {
 		return fmt.Errorf("record of %d bytes", len(body))
