@@ -140,7 +140,10 @@ func benchCluster(b *testing.B) (*brokers, *kgo.Client, string) {
 		b.Fatalf("brokers did not start: %v", k.out.Err())
 	}
 	addrs := strings.Split(k.out.Text(), ",")
-	p, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
+	// Batches compressed as the gateways' Kafka sink compresses them
+	// (zstd): the collector pays for their decompression.
+	p, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression()))
 	if err != nil {
 		b.Fatal(err)
 	}

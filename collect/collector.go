@@ -201,7 +201,7 @@ func (c *Collector) run(ctx context.Context) {
 		// The store has every merged record: now the group may move on.
 		for ctx.Err() == nil {
 			err := c.client.CommitRecords(ctx, recs...)
-			if err == nil {
+			if err == nil || ctx.Err() != nil { // stopping: the next start consumes these again
 				break
 			}
 			c.setState("failing", fmt.Errorf("committing offsets: %w", err))
