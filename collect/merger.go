@@ -172,12 +172,12 @@ func (m *Merger) Merge(key, value []byte, headers map[string][]byte) error {
 
 func (m *Merger) merge(key, value []byte, h *headers) error {
 	m.count(func(s *Stats) { s.Records++ })
-	if string(h.kind) == siem.KindPrestate {
+	if string(h.v[hKind]) == siem.KindPrestate {
 		return m.mergePrestate(key, value, h)
 	}
 	r := &m.rec
 	if err := r.decode(key, value, h); err != nil {
-		return m.alert(RuleMalformed, severityHigh, string(h.origin), nil, 0, "record refused: "+err.Error(), value)
+		return m.alert(RuleMalformed, severityHigh, string(h.v[hOrigin]), nil, 0, "record refused: "+err.Error(), value)
 	}
 	if m.pinned && m.keys[r.Origin] == "" {
 		return m.alert(RuleUnpinned, severityHigh, r.Origin, nil, r.Seq,

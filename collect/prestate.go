@@ -27,7 +27,7 @@ type prestateRecord struct {
 // decodePrestate reads a record of kind prestate. It does not check the
 // blob against its hash: that is the merger's, with the outcome's.
 func decodePrestate(key, value []byte, h *headers) (*prestateRecord, error) {
-	r := &prestateRecord{Origin: string(h.origin), Ref: string(h.sha256)}
+	r := &prestateRecord{Origin: string(h.v[hOrigin]), Ref: string(h.v[hSHA256])}
 	switch {
 	case r.Origin == "" || len(r.Origin) > maxOriginID:
 		return nil, fmt.Errorf("origin header of %d bytes: want 1 to %d", len(r.Origin), maxOriginID)
@@ -37,13 +37,13 @@ func decodePrestate(key, value []byte, h *headers) (*prestateRecord, error) {
 	if _, err := hash32(strings.TrimPrefix(r.Ref, "sha256:")); err != nil || !strings.HasPrefix(r.Ref, "sha256:") {
 		return nil, fmt.Errorf("sha256 header %.80q: want sha256: and 64 hex digits", r.Ref)
 	}
-	seq, err := strconv.ParseUint(string(h.seq), 10, 64)
+	seq, err := strconv.ParseUint(string(h.v[hSeq]), 10, 64)
 	if err != nil || seq == 0 {
-		return nil, fmt.Errorf("seq header %.24q: want a positive integer", h.seq)
+		return nil, fmt.Errorf("seq header %.24q: want a positive integer", h.v[hSeq])
 	}
-	size, err := strconv.Atoi(string(h.size))
+	size, err := strconv.Atoi(string(h.v[hSize]))
 	if err != nil || size < 0 || size > 1<<40 {
-		return nil, fmt.Errorf("size header %.24q: want a byte count", h.size)
+		return nil, fmt.Errorf("size header %.24q: want a byte count", h.v[hSize])
 	}
 	if len(value) > maxRecord {
 		return nil, fmt.Errorf("pre-state of %d bytes", len(value))
@@ -65,7 +65,7 @@ func decodePrestate(key, value []byte, h *headers) (*prestateRecord, error) {
 func (m *Merger) mergePrestate(key, value []byte, h *headers) error {
 	r, err := decodePrestate(key, value, h)
 	if err != nil {
-		return m.alert(RulePrestate, severityHigh, string(h.origin), nil, 0, "pre-state record refused: "+err.Error(), value)
+		return m.alert(RulePrestate, severityHigh, string(h.v[hOrigin]), nil, 0, "pre-state record refused: "+err.Error(), value)
 	}
 	o := m.origins[r.Origin]
 	refuse := func(why string) error {

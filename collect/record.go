@@ -50,7 +50,7 @@ func DecodeRecord(key, value []byte, headers map[string][]byte) (*Record, error)
 // Record is about 600 bytes, and the store keeps its own copy of what is
 // merged).
 func (r *Record) decode(key, value []byte, h *headers) error {
-	*r = Record{Origin: string(h.origin), Host: string(h.host), Kind: string(h.kind), Key: string(h.verifierKey)}
+	*r = Record{Origin: string(h.v[hOrigin]), Host: string(h.v[hHost]), Kind: string(h.v[hKind]), Key: string(h.v[hVerifierKey])}
 	switch {
 	case r.Origin == "" || len(r.Origin) > maxOriginID:
 		return fmt.Errorf("origin header of %d bytes: want 1 to %d", len(r.Origin), maxOriginID)
@@ -61,17 +61,17 @@ func (r *Record) decode(key, value []byte, h *headers) error {
 	case len(r.Key) > maxKey:
 		return fmt.Errorf("verifier key header of %d bytes", len(r.Key))
 	}
-	if f := string(h.format); f != "" && f != string(siem.FormatJSONL) {
+	if f := string(h.v[hFormat]); f != "" && f != string(siem.FormatJSONL) {
 		return fmt.Errorf("format %.16q: a collector reads jsonl records", f)
 	}
-	seq, err := strconv.ParseUint(string(h.seq), 10, 64)
+	seq, err := strconv.ParseUint(string(h.v[hSeq]), 10, 64)
 	if err != nil || seq == 0 {
-		return fmt.Errorf("seq header %.24q: want a positive integer", h.seq)
+		return fmt.Errorf("seq header %.24q: want a positive integer", h.v[hSeq])
 	}
 	r.Seq = seq
 	body := value
-	if h.seen&hExact != 0 {
-		body = h.exact
+	if h.has(hExact) {
+		body = h.v[hExact]
 	}
 	if len(body) > maxRecord {
 		return fmt.Errorf("record of %d bytes", len(body))
