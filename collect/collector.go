@@ -59,7 +59,7 @@ type Options struct {
 	Keys       map[string]string  // origin store id → verifier key of its checkpoints, pinned
 	PinnedOnly bool               // refuse (with an alert) the records of origins not in Keys
 	Logger     *slog.Logger       // default slog.Default
-	Observe    func(*store.Event) // sees every event merged (detections)
+	Observe    func(*store.Event) // sees every event merged (detections); must not keep it past the call (copy it)
 	MaxPoll    int                // most records merged per store commit (default 10000)
 }
 
@@ -168,7 +168,6 @@ func (c *Collector) run(ctx context.Context) {
 		c.client.Close()
 		c.setState("stopped", nil)
 	}()
-	headers := map[string][]byte{}
 	for {
 		fs := c.client.PollRecords(ctx, c.o.MaxPoll)
 		if ctx.Err() != nil || fs.IsClientClosed() {
@@ -189,13 +188,8 @@ func (c *Collector) run(ctx context.Context) {
 			continue
 		}
 		for _, r := range recs {
-			clear(headers)
-			for _, h := range r.Headers {
-				if _, dup := headers[h.Key]; !dup { // the first of a repeated header counts
-					headers[h.Key] = h.Value
-				}
-			}
-			if err := c.merger.Merge(r.Key, r.Value, headers); err != nil {
+			h := recordHeaders(r.Headers)
+			if err := c.merger.merge(r.Key, r.Value, &h); err != nil {
 				c.fatal(err)
 				return
 			}
@@ -207,7 +201,7 @@ func (c *Collector) run(ctx context.Context) {
 		// The store has every merged record: now the group may move on.
 		for ctx.Err() == nil {
 			err := c.client.CommitRecords(ctx, recs...)
-			if err == nil {
+			if err == nil || ctx.Err() != nil { // stopping: the next start consumes these again
 				break
 			}
 			c.setState("failing", fmt.Errorf("committing offsets: %w", err))

@@ -43,6 +43,7 @@ type Merger struct {
 	log     *slog.Logger
 	observe func(*store.Event)
 	origins map[string]*origin
+	rec     Record // the record being merged (one, reused: Merge is not concurrent)
 
 	mu    sync.Mutex
 	stats Stats
@@ -62,7 +63,8 @@ type Stats struct {
 // NewMerger resumes from the central store's saved origin states, brought
 // up to date from its latest events (the states are saved after the
 // events they describe, so they may lag). keys pins origins' verifier keys;
-// observe, if set, sees every event the merger appends.
+// observe, if set, sees every event the merger appends (and must not keep
+// it past the call: the merger reuses it).
 func NewMerger(st *store.Store, keys map[string]string, log *slog.Logger, observe func(*store.Event)) (*Merger, error) {
 	return newMerger(st, keys, false, log, observe)
 }
@@ -164,14 +166,18 @@ func (m *Merger) count(f func(*Stats)) {
 // store (without waiting: Flush commits). The error is the store's: a
 // record that is refused is an alert, not an error.
 func (m *Merger) Merge(key, value []byte, headers map[string][]byte) error {
+	h := headersOfMap(headers)
+	return m.merge(key, value, &h)
+}
+
+func (m *Merger) merge(key, value []byte, h *headers) error {
 	m.count(func(s *Stats) { s.Records++ })
-	if string(headers[siem.HeaderKind]) == siem.KindPrestate {
-		return m.mergePrestate(key, value, headers)
+	if string(h.v[hKind]) == siem.KindPrestate {
+		return m.mergePrestate(key, value, h)
 	}
-	r, err := DecodeRecord(key, value, headers)
-	if err != nil {
-		id := string(headers[siem.HeaderOrigin])
-		return m.alert(RuleMalformed, severityHigh, id, nil, 0, "record refused: "+err.Error(), value)
+	r := &m.rec
+	if err := r.decode(key, value, h); err != nil {
+		return m.alert(RuleMalformed, severityHigh, string(h.v[hOrigin]), nil, 0, "record refused: "+err.Error(), value)
 	}
 	if m.pinned && m.keys[r.Origin] == "" {
 		return m.alert(RuleUnpinned, severityHigh, r.Origin, nil, r.Seq,
@@ -209,9 +215,7 @@ func (m *Merger) mergeEvent(r *Record, value []byte) error {
 	case !seen && r.Seq == 1 && r.prev != [32]byte{}:
 		return m.alert(RuleFork, severityHigh, r.Origin, o, r.Seq, fmt.Sprintf("origin %s seq 1: prev_hash is not zero; not merged", r.Origin), value)
 	}
-	orig := r.Event
-	orig.PrevHash, orig.Hash = "", ""
-	sum, err := store.ChainHash(r.prev, &orig)
+	sum, err := store.ChainHash(r.prev, &r.Event) // over its copy of the event, without prev_hash and hash
 	if err != nil || sum != r.hash {
 		return m.alert(RuleForged, severityHigh, r.Origin, o, r.Seq,
 			fmt.Sprintf("origin %s seq %d: the content does not match its hash (altered after it was recorded); not merged", r.Origin, r.Seq), value)
@@ -225,14 +229,16 @@ func (m *Merger) mergeEvent(r *Record, value []byte) error {
 			return err
 		}
 	}
-	c := r.Event
+	// The central copy is made in the record itself (no 600-byte copy per
+	// event): the store keeps its own, and the next record overwrites it.
+	c := &r.Event
+	c.Origin = &store.Origin{Store: r.Origin, Host: o.Host, Seq: r.Seq, Hash: c.Hash}
 	c.Seq, c.PrevHash, c.Hash = 0, "", ""
-	c.Origin = &store.Origin{Store: r.Origin, Host: o.Host, Seq: r.Seq, Hash: r.Event.Hash}
-	if err := m.append(&c); err != nil {
+	if err := m.append(c); err != nil {
 		return err
 	}
 	o.advance(r.Seq, r.hash, c.Seq)
-	o.expectPrestate(&r.Event)
+	o.expectPrestate(c)
 	m.count(func(s *Stats) { s.Events++ })
 	return nil
 }
@@ -380,7 +386,7 @@ func (m *Merger) Commit() error {
 	var dirty []store.OriginState
 	for _, o := range m.origins {
 		if o.dirty {
-			dirty = append(dirty, o.OriginState)
+			dirty = append(dirty, o.state())
 		}
 	}
 	if len(dirty) == 0 {
@@ -403,7 +409,7 @@ func (m *Merger) Commit() error {
 func (m *Merger) Origins() []store.OriginState {
 	out := make([]store.OriginState, 0, len(m.origins))
 	for _, o := range m.origins {
-		out = append(out, o.OriginState)
+		out = append(out, o.state())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Store < out[j].Store })
 	return out

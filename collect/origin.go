@@ -14,10 +14,10 @@ const recentHashes = 8192
 
 // origin is the collector's view of one origin's chain.
 type origin struct {
-	store.OriginState
-	head   [32]byte // hash of event Seq in its chain
-	recent []seen   // its latest events, seq s at s % recentHashes (a ring: no map upkeep per event)
-	dirty  bool     // changed since the states were saved
+	store.OriginState          // its Hash is stale: state() gives it from head
+	head              [32]byte // hash of event Seq in its chain
+	recent            []seen   // its latest events, seq s at s % recentHashes (a ring: no map upkeep per event)
+	dirty             bool     // changed since the states were saved
 	// prestates are the references merged outcomes hold, by the origin
 	// seq of their call, until the pre-state record arrives.
 	prestates map[uint64]string
@@ -57,9 +57,18 @@ func (o *origin) advance(seq uint64, h [32]byte, at uint64) {
 		o.First = seq
 	}
 	o.Seq, o.head = seq, h
-	o.Hash = hex.EncodeToString(h[:])
 	o.remember(seq, h, at)
 	o.dirty = true
+}
+
+// state is the origin's state to save or show. Its Hash (hex) is written
+// from head here, not at each event: only the latest one is ever read.
+func (o *origin) state() store.OriginState {
+	st := o.OriginState
+	if o.head != ([32]byte{}) { // zero: no valid hash yet, the saved one stands
+		st.Hash = hex.EncodeToString(o.head[:])
+	}
+	return st
 }
 
 // hashAt is the hash (hex) of the origin's event seq when the collector

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -27,8 +26,8 @@ type prestateRecord struct {
 
 // decodePrestate reads a record of kind prestate. It does not check the
 // blob against its hash: that is the merger's, with the outcome's.
-func decodePrestate(key, value []byte, headers map[string][]byte) (*prestateRecord, error) {
-	r := &prestateRecord{Origin: string(headers[siem.HeaderOrigin]), Ref: string(headers[siem.HeaderSHA256])}
+func decodePrestate(key, value []byte, h *headers) (*prestateRecord, error) {
+	r := &prestateRecord{Origin: string(h.v[hOrigin]), Ref: string(h.v[hSHA256])}
 	switch {
 	case r.Origin == "" || len(r.Origin) > maxOriginID:
 		return nil, fmt.Errorf("origin header of %d bytes: want 1 to %d", len(r.Origin), maxOriginID)
@@ -38,13 +37,13 @@ func decodePrestate(key, value []byte, headers map[string][]byte) (*prestateReco
 	if _, err := hash32(strings.TrimPrefix(r.Ref, "sha256:")); err != nil || !strings.HasPrefix(r.Ref, "sha256:") {
 		return nil, fmt.Errorf("sha256 header %.80q: want sha256: and 64 hex digits", r.Ref)
 	}
-	seq, err := strconv.ParseUint(string(headers[siem.HeaderSeq]), 10, 64)
+	seq, err := strconv.ParseUint(string(h.v[hSeq]), 10, 64)
 	if err != nil || seq == 0 {
-		return nil, fmt.Errorf("seq header %.24q: want a positive integer", headers[siem.HeaderSeq])
+		return nil, fmt.Errorf("seq header %.24q: want a positive integer", h.v[hSeq])
 	}
-	size, err := strconv.Atoi(string(headers[siem.HeaderSize]))
+	size, err := strconv.Atoi(string(h.v[hSize]))
 	if err != nil || size < 0 || size > 1<<40 {
-		return nil, fmt.Errorf("size header %.24q: want a byte count", headers[siem.HeaderSize])
+		return nil, fmt.Errorf("size header %.24q: want a byte count", h.v[hSize])
 	}
 	if len(value) > maxRecord {
 		return nil, fmt.Errorf("pre-state of %d bytes", len(value))
@@ -63,10 +62,10 @@ func decodePrestate(key, value []byte, headers map[string][]byte) (*prestateReco
 // call, if a merged outcome of that call names exactly these bytes; a
 // withheld one leaves a note that says why it is missing. Anything else
 // is an alert, and nothing is stored.
-func (m *Merger) mergePrestate(key, value []byte, headers map[string][]byte) error {
-	r, err := decodePrestate(key, value, headers)
+func (m *Merger) mergePrestate(key, value []byte, h *headers) error {
+	r, err := decodePrestate(key, value, h)
 	if err != nil {
-		return m.alert(RulePrestate, severityHigh, string(headers[siem.HeaderOrigin]), nil, 0, "pre-state record refused: "+err.Error(), value)
+		return m.alert(RulePrestate, severityHigh, string(h.v[hOrigin]), nil, 0, "pre-state record refused: "+err.Error(), value)
 	}
 	o := m.origins[r.Origin]
 	refuse := func(why string) error {

@@ -164,7 +164,8 @@ func FuzzDecodePrestate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, value []byte, origin, seq, ref, size string) {
 		h := map[string][]byte{siem.HeaderOrigin: []byte(origin), siem.HeaderSeq: []byte(seq), siem.HeaderKind: []byte(siem.KindPrestate),
 			siem.HeaderSHA256: []byte(ref), siem.HeaderSize: []byte(size)}
-		r, err := decodePrestate(key, value, h)
+		hs := headersOfMap(h)
+		r, err := decodePrestate(key, value, &hs)
 		if err != nil {
 			return
 		}

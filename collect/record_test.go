@@ -7,6 +7,7 @@ import (
 
 	"github.com/mcptrail/mcptrail/siem"
 	"github.com/mcptrail/mcptrail/store"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func headersOf(h map[string]string) map[string][]byte {
@@ -43,6 +44,29 @@ func TestDecodeRecordRefusesDisagreeingParts(t *testing.T) {
 		if _, err := DecodeRecord(k.Key, k.Value, headersOf(r.headers)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// A header given twice counts once, as first given: a second origin (or
+// seq, kind, host) header appended to a genuine record changes nothing.
+func TestRecordHeadersFirstOfRepeatedCounts(t *testing.T) {
+	a := originStore(t, "laptop")
+	record(t, a, 1, "/p/")
+	rec := sinkRecord(t, a, 1).kgo(t)
+	want := len(rec.Headers)
+	for _, k := range []string{siem.HeaderOrigin, siem.HeaderSeq, siem.HeaderKind, siem.HeaderHost} {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte("forged")})
+	}
+	if len(rec.Headers) != want+4 {
+		t.Fatal("headers not appended")
+	}
+	h := recordHeaders(rec.Headers)
+	var r Record
+	if err := r.decode(rec.Key, rec.Value, &h); err != nil {
+		t.Fatalf("genuine record with repeated headers: %v", err)
+	}
+	if r.Origin != string(rec.Key) || r.Seq != 1 || r.Host == "forged" {
+		t.Fatalf("decoded origin %q seq %d", r.Origin, r.Seq)
 	}
 }
 
