@@ -197,7 +197,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		var cmds []tea.Cmd
 		for _, s := range a.stack {
 			s.SetSize(w, h)
-			if r, ok := s.(interface{ relayout() tea.Cmd }); ok && widthChanged {
+			if r, ok := s.(relayouter); ok && widthChanged {
 				cmds = append(cmds, r.relayout())
 			}
 		}
@@ -288,13 +288,13 @@ type clearToast struct{ id int }
 // learn feeds search's vocabulary from what screens loaded.
 func (a *App) learn(msg tea.Msg) {
 	switch m := msg.(type) {
-	case sessionsLoaded:
-		for i := range m.rows {
-			a.vocab.addSession(&m.rows[i])
+	case loaded[sessionsPage]:
+		for i := range m.val.rows {
+			a.vocab.addSession(&m.val.rows[i])
 		}
-	case tlPage:
-		for i := range m.events {
-			a.vocab.addEvent(&m.events[i])
+	case loaded[tlPage]:
+		for i := range m.val.events {
+			a.vocab.addEvent(&m.val.events[i])
 		}
 	}
 }
@@ -348,7 +348,7 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		a.chipFocus = -1 // any other key goes back to the list
 	}
 	top := a.top()
-	if m, ok := top.(interface{ modal() bool }); ok && m.modal() {
+	if m, ok := top.(modal); ok && m.modal() {
 		_, cmd := top.Update(msg) // a confirmation prompt takes every key
 		return a, cmd
 	}
@@ -364,13 +364,13 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Command):
 		return a, a.openInput(modeCommand, ":", "")
 	case key.Matches(msg, k.Search):
-		if tl, ok := top.(*timeline); ok { // free text (textsearch.go)
-			return a, a.openInput(modeText, "/", tl.text.query)
+		if ts, ok := top.(textSearcher); ok { // free text in the calls
+			return a, a.openInput(modeText, "/", ts.textQuery())
 		}
 		return a, a.openInput(modeSearch, "/ ", "")
 	case key.Matches(msg, k.NextHit), key.Matches(msg, k.PrevHit):
-		if tl, ok := top.(*timeline); ok {
-			return a, tl.nextHit(key.Matches(msg, k.NextHit))
+		if ts, ok := top.(textSearcher); ok {
+			return a, ts.nextHit(key.Matches(msg, k.NextHit))
 		}
 	case key.Matches(msg, k.Filter):
 		// The line shows the chips' values visibly (the text input would
@@ -382,7 +382,7 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return a, a.openInput(modeFilter, "filter › ", v)
 	case key.Matches(msg, k.GoTime):
-		if _, ok := top.(*timeline); ok {
+		if _, ok := top.(timeJumper); ok {
 			return a, a.openInput(modeGoTime, "go to time › ", "")
 		}
 	case key.Matches(msg, k.Follow):
@@ -391,8 +391,8 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if !a.c.Follow {
 			return a, toast("follow off")
 		}
-		if r, ok := top.(interface{ resumeFollow() }); ok {
-			r.resumeFollow()
+		if f, ok := top.(follower); ok {
+			f.resumeFollow()
 		}
 		gen := a.followGen
 		return a, tea.Batch(toast("following: new events appear as they are recorded"),
@@ -410,41 +410,16 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return a, tea.Batch(append(cmds, toast("theme "+a.c.Theme))...)
 	case key.Matches(msg, k.Yank):
-		if y, ok := top.(interface{ yankText() (string, string) }); ok {
-			what, text := y.yankText()
-			if text == "" {
-				return a, toast("nothing selected to copy")
-			}
-			a.c.audit("copy", what)
-			return a, yankText(a.c, what, text)
-		}
-		y, ok := top.(interface{ yankSeqs() []uint64 })
-		if !ok || len(y.yankSeqs()) == 0 {
-			return a, toast("nothing selected to copy")
-		}
-		a.c.audit("copy", "records "+joinSeqs(y.yankSeqs()))
-		return a, yank(a.c, y.yankSeqs())
+		return a, a.yank(top)
 	case key.Matches(msg, k.Alerts):
-		if _, ok := top.(*alertsScreen); !ok {
-			return a, push(newAlerts(a.c))
-		}
-		return a, nil
+		return a, openOnce(a, newAlerts)
 	case key.Matches(msg, k.Desk):
-		if _, ok := top.(*deskScreen); !ok {
-			return a, push(newDesk(a.c))
-		}
-		return a, nil
+		return a, openOnce(a, newDesk)
 	case key.Matches(msg, k.Queue):
-		if _, ok := top.(*queueScreen); !ok {
-			return a, push(newQueue(a.c))
-		}
-		return a, nil
+		return a, openOnce(a, newQueue)
 	case key.Matches(msg, k.Tab):
-		switch top.(type) {
-		case *callScreen, *planScreen, *queueScreen:
-			// The record view's panes are its sections; the plan
-			// review's and the queue's are theirs (rollback.go, queue.go).
-			_, cmd := top.Update(msg)
+		if t, ok := top.(tabber); ok && t.tabs() {
+			_, cmd := top.Update(msg) // the screen's own panes
 			return a, cmd
 		}
 		if len(a.c.Filter.Chips()) > 0 {
@@ -460,6 +435,33 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 }
 
 func filterChanged() tea.Msg { return filterChangedMsg{} }
+
+// openOnce opens a screen of type S unless it is the one on top already
+// (`a` on the alerts, `R` on the queue).
+func openOnce[S screen](a *App, open func(*Common) S) tea.Cmd {
+	if _, ok := a.top().(S); ok {
+		return nil
+	}
+	return push(open(a.c))
+}
+
+// yank is `y`: what the screen on top has selected, to the clipboard.
+func (a *App) yank(top screen) tea.Cmd {
+	if y, ok := top.(textYanker); ok {
+		what, text := y.yankText()
+		if text == "" {
+			return toast("nothing selected to copy")
+		}
+		a.c.audit("copy", what)
+		return yankText(a.c, what, text)
+	}
+	y, ok := top.(recordYanker)
+	if !ok || len(y.yankSeqs()) == 0 {
+		return toast("nothing selected to copy")
+	}
+	a.c.audit("copy", "records "+joinSeqs(y.yankSeqs()))
+	return yank(a.c, y.yankSeqs())
+}
 
 // pop closes the screen on top and gives the one under it back its
 // filter; that screen hears it is shown again, since what was done above
@@ -551,8 +553,8 @@ func (a *App) submit() tea.Cmd {
 		return a.command(value)
 	case modeText:
 		a.closeInput()
-		if tl, ok := a.top().(*timeline); ok {
-			return tl.startText(value)
+		if ts, ok := a.top().(textSearcher); ok {
+			return ts.startText(value)
 		}
 		return nil
 	case modeFilter:
@@ -572,8 +574,8 @@ func (a *App) submit() tea.Cmd {
 			return toastErr(err)
 		}
 		a.closeInput()
-		if tl, ok := a.top().(*timeline); ok {
-			return tea.Batch(tl.jumpTo(t), toast("from "+t.In(a.c.Loc).Format("2006-01-02 15:04:05")))
+		if tj, ok := a.top().(timeJumper); ok {
+			return tea.Batch(tj.jumpTo(t), toast("from "+t.In(a.c.Loc).Format("2006-01-02 15:04:05")))
 		}
 		return nil
 	case modeSearch:
@@ -617,10 +619,7 @@ func (a *App) queued(m marksAdded) tea.Cmd {
 		text += " (" + m.note + ")"
 	}
 	cmds := []tea.Cmd{toast(text)}
-	if _, ok := a.top().(*queueScreen); !ok {
-		cmds = append(cmds, push(newQueue(a.c)))
-	}
-	return tea.Batch(cmds...)
+	return tea.Batch(append(cmds, openOnce(a, newQueue))...)
 }
 
 type yanked struct {
@@ -739,7 +738,7 @@ func (a *App) View() string {
 
 	// Status and hint bar.
 	status := ""
-	if s, ok := a.top().(interface{ Status() string }); ok {
+	if s, ok := a.top().(statusLiner); ok {
 		status = st.Muted.Render(" " + show(s.Status()))
 	}
 	if a.toast != "" {

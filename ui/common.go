@@ -177,6 +177,50 @@ type (
 	routedMsg interface{ target() int }
 )
 
+// loaded is what a command read (or did) for screen to, in that screen's
+// load generation gen: the one routed message of the console. Screens tell
+// their results apart by T (page[…], planApplied, …) and drop those of an
+// older generation.
+type loaded[T any] struct {
+	to, gen int
+	val     T
+	err     error
+}
+
+func (m loaded[T]) target() int { return m.to }
+
+// Capabilities a screen may have beyond screen's. App asks the top screen
+// for them by these names rather than by its type.
+type (
+	// modal: while modal() holds, every key is the screen's (a prompt).
+	modal interface{ modal() bool }
+	// relayouter prepares its text again for a new width, in a command.
+	relayouter interface{ relayout() tea.Cmd }
+	// follower tails the record and can be paused (a timeline): the
+	// header says which, and F turning follow on starts at the tail.
+	follower interface {
+		followState() (paused bool, newRows int)
+		resumeFollow()
+	}
+	// textYanker copies text that is not a record (`y` on a session).
+	textYanker interface{ yankText() (what, text string) }
+	// recordYanker copies records as JSON lines (`y`).
+	recordYanker interface{ yankSeqs() []uint64 }
+	// statusLiner has a status line: where the investigator is.
+	statusLiner interface{ Status() string }
+	// textSearcher searches its calls' text (`/`, n and N).
+	textSearcher interface {
+		textQuery() string
+		startText(query string) tea.Cmd
+		nextHit(forward bool) tea.Cmd
+	}
+	// timeJumper moves to a time (`T`, `:goto`).
+	timeJumper interface{ jumpTo(when time.Time) tea.Cmd }
+	// tabber has panes of its own, which tab moves between; on other
+	// screens tab focuses the filter chips.
+	tabber interface{ tabs() bool }
+)
+
 func push(s screen) tea.Cmd { return func() tea.Msg { return pushMsg{s} } }
 
 func toast(text string) tea.Cmd { return func() tea.Msg { return toastMsg{text: text} } }

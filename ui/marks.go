@@ -205,7 +205,7 @@ type rangeMark struct {
 
 // mark is space in a timeline: it toggles the selected call's mark and
 // leaves the cursor where it is.
-func (t *timeline) mark() tea.Cmd {
+func (t *timelineScreen) mark() tea.Cmd {
 	if !t.c.Identity.CanReverse() {
 		return denyReverse(t.c, "mark calls for reversal")
 	}
@@ -228,7 +228,7 @@ func (t *timeline) mark() tea.Cmd {
 
 // rangeMark is V: the first press anchors a range at the selected row,
 // the second marks every tool call from there to the selected row.
-func (t *timeline) rangeMark() tea.Cmd {
+func (t *timelineScreen) rangeMark() tea.Cmd {
 	if !t.c.Identity.CanReverse() {
 		return denyReverse(t.c, "mark calls for reversal")
 	}
