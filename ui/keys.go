@@ -7,7 +7,7 @@ import "github.com/charmbracelet/bubbles/key"
 // FullHelp (the `?` overlay), so help is generated from the same bindings
 // that Update matches and cannot drift from them.
 type KeyMap struct {
-	listKeys // ↑↓, page up/down, g/G: oldest/newest
+	listKeys                   // ↑↓, page up/down, g/G: oldest/newest
 	Enter, Back                key.Binding
 	Search, Filter, Tab        key.Binding
 	Diff, Mark, Reverse, Queue key.Binding

@@ -90,9 +90,9 @@ type timelineScreen struct {
 	lo, hi     uint64 // window: seqs read so far, inclusive
 	moreBefore bool
 	moreAfter  bool
-	width  int
-	height int
-	span   rangeMark // V (marks.go)
+	width      int
+	height     int
+	span       rangeMark // V (marks.go)
 
 	want uint64     // loadSeq: the anchor to select when its page lands
 	text textSearch // `/` and n/N (textsearch.go)
