@@ -11,10 +11,8 @@ import (
 
 // alertsScreen lists alert events (kind "alert"), newest first, paged.
 type alertsScreen struct {
-	c *Common
+	screenBase
 	pagedList[alertRow, uint64]
-	sid           int
-	width, height int
 }
 
 // alertRow is an alert and its text, made in the command that read it.
@@ -27,13 +25,12 @@ type alertRow struct {
 type alertsPage = page[alertRow, uint64]
 
 func newAlerts(c *Common) *alertsScreen {
-	s := &alertsScreen{c: c, sid: c.newID()}
+	s := &alertsScreen{screenBase: newScreenBase(c)}
 	s.list = newList[alertRow](c.Keys.newestFirst())
 	s.rowID = func(r *alertRow) uint64 { return r.ev.Seq }
 	return s
 }
 
-func (s *alertsScreen) id() int       { return s.sid }
 func (s *alertsScreen) Title() string { return "Alerts" }
 
 func (s *alertsScreen) SetSize(w, h int) {

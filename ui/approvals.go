@@ -82,24 +82,20 @@ type deskDecided struct {
 
 // deskScreen lists the held calls and decides them.
 type deskScreen struct {
-	c    *Common
-	sid  int
+	screenBase
 	held list[approval.Pending]
 
 	denying bool // typing a denial's reason
 	reason  textinput.Model
-
-	width, height int
 }
 
 func newDesk(c *Common) *deskScreen {
 	in := textinput.New()
 	in.Prompt = "reason › "
 	in.CharLimit = 200
-	return &deskScreen{c: c, sid: c.newID(), reason: in, held: newList[approval.Pending](c.Keys.newestFirst())}
+	return &deskScreen{screenBase: newScreenBase(c), reason: in, held: newList[approval.Pending](c.Keys.newestFirst())}
 }
 
-func (s *deskScreen) id() int       { return s.sid }
 func (s *deskScreen) Title() string { return "Approvals" }
 
 // modal: the desk takes every key (a and x are its own, not the global

@@ -84,6 +84,19 @@ type screen interface {
 	Title() string // breadcrumb
 }
 
+// screenBase is what every screen holds, as gh-dash's sections embed one
+// section model: the shared context, the id its commands' results are
+// routed by (loaded's to), and its size.
+type screenBase struct {
+	c             *Common
+	sid           int
+	width, height int
+}
+
+func newScreenBase(c *Common) screenBase { return screenBase{c: c, sid: c.newID()} }
+
+func (b *screenBase) id() int { return b.sid }
+
 // Common is shared by every component of one console session. Only the
 // program's goroutine touches it (Update and View); commands get copies of
 // what they need.

@@ -50,8 +50,7 @@ type (
 // restored — and applies it after an explicit confirmation, showing each
 // step's progress.
 type planScreen struct {
-	c     *Common
-	sid   int
+	screenBase
 	sel   *rollback.Selection // to build; nil: load planID
 	what  string              // what the selection is, for the title while building
 	id_   string
@@ -66,21 +65,17 @@ type planScreen struct {
 	applying bool
 	gen      int
 	started  time.Time
-
-	width, height int
 }
 
 // newPlanBuild is a plan screen that builds a plan of sel first.
 func newPlanBuild(c *Common, sel rollback.Selection, what string) *planScreen {
-	return &planScreen{c: c, sid: c.newID(), sel: &sel, what: what, steps: newList[rollback.Step](c.Keys.newestFirst())}
+	return &planScreen{screenBase: newScreenBase(c), sel: &sel, what: what, steps: newList[rollback.Step](c.Keys.newestFirst())}
 }
 
 // newPlanView is a plan screen on a stored plan.
 func newPlanView(c *Common, id string) *planScreen {
-	return &planScreen{c: c, sid: c.newID(), id_: id, steps: newList[rollback.Step](c.Keys.newestFirst())}
+	return &planScreen{screenBase: newScreenBase(c), id_: id, steps: newList[rollback.Step](c.Keys.newestFirst())}
 }
-
-func (s *planScreen) id() int { return s.sid }
 
 func (s *planScreen) Title() string {
 	if s.plan != nil {

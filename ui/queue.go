@@ -15,21 +15,18 @@ import (
 // queueScreen is the rollback queue (`R`): the calls marked for reversal,
 // and the reversal plans built so far (newest first) with their state.
 type queueScreen struct {
-	c             *Common
-	sid           int
-	marks         list[Mark]           // rows: Common.Marks as last read
-	plans         list[*rollback.Plan] // err: the plans could not be read
-	focus         int                  // 0 marks, 1 plans
-	width, height int
+	screenBase
+	marks list[Mark]           // rows: Common.Marks as last read
+	plans list[*rollback.Plan] // err: the plans could not be read
+	focus int                  // 0 marks, 1 plans
 }
 
 func newQueue(c *Common) *queueScreen {
-	s := &queueScreen{c: c, sid: c.newID(), marks: newList[Mark](c.Keys.listKeys), plans: newList[*rollback.Plan](c.Keys.newestFirst())}
+	s := &queueScreen{screenBase: newScreenBase(c), marks: newList[Mark](c.Keys.listKeys), plans: newList[*rollback.Plan](c.Keys.newestFirst())}
 	s.plans.blurred = true
 	return s
 }
 
-func (s *queueScreen) id() int       { return s.sid }
 func (s *queueScreen) Title() string { return "Rollback queue" }
 
 func (s *queueScreen) SetSize(w, h int) {

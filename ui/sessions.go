@@ -15,11 +15,8 @@ import (
 
 // sessionsScreen lists gateway sessions, newest first, a page at a time.
 type sessionsScreen struct {
-	c *Common
+	screenBase
 	pagedList[store.SessionSummary, string]
-	sid    int
-	width  int
-	height int
 }
 
 // sessionsPage is a page (or several) of summaries (loaded[sessionsPage]);
@@ -27,13 +24,12 @@ type sessionsScreen struct {
 type sessionsPage = page[store.SessionSummary, string]
 
 func newSessions(c *Common) *sessionsScreen {
-	s := &sessionsScreen{c: c, sid: c.newID()}
+	s := &sessionsScreen{screenBase: newScreenBase(c)}
 	s.list = newList[store.SessionSummary](c.Keys.newestFirst())
 	s.rowID = func(r *store.SessionSummary) string { return r.Session }
 	return s
 }
 
-func (s *sessionsScreen) id() int       { return s.sid }
 func (s *sessionsScreen) Title() string { return "Sessions" }
 
 func (s *sessionsScreen) SetSize(w, h int) {

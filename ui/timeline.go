@@ -75,8 +75,7 @@ const (
 // edge, and drops pages far from the screen, so a session of a million
 // events costs the same memory as one of a hundred.
 type timelineScreen struct {
-	c    *Common
-	sid  int
+	screenBase
 	sess *store.SessionSummary // nil: tool calls of all sessions
 
 	list[*tlRow]
@@ -90,9 +89,7 @@ type timelineScreen struct {
 	lo, hi     uint64 // window: seqs read so far, inclusive
 	moreBefore bool
 	moreAfter  bool
-	width      int
-	height     int
-	span       rangeMark // V (marks.go)
+	span       rangeMark // V: a range of calls to mark
 
 	want uint64     // loadSeq: the anchor to select when its page lands
 	text textSearch // `/` and n/N (textsearch.go)
@@ -114,12 +111,10 @@ type tlPage struct {
 type tlFill []*store.Event
 
 func newTimeline(c *Common, sess *store.SessionSummary) *timelineScreen {
-	t := &timelineScreen{c: c, sid: c.newID(), sess: sess, list: newList[*tlRow](c.Keys.listKeys)}
+	t := &timelineScreen{screenBase: newScreenBase(c), sess: sess, list: newList[*tlRow](c.Keys.listKeys)}
 	t.clear()
 	return t
 }
-
-func (t *timelineScreen) id() int { return t.sid }
 
 func (t *timelineScreen) Title() string {
 	if t.sess == nil {
