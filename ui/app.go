@@ -16,7 +16,6 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/rollback"
@@ -53,7 +52,7 @@ type Options struct {
 	// Rules name the resource a call acts on for `f path:` (the rollback
 	// rules' keys); nil falls back to the key arguments (path, uri, …).
 	Rules *rollback.RuleSet
-	// Approvals is the daemon's approval desk (approvals.go); nil: none.
+	// Approvals is the daemon's approval desk (deskScreen); nil: none.
 	Approvals Approvals
 }
 
@@ -78,8 +77,7 @@ type App struct {
 	mode      int
 	input     textinput.Model
 	searchSeq int
-	results   []candidate
-	resSel    int
+	results   list[candidate]
 	// resultsSeq is the search that results answer; an enter typed before
 	// the answer to the latest keystroke acts on that answer when it comes
 	// (enterPending), not on an older list still on the screen.
@@ -91,7 +89,7 @@ type App struct {
 	toastErr bool
 	toastID  int
 	// confirm is the question `q` asks at the top screen when quitting
-	// would leave work behind (quit.go); "" when none is asked.
+	// would leave work behind (askQuit); "" when none is asked.
 	confirm string
 	// filters are the filters of the screens under the top one, saved
 	// when a screen was opened over them: a filter belongs to the screen
@@ -105,7 +103,7 @@ type App struct {
 	height      int
 	quitting    bool
 
-	heldCount int    // calls held for approval (approvals.go)
+	heldCount int    // calls held for approval (watchApprovals)
 	heldSeen  uint64 // the newest approval_requested the bell rang for
 }
 
@@ -151,7 +149,7 @@ func New(opts Options) *App {
 	in := textinput.New()
 	in.Prompt = ""
 	in.CharLimit = 256
-	a := &App{c: c, help: help.New(), input: in, chipFocus: -1, vocab: newVocab(), followEvery: opts.FollowEvery}
+	a := &App{c: c, help: help.New(), input: in, chipFocus: -1, vocab: newVocab(), followEvery: opts.FollowEvery, results: newList[candidate](c.Keys.listKeys)}
 	a.stack = []screen{newSessions(c)}
 	a.styleHelp()
 	return a
@@ -245,7 +243,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, cmd
 	case searchResults:
 		if msg.seq == a.searchSeq {
-			a.results, a.resSel, a.resultsSeq = msg.matches, 0, msg.seq
+			a.results.rows, a.results.nav.sel, a.resultsSeq = msg.matches, 0, msg.seq
 			if a.enterPending && a.mode == modeSearch {
 				return a, a.submit()
 			}
@@ -475,7 +473,7 @@ func (a *App) pop() tea.Cmd {
 	a.c.Filter, a.filters = a.filters[n], a.filters[:n]
 	a.chipFocus = -1
 	top := a.top()
-	_, cmd := top.Update(shownAgainMsg{}) // a plan applied above changes what it shows (reverted.go, queue.go)
+	_, cmd := top.Update(shownAgainMsg{}) // a plan applied above changes what it shows (the timeline's ↺ flags, the queue's plans)
 	return cmd
 }
 
@@ -484,7 +482,7 @@ func (a *App) openInput(mode int, prompt, value string) tea.Cmd {
 	a.input.Prompt = prompt
 	a.input.SetValue(value)
 	a.input.CursorEnd()
-	a.results, a.resSel, a.enterPending = nil, 0, false
+	a.results.rows, a.results.nav.sel, a.enterPending = nil, 0, false
 	cmds := []tea.Cmd{a.input.Focus()}
 	if mode == modeSearch {
 		a.searchSeq++
@@ -496,7 +494,7 @@ func (a *App) openInput(mode int, prompt, value string) tea.Cmd {
 func (a *App) closeInput() {
 	a.mode = modeNone
 	a.input.Blur()
-	a.results, a.enterPending = nil, false
+	a.results.rows, a.enterPending = nil, false
 }
 
 func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -511,7 +509,7 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return a, a.submit()
 	case tea.KeyUp, tea.KeyCtrlP:
 		if a.mode == modeSearch {
-			a.resSel = max(0, a.resSel-1)
+			a.results.nav.move(-1, len(a.results.rows))
 			return a, nil
 		}
 	case tea.KeyTab:
@@ -523,7 +521,7 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		fallthrough
 	case tea.KeyDown, tea.KeyCtrlN:
 		if a.mode == modeSearch {
-			a.resSel = min(len(a.results)-1, a.resSel+1)
+			a.results.nav.move(1, len(a.results.rows))
 			return a, nil
 		}
 	case tea.KeyBackspace:
@@ -582,12 +580,12 @@ func (a *App) submit() tea.Cmd {
 		if a.enterPending = a.resultsSeq != a.searchSeq; a.enterPending {
 			return nil // the answer to what was typed last is on its way
 		}
-		if a.resSel < 0 || a.resSel >= len(a.results) {
-			a.closeInput()
+		sel := a.results.selected()
+		a.closeInput()
+		if sel == nil {
 			return nil
 		}
-		c := a.results[a.resSel]
-		a.closeInput()
+		c := *sel
 		if c.kind == "session" && c.sess != nil {
 			return push(newTimeline(a.c, c.sess))
 		}
@@ -754,27 +752,9 @@ func (a *App) View() string {
 	var hint string
 	showErr := a.toast != "" && a.toastErr
 	switch a.mode {
-	case modeFilter:
-		if !showErr {
-			status = st.Muted.Render(" fields: " + strings.Join(filterKeys, " ") + " — e.g. tool:write_file since:3h path:app.yaml; -tool drops one")
-		}
-		hint = " " + a.input.View()
-	case modeGoTime:
-		if !showErr {
-			status = st.Muted.Render(" 03:15 (today), -10m (ago) or 2026-01-02T03:15:00Z; enter jumps, esc cancels")
-		}
-		hint = " " + a.input.View()
-	case modeSearch:
-		status = st.Muted.Render(" agents, tools, tasks, upstreams, sessions — ↑/↓ choose, enter applies, esc closes")
-		hint = " " + a.input.View()
-	case modeText:
-		if !showErr {
-			status = st.Muted.Render(" text in the calls' arguments and results (a path fragment: app.yaml); enter searches, n/N next/previous hit")
-		}
-		hint = " " + a.input.View()
-	case modeCommand:
-		if !showErr {
-			status = st.Muted.Render(" " + commandHelp(a.input.Value()))
+	case modeFilter, modeGoTime, modeSearch, modeText, modeCommand:
+		if !showErr || a.mode == modeSearch {
+			status = st.Muted.Render(" " + a.inputHelp())
 		}
 		hint = " " + a.input.View()
 	default:
@@ -786,6 +766,23 @@ func (a *App) View() string {
 	}
 	lines := []string{line1, line2, fit(chipLine, w), body, fit(status, w), fit(hint, w)}
 	return strings.Join(lines, "\n")
+}
+
+// inputHelp is the status line over an input: what it takes.
+func (a *App) inputHelp() string {
+	switch a.mode {
+	case modeFilter:
+		return "fields: " + strings.Join(filterKeys, " ") + " — e.g. tool:write_file since:3h path:app.yaml; -tool drops one"
+	case modeGoTime:
+		return "03:15 (today), -10m (ago) or 2026-01-02T03:15:00Z; enter jumps, esc cancels"
+	case modeSearch:
+		return "agents, tools, tasks, upstreams, sessions — ↑/↓ choose, enter applies, esc closes"
+	case modeText:
+		return "text in the calls' arguments and results (a path fragment: app.yaml); enter searches, n/N next/previous hit"
+	case modeCommand:
+		return commandHelp(a.input.Value())
+	}
+	return ""
 }
 
 func (a *App) helpView(h int) string {
@@ -814,22 +811,19 @@ func (a *App) helpView(h int) string {
 func (a *App) searchView(h int) string {
 	st := a.c.Styles
 	lines := []string{st.Section.Render(" Search") + st.Muted.Render(fmt.Sprintf("  %d known", len(a.vocab.list)))}
-	if len(a.results) == 0 {
+	if len(a.results.rows) == 0 {
 		lines = append(lines, st.Muted.Render("   no match"))
 	}
-	n := h - 1
-	start := max(0, a.resSel-n+1)
-	for i := start; i < len(a.results) && i < start+n; i++ {
-		c := a.results[i]
+	a.results.setHeight(h - 1)
+	rows := a.results.lines(st, a.width-2, func(c *candidate) (string, bool) {
 		text := fmt.Sprintf("%-9s %s", c.kind, show(c.value))
 		if c.kind == "session" && c.sess != nil {
 			text += st.Muted.Render("  " + agentName(c.sess.Agent) + " · " + taskName(c.sess.Task) + " · " + fmtTime(c.sess.Started, a.c.Loc, "01-02 15:04"))
 		}
-		line := gutter(i == a.resSel, false) + text
-		if i == a.resSel {
-			line = selectedLine(st, ansi.Strip(line), a.width)
-		}
-		lines = append(lines, fit(line, a.width))
+		return text, false
+	})
+	for _, l := range rows {
+		lines = append(lines, fit(l, a.width))
 	}
 	return block(lines, h)
 }

@@ -124,12 +124,12 @@ type Common struct {
 	// NoColor: the user set NO_COLOR; the theme stays mono (attributes
 	// such as reverse video, no colours).
 	NoColor bool
-	started time.Time // when the console opened: plans built since are its own (quit.go)
-	// Rollback builds and applies plans (rollback.go); nil on a console
+	started time.Time // when the console opened: plans built since are its own (askQuit)
+	// Rollback builds and applies plans (planScreen); nil on a console
 	// that reads a store file.
 	Rollback Rollback
-	Rules    *rollback.RuleSet // resource keys for `f path:` (filter.go)
-	// Approvals is the approval desk (approvals.go); nil: none.
+	Rules    *rollback.RuleSet // resource keys for `f path:` (Filter)
+	// Approvals is the approval desk (deskScreen); nil: none.
 	Approvals Approvals
 	// Fleet: the record holds events collected from other hosts, seen in
 	// a page read from it. Lists then show an ORIGIN column; it stays on

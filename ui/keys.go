@@ -15,13 +15,13 @@ type KeyMap struct {
 	Theme, Help, Quit          key.Binding
 	AllCalls, GoTime, Split    key.Binding
 	ChipLeft, ChipRight, Unset key.Binding
-	Apply                      key.Binding // A: apply the rollback plan on screen (rollback.go)
-	History, Older, Newer      key.Binding // H, [ and ]: a resource's history (history.go)
-	RangeMark                  key.Binding // V: mark a span of calls (marks.go)
+	Apply                      key.Binding // A: apply the rollback plan on screen (planScreen)
+	History, Older, Newer      key.Binding // H, [ and ]: a resource's history (historyScreen)
+	RangeMark                  key.Binding // V: mark a span of calls (rangeMark)
 	ForceQuit, Refresh         key.Binding // ctrl+c quits at once; ctrl+r re-reads the screen
-	Command                    key.Binding // `:` command line (command.go)
-	NextHit, PrevHit           key.Binding // n/N: next and previous search hit (textsearch.go)
-	Desk, Approve, Deny        key.Binding // P opens the approval desk; a and x decide there (approvals.go)
+	Command                    key.Binding // `:` command line (App.command)
+	NextHit, PrevHit           key.Binding // n/N: next and previous search hit (textSearch)
+	Desk, Approve, Deny        key.Binding // P opens the approval desk; a and x decide there (deskScreen)
 }
 
 // DefaultKeyMap is the contract's keys plus a few extras.

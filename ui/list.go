@@ -86,11 +86,20 @@ func mergeTop[T any, K comparable](l *list[T], fresh []T, id func(*T) K) {
 // table draws the visible rows under the columns; draw gives a row's
 // cells and whether it is queued for reversal.
 func (l *list[T]) table(st *themes.Styles, cols []column, widths []int, w int, draw func(r *T) ([]styledCell, bool)) []string {
+	return l.lines(st, w, func(r *T) (string, bool) {
+		cells, marked := draw(r)
+		return tableLine(cols, widths, cells), marked
+	})
+}
+
+// lines draws the visible rows, each a line that draw makes, w columns
+// wide after the gutter.
+func (l *list[T]) lines(st *themes.Styles, w int, draw func(r *T) (string, bool)) []string {
 	lo, hi := l.nav.visible(len(l.rows))
 	lines := make([]string, 0, hi-lo)
 	for i := lo; i < hi; i++ {
-		cells, marked := draw(&l.rows[i])
-		lines = append(lines, listRow(st, tableLine(cols, widths, cells), i == l.nav.sel && !l.blurred, marked, w))
+		line, marked := draw(&l.rows[i])
+		lines = append(lines, listRow(st, line, i == l.nav.sel && !l.blurred, marked, w))
 	}
 	return lines
 }

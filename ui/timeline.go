@@ -92,7 +92,7 @@ type timelineScreen struct {
 	span       rangeMark // V: a range of calls to mark
 
 	want uint64     // loadSeq: the anchor to select when its page lands
-	text textSearch // `/` and n/N (textsearch.go)
+	text textSearch // `/` and n/N
 	// followPaused: following, but the investigator moved off the newest
 	// row, which stops the tail; newRows counts rows read since.
 	followPaused bool
@@ -279,7 +279,7 @@ func (t *timelineScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, k.Reverse):
 			return t, t.queue()
 		case key.Matches(msg, k.History):
-			return t, t.history() // history.go
+			return t, t.history() // historyScreen
 		}
 	}
 	return t, nil
@@ -371,7 +371,7 @@ func (t *timelineScreen) buildRows(events []store.Event) []*tlRow {
 				t.flag(e.Call, 'a')
 			}
 		case store.KindCall:
-			if e.Reverts != 0 && e.Outcome == store.OutcomeOK { // a rollback_step's good outcome (reverted.go)
+			if e.Reverts != 0 && e.Outcome == store.OutcomeOK { // a rollback_step's good outcome (revertedCalls)
 				t.flag(e.Reverts, 'r')
 			}
 		}
@@ -569,7 +569,7 @@ type marksAdded struct {
 }
 
 // queue is `r`: a reversal plan of the marked calls, or else of the
-// selected call and every tool call after it in its session (rollback.go).
+// selected call and every tool call after it in its session (planOf).
 // Without the daemon's rollback service (an evidence file) they go to the
 // rollback queue instead.
 func (t *timelineScreen) queue() tea.Cmd {
@@ -588,13 +588,9 @@ func (t *timelineScreen) queue() tea.Cmd {
 	if t.c.Marks.Len() > 0 {
 		return func() tea.Msg { return marksAdded{} }
 	}
-	r := t.selected()
-	if r == nil {
-		return nil
-	}
-	first, ok := markOf(t.c, r)
+	first, ok, why := t.selectedCall("queue reversals", "select a tool call: r queues it and every call after it in its session")
 	if !ok {
-		return toast("select a tool call: r queues it and every call after it in its session")
+		return why
 	}
 	return callsFrom(t.c, first)
 }
@@ -882,7 +878,7 @@ func (t *timelineScreen) pauseFollow() {
 }
 
 // followState is the header's follow note: paused, and how many rows were
-// read since (app.go).
+// read since (App.header).
 func (t *timelineScreen) followState() (bool, int) { return t.followPaused, t.newRows }
 
 // resumeFollow is F turning follow on: it starts at the tail.
