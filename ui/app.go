@@ -384,29 +384,9 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return a, a.openInput(modeGoTime, "go to time › ", "")
 		}
 	case key.Matches(msg, k.Follow):
-		a.c.Follow = !a.c.Follow
-		a.followGen++
-		if !a.c.Follow {
-			return a, toast("follow off")
-		}
-		if f, ok := top.(follower); ok {
-			f.resumeFollow()
-		}
-		gen := a.followGen
-		return a, tea.Batch(toast("following: new events appear as they are recorded"),
-			func() tea.Msg { return followTickMsg{gen} })
+		return a, a.toggleFollow(top)
 	case key.Matches(msg, k.Theme):
-		if a.c.NoColor {
-			return a, toast("NO_COLOR is set: the console keeps the " + a.c.Theme + " theme (attributes, no colours)")
-		}
-		a.c.setTheme(themes.Next(a.c.Theme))
-		a.styleHelp()
-		var cmds []tea.Cmd
-		for _, s := range a.stack {
-			_, cmd := s.Update(themeChangedMsg{})
-			cmds = append(cmds, cmd)
-		}
-		return a, tea.Batch(append(cmds, toast("theme "+a.c.Theme))...)
+		return a, a.nextTheme()
 	case key.Matches(msg, k.Yank):
 		return a, a.yank(top)
 	case key.Matches(msg, k.Alerts):
@@ -433,6 +413,36 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 }
 
 func filterChanged() tea.Msg { return filterChangedMsg{} }
+
+// toggleFollow is F: following starts at the tail of the screen on top.
+func (a *App) toggleFollow(top screen) tea.Cmd {
+	a.c.Follow = !a.c.Follow
+	a.followGen++
+	if !a.c.Follow {
+		return toast("follow off")
+	}
+	if f, ok := top.(follower); ok {
+		f.resumeFollow()
+	}
+	gen := a.followGen
+	return tea.Batch(toast("following: new events appear as they are recorded"),
+		func() tea.Msg { return followTickMsg{gen} })
+}
+
+// nextTheme is t: the next palette, for every screen of the stack.
+func (a *App) nextTheme() tea.Cmd {
+	if a.c.NoColor {
+		return toast("NO_COLOR is set: the console keeps the " + a.c.Theme + " theme (attributes, no colours)")
+	}
+	a.c.setTheme(themes.Next(a.c.Theme))
+	a.styleHelp()
+	var cmds []tea.Cmd
+	for _, s := range a.stack {
+		_, cmd := s.Update(themeChangedMsg{})
+		cmds = append(cmds, cmd)
+	}
+	return tea.Batch(append(cmds, toast("theme "+a.c.Theme))...)
+}
 
 // openOnce opens a screen of type S unless it is the one on top already
 // (`a` on the alerts, `R` on the queue).

@@ -103,10 +103,6 @@ func (k *KeyMap) forRole(id Identity, bs []key.Binding) []key.Binding {
 	return out
 }
 
-// navigation are the movement keys of a screen that scrolls but holds no
-// list of its own (the record view, a diff).
-func (k *KeyMap) navigation() []key.Binding { return k.listKeys.help() }
-
 // chipHelp is the help of the filter-chip pane.
 func (k *KeyMap) chipHelp() []key.Binding {
 	return []key.Binding{k.ChipLeft, k.ChipRight, k.Unset, k.Tab, k.Back}
