@@ -25,10 +25,10 @@ type alertRow struct {
 type alertsPage = page[alertRow, uint64]
 
 func newAlerts(c *Common) *alertsScreen {
-	s := &alertsScreen{screenBase: newScreenBase(c)}
-	s.list = newList[alertRow](c.Keys.newestFirst())
-	s.rowID = func(r *alertRow) uint64 { return r.ev.Seq }
-	return s
+	return &alertsScreen{
+		screenBase: newScreenBase(c),
+		pagedList:  newPaged(c.Keys.newestFirst(), func(r *alertRow) uint64 { return r.ev.Seq }),
+	}
 }
 
 func (s *alertsScreen) Title() string { return "Alerts" }
@@ -76,13 +76,14 @@ func (s *alertsScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case filterChangedMsg:
 		return s, s.Init()
 	case followTickMsg:
-		switch {
-		case s.busy:
+		if s.busy {
 			return s, nil
-		case len(s.rows) == 0:
-			return s, s.read(s.sid, s.fetch(), pageReset, 0, s.c.PageSize)
 		}
-		return s, s.read(s.sid, s.fetch(), pageNewest, 0, s.c.PageSize)
+		how := pageNewest // merged on top of the alerts shown
+		if len(s.rows) == 0 {
+			how = pageReset // none yet: the newest page, as at first
+		}
+		return s, s.read(s.sid, s.fetch(), how, 0, s.c.PageSize)
 	case tea.KeyMsg:
 		switch {
 		case s.handle(msg):

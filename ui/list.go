@@ -155,6 +155,11 @@ type pagedList[T any, C comparable] struct {
 	rowID  func(*T) C
 }
 
+// newPaged is a paged list moved by keys, whose rows id tells apart.
+func newPaged[T any, C comparable](keys listKeys, id func(*T) C) pagedList[T, C] {
+	return pagedList[T, C]{list: newList[T](keys), rowID: id}
+}
+
 // read fetches a page for screen to, of the current generation.
 func (l *pagedList[T, C]) read(to int, f fetchFunc[T, C], how int, cursor C, want int) tea.Cmd {
 	if how != pageNewest {

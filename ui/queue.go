@@ -32,7 +32,7 @@ func (s *queueScreen) Title() string { return "Rollback queue" }
 func (s *queueScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
 	s.marks.setRows(s.c.Marks.List())
-	s.plans.setRows(s.plans.rows)
+	s.plans.nav.clamp(len(s.plans.rows))
 }
 
 // tabs: tab moves between the marks and the plans.

@@ -24,10 +24,10 @@ type sessionsScreen struct {
 type sessionsPage = page[store.SessionSummary, string]
 
 func newSessions(c *Common) *sessionsScreen {
-	s := &sessionsScreen{screenBase: newScreenBase(c)}
-	s.list = newList[store.SessionSummary](c.Keys.newestFirst())
-	s.rowID = func(r *store.SessionSummary) string { return r.Session }
-	return s
+	return &sessionsScreen{
+		screenBase: newScreenBase(c),
+		pagedList:  newPaged(c.Keys.newestFirst(), func(r *store.SessionSummary) string { return r.Session }),
+	}
 }
 
 func (s *sessionsScreen) Title() string { return "Sessions" }
