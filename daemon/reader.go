@@ -6,14 +6,14 @@ import (
 	"os"
 
 	"github.com/mcptrail/mcptrail/store"
+	"github.com/mcptrail/mcptrail/ui"
 )
 
 // Reader is what the read commands need of a store, whether the daemon
-// answers for it or the file is opened directly.
+// answers for it or the file is opened directly: the console's reads, and
+// verification.
 type Reader interface {
-	Query(store.Query) (store.Page, error)
-	Sessions(store.SessionQuery) ([]store.SessionSummary, error)
-	Get(seq uint64) (*store.Event, error)
+	ui.Source
 	Verify() (store.VerifyResult, error)
 	Close() error
 }

@@ -1,7 +1,7 @@
 package ui
 
 import (
-	"fmt"
+	"slices"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -11,141 +11,95 @@ import (
 
 // alertsScreen lists alert events (kind "alert"), newest first, paged.
 type alertsScreen struct {
-	c      *Common
-	sid    int
-	rows   []*store.Event
-	texts  map[uint64]string // alert text by seq, made at load (rows are slim)
-	next   uint64
-	loaded bool
-	loadState
-	nav           listNav
-	width, height int
+	screenBase
+	pagedList[alertRow, uint64]
 }
 
-type alertsLoaded struct {
-	to, gen int
-	events  []store.Event
-	next    uint64
-	reset   bool
-	newer   bool // follow: events newer than the first row
-	err     error
+// alertRow is an alert and its text, made in the command that read it.
+type alertRow struct {
+	ev   *store.Event // slim
+	text string
 }
 
-func (m alertsLoaded) target() int { return m.to }
+// alertsPage is a page of alerts (loaded[alertsPage]); the cursor is a seq.
+type alertsPage = page[alertRow, uint64]
 
-func newAlerts(c *Common) *alertsScreen { return &alertsScreen{c: c, sid: c.newID()} }
+func newAlerts(c *Common) *alertsScreen {
+	return &alertsScreen{
+		screenBase: newScreenBase(c),
+		pagedList:  newPaged(c.Keys.newestFirst(), func(r *alertRow) uint64 { return r.ev.Seq }),
+	}
+}
 
-func (s *alertsScreen) id() int       { return s.sid }
 func (s *alertsScreen) Title() string { return "Alerts" }
 
 func (s *alertsScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
-	s.nav.height = max(1, h-1)
-	s.nav.clamp(len(s.rows))
+	s.setHeight(h - 1)
 }
 
-func (s *alertsScreen) query() store.Query {
+func (s *alertsScreen) Init() tea.Cmd { return s.reload(s.sid, s.fetch(), s.c.PageSize) }
+
+// fetch reads alerts newest first from cursor; following, the alerts
+// newer than the first row.
+func (s *alertsScreen) fetch() fetchFunc[alertRow, uint64] {
+	src := s.c.Src
 	q := s.c.Filter.Apply(store.Query{Kind: store.KindAlert, Newest: true, Limit: s.c.PageSize}, s.c.Now())
 	q.Outcome, q.Class = "", "" // alerts carry neither
-	return q
-}
-
-func (s *alertsScreen) Init() tea.Cmd {
-	s.gen++
-	return s.load(s.query(), true, false)
-}
-
-func (s *alertsScreen) load(q store.Query, reset, newer bool) tea.Cmd {
-	s.busy = true
-	src, to, gen := s.c.Src, s.sid, s.gen
-	return func() tea.Msg {
-		page, err := src.Query(q)
-		return alertsLoaded{to: to, gen: gen, events: page.Events, next: page.Next, reset: reset, newer: newer, err: err}
+	var newest uint64
+	if len(s.rows) > 0 {
+		newest = s.rows[0].ev.Seq
+	}
+	return func(how int, cursor uint64, _ int) (alertsPage, error) {
+		q.Cursor = cursor
+		if how == pageNewest && newest != 0 {
+			q.Newest, q.Cursor = false, newest+1
+		}
+		pg, err := src.Query(q)
+		p := alertsPage{next: pg.Next, more: pg.Next != 0}
+		for i := range pg.Events {
+			e := &pg.Events[i]
+			p.rows = append(p.rows, alertRow{ev: slim(*e), text: alertText(e)})
+		}
+		if !q.Newest {
+			slices.Reverse(p.rows) // an ascending page of newer alerts: newest goes on top
+		}
+		return p, err
 	}
 }
 
 func (s *alertsScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
 	switch msg := msg.(type) {
-	case alertsLoaded:
-		if !s.landed(msg.gen, msg.err) {
-			return s, nil
-		}
-		s.loaded = true
-		evs := make([]*store.Event, 0, len(msg.events))
-		if s.texts == nil || msg.reset {
-			s.texts = map[uint64]string{}
-		}
-		for i := range msg.events {
-			e := &msg.events[i]
-			s.texts[e.Seq] = alertText(e)
-			evs = append(evs, slim(*e))
-		}
-		switch {
-		case msg.reset:
-			s.rows, s.next = evs, msg.next
-			s.nav.sel, s.nav.top = 0, 0
-		case msg.newer:
-			// Ascending page of newer alerts: newest goes on top.
-			for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
-				evs[i], evs[j] = evs[j], evs[i]
-			}
-			s.rows = append(evs, s.rows...)
-			if s.nav.sel > 0 {
-				s.nav.sel += len(evs)
-			}
-		default:
-			s.rows, s.next = append(s.rows, evs...), msg.next
-		}
-		s.nav.clamp(len(s.rows))
+	case loaded[alertsPage]:
+		s.land(msg)
 	case filterChangedMsg:
 		return s, s.Init()
 	case followTickMsg:
 		if s.busy {
 			return s, nil
 		}
-		q := s.query()
-		q.Newest = false
-		if len(s.rows) > 0 {
-			q.Cursor = s.rows[0].Seq + 1
-		} else {
-			q.Newest = true
-			return s, s.load(q, true, false)
+		how := pageNewest // merged on top of the alerts shown
+		if len(s.rows) == 0 {
+			how = pageReset // none yet: the newest page, as at first
 		}
-		return s, s.load(q, false, true)
+		return s, s.read(s.sid, s.fetch(), how, 0, s.c.PageSize)
 	case tea.KeyMsg:
 		switch {
-		case s.nav.handle(k, msg, len(s.rows)):
-			if !s.busy && s.next != 0 && s.nav.sel >= len(s.rows)-s.nav.height {
-				q := s.query()
-				q.Cursor = s.next
-				return s, s.load(q, false, false)
-			}
-		case key.Matches(msg, k.Top):
-			s.nav.sel = 0
-			s.nav.clamp(len(s.rows))
-		case key.Matches(msg, k.Bottom):
-			s.nav.sel = len(s.rows) - 1
-			s.nav.clamp(len(s.rows))
+		case s.handle(msg):
+			return s, s.readOn(s.sid, s.fetch(), s.c.PageSize)
 		case key.Matches(msg, k.Enter):
-			if e := s.selected(); e != nil {
-				return s, push(newCall(s.c, nil, nil, e))
+			if r := s.selected(); r != nil {
+				return s, push(newCall(s.c, nil, nil, r.ev))
 			}
 		}
 	}
 	return s, nil
 }
 
-func (s *alertsScreen) selected() *store.Event {
-	if s.nav.sel >= 0 && s.nav.sel < len(s.rows) {
-		return s.rows[s.nav.sel]
-	}
-	return nil
-}
-
 func (s *alertsScreen) yankSeqs() []uint64 {
-	if e := s.selected(); e != nil {
-		return []uint64{e.Seq}
+	if r := s.selected(); r != nil {
+		return []uint64{r.ev.Seq}
 	}
 	return nil
 }
@@ -162,18 +116,15 @@ func (s *alertsScreen) View() string {
 	w := s.width - 2
 	widths := layout(alertCols, w)
 	lines := []string{"  " + headerLine(st, alertCols, widths)}
-	lo, hi := s.nav.visible(len(s.rows))
-	for i := lo; i < hi; i++ {
-		e := s.rows[i]
-		text := s.texts[e.Seq]
-		line := tableLine(alertCols, widths, []styledCell{
+	lines = append(lines, s.table(st, alertCols, widths, w, func(r *alertRow) ([]styledCell, bool) {
+		e := r.ev
+		return []styledCell{
 			{text: fmtTime(e.Time, s.c.Loc, "01-02 15:04:05"), style: &st.Muted},
 			{text: agentName(e.Agent)},
 			{text: shortID(e.Session), style: &st.Muted},
-			{text: text, style: &st.Error},
-		})
-		lines = append(lines, listRow(st, line, i == s.nav.sel, false, w))
-	}
+			{text: r.text, style: &st.Error},
+		}, false
+	})...)
 	// Not listFooter: an empty alert list explains where alerts come from.
 	switch b := listBusy(st, s.err, !s.loaded); {
 	case b != "":
@@ -193,11 +144,7 @@ func (s *alertsScreen) Status() string {
 	if len(s.rows) == 0 {
 		return ""
 	}
-	more := ""
-	if s.next != 0 {
-		more = "+"
-	}
-	return fmt.Sprintf("alert %d of %d%s", s.nav.sel+1, len(s.rows), more)
+	return s.position("alert", s.more)
 }
 
 func (s *alertsScreen) ShortHelp() []key.Binding {
@@ -207,5 +154,5 @@ func (s *alertsScreen) ShortHelp() []key.Binding {
 
 func (s *alertsScreen) FullHelp() [][]key.Binding {
 	k := s.c.Keys
-	return [][]key.Binding{k.navigation(), {k.Enter, k.Back}, k.global()}
+	return [][]key.Binding{s.keys.help(), {k.Enter, k.Back}, k.global()}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mcptrail/mcptrail/internal/termsafe"
 	"github.com/mcptrail/mcptrail/rollback"
@@ -53,7 +52,7 @@ type Options struct {
 	// Rules name the resource a call acts on for `f path:` (the rollback
 	// rules' keys); nil falls back to the key arguments (path, uri, …).
 	Rules *rollback.RuleSet
-	// Approvals is the daemon's approval desk (approvals.go); nil: none.
+	// Approvals is the daemon's approval desk (deskScreen); nil: none.
 	Approvals Approvals
 }
 
@@ -78,8 +77,7 @@ type App struct {
 	mode      int
 	input     textinput.Model
 	searchSeq int
-	results   []candidate
-	resSel    int
+	results   list[candidate]
 	// resultsSeq is the search that results answer; an enter typed before
 	// the answer to the latest keystroke acts on that answer when it comes
 	// (enterPending), not on an older list still on the screen.
@@ -91,7 +89,7 @@ type App struct {
 	toastErr bool
 	toastID  int
 	// confirm is the question `q` asks at the top screen when quitting
-	// would leave work behind (quit.go); "" when none is asked.
+	// would leave work behind (askQuit); "" when none is asked.
 	confirm string
 	// filters are the filters of the screens under the top one, saved
 	// when a screen was opened over them: a filter belongs to the screen
@@ -105,7 +103,7 @@ type App struct {
 	height      int
 	quitting    bool
 
-	heldCount int    // calls held for approval (approvals.go)
+	heldCount int    // calls held for approval (watchApprovals)
 	heldSeen  uint64 // the newest approval_requested the bell rang for
 }
 
@@ -151,7 +149,7 @@ func New(opts Options) *App {
 	in := textinput.New()
 	in.Prompt = ""
 	in.CharLimit = 256
-	a := &App{c: c, help: help.New(), input: in, chipFocus: -1, vocab: newVocab(), followEvery: opts.FollowEvery}
+	a := &App{c: c, help: help.New(), input: in, chipFocus: -1, vocab: newVocab(), followEvery: opts.FollowEvery, results: newList[candidate](c.Keys.listKeys)}
 	a.stack = []screen{newSessions(c)}
 	a.styleHelp()
 	return a
@@ -197,7 +195,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		var cmds []tea.Cmd
 		for _, s := range a.stack {
 			s.SetSize(w, h)
-			if r, ok := s.(interface{ relayout() tea.Cmd }); ok && widthChanged {
+			if r, ok := s.(relayouter); ok && widthChanged {
 				cmds = append(cmds, r.relayout())
 			}
 		}
@@ -245,7 +243,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, cmd
 	case searchResults:
 		if msg.seq == a.searchSeq {
-			a.results, a.resSel, a.resultsSeq = msg.matches, 0, msg.seq
+			a.results.rows, a.results.nav.sel, a.resultsSeq = msg.matches, 0, msg.seq
 			if a.enterPending && a.mode == modeSearch {
 				return a, a.submit()
 			}
@@ -288,13 +286,13 @@ type clearToast struct{ id int }
 // learn feeds search's vocabulary from what screens loaded.
 func (a *App) learn(msg tea.Msg) {
 	switch m := msg.(type) {
-	case sessionsLoaded:
-		for i := range m.rows {
-			a.vocab.addSession(&m.rows[i])
+	case loaded[sessionsPage]:
+		for i := range m.val.rows {
+			a.vocab.addSession(&m.val.rows[i])
 		}
-	case tlPage:
-		for i := range m.events {
-			a.vocab.addEvent(&m.events[i])
+	case loaded[tlPage]:
+		for i := range m.val.events {
+			a.vocab.addEvent(&m.val.events[i])
 		}
 	}
 }
@@ -348,7 +346,7 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		a.chipFocus = -1 // any other key goes back to the list
 	}
 	top := a.top()
-	if m, ok := top.(interface{ modal() bool }); ok && m.modal() {
+	if m, ok := top.(modal); ok && m.modal() {
 		_, cmd := top.Update(msg) // a confirmation prompt takes every key
 		return a, cmd
 	}
@@ -364,13 +362,13 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Command):
 		return a, a.openInput(modeCommand, ":", "")
 	case key.Matches(msg, k.Search):
-		if tl, ok := top.(*timeline); ok { // free text (textsearch.go)
-			return a, a.openInput(modeText, "/", tl.text.query)
+		if ts, ok := top.(textSearcher); ok { // free text in the calls
+			return a, a.openInput(modeText, "/", ts.textQuery())
 		}
 		return a, a.openInput(modeSearch, "/ ", "")
 	case key.Matches(msg, k.NextHit), key.Matches(msg, k.PrevHit):
-		if tl, ok := top.(*timeline); ok {
-			return a, tl.nextHit(key.Matches(msg, k.NextHit))
+		if ts, ok := top.(textSearcher); ok {
+			return a, ts.nextHit(key.Matches(msg, k.NextHit))
 		}
 	case key.Matches(msg, k.Filter):
 		// The line shows the chips' values visibly (the text input would
@@ -382,69 +380,24 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return a, a.openInput(modeFilter, "filter › ", v)
 	case key.Matches(msg, k.GoTime):
-		if _, ok := top.(*timeline); ok {
+		if _, ok := top.(timeJumper); ok {
 			return a, a.openInput(modeGoTime, "go to time › ", "")
 		}
 	case key.Matches(msg, k.Follow):
-		a.c.Follow = !a.c.Follow
-		a.followGen++
-		if !a.c.Follow {
-			return a, toast("follow off")
-		}
-		if r, ok := top.(interface{ resumeFollow() }); ok {
-			r.resumeFollow()
-		}
-		gen := a.followGen
-		return a, tea.Batch(toast("following: new events appear as they are recorded"),
-			func() tea.Msg { return followTickMsg{gen} })
+		return a, a.toggleFollow(top)
 	case key.Matches(msg, k.Theme):
-		if a.c.NoColor {
-			return a, toast("NO_COLOR is set: the console keeps the " + a.c.Theme + " theme (attributes, no colours)")
-		}
-		a.c.setTheme(themes.Next(a.c.Theme))
-		a.styleHelp()
-		var cmds []tea.Cmd
-		for _, s := range a.stack {
-			_, cmd := s.Update(themeChangedMsg{})
-			cmds = append(cmds, cmd)
-		}
-		return a, tea.Batch(append(cmds, toast("theme "+a.c.Theme))...)
+		return a, a.nextTheme()
 	case key.Matches(msg, k.Yank):
-		if y, ok := top.(interface{ yankText() (string, string) }); ok {
-			what, text := y.yankText()
-			if text == "" {
-				return a, toast("nothing selected to copy")
-			}
-			a.c.audit("copy", what)
-			return a, yankText(a.c, what, text)
-		}
-		y, ok := top.(interface{ yankSeqs() []uint64 })
-		if !ok || len(y.yankSeqs()) == 0 {
-			return a, toast("nothing selected to copy")
-		}
-		a.c.audit("copy", "records "+joinSeqs(y.yankSeqs()))
-		return a, yank(a.c, y.yankSeqs())
+		return a, a.yank(top)
 	case key.Matches(msg, k.Alerts):
-		if _, ok := top.(*alertsScreen); !ok {
-			return a, push(newAlerts(a.c))
-		}
-		return a, nil
+		return a, openOnce(a, newAlerts)
 	case key.Matches(msg, k.Desk):
-		if _, ok := top.(*deskScreen); !ok {
-			return a, push(newDesk(a.c))
-		}
-		return a, nil
+		return a, openOnce(a, newDesk)
 	case key.Matches(msg, k.Queue):
-		if _, ok := top.(*queueScreen); !ok {
-			return a, push(newQueue(a.c))
-		}
-		return a, nil
+		return a, openOnce(a, newQueue)
 	case key.Matches(msg, k.Tab):
-		switch top.(type) {
-		case *callScreen, *planScreen, *queueScreen:
-			// The record view's panes are its sections; the plan
-			// review's and the queue's are theirs (rollback.go, queue.go).
-			_, cmd := top.Update(msg)
+		if t, ok := top.(tabber); ok && t.tabs() {
+			_, cmd := top.Update(msg) // the screen's own panes
 			return a, cmd
 		}
 		if len(a.c.Filter.Chips()) > 0 {
@@ -461,6 +414,63 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 
 func filterChanged() tea.Msg { return filterChangedMsg{} }
 
+// toggleFollow is F: following starts at the tail of the screen on top.
+func (a *App) toggleFollow(top screen) tea.Cmd {
+	a.c.Follow = !a.c.Follow
+	a.followGen++
+	if !a.c.Follow {
+		return toast("follow off")
+	}
+	if f, ok := top.(follower); ok {
+		f.resumeFollow()
+	}
+	gen := a.followGen
+	return tea.Batch(toast("following: new events appear as they are recorded"),
+		func() tea.Msg { return followTickMsg{gen} })
+}
+
+// nextTheme is t: the next palette, for every screen of the stack.
+func (a *App) nextTheme() tea.Cmd {
+	if a.c.NoColor {
+		return toast("NO_COLOR is set: the console keeps the " + a.c.Theme + " theme (attributes, no colours)")
+	}
+	a.c.setTheme(themes.Next(a.c.Theme))
+	a.styleHelp()
+	var cmds []tea.Cmd
+	for _, s := range a.stack {
+		_, cmd := s.Update(themeChangedMsg{})
+		cmds = append(cmds, cmd)
+	}
+	return tea.Batch(append(cmds, toast("theme "+a.c.Theme))...)
+}
+
+// openOnce opens a screen of type S unless it is the one on top already
+// (`a` on the alerts, `R` on the queue).
+func openOnce[S screen](a *App, open func(*Common) S) tea.Cmd {
+	if _, ok := a.top().(S); ok {
+		return nil
+	}
+	return push(open(a.c))
+}
+
+// yank is `y`: what the screen on top has selected, to the clipboard.
+func (a *App) yank(top screen) tea.Cmd {
+	if y, ok := top.(textYanker); ok {
+		what, text := y.yankText()
+		if text == "" {
+			return toast("nothing selected to copy")
+		}
+		a.c.audit("copy", what)
+		return yankText(a.c, what, text)
+	}
+	y, ok := top.(recordYanker)
+	if !ok || len(y.yankSeqs()) == 0 {
+		return toast("nothing selected to copy")
+	}
+	a.c.audit("copy", "records "+joinSeqs(y.yankSeqs()))
+	return yank(a.c, y.yankSeqs())
+}
+
 // pop closes the screen on top and gives the one under it back its
 // filter; that screen hears it is shown again, since what was done above
 // it (a plan applied, a session recorded) may change what it shows.
@@ -473,7 +483,7 @@ func (a *App) pop() tea.Cmd {
 	a.c.Filter, a.filters = a.filters[n], a.filters[:n]
 	a.chipFocus = -1
 	top := a.top()
-	_, cmd := top.Update(shownAgainMsg{}) // a plan applied above changes what it shows (reverted.go, queue.go)
+	_, cmd := top.Update(shownAgainMsg{}) // a plan applied above changes what it shows (the timeline's ↺ flags, the queue's plans)
 	return cmd
 }
 
@@ -482,7 +492,7 @@ func (a *App) openInput(mode int, prompt, value string) tea.Cmd {
 	a.input.Prompt = prompt
 	a.input.SetValue(value)
 	a.input.CursorEnd()
-	a.results, a.resSel, a.enterPending = nil, 0, false
+	a.results.rows, a.results.nav.sel, a.enterPending = nil, 0, false
 	cmds := []tea.Cmd{a.input.Focus()}
 	if mode == modeSearch {
 		a.searchSeq++
@@ -494,7 +504,7 @@ func (a *App) openInput(mode int, prompt, value string) tea.Cmd {
 func (a *App) closeInput() {
 	a.mode = modeNone
 	a.input.Blur()
-	a.results, a.enterPending = nil, false
+	a.results.rows, a.enterPending = nil, false
 }
 
 func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -509,7 +519,7 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return a, a.submit()
 	case tea.KeyUp, tea.KeyCtrlP:
 		if a.mode == modeSearch {
-			a.resSel = max(0, a.resSel-1)
+			a.results.nav.move(-1, len(a.results.rows))
 			return a, nil
 		}
 	case tea.KeyTab:
@@ -521,7 +531,7 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		fallthrough
 	case tea.KeyDown, tea.KeyCtrlN:
 		if a.mode == modeSearch {
-			a.resSel = min(len(a.results)-1, a.resSel+1)
+			a.results.nav.move(1, len(a.results.rows))
 			return a, nil
 		}
 	case tea.KeyBackspace:
@@ -551,8 +561,8 @@ func (a *App) submit() tea.Cmd {
 		return a.command(value)
 	case modeText:
 		a.closeInput()
-		if tl, ok := a.top().(*timeline); ok {
-			return tl.startText(value)
+		if ts, ok := a.top().(textSearcher); ok {
+			return ts.startText(value)
 		}
 		return nil
 	case modeFilter:
@@ -572,20 +582,20 @@ func (a *App) submit() tea.Cmd {
 			return toastErr(err)
 		}
 		a.closeInput()
-		if tl, ok := a.top().(*timeline); ok {
-			return tea.Batch(tl.jumpTo(t), toast("from "+t.In(a.c.Loc).Format("2006-01-02 15:04:05")))
+		if tj, ok := a.top().(timeJumper); ok {
+			return tea.Batch(tj.jumpTo(t), toast("from "+t.In(a.c.Loc).Format("2006-01-02 15:04:05")))
 		}
 		return nil
 	case modeSearch:
 		if a.enterPending = a.resultsSeq != a.searchSeq; a.enterPending {
 			return nil // the answer to what was typed last is on its way
 		}
-		if a.resSel < 0 || a.resSel >= len(a.results) {
-			a.closeInput()
+		sel := a.results.selected()
+		a.closeInput()
+		if sel == nil {
 			return nil
 		}
-		c := a.results[a.resSel]
-		a.closeInput()
+		c := *sel
 		if c.kind == "session" && c.sess != nil {
 			return push(newTimeline(a.c, c.sess))
 		}
@@ -617,10 +627,7 @@ func (a *App) queued(m marksAdded) tea.Cmd {
 		text += " (" + m.note + ")"
 	}
 	cmds := []tea.Cmd{toast(text)}
-	if _, ok := a.top().(*queueScreen); !ok {
-		cmds = append(cmds, push(newQueue(a.c)))
-	}
-	return tea.Batch(cmds...)
+	return tea.Batch(append(cmds, openOnce(a, newQueue))...)
 }
 
 type yanked struct {
@@ -739,7 +746,7 @@ func (a *App) View() string {
 
 	// Status and hint bar.
 	status := ""
-	if s, ok := a.top().(interface{ Status() string }); ok {
+	if s, ok := a.top().(statusLiner); ok {
 		status = st.Muted.Render(" " + show(s.Status()))
 	}
 	if a.toast != "" {
@@ -755,27 +762,9 @@ func (a *App) View() string {
 	var hint string
 	showErr := a.toast != "" && a.toastErr
 	switch a.mode {
-	case modeFilter:
-		if !showErr {
-			status = st.Muted.Render(" fields: " + strings.Join(filterKeys, " ") + " — e.g. tool:write_file since:3h path:app.yaml; -tool drops one")
-		}
-		hint = " " + a.input.View()
-	case modeGoTime:
-		if !showErr {
-			status = st.Muted.Render(" 03:15 (today), -10m (ago) or 2026-01-02T03:15:00Z; enter jumps, esc cancels")
-		}
-		hint = " " + a.input.View()
-	case modeSearch:
-		status = st.Muted.Render(" agents, tools, tasks, upstreams, sessions — ↑/↓ choose, enter applies, esc closes")
-		hint = " " + a.input.View()
-	case modeText:
-		if !showErr {
-			status = st.Muted.Render(" text in the calls' arguments and results (a path fragment: app.yaml); enter searches, n/N next/previous hit")
-		}
-		hint = " " + a.input.View()
-	case modeCommand:
-		if !showErr {
-			status = st.Muted.Render(" " + commandHelp(a.input.Value()))
+	case modeFilter, modeGoTime, modeSearch, modeText, modeCommand:
+		if !showErr || a.mode == modeSearch {
+			status = st.Muted.Render(" " + a.inputHelp())
 		}
 		hint = " " + a.input.View()
 	default:
@@ -787,6 +776,23 @@ func (a *App) View() string {
 	}
 	lines := []string{line1, line2, fit(chipLine, w), body, fit(status, w), fit(hint, w)}
 	return strings.Join(lines, "\n")
+}
+
+// inputHelp is the status line over an input: what it takes.
+func (a *App) inputHelp() string {
+	switch a.mode {
+	case modeFilter:
+		return "fields: " + strings.Join(filterKeys, " ") + " — e.g. tool:write_file since:3h path:app.yaml; -tool drops one"
+	case modeGoTime:
+		return "03:15 (today), -10m (ago) or 2026-01-02T03:15:00Z; enter jumps, esc cancels"
+	case modeSearch:
+		return "agents, tools, tasks, upstreams, sessions — ↑/↓ choose, enter applies, esc closes"
+	case modeText:
+		return "text in the calls' arguments and results (a path fragment: app.yaml); enter searches, n/N next/previous hit"
+	case modeCommand:
+		return commandHelp(a.input.Value())
+	}
+	return ""
 }
 
 func (a *App) helpView(h int) string {
@@ -815,22 +821,19 @@ func (a *App) helpView(h int) string {
 func (a *App) searchView(h int) string {
 	st := a.c.Styles
 	lines := []string{st.Section.Render(" Search") + st.Muted.Render(fmt.Sprintf("  %d known", len(a.vocab.list)))}
-	if len(a.results) == 0 {
+	if len(a.results.rows) == 0 {
 		lines = append(lines, st.Muted.Render("   no match"))
 	}
-	n := h - 1
-	start := max(0, a.resSel-n+1)
-	for i := start; i < len(a.results) && i < start+n; i++ {
-		c := a.results[i]
+	a.results.setHeight(h - 1)
+	rows := a.results.lines(st, a.width-2, func(c *candidate) (string, bool) {
 		text := fmt.Sprintf("%-9s %s", c.kind, show(c.value))
 		if c.kind == "session" && c.sess != nil {
 			text += st.Muted.Render("  " + agentName(c.sess.Agent) + " · " + taskName(c.sess.Task) + " · " + fmtTime(c.sess.Started, a.c.Loc, "01-02 15:04"))
 		}
-		line := gutter(i == a.resSel, false) + text
-		if i == a.resSel {
-			line = selectedLine(st, ansi.Strip(line), a.width)
-		}
-		lines = append(lines, fit(line, a.width))
+		return text, false
+	})
+	for _, l := range rows {
+		lines = append(lines, fit(l, a.width))
 	}
 	return block(lines, h)
 }

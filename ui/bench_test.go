@@ -166,7 +166,7 @@ func BenchmarkConsoleFirstScreen(b *testing.B) {
 	runtime.KeepAlive(app)
 }
 
-func openBig(b *testing.B, st *store.Store) (*App, *timeline) {
+func openBig(b *testing.B, st *store.Store) (*App, *timelineScreen) {
 	app := benchApp(st)
 	settle(app, app.top().Init())
 	sum, err := st.Session(benchBigID)
@@ -197,7 +197,7 @@ func BenchmarkConsoleOpenBigSession(b *testing.B) {
 	runtime.KeepAlive(app)
 }
 
-func benchKey(b *testing.B, k tea.KeyMsg, reset func(*App, *timeline)) {
+func benchKey(b *testing.B, k tea.KeyMsg, reset func(*App, *timelineScreen)) {
 	st := benchStore(b)
 	app, tl := openBig(b, st)
 	b.ResetTimer()

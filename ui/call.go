@@ -72,6 +72,9 @@ func (s *callScreen) Title() string {
 	return fmt.Sprintf("event %d", s.want.ev)
 }
 
+// tabs: tab moves between the record's sections.
+func (s *callScreen) tabs() bool { return true }
+
 func (s *callScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
 	s.pg.height = max(1, h)

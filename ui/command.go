@@ -102,30 +102,21 @@ func (a *App) command(line string) tea.Cmd {
 		}
 		return tea.Batch(cmds...)
 	case "calls":
-		if tl, ok := a.top().(*timeline); ok && tl.sess == nil {
+		if tl, ok := a.top().(*timelineScreen); ok && tl.sess == nil {
 			return nil
 		}
 		return push(newTimeline(a.c, nil))
 	case "alerts":
-		if _, ok := a.top().(*alertsScreen); ok {
-			return nil
-		}
-		return push(newAlerts(a.c))
+		return openOnce(a, newAlerts)
 	case "plan":
-		if _, ok := a.top().(*queueScreen); ok {
-			return nil
-		}
-		return push(newQueue(a.c))
+		return openOnce(a, newQueue)
 	case "approvals":
-		if _, ok := a.top().(*deskScreen); ok {
-			return nil
-		}
-		return push(newDesk(a.c))
+		return openOnce(a, newDesk)
 	case "help":
 		a.showHelp = true
 		return nil
 	case "goto":
-		tl, ok := a.top().(*timeline)
+		tl, ok := a.top().(timeJumper)
 		if !ok {
 			return toastErr(fmt.Errorf(":goto moves a timeline: open a session (enter) or all calls (:calls) first"))
 		}

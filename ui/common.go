@@ -84,6 +84,19 @@ type screen interface {
 	Title() string // breadcrumb
 }
 
+// screenBase is what every screen holds, as gh-dash's sections embed one
+// section model: the shared context, the id its commands' results are
+// routed by (loaded's to), and its size.
+type screenBase struct {
+	c             *Common
+	sid           int
+	width, height int
+}
+
+func newScreenBase(c *Common) screenBase { return screenBase{c: c, sid: c.newID()} }
+
+func (b *screenBase) id() int { return b.sid }
+
 // Common is shared by every component of one console session. Only the
 // program's goroutine touches it (Update and View); commands get copies of
 // what they need.
@@ -111,12 +124,12 @@ type Common struct {
 	// NoColor: the user set NO_COLOR; the theme stays mono (attributes
 	// such as reverse video, no colours).
 	NoColor bool
-	started time.Time // when the console opened: plans built since are its own (quit.go)
-	// Rollback builds and applies plans (rollback.go); nil on a console
+	started time.Time // when the console opened: plans built since are its own (askQuit)
+	// Rollback builds and applies plans (planScreen); nil on a console
 	// that reads a store file.
 	Rollback Rollback
-	Rules    *rollback.RuleSet // resource keys for `f path:` (filter.go)
-	// Approvals is the approval desk (approvals.go); nil: none.
+	Rules    *rollback.RuleSet // resource keys for `f path:` (Filter)
+	// Approvals is the approval desk (deskScreen); nil: none.
 	Approvals Approvals
 	// Fleet: the record holds events collected from other hosts, seen in
 	// a page read from it. Lists then show an ORIGIN column; it stays on
@@ -175,6 +188,50 @@ type (
 	// routedMsg is a command's result for the screen that asked; stale
 	// results (an older generation) are dropped by the screen.
 	routedMsg interface{ target() int }
+)
+
+// loaded is what a command read (or did) for screen to, in that screen's
+// load generation gen: the one routed message of the console. Screens tell
+// their results apart by T (page[…], planApplied, …) and drop those of an
+// older generation.
+type loaded[T any] struct {
+	to, gen int
+	val     T
+	err     error
+}
+
+func (m loaded[T]) target() int { return m.to }
+
+// Capabilities a screen may have beyond screen's. App asks the top screen
+// for them by these names rather than by its type.
+type (
+	// modal: while modal() holds, every key is the screen's (a prompt).
+	modal interface{ modal() bool }
+	// relayouter prepares its text again for a new width, in a command.
+	relayouter interface{ relayout() tea.Cmd }
+	// follower tails the record and can be paused (a timeline): the
+	// header says which, and F turning follow on starts at the tail.
+	follower interface {
+		followState() (paused bool, newRows int)
+		resumeFollow()
+	}
+	// textYanker copies text that is not a record (`y` on a session).
+	textYanker interface{ yankText() (what, text string) }
+	// recordYanker copies records as JSON lines (`y`).
+	recordYanker interface{ yankSeqs() []uint64 }
+	// statusLiner has a status line: where the investigator is.
+	statusLiner interface{ Status() string }
+	// textSearcher searches its calls' text (`/`, n and N).
+	textSearcher interface {
+		textQuery() string
+		startText(query string) tea.Cmd
+		nextHit(forward bool) tea.Cmd
+	}
+	// timeJumper moves to a time (`T`, `:goto`).
+	timeJumper interface{ jumpTo(when time.Time) tea.Cmd }
+	// tabber has panes of its own, which tab moves between; on other
+	// screens tab focuses the filter chips.
+	tabber interface{ tabs() bool }
 )
 
 func push(s screen) tea.Cmd { return func() tea.Msg { return pushMsg{s} } }

@@ -49,12 +49,6 @@ func (a *App) header(w int) (string, string) {
 	return line1, line2
 }
 
-// follower is a screen that tails the record and can be paused (a
-// timeline): the header says which.
-type follower interface {
-	followState() (paused bool, newRows int)
-}
-
 // stateLine is the breadcrumb on the left and the state on the right,
 // kept whole: the breadcrumb gives way, its earliest screens first (the
 // screen on top is where the investigator is), with a space between.

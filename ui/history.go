@@ -224,7 +224,7 @@ func (s *historyScreen) FullHelp() [][]key.Binding {
 
 // history is `H` in a timeline: the history of what the selected call
 // changed.
-func (t *timeline) history() tea.Cmd {
+func (t *timelineScreen) history() tea.Cmd {
 	if t.c.Rollback == nil {
 		return toast("resource history needs the daemon (its rollback rules say what each call changed)")
 	}

@@ -7,8 +7,7 @@ import "github.com/charmbracelet/bubbles/key"
 // FullHelp (the `?` overlay), so help is generated from the same bindings
 // that Update matches and cannot drift from them.
 type KeyMap struct {
-	Up, Down, PageUp, PageDown key.Binding
-	Top, Bottom                key.Binding // g/G: oldest/newest
+	listKeys                   // ↑↓, page up/down, g/G: oldest/newest
 	Enter, Back                key.Binding
 	Search, Filter, Tab        key.Binding
 	Diff, Mark, Reverse, Queue key.Binding
@@ -16,24 +15,26 @@ type KeyMap struct {
 	Theme, Help, Quit          key.Binding
 	AllCalls, GoTime, Split    key.Binding
 	ChipLeft, ChipRight, Unset key.Binding
-	Apply                      key.Binding // A: apply the rollback plan on screen (rollback.go)
-	History, Older, Newer      key.Binding // H, [ and ]: a resource's history (history.go)
-	RangeMark                  key.Binding // V: mark a span of calls (marks.go)
+	Apply                      key.Binding // A: apply the rollback plan on screen (planScreen)
+	History, Older, Newer      key.Binding // H, [ and ]: a resource's history (historyScreen)
+	RangeMark                  key.Binding // V: mark a span of calls (rangeMark)
 	ForceQuit, Refresh         key.Binding // ctrl+c quits at once; ctrl+r re-reads the screen
-	Command                    key.Binding // `:` command line (command.go)
-	NextHit, PrevHit           key.Binding // n/N: next and previous search hit (textsearch.go)
-	Desk, Approve, Deny        key.Binding // P opens the approval desk; a and x decide there (approvals.go)
+	Command                    key.Binding // `:` command line (App.command)
+	NextHit, PrevHit           key.Binding // n/N: next and previous search hit (textSearch)
+	Desk, Approve, Deny        key.Binding // P opens the approval desk; a and x decide there (deskScreen)
 }
 
 // DefaultKeyMap is the contract's keys plus a few extras.
 func DefaultKeyMap() *KeyMap {
 	return &KeyMap{
-		Up:        key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
-		Down:      key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
-		PageUp:    key.NewBinding(key.WithKeys("pgup", "ctrl+b", "ctrl+u"), key.WithHelp("pgup", "page up")),
-		PageDown:  key.NewBinding(key.WithKeys("pgdown", "ctrl+f", "ctrl+d"), key.WithHelp("pgdn", "page down")),
-		Top:       key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "oldest")),
-		Bottom:    key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "newest")),
+		listKeys: listKeys{
+			Up:       key.NewBinding(key.WithKeys("k", "up"), key.WithHelp("↑/k", "up")),
+			Down:     key.NewBinding(key.WithKeys("j", "down"), key.WithHelp("↓/j", "down")),
+			PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+b", "ctrl+u"), key.WithHelp("pgup", "page up")),
+			PageDown: key.NewBinding(key.WithKeys("pgdown", "ctrl+f", "ctrl+d"), key.WithHelp("pgdn", "page down")),
+			Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "oldest")),
+			Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "newest")),
+		},
 		Enter:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open")),
 		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 		Search:    key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "search")),
@@ -100,11 +101,6 @@ func (k *KeyMap) forRole(id Identity, bs []key.Binding) []key.Binding {
 		}
 	}
 	return out
-}
-
-// navigation are the movement keys of list screens.
-func (k *KeyMap) navigation() []key.Binding {
-	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}
 }
 
 // chipHelp is the help of the filter-chip pane.

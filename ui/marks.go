@@ -205,17 +205,10 @@ type rangeMark struct {
 
 // mark is space in a timeline: it toggles the selected call's mark and
 // leaves the cursor where it is.
-func (t *timeline) mark() tea.Cmd {
-	if !t.c.Identity.CanReverse() {
-		return denyReverse(t.c, "mark calls for reversal")
-	}
-	r := t.selected()
-	if r == nil {
-		return nil
-	}
-	mk, ok := markOf(t.c, r)
+func (t *timelineScreen) mark() tea.Cmd {
+	mk, ok, why := t.selectedCall("mark calls for reversal", "only tool calls can be marked for reversal")
 	if !ok {
-		return toast("only tool calls can be marked for reversal")
+		return why
 	}
 	on := t.c.Marks.Toggle(mk)
 	verb := "unmarked"
@@ -228,15 +221,14 @@ func (t *timeline) mark() tea.Cmd {
 
 // rangeMark is V: the first press anchors a range at the selected row,
 // the second marks every tool call from there to the selected row.
-func (t *timeline) rangeMark() tea.Cmd {
-	if !t.c.Identity.CanReverse() {
-		return denyReverse(t.c, "mark calls for reversal")
-	}
+func (t *timelineScreen) rangeMark() tea.Cmd {
 	r := t.selected()
-	if r == nil {
+	switch {
+	case !t.c.Identity.CanReverse():
+		return denyReverse(t.c, "mark calls for reversal")
+	case r == nil:
 		return nil
-	}
-	if !t.span.on {
+	case !t.span.on:
 		t.span = rangeMark{on: true, from: r.anchor}
 		return toast(fmt.Sprintf("range from %d: move, then V marks every call in between", r.anchor))
 	}
@@ -254,6 +246,23 @@ func (t *timeline) rangeMark() tea.Cmd {
 	n := t.c.Marks.Add(add...)
 	t.c.audit("mark", fmt.Sprintf("range %d-%d: %d calls (%d new)", lo, hi, len(add), n))
 	return t.c.Marks.said(fmt.Sprintf("marked %d %s from %d to %d (%d new) · %d queued", len(add), plural(len(add), "call", "calls"), lo, hi, n, t.c.Marks.Len()))
+}
+
+// selectedCall is the selected row as a mark, for an operator's action
+// (what, for a viewer's refusal). When there is none, why says so
+// (notCall when the row is not a tool call; nil when nothing is selected).
+func (t *timelineScreen) selectedCall(what, notCall string) (mk Mark, ok bool, why tea.Cmd) {
+	if !t.c.Identity.CanReverse() {
+		return Mark{}, false, denyReverse(t.c, what)
+	}
+	r := t.selected()
+	if r == nil {
+		return Mark{}, false, nil
+	}
+	if mk, ok = markOf(t.c, r); !ok {
+		return Mark{}, false, toast(notCall)
+	}
+	return mk, true, nil
 }
 
 // said is the toast after a change of the marks: text, or why the daemon

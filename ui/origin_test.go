@@ -177,7 +177,7 @@ func TestFleetTimelineOriginColumn(t *testing.T) {
 			t.Fatalf("ci-3's call without its origin: %q", line)
 		}
 	}
-	cols := (&timeline{c: &Common{Fleet: true}}).columns()
+	cols := (&timelineScreen{screenBase: screenBase{c: &Common{Fleet: true}}}).columns()
 	widths := layout(cols, 198)
 	for i, c := range cols {
 		if c.title != "ARGUMENTS" && widths[i] >= widths[slices.IndexFunc(cols, func(c column) bool { return c.title == "ARGUMENTS" })] {

@@ -24,36 +24,27 @@ func (p *pager) clamp() {
 }
 
 func (p *pager) handle(k *KeyMap, msg tea.KeyMsg) bool {
-	switch {
-	case key.Matches(msg, k.Up):
-		p.off--
-	case key.Matches(msg, k.Down):
-		p.off++
-	case key.Matches(msg, k.PageUp):
-		p.off -= p.height
-	case key.Matches(msg, k.PageDown):
-		p.off += p.height
-	case key.Matches(msg, k.Top):
-		p.off = 0
-	case key.Matches(msg, k.Bottom):
-		p.off = len(p.lines)
-	case key.Matches(msg, k.Tab):
-		// Next section below the top line, wrapping to the first.
-		next := -1
-		for _, s := range p.sections {
-			if s > p.off {
-				next = s
-				break
-			}
-		}
-		if next < 0 && len(p.sections) > 0 {
-			next = p.sections[0]
-		}
-		if next >= 0 {
-			p.off = next
-		}
-	default:
+	if d, ok := k.step(msg, p.height); ok {
+		p.off += d
+		p.clamp()
+		return true
+	}
+	if !key.Matches(msg, k.Tab) {
 		return false
+	}
+	// Next section below the top line, wrapping to the first.
+	next := -1
+	for _, s := range p.sections {
+		if s > p.off {
+			next = s
+			break
+		}
+	}
+	if next < 0 && len(p.sections) > 0 {
+		next = p.sections[0]
+	}
+	if next >= 0 {
+		p.off = next
 	}
 	p.clamp()
 	return true

@@ -15,33 +15,33 @@ import (
 // queueScreen is the rollback queue (`R`): the calls marked for reversal,
 // and the reversal plans built so far (newest first) with their state.
 type queueScreen struct {
-	c             *Common
-	sid           int
-	nav           listNav // marks
-	pnav          listNav // plans
-	focus         int     // 0 marks, 1 plans
-	plans         []*rollback.Plan
-	plansErr      error
-	width, height int
+	screenBase
+	marks list[Mark]           // rows: Common.Marks as last read
+	plans list[*rollback.Plan] // err: the plans could not be read
+	focus int                  // 0 marks, 1 plans
 }
 
-type plansLoaded struct {
-	to    int
-	plans []*rollback.Plan
-	err   error
+func newQueue(c *Common) *queueScreen {
+	s := &queueScreen{screenBase: newScreenBase(c), marks: newList[Mark](c.Keys.listKeys), plans: newList[*rollback.Plan](c.Keys.newestFirst())}
+	s.plans.blurred = true
+	return s
 }
 
-func (m plansLoaded) target() int { return m.to }
-
-func newQueue(c *Common) *queueScreen { return &queueScreen{c: c, sid: c.newID()} }
-
-func (s *queueScreen) id() int       { return s.sid }
 func (s *queueScreen) Title() string { return "Rollback queue" }
 
 func (s *queueScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
-	s.nav.clamp(s.c.Marks.Len())
-	s.pnav.clamp(len(s.plans))
+	s.marks.setRows(s.c.Marks.List())
+	s.plans.nav.clamp(len(s.plans.rows))
+}
+
+// tabs: tab moves between the marks and the plans.
+func (s *queueScreen) tabs() bool { return true }
+
+// focusOn gives the keys to the marks (0) or the plans (1).
+func (s *queueScreen) focusOn(f int) {
+	s.focus = f
+	s.marks.blurred, s.plans.blurred = f != 0, f != 1
 }
 
 func (s *queueScreen) Init() tea.Cmd { return s.refresh() }
@@ -58,7 +58,7 @@ func (s *queueScreen) refresh() tea.Cmd {
 	}
 	return func() tea.Msg {
 		p, err := rb.RollbackPlans(50)
-		return plansLoaded{to: to, plans: p, err: err}
+		return loaded[[]*rollback.Plan]{to: to, val: p, err: err}
 	}
 }
 
@@ -67,33 +67,25 @@ func (s *queueScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case shownAgainMsg:
 		return s, s.refresh() // a plan opened from here may have been applied
-	case plansLoaded:
-		s.plans, s.plansErr = msg.plans, msg.err
-		s.pnav.clamp(len(s.plans))
-		if s.focus == 1 && len(s.plans) == 0 {
-			s.focus = 0
+	case loaded[[]*rollback.Plan]:
+		s.plans.setRows(msg.val)
+		s.plans.err = msg.err
+		if s.focus == 1 && len(s.plans.rows) == 0 {
+			s.focusOn(0)
 		}
 		return s, nil
 	case tea.KeyMsg:
 		n := s.c.Marks.Len()
-		nav, count := &s.nav, n
-		if s.focus == 1 {
-			nav, count = &s.pnav, len(s.plans)
-		}
+		s.marks.setRows(s.c.Marks.List())
+		focused := s.focused()
 		switch {
 		case key.Matches(msg, k.Tab):
-			if s.focus == 0 && len(s.plans) > 0 {
-				s.focus = 1
+			if s.focus == 0 && len(s.plans.rows) > 0 {
+				s.focusOn(1)
 			} else {
-				s.focus = 0
+				s.focusOn(0)
 			}
-		case nav.handle(k, msg, count):
-		case key.Matches(msg, k.Top):
-			nav.sel = 0
-			nav.clamp(count)
-		case key.Matches(msg, k.Bottom):
-			nav.sel = count - 1
-			nav.clamp(count)
+		case focused(msg):
 		case key.Matches(msg, k.Mark) && s.focus == 0:
 			if !s.c.Identity.CanReverse() {
 				return s, denyReverse(s.c, "change the rollback queue")
@@ -102,7 +94,7 @@ func (s *queueScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				seq := mk.Seq
 				s.c.Marks.Remove(seq)
 				s.c.audit("unqueue", fmt.Sprintf("call %d", seq))
-				s.nav.clamp(s.c.Marks.Len())
+				s.marks.setRows(s.c.Marks.List())
 				return s, toast(fmt.Sprintf("removed call %d from the queue", seq))
 			}
 		case key.Matches(msg, k.Reverse):
@@ -133,17 +125,19 @@ func (s *queueScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return s, nil
 }
 
-func (s *queueScreen) selected() *Mark {
-	list := s.c.Marks.List()
-	if s.nav.sel >= 0 && s.nav.sel < len(list) {
-		return &list[s.nav.sel]
+// focused is the movement of the list that has the keys.
+func (s *queueScreen) focused() func(tea.KeyMsg) bool {
+	if s.focus == 1 {
+		return s.plans.handle
 	}
-	return nil
+	return s.marks.handle
 }
 
+func (s *queueScreen) selected() *Mark { return s.marks.selected() }
+
 func (s *queueScreen) selectedPlan() *rollback.Plan {
-	if s.pnav.sel >= 0 && s.pnav.sel < len(s.plans) {
-		return s.plans[s.pnav.sel]
+	if p := s.plans.selected(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -177,7 +171,8 @@ var plansCols = []column{
 func (s *queueScreen) View() string {
 	st := s.c.Styles
 	w := s.width - 2
-	marks := s.c.Marks.List()
+	s.marks.setRows(s.c.Marks.List())
+	marks := s.marks.rows
 	var lines []string
 	if s.c.Rollback == nil {
 		lines = append(lines, "  "+st.Banner.Render(cell("Nothing has been reverted.", w, false)))
@@ -186,7 +181,7 @@ func (s *queueScreen) View() string {
 	// Room: the marks get what the plans leave, at least 3 lines each.
 	planRows := 0
 	if s.c.Rollback != nil {
-		planRows = max(1, min(len(s.plans), (s.height-len(lines)-6)/2))
+		planRows = max(1, min(len(s.plans.rows), (s.height-len(lines)-6)/2))
 	}
 	markRows := max(1, s.height-len(lines)-4-planRows-boolInt(s.c.Rollback != nil)*2)
 
@@ -199,16 +194,13 @@ func (s *queueScreen) View() string {
 	lines = append(lines, title(fmt.Sprintf("MARKED CALLS (%d)", len(marks)), s.focus == 0))
 	widths := layout(queueCols, w)
 	lines = append(lines, "  "+headerLine(st, queueCols, widths))
-	s.nav.height = markRows
-	s.nav.clamp(len(marks))
-	lo, hi := s.nav.visible(len(marks))
-	for i := lo; i < hi; i++ {
-		mk := marks[i]
+	s.marks.setHeight(markRows)
+	lines = append(lines, s.marks.table(st, queueCols, widths, w, func(mk *Mark) ([]styledCell, bool) {
 		cls := styledCell{text: mk.Class}
 		if mk.Class == "write" || mk.Class == "delete" {
 			cls.style = &st.Warn
 		}
-		line := tableLine(queueCols, widths, []styledCell{
+		return []styledCell{
 			{text: fmt.Sprint(mk.Seq)},
 			{text: fmtTime(mk.Time, s.c.Loc, "15:04:05.000"), style: &st.Muted},
 			{text: mk.Agent},
@@ -216,9 +208,8 @@ func (s *queueScreen) View() string {
 			cls,
 			{text: mk.Args},
 			{text: mk.By, style: &st.Muted},
-		})
-		lines = append(lines, listRow(st, line, i == s.nav.sel && s.focus == 0, true, w))
-	}
+		}, true
+	})...)
 	if len(marks) == 0 {
 		hint := "No marked calls. In a timeline, space marks a call and r plans the reversal of the marked calls (or of the selected call and every call after it in its session)."
 		if !s.c.Identity.CanReverse() {
@@ -234,17 +225,15 @@ func (s *queueScreen) View() string {
 	for len(lines) < s.height-planRows-2 {
 		lines = append(lines, "")
 	}
-	lines = append(lines, title(fmt.Sprintf("PLANS (%d)", len(s.plans)), s.focus == 1))
+	lines = append(lines, title(fmt.Sprintf("PLANS (%d)", len(s.plans.rows)), s.focus == 1))
 	pw := layout(plansCols, w)
 	lines = append(lines, "  "+headerLine(st, plansCols, pw))
-	if s.plansErr != nil {
-		lines = append(lines, "  "+st.Error.Render(cell(s.plansErr.Error(), w, false)))
+	if s.plans.err != nil {
+		lines = append(lines, "  "+st.Error.Render(cell(s.plans.err.Error(), w, false)))
 	}
-	s.pnav.height = planRows
-	s.pnav.clamp(len(s.plans))
-	plo, phi := s.pnav.visible(len(s.plans))
-	for i := plo; i < phi; i++ {
-		p := s.plans[i]
+	s.plans.setHeight(planRows)
+	lines = append(lines, s.plans.table(st, plansCols, pw, w, func(pp **rollback.Plan) ([]styledCell, bool) {
+		p := *pp
 		counts := p.Counts()
 		var parts []string
 		for _, k := range rollback.Statuses {
@@ -264,17 +253,16 @@ func (s *queueScreen) View() string {
 		case rollback.PlanApplying:
 			state.style = &st.Warn
 		}
-		line := tableLine(plansCols, pw, []styledCell{
+		return []styledCell{
 			{text: shortID(p.ID)},
 			{text: fmtTime(p.Created, s.c.Loc, "01-02 15:04:05"), style: &st.Muted},
 			{text: p.Selection.String()},
 			{text: fmt.Sprintf("%d: %s", len(p.Steps), strings.Join(parts, ", "))},
 			state,
 			{text: p.CreatedBy, style: &st.Muted},
-		})
-		lines = append(lines, listRow(st, line, i == s.pnav.sel && s.focus == 1, false, w))
-	}
-	if len(s.plans) == 0 && s.plansErr == nil {
+		}, false
+	})...)
+	if len(s.plans.rows) == 0 && s.plans.err == nil {
 		lines = append(lines, "  "+st.Muted.Render("no plans yet"))
 	}
 	return block(lines, s.height)
@@ -285,7 +273,8 @@ func (s *queueScreen) Status() string {
 	if s.c.Rollback == nil {
 		return fmt.Sprintf("%d %s queued for reversal (not planned, not applied)", n, plural(n, "call", "calls"))
 	}
-	return fmt.Sprintf("%d queued · %d %s · tab switches lists", n, len(s.plans), plural(len(s.plans), "plan", "plans"))
+	np := len(s.plans.rows)
+	return fmt.Sprintf("%d queued · %d %s · tab switches lists", n, np, plural(np, "plan", "plans"))
 }
 
 func (s *queueScreen) ShortHelp() []key.Binding {
@@ -305,5 +294,5 @@ func (s *queueScreen) FullHelp() [][]key.Binding {
 	k := s.c.Keys
 	unmark := key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "unqueue"))
 	tab := key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "marks/plans"))
-	return [][]key.Binding{k.navigation(), {k.Enter, k.Diff, unmark, k.Reverse, tab, k.Back}, k.global()}
+	return [][]key.Binding{s.marks.keys.help(), {k.Enter, k.Diff, unmark, k.Reverse, tab, k.Back}, k.global()}
 }

@@ -15,22 +15,18 @@ import (
 // mostReverted bounds the rollback steps read for the ↺ flags.
 const mostReverted = 5000
 
-type tlReverted struct {
-	to    int
-	calls []uint64
-}
-
-func (m tlReverted) target() int { return m.to }
+// tlReverted are the calls the record shows reverted (loaded[tlReverted]).
+type tlReverted []uint64
 
 // shownAgainMsg tells the screen on top that the one above it was closed.
 type shownAgainMsg struct{}
 
-func (t *timeline) loadReverted() tea.Cmd {
-	src, to, marks := t.c.Src, t.sid, t.c.Marks
+func (t *timelineScreen) loadReverted() tea.Cmd {
+	src, to, gen, marks := t.c.Src, t.sid, t.gen, t.c.Marks
 	return func() tea.Msg {
 		marks.Refresh()                // another console's marks, for the gutter
 		calls, _ := revertedCalls(src) // the flags are a hint; the record view says what happened
-		return tlReverted{to: to, calls: calls}
+		return loaded[tlReverted]{to: to, gen: gen, val: calls}
 	}
 }
 
@@ -87,7 +83,7 @@ func revertedCalls(src Source) ([]uint64, error) {
 	return out, nil
 }
 
-func (t *timeline) markReverted(calls []uint64) {
+func (t *timelineScreen) markReverted(calls []uint64) {
 	for _, c := range calls {
 		t.flag(c, 'r')
 	}

@@ -47,7 +47,7 @@ type textHits struct {
 func (m textHits) target() int { return m.to }
 
 // startText begins a search for query from the selected row down.
-func (t *timeline) startText(query string) tea.Cmd {
+func (t *timelineScreen) startText(query string) tea.Cmd {
 	s := &t.text
 	s.gen++
 	s.query, s.hits, s.done, s.capped, s.cur = query, nil, false, false, -1
@@ -64,7 +64,7 @@ func (t *timeline) startText(query string) tea.Cmd {
 }
 
 // scanText reads one chunk of the timeline's events from cursor on.
-func (t *timeline) scanText(cursor uint64) tea.Cmd {
+func (t *timelineScreen) scanText(cursor uint64) tea.Cmd {
 	q := t.base()
 	q.Cursor, q.Limit, q.Newest = cursor, textPage, false
 	src, to, gen, needle := t.c.Src, t.sid, t.text.gen, t.text.needle
@@ -147,7 +147,7 @@ func holds(raw json.RawMessage, needle []byte) bool {
 }
 
 // textLanded folds a chunk in and goes on with the next one.
-func (t *timeline) textLanded(m textHits) tea.Cmd {
+func (t *timelineScreen) textLanded(m textHits) tea.Cmd {
 	s := &t.text
 	if m.gen != s.gen {
 		return nil
@@ -184,7 +184,7 @@ func (t *timeline) textLanded(m textHits) tea.Cmd {
 
 // nextHit is n (forward) and N: the hit after (before) the selected row,
 // wrapping around at the ends once the scan is complete.
-func (t *timeline) nextHit(forward bool) tea.Cmd {
+func (t *timelineScreen) nextHit(forward bool) tea.Cmd {
 	s := &t.text
 	if s.query == "" {
 		return toast("no search: / searches the calls' arguments and results")
@@ -208,7 +208,7 @@ func (t *timeline) nextHit(forward bool) tea.Cmd {
 }
 
 // wrapHit goes on from the other end, as less and vim do.
-func (t *timeline) wrapHit() tea.Cmd {
+func (t *timelineScreen) wrapHit() tea.Cmd {
 	s := &t.text
 	if s.forward {
 		s.cur = 0
@@ -220,7 +220,7 @@ func (t *timeline) wrapHit() tea.Cmd {
 
 // jumpHit moves to the first known hit past s.from in the search's
 // direction; it reports false when none is known yet.
-func (t *timeline) jumpHit() (tea.Cmd, bool) {
+func (t *timelineScreen) jumpHit() (tea.Cmd, bool) {
 	s := &t.text
 	i, found := slices.BinarySearch(s.hits, s.from)
 	if s.forward {

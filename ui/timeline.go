@@ -69,17 +69,16 @@ const (
 	loadSeq // a window starting at a seq (a search hit)
 )
 
-// timeline shows one session's events (or every session's tool calls),
-// through a sliding window of pages: it holds at most a few pages of rows,
-// reads the next page when the selection nears an edge, and drops pages
-// far from the screen, so a session of a million events costs the same
-// memory as one of a hundred.
-type timeline struct {
-	c    *Common
-	sid  int
+// timelineScreen shows one session's events (or every session's tool
+// calls), through a sliding window of pages: a list that holds at most a
+// few pages of rows, reads the next page when the selection nears either
+// edge, and drops pages far from the screen, so a session of a million
+// events costs the same memory as one of a hundred.
+type timelineScreen struct {
+	screenBase
 	sess *store.SessionSummary // nil: tool calls of all sessions
 
-	rows  []*tlRow
+	list[*tlRow]
 	by    map[uint64]*tlRow
 	flags map[uint64]byte // alert/reversal seen before the row it names
 	// collected: a collected request's seq here by its origin's store id
@@ -90,61 +89,47 @@ type timeline struct {
 	lo, hi     uint64 // window: seqs read so far, inclusive
 	moreBefore bool
 	moreAfter  bool
-	loaded     bool
-	loadState
-	nav    listNav
-	width  int
-	height int
-	span   rangeMark // V (marks.go)
+	span       rangeMark // V: a range of calls to mark
 
 	want uint64     // loadSeq: the anchor to select when its page lands
-	text textSearch // `/` and n/N (textsearch.go)
+	text textSearch // `/` and n/N
 	// followPaused: following, but the investigator moved off the newest
 	// row, which stops the tail; newRows counts rows read since.
 	followPaused bool
 	newRows      int
 }
 
+// tlPage is a page of the window's events (loaded[tlPage]).
 type tlPage struct {
-	to, gen int
-	dir     int
-	events  []store.Event
-	next    uint64
-	err     error
+	dir    int
+	events []store.Event
+	next   uint64
 }
 
-func (m tlPage) target() int { return m.to }
+// tlFill are the requests of rows that showed only their outcome
+// (loaded[tlFill]).
+type tlFill []*store.Event
 
-type tlFill struct {
-	to, gen int
-	reqs    []*store.Event
-	err     error
-}
-
-func (m tlFill) target() int { return m.to }
-
-func newTimeline(c *Common, sess *store.SessionSummary) *timeline {
-	t := &timeline{c: c, sid: c.newID(), sess: sess}
+func newTimeline(c *Common, sess *store.SessionSummary) *timelineScreen {
+	t := &timelineScreen{screenBase: newScreenBase(c), sess: sess, list: newList[*tlRow](c.Keys.listKeys)}
 	t.clear()
 	return t
 }
 
-func (t *timeline) id() int { return t.sid }
-
-func (t *timeline) Title() string {
+func (t *timelineScreen) Title() string {
 	if t.sess == nil {
 		return "All calls"
 	}
 	return agentName(t.sess.Agent) + " " + shortID(t.sess.Session)
 }
 
-func (t *timeline) SetSize(w, h int) {
+func (t *timelineScreen) SetSize(w, h int) {
 	t.width, t.height = w, h
 	t.nav.height = max(1, h-2)
 	t.nav.clamp(len(t.rows))
 }
 
-func (t *timeline) clear() {
+func (t *timelineScreen) clear() {
 	t.rows, t.by, t.flags, t.collected = nil, map[uint64]*tlRow{}, map[uint64]byte{}, map[store.Origin]uint64{}
 	t.lo, t.hi, t.moreBefore, t.moreAfter = 0, 0, false, false
 	t.nav.sel, t.nav.top = 0, 0
@@ -152,14 +137,14 @@ func (t *timeline) clear() {
 
 // Init opens a session at its start; the all-calls view and a following
 // console open at the newest call.
-func (t *timeline) Init() tea.Cmd {
+func (t *timelineScreen) Init() tea.Cmd {
 	if t.sess == nil || t.c.Follow {
 		return t.reset(loadNewest, time.Time{})
 	}
 	return t.reset(loadOldest, time.Time{})
 }
 
-func (t *timeline) base() store.Query {
+func (t *timelineScreen) base() store.Query {
 	q := t.c.Filter.Apply(store.Query{}, t.c.Now())
 	if t.sess != nil {
 		q.Session = t.sess.Session
@@ -171,14 +156,14 @@ func (t *timeline) base() store.Query {
 	return q
 }
 
-func (t *timeline) reset(dir int, at time.Time) tea.Cmd {
+func (t *timelineScreen) reset(dir int, at time.Time) tea.Cmd {
 	t.gen++
 	t.clear()
 	t.loaded = false
 	return tea.Batch(t.load(dir, at), t.loadReverted())
 }
 
-func (t *timeline) load(dir int, at time.Time) tea.Cmd {
+func (t *timelineScreen) load(dir int, at time.Time) tea.Cmd {
 	q := t.base()
 	q.Limit = t.c.PageSize
 	switch dir {
@@ -212,26 +197,26 @@ func (t *timeline) load(dir int, at time.Time) tea.Cmd {
 		if q.Newest {
 			slices.Reverse(page.Events)
 		}
-		return tlPage{to: to, gen: gen, dir: dir, events: page.Events, next: page.Next, err: err}
+		return loaded[tlPage]{to: to, gen: gen, val: tlPage{dir: dir, events: page.Events, next: page.Next}, err: err}
 	}
 }
 
-func (t *timeline) maxRows() int { return max(4*t.c.PageSize, 3*t.nav.height) }
+func (t *timelineScreen) maxRows() int { return max(4*t.c.PageSize, 3*t.nav.height) }
 
-func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+func (t *timelineScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := t.c.Keys
 	switch msg := msg.(type) {
-	case tlPage:
+	case loaded[tlPage]:
 		if !t.landed(msg.gen, msg.err) {
 			return t, nil
 		}
-		t.apply(msg)
+		t.apply(msg.val)
 		return t, tea.Batch(t.fill(), t.prefetch())
-	case tlFill:
+	case loaded[tlFill]:
 		if msg.gen != t.gen {
 			return t, nil
 		}
-		for _, req := range msg.reqs {
+		for _, req := range msg.val {
 			if r := t.by[req.Seq]; r != nil && r.req == nil {
 				r.req = slim(*req)
 				r.args, r.keyLen = argsSummaryKey(arguments(req))
@@ -245,8 +230,8 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return t, t.Init()
 	case textHits:
 		return t, t.textLanded(msg)
-	case tlReverted:
-		t.markReverted(msg.calls)
+	case loaded[tlReverted]:
+		t.markReverted(msg.val)
 		return t, nil
 	case shownAgainMsg:
 		return t, t.loadReverted()
@@ -265,7 +250,12 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return t, t.load(loadFollow, time.Time{})
 	case tea.KeyMsg:
 		switch {
-		case t.nav.handle(k, msg, len(t.rows)):
+		case key.Matches(msg, t.keys.Top) && t.moreBefore:
+			return t, t.reset(loadOldest, time.Time{}) // the window's edge is not the record's
+		case key.Matches(msg, t.keys.Bottom) && t.moreAfter:
+			t.followPaused, t.newRows = false, 0
+			return t, t.reset(loadNewest, time.Time{})
+		case t.handle(msg):
 			t.pauseFollow()
 			return t, tea.Batch(t.prefetch(), t.fill())
 		case key.Matches(msg, k.Refresh):
@@ -273,22 +263,6 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				return t, t.gotoSeqFresh(r.anchor)
 			}
 			return t, t.Init()
-		case key.Matches(msg, k.Top):
-			if t.moreBefore {
-				return t, t.reset(loadOldest, time.Time{})
-			}
-			t.nav.sel = 0
-			t.nav.clamp(len(t.rows))
-			t.pauseFollow()
-			return t, t.fill()
-		case key.Matches(msg, k.Bottom):
-			t.followPaused, t.newRows = false, 0
-			if t.moreAfter {
-				return t, t.reset(loadNewest, time.Time{})
-			}
-			t.nav.sel = len(t.rows) - 1
-			t.nav.clamp(len(t.rows))
-			return t, t.fill()
 		case key.Matches(msg, k.Enter):
 			if r := t.selected(); r != nil {
 				return t, push(newCall(t.c, r.req, r.out, r.ev))
@@ -305,14 +279,14 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, k.Reverse):
 			return t, t.queue()
 		case key.Matches(msg, k.History):
-			return t, t.history() // history.go
+			return t, t.history() // historyScreen
 		}
 	}
 	return t, nil
 }
 
 // apply folds a page into the window.
-func (t *timeline) apply(p tlPage) {
+func (t *timelineScreen) apply(p tlPage) {
 	t.loaded = true
 	tail := t.nav.sel >= len(t.rows)-1
 	var first, last uint64
@@ -350,7 +324,7 @@ func (t *timeline) apply(p tlPage) {
 	for i := range p.events {
 		t.c.Fleet = t.c.Fleet || p.events[i].Origin != nil
 	}
-	added := t.ingest(p.events)
+	added := t.buildRows(p.events)
 	if p.dir == loadBefore {
 		t.rows = append(added, t.rows...)
 		t.nav.sel += len(added)
@@ -382,9 +356,9 @@ func (t *timeline) apply(p tlPage) {
 	t.trim(p.dir == loadBefore)
 }
 
-// ingest turns events (in seq order) into new rows, merging outcomes into
-// the rows of their requests and skipping events already shown.
-func (t *timeline) ingest(events []store.Event) []*tlRow {
+// buildRows turns events (in seq order) into new rows, merging outcomes
+// into the rows of their requests and skipping events already shown.
+func (t *timelineScreen) buildRows(events []store.Event) []*tlRow {
 	if t.collected == nil {
 		t.collected = map[store.Origin]uint64{}
 	}
@@ -397,7 +371,7 @@ func (t *timeline) ingest(events []store.Event) []*tlRow {
 				t.flag(e.Call, 'a')
 			}
 		case store.KindCall:
-			if e.Reverts != 0 && e.Outcome == store.OutcomeOK { // a rollback_step's good outcome (reverted.go)
+			if e.Reverts != 0 && e.Outcome == store.OutcomeOK { // a rollback_step's good outcome (revertedCalls)
 				t.flag(e.Reverts, 'r')
 			}
 		}
@@ -444,7 +418,7 @@ func (t *timeline) ingest(events []store.Event) []*tlRow {
 	return added
 }
 
-func (t *timeline) flag(seq uint64, kind byte) {
+func (t *timelineScreen) flag(seq uint64, kind byte) {
 	bit := byte(1)
 	if kind == 'r' {
 		bit = 2
@@ -466,7 +440,7 @@ func (t *timeline) flag(seq uint64, kind byte) {
 // maxRows, from the end opposite to the direction of travel, and moves the
 // window edge so that those events are read again if the investigator
 // scrolls back.
-func (t *timeline) trim(fromBack bool) {
+func (t *timelineScreen) trim(fromBack bool) {
 	n := len(t.rows) - t.maxRows()
 	if n <= 0 {
 		return
@@ -505,7 +479,7 @@ func (t *timeline) trim(fromBack bool) {
 }
 
 // prefetch reads the next page when the screen nears an edge of the window.
-func (t *timeline) prefetch() tea.Cmd {
+func (t *timelineScreen) prefetch() tea.Cmd {
 	if t.busy || !t.loaded {
 		return nil
 	}
@@ -521,7 +495,7 @@ func (t *timeline) prefetch() tea.Cmd {
 
 // fill reads the requests of visible outcome-only rows (the request fell
 // outside the window, or an outcome filter left only outcomes).
-func (t *timeline) fill() tea.Cmd {
+func (t *timelineScreen) fill() tea.Cmd {
 	var want []uint64
 	lo, hi := t.nav.visible(len(t.rows))
 	for _, r := range t.rows[lo:hi] {
@@ -535,29 +509,29 @@ func (t *timeline) fill() tea.Cmd {
 	}
 	src, to, gen := t.c.Src, t.sid, t.gen
 	return func() tea.Msg {
-		m := tlFill{to: to, gen: gen}
+		m := loaded[tlFill]{to: to, gen: gen}
 		for _, seq := range want {
 			ev, err := src.Get(seq)
 			if err != nil {
 				m.err = err
 				continue
 			}
-			m.reqs = append(m.reqs, ev)
+			m.val = append(m.val, ev)
 		}
 		return m
 	}
 }
 
-func (t *timeline) selected() *tlRow {
-	if t.nav.sel >= 0 && t.nav.sel < len(t.rows) {
-		return t.rows[t.nav.sel]
+func (t *timelineScreen) selected() *tlRow {
+	if r := t.list.selected(); r != nil {
+		return *r
 	}
 	return nil
 }
 
 // yankSeqs are the records `y` copies: the selected call's request and
 // outcome, or the selected event.
-func (t *timeline) yankSeqs() []uint64 {
+func (t *timelineScreen) yankSeqs() []uint64 {
 	if r := t.selected(); r != nil {
 		if r.req == nil && r.out != nil && r.out.Call != 0 {
 			return []uint64{r.out.Call, r.out.Seq}
@@ -595,10 +569,10 @@ type marksAdded struct {
 }
 
 // queue is `r`: a reversal plan of the marked calls, or else of the
-// selected call and every tool call after it in its session (rollback.go).
+// selected call and every tool call after it in its session (planOf).
 // Without the daemon's rollback service (an evidence file) they go to the
 // rollback queue instead.
-func (t *timeline) queue() tea.Cmd {
+func (t *timelineScreen) queue() tea.Cmd {
 	if !t.c.Identity.CanReverse() {
 		return denyReverse(t.c, "queue reversals")
 	}
@@ -614,13 +588,9 @@ func (t *timeline) queue() tea.Cmd {
 	if t.c.Marks.Len() > 0 {
 		return func() tea.Msg { return marksAdded{} }
 	}
-	r := t.selected()
-	if r == nil {
-		return nil
-	}
-	first, ok := markOf(t.c, r)
+	first, ok, why := t.selectedCall("queue reversals", "select a tool call: r queues it and every call after it in its session")
 	if !ok {
-		return toast("select a tool call: r queues it and every call after it in its session")
+		return why
 	}
 	return callsFrom(t.c, first)
 }
@@ -726,7 +696,7 @@ func kindLabel(e *store.Event) string {
 	return e.Kind
 }
 
-func (t *timeline) columns() []column {
+func (t *timelineScreen) columns() []column {
 	cols := []column{{title: "TIME", width: 12}}
 	if t.sess == nil && t.c.Fleet {
 		// One session's calls share an origin (in the heading); all
@@ -748,7 +718,7 @@ func (t *timeline) columns() []column {
 	)
 }
 
-func (t *timeline) View() string {
+func (t *timelineScreen) View() string {
 	st := t.c.Styles
 	w := t.width - 2
 	cols := t.columns()
@@ -770,19 +740,17 @@ func (t *timeline) View() string {
 	if t.busy && t.moreBefore && t.nav.top == 0 {
 		lines = append(lines, "  "+st.Muted.Render("loading…"))
 	}
-	lo, hi := t.nav.visible(len(t.rows))
-	for i := lo; i < hi; i++ {
-		r := t.rows[i]
-		lines = append(lines, listRow(st, t.rowLine(r, cols, widths), i == t.nav.sel, t.c.Marks.Has(r.anchor), w))
-	}
-	loading := !t.loaded || (t.busy && (t.moreAfter || t.c.Follow) && hi == len(t.rows))
+	lines = append(lines, t.table(st, cols, widths, w, func(r **tlRow) ([]styledCell, bool) {
+		return t.rowCells(*r, cols, widths), t.c.Marks.Has((*r).anchor)
+	})...)
+	loading := t.pending(t.moreAfter || t.c.Follow)
 	if f := listFooter(t.c, t.err, loading, len(t.rows), "events", "no events recorded yet"); f != "" {
 		lines = append(lines, f)
 	}
 	return block(lines, t.height)
 }
 
-func (t *timeline) rowLine(r *tlRow, cols []column, widths []int) string {
+func (t *timelineScreen) rowCells(r *tlRow, cols []column, widths []int) []styledCell {
 	st := t.c.Styles
 	e := r.first()
 	cells := []styledCell{{text: fmtTime(e.Time, t.c.Loc, "15:04:05.000"), style: &st.Muted}}
@@ -850,12 +818,11 @@ func (t *timeline) rowLine(r *tlRow, cols []column, widths []int) string {
 	case !r.isCall():
 		argsCell.style = &st.Muted
 	}
-	cells = append(cells, toolCell, argsCell, outCell, durCell, flagCell)
-	return tableLine(cols, widths, cells)
+	return append(cells, toolCell, argsCell, outCell, durCell, flagCell)
 }
 
 // Status is the position line: where the window sits in the record.
-func (t *timeline) Status() string {
+func (t *timelineScreen) Status() string {
 	if len(t.rows) == 0 {
 		return ""
 	}
@@ -880,7 +847,7 @@ func (t *timeline) Status() string {
 
 // gotoSeq selects the row of anchor, reading a window that starts there
 // when the row is not in the one held.
-func (t *timeline) gotoSeq(anchor uint64) tea.Cmd {
+func (t *timelineScreen) gotoSeq(anchor uint64) tea.Cmd {
 	for i, r := range t.rows {
 		if r.anchor == anchor {
 			t.nav.sel = i
@@ -894,14 +861,14 @@ func (t *timeline) gotoSeq(anchor uint64) tea.Cmd {
 
 // gotoSeqFresh reads the window again from anchor (ctrl+r keeps the
 // investigator on the row they were on).
-func (t *timeline) gotoSeqFresh(anchor uint64) tea.Cmd {
+func (t *timelineScreen) gotoSeqFresh(anchor uint64) tea.Cmd {
 	t.want = anchor
 	return t.reset(loadSeq, time.Time{})
 }
 
 // pauseFollow stops the tail when the selection left the newest row and
 // resumes it when the selection is back there.
-func (t *timeline) pauseFollow() {
+func (t *timelineScreen) pauseFollow() {
 	atEdge := !t.moreAfter && t.nav.sel >= len(t.rows)-1
 	if !t.c.Follow || atEdge {
 		t.followPaused, t.newRows = false, 0
@@ -911,28 +878,31 @@ func (t *timeline) pauseFollow() {
 }
 
 // followState is the header's follow note: paused, and how many rows were
-// read since (app.go).
-func (t *timeline) followState() (bool, int) { return t.followPaused, t.newRows }
+// read since (App.header).
+func (t *timelineScreen) followState() (bool, int) { return t.followPaused, t.newRows }
 
 // resumeFollow is F turning follow on: it starts at the tail.
-func (t *timeline) resumeFollow() { t.followPaused, t.newRows = false, 0 }
+func (t *timelineScreen) resumeFollow() { t.followPaused, t.newRows = false, 0 }
 
 // jumpTo is the `T` prompt's answer: reopen the window at the first event
 // at or after when.
-func (t *timeline) jumpTo(when time.Time) tea.Cmd {
+func (t *timelineScreen) jumpTo(when time.Time) tea.Cmd {
 	t.followPaused = t.c.Follow // a following console stays where it was sent
 	return t.reset(loadJump, when)
 }
 
-func (t *timeline) ShortHelp() []key.Binding {
+// textQuery is the free-text search the timeline holds (`/` edits it).
+func (t *timelineScreen) textQuery() string { return t.text.query }
+
+func (t *timelineScreen) ShortHelp() []key.Binding {
 	k := t.c.Keys
 	return []key.Binding{k.Enter, k.Search, k.Diff, k.Mark, k.Reverse, k.Filter, k.Follow, k.Back, k.Help}
 }
 
-func (t *timeline) FullHelp() [][]key.Binding {
+func (t *timelineScreen) FullHelp() [][]key.Binding {
 	k := t.c.Keys
 	return [][]key.Binding{
-		k.navigation(),
+		t.keys.help(),
 		{k.Enter, k.Diff, k.History, k.Mark, k.RangeMark, k.Reverse, k.GoTime, k.NextHit, k.Tab, k.Back},
 		k.global(),
 	}

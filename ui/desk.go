@@ -72,45 +72,30 @@ func (a *App) heldBadge() string {
 	return a.c.Styles.Error.Render(fmt.Sprintf("⏸ %d held (P)", a.heldCount))
 }
 
-// Messages of the desk.
-type (
-	deskLoaded struct {
-		to   int
-		list []approval.Pending
-	}
-	deskDecided struct {
-		to      int
-		seq     uint64
-		approve bool
-		p       *approval.Pending
-		err     error
-	}
-)
-
-func (m deskLoaded) target() int  { return m.to }
-func (m deskDecided) target() int { return m.to }
+// deskDecided is a decision's answer (loaded[deskDecided]); the desk's
+// list comes as a loaded[[]approval.Pending].
+type deskDecided struct {
+	seq     uint64
+	approve bool
+	p       *approval.Pending
+}
 
 // deskScreen lists the held calls and decides them.
 type deskScreen struct {
-	c    *Common
-	sid  int
-	list []approval.Pending
-	nav  listNav
+	screenBase
+	held list[approval.Pending]
 
 	denying bool // typing a denial's reason
 	reason  textinput.Model
-
-	width, height int
 }
 
 func newDesk(c *Common) *deskScreen {
 	in := textinput.New()
 	in.Prompt = "reason › "
 	in.CharLimit = 200
-	return &deskScreen{c: c, sid: c.newID(), reason: in}
+	return &deskScreen{screenBase: newScreenBase(c), reason: in, held: newList[approval.Pending](c.Keys.newestFirst())}
 }
 
-func (s *deskScreen) id() int       { return s.sid }
 func (s *deskScreen) Title() string { return "Approvals" }
 
 // modal: the desk takes every key (a and x are its own, not the global
@@ -119,8 +104,7 @@ func (s *deskScreen) modal() bool { return true }
 
 func (s *deskScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
-	s.nav.height = max(1, min(8, h/3))
-	s.nav.clamp(len(s.list))
+	s.held.setHeight(min(8, h/3))
 }
 
 func (s *deskScreen) Init() tea.Cmd { return s.load() }
@@ -130,15 +114,10 @@ func (s *deskScreen) load() tea.Cmd {
 	if desk == nil {
 		return nil
 	}
-	return func() tea.Msg { return deskLoaded{to: to, list: desk.Pending()} }
+	return func() tea.Msg { return loaded[[]approval.Pending]{to: to, val: desk.Pending()} }
 }
 
-func (s *deskScreen) selected() *approval.Pending {
-	if s.nav.sel >= 0 && s.nav.sel < len(s.list) {
-		return &s.list[s.nav.sel]
-	}
-	return nil
-}
+func (s *deskScreen) selected() *approval.Pending { return s.held.selected() }
 
 func (s *deskScreen) decide(p *approval.Pending, approve bool, reason string) tea.Cmd {
 	desk, to, who := s.c.Approvals, s.sid, deskApprover(s.c.Identity)
@@ -150,38 +129,38 @@ func (s *deskScreen) decide(p *approval.Pending, approve bool, reason string) te
 	s.c.audit(verb, fmt.Sprintf("held call %d", seq))
 	return func() tea.Msg {
 		got, err := desk.Decide(seq, hash, who, approve, reason)
-		return deskDecided{to: to, seq: seq, approve: approve, p: got, err: err}
+		return loaded[deskDecided]{to: to, val: deskDecided{seq: seq, approve: approve, p: got}, err: err}
 	}
 }
 
 func (s *deskScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
 	switch msg := msg.(type) {
-	case deskLoaded:
+	case loaded[[]approval.Pending]:
 		var seq uint64
 		if p := s.selected(); p != nil {
 			seq = p.Seq
 		}
-		s.list = msg.list
-		for i := range s.list {
-			if s.list[i].Seq == seq {
-				s.nav.sel = i
+		for i := range msg.val {
+			if msg.val[i].Seq == seq {
+				s.held.nav.sel = i // the same call stays selected
 			}
 		}
-		s.nav.clamp(len(s.list))
+		s.held.setRows(msg.val)
 	case approvalsTick, shownAgainMsg:
 		return s, s.load()
-	case deskDecided:
+	case loaded[deskDecided]:
 		var note tea.Cmd
+		d := msg.val
 		switch {
 		case msg.err != nil:
-			note = toastErr(fmt.Errorf("call %d: %w", msg.seq, msg.err))
-		case !msg.approve:
-			note = toast(fmt.Sprintf("denied call %d", msg.seq))
-		case len(msg.p.Approvers) < msg.p.Required:
-			note = toast(fmt.Sprintf("approved call %d: %d of %d approvals, still held", msg.seq, len(msg.p.Approvers), msg.p.Required))
+			note = toastErr(fmt.Errorf("call %d: %w", d.seq, msg.err))
+		case !d.approve:
+			note = toast(fmt.Sprintf("denied call %d", d.seq))
+		case len(d.p.Approvers) < d.p.Required:
+			note = toast(fmt.Sprintf("approved call %d: %d of %d approvals, still held", d.seq, len(d.p.Approvers), d.p.Required))
 		default:
-			note = toast(fmt.Sprintf("approved call %d: released", msg.seq))
+			note = toast(fmt.Sprintf("approved call %d: released", d.seq))
 		}
 		return s, tea.Batch(note, s.load())
 	case tea.KeyMsg:
@@ -207,7 +186,7 @@ func (s *deskScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return s, tea.Quit
 		case key.Matches(msg, k.Back):
 			return s, func() tea.Msg { return popMsg{} }
-		case s.nav.handle(k, msg, len(s.list)):
+		case s.held.handle(msg):
 		case key.Matches(msg, k.Approve), key.Matches(msg, k.Deny):
 			p := s.selected()
 			if p == nil {
@@ -247,10 +226,8 @@ func (s *deskScreen) View() string {
 	}
 	widths := layout(deskCols, w)
 	lines := []string{"  " + headerLine(st, deskCols, widths)}
-	lo, hi := s.nav.visible(len(s.list))
 	now := s.c.Now()
-	for i := lo; i < hi; i++ {
-		p := &s.list[i]
+	lines = append(lines, s.held.table(st, deskCols, widths, w, func(p *approval.Pending) ([]styledCell, bool) {
 		var prin, task string
 		if p.Principal != nil {
 			prin = p.Principal.Subject
@@ -258,7 +235,7 @@ func (s *deskScreen) View() string {
 		if p.Task != nil {
 			task = p.Task.ID
 		}
-		line := tableLine(deskCols, widths, []styledCell{
+		return []styledCell{
 			{text: fmt.Sprint(p.Seq), style: &st.Muted},
 			{text: p.Deadline.Sub(now).Truncate(time.Second).String(), style: &st.Error},
 			{text: agentName(p.Agent)},
@@ -266,10 +243,9 @@ func (s *deskScreen) View() string {
 			{text: task, style: &st.Muted},
 			{text: p.Upstream + "/" + p.Tool},
 			{text: fmt.Sprintf("%d/%d", len(p.Approvers), p.Required)},
-		})
-		lines = append(lines, listRow(st, line, i == s.nav.sel, false, w))
-	}
-	if len(s.list) == 0 {
+		}, false
+	})...)
+	if len(s.held.rows) == 0 {
 		lines = append(lines, "  "+st.Bold.Render("No call is waiting for approval."),
 			"  "+st.Muted.Render("Calls that an approval rule (approvals: in the config) holds appear here; the header counts them in every console."))
 		return block(lines, s.height)
@@ -357,10 +333,10 @@ func prettyArgs(params json.RawMessage) string {
 }
 
 func (s *deskScreen) Status() string {
-	if len(s.list) == 0 {
+	if len(s.held.rows) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("held call %d of %d", s.nav.sel+1, len(s.list))
+	return s.held.position("held call", false)
 }
 
 func (s *deskScreen) ShortHelp() []key.Binding {
@@ -373,5 +349,5 @@ func (s *deskScreen) ShortHelp() []key.Binding {
 
 func (s *deskScreen) FullHelp() [][]key.Binding {
 	k := s.c.Keys
-	return [][]key.Binding{k.navigation(), {k.Approve, k.Deny, k.Back, k.Quit}}
+	return [][]key.Binding{s.held.keys.help(), {k.Approve, k.Deny, k.Back, k.Quit}}
 }

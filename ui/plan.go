@@ -36,41 +36,27 @@ const noRollbackNotice = "This console reads a store file, so it cannot build or
 // notReverted ends what a file console says when it cannot plan.
 const notReverted = " Nothing has been reverted."
 
-// Messages of the plan screen.
+// What the plan screen's commands bring back, each as a loaded[…]: the
+// plan built or read, the plan as the apply has got so far (nil when it
+// could not be read), and the plan once applied.
 type (
-	planLoaded struct {
-		to   int
-		plan *rollback.Plan
-		err  error
-	}
-	planProgress struct {
-		to, gen int
-		plan    *rollback.Plan
-	}
-	planApplied struct {
-		to   int
-		plan *rollback.Plan
-		err  error
-	}
+	planLoaded   struct{ plan *rollback.Plan }
+	planProgress struct{ plan *rollback.Plan }
+	planApplied  struct{ plan *rollback.Plan }
 )
-
-func (m planLoaded) target() int   { return m.to }
-func (m planProgress) target() int { return m.to }
-func (m planApplied) target() int  { return m.to }
 
 // planScreen reviews a plan — steps newest first, their statuses, and for
 // the selected step its reason, its inverse calls and the diff current →
 // restored — and applies it after an explicit confirmation, showing each
 // step's progress.
 type planScreen struct {
-	c     *Common
-	sid   int
+	screenBase
 	sel   *rollback.Selection // to build; nil: load planID
 	what  string              // what the selection is, for the title while building
 	id_   string
 	plan  *rollback.Plan
 	err   error
-	nav   listNav
+	steps list[rollback.Step] // rows: plan.Steps
 	pg    pager
 	focus int // 0 steps, 1 detail
 
@@ -79,21 +65,17 @@ type planScreen struct {
 	applying bool
 	gen      int
 	started  time.Time
-
-	width, height int
 }
 
 // newPlanBuild is a plan screen that builds a plan of sel first.
 func newPlanBuild(c *Common, sel rollback.Selection, what string) *planScreen {
-	return &planScreen{c: c, sid: c.newID(), sel: &sel, what: what}
+	return &planScreen{screenBase: newScreenBase(c), sel: &sel, what: what, steps: newList[rollback.Step](c.Keys.newestFirst())}
 }
 
 // newPlanView is a plan screen on a stored plan.
 func newPlanView(c *Common, id string) *planScreen {
-	return &planScreen{c: c, sid: c.newID(), id_: id}
+	return &planScreen{screenBase: newScreenBase(c), id_: id, steps: newList[rollback.Step](c.Keys.newestFirst())}
 }
-
-func (s *planScreen) id() int { return s.sid }
 
 func (s *planScreen) Title() string {
 	if s.plan != nil {
@@ -110,22 +92,27 @@ func (s *planScreen) SetSize(w, h int) {
 // modal: while the confirmation is up, every key is the screen's.
 func (s *planScreen) modal() bool { return s.confirm }
 
+// tabs: tab moves between the steps and the selected step's detail.
+func (s *planScreen) tabs() bool { return true }
+
 func (s *planScreen) Init() tea.Cmd {
 	rb, to := s.c.Rollback, s.sid
 	if rb == nil {
-		return func() tea.Msg { return planLoaded{to: to, err: fmt.Errorf("%s", noRollbackNotice+notReverted)} }
+		return func() tea.Msg {
+			return loaded[planLoaded]{to: to, err: fmt.Errorf("%s", noRollbackNotice+notReverted)}
+		}
 	}
 	if s.sel != nil {
 		sel, by := *s.sel, s.c.Identity.Actor()
 		return func() tea.Msg {
 			p, err := rb.RollbackPlan(sel, by)
-			return planLoaded{to: to, plan: p, err: err}
+			return loaded[planLoaded]{to: to, val: planLoaded{p}, err: err}
 		}
 	}
 	id := s.id_
 	return func() tea.Msg {
 		p, err := rb.RollbackGet(id)
-		return planLoaded{to: to, plan: p, err: err}
+		return loaded[planLoaded]{to: to, val: planLoaded{p}, err: err}
 	}
 }
 
@@ -134,16 +121,16 @@ func (s *planScreen) poll() tea.Cmd {
 	return tea.Tick(250*time.Millisecond, func(time.Time) tea.Msg {
 		p, err := rb.RollbackGet(id)
 		if err != nil {
-			return planProgress{to: to, gen: gen}
+			return loaded[planProgress]{to: to, gen: gen}
 		}
-		return planProgress{to: to, gen: gen, plan: p}
+		return loaded[planProgress]{to: to, gen: gen, val: planProgress{p}}
 	})
 }
 
 func (s *planScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
-	case planLoaded:
-		s.plan, s.err = msg.plan, msg.err
+	case loaded[planLoaded]:
+		s.plan, s.err = msg.val.plan, msg.err
 		if s.plan != nil {
 			s.id_ = s.plan.ID
 			if s.sel != nil {
@@ -155,23 +142,23 @@ func (s *planScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return s, toastErr(s.err)
 		}
 		return s, nil
-	case planProgress:
+	case loaded[planProgress]:
 		if !s.applying || msg.gen != s.gen {
 			return s, nil
 		}
-		if msg.plan != nil {
-			s.plan = msg.plan
+		if msg.val.plan != nil {
+			s.plan = msg.val.plan
 			s.layout()
 		}
 		return s, s.poll()
-	case planApplied:
+	case loaded[planApplied]:
 		s.applying = false
 		s.gen++
 		if msg.err != nil {
 			s.err = msg.err
 			return s, toastErr(msg.err)
 		}
-		s.plan = msg.plan
+		s.plan = msg.val.plan
 		s.layout()
 		s.c.audit("apply", fmt.Sprintf("rollback plan %s: %s %s", s.plan.ID, s.plan.State, s.plan.Error))
 		if s.plan.State == rollback.PlanApplied {
@@ -206,22 +193,13 @@ func (s *planScreen) key(msg tea.KeyMsg) tea.Cmd {
 	if s.plan == nil {
 		return nil
 	}
-	n := len(s.plan.Steps)
 	switch {
 	case key.Matches(msg, k.Tab):
 		s.focus = 1 - s.focus
 		return nil
 	case s.focus == 1 && s.pg.handle(k, msg):
 		return nil
-	case s.nav.handle(k, msg, n):
-		s.layout()
-	case key.Matches(msg, k.Top):
-		s.nav.sel = 0
-		s.nav.clamp(n)
-		s.layout()
-	case key.Matches(msg, k.Bottom):
-		s.nav.sel = n - 1
-		s.nav.clamp(n)
+	case s.steps.handle(msg):
 		s.layout()
 	case key.Matches(msg, k.Enter):
 		if st := s.selected(); st != nil {
@@ -300,29 +278,24 @@ func (s *planScreen) apply() tea.Cmd {
 	return tea.Batch(
 		func() tea.Msg {
 			p, err := rb.RollbackApply(id, who)
-			return planApplied{to: to, plan: p, err: err}
+			return loaded[planApplied]{to: to, val: planApplied{p}, err: err}
 		},
 		s.poll(),
 		toast(fmt.Sprintf("applying plan %s as %s…", shortID(id), who.ID())),
 	)
 }
 
-func (s *planScreen) selected() *rollback.Step {
-	if s.plan == nil || s.nav.sel < 0 || s.nav.sel >= len(s.plan.Steps) {
-		return nil
-	}
-	return &s.plan.Steps[s.nav.sel]
-}
+func (s *planScreen) selected() *rollback.Step { return s.steps.selected() }
 
 // layout sizes the two panes and prepares the selected step's detail.
 func (s *planScreen) layout() {
-	n := 0
+	var steps []rollback.Step
 	if s.plan != nil {
-		n = len(s.plan.Steps)
+		steps = s.plan.Steps
 	}
-	s.nav.height = max(1, min(n, max(3, (s.height-6)/2)))
-	s.nav.clamp(n)
-	s.pg.height = max(1, s.height-s.nav.height-5)
+	s.steps.rows = steps
+	s.steps.setHeight(min(len(steps), max(3, (s.height-6)/2)))
+	s.pg.height = max(1, s.height-s.steps.nav.height-5)
 	st := s.selected()
 	if st == nil {
 		s.pg.set(nil, nil)
@@ -465,9 +438,7 @@ func (s *planScreen) View() string {
 	lines = append(lines, " "+st.Banner.Render(cell(banner, w, false)))
 	widths := layout(planCols, w)
 	lines = append(lines, "  "+headerLine(st, planCols, widths))
-	lo, hi := s.nav.visible(len(p.Steps))
-	for i := lo; i < hi; i++ {
-		step := p.Steps[i]
+	lines = append(lines, s.steps.table(st, planCols, widths, w, func(step *rollback.Step) ([]styledCell, bool) {
 		prog := step.State
 		if step.State == rollback.StateRunning && len(step.Calls) > 0 {
 			prog = fmt.Sprintf("%d/%d", step.Done, len(step.Calls))
@@ -481,12 +452,11 @@ func (s *planScreen) View() string {
 		case rollback.StateRunning:
 			progCell.style = &st.Warn
 		}
-		line := tableLine(planCols, widths, []styledCell{
+		return []styledCell{
 			{text: fmt.Sprint(step.N)}, {text: fmt.Sprint(step.Reverts)}, {text: step.Tool},
 			s.statusStyle(step.Result()), progCell, {text: step.Resource(), style: &st.Muted},
-		})
-		lines = append(lines, listRow(st, line, i == s.nav.sel, false, w))
-	}
+		}, false
+	})...)
 	if cur := s.selected(); cur != nil {
 		title := fmt.Sprintf("── step %d · call %d · %s · session %s · %s ", cur.N, cur.Reverts, cur.Tool, shortID(cur.Session), cur.Result())
 		lines = append(lines, " "+st.Section.Render(cell(title+strings.Repeat("─", max(0, w-len([]rune(title)))), w, false)))
@@ -538,7 +508,7 @@ func (s *planScreen) ShortHelp() []key.Binding {
 func (s *planScreen) FullHelp() [][]key.Binding {
 	k := s.c.Keys
 	tab := key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "steps/detail pane"))
-	return [][]key.Binding{k.navigation(), {k.Apply, tab, k.History, k.Enter, k.Back}, k.global()}
+	return [][]key.Binding{s.steps.keys.help(), {k.Apply, tab, k.History, k.Enter, k.Back}, k.global()}
 }
 
 // --- building plans from the console ---
