@@ -25,8 +25,31 @@ type Filter struct {
 	Path string
 }
 
+// filterFields are the filter's fields in chip order, each with the
+// Filter field it sets: the one place a key names a field.
+var filterFields = []struct {
+	key string
+	at  func(*Filter) *string
+}{
+	{"agent", func(f *Filter) *string { return &f.Agent }},
+	{"tool", func(f *Filter) *string { return &f.Tool }},
+	{"upstream", func(f *Filter) *string { return &f.Upstream }},
+	{"outcome", func(f *Filter) *string { return &f.Outcome }},
+	{"class", func(f *Filter) *string { return &f.Class }},
+	{"task", func(f *Filter) *string { return &f.Task }},
+	{"origin", func(f *Filter) *string { return &f.Origin }},
+	{"since", func(f *Filter) *string { return &f.Since }},
+	{"path", func(f *Filter) *string { return &f.Path }},
+}
+
 // filterKeys are the filter's fields in chip order.
-var filterKeys = []string{"agent", "tool", "upstream", "outcome", "class", "task", "origin", "since", "path"}
+var filterKeys = func() []string {
+	keys := make([]string, len(filterFields))
+	for i, ff := range filterFields {
+		keys[i] = ff.key
+	}
+	return keys
+}()
 
 var (
 	outcomes = []string{store.OutcomeOK, store.OutcomeToolError, store.OutcomeRPCError, store.OutcomeDenied,
@@ -34,26 +57,15 @@ var (
 	classes = []string{"read", "write", "delete", "unknown"}
 )
 
+// field is the field key names; `key:` is another name for path.
 func (f *Filter) field(k string) *string {
-	switch k {
-	case "agent":
-		return &f.Agent
-	case "tool":
-		return &f.Tool
-	case "upstream":
-		return &f.Upstream
-	case "outcome":
-		return &f.Outcome
-	case "class":
-		return &f.Class
-	case "task":
-		return &f.Task
-	case "origin":
-		return &f.Origin
-	case "since":
-		return &f.Since
-	case "path", "key":
-		return &f.Path
+	if k == "key" {
+		k = "path"
+	}
+	for _, ff := range filterFields {
+		if ff.key == k {
+			return ff.at(f)
+		}
 	}
 	return nil
 }
