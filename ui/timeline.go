@@ -98,7 +98,7 @@ type timeline struct {
 	span   rangeMark // V (marks.go)
 
 	want uint64     // loadSeq: the anchor to select when its page lands
-	text textSearch // `/` and n/N (textsearch.go)
+	text textSearch // `/` and n/N
 	// followPaused: following, but the investigator moved off the newest
 	// row, which stops the tail; newRows counts rows read since.
 	followPaused bool
@@ -244,7 +244,7 @@ func (t *timeline) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case filterChangedMsg:
 		return t, t.Init()
 	case textHits:
-		return t, t.textLanded(msg)
+		return t, t.text.Update(t, msg)
 	case tlReverted:
 		t.markReverted(msg.calls)
 		return t, nil
@@ -872,7 +872,7 @@ func (t *timeline) Status() string {
 		seq = r.anchor
 	}
 	pos := fmt.Sprintf("seq %d · window %s, seq %d–%d%s%s", seq, counted(len(t.rows), "row", "rows"), t.lo, t.hi, up, down)
-	if h := t.text.status(seq); h != "" {
+	if h := t.text.View(seq); h != "" {
 		return h + " · " + pos
 	}
 	return pos
