@@ -148,3 +148,32 @@ func writeQuoted(b *strings.Builder, text string) {
 }
 
 var _ tea.Model = (*callScreen)(nil)
+
+// BenchmarkConsoleRecordView: the record view's layout of a write with a
+// 200-line file in its arguments and a 500-entry result, 200 columns wide,
+// in colour: what runs (in a command) each time a record is opened or the
+// terminal resized.
+func BenchmarkConsoleRecordView(b *testing.B) {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.TrueColor)
+	st := themes.Get(themes.Dark).Build(r)
+	content := strings.Repeat("key: a value long enough to matter in a config file\n", 200)
+	params, _ := json.Marshal(map[string]any{"name": "write_file", "arguments": map[string]any{"path": "/srv/app/config.yaml", "content": content}})
+	entries := make([]map[string]any, 500)
+	for i := range entries {
+		entries[i] = map[string]any{"id": i, "name": fmt.Sprintf("entry-%d", i), "ok": i%2 == 0}
+	}
+	result, _ := json.Marshal(map[string]any{"content": entries})
+	ev := base(sessOps, "nightly-ops-bot", "INC-4711")
+	ev.Seq, ev.Hash, ev.PrevHash = 42, strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	req := ev
+	req.Kind, req.Method, req.Tool, req.Params, req.Time = store.KindRequest, "tools/call", "write_file", params, t0
+	out := ev
+	out.Seq, out.Kind, out.Call, out.Outcome, out.Result, out.Time = 43, store.KindCall, 42, store.OutcomeOK, result, t0.Add(time.Second)
+	var n int
+	for b.Loop() {
+		lines, _ := layoutRecord(st, time.UTC, 199, &req, &out, nil)
+		n = len(lines)
+	}
+	b.ReportMetric(float64(n), "lines")
+}
