@@ -26,7 +26,7 @@ type lineEditor interface {
 }
 
 // editor is the editor of the line open now; nil when none is open, and
-// for the vocabulary search, which is App's own (search.go).
+// for the vocabulary search (runSearch), which is App's own.
 func (a *App) editor() lineEditor {
 	switch a.mode {
 	case modeCommand:
