@@ -2,7 +2,8 @@ package ui
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -48,13 +49,18 @@ var commands = map[string]string{
 	"quit":      "quit, as :q",
 }
 
-func commandNames() []string {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+// commandNames are the command words in order.
+func commandNames() []string { return slices.Sorted(maps.Keys(commands)) }
+
+// commandsStartingWith are the command words that start with word.
+func commandsStartingWith(word string) []string {
+	var match []string
+	for _, n := range commandNames() {
+		if strings.HasPrefix(n, word) {
+			match = append(match, n)
+		}
 	}
-	sort.Strings(names)
-	return names
+	return match
 }
 
 // completeCommand completes the command word of line when one command or
@@ -64,12 +70,7 @@ func completeCommand(line string) string {
 	if hasRest || word == "" {
 		return line
 	}
-	var match []string
-	for _, n := range commandNames() {
-		if strings.HasPrefix(n, word) {
-			match = append(match, n)
-		}
-	}
+	match := commandsStartingWith(word)
 	switch len(match) {
 	case 0:
 		return line
@@ -95,12 +96,7 @@ func commandHelp(line string) string {
 	if d, ok := commands[word]; ok {
 		return ":" + word + " — " + d
 	}
-	var match []string
-	for _, n := range commandNames() {
-		if strings.HasPrefix(n, word) {
-			match = append(match, n)
-		}
-	}
+	match := commandsStartingWith(word)
 	if len(match) == 0 {
 		return fmt.Sprintf("no command %q — commands: %s", word, strings.Join(commandNames(), " "))
 	}
