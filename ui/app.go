@@ -83,7 +83,7 @@ type App struct {
 	// (enterPending), not on an older list still on the screen.
 	resultsSeq   int
 	enterPending bool
-	chipFocus    int // index of the focused chip; -1: the list has focus
+	chips        chipBar
 
 	toast    string
 	toastErr bool
@@ -149,7 +149,7 @@ func New(opts Options) *App {
 	in := textinput.New()
 	in.Prompt = ""
 	in.CharLimit = 256
-	a := &App{c: c, help: help.New(), input: in, chipFocus: -1, vocab: newVocab(), followEvery: opts.FollowEvery, results: newList[candidate](c.Keys.listKeys)}
+	a := &App{c: c, help: help.New(), input: in, chips: newChipBar(), vocab: newVocab(), followEvery: opts.FollowEvery, results: newList[candidate](c.Keys.listKeys)}
 	a.stack = []screen{newSessions(c)}
 	a.styleHelp()
 	return a
@@ -219,7 +219,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		a.stack = append(a.stack, msg.s)
 		a.filters = append(a.filters, a.c.Filter)
 		a.c.Filter = Filter{}
-		a.chipFocus = -1
+		a.chips.blur()
 		return a, msg.s.Init()
 	case popMsg:
 		return a, a.pop()
@@ -319,31 +319,10 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		a.showHelp = false // any key closes the help, q included
 		return a, nil
 	}
-	if a.chipFocus >= 0 {
-		chips := a.c.Filter.Chips()
-		switch {
-		case key.Matches(msg, k.ChipLeft):
-			a.chipFocus = max(0, a.chipFocus-1)
-			return a, nil
-		case key.Matches(msg, k.ChipRight):
-			a.chipFocus = min(len(chips)-1, a.chipFocus+1)
-			return a, nil
-		case key.Matches(msg, k.Unset):
-			if a.chipFocus < len(chips) {
-				ch := chips[a.chipFocus]
-				a.c.Filter, _ = a.c.Filter.With(ch.Key, "")
-				if n := len(a.c.Filter.Chips()); n == 0 {
-					a.chipFocus = -1
-				} else {
-					a.chipFocus = min(a.chipFocus, n-1)
-				}
-				return a, tea.Batch(filterChanged, toast("removed filter "+ch.String()))
-			}
-		case key.Matches(msg, k.Tab), key.Matches(msg, k.Back):
-			a.chipFocus = -1
-			return a, nil
+	if a.chips.focused() {
+		if cmd, ok := a.chips.Update(k, msg, &a.c.Filter); ok {
+			return a, cmd
 		}
-		a.chipFocus = -1 // any other key goes back to the list
 	}
 	top := a.top()
 	if m, ok := top.(modal); ok && m.modal() {
@@ -362,13 +341,13 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Command):
 		return a, a.openInput(modeCommand, ":", "")
 	case key.Matches(msg, k.Search):
-		if ts, ok := top.(textSearcher); ok { // free text in the calls
-			return a, a.openInput(modeText, "/", ts.textQuery())
+		if ts, ok := top.(textSearcher); ok { // free text in the record's bodies
+			return a, a.openInput(modeText, "/", ts.search().query)
 		}
 		return a, a.openInput(modeSearch, "/ ", "")
 	case key.Matches(msg, k.NextHit), key.Matches(msg, k.PrevHit):
 		if ts, ok := top.(textSearcher); ok {
-			return a, ts.nextHit(key.Matches(msg, k.NextHit))
+			return a, ts.search().next(ts, key.Matches(msg, k.NextHit))
 		}
 	case key.Matches(msg, k.Filter):
 		// The line shows the chips' values visibly (the text input would
@@ -400,11 +379,7 @@ func (a *App) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			_, cmd := top.Update(msg) // the screen's own panes
 			return a, cmd
 		}
-		if len(a.c.Filter.Chips()) > 0 {
-			a.chipFocus = 0
-			return a, nil
-		}
-		return a, toast("no filter chips to focus: f adds a filter")
+		return a, a.chips.focusFirst(a.c.Filter)
 	case key.Matches(msg, k.Back):
 		return a, a.pop()
 	}
@@ -481,7 +456,7 @@ func (a *App) pop() tea.Cmd {
 	a.stack = a.stack[:len(a.stack)-1]
 	n := len(a.filters) - 1
 	a.c.Filter, a.filters = a.filters[n], a.filters[:n]
-	a.chipFocus = -1
+	a.chips.blur()
 	top := a.top()
 	_, cmd := top.Update(shownAgainMsg{}) // a plan applied above changes what it shows (the timeline's ↺ flags, the queue's plans)
 	return cmd
@@ -511,6 +486,11 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if a.toastErr && msg.Type != tea.KeyEnter {
 		a.toast, a.toastErr = "", false // the user is fixing it
 	}
+	if ed := a.editor(); ed != nil {
+		if cmd, ok := ed.Update(a, msg); ok {
+			return a, cmd
+		}
+	}
 	switch msg.Type {
 	case tea.KeyEsc, tea.KeyCtrlC:
 		a.closeInput()
@@ -522,25 +502,10 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			a.results.nav.move(-1, len(a.results.rows))
 			return a, nil
 		}
-	case tea.KeyTab:
-		if a.mode == modeCommand {
-			a.input.SetValue(completeCommand(a.input.Value()))
-			a.input.CursorEnd()
-			return a, nil
-		}
-		fallthrough
-	case tea.KeyDown, tea.KeyCtrlN:
+	case tea.KeyTab, tea.KeyDown, tea.KeyCtrlN:
 		if a.mode == modeSearch {
 			a.results.nav.move(1, len(a.results.rows))
 			return a, nil
-		}
-	case tea.KeyBackspace:
-		// In the filter prompt, backspace on an empty line removes the last chip.
-		if a.mode == modeFilter && a.input.Value() == "" {
-			if chips := a.c.Filter.Chips(); len(chips) > 0 {
-				a.c.Filter, _ = a.c.Filter.With(chips[len(chips)-1].Key, "")
-				return a, filterChanged
-			}
 		}
 	}
 	before := a.input.Value()
@@ -555,37 +520,10 @@ func (a *App) inputKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 
 func (a *App) submit() tea.Cmd {
 	value := strings.TrimSpace(a.input.Value())
+	if ed := a.editor(); ed != nil {
+		return ed.submit(a, value)
+	}
 	switch a.mode {
-	case modeCommand:
-		a.closeInput()
-		return a.command(value)
-	case modeText:
-		a.closeInput()
-		if ts, ok := a.top().(textSearcher); ok {
-			return ts.startText(value)
-		}
-		return nil
-	case modeFilter:
-		f, err := ParseFilter(value, Filter{})
-		if err != nil {
-			return toastErr(err)
-		}
-		a.closeInput()
-		if f == a.c.Filter {
-			return nil
-		}
-		a.c.Filter = f
-		return filterChanged
-	case modeGoTime:
-		t, err := parseGoTime(value, a.c.Now(), a.c.Loc)
-		if err != nil {
-			return toastErr(err)
-		}
-		a.closeInput()
-		if tj, ok := a.top().(timeJumper); ok {
-			return tea.Batch(tj.jumpTo(t), toast("from "+t.In(a.c.Loc).Format("2006-01-02 15:04:05")))
-		}
-		return nil
 	case modeSearch:
 		if a.enterPending = a.resultsSeq != a.searchSeq; a.enterPending {
 			return nil // the answer to what was typed last is on its way
@@ -712,26 +650,7 @@ func (a *App) View() string {
 
 	line1, line2 := a.header(w)
 
-	// Chips.
-	var chipLine string
-	chips := a.c.Filter.Chips()
-	if len(chips) == 0 {
-		chipLine = st.Muted.Render(" no filters · f filter · / search · ? help")
-	} else {
-		parts := []string{" filters:"}
-		for i, ch := range chips {
-			style := st.Chip
-			if i == a.chipFocus {
-				style = st.ChipFocused
-			}
-			text := show(ch.String()) + " ×"
-			if i == a.chipFocus {
-				text = themes.SelectedGlyph + text
-			}
-			parts = append(parts, style.Render(text))
-		}
-		chipLine = strings.Join(parts, " ")
-	}
+	chipLine := a.chips.View(st, a.c.Filter)
 
 	// Body.
 	var body string
@@ -761,15 +680,18 @@ func (a *App) View() string {
 	}
 	var hint string
 	showErr := a.toast != "" && a.toastErr
-	switch a.mode {
-	case modeFilter, modeGoTime, modeSearch, modeText, modeCommand:
-		if !showErr || a.mode == modeSearch {
-			status = st.Muted.Render(" " + a.inputHelp())
+	switch ed := a.editor(); {
+	case ed != nil:
+		if !showErr {
+			status = st.Muted.Render(" " + ed.View(a.input.Value()))
 		}
 		hint = " " + a.input.View()
+	case a.mode == modeSearch:
+		status = st.Muted.Render(" agents, tools, tasks, upstreams, sessions — ↑/↓ choose, enter applies, esc closes")
+		hint = " " + a.input.View()
 	default:
-		if a.chipFocus >= 0 {
-			hint = " " + a.help.ShortHelpView(a.c.Keys.chipHelp())
+		if a.chips.focused() {
+			hint = " " + a.help.ShortHelpView(a.chips.ShortHelp(a.c.Keys))
 		} else {
 			hint = " " + a.help.ShortHelpView(a.c.Keys.forRole(a.c.Identity, a.top().ShortHelp()))
 		}

@@ -2,14 +2,41 @@ package ui
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
+	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mcptrail/mcptrail/internal/timerange"
 )
 
-// The `:` command line, as in k9s: a word names a screen or an action;
-// tab completes the word.
+// commandLine is the `:` line, as in k9s: a word names a screen or an
+// action; tab completes the word, the status line says what it will do or
+// what it may become, and enter runs it.
+type commandLine struct{}
+
+// completeKey completes the command word.
+var completeKey = key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "complete"))
+
+func (commandLine) Update(a *App, msg tea.KeyMsg) (tea.Cmd, bool) {
+	if !key.Matches(msg, completeKey) {
+		return nil, false
+	}
+	a.input.SetValue(completeCommand(a.input.Value()))
+	a.input.CursorEnd()
+	return nil, true
+}
+
+func (commandLine) View(value string) string { return commandHelp(value) }
+
+func (commandLine) submit(a *App, value string) tea.Cmd {
+	a.closeInput()
+	return a.command(value)
+}
+
+// commands are the command words and what each does.
 var commands = map[string]string{
 	"sessions":  "the sessions list (closes every screen above it)",
 	"calls":     "tool calls of all sessions",
@@ -22,13 +49,18 @@ var commands = map[string]string{
 	"quit":      "quit, as :q",
 }
 
-func commandNames() []string {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+// commandNames are the command words in order.
+func commandNames() []string { return slices.Sorted(maps.Keys(commands)) }
+
+// commandsStartingWith are the command words that start with word.
+func commandsStartingWith(word string) []string {
+	var match []string
+	for _, n := range commandNames() {
+		if strings.HasPrefix(n, word) {
+			match = append(match, n)
+		}
 	}
-	sort.Strings(names)
-	return names
+	return match
 }
 
 // completeCommand completes the command word of line when one command or
@@ -38,12 +70,7 @@ func completeCommand(line string) string {
 	if hasRest || word == "" {
 		return line
 	}
-	var match []string
-	for _, n := range commandNames() {
-		if strings.HasPrefix(n, word) {
-			match = append(match, n)
-		}
-	}
+	match := commandsStartingWith(word)
 	switch len(match) {
 	case 0:
 		return line
@@ -69,12 +96,7 @@ func commandHelp(line string) string {
 	if d, ok := commands[word]; ok {
 		return ":" + word + " — " + d
 	}
-	var match []string
-	for _, n := range commandNames() {
-		if strings.HasPrefix(n, word) {
-			match = append(match, n)
-		}
-	}
+	match := commandsStartingWith(word)
 	if len(match) == 0 {
 		return fmt.Sprintf("no command %q — commands: %s", word, strings.Join(commandNames(), " "))
 	}
@@ -116,18 +138,17 @@ func (a *App) command(line string) tea.Cmd {
 		a.showHelp = true
 		return nil
 	case "goto":
-		tl, ok := a.top().(timeJumper)
-		if !ok {
+		if _, ok := a.top().(timeJumper); !ok {
 			return toastErr(fmt.Errorf(":goto moves a timeline: open a session (enter) or all calls (:calls) first"))
 		}
 		if arg == "" {
 			return toastErr(fmt.Errorf(":goto needs a time: 03:15, -10m or 2026-01-02T03:15:00Z"))
 		}
-		t, err := parseGoTime(arg, a.c.Now(), a.c.Loc)
+		t, err := timerange.At(arg, a.c.Now(), a.c.Loc)
 		if err != nil {
 			return toastErr(err)
 		}
-		return tea.Batch(tl.jumpTo(t), toast("from "+t.In(a.c.Loc).Format("2006-01-02 15:04:05")))
+		return a.showFrom(t)
 	}
 	return toastErr(fmt.Errorf("unknown command %q: the commands are %s", word, strings.Join(commandNames(), ", ")))
 }

@@ -221,11 +221,17 @@ type (
 	recordYanker interface{ yankSeqs() []uint64 }
 	// statusLiner has a status line: where the investigator is.
 	statusLiner interface{ Status() string }
-	// textSearcher searches its calls' text (`/`, n and N).
+	// searchHost is a screen a textSearch runs on: what it reads, where
+	// the selection is, and how to move it to a hit.
+	searchHost interface {
+		searchScope() (src Source, to int, q store.Query) // the store, the screen's id, the query whose events it searches
+		searchFrom() uint64                               // the selected call's anchor; 0: none
+		gotoSeq(anchor uint64) tea.Cmd
+	}
+	// textSearcher is a screen with a text search (`/`, n and N).
 	textSearcher interface {
-		textQuery() string
-		startText(query string) tea.Cmd
-		nextHit(forward bool) tea.Cmd
+		searchHost
+		search() *textSearch
 	}
 	// timeJumper moves to a time (`T`, `:goto`).
 	timeJumper interface{ jumpTo(when time.Time) tea.Cmd }

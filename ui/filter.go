@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/mcptrail/mcptrail/internal/timerange"
 	"github.com/mcptrail/mcptrail/rollback"
 	"github.com/mcptrail/mcptrail/store"
@@ -25,8 +27,31 @@ type Filter struct {
 	Path string
 }
 
+// filterFields are the filter's fields in chip order, each with the
+// Filter field it sets: the one place a key names a field.
+var filterFields = []struct {
+	key string
+	at  func(*Filter) *string
+}{
+	{"agent", func(f *Filter) *string { return &f.Agent }},
+	{"tool", func(f *Filter) *string { return &f.Tool }},
+	{"upstream", func(f *Filter) *string { return &f.Upstream }},
+	{"outcome", func(f *Filter) *string { return &f.Outcome }},
+	{"class", func(f *Filter) *string { return &f.Class }},
+	{"task", func(f *Filter) *string { return &f.Task }},
+	{"origin", func(f *Filter) *string { return &f.Origin }},
+	{"since", func(f *Filter) *string { return &f.Since }},
+	{"path", func(f *Filter) *string { return &f.Path }},
+}
+
 // filterKeys are the filter's fields in chip order.
-var filterKeys = []string{"agent", "tool", "upstream", "outcome", "class", "task", "origin", "since", "path"}
+var filterKeys = func() []string {
+	keys := make([]string, len(filterFields))
+	for i, ff := range filterFields {
+		keys[i] = ff.key
+	}
+	return keys
+}()
 
 var (
 	outcomes = []string{store.OutcomeOK, store.OutcomeToolError, store.OutcomeRPCError, store.OutcomeDenied,
@@ -34,26 +59,15 @@ var (
 	classes = []string{"read", "write", "delete", "unknown"}
 )
 
+// field is the field key names; `key:` is another name for path.
 func (f *Filter) field(k string) *string {
-	switch k {
-	case "agent":
-		return &f.Agent
-	case "tool":
-		return &f.Tool
-	case "upstream":
-		return &f.Upstream
-	case "outcome":
-		return &f.Outcome
-	case "class":
-		return &f.Class
-	case "task":
-		return &f.Task
-	case "origin":
-		return &f.Origin
-	case "since":
-		return &f.Since
-	case "path", "key":
-		return &f.Path
+	if k == "key" {
+		k = "path"
+	}
+	for _, ff := range filterFields {
+		if ff.key == k {
+			return ff.at(f)
+		}
 	}
 	return nil
 }
@@ -225,30 +239,34 @@ func (f Filter) MatchSession(s *store.SessionSummary, now time.Time) bool {
 	return true
 }
 
-// parseGoTime reads the `T` prompt: "-10m"/"10m" (ago), "03:15" or
-// "03:15:30" (today, or the latest such time not in the future, in loc), or
-// an RFC 3339 time.
-func parseGoTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil {
-		return now.Add(-d), nil
+// filterLine is the `f` line: the filter typed as ParseFilter reads it,
+// prefilled with the chips; backspace on an empty line removes the last
+// chip.
+type filterLine struct{}
+
+func (filterLine) Update(a *App, msg tea.KeyMsg) (tea.Cmd, bool) {
+	if msg.Type != tea.KeyBackspace || a.input.Value() != "" || !dropLast(&a.c.Filter) {
+		return nil, false
 	}
-	for _, layout := range []string{"15:04", "15:04:05", "15:04:05.000"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			n := now.In(loc)
-			at := time.Date(n.Year(), n.Month(), n.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
-			if at.After(n) {
-				at = at.AddDate(0, 0, -1)
-			}
-			return at, nil
-		}
+	return filterChanged, true
+}
+
+func (filterLine) View(string) string {
+	return "fields: " + strings.Join(filterKeys, " ") + " — e.g. tool:write_file since:3h path:app.yaml; -tool drops one"
+}
+
+// submit sets the filter; a line it cannot read stays open, saying why.
+func (filterLine) submit(a *App, value string) tea.Cmd {
+	f, err := ParseFilter(value, Filter{})
+	if err != nil {
+		return toastErr(err)
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
+	a.closeInput()
+	if f == a.c.Filter {
+		return nil
 	}
-	return time.Time{}, fmt.Errorf("time %q: want 03:15, -10m or 2026-01-02T03:15:00Z", s)
+	a.c.Filter = f
+	return filterChanged
 }
 
 // Bounds of one resource-filtered read: events per store query, and

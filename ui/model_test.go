@@ -71,23 +71,6 @@ func TestFilterApplyAndSessions(t *testing.T) {
 	}
 }
 
-func TestParseGoTime(t *testing.T) {
-	for in, want := range map[string]time.Time{
-		"-10m":                 now.Add(-10 * time.Minute),
-		"03:15":                time.Date(2026, 1, 15, 3, 15, 0, 0, time.UTC),
-		"05:00":                time.Date(2026, 1, 14, 5, 0, 0, 0, time.UTC), // not in the future: yesterday
-		"2026-01-01T00:00:00Z": time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-	} {
-		got, err := parseGoTime(in, now, time.UTC)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("%q: %v %v, want %v", in, got, err, want)
-		}
-	}
-	if _, err := parseGoTime("teatime", now, time.UTC); err == nil {
-		t.Error("teatime parsed")
-	}
-}
-
 func TestSearchRanksAndRunsInACommand(t *testing.T) {
 	v := newVocab()
 	v.addSession(&store.SessionSummary{Session: "01SESSIONAAA", Agent: &store.Agent{ID: "nightly-ops-bot"}, Upstream: "acme", Task: &store.Task{ID: "INC-4711"}})

@@ -301,7 +301,9 @@ func TestPathFilterUsesTheRulesResourceKeys(t *testing.T) {
 		opts.Rollback, opts.Rules = w.service(), w.rules
 		h := startSized(t, opts, l.w, l.h)
 		h.waitFor("agent-a")
-		h.keys("c", "f", "path:kv:a", "enter")
+		h.keys("c")
+		h.waitFor("key=d value=4") // every call on screen first: the value=7 waited for below is the filtered view's
+		h.keys("f", "path:kv:a", "enter")
 		h.waitFor("path:kv:a ×")
 		h.waitFor("value=7")
 		frame := h.final()

@@ -12,11 +12,12 @@ import (
 	"github.com/mcptrail/mcptrail/store"
 )
 
-// textSearch is a timeline's free-text search (`/`, then n/N): the calls
-// whose arguments or result hold the text. It reads the stored bodies
-// through the store, in chunks of a bounded number of events per command,
-// so that a search over a million events neither blocks a key nor holds
-// more than the hits' seqs; it is the timeline's own, like its filter.
+// textSearch is the free-text search a screen embeds (`/`, then n/N; the
+// timeline does): the calls whose arguments or result hold the text. It
+// reads the stored bodies through the store, in chunks of a bounded number
+// of events per command, so that a search over a million events neither
+// blocks a key nor holds more than the hits' seqs. It is the screen's own,
+// like its filter; the screen lends it what it needs (searchHost).
 type textSearch struct {
 	query   string   // as typed
 	needle  []byte   // lower-case
@@ -36,6 +37,23 @@ const (
 	textHitsMax = 10_000 // hits kept; the status says when it stopped there
 )
 
+// textLine is `/` on a screen with a text search: the text to look for.
+type textLine struct{}
+
+func (textLine) Update(*App, tea.KeyMsg) (tea.Cmd, bool) { return nil, false }
+
+func (textLine) View(string) string {
+	return "text in the calls' arguments and results (a path fragment: app.yaml); enter searches, n/N next/previous hit"
+}
+
+func (textLine) submit(a *App, value string) tea.Cmd {
+	a.closeInput()
+	if h, ok := a.top().(textSearcher); ok {
+		return h.search().start(h, value)
+	}
+	return nil
+}
+
 // textHits is one chunk of a search's answer.
 type textHits struct {
 	to, gen int
@@ -46,9 +64,8 @@ type textHits struct {
 
 func (m textHits) target() int { return m.to }
 
-// startText begins a search for query from the selected row down.
-func (t *timelineScreen) startText(query string) tea.Cmd {
-	s := &t.text
+// start begins a search for query from the selected row down.
+func (s *textSearch) start(h searchHost, query string) tea.Cmd {
 	s.gen++
 	s.query, s.hits, s.done, s.capped, s.cur = query, nil, false, false, -1
 	if query == "" {
@@ -57,17 +74,17 @@ func (t *timelineScreen) startText(query string) tea.Cmd {
 	}
 	s.needle = bytes.ToLower([]byte(query))
 	s.waiting, s.forward, s.from = true, true, 0
-	if r := t.selected(); r != nil && r.anchor > 0 {
-		s.from = r.anchor - 1 // the selected call counts as the first hit
+	if a := h.searchFrom(); a > 0 {
+		s.from = a - 1 // the selected call counts as the first hit
 	}
-	return t.scanText(1)
+	return s.scan(h, 1)
 }
 
-// scanText reads one chunk of the timeline's events from cursor on.
-func (t *timelineScreen) scanText(cursor uint64) tea.Cmd {
-	q := t.base()
+// scan reads one chunk of the screen's events from cursor on.
+func (s *textSearch) scan(h searchHost, cursor uint64) tea.Cmd {
+	src, to, q := h.searchScope()
 	q.Cursor, q.Limit, q.Newest = cursor, textPage, false
-	src, to, gen, needle := t.c.Src, t.sid, t.text.gen, t.text.needle
+	gen, needle := s.gen, s.needle
 	return func() tea.Msg {
 		m := textHits{to: to, gen: gen}
 		for read := 0; read < textChunk; {
@@ -146,9 +163,8 @@ func holds(raw json.RawMessage, needle []byte) bool {
 	return strings.Contains(strings.ToLower(b.String()), string(needle))
 }
 
-// textLanded folds a chunk in and goes on with the next one.
-func (t *timelineScreen) textLanded(m textHits) tea.Cmd {
-	s := &t.text
+// Update folds a chunk in and goes on with the next one.
+func (s *textSearch) Update(h searchHost, m textHits) tea.Cmd {
 	if m.gen != s.gen {
 		return nil
 	}
@@ -165,36 +181,32 @@ func (t *timelineScreen) textLanded(m textHits) tea.Cmd {
 	s.done = m.next == 0 || s.capped
 	var cmds []tea.Cmd
 	if s.waiting {
-		if cmd, ok := t.jumpHit(); ok {
+		if cmd, ok := s.jump(h); ok {
 			cmds = append(cmds, cmd)
 		} else if s.done {
 			s.waiting = false
 			if len(s.hits) == 0 {
 				cmds = append(cmds, toast(fmt.Sprintf("no call's arguments or result hold %q", s.query)))
 			} else {
-				cmds = append(cmds, t.wrapHit())
+				cmds = append(cmds, s.wrap(h))
 			}
 		}
 	}
 	if !s.done {
-		cmds = append(cmds, t.scanText(m.next))
+		cmds = append(cmds, s.scan(h, m.next))
 	}
 	return tea.Batch(cmds...)
 }
 
-// nextHit is n (forward) and N: the hit after (before) the selected row,
+// next is n (forward) and N: the hit after (before) the selected row,
 // wrapping around at the ends once the scan is complete.
-func (t *timelineScreen) nextHit(forward bool) tea.Cmd {
-	s := &t.text
+func (s *textSearch) next(h searchHost, forward bool) tea.Cmd {
 	if s.query == "" {
 		return toast("no search: / searches the calls' arguments and results")
 	}
 	s.forward, s.waiting = forward, true
-	s.from = 0
-	if r := t.selected(); r != nil {
-		s.from = r.anchor
-	}
-	if cmd, ok := t.jumpHit(); ok {
+	s.from = h.searchFrom()
+	if cmd, ok := s.jump(h); ok {
 		return cmd
 	}
 	if !s.done {
@@ -204,24 +216,22 @@ func (t *timelineScreen) nextHit(forward bool) tea.Cmd {
 	if len(s.hits) == 0 {
 		return toast(fmt.Sprintf("no call's arguments or result hold %q", s.query))
 	}
-	return t.wrapHit()
+	return s.wrap(h)
 }
 
-// wrapHit goes on from the other end, as less and vim do.
-func (t *timelineScreen) wrapHit() tea.Cmd {
-	s := &t.text
+// wrap goes on from the other end, as less and vim do.
+func (s *textSearch) wrap(h searchHost) tea.Cmd {
 	if s.forward {
 		s.cur = 0
 	} else {
 		s.cur = len(s.hits) - 1
 	}
-	return tea.Batch(t.gotoSeq(s.hits[s.cur]), toast("search wrapped around"))
+	return tea.Batch(h.gotoSeq(s.hits[s.cur]), toast("search wrapped around"))
 }
 
-// jumpHit moves to the first known hit past s.from in the search's
+// jump moves to the first known hit past s.from in the search's
 // direction; it reports false when none is known yet.
-func (t *timelineScreen) jumpHit() (tea.Cmd, bool) {
-	s := &t.text
+func (s *textSearch) jump(h searchHost) (tea.Cmd, bool) {
 	i, found := slices.BinarySearch(s.hits, s.from)
 	if s.forward {
 		if found {
@@ -237,7 +247,7 @@ func (t *timelineScreen) jumpHit() (tea.Cmd, bool) {
 		}
 	}
 	s.cur, s.waiting = i, false
-	return t.gotoSeq(s.hits[i]), true
+	return h.gotoSeq(s.hits[i]), true
 }
 
 // isHit reports whether the row's call holds the searched text.
@@ -249,8 +259,8 @@ func (s *textSearch) isHit(anchor uint64) bool {
 	return found
 }
 
-// status is "hit i/N" for the position line; "" without a search.
-func (s *textSearch) status(selected uint64) string {
+// View is "hit i/N" for the position line; "" without a search.
+func (s *textSearch) View(selected uint64) string {
 	if s.query == "" {
 		return ""
 	}
@@ -265,4 +275,17 @@ func (s *textSearch) status(selected uint64) string {
 		return fmt.Sprintf("hit %d/%d%s %q", i+1, len(s.hits), more, s.query)
 	}
 	return fmt.Sprintf("%d %s%s %q", len(s.hits), plural(len(s.hits), "hit", "hits"), more, s.query)
+}
+
+// The timeline lends its search what it needs.
+
+func (t *timelineScreen) search() *textSearch { return &t.text }
+
+func (t *timelineScreen) searchScope() (Source, int, store.Query) { return t.c.Src, t.sid, t.base() }
+
+func (t *timelineScreen) searchFrom() uint64 {
+	if r := t.selected(); r != nil {
+		return r.anchor
+	}
+	return 0
 }

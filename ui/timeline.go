@@ -229,7 +229,7 @@ func (t *timelineScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case filterChangedMsg:
 		return t, t.Init()
 	case textHits:
-		return t, t.textLanded(msg)
+		return t, t.text.Update(t, msg)
 	case loaded[tlReverted]:
 		t.markReverted(msg.val)
 		return t, nil
@@ -839,7 +839,7 @@ func (t *timelineScreen) Status() string {
 		seq = r.anchor
 	}
 	pos := fmt.Sprintf("seq %d · window %s, seq %d–%d%s%s", seq, counted(len(t.rows), "row", "rows"), t.lo, t.hi, up, down)
-	if h := t.text.status(seq); h != "" {
+	if h := t.text.View(seq); h != "" {
 		return h + " · " + pos
 	}
 	return pos
@@ -890,9 +890,6 @@ func (t *timelineScreen) jumpTo(when time.Time) tea.Cmd {
 	t.followPaused = t.c.Follow // a following console stays where it was sent
 	return t.reset(loadJump, when)
 }
-
-// textQuery is the free-text search the timeline holds (`/` edits it).
-func (t *timelineScreen) textQuery() string { return t.text.query }
 
 func (t *timelineScreen) ShortHelp() []key.Binding {
 	k := t.c.Keys

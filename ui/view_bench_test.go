@@ -15,7 +15,7 @@ func BenchmarkConsoleTextSearch(b *testing.B) {
 		hits = 0
 		tl.text = textSearch{query: "docs/499.md", needle: []byte("docs/499.md")}
 		for cursor := uint64(1); ; {
-			m := tl.scanText(cursor)().(textHits)
+			m := tl.text.scan(tl, cursor)().(textHits)
 			if m.err != nil {
 				b.Fatal(m.err)
 			}
