@@ -300,11 +300,26 @@ func boolParam(q url.Values, k string) (bool, error) {
 	}
 }
 
-// redactURL masks the userinfo and secret-looking query values.
+// redactURL masks the userinfo and secret-looking query values. What is
+// not in its place in scheme://HOST/PATH is masked whole: a URL with a
+// slash or a colon missing (hec+https:TOKEN@HOST, or no scheme at all)
+// holds its userinfo in the opaque part, the path or the fragment.
 func redactURL(u *url.URL) string {
+	if u.Scheme == "" {
+		return "(URL without a scheme)"
+	}
 	c := *u
 	if c.User != nil {
 		c.User = url.User("***")
+	}
+	if c.Opaque != "" {
+		c.Opaque = "***"
+	}
+	if c.Host == "" && c.Path != "" && c.Scheme != "file" {
+		c.Path, c.RawPath = "/***", ""
+	}
+	if c.Fragment != "" {
+		c.Fragment, c.RawFragment = "***", ""
 	}
 	q := c.Query()
 	changed := false
@@ -318,7 +333,7 @@ func redactURL(u *url.URL) string {
 		c.RawQuery = q.Encode()
 	}
 	s := c.String()
-	return strings.Replace(s, "%2A%2A%2A", "***", -1)
+	return strings.ReplaceAll(s, "%2A%2A%2A", "***")
 }
 
 // redactWebhook shows a webhook URL's scheme and host only.
