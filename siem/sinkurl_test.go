@@ -74,3 +74,23 @@ func FuzzParseSinkURL(f *testing.F) {
 		}
 	})
 }
+
+// TestRedactURLMasksWhatItCannotPlace: URLs with a slash or colon missing,
+// whose secret url.Parse files elsewhere than the userinfo.
+func TestRedactURLMasksWhatItCannotPlace(t *testing.T) {
+	const secret = "s3cr3t-T0KEN"
+	for _, raw := range []string{
+		"hec+https//" + secret + "@splunk:8088",   // no colon: no scheme, all path
+		"hec+https:" + secret + "@splunk:8088",    // no slashes: opaque
+		"hec+https:///" + secret + "@splunk:8088", // a slash too many: no host, the path
+		"hec+https://splunk:8088#" + secret,       // a fragment
+	} {
+		got := RedactURL(raw)
+		if strings.Contains(got, secret) {
+			t.Errorf("RedactURL(%q) = %q", raw, got)
+		}
+		if _, err := ParseSinkURL(raw); err == nil || strings.Contains(err.Error(), secret) {
+			t.Errorf("ParseSinkURL(%q): %v", raw, err)
+		}
+	}
+}
