@@ -2,7 +2,8 @@
 // CEF and RFC 5424 written from the specifications rather than from the
 // encoders (what the encoders write must come back out of them unchanged),
 // checkers of exported events against the ECS and OCSF schema files and
-// the CEF key dictionary (schema.go), and a real rsyslogd to send to.
+// the CEF key dictionary (ECSChecker, OCSFChecker, CEFDictionary), and a
+// real rsyslogd to send to (StartRsyslog).
 package siemtest
 
 import (
