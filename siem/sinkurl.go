@@ -300,22 +300,22 @@ func boolParam(q url.Values, k string) (bool, error) {
 	}
 }
 
-// redactURL masks the userinfo and secret-looking query values. What is
-// not in its place in scheme://HOST/PATH is masked whole: a URL with a
-// slash or a colon missing (hec+https:TOKEN@HOST, or no scheme at all)
-// holds its userinfo in the opaque part, the path or the fragment.
+// redactURL masks the userinfo and secret-looking query values. A URL
+// with a slash or a colon missing or too many (hec+https:TOKEN@HOST,
+// hec+https:///TOKEN@HOST, no scheme at all) holds its userinfo where
+// url.Parse cannot tell it is one: an opaque part or a path (but a
+// file's) with an '@' is masked whole, and so is any fragment.
 func redactURL(u *url.URL) string {
-	if u.Scheme == "" {
-		return "(URL without a scheme)"
-	}
 	c := *u
 	if c.User != nil {
 		c.User = url.User("***")
 	}
-	if c.Opaque != "" {
+	if strings.Contains(c.Opaque, "@") {
 		c.Opaque = "***"
 	}
-	if c.Host == "" && c.Path != "" && c.Scheme != "file" {
+	if strings.Contains(c.Path, "@") && c.Scheme != "file" {
+		// A slash too many, or no scheme: the userinfo went into the
+		// path (a file's path is where the events go, and shown).
 		c.Path, c.RawPath = "/***", ""
 	}
 	if c.Fragment != "" {
