@@ -90,55 +90,40 @@ func New(o Options) *Metrics {
 	if o.ToolLabel {
 		callLabels = []string{"upstream", "method", "tool", "outcome"}
 	}
-	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "calls_total",
-		Help: "Calls (JSON-RPC requests) that got an outcome, by upstream, method, tool and outcome.",
-	}, callLabels)
-	m.callDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "call_duration_seconds",
-		Help:    "Time from a request reaching the gateway to its outcome being recorded, by upstream and method.",
-		Buckets: callBuckets,
-	}, []string{"upstream", "method"})
-	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "events_recorded_total",
-		Help: "Events the daemon recorded, by kind (alerts are counted in mcptrail_detections_fired_total).",
-	}, []string{"kind"})
+	m.calls = counterVec("calls_total",
+		"Calls (JSON-RPC requests) that got an outcome, by upstream, method, tool and outcome.",
+		callLabels...)
+	m.callDuration = histogramVec("call_duration_seconds",
+		"Time from a request reaching the gateway to its outcome being recorded, by upstream and method.",
+		callBuckets, "upstream", "method")
+	m.events = counterVec("events_recorded_total",
+		"Events the daemon recorded, by kind (alerts are counted in mcptrail_detections_fired_total).",
+		"kind")
 	m.recordErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "record_errors_total",
 		Help: "Events the daemon failed to record.",
 	})
-	m.appendLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "store_append_duration_seconds",
-		Help:    "Time to append one event to the store; durable=\"true\" appends wait for the commit and are what the gateway adds before forwarding a request.",
-		Buckets: appendBuckets,
-	}, []string{"durable"})
-	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "sessions_started_total",
-		Help: "MCP sessions started, by upstream and transport.",
-	}, []string{"upstream", "transport"})
-	m.rollbackSteps = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "rollback_steps_total",
-		Help: "Inverse calls run by rollback, by upstream and outcome.",
-	}, []string{"upstream", "outcome"})
-	m.added = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "gateway_added_seconds",
-		Help:    "Time the gateway spent recording a request before forwarding it (the durable append), by upstream.",
-		Buckets: appendBuckets,
-	}, []string{"upstream"})
-	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "upstream_duration_seconds",
-		Help:    "A call's duration less what recording its request cost: the upstream's share (and the network's), by upstream and method.",
-		Buckets: callBuckets,
-	}, []string{"upstream", "method"})
-	m.approvals = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "approvals_total",
-		Help: "Calls held for approval (kind approval_requested) and their decisions (approved, denied, expired).",
-	}, []string{"kind"})
-	m.decideTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "approval_decision_seconds",
-		Help:    "Time from a call being held for approval to its decision, by decision (approved, denied, expired).",
-		Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 86400},
-	}, []string{"decision"})
+	m.appendLatency = histogramVec("store_append_duration_seconds",
+		"Time to append one event to the store; durable=\"true\" appends wait for the commit and are what the gateway adds before forwarding a request.",
+		appendBuckets, "durable")
+	m.sessions = counterVec("sessions_started_total",
+		"MCP sessions started, by upstream and transport.",
+		"upstream", "transport")
+	m.rollbackSteps = counterVec("rollback_steps_total",
+		"Inverse calls run by rollback, by upstream and outcome.",
+		"upstream", "outcome")
+	m.added = histogramVec("gateway_added_seconds",
+		"Time the gateway spent recording a request before forwarding it (the durable append), by upstream.",
+		appendBuckets, "upstream")
+	m.upstream = histogramVec("upstream_duration_seconds",
+		"A call's duration less what recording its request cost: the upstream's share (and the network's), by upstream and method.",
+		callBuckets, "upstream", "method")
+	m.approvals = counterVec("approvals_total",
+		"Calls held for approval (kind approval_requested) and their decisions (approved, denied, expired).",
+		"kind")
+	m.decideTime = histogramVec("approval_decision_seconds",
+		"Time from a call being held for approval to its decision, by decision (approved, denied, expired).",
+		[]float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 86400}, "decision")
 	m.reg.MustRegister(m.calls, m.callDuration, m.events, m.recordErrors, m.appendLatency, m.sessions, m.rollbackSteps, m.added, m.upstream, m.approvals, m.decideTime)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -162,6 +147,16 @@ func New(o Options) *Metrics {
 	}
 	m.reg.MustRegister(&scrapeCollector{o: o})
 	return m
+}
+
+// counterVec is a counter of mcptrail's namespace, by labels.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+}
+
+// histogramVec is a histogram of mcptrail's namespace, by labels.
+func histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
 }
 
 // Registry is the metrics' registry (tests gather from it directly).

@@ -179,7 +179,7 @@ func cefName(ev *store.Event) string {
 	case store.KindRefusal:
 		return refusalName(ev)
 	}
-	if m, ok := approvalOf(ev); ok { // approval.go
+	if m, ok := approvalOf(ev); ok {
 		return m.name
 	}
 	if ev.Method != "" {

@@ -115,7 +115,7 @@ type (
 		Trace       *ecsID         `json:"trace,omitempty"`
 		Span        *ecsID         `json:"span,omitempty"`
 		Rule        *ecsRule       `json:"rule,omitempty"`
-		Source      *ecsSource     `json:"source,omitempty"` // a refusal's client (refusal.go)
+		Source      *ecsSource     `json:"source,omitempty"` // a refusal's client (ecsRefusal)
 		HTTP        *ecsHTTP       `json:"http,omitempty"`
 		URL         *ecsURL        `json:"url,omitempty"`
 		MCPTrail    map[string]any `json:"mcptrail"`
@@ -132,7 +132,7 @@ type (
 // read → access, write → change, delete → deletion, else info; denied
 // calls add denied; session boundaries are start and end.
 func ecsTypes(ev *store.Event) []string {
-	if m, ok := approvalOf(ev); ok { // approval.go
+	if m, ok := approvalOf(ev); ok {
 		return []string{m.ecsType}
 	}
 	var t []string
@@ -161,7 +161,7 @@ func ecsTypes(ev *store.Event) []string {
 // ecsOutcome: ok → success, a failure outcome → failure, anything else
 // (a request, whose outcome comes later; unknown) → unknown.
 func ecsOutcome(ev *store.Event) string {
-	if m, ok := approvalOf(ev); ok { // approval.go
+	if m, ok := approvalOf(ev); ok {
 		return m.ecsOutcome
 	}
 	switch {

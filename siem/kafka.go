@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,8 +24,8 @@ import (
 // environment variable that holds USER:PASSWORD. SCRAM never sends the
 // password itself, but without tls=1 the records travel in clear, so a
 // URL with sasl and without tls is refused unless insecure_plaintext=1.
-// A sink also takes max_prestate=BYTES (sink_kafka.go: the largest
-// pre-state it ships whole).
+// A sink also takes max_prestate=BYTES (the largest pre-state it ships
+// whole; see kafkaSink).
 
 // kafkaParams are the connection options of a Kafka URL.
 var kafkaParams = []string{"tls", "ca", "cert", "key", "server_name", "insecure", "sasl", "client_id", "timeout", "token_env", "insecure_plaintext"}
@@ -53,9 +52,9 @@ type KafkaConn struct {
 // collector's). It reads token_env but touches neither files nor the
 // network. Its errors show the URL with secrets masked.
 func ParseKafkaURL(raw string, own ...string) (*KafkaConn, url.Values, error) {
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
-		return nil, nil, &SinkError{URL: "(unparsable URL)", Reason: "does not parse as a URL (check its syntax; secrets are not shown)"}
+		return nil, nil, err
 	}
 	redacted := redactURL(u)
 	if u.Scheme != "kafka" {
@@ -67,16 +66,9 @@ func ParseKafkaURL(raw string, own ...string) (*KafkaConn, url.Values, error) {
 			return nil, nil, &SinkError{URL: redacted, Reason: fmt.Sprintf("unknown option %q", k)}
 		}
 	}
-	secret := ""
-	if env := q.Get("token_env"); env != "" {
-		if secret = os.Getenv(env); secret == "" {
-			return nil, nil, &SinkError{URL: redacted, Reason: fmt.Sprintf("token_env %s is not set in the environment", env)}
-		}
-	} else if u.User != nil {
-		secret = u.User.Username()
-		if p, ok := u.User.Password(); ok {
-			secret += ":" + p
-		}
+	secret, err := urlSecret(u, q)
+	if err != nil {
+		return nil, nil, &SinkError{URL: redacted, Reason: err.Error()}
 	}
 	c, err := parseKafka(u, q, secret, redacted)
 	if err != nil {

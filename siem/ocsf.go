@@ -178,7 +178,7 @@ type ocsfAPIActivity struct {
 	DstEndpoint  *ocsfEndpoint  `json:"dst_endpoint,omitempty"`
 	Resources    []ocsfResource `json:"resources,omitempty"`
 	Trace        *ocsfTrace     `json:"trace,omitempty"`
-	// A refusal (refusal.go): the HTTP request, and on a summary how many.
+	// A refusal (ocsfRefusal): the HTTP request, and on a summary how many.
 	HTTPRequest  *ocsfHTTPRequest  `json:"http_request,omitempty"`
 	HTTPResponse *ocsfHTTPResponse `json:"http_response,omitempty"`
 	Count        *int64            `json:"count,omitempty"`
@@ -192,7 +192,7 @@ type ocsfAPIActivity struct {
 // class is 0 Unknown; anything else (initialize, tools/list,
 // notifications, session boundaries) is 99 Other, named by what it was.
 func ocsfActivity(ev *store.Event) (int, string) {
-	if _, ok := approvalOf(ev); ok { // approval.go
+	if _, ok := approvalOf(ev); ok {
 		return 99, ev.Kind
 	}
 	switch ev.Class {
@@ -219,7 +219,7 @@ func ocsfActivity(ev *store.Event) (int, string) {
 // 2 Failure, unknown → 0 Unknown, input_required → 99 Other. A request
 // (whose outcome is a later event) has status 0 Unknown.
 func ocsfStatus(ev *store.Event) (id int, name, detail string, ok bool) {
-	if m, ok := approvalOf(ev); ok { // approval.go
+	if m, ok := approvalOf(ev); ok {
 		return m.statusID, m.status, ev.Detail, true
 	}
 	switch ev.Kind {

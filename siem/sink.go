@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -40,19 +41,11 @@ type Settler interface {
 // Open connects nothing yet: it builds the sink spec describes (the first
 // Send dials).
 func (spec *SinkSpec) Open(o Options) (Sink, error) {
-	switch spec.Kind {
-	case "file":
-		return newFileSink(spec)
-	case "syslog":
-		return newSyslogSink(spec, o)
-	case "hec":
-		return newHECSink(spec, o)
-	case "webhook":
-		return newWebhookSink(spec)
-	case "kafka":
-		return newKafkaSink(spec, o)
+	kind, ok := sinkKinds[spec.Kind]
+	if !ok {
+		return nil, fmt.Errorf("sink %s: unknown kind", spec.Redacted)
 	}
-	return nil, fmt.Errorf("sink %s: unknown kind", spec.Redacted)
+	return kind.open(spec, o)
 }
 
 // tlsConfig builds a client TLS config from the ca, cert, key, server_name
@@ -90,6 +83,16 @@ func (spec *SinkSpec) tlsConfig() (*tls.Config, error) {
 	}
 	return c, nil
 }
+
+// RetryAfterError asks the forwarder to wait at least After before the
+// next attempt.
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // errPermanent marks a failure that retrying the same batch cannot fix.
 var errPermanent = errors.New("permanent")

@@ -2,14 +2,16 @@ package siem
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mcptrail/mcptrail/internal/safefile"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/mcptrail/mcptrail/internal/safefile"
 )
 
 // fileSink appends one record per line to a file, rotating it by size:
@@ -30,6 +32,39 @@ type fileSink struct {
 }
 
 const defaultMaxFileSize = 100 << 20
+
+// fileParams are a file sink's options besides the common ones.
+var fileParams = []string{"max_size", "max_files", "sync"}
+
+// parseFileURL reads file:///PATH?max_size=100MB&max_files=5&sync=1s.
+func parseFileURL(s *SinkSpec) error {
+	if err := s.parseCommon(fileParams, cmp.Or(s.query.Get("format"), "jsonl")); err != nil {
+		return err
+	}
+	u := s.u
+	if u.Host != "" && u.Host != "localhost" {
+		return s.errorf("want file:///ABSOLUTE/PATH (three slashes)")
+	}
+	if u.Path == "" || !filepath.IsAbs(u.Path) {
+		return s.errorf("want an absolute path, as in file:///var/log/mcptrail/events.jsonl")
+	}
+	if v := s.query.Get("max_size"); v != "" {
+		if _, err := parseSize(v); err != nil {
+			return s.errorf("max_size: %v", err)
+		}
+	}
+	if v := s.query.Get("max_files"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1000 {
+			return s.errorf("max_files=%q: want 1 to 1000", v)
+		}
+	}
+	if v := s.query.Get("sync"); v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d < 0 || d > time.Minute {
+			return s.errorf("sync=%q: want a duration from 0s to 1m", v)
+		}
+	}
+	return nil
+}
 
 func newFileSink(spec *SinkSpec) (*fileSink, error) {
 	s := &fileSink{path: spec.u.Path, maxSize: defaultMaxFileSize, maxFiles: 5, syncEvery: time.Second}

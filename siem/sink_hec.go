@@ -1,14 +1,12 @@
 package siem
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,8 +29,7 @@ import (
 type hecSink struct {
 	endpoint   string // …/services/collector/event
 	ackURL     string
-	token      string
-	client     *http.Client
+	http       *httpPoster
 	host       string
 	source     string
 	sourcetype string
@@ -46,6 +43,23 @@ type hecSink struct {
 
 const defaultMaxBytes = 1 << 20
 
+// hecParams are a HEC sink's options besides the common ones.
+var hecParams = []string{"index", "source", "sourcetype", "host", "ack", "ack_timeout", "insecure", "ca", "max_bytes"}
+
+// parseHECURL reads hec+https://TOKEN@HOST:PORT[/PATH] (or hec+http).
+func parseHECURL(s *SinkSpec) error {
+	if err := s.parseCommon(hecParams, cmp.Or(s.query.Get("format"), "ocsf")); err != nil {
+		return err
+	}
+	if err := s.needHost(""); err != nil {
+		return err
+	}
+	if s.secret == "" {
+		return s.errorf("needs a token: hec+https://TOKEN@HOST:PORT or token_env=VAR")
+	}
+	return s.checkBools("ack", "insecure")
+}
+
 func newHECSink(spec *SinkSpec, o Options) (*hecSink, error) {
 	o = o.withDefaults()
 	q := spec.query
@@ -55,29 +69,36 @@ func newHECSink(spec *SinkSpec, o Options) (*hecSink, error) {
 		path = "/services/collector/event"
 	}
 	base := scheme + "://" + spec.u.Host
-	client, err := httpClient(spec)
+	ack, _ := boolParam(q, "ack")
+	h := http.Header{}
+	h.Set("Authorization", "Splunk "+spec.secret)
+	h.Set("Content-Type", "application/json")
+	channel := ""
+	if ack {
+		// Every request of the sink, the acks' queries too, is on its
+		// channel.
+		channel = newUUID()
+		h.Set("X-Splunk-Request-Channel", channel)
+	}
+	poster, err := newHTTPPoster(spec, h, 1<<20)
 	if err != nil {
 		return nil, err
 	}
 	s := &hecSink{
 		endpoint:   base + path,
 		ackURL:     base + "/services/collector/ack",
-		token:      spec.secret,
-		client:     client,
+		http:       poster,
+		ack:        ack,
+		channel:    channel,
 		host:       cmp.Or(q.Get("host"), o.Hostname),
 		source:     cmp.Or(q.Get("source"), "mcptrail"),
 		sourcetype: cmp.Or(q.Get("sourcetype"), "mcptrail:"+string(spec.Format)),
 		index:      q.Get("index"),
-		maxBytes:   defaultMaxBytes,
 		ackTimeout: 2 * time.Minute,
 		jsonEvent:  spec.Format.JSON(),
 	}
-	if v := q.Get("max_bytes"); v != "" {
-		n, err := parseSize(v)
-		if err != nil || n < 1024 {
-			return nil, fmt.Errorf("sink %s: max_bytes=%q: want a size of at least 1KB", spec.Redacted, v)
-		}
-		s.maxBytes = int(n)
+	if s.maxBytes, err = spec.maxBytes(); err != nil {
+		return nil, err
 	}
 	if v := q.Get("ack_timeout"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -85,10 +106,6 @@ func newHECSink(spec *SinkSpec, o Options) (*hecSink, error) {
 			return nil, fmt.Errorf("sink %s: ack_timeout=%q: want a duration", spec.Redacted, v)
 		}
 		s.ackTimeout = d
-	}
-	s.ack, _ = boolParam(q, "ack")
-	if s.ack {
-		s.channel = newUUID()
 	}
 	return s, nil
 }
@@ -144,39 +161,6 @@ func (s *hecSink) Send(ctx context.Context, items []Item) error {
 	return s.post(ctx, body)
 }
 
-// RetryAfterError asks the forwarder to wait at least After before the
-// next attempt.
-type RetryAfterError struct {
-	Err   error
-	After time.Duration
-}
-
-func (e *RetryAfterError) Error() string { return e.Err.Error() }
-func (e *RetryAfterError) Unwrap() error { return e.Err }
-
-func (s *hecSink) request(ctx context.Context, url string, body []byte) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Authorization", "Splunk "+s.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "mcptrail")
-	if s.channel != "" {
-		req.Header.Set("X-Splunk-Request-Channel", s.channel)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("hec: %w", scrub(err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, nil, fmt.Errorf("hec: reading the response: %w", err)
-	}
-	return resp, data, nil
-}
-
 // hecReply is the collector's answer.
 type hecReply struct {
 	Text  string `json:"text"`
@@ -185,14 +169,14 @@ type hecReply struct {
 }
 
 func (s *hecSink) post(ctx context.Context, body []byte) error {
-	resp, data, err := s.request(ctx, s.endpoint, body)
+	resp, data, err := s.http.post(ctx, s.endpoint, body)
 	if err != nil {
 		return err
 	}
 	var r hecReply
 	_ = json.Unmarshal(data, &r)
 	switch {
-	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
+	case busy(resp):
 		return &RetryAfterError{Err: fmt.Errorf("hec: %s (server busy): %s", resp.Status, r.Text), After: retryAfter(resp)}
 	case resp.StatusCode/100 != 2:
 		return fmt.Errorf("hec: %s: %s (code %d)", resp.Status, cmp.Or(r.Text, strings.TrimSpace(string(data))), r.Code)
@@ -213,7 +197,7 @@ func (s *hecSink) waitAck(ctx context.Context, id int64) error {
 	delay := 100 * time.Millisecond
 	body, _ := json.Marshal(map[string][]int64{"acks": {id}})
 	for {
-		resp, data, err := s.request(ctx, s.ackURL+"?channel="+s.channel, body)
+		resp, data, err := s.http.post(ctx, s.ackURL+"?channel="+s.channel, body)
 		if err != nil {
 			return err
 		}
@@ -241,19 +225,10 @@ func (s *hecSink) waitAck(ctx context.Context, id int64) error {
 	}
 }
 
-func retryAfter(resp *http.Response) time.Duration {
-	if v := resp.Header.Get("Retry-After"); v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			return min(time.Duration(n)*time.Second, 5*time.Minute)
-		}
-	}
-	return 0
-}
-
-func (s *hecSink) Reset() { s.client.CloseIdleConnections() }
+func (s *hecSink) Reset() { s.http.close() }
 
 func (s *hecSink) Close() error {
-	s.client.CloseIdleConnections()
+	s.http.close()
 	return nil
 }
 

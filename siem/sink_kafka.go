@@ -2,9 +2,11 @@ package siem
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,6 +57,29 @@ type kafkaSink struct {
 	// (the collector's) and the daemon wired the store.
 	prestates func(call uint64) ([]byte, error)
 	client    *kgo.Client
+}
+
+// kafkaSinkParams are a Kafka sink's options besides the common ones: the
+// connection's (ParseKafkaURL) and max_prestate.
+var kafkaSinkParams = append(slices.Clone(kafkaParams), "max_prestate")
+
+// parseKafkaSinkURL reads kafka://[USER:PASSWORD@]HOST:PORT[,...]/TOPIC.
+func parseKafkaSinkURL(s *SinkSpec) error {
+	// jsonl by default: what a collector reads.
+	if err := s.parseCommon(kafkaSinkParams, cmp.Or(s.query.Get("format"), "jsonl")); err != nil {
+		return err
+	}
+	if !s.Format.JSON() {
+		return s.errorf("format %s: a Kafka record is one JSON object (jsonl, ocsf or ecs)", s.Format)
+	}
+	var err error
+	if s.kafka, err = parseKafka(s.u, s.query, s.secret, s.Redacted); err != nil {
+		return err
+	}
+	if s.kafka.MaxPrestate, err = maxPrestate(s.query.Get("max_prestate")); err != nil {
+		return s.errorf("%v", err)
+	}
+	return nil
 }
 
 func newKafkaSink(spec *SinkSpec, o Options) (*kafkaSink, error) {

@@ -1,12 +1,14 @@
 package siem
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -42,6 +44,44 @@ type mark struct {
 }
 
 const defaultSettle = 2 * time.Second
+
+// syslogParams are a syslog sink's options besides the common ones.
+var syslogParams = []string{"facility", "sd_id", "settle", "ca", "cert", "key", "server_name", "insecure", "hostname", "app_name"}
+
+// parseSyslogURL reads syslog+tcp://HOST:PORT and syslog+tls://HOST:PORT
+// (and refuses a bare syslog://).
+func parseSyslogURL(s *SinkSpec) error {
+	f := cmp.Or(s.query.Get("format"), "cef")
+	if f == "json" {
+		f = "jsonl" // syslog's "json" is the record's own JSON
+	}
+	if err := s.parseCommon(syslogParams, f); err != nil {
+		return err
+	}
+	if err := s.needHost("514 is usual for TCP, 6514 for TLS"); err != nil {
+		return err
+	}
+	if s.Format != FormatCEF && !s.Format.JSON() {
+		return s.errorf("format %s", s.Format)
+	}
+	if v := s.query.Get("facility"); v != "" {
+		if _, err := ParseFacility(v); err != nil {
+			return s.errorf("%v", err)
+		}
+	}
+	if v := s.query.Get("settle"); v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			return s.errorf("settle=%q: want a duration such as 2s", v)
+		}
+	}
+	if v := s.query.Get("sd_id"); v != "" && v != "-" && (len(v) > 32 || strings.ContainsAny(v, " =]\"") || !strings.Contains(v, "@")) {
+		return s.errorf("sd_id=%q: want NAME@ENTERPRISE-NUMBER (at most 32 characters) or -", v)
+	}
+	if s.u.Scheme == "syslog" {
+		return s.errorf("say syslog+tcp:// or syslog+tls:// (UDP loses events and is not offered)")
+	}
+	return s.checkBools("insecure")
+}
 
 func newSyslogSink(spec *SinkSpec, o Options) (*syslogSink, error) {
 	o = o.withDefaults()

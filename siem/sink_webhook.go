@@ -2,15 +2,13 @@ package siem
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
-	"time"
 )
 
 // webhookSink posts batches to an HTTPS endpoint, as a JSON array
@@ -22,11 +20,44 @@ import (
 // with backoff.
 type webhookSink struct {
 	url      string
-	auth     string
-	client   *http.Client
+	http     *httpPoster
 	lines    bool
-	cef      bool
 	maxBytes int
+}
+
+// webhookParams are a webhook sink's options besides the common ones. Its
+// other query parameters are the endpoint's own.
+var webhookParams = []string{"mode", "insecure", "ca", "max_bytes"}
+
+// parseWebhookURL reads webhook+https://[TOKEN@]HOST/PATH (or
+// webhook+http).
+func parseWebhookURL(s *SinkSpec) error {
+	// Webhook URLs often carry their secret in the path or the query
+	// (Slack, Teams, Azure Functions): show neither.
+	s.Redacted = redactWebhook(s.u)
+	mode := s.query.Get("mode")
+	if err := s.setFormat(cmp.Or(s.query.Get("format"), "ocsf")); err != nil {
+		return err
+	}
+	if s.Format == FormatCEF && mode != "lines" {
+		return s.errorf("format=cef needs mode=lines (a JSON array holds JSON records)")
+	}
+	if err := s.parseOptions(); err != nil {
+		return err
+	}
+	if err := s.needHost(""); err != nil {
+		return err
+	}
+	switch mode {
+	case "", "array", "lines":
+	default:
+		return s.errorf("mode=%q: want array or lines", mode)
+	}
+	if err := s.checkBools("insecure"); err != nil {
+		return err
+	}
+	s.Name = cmp.Or(s.query.Get("name"), cursorURL(s.u, true))
+	return nil
 }
 
 func newWebhookSink(spec *SinkSpec) (*webhookSink, error) {
@@ -35,30 +66,36 @@ func newWebhookSink(spec *SinkSpec) (*webhookSink, error) {
 	u.User = nil
 	// The sink's own options are not the endpoint's query.
 	q := u.Query()
-	for _, k := range append([]string{"name", "format", "batch", "kinds", "start", "bodies", "token_env", "linger"}, sinkParams["webhook"]...) {
+	for _, k := range append(slices.Clone(commonParams), webhookParams...) {
 		q.Del(k)
 	}
 	u.RawQuery = q.Encode()
-	client, err := httpClient(spec)
-	if err != nil {
-		return nil, err
-	}
-	s := &webhookSink{url: u.String(), client: client, lines: spec.query.Get("mode") == "lines", cef: spec.Format == FormatCEF, maxBytes: defaultMaxBytes}
-	if v := spec.query.Get("max_bytes"); v != "" {
-		n, err := parseSize(v)
-		if err != nil || n < 1024 {
-			return nil, fmt.Errorf("sink %s: max_bytes=%q: want a size of at least 1KB", spec.Redacted, v)
-		}
-		s.maxBytes = int(n)
+	lines := spec.query.Get("mode") == "lines"
+	h := http.Header{}
+	switch {
+	case !lines:
+		h.Set("Content-Type", "application/json")
+	case spec.Format == FormatCEF:
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	default:
+		h.Set("Content-Type", "application/x-ndjson")
 	}
 	if sec := spec.secret; sec != "" {
 		if strings.Contains(sec, ":") {
-			s.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(sec))
+			h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(sec)))
 		} else {
-			s.auth = "Bearer " + sec
+			h.Set("Authorization", "Bearer "+sec)
 		}
 	}
-	return s, nil
+	poster, err := newHTTPPoster(spec, h, 512)
+	if err != nil {
+		return nil, err
+	}
+	maxBytes, err := spec.maxBytes()
+	if err != nil {
+		return nil, err
+	}
+	return &webhookSink{url: u.String(), http: poster, lines: lines, maxBytes: maxBytes}, nil
 }
 
 func (s *webhookSink) Send(ctx context.Context, items []Item) error {
@@ -99,71 +136,23 @@ func (s *webhookSink) Send(ctx context.Context, items []Item) error {
 }
 
 func (s *webhookSink) post(ctx context.Context, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
+	// A reply cut short still has its status (and what was read of it).
+	resp, msg, err := s.http.post(ctx, s.url, body)
+	if resp == nil {
 		return err
 	}
 	switch {
-	case !s.lines:
-		req.Header.Set("Content-Type", "application/json")
-	case s.cef:
-		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	default:
-		req.Header.Set("Content-Type", "application/x-ndjson")
-	}
-	req.Header.Set("User-Agent", "mcptrail")
-	if s.auth != "" {
-		req.Header.Set("Authorization", s.auth)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook: %w", scrub(err))
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	switch {
 	case resp.StatusCode/100 == 2:
 		return nil
-	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
+	case busy(resp):
 		return &RetryAfterError{Err: fmt.Errorf("webhook: %s", resp.Status), After: retryAfter(resp)}
 	}
 	return fmt.Errorf("webhook: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 }
 
-func (s *webhookSink) Reset() { s.client.CloseIdleConnections() }
+func (s *webhookSink) Reset() { s.http.close() }
 
 func (s *webhookSink) Close() error {
-	s.client.CloseIdleConnections()
+	s.http.close()
 	return nil
-}
-
-// httpClient builds the client of an HTTP sink.
-func httpClient(spec *SinkSpec) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 4
-	if strings.HasSuffix(spec.u.Scheme, "https") {
-		c, err := spec.tlsConfig()
-		if err != nil {
-			return nil, err
-		}
-		tr.TLSClientConfig = c
-	}
-	return &http.Client{
-		Transport: tr,
-		Timeout:   60 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			// A redirect would resend the Authorization header elsewhere.
-			return http.ErrUseLastResponse
-		},
-	}, nil
-}
-
-// scrub drops the URL from net/http's errors (its query could hold more
-// than a reader of the log should see) but keeps the cause.
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
 }

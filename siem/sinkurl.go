@@ -1,13 +1,13 @@
 package siem
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -24,7 +24,7 @@ import (
 //	hec+http://…                                                 (tests, or a local collector)
 //	webhook+https://[TOKEN@]HOST/PATH?format=ocsf|ecs|jsonl&mode=array|lines
 //	webhook+http://…                                             (other parameters are passed to the endpoint)
-//	kafka://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/TOPIC?format=jsonl|ocsf|ecs&tls=1&sasl=scram-sha-512… (kafka.go)
+//	kafka://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/TOPIC?format=jsonl|ocsf|ecs&tls=1&sasl=scram-sha-512… (ParseKafkaURL)
 //
 // Options every sink takes: name=NAME (the cursor's name; default: the URL
 // without secrets and query), format, batch=N (most events per send),
@@ -79,70 +79,118 @@ func RedactURL(raw string) string {
 	return redactURL(u)
 }
 
+// sinkKind is one kind of sink: how its URL is read and how it is opened.
+type sinkKind struct {
+	// parse checks a URL of the kind and fills the spec in. Each parser
+	// reads the common options with parseCommon (or its parts) where its
+	// own checks must come, so that a URL with several faults reports the
+	// same one whichever kind it is.
+	parse func(*SinkSpec) error
+	open  func(*SinkSpec, Options) (Sink, error)
+}
+
+// sinkSchemes maps each URL scheme to its kind of sink. The bare syslog
+// scheme has a parser only to refuse it with a hint.
+var sinkSchemes = map[string]string{
+	"file":       "file",
+	"syslog+tcp": "syslog", "syslog+tls": "syslog", "syslog": "syslog",
+	"hec+https": "hec", "hec+http": "hec",
+	"webhook+https": "webhook", "webhook+http": "webhook",
+	"kafka": "kafka",
+}
+
+// sinkKinds are the kinds of sink, by name (SinkSpec.Kind).
+var sinkKinds = map[string]sinkKind{
+	"file":    {parse: parseFileURL, open: func(s *SinkSpec, _ Options) (Sink, error) { return newFileSink(s) }},
+	"syslog":  {parse: parseSyslogURL, open: func(s *SinkSpec, o Options) (Sink, error) { return newSyslogSink(s, o) }},
+	"hec":     {parse: parseHECURL, open: func(s *SinkSpec, o Options) (Sink, error) { return newHECSink(s, o) }},
+	"webhook": {parse: parseWebhookURL, open: func(s *SinkSpec, _ Options) (Sink, error) { return newWebhookSink(s) }},
+	"kafka":   {parse: parseKafkaSinkURL, open: func(s *SinkSpec, o Options) (Sink, error) { return newKafkaSink(s, o) }},
+}
+
+// commonParams are the options every sink takes.
+var commonParams = []string{"name", "format", "batch", "kinds", "start", "bodies", "token_env", "linger"}
+
 // ParseSinkURL parses and checks a sink URL without touching the network.
 // Its errors are *SinkError.
 func ParseSinkURL(raw string) (*SinkSpec, error) {
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
-		// url's errors quote the whole URL, secret included.
-		return nil, &SinkError{URL: "(unparsable URL)", Reason: "does not parse as a URL (check its syntax; secrets are not shown)"}
+		return nil, err
 	}
 	s := &SinkSpec{raw: raw, u: u, query: u.Query(), Batch: 500, Start: "beginning", Linger: -1}
 	s.Redacted = redactURL(u)
-	switch u.Scheme {
-	case "file":
-		s.Kind = "file"
-	case "syslog+tcp", "syslog+tls", "syslog":
-		s.Kind = "syslog"
-	case "hec+https", "hec+http":
-		s.Kind = "hec"
-	case "webhook+https", "webhook+http":
-		s.Kind = "webhook"
-		// Webhook URLs often carry their secret in the path or the query
-		// (Slack, Teams, Azure Functions): show neither.
-		s.Redacted = redactWebhook(u)
-	case "kafka":
-		s.Kind = "kafka"
-	default:
+	s.Kind = sinkSchemes[u.Scheme]
+	kind, ok := sinkKinds[s.Kind]
+	if !ok {
 		return nil, &SinkError{URL: s.Redacted, Reason: fmt.Sprintf("unknown scheme %q (want file, syslog+tcp, syslog+tls, hec+https, hec+http, webhook+https, webhook+http or kafka)", u.Scheme)}
 	}
-	fail := func(format string, a ...any) (*SinkSpec, error) {
-		return nil, &SinkError{URL: s.Redacted, Reason: fmt.Sprintf(format, a...)}
+	if err := kind.parse(s); err != nil {
+		return nil, err
 	}
-	known := map[string]bool{"name": true, "format": true, "batch": true, "kinds": true, "start": true, "bodies": true, "token_env": true, "linger": true}
-	for _, k := range sinkParams[s.Kind] {
-		known[k] = true
+	if s.Name == "" {
+		s.Name = cmp.Or(s.query.Get("name"), cursorURL(u, false))
 	}
+	return s, nil
+}
+
+// parseURL parses a sink's URL. url's errors quote the whole URL, secret
+// included: this one shows none of it.
+func parseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, &SinkError{URL: "(unparsable URL)", Reason: "does not parse as a URL (check its syntax; secrets are not shown)"}
+	}
+	return u, nil
+}
+
+// cursorURL is the default name of a sink's cursor: where the events go,
+// stable across changes of token, format or options. hidePath replaces
+// the path by a hash of it, for URLs whose path may be a secret.
+func cursorURL(u *url.URL, hidePath bool) string {
+	base := *u
+	base.User, base.RawQuery, base.Fragment = nil, "", ""
+	if hidePath && base.Path != "" {
+		sum := sha256.Sum256([]byte(base.Path))
+		base.Path = "/" + hex.EncodeToString(sum[:6])
+	}
+	return base.String()
+}
+
+// errorf is a *SinkError about s.
+func (s *SinkSpec) errorf(format string, a ...any) error {
+	return &SinkError{URL: s.Redacted, Reason: fmt.Sprintf(format, a...)}
+}
+
+// parseCommon refuses options that are neither common nor in params, then
+// reads the format, named f (the kind's default when the URL gives none),
+// and the other common options.
+func (s *SinkSpec) parseCommon(params []string, f string) error {
 	for k := range s.query {
-		// A webhook's other parameters are its endpoint's own.
-		if !known[k] && s.Kind != "webhook" {
-			return fail("unknown option %q", k)
+		if !slices.Contains(commonParams, k) && !slices.Contains(params, k) {
+			return s.errorf("unknown option %q", k)
 		}
 	}
-
-	// Format: each sink's default, and what it can carry.
-	f := s.query.Get("format")
-	switch {
-	case f == "" && s.Kind == "syslog":
-		f = "cef"
-	case f == "" && (s.Kind == "file" || s.Kind == "kafka"):
-		f = "jsonl" // Kafka: what a collector reads
-	case f == "":
-		f = "ocsf"
-	case f == "json" && s.Kind == "syslog":
-		f = "jsonl" // syslog's "json" is the record's own JSON
+	if err := s.setFormat(f); err != nil {
+		return err
 	}
+	return s.parseOptions()
+}
+
+func (s *SinkSpec) setFormat(f string) error {
+	var err error
 	if s.Format, err = ParseFormat(f); err != nil {
-		return fail("%v", err)
+		return s.errorf("%v", err)
 	}
-	if s.Kind == "webhook" && s.Format == FormatCEF && s.query.Get("mode") != "lines" {
-		return fail("format=cef needs mode=lines (a JSON array holds JSON records)")
-	}
+	return nil
+}
 
+// parseOptions reads batch, kinds, start, linger, bodies and the secret.
+func (s *SinkSpec) parseOptions() error {
 	if v := s.query.Get("batch"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
-			return fail("batch=%q: want 1 to 10000", v)
+			return s.errorf("batch=%q: want 1 to 10000", v)
 		}
 		s.Batch = n
 	}
@@ -159,141 +207,84 @@ func ParseSinkURL(raw string) (*SinkSpec, error) {
 	case "end":
 		s.Start = "end"
 	default:
-		return fail("start=%q: want beginning or end", v)
+		return s.errorf("start=%q: want beginning or end", v)
 	}
 	if v := s.query.Get("linger"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > time.Minute {
-			return fail("linger=%q: want a duration from 0s to 1m", v)
+			return s.errorf("linger=%q: want a duration from 0s to 1m", v)
 		}
 		s.Linger = d
 	}
+	var err error
 	if s.Bodies, err = boolParam(s.query, "bodies"); err != nil {
-		return fail("%v", err)
+		return s.errorf("%v", err)
 	}
-	if env := s.query.Get("token_env"); env != "" {
-		s.secret = os.Getenv(env)
-		if s.secret == "" {
-			return fail("token_env %s is not set in the environment", env)
-		}
-	} else if u.User != nil {
-		s.secret = u.User.Username()
-		if p, ok := u.User.Password(); ok {
-			s.secret += ":" + p
-		}
+	if s.secret, err = urlSecret(s.u, s.query); err != nil {
+		return s.errorf("%v", err)
 	}
-
-	switch s.Kind {
-	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return fail("want file:///ABSOLUTE/PATH (three slashes)")
-		}
-		if u.Path == "" || !filepath.IsAbs(u.Path) {
-			return fail("want an absolute path, as in file:///var/log/mcptrail/events.jsonl")
-		}
-		if v := s.query.Get("max_size"); v != "" {
-			if _, err := parseSize(v); err != nil {
-				return fail("max_size: %v", err)
-			}
-		}
-		if v := s.query.Get("max_files"); v != "" {
-			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1000 {
-				return fail("max_files=%q: want 1 to 1000", v)
-			}
-		}
-		if v := s.query.Get("sync"); v != "" {
-			if d, err := time.ParseDuration(v); err != nil || d < 0 || d > time.Minute {
-				return fail("sync=%q: want a duration from 0s to 1m", v)
-			}
-		}
-	case "syslog", "hec", "webhook":
-		if u.Hostname() == "" {
-			return fail("needs a host")
-		}
-		if s.Kind == "syslog" && u.Port() == "" {
-			return fail("needs a port (514 is usual for TCP, 6514 for TLS)")
-		}
-		if p := u.Port(); p != "" {
-			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-				return fail("port %q", p)
-			}
-		}
-	}
-	switch s.Kind {
-	case "kafka":
-		if !s.Format.JSON() {
-			return fail("format %s: a Kafka record is one JSON object (jsonl, ocsf or ecs)", s.Format)
-		}
-		if s.kafka, err = parseKafka(u, s.query, s.secret, s.Redacted); err != nil {
-			return nil, err
-		}
-		if s.kafka.MaxPrestate, err = maxPrestate(s.query.Get("max_prestate")); err != nil {
-			return fail("%v", err)
-		}
-	case "syslog":
-		if s.Format != FormatCEF && !s.Format.JSON() {
-			return fail("format %s", s.Format)
-		}
-		if v := s.query.Get("facility"); v != "" {
-			if _, err := ParseFacility(v); err != nil {
-				return fail("%v", err)
-			}
-		}
-		if v := s.query.Get("settle"); v != "" {
-			if d, err := time.ParseDuration(v); err != nil || d < 0 {
-				return fail("settle=%q: want a duration such as 2s", v)
-			}
-		}
-		if v := s.query.Get("sd_id"); v != "" && v != "-" && (len(v) > 32 || strings.ContainsAny(v, " =]\"") || !strings.Contains(v, "@")) {
-			return fail("sd_id=%q: want NAME@ENTERPRISE-NUMBER (at most 32 characters) or -", v)
-		}
-		if u.Scheme == "syslog" {
-			return fail("say syslog+tcp:// or syslog+tls:// (UDP loses events and is not offered)")
-		}
-		if _, err := boolParam(s.query, "insecure"); err != nil {
-			return fail("%v", err)
-		}
-	case "hec":
-		if s.secret == "" {
-			return fail("needs a token: hec+https://TOKEN@HOST:PORT or token_env=VAR")
-		}
-		if _, err := boolParam(s.query, "ack"); err != nil {
-			return fail("%v", err)
-		}
-		if _, err := boolParam(s.query, "insecure"); err != nil {
-			return fail("%v", err)
-		}
-	case "webhook":
-		switch s.query.Get("mode") {
-		case "", "array", "lines":
-		default:
-			return fail("mode=%q: want array or lines", s.query.Get("mode"))
-		}
-		if _, err := boolParam(s.query, "insecure"); err != nil {
-			return fail("%v", err)
-		}
-	}
-	if s.Name = s.query.Get("name"); s.Name == "" {
-		// Stable across changes of token, format or options: only where the
-		// events go names the cursor.
-		base := *u
-		base.User, base.RawQuery, base.Fragment = nil, "", ""
-		if s.Kind == "webhook" && base.Path != "" {
-			sum := sha256.Sum256([]byte(base.Path))
-			base.Path = "/" + hex.EncodeToString(sum[:6])
-		}
-		s.Name = base.String()
-	}
-	return s, nil
+	return nil
 }
 
-// sinkParams are the options of each kind of sink, besides the common ones.
-var sinkParams = map[string][]string{
-	"file":    {"max_size", "max_files", "sync"},
-	"syslog":  {"facility", "sd_id", "settle", "ca", "cert", "key", "server_name", "insecure", "hostname", "app_name"},
-	"hec":     {"index", "source", "sourcetype", "host", "ack", "ack_timeout", "insecure", "ca", "max_bytes"},
-	"webhook": {"mode", "insecure", "ca", "max_bytes"},
-	"kafka":   append(slices.Clone(kafkaParams), "max_prestate"),
+// urlSecret is a URL's secret: the value of the environment variable
+// token_env names, or else its userinfo (user, or user:password).
+func urlSecret(u *url.URL, q url.Values) (string, error) {
+	if env := q.Get("token_env"); env != "" {
+		secret := os.Getenv(env)
+		if secret == "" {
+			return "", fmt.Errorf("token_env %s is not set in the environment", env)
+		}
+		return secret, nil
+	}
+	if u.User == nil {
+		return "", nil
+	}
+	secret := u.User.Username()
+	if p, ok := u.User.Password(); ok {
+		secret += ":" + p
+	}
+	return secret, nil
+}
+
+// needHost checks a network sink's host and port; portHint, when not
+// empty, makes the port required and says what is usual.
+func (s *SinkSpec) needHost(portHint string) error {
+	if s.u.Hostname() == "" {
+		return s.errorf("needs a host")
+	}
+	if portHint != "" && s.u.Port() == "" {
+		return s.errorf("needs a port (%s)", portHint)
+	}
+	if p := s.u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return s.errorf("port %q", p)
+		}
+	}
+	return nil
+}
+
+// checkBools checks that the options named are booleans.
+func (s *SinkSpec) checkBools(names ...string) error {
+	for _, k := range names {
+		if _, err := boolParam(s.query, k); err != nil {
+			return s.errorf("%v", err)
+		}
+	}
+	return nil
+}
+
+// maxBytes reads max_bytes, the most bytes an HTTP sink puts in one
+// request.
+func (s *SinkSpec) maxBytes() (int, error) {
+	v := s.query.Get("max_bytes")
+	if v == "" {
+		return defaultMaxBytes, nil
+	}
+	n, err := parseSize(v)
+	if err != nil || n < 1024 {
+		return 0, fmt.Errorf("sink %s: max_bytes=%q: want a size of at least 1KB", s.Redacted, v)
+	}
+	return int(n), nil
 }
 
 func boolParam(q url.Values, k string) (bool, error) {
@@ -309,11 +300,26 @@ func boolParam(q url.Values, k string) (bool, error) {
 	}
 }
 
-// redactURL masks the userinfo and secret-looking query values.
+// redactURL masks the userinfo and secret-looking query values. A URL
+// with a slash or a colon missing or too many (hec+https:TOKEN@HOST,
+// hec+https:///TOKEN@HOST, no scheme at all) holds its userinfo where
+// url.Parse cannot tell it is one: an opaque part or a path (but a
+// file's) with an '@' is masked whole, and so is any fragment.
 func redactURL(u *url.URL) string {
 	c := *u
 	if c.User != nil {
 		c.User = url.User("***")
+	}
+	if strings.Contains(c.Opaque, "@") {
+		c.Opaque = "***"
+	}
+	if strings.Contains(c.Path, "@") && c.Scheme != "file" {
+		// A slash too many, or no scheme: the userinfo went into the
+		// path (a file's path is where the events go, and shown).
+		c.Path, c.RawPath = "/***", ""
+	}
+	if c.Fragment != "" {
+		c.Fragment, c.RawFragment = "***", ""
 	}
 	q := c.Query()
 	changed := false
@@ -327,7 +333,7 @@ func redactURL(u *url.URL) string {
 		c.RawQuery = q.Encode()
 	}
 	s := c.String()
-	return strings.Replace(s, "%2A%2A%2A", "***", -1)
+	return strings.ReplaceAll(s, "%2A%2A%2A", "***")
 }
 
 // redactWebhook shows a webhook URL's scheme and host only.

@@ -2,7 +2,8 @@
 // CEF and RFC 5424 written from the specifications rather than from the
 // encoders (what the encoders write must come back out of them unchanged),
 // checkers of exported events against the ECS and OCSF schema files and
-// the CEF key dictionary (schema.go), and a real rsyslogd to send to.
+// the CEF key dictionary (ECSChecker, OCSFChecker, CEFDictionary), and a
+// real rsyslogd to send to (StartRsyslog).
 package siemtest
 
 import (
@@ -187,24 +188,7 @@ func ParseRFC5424(s string) (*SyslogMsg, error) {
 		return nil, errors.New("VERSION is not 1")
 	}
 	s = s[2:]
-	field := func(name string, max int) (string, error) {
-		i := strings.IndexByte(s, ' ')
-		if i < 0 {
-			return "", fmt.Errorf("%s: no space after it", name)
-		}
-		v := s[:i]
-		s = s[i+1:]
-		if v == "" || len(v) > max {
-			return "", fmt.Errorf("%s %q: length not 1..%d", name, v, max)
-		}
-		for j := 0; j < len(v); j++ {
-			if v[j] < 33 || v[j] > 126 {
-				return "", fmt.Errorf("%s %q: not PRINTUSASCII", name, v)
-			}
-		}
-		return v, nil
-	}
-	ts, err := field("TIMESTAMP", 64)
+	ts, s, err := headerField(s, "TIMESTAMP", 64)
 	if err != nil {
 		return nil, err
 	}
@@ -220,18 +204,53 @@ func ParseRFC5424(s string) (*SyslogMsg, error) {
 			return nil, fmt.Errorf("TIMESTAMP: %v", err)
 		}
 	}
-	if m.Hostname, err = field("HOSTNAME", 255); err != nil {
+	if m.Hostname, s, err = headerField(s, "HOSTNAME", 255); err != nil {
 		return nil, err
 	}
-	if m.AppName, err = field("APP-NAME", 48); err != nil {
+	if m.AppName, s, err = headerField(s, "APP-NAME", 48); err != nil {
 		return nil, err
 	}
-	if m.ProcID, err = field("PROCID", 128); err != nil {
+	if m.ProcID, s, err = headerField(s, "PROCID", 128); err != nil {
 		return nil, err
 	}
-	if m.MsgID, err = field("MSGID", 32); err != nil {
+	if m.MsgID, s, err = headerField(s, "MSGID", 32); err != nil {
 		return nil, err
 	}
+	if s, err = parseSD(s, m.SD); err != nil {
+		return nil, err
+	}
+	if s == "" {
+		return m, nil
+	}
+	if !strings.HasPrefix(s, " ") {
+		return nil, errors.New("no SP before MSG")
+	}
+	m.Msg = strings.TrimPrefix(s[1:], "\ufeff")
+	return m, nil
+}
+
+// headerField cuts the header field name, which ends at a space, off the
+// front of s, and checks its length and characters.
+func headerField(s, name string, max int) (v, rest string, err error) {
+	i := strings.IndexByte(s, ' ')
+	if i < 0 {
+		return "", s, fmt.Errorf("%s: no space after it", name)
+	}
+	v, rest = s[:i], s[i+1:]
+	if v == "" || len(v) > max {
+		return "", rest, fmt.Errorf("%s %q: length not 1..%d", name, v, max)
+	}
+	for j := 0; j < len(v); j++ {
+		if v[j] < 33 || v[j] > 126 {
+			return "", rest, fmt.Errorf("%s %q: not PRINTUSASCII", name, v)
+		}
+	}
+	return v, rest, nil
+}
+
+// parseSD reads STRUCTURED-DATA ("-" or 1*SD-ELEMENT) off the front of s
+// into sd and returns what follows it.
+func parseSD(s string, sd map[string]map[string]string) (string, error) {
 	// STRUCTURED-DATA: "-" or 1*SD-ELEMENT.
 	switch {
 	case strings.HasPrefix(s, "-"):
@@ -241,20 +260,20 @@ func ParseRFC5424(s string) (*SyslogMsg, error) {
 			s = s[1:]
 			i := strings.IndexAny(s, " ]")
 			if i <= 0 {
-				return nil, errors.New("SD-ID")
+				return "", errors.New("SD-ID")
 			}
 			id := s[:i]
 			if len(id) > 32 || strings.ContainsAny(id, "=\"") {
-				return nil, fmt.Errorf("SD-ID %q", id)
+				return "", fmt.Errorf("SD-ID %q", id)
 			}
 			params := map[string]string{}
-			m.SD[id] = params
+			sd[id] = params
 			s = s[i:]
 			for strings.HasPrefix(s, " ") {
 				s = s[1:]
 				eq := strings.Index(s, `="`)
 				if eq <= 0 || eq > 32 {
-					return nil, errors.New("PARAM-NAME")
+					return "", errors.New("PARAM-NAME")
 				}
 				name := s[:eq]
 				s = s[eq+2:]
@@ -268,7 +287,7 @@ func ParseRFC5424(s string) (*SyslogMsg, error) {
 						continue
 					}
 					if c == ']' {
-						return nil, fmt.Errorf("unescaped ] in PARAM-VALUE of %s", name)
+						return "", fmt.Errorf("unescaped ] in PARAM-VALUE of %s", name)
 					}
 					if c == '"' {
 						s = s[j+1:]
@@ -278,26 +297,19 @@ func ParseRFC5424(s string) (*SyslogMsg, error) {
 					v.WriteByte(c)
 				}
 				if !closed {
-					return nil, fmt.Errorf("PARAM-VALUE of %s not closed", name)
+					return "", fmt.Errorf("PARAM-VALUE of %s not closed", name)
 				}
 				params[name] = v.String()
 			}
 			if !strings.HasPrefix(s, "]") {
-				return nil, errors.New("SD-ELEMENT not closed")
+				return "", errors.New("SD-ELEMENT not closed")
 			}
 			s = s[1:]
 		}
 	default:
-		return nil, errors.New("STRUCTURED-DATA")
+		return "", errors.New("STRUCTURED-DATA")
 	}
-	if s == "" {
-		return m, nil
-	}
-	if !strings.HasPrefix(s, " ") {
-		return nil, errors.New("no SP before MSG")
-	}
-	m.Msg = strings.TrimPrefix(s[1:], "\ufeff")
-	return m, nil
+	return s, nil
 }
 
 // ReadFramed splits an octet-counted stream into messages.
