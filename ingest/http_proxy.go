@@ -25,11 +25,11 @@ import (
 // responses are recorded as they pass — JSON bodies whole, event streams
 // event by event through an sseTap that changes no byte.
 type proxyUpstream struct {
-	g         *HTTPGateway
-	name      string
-	rp        *httputil.ReverseProxy
-	up        Upstream   // URL and gateway-held headers, for calls the gateway originates (Conn)
-	adopt     *adoptions // unknown Mcp-Session-Ids taken up, per client address
+	g     *HTTPGateway
+	name  string
+	rp    *httputil.ReverseProxy
+	up    Upstream   // URL and gateway-held headers, for calls the gateway originates (Conn)
+	adopt *adoptions // unknown Mcp-Session-Ids taken up, per client address
 
 	upstreamSessions[*proxySession] // by the upstream's Mcp-Session-Id
 }
