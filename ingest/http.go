@@ -232,7 +232,7 @@ func (g *HTTPGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse answers a refused request with status and msg and records the
-// refusal (at a bounded rate: refusal.go).
+// refusal (at a bounded rate: refusals).
 func (g *HTTPGateway) refuse(w http.ResponseWriter, r *http.Request, f refusal, msg string) {
 	g.refusals.record(r, f)
 	http.Error(w, msg, f.status)
