@@ -179,12 +179,12 @@ func (s *Session) Info() SessionInfo {
 // Start records the session_start event.
 func (s *Session) Start() error {
 	s.mu.Lock()
-	if s.started {
-		s.mu.Unlock()
-		return nil
-	}
+	again := s.started
 	s.started = true
 	s.mu.Unlock()
+	if again {
+		return nil
+	}
 	ev := s.event(store.KindSessionStart, "", nil)
 	ev.Params = s.redact(s.info.StartParams)
 	_, err := s.rec.Record(ev, true)
