@@ -51,7 +51,7 @@ type Config struct {
 	Redact                  redact.Rules        `yaml:"redact"`
 	Sinks                   []string            `yaml:"sinks"`      // SIEM sink URLs (siem.ParseSinkURL)
 	Detections              detect.Config       `yaml:"detections"` // detection rules (detect.Config)
-	Checkpoint              Checkpoint          `yaml:"checkpoint"` // store.go
+	Checkpoint              Checkpoint          `yaml:"checkpoint"`
 	Retention               Retention           `yaml:"retention"`
 	VerifyKey               string              `yaml:"verify_key"` // the verifier key `mcptrail verify` trusts
 	FailOpen                bool                `yaml:"fail_open"`  // forward calls that cannot be recorded
@@ -337,6 +337,34 @@ var upstreamName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // Validate checks the configuration and returns its first problem, in one
 // line that names what to fix.
 func (c *Config) Validate() error {
+	// In the order of the sections' checks: the first error found is the
+	// one reported.
+	for _, check := range []func() error{
+		c.validateListeners,
+		c.validateSSHRoles,
+		c.validateTracing,
+		c.validateApprovals,
+		c.validateLimits,
+		c.validateOrigins,
+		c.validateUpstreams,
+		c.validateTokens,
+		c.validateJWT,
+		c.validateExposure,
+		c.validateRedact,
+		c.validateStore,
+		c.validateSinks,
+		c.validateCollect,
+		c.validateDetections,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateListeners checks the addresses the daemon listens on.
+func (c *Config) validateListeners() error {
 	if err := hostPort(c.Listen); err != nil {
 		return errAt(fmt.Sprintf("listen %q: %v", c.Listen, err), "listen")
 	}
@@ -351,6 +379,10 @@ func (c *Config) Validate() error {
 			return errAt(err.Error(), "metrics", "listen")
 		}
 	}
+	return nil
+}
+
+func (c *Config) validateSSHRoles() error {
 	for fp, role := range c.SSHRoles {
 		if !strings.HasPrefix(fp, "SHA256:") || len(fp) < len("SHA256:")+43 {
 			return errAt(fmt.Sprintf("ssh_roles: %q is not a key fingerprint as `ssh-keygen -lf KEY` prints it (SHA256:…)", fp), "ssh_roles", fp)
@@ -359,6 +391,10 @@ func (c *Config) Validate() error {
 			return errAt(fmt.Sprintf("ssh_roles: %s: role %q (want operator or viewer)", fp, role), "ssh_roles", fp)
 		}
 	}
+	return nil
+}
+
+func (c *Config) validateTracing() error {
 	if c.Tracing.OTLPEndpoint != "" {
 		if u, err := url.Parse(c.Tracing.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return errAt(fmt.Sprintf("tracing: otlp_endpoint %q: want http(s)://host:port", c.Tracing.OTLPEndpoint), "tracing", "otlp_endpoint")
@@ -367,6 +403,10 @@ func (c *Config) Validate() error {
 	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
 		return errAt(fmt.Sprintf("tracing: sample_ratio %v: want 0 to 1", c.Tracing.SampleRatio), "tracing", "sample_ratio")
 	}
+	return nil
+}
+
+func (c *Config) validateApprovals() error {
 	if _, err := approval.Compile(c.Approvals); err != nil {
 		var re *approval.RuleError
 		if errors.As(err, &re) {
@@ -374,6 +414,12 @@ func (c *Config) Validate() error {
 		}
 		return errAt(err.Error(), "approvals")
 	}
+	return nil
+}
+
+// validateLimits checks durability and what one call, message or client
+// may cost.
+func (c *Config) validateLimits() error {
 	if c.Durability != "strict" && c.Durability != "batch" {
 		return errAt(fmt.Sprintf("durability %q: want strict or batch", c.Durability), "durability")
 	}
@@ -396,63 +442,95 @@ func (c *Config) Validate() error {
 	if c.MaxSessionsPerPrincipal <= 0 || c.MaxSessionsPerPrincipal > c.MaxSessions {
 		return errAt(fmt.Sprintf("max_sessions_per_principal %d: must be positive and at most max_sessions (%d)", c.MaxSessionsPerPrincipal, c.MaxSessions), "max_sessions_per_principal")
 	}
+	return nil
+}
+
+func (c *Config) validateOrigins() error {
 	for i, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" {
 			return errAt(fmt.Sprintf("allowed_origins: %q is not an origin such as https://app.example.com", o), "allowed_origins", strconv.Itoa(i))
 		}
 	}
+	return nil
+}
+
+func (c *Config) validateUpstreams() error {
 	for _, name := range sortedKeys(c.Upstreams) {
 		if err := checkUpstream(name, c.Upstreams[name]); err != nil {
 			return errAt(fmt.Sprintf("upstream %q: %v", name, err), "upstreams", name)
 		}
 	}
+	return nil
+}
+
+// validateTokens checks each bearer token, and that no two name the same
+// secret (a token must name one agent).
+func (c *Config) validateTokens() error {
 	seen := map[[32]byte]int{}
 	for i, t := range c.Tokens {
-		at := func(msg string, field string) error {
-			return errAt(fmt.Sprintf("tokens[%d]: %s", i, msg), "tokens", strconv.Itoa(i), field)
-		}
 		switch {
 		case t.Token != "" && t.TokenEnv != "":
-			return at("set token or token_env, not both", "token")
+			return tokenError(i, "set token or token_env, not both", "token")
 		case t.Token == "" && t.TokenEnv == "":
-			return at("needs token_env (or token)", "")
+			return tokenError(i, "needs token_env (or token)", "")
 		case t.Agent == "":
-			return at("needs agent: the agent this token belongs to", "")
+			return tokenError(i, "needs agent: the agent this token belongs to", "")
 		}
 		secret := t.secret()
 		if secret == "" {
-			return at(fmt.Sprintf("token_env %s is not set in the environment", t.TokenEnv), "token_env")
+			return tokenError(i, fmt.Sprintf("token_env %s is not set in the environment", t.TokenEnv), "token_env")
 		}
 		h := sha256.Sum256([]byte(secret))
 		if j, dup := seen[h]; dup {
-			return at(fmt.Sprintf("same token as tokens[%d]: a token must name one agent", j), "")
+			return tokenError(i, fmt.Sprintf("same token as tokens[%d]: a token must name one agent", j), "")
 		}
 		seen[h] = i
 	}
-	if c.JWT != nil {
-		j := c.JWT
-		switch {
-		case j.HS256SecretEnv == "" && len(j.PublicKeys) == 0:
-			return errAt("jwt: needs hs256_secret_env or public_keys", "jwt")
-		case j.HS256SecretEnv != "" && os.Getenv(j.HS256SecretEnv) == "":
-			return errAt(fmt.Sprintf("jwt: hs256_secret_env %s is not set in the environment", j.HS256SecretEnv), "jwt", "hs256_secret_env")
-		}
-		for i, f := range j.PublicKeys {
-			if _, err := identity.LoadPublicKeys([]string{f}); err != nil {
-				return errAt(fmt.Sprintf("jwt: public_keys: %v", err), "jwt", "public_keys", strconv.Itoa(i))
-			}
+	return nil
+}
+
+// tokenError is an error in tokens[i], at field ("": the entry).
+func tokenError(i int, msg, field string) error {
+	return errAt(fmt.Sprintf("tokens[%d]: %s", i, msg), "tokens", strconv.Itoa(i), field)
+}
+
+func (c *Config) validateJWT() error {
+	if c.JWT == nil {
+		return nil
+	}
+	j := c.JWT
+	switch {
+	case j.HS256SecretEnv == "" && len(j.PublicKeys) == 0:
+		return errAt("jwt: needs hs256_secret_env or public_keys", "jwt")
+	case j.HS256SecretEnv != "" && os.Getenv(j.HS256SecretEnv) == "":
+		return errAt(fmt.Sprintf("jwt: hs256_secret_env %s is not set in the environment", j.HS256SecretEnv), "jwt", "hs256_secret_env")
+	}
+	for i, f := range j.PublicKeys {
+		if _, err := identity.LoadPublicKeys([]string{f}); err != nil {
+			return errAt(fmt.Sprintf("jwt: public_keys: %v", err), "jwt", "public_keys", strconv.Itoa(i))
 		}
 	}
+	return nil
+}
+
+// validateExposure refuses a listener beyond loopback that anyone could
+// use: it needs tokens or JWTs.
+func (c *Config) validateExposure() error {
 	if !IsLoopback(c.Listen) && len(c.Tokens) == 0 && c.JWT == nil {
 		return errAt(fmt.Sprintf("listening on %s needs tokens: add tokens: or jwt: to the config, or listen on 127.0.0.1", c.Listen), "listen")
 	}
+	return nil
+}
+
+func (c *Config) validateRedact() error {
 	if _, err := redact.New(c.Redact); err != nil {
 		return errAt(err.Error(), "redact")
 	}
-	if err := c.validateStore(); err != nil {
-		return err
-	}
+	return nil
+}
+
+func (c *Config) validateSinks() error {
 	for i, s := range c.Sinks {
 		if _, err := siem.ParseSinkURL(s); err != nil {
 			msg := err.Error()
@@ -463,9 +541,10 @@ func (c *Config) Validate() error {
 			return errAt("sinks: "+msg, "sinks", strconv.Itoa(i))
 		}
 	}
-	if err := c.validateCollect(); err != nil {
-		return err
-	}
+	return nil
+}
+
+func (c *Config) validateDetections() error {
 	for i, f := range c.Detections.Files {
 		data, err := os.ReadFile(f)
 		if err != nil {

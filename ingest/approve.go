@@ -15,6 +15,10 @@ import (
 // meanwhile; elsewhere (an HTTP POST, a batch) FromClient blocks until
 // the decision, and the client's request simply stays open.
 
+// codeApprovalDenied is the JSON-RPC error code of a call that an
+// approval rule held and that was denied, expired or refused.
+const codeApprovalDenied = -32003
+
 // heldCall is one call waiting for its decision.
 type heldCall struct {
 	p *pending

@@ -13,7 +13,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mcptrail/mcptrail/store"
@@ -26,16 +25,13 @@ import (
 // responses are recorded as they pass — JSON bodies whole, event streams
 // event by event through an sseTap that changes no byte.
 type proxyUpstream struct {
-	g         *HTTPGateway
-	name      string
-	rp        *httputil.ReverseProxy
-	stateless *statelessSessions
-	up        Upstream   // URL and gateway-held headers, for calls the gateway originates (inject.go)
-	adopt     *adoptions // unknown Mcp-Session-Ids taken up, per client address (adopt.go)
+	g     *HTTPGateway
+	name  string
+	rp    *httputil.ReverseProxy
+	up    Upstream   // URL and gateway-held headers, for calls the gateway originates (Conn)
+	adopt *adoptions // unknown Mcp-Session-Ids taken up, per client address
 
-	mu     sync.Mutex
-	bySID  map[string]*proxySession // the upstream's Mcp-Session-Id → gateway session
-	closed bool
+	upstreamSessions[*proxySession] // by the upstream's Mcp-Session-Id
 }
 
 type proxySession struct {
@@ -75,7 +71,8 @@ func newProxyUpstream(g *HTTPGateway, name string, up Upstream) (*proxyUpstream,
 	if target.Scheme != "http" && target.Scheme != "https" || target.Host == "" {
 		return nil, fmt.Errorf("upstream URL %q is not an http(s) URL", up.URL)
 	}
-	u := &proxyUpstream{g: g, name: name, up: up, bySID: make(map[string]*proxySession), stateless: newStatelessSessions(g, name, nil), adopt: newAdoptions()}
+	u := &proxyUpstream{g: g, name: name, up: up, adopt: newAdoptions()}
+	u.init(newStatelessSessions(g, name, nil))
 	headers := make(http.Header)
 	for k, v := range up.Headers {
 		headers.Set(k, v)
@@ -143,7 +140,7 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 
 	if r.Method == http.MethodPost {
 		beat := newHeldBeat(w, r)
-		stopHeld := call.sess.whileHeld(r.Context(), requestIDs(info), beat.held) // approve.go
+		stopHeld := call.sess.whileHeld(r.Context(), requestIDs(info), beat.held)
 		fwd, reply := call.sess.FromClient(body, ov)
 		stopHeld()
 		if fwd == nil {
@@ -273,7 +270,7 @@ func (u *proxyUpstream) file(call *proxyCall, sid string) {
 }
 
 // attachCaller lets the gateway call the upstream in the session sid
-// (inject.go).
+// (httpCaller).
 func (u *proxyUpstream) attachCaller(sess *Session, sid string) {
 	sess.attachUpstream(&httpCaller{
 		client: &http.Client{Transport: u.g.transport}, url: u.up.URL, headers: u.up.Headers, sid: sid,
@@ -466,21 +463,12 @@ func (u *proxyUpstream) errorHandler(w http.ResponseWriter, r *http.Request, err
 
 func (u *proxyUpstream) close(outcome, detail string) {
 	u.mu.Lock()
-	u.closed = true
-	all := u.bySID
-	u.bySID = map[string]*proxySession{}
+	all := u.closeLocked()
 	u.mu.Unlock()
 	for _, ps := range all {
 		ps.sess.Close(outcome, detail)
 	}
 	u.stateless.closeAll(outcome, detail)
-}
-
-func (u *proxyUpstream) sessions() int {
-	u.mu.Lock()
-	n := len(u.bySID)
-	u.mu.Unlock()
-	return n + u.stateless.count()
 }
 
 func (u *proxyUpstream) reap(now time.Time, idle time.Duration) {

@@ -5,7 +5,7 @@ package ingest
 // Rollback needs two things of the gateway that no client asks for: a read
 // of the state a write is about to change, made on the same connection
 // just before the write is forwarded (pre-state capture, Hooks.Capture),
-// and whole sessions of its own to run inverse calls (originate.go).
+// and whole sessions of its own to run inverse calls (Originate).
 //
 // Contract of an injected call (Conn.Call):
 //   - it goes to the server on the connection the session's client uses

@@ -30,7 +30,7 @@ func (s *Stdio) Run(ctx context.Context) (int, error) {
 		return 1, err
 	}
 	out := &lockedWriter{w: s.Out}
-	// Calls the gateway itself makes on this connection (inject.go).
+	// Calls the gateway itself makes on this connection (injector).
 	inj := newInjector(child.Send)
 	s.Session.attachUpstream(inj)
 	s.Session.onTimeout(func(id, reply []byte) {

@@ -7,7 +7,7 @@ import "strings"
 // text, --password X and --token=X on a command line, ?access_token=x in a
 // URL, Password=x; in a connection string, 'secret' => 'x' in Ruby or PHP,
 // aws configure set aws_secret_access_key X. scanAssignments finds them
-// all as one shape: a name the key rule (keys.go) calls a secret, a
+// all as one shape: a name the key rule (Redactor.classify) calls a secret, a
 // separator, and a value. The name decides, not a list of spellings.
 
 // assignWords are words one of which every secret name the key rule

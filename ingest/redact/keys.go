@@ -10,7 +10,7 @@ import (
 // JSON object keys (the walker) and the names of assignments inside free
 // text (PASSWORD=..., --token X, "pass\u0077ord": "..."), so a name is a
 // secret or not wherever it appears. Names are compared after JSON
-// unescaping (the walker decodes keys; free text is decoded by unescape.go)
+// unescaping (the walker decodes keys; free text is decoded by unescape)
 // and after normalization: ASCII case folded, "-", "_", "." and spaces
 // dropped, so "X-Api-Key", "x_api_key" and "xApiKey" are one name.
 

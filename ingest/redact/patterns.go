@@ -133,7 +133,7 @@ var builtins = []pattern{
 		re:   regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`),
 		hint: contains("AIza"),
 	},
-	// The same tokens cut short at the end of the text (cut.go).
+	// The same tokens cut short at the end of the text (cutToken).
 	cutToken("aws_key", isUpperDigit, nil, "AKIA", "ASIA"),
 	cutToken("github_token", isAlnum, nil, "ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
 	cutToken("github_token", isTokenByte, nil, "github_pat_"),
@@ -164,7 +164,7 @@ var builtins = []pattern{
 	anchored("password_flag", []string{"curl"},
 		`(?i:curl)\b[^\n|;&]*?\s(?:-u|--user)(?:\s+|=)?['"]?[^\s:'"]*:(?P<secret>[^\s'"]+)`),
 	anchored("cookie", []string{"cookie"}, `(?i)cookie(?:\\?["'])?\s*:\s*(?:\\?["'])?(?P<secret>[^\r\n"'\\]+)`),
-	// A value assigned to a secret name, in any notation (assign.go).
+	// A value assigned to a secret name, in any notation (scanAssignments).
 	{kind: "key", scan: scanAssignments, hint: assignHint},
 }
 

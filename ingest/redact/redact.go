@@ -1,9 +1,9 @@
 // Package redact removes secrets from MCP messages before they are stored
-// or forwarded: values under secret-looking keys (keys.go), values assigned
-// to such names inside free text (assign.go), and known token shapes
-// anywhere inside string values (patterns.go) — also where JSON escapes
-// hide them, as in the excerpt of a malformed message (unescape.go), and
-// where the excerpt cuts them short (cut.go).
+// or forwarded: values under secret-looking keys (Redactor.classify),
+// values assigned to such names inside free text (scanAssignments), and
+// known token shapes anywhere inside string values (pattern) — also where
+// JSON escapes hide them, as in the excerpt of a malformed message
+// (unescape), and where the excerpt cuts them short (cutToken).
 //
 // A record that leaks a credential turns the audit trail into an attack
 // surface, so the rules err toward redacting; the replacement names the
@@ -88,7 +88,7 @@ func (r *Redactor) String(s string) string {
 	return apply(r.patterns, s)
 }
 
-// apply replaces the secrets of s and of its decodings (see unescape.go).
+// apply replaces the secrets of s and of its decodings (unescape).
 func apply(ps []pattern, s string) string {
 	if !mayFind(ps, s) {
 		return s

@@ -1,0 +1,417 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mcptrail/mcptrail/ingest/envelope"
+	"github.com/mcptrail/mcptrail/ingest/identity"
+	"github.com/mcptrail/mcptrail/internal/rawjson"
+	"github.com/mcptrail/mcptrail/store"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// FromClient handles one message (or JSON-RPC batch) from the client. It
+// returns what to forward to the server (nil: nothing) and what to send back
+// to the client instead (nil: nothing), e.g. an error for bad input or a
+// refused call. ov may be nil.
+func (s *Session) FromClient(raw []byte, ov *Overrides) (forward, reply []byte) {
+	return s.handle(store.FromClient, raw, ov)
+}
+
+// FromServer handles one message from the server; forward goes to the
+// client, reply back to the server.
+func (s *Session) FromServer(raw []byte) (forward, reply []byte) {
+	return s.handle(store.FromServer, raw, nil)
+}
+
+func (s *Session) handle(from string, raw []byte, ov *Overrides) (forward, reply []byte) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if len(raw) > s.limits.MaxMessageBytes {
+		s.badInput(from, raw, fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(raw), s.limits.MaxMessageBytes))
+		return nil, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: message too large")
+	}
+	if err := envelope.Check(raw, s.limits.MaxDepth); err != nil {
+		s.badInput(from, raw, err.Reason)
+		if from == store.FromServer && err.Code != envelope.CodeParseError && raw[0] == '{' {
+			// Valid JSON, refused all the same (too deep, not UTF-8): if
+			// it answers a client's call, the client learns why.
+			if m, _ := envelope.Parse(raw); m.ID != nil && !m.HasMethod {
+				if fwd := s.refusedAnswer(m.ID, err.Reason); fwd != nil {
+					return fwd, nil
+				}
+			}
+		}
+		return nil, errorResponse(nil, err.Code, "mcptrail: "+err.Reason)
+	}
+	if raw[0] == '[' {
+		return s.handleBatch(from, raw, ov)
+	}
+	// A refused message (err) comes back with no forward, only the reply.
+	forward, reply, _ = s.handleOne(from, raw, ov, false)
+	return forward, reply
+}
+
+// batchVersion is the one protocol version with JSON-RPC batches: 2025-03-26
+// added them and 2025-06-18 removed them; 2024-11-05 speaks of single
+// messages only, and its SDKs took none.
+const batchVersion = "2025-03-26"
+
+// handleBatch records each element of a JSON-RPC batch and forwards the
+// batch as sent, unless an element was refused. A batch is refused whole
+// unless the session negotiated the version that has them: a server of
+// another version may take it for something else, or die of it.
+func (s *Session) handleBatch(from string, raw []byte, ov *Overrides) (forward, reply []byte) {
+	s.mu.Lock()
+	version := s.negotiated
+	s.mu.Unlock()
+	if version != batchVersion {
+		if version == "" {
+			version = "none yet"
+		}
+		detail := "JSON-RPC batch refused: the session's protocol version (" + version + ") has no batches"
+		s.badInput(from, raw, detail)
+		return nil, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: "+detail)
+	}
+	elems := envelope.Elements(raw)
+	if len(elems) == 0 {
+		s.badInput(from, raw, "empty batch")
+		return nil, errorResponse(nil, jsonrpc.CodeInvalidRequest, "mcptrail: empty batch")
+	}
+	var replies []json.RawMessage
+	refused := false
+	for _, e := range elems {
+		_, rep, err := s.handleOne(from, e, ov, true)
+		if err != nil {
+			refused = true
+		}
+		if rep != nil {
+			replies = append(replies, rep)
+		}
+	}
+	if len(replies) > 0 {
+		reply, _ = json.Marshal(replies)
+	}
+	if refused {
+		return nil, reply
+	}
+	return raw, reply
+}
+
+var errRefused = errors.New("refused")
+
+// handleOne records one message that envelope.Check accepted. A non-nil
+// error means it must not be forwarded; reply then says why (for a
+// request) or is nil. inBatch: raw is an element of a batch, which is
+// forwarded whole, so a held call in it blocks until decided.
+func (s *Session) handleOne(from string, raw []byte, ov *Overrides, inBatch bool) (forward, reply []byte, err error) {
+	m, perr := envelope.Parse(raw)
+	if perr != nil {
+		s.badInput(from, raw, "invalid JSON-RPC message: "+perr.Reason)
+		if from == store.FromServer && perr.ID != nil && !m.HasMethod {
+			if fwd := s.refusedAnswer(perr.ID, perr.Reason); fwd != nil {
+				return fwd, nil, nil
+			}
+		}
+		return nil, errorResponse(perr.ID, perr.Code, "mcptrail: invalid request: "+perr.Reason), errRefused
+	}
+	switch {
+	case m.IsRequest():
+		return s.request(from, raw, &m, ov, inBatch)
+	case m.IsNotification():
+		s.notification(from, &m, ov)
+	default:
+		if err := s.response(from, &m); err != nil {
+			// The answer goes on only once its outcome is recorded: its
+			// receiver gets an error in its place (the call did run).
+			return errorResponse(m.ID, jsonrpc.CodeInternalError, "mcptrail: the answer could not be recorded, so it is withheld: "+err.Error()), nil, nil
+		}
+	}
+	return raw, nil, nil
+}
+
+func key(from string, id json.RawMessage) string { return from + "\x00" + string(id) }
+
+func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Overrides, inBatch bool) ([]byte, []byte, error) {
+	ev := s.event(store.KindRequest, from, ov)
+	ev.Method = m.Method
+	// The id outlives raw, whose buffer the transport reuses for the next
+	// message: the outcome, recorded later, repeats it.
+	id := json.RawMessage(bytes.Clone(m.ID))
+	ev.JSONRPCID = id
+	ev.Size = len(raw)
+	ev.Params = s.redact(m.Params)
+	p := &pending{start: time.Now(), method: m.Method, id: id}
+	if from == store.FromClient {
+		var meta identity.Meta
+		if m.Meta != nil {
+			meta = identity.ParseMeta(m.Meta)
+		}
+		s.learnClient(m)
+		if t := meta.Task(); t != nil {
+			ev.Task = identity.MergeTask(ev.Task, t)
+		}
+		if obo := meta.OnBehalfOf(); obo != "" && ev.OnBehalfOf == "" {
+			ev.OnBehalfOf = obo
+		}
+		s.fillAgent(ev)
+		p.target = s.continuation(ev, m)
+		if m.Method == "tools/call" {
+			s.describeToolCall(ev, p.target)
+		}
+	}
+	p.tool, p.class, p.classSource, p.ann, p.task, p.agent, p.prin, p.obo = ev.Tool, ev.Class, ev.ClassSource, ev.Annotations, ev.Task, ev.Agent, ev.Principal, ev.OnBehalfOf
+	p.logical = ev.LogicalCall
+
+	seq, err := s.rec.Record(ev, true)
+	if err != nil {
+		// Fail closed: a call that cannot be recorded does not happen.
+		return nil, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: the audit record could not be written, so the call was not forwarded: "+err.Error()), errRefused
+	}
+	p.seq = seq
+	if p.logical == 0 {
+		p.logical = seq
+	}
+	if from == store.FromClient && m.Method == "tools/call" && s.hooks.Capture != nil {
+		if herr := s.hooks.Capture(ev, sessionConn{s}); herr != nil {
+			p.prestate = ev.Prestate
+			s.outcome(p, from, store.OutcomeDenied, nil, mustJSON(map[string]any{"code": jsonrpc.CodeInternalError, "message": herr.Error()}), herr.Error())
+			return nil, errorResponse(id, jsonrpc.CodeInternalError, "mcptrail: call refused: "+herr.Error()), errRefused
+		}
+		p.prestate = ev.Prestate
+	}
+	if from == store.FromClient && m.Method == "tools/call" && s.hooks.Approve != nil {
+		if h := s.hooks.Approve(ev, m.Params, s.ServerName()); h != nil {
+			return s.hold(p, h, raw, inBatch)
+		}
+	}
+	if reply := s.admit(p, from); reply != nil {
+		return nil, reply, errRefused
+	}
+	return raw, nil, nil
+}
+
+// admit makes a recorded request pending, to be forwarded: nil, or the
+// error for the client when the session closed meanwhile.
+func (s *Session) admit(p *pending, from string) (reply []byte) {
+	s.mu.Lock()
+	if s.closed {
+		// Close ran while this request was being recorded: it will never be
+		// answered through this session, so end it here rather than leave it
+		// without an outcome.
+		s.mu.Unlock()
+		s.outcome(p, from, store.OutcomeUnknown, nil, nil, "session closed before the call was forwarded")
+		return errorResponse(p.id, jsonrpc.CodeInternalError, "mcptrail: session closed")
+	}
+	k := key(from, p.id)
+	s.pending[k] = p
+	if from == store.FromClient {
+		s.armTimeoutLocked(p, k)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// learnClient remembers who the client says it is: clientInfo and the
+// protocol version from initialize (2025 era) or from _meta (2026-07-28).
+func (s *Session) learnClient(m *envelope.Message) {
+	name, version, pv := m.MetaClientName, m.MetaClientVersion, m.MetaProtocolVersion
+	if m.Method == "initialize" {
+		name, version, pv = m.ClientName, m.ClientVersion, m.ProtocolVersion
+	}
+	s.mu.Lock()
+	if name != "" {
+		s.clientName, s.clientVersion = name, version
+	}
+	if pv != "" {
+		s.protocolVersion = pv
+	}
+	s.mu.Unlock()
+}
+
+// maxCancelled bounds the cancelled calls remembered for their late
+// answers; past it they are forgotten and a late answer is bad input.
+const maxCancelled = 1024
+
+func (s *Session) notification(from string, m *envelope.Message, ov *Overrides) {
+	var cancelled *pending
+	var reason string
+	ev := s.event(store.KindNotification, from, ov)
+	ev.Method = m.Method
+	ev.Params = s.redact(m.Params)
+	switch m.Method {
+	case "notifications/cancelled":
+		// Link the cancellation to the call it cancels; its outcome comes when
+		// (if) the peer answers, or at close.
+		reason = m.Reason
+		// The sender cancels a request it sent itself, and will ignore
+		// any answer (MCP "Cancellation"): the call ends here, so a
+		// server that never answers leaves nothing pending.
+		if m.RequestID != nil {
+			k := key(from, m.RequestID)
+			s.mu.Lock()
+			if pd := s.takeLocked(k); pd != nil {
+				ev.Call = pd.seq
+				ev.Tool = pd.tool
+				cancelled = pd
+				if len(s.cancelled) >= maxCancelled {
+					clear(s.cancelled)
+				}
+				s.cancelled[k] = true
+			} else if hc := s.held[k]; hc != nil && from == store.FromClient {
+				// Held for approval: never forwarded, so the server
+				// has nothing to cancel; the hold ends here.
+				delete(s.held, k)
+				ev.Call, ev.Tool, cancelled = hc.p.seq, hc.p.tool, hc.p
+				defer hc.h.Cancel("the client cancelled the call")
+			}
+			s.mu.Unlock()
+		}
+	case "notifications/tools/list_changed":
+		// The annotations we hold may be stale; the client's next tools/list
+		// refreshes them.
+		s.tools.forget()
+	}
+	if from == store.FromClient {
+		s.fillAgent(ev)
+	}
+	if _, err := s.rec.Record(ev, false); err != nil {
+		s.log.Warn("recording notification", "session", s.info.ID, "method", m.Method, "err", err)
+	}
+	if cancelled != nil {
+		detail := "cancelled by its sender"
+		if reason != "" {
+			detail += ": " + reason
+		}
+		s.outcome(cancelled, from, store.OutcomeCancelled, nil, nil, detail)
+	}
+}
+
+func (s *Session) response(from string, m *envelope.Message) error {
+	// A response from X answers a request from the other side.
+	reqFrom := store.FromClient
+	if from == store.FromClient {
+		reqFrom = store.FromServer
+	}
+	k := key(reqFrom, m.ID)
+	s.mu.Lock()
+	p := s.takeLocked(k)
+	late := p == nil && s.cancelled[k]
+	delete(s.cancelled, k)
+	s.mu.Unlock()
+	if late {
+		// The answer to a cancelled call: its outcome is recorded, and the
+		// sender ignores it.
+		return nil
+	}
+	if p == nil {
+		ev := s.event(store.KindBadInput, from, nil)
+		ev.JSONRPCID = m.ID
+		ev.Detail = "response to an unknown request id"
+		ev.Result = s.redact(m.Result)
+		ev.Error = m.Error
+		s.rec.Record(ev, false)
+		return nil
+	}
+	outcome := store.OutcomeOK
+	detail := ""
+	if len(m.Error) > 0 && string(m.Error) != "null" {
+		outcome = store.OutcomeRPCError
+		detail = errorDetail(m.Error)
+	} else {
+		outcome, detail = s.inspectResult(p, m.Result)
+	}
+	p.answered = true
+	return s.outcome(p, reqFrom, outcome, m.Result, m.Error, detail)
+}
+
+// inspectResult reads what a successful response means: isError tool
+// failures, MRTR continuations, and tool annotations from tools/list.
+func (s *Session) inspectResult(p *pending, result json.RawMessage) (outcome, detail string) {
+	if p.method == "tools/list" {
+		s.tools.learn(result)
+		return store.OutcomeOK, ""
+	}
+	if p.method == "initialize" {
+		s.learnServer(result)
+		return store.OutcomeOK, ""
+	}
+	if p.method == "server/discover" {
+		s.learnServerFromMeta(result)
+		return store.OutcomeOK, ""
+	}
+	if !mrtrMethods[p.method] {
+		return store.OutcomeOK, ""
+	}
+	return s.callOutcome(p, result)
+}
+
+func (s *Session) badInput(from string, raw []byte, detail string) {
+	ev := s.event(store.KindBadInput, from, nil)
+	ev.Detail = detail
+	ev.Size = len(raw)
+	// Keep a bounded, redacted excerpt as a JSON string: enough to see what
+	// arrived, never the whole of an oversized message.
+	excerpt := raw
+	if len(excerpt) > 512 {
+		excerpt = excerpt[:512]
+	}
+	ev.Params = mustJSON(string(bytes.ToValidUTF8(excerpt, []byte("?"))))
+	ev.Params = s.redact(ev.Params)
+	if _, err := s.rec.Record(ev, false); err != nil {
+		s.log.Warn("recording bad input", "session", s.info.ID, "err", err)
+	}
+}
+
+// refuse records raw from the client as bad input and returns the JSON-RPC
+// error for the client: for what the transport refuses before the Session
+// sees it (a duplicate in-flight id, a batch without a session).
+func (s *Session) refuse(raw []byte, id json.RawMessage, code int, detail string) []byte {
+	s.badInput(store.FromClient, raw, detail)
+	return errorResponse(id, code, "mcptrail: "+detail) // id: as the envelope read it, or nil
+}
+
+// errorResponse builds a JSON-RPC error response; a nil id is JSON null.
+func errorResponse(id json.RawMessage, code int, msg string) []byte {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   jsonrpc.Error   `json:"error"`
+	}{"2.0", id, jsonrpc.Error{Code: int64(code), Message: msg}})
+	return b
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called with values that always marshal
+	}
+	return b
+}
+
+// errorDetail is an error response's "code message", for the record.
+func errorDetail(rpcErr []byte) string {
+	var code, msg []byte
+	if len(rpcErr) > 0 && rpcErr[0] == '{' {
+		rawjson.Members(rpcErr, func(k []byte, esc bool, v []byte) bool {
+			switch rawjson.Key(k, esc) {
+			case "code":
+				code = v
+			case "message":
+				msg = v
+			}
+			return true
+		})
+	}
+	text, _ := rawjson.StringValue(msg)
+	return fmt.Sprintf("%s %s", code, text)
+}
