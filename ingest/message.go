@@ -139,6 +139,13 @@ func (s *Session) handleOne(from string, raw []byte, ov *Overrides, inBatch bool
 func key(from string, id json.RawMessage) string { return from + "\x00" + string(id) }
 
 func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Overrides, inBatch bool) ([]byte, []byte, error) {
+	if s.inFlight(from, m.ID) {
+		// Two calls under one id: the receiver could not tell whose answer
+		// is whose, and neither could the record. The second never goes on.
+		const detail = "a request with this id is already in flight"
+		s.badInput(from, raw, detail)
+		return nil, errorResponse(m.ID, jsonrpc.CodeInvalidRequest, "mcptrail: "+detail), errRefused
+	}
 	ev := s.event(store.KindRequest, from, ov)
 	ev.Method = m.Method
 	// The id outlives raw, whose buffer the transport reuses for the next
@@ -195,6 +202,17 @@ func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Over
 		return nil, reply, errRefused
 	}
 	return raw, nil, nil
+}
+
+// inFlight reports whether a request of from with this id (as the
+// envelope canonicalized it) is pending or held for approval.
+func (s *Session) inFlight(from string, id json.RawMessage) bool {
+	k := key(from, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, pending := s.pending[k]
+	_, held := s.held[k]
+	return pending || held
 }
 
 // admit makes a recorded request pending, to be forwarded: nil, or the

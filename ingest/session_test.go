@@ -309,3 +309,55 @@ func TestSessionRefusedAnswerSettlesTheCall(t *testing.T) {
 		}
 	}
 }
+
+// A client that sends a request with the id of one still in flight gets an
+// error for the second and the server never sees it: two calls under one
+// id would leave the record unable to say which answer is whose, and the
+// first call without an outcome (HTTP sessions refuse the same way).
+func TestSessionRefusesAnIDStillInFlight(t *testing.T) {
+	for _, ids := range [][2]string{
+		{`5`, `5`},
+		{`"a"`, `"\u0061"`}, // the same id written another way
+	} {
+		rec := &memRecorder{}
+		s := NewSession(SessionInfo{ID: "s"}, rec, Hooks{}, Limits{}, nil)
+		first := `{"jsonrpc":"2.0","id":` + ids[0] + `,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"a"}}}`
+		if fwd, _ := s.FromClient([]byte(first), nil); fwd == nil {
+			t.Fatal("the first call was not forwarded")
+		}
+		second := `{"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/etc/passwd"}},"id":` + ids[1] + `,"jsonrpc":"2.0"}`
+		fwd, reply := s.FromClient([]byte(second), nil)
+		if fwd != nil {
+			t.Fatalf("a second request under id %s was forwarded: %s", ids[1], fwd)
+		}
+		if !bytes.Contains(reply, []byte("already in flight")) || !bytes.Contains(reply, []byte(`"id":`+ids[0])) {
+			t.Fatalf("reply %s; want an error for id %s naming the call in flight", reply, ids[0])
+		}
+		if fwd, _ := s.FromServer([]byte(`{"jsonrpc":"2.0","id":` + ids[0] + `,"result":{"content":[]}}`)); fwd == nil {
+			t.Fatal("the answer was not forwarded")
+		}
+		if s.Pending() != 0 {
+			t.Error("a call is still pending")
+		}
+		var firstSeq uint64
+		var outcomes, bad int
+		for _, ev := range rec.evs {
+			switch {
+			case ev.Kind == store.KindRequest && ev.Tool == "read_file":
+				firstSeq = ev.Seq
+			case ev.Kind == store.KindRequest:
+				t.Errorf("the refused request was recorded as a call: %+v", ev)
+			case ev.Kind == store.KindCall:
+				outcomes++
+				if ev.Call != firstSeq || ev.Tool != "read_file" {
+					t.Errorf("the answer was filed under %d (%s), want the first call %d", ev.Call, ev.Tool, firstSeq)
+				}
+			case ev.Kind == store.KindBadInput:
+				bad++
+			}
+		}
+		if outcomes != 1 || bad != 1 {
+			t.Errorf("recorded %d outcomes and %d bad_input; want 1 and 1: %+v", outcomes, bad, rec.evs)
+		}
+	}
+}
