@@ -11,9 +11,9 @@ import (
 )
 
 // applyRun is one run of Executor.Apply over an approved plan: the plan
-// as it goes (saved after every change), the connections it opened, one
-// per target, and those it could not open, so that a second step on an
-// unreachable upstream fails the same way without dialling again.
+// as it goes (saved after every change) and the connections it opened,
+// one per target, shared by the steps on that target and closed when the
+// run ends; a target it could not reach is not dialled again in the run.
 type applyRun struct {
 	x        *Executor
 	ctx      context.Context

@@ -18,6 +18,35 @@ type callList struct {
 	nextUnsel []int // index of the first unselected call at or after i; len(calls) if none
 }
 
+// keyIndexes are a stream's key indexes, one per server's rules: keys are
+// the rules' names for resources, and two servers' "file:/x" stay apart.
+type keyIndexes struct {
+	byServer map[*ServerRules]*keyIndex
+	none     *keyIndex // a call without a rule has no keys
+}
+
+func newKeyIndexes(stream []*call) keyIndexes {
+	byServer := map[*ServerRules][]*call{}
+	for _, c := range stream {
+		if c.rule != nil {
+			byServer[c.rule.server] = append(byServer[c.rule.server], c)
+		}
+	}
+	ix := keyIndexes{byServer: map[*ServerRules]*keyIndex{}, none: newKeyIndex(nil)}
+	for srv, calls := range byServer {
+		ix.byServer[srv] = newKeyIndex(calls)
+	}
+	return ix
+}
+
+// of is the index c's keys are in.
+func (ix keyIndexes) of(c *call) *keyIndex {
+	if c.rule == nil {
+		return ix.none
+	}
+	return ix.byServer[c.rule.server]
+}
+
 func newKeyIndex(stream []*call) *keyIndex {
 	ix := &keyIndex{exact: map[string]*callList{}, under: map[string]*callList{}}
 	add := func(m map[string]*callList, k string, c *call) {

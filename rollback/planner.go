@@ -104,38 +104,13 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 	}
 	var toCheck []*Step
 	checkCalls := map[*Step]*call{}
-	// Keys are the rules' names for resources: one index per server's
-	// rules, so that two servers' "file:/x" stay apart.
-	byServer := map[*ServerRules][]*call{}
-	for _, c := range stream {
-		if c.rule != nil {
-			byServer[c.rule.server] = append(byServer[c.rule.server], c)
-		}
-	}
-	index := map[*ServerRules]*keyIndex{}
-	for srv, calls := range byServer {
-		index[srv] = newKeyIndex(calls)
-	}
-	none := newKeyIndex(nil) // a call without a rule has no keys
-	ix := func(c *call) *keyIndex {
-		if c.rule == nil {
-			return none
-		}
-		return index[c.rule.server]
-	}
-	kept := steps[:0]
-	for _, c := range steps {
-		if readOnly(c.req) && (c.rule == nil || c.rule.Class == ClassRead) || c.rule != nil && c.rule.Class == ClassRead {
-			continue // reads need no undoing: not a step
-		}
-		kept = append(kept, c)
-	}
-	steps = kept
+	ix := newKeyIndexes(stream)
+	steps = writes(steps)
 	if len(steps) == 0 {
 		plan.Note = "the selected calls only read: there is nothing to revert"
 	}
 	for i, c := range steps {
-		st := p.step(c, ix(c), reverted)
+		st := p.step(c, ix.of(c), reverted)
 		st.N = i + 1
 		plan.Steps = append(plan.Steps, st)
 		// A collected call's session_start names how its origin reached
@@ -149,7 +124,7 @@ func (p *Planner) Build(ctx context.Context, sel Selection, by string) (*Plan, e
 		st := &plan.Steps[i]
 		c := steps[i]
 		checkCalls[st] = c
-		if later, _, _ := ix(c).later(c); st.Status == StatusReady && c.rule != nil && len(c.rule.check) > 0 && !later {
+		if later, _, _ := ix.of(c).later(c); st.Status == StatusReady && c.rule != nil && len(c.rule.check) > 0 && !later {
 			toCheck = append(toCheck, st)
 		}
 	}
@@ -328,6 +303,18 @@ func (p *Planner) stream(upstream string, lo uint64, sessions *sessionCache) ([]
 		c.keys, _ = c.rule.keysOf(env)
 	}
 	return calls, nil
+}
+
+// writes drops the reads from steps (in place): they need no undoing.
+func writes(steps []*call) []*call {
+	kept := steps[:0]
+	for _, c := range steps {
+		if readOnly(c.req) && (c.rule == nil || c.rule.Class == ClassRead) || c.rule != nil && c.rule.Class == ClassRead {
+			continue
+		}
+		kept = append(kept, c)
+	}
+	return kept
 }
 
 // mayHaveChanged: an outcome that is not a clean failure may have changed

@@ -62,6 +62,25 @@ func fail(s string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: s}}}
 }
 
+// write changes the store under its lock, unless key is locked: change
+// says what it did, or why it refused.
+func write(key string, change func(m map[string]string) (string, error)) *mcp.CallToolResult {
+	mu.Lock()
+	defer mu.Unlock()
+	if locked(key) {
+		return fail(key + " is locked")
+	}
+	m := load()
+	done, err := change(m)
+	if err == nil {
+		err = save(m)
+	}
+	if err != nil {
+		return fail(err.Error())
+	}
+	return text(done)
+}
+
 func main() {
 	if os.Getenv("KV_FILE") == "" {
 		log.Fatal(errors.New("KV_FILE is not set"))
@@ -92,34 +111,20 @@ func main() {
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "put", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: f, DestructiveHint: &t}},
 		func(_ context.Context, _ *mcp.CallToolRequest, in kv) (*mcp.CallToolResult, any, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if locked(in.Key) {
-				return fail(in.Key + " is locked"), nil, nil
-			}
-			m := load()
-			m[in.Key] = in.Value
-			if err := save(m); err != nil {
-				return fail(err.Error()), nil, nil
-			}
-			return text("stored " + in.Key), nil, nil
+			return write(in.Key, func(m map[string]string) (string, error) {
+				m[in.Key] = in.Value
+				return "stored " + in.Key, nil
+			}), nil, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "del", Annotations: &mcp.ToolAnnotations{DestructiveHint: &t}},
 		func(_ context.Context, _ *mcp.CallToolRequest, in kv) (*mcp.CallToolResult, any, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if locked(in.Key) {
-				return fail(in.Key + " is locked"), nil, nil
-			}
-			m := load()
-			if _, ok := m[in.Key]; !ok {
-				return fail("no such key: " + in.Key), nil, nil
-			}
-			delete(m, in.Key)
-			if err := save(m); err != nil {
-				return fail(err.Error()), nil, nil
-			}
-			return text("deleted " + in.Key), nil, nil
+			return write(in.Key, func(m map[string]string) (string, error) {
+				if _, ok := m[in.Key]; !ok {
+					return "", errors.New("no such key: " + in.Key)
+				}
+				delete(m, in.Key)
+				return "deleted " + in.Key, nil
+			}), nil, nil
 		})
 	// mystery changes things nobody has a rule for.
 	mcp.AddTool(srv, &mcp.Tool{Name: "mystery"},
