@@ -457,13 +457,6 @@ func (p *precheck) finish(seq uint64, prev [32]byte) ([32]byte, string) {
 	return sum, ""
 }
 
-// check verifies the stored event data under seq, chained to prev, and
-// returns its hash.
-func check(seq uint64, data []byte, prev [32]byte) ([32]byte, string) {
-	p := prepareCheck(seq, data)
-	return p.finish(seq, prev)
-}
-
 // prechecks prechecks the events in key order on every CPU and hands
 // them out in order. The values stay valid while the read transaction is
 // open, which outlives the iteration.
