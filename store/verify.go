@@ -259,15 +259,14 @@ func (v *verifier) events() {
 			v.r.Checkpoints++
 		}
 	}
+	v.seq, v.lastMatch = v.anchor, v.anchor
 	if v.anchor > 0 {
 		if !v.anchored {
 			v.evBad = &finding{1, ProblemDeleted, fmt.Sprintf("events 1-%d were pruned but no valid checkpoint of size %d summarizes them", v.anchor, v.anchor)}
-			v.seq, v.lastMatch = v.anchor, v.anchor
 			return
 		}
 		v.prev = v.anchorHash
 	}
-	v.seq, v.lastMatch = v.anchor, v.anchor
 	events := v.tx.Bucket(bEvents)
 	if events == nil {
 		return
