@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -140,5 +141,47 @@ func mustVerify2(t *testing.T, s *Store, from, events uint64) {
 	r, err := s.VerifyWith(VerifyOptions{Keys: []string{testVKey}})
 	if err != nil || !r.OK || r.From != from || r.Events != events {
 		t.Fatalf("Verify = %+v, %v; want from %d, %d events", r, err, from, events)
+	}
+}
+
+// Time-bounded queries stay exact once a prefix is pruned: the binary
+// search on seqs meets the gap before the first event kept.
+func TestTimeBoundsAfterPruning(t *testing.T) {
+	s, now := retentionStore(t, Options{CheckpointEvery: 10, Retention: RetentionPolicy{MaxAge: time.Hour, Interval: time.Hour}})
+	if res, err := s.Retention().Prune(now); err != nil || res.To != 40 {
+		t.Fatalf("Prune = %+v, %v", res, err)
+	}
+	at := func(i int) time.Time { return now.Add(-time.Duration(101-i) * time.Minute) }
+	for _, b := range [][2]int{{1, 30}, {1, 41}, {1, 42}, {20, 60}, {41, 42}, {50, 101}, {0, 101}, {99, 100}, {100, 0}} {
+		var q Query
+		if b[0] > 0 {
+			q.Since = at(b[0])
+		}
+		if b[1] > 0 {
+			q.Until = at(b[1])
+		}
+		var want []uint64
+		for i := 41; i <= 100; i++ {
+			if i >= max(b[0], 1) && (b[1] == 0 || i < b[1]) {
+				want = append(want, uint64(i))
+			}
+		}
+		for _, newest := range []bool{false, true} {
+			q.Newest, q.Limit = newest, 1000
+			p, err := s.Query(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []uint64
+			for _, e := range p.Events {
+				got = append(got, e.Seq)
+			}
+			if newest {
+				slices.Reverse(got)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("events %d to %d (newest first %v): got %v, want %v", b[0], b[1], newest, got, want)
+			}
+		}
 	}
 }
