@@ -285,6 +285,20 @@ type RollbackApplyArgs struct {
 	Approver rollback.Approver
 }
 
+// withRollback answers an RPC of the daemon's rollback service: get's
+// value copied into out, or an error when rollback is not running.
+func withRollback[T any](d *Daemon, out *T, get func(*Rollback) (*T, error)) error {
+	if d.rb == nil {
+		return errors.New("rollback is not running in this daemon")
+	}
+	v, err := get(d.rb)
+	if err != nil {
+		return err
+	}
+	*out = *v
+	return nil
+}
+
 func (s *service) PutPrestate(a *PutPrestateArgs, ref *string) error {
 	var err error
 	*ref, err = s.d.store.Rollback().PutPrestate(a.Call, a.Data)
@@ -292,27 +306,11 @@ func (s *service) PutPrestate(a *PutPrestateArgs, ref *string) error {
 }
 
 func (s *service) RollbackPlan(a *RollbackPlanArgs, p *rollback.Plan) error {
-	if s.d.rb == nil {
-		return errors.New("rollback is not running in this daemon")
-	}
-	plan, err := s.d.rb.Plan(a.Selection, a.By)
-	if err != nil {
-		return err
-	}
-	*p = *plan
-	return nil
+	return withRollback(s.d, p, func(rb *Rollback) (*rollback.Plan, error) { return rb.Plan(a.Selection, a.By) })
 }
 
 func (s *service) RollbackApply(a *RollbackApplyArgs, p *rollback.Plan) error {
-	if s.d.rb == nil {
-		return errors.New("rollback is not running in this daemon")
-	}
-	plan, err := s.d.rb.Apply(a.ID, a.Approver, nil)
-	if err != nil {
-		return err
-	}
-	*p = *plan
-	return nil
+	return withRollback(s.d, p, func(rb *Rollback) (*rollback.Plan, error) { return rb.Apply(a.ID, a.Approver, nil) })
 }
 
 func (s *service) RollbackPlans(limit int, out *[]*rollback.Plan) error {
@@ -322,27 +320,11 @@ func (s *service) RollbackPlans(limit int, out *[]*rollback.Plan) error {
 }
 
 func (s *service) RollbackHistory(call uint64, h *rollback.History) error {
-	if s.d.rb == nil {
-		return errors.New("rollback is not running in this daemon")
-	}
-	hist, err := s.d.rb.RollbackHistory(call)
-	if err != nil {
-		return err
-	}
-	*h = *hist
-	return nil
+	return withRollback(s.d, h, func(rb *Rollback) (*rollback.History, error) { return rb.RollbackHistory(call) })
 }
 
 func (s *service) RollbackGet(id string, p *rollback.Plan) error {
-	if s.d.rb == nil {
-		return errors.New("rollback is not running in this daemon")
-	}
-	plan, err := s.d.rb.Get(id)
-	if err != nil {
-		return err
-	}
-	*p = *plan
-	return nil
+	return withRollback(s.d, p, func(rb *Rollback) (*rollback.Plan, error) { return rb.Get(id) })
 }
 
 // PutPrestate stores a pre-state through the daemon (wrap's capture sink).
