@@ -53,6 +53,7 @@ type Daemon struct {
 	hooks     ingest.Hooks
 	gateway   *ingest.HTTPGateway
 	httpSrv   *http.Server
+	sock      net.Listener       // the control socket; close closes it itself, so its unlink is over when close returns
 	console   *console           // SSH console; nil when off (console.go)
 	detect    *detect.Engine     // detections; nil when off (siem.go)
 	sinks     *siem.Manager      // SIEM forwarders; nil without sinks (siem.go)
@@ -183,7 +184,7 @@ func start(opts Options) (*Daemon, error) {
 			go d.serveConn(conn, srv) // segment_tail.go
 		}
 	}()
-	go func() { <-d.stop; ln.Close() }()
+	d.sock = ln
 
 	if err := d.startHTTP(); err != nil {
 		if !opts.Auto {
@@ -320,6 +321,9 @@ func (d *Daemon) Shutdown() { d.stopOnce.Do(func() { close(d.stop) }) }
 
 func (d *Daemon) close() error {
 	d.Shutdown()
+	if d.sock != nil {
+		d.sock.Close()
+	}
 	// The gateway first: it cuts proxied streams that would otherwise hold
 	// the HTTP server's graceful shutdown open.
 	if d.gateway != nil {
