@@ -24,10 +24,6 @@ type historyScreen struct {
 	pg   pager
 }
 
-func newHistory(c *Common, call uint64) *historyScreen {
-	return &historyScreen{screenBase: newScreenBase(c), call: call}
-}
-
 func (s *historyScreen) Title() string { return fmt.Sprintf("history of %d", s.call) }
 
 func (s *historyScreen) SetSize(w, h int) {
@@ -209,6 +205,12 @@ func (s *historyScreen) FullHelp() [][]key.Binding {
 	k := s.c.Keys
 	revert := key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revert to here"))
 	return [][]key.Binding{{k.Older, k.Newer, k.PageUp, k.PageDown}, {revert, k.Back}, k.global()}
+}
+
+// newHistory opens the history of the resource call changed (from a
+// timeline's `H` or a plan step).
+func newHistory(c *Common, call uint64) *historyScreen {
+	return &historyScreen{screenBase: newScreenBase(c), call: call}
 }
 
 // history is `H` in a timeline: the history of what the selected call
