@@ -12,36 +12,28 @@ import (
 // callScreen shows one record whole: a call as its request and outcome
 // together, or a single event.
 type callScreen struct {
-	c   *Common
-	sid int
+	screenBase
 	// What the opener knew (slim copies); the full records are read again.
-	want          struct{ req, out, ev uint64 }
-	req, out, ev  *store.Event
-	loaded        bool
-	err           error
-	gen           int
-	pg            pager
-	width, height int
-}
-
-type callLoaded struct {
-	to, gen      int
+	want         struct{ req, out, ev uint64 }
 	req, out, ev *store.Event
+	loaded       bool
 	err          error
+	gen          int
+	pg           pager
 }
 
-func (m callLoaded) target() int { return m.to }
+// callRecords are the records read again in full (loaded[callRecords]).
+type callRecords struct{ req, out, ev *store.Event }
 
-type callRendered struct {
-	to, gen  int
+// callLayout is the record laid out for the screen's width
+// (loaded[callLayout]): its lines and where each section starts.
+type callLayout struct {
 	lines    []string
 	sections []int
 }
 
-func (m callRendered) target() int { return m.to }
-
 func newCall(c *Common, req, out, ev *store.Event) *callScreen {
-	s := &callScreen{c: c, sid: c.newID()}
+	s := &callScreen{screenBase: newScreenBase(c)}
 	if req != nil {
 		s.want.req = req.Seq
 	}
@@ -56,8 +48,6 @@ func newCall(c *Common, req, out, ev *store.Event) *callScreen {
 	}
 	return s
 }
-
-func (s *callScreen) id() int { return s.sid }
 
 func (s *callScreen) Title() string {
 	switch {
@@ -89,28 +79,34 @@ func (s *callScreen) relayout() tea.Cmd {
 func (s *callScreen) Init() tea.Cmd {
 	src, want, to, gen := s.c.Src, s.want, s.sid, s.gen
 	return func() tea.Msg {
-		m := callLoaded{to: to, gen: gen}
-		var err error
-		if want.ev != 0 {
-			if m.ev, err = src.Get(want.ev); err != nil {
-				m.err = err
-				return m
-			}
-		}
-		if want.req != 0 {
-			if m.req, err = src.Get(want.req); err != nil {
-				m.err = err
-				return m
-			}
-		}
-		switch {
-		case want.out != 0:
-			m.out, m.err = src.Get(want.out)
-		case m.req != nil && m.req.Kind == store.KindRequest:
-			m.out, m.err = findOutcome(src, m.req)
-		}
-		return m
+		recs, err := readCall(src, want.req, want.out, want.ev)
+		return loaded[callRecords]{to: to, gen: gen, val: recs, err: err}
 	}
+}
+
+// readCall reads the records the screen shows: the event ev, the request
+// req and its outcome out (found after req when the opener did not know
+// it). On an error it returns what it read before it.
+func readCall(src Source, req, out, ev uint64) (callRecords, error) {
+	var r callRecords
+	var err error
+	if ev != 0 {
+		if r.ev, err = src.Get(ev); err != nil {
+			return r, err
+		}
+	}
+	if req != 0 {
+		if r.req, err = src.Get(req); err != nil {
+			return r, err
+		}
+	}
+	switch {
+	case out != 0:
+		r.out, err = src.Get(out)
+	case r.req != nil && r.req.Kind == store.KindRequest:
+		r.out, err = findOutcome(src, r.req)
+	}
+	return r, err
 }
 
 // findOutcome looks for the outcome of req among the next events of its
@@ -140,27 +136,27 @@ func (s *callScreen) render() tea.Cmd {
 	req, out, ev, to, gen := s.req, s.out, s.ev, s.sid, s.gen
 	return func() tea.Msg {
 		lines, sections := layoutRecord(st, loc, w, req, out, ev)
-		return callRendered{to: to, gen: gen, lines: lines, sections: sections}
+		return loaded[callLayout]{to: to, gen: gen, val: callLayout{lines: lines, sections: sections}}
 	}
 }
 
 func (s *callScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
 	switch msg := msg.(type) {
-	case callLoaded:
+	case loaded[callRecords]:
 		if msg.gen != s.gen {
 			return s, nil
 		}
-		s.req, s.out, s.ev, s.err = msg.req, msg.out, msg.ev, msg.err
+		s.req, s.out, s.ev, s.err = msg.val.req, msg.val.out, msg.val.ev, msg.err
 		s.loaded = msg.err == nil
 		if s.loaded {
 			return s, s.render()
 		}
-	case callRendered:
+	case loaded[callLayout]:
 		if msg.gen != s.gen {
 			return s, nil
 		}
-		s.pg.set(msg.lines, msg.sections)
+		s.pg.set(msg.val.lines, msg.val.sections)
 	case themeChangedMsg:
 		return s, s.relayout()
 	case tea.KeyMsg:

@@ -72,7 +72,7 @@ func TestTextSearchRunsOnAnyHost(t *testing.T) {
 	var s textSearch
 	var msgs []tea.Msg
 	for _, m := range run(s.start(h, "CONFIG.yaml")) {
-		hits, ok := m.(textHits)
+		hits, ok := m.(loaded[textHits])
 		if !ok {
 			t.Fatalf("the scan sent %T", m)
 		}
@@ -107,7 +107,7 @@ func TestTextSearchRunsOnAnyHost(t *testing.T) {
 
 	var none textSearch
 	for _, m := range run(none.start(h, "nowhere-at-all")) {
-		msgs = run(none.Update(h, m.(textHits)))
+		msgs = run(none.Update(h, m.(loaded[textHits])))
 	}
 	if got := toasts(msgs); len(got) != 1 || !strings.Contains(got[0], `hold "nowhere-at-all"`) {
 		t.Fatalf("a search with no hit said %q", got)

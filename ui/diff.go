@@ -22,18 +22,17 @@ import (
 // strings as blocks); both are diffed line by line with the one line diff
 // (internal/linediff), in unified hunks or side by side.
 type diffScreen struct {
-	c             *Common
-	sid           int
-	seq           uint64
-	res           *diffResult
-	err           error
-	split         bool
-	pg            pager
-	width, height int
+	screenBase
+	seq   uint64
+	res   *diffResult
+	err   error
+	split bool
+	pg    pager
 }
 
+// diffResult is what the diff found (loaded[diffResult]): the two sides
+// and the line diff between them.
 type diffResult struct {
-	to         int
 	cur, prev  *store.Event
 	key, value string // the key argument and its value; "" when the call has none
 	fallback   bool   // prev is the previous call of the tool, not of the key
@@ -41,7 +40,6 @@ type diffResult struct {
 	ops        []linediff.Op
 	ins, del   int
 	cut        bool
-	err        error
 
 	// The resource's version this call made (resource diff), or why the
 	// arguments are shown instead.
@@ -50,13 +48,10 @@ type diffResult struct {
 	why    string
 }
 
-func (m diffResult) target() int { return m.to }
-
 func newDiff(c *Common, seq uint64) *diffScreen {
-	return &diffScreen{c: c, sid: c.newID(), seq: seq}
+	return &diffScreen{screenBase: newScreenBase(c), seq: seq}
 }
 
-func (s *diffScreen) id() int       { return s.sid }
 func (s *diffScreen) Title() string { return fmt.Sprintf("diff %d", s.seq) }
 
 func (s *diffScreen) SetSize(w, h int) {
@@ -69,13 +64,13 @@ func (s *diffScreen) Init() tea.Cmd {
 	src, rb, seq, to := s.c.Src, s.c.Rollback, s.seq, s.sid
 	return func() tea.Msg {
 		r, ok := resourceDiff(src, rb, seq)
-		if !ok {
-			why := r.why
-			r = findPrevious(src, seq)
-			r.why = why
+		if ok {
+			return loaded[diffResult]{to: to, val: r}
 		}
-		r.to = to
-		return r
+		why := r.why
+		r, err := findPrevious(src, seq)
+		r.why = why
+		return loaded[diffResult]{to: to, val: r, err: err}
 	}
 }
 
@@ -121,20 +116,20 @@ func resourceDiff(src Source, rb Rollback, seq uint64) (diffResult, bool) {
 // this to the tool's own calls.
 const diffScanLimit = 20000
 
-func findPrevious(src Source, seq uint64) diffResult {
+// findPrevious diffs the call's arguments against the previous call on the
+// same key argument. On an error it returns what it found before it.
+func findPrevious(src Source, seq uint64) (diffResult, error) {
 	var r diffResult
 	cur, err := src.Get(seq)
 	if err == nil && cur.Kind == store.KindCall && cur.Call != 0 {
 		cur, err = src.Get(cur.Call)
 	}
 	if err != nil {
-		r.err = err
-		return r
+		return r, err
 	}
 	r.cur = cur
 	if cur.Tool == "" {
-		r.err = fmt.Errorf("record %d is not a tool call; the diff compares tool arguments", seq)
-		return r
+		return r, fmt.Errorf("record %d is not a tool call; the diff compares tool arguments", seq)
 	}
 	args := argMap(cur)
 	for _, k := range keyArgs {
@@ -150,8 +145,7 @@ func findPrevious(src Source, seq uint64) diffResult {
 		for r.scanned < diffScanLimit {
 			page, err := src.Query(q)
 			if err != nil {
-				r.err = err
-				return r
+				return r, err
 			}
 			for i := range page.Events {
 				e := &page.Events[i]
@@ -190,7 +184,7 @@ func findPrevious(src Source, seq uint64) diffResult {
 	r.cut = r.cut || cut
 	r.ops = linediff.Lines(a, b)
 	r.ins, r.del = linediff.Stats(r.ops)
-	return r
+	return r, nil
 }
 
 func argMap(e *store.Event) map[string]json.RawMessage {
@@ -211,8 +205,8 @@ func scalar(v json.RawMessage) string {
 func (s *diffScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
 	switch msg := msg.(type) {
-	case diffResult:
-		s.res, s.err = &msg, msg.err
+	case loaded[diffResult]:
+		s.res, s.err = &msg.val, msg.err
 		s.layout()
 	case themeChangedMsg:
 		s.layout()
@@ -231,7 +225,7 @@ func (s *diffScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // in the diff's size (bounded by the 5000-line cap) and runs on a key
 // press, not per frame.
 func (s *diffScreen) layout() {
-	if s.res == nil || s.res.err != nil {
+	if s.res == nil || s.err != nil {
 		return
 	}
 	st := s.c.Styles
@@ -360,7 +354,7 @@ func (s *diffScreen) View() string {
 }
 
 func (s *diffScreen) Status() string {
-	if s.res == nil || s.res.err != nil {
+	if s.res == nil || s.err != nil {
 		return ""
 	}
 	return fmt.Sprintf("+%d −%d lines", s.res.ins, s.res.del)

@@ -16,54 +16,39 @@ import (
 // newer). `r` reverts to the selected version: a plan of every later call
 // that touched the resource.
 type historyScreen struct {
-	c     *Common
-	sid   int
-	call  uint64
-	hist  *rollback.History
-	err   error
-	sel   int
-	pg    pager
-	width int
-	hgt   int
-}
-
-type historyLoaded struct {
-	to   int
-	hist *rollback.History
+	screenBase
+	call uint64
+	hist *rollback.History // loaded[*rollback.History]
 	err  error
+	sel  int
+	pg   pager
 }
-
-func (m historyLoaded) target() int { return m.to }
-
-func newHistory(c *Common, call uint64) *historyScreen {
-	return &historyScreen{c: c, sid: c.newID(), call: call}
-}
-
-func (s *historyScreen) id() int { return s.sid }
 
 func (s *historyScreen) Title() string { return fmt.Sprintf("history of %d", s.call) }
 
 func (s *historyScreen) SetSize(w, h int) {
-	s.width, s.hgt = w, h
+	s.width, s.height = w, h
 	s.layout()
 }
 
 func (s *historyScreen) Init() tea.Cmd {
 	rb, to, call := s.c.Rollback, s.sid, s.call
 	if rb == nil {
-		return func() tea.Msg { return historyLoaded{to: to, err: fmt.Errorf("%s", noRollbackNotice+notReverted)} }
+		return func() tea.Msg {
+			return loaded[*rollback.History]{to: to, err: fmt.Errorf("%s", noRollbackNotice+notReverted)}
+		}
 	}
 	return func() tea.Msg {
 		h, err := rb.RollbackHistory(call)
-		return historyLoaded{to: to, hist: h, err: err}
+		return loaded[*rollback.History]{to: to, val: h, err: err}
 	}
 }
 
 func (s *historyScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k := s.c.Keys
 	switch msg := msg.(type) {
-	case historyLoaded:
-		s.hist, s.err = msg.hist, msg.err
+	case loaded[*rollback.History]:
+		s.hist, s.err = msg.val, msg.err
 		if s.hist != nil {
 			s.sel = len(s.hist.Versions) - 1
 			for i, v := range s.hist.Versions {
@@ -113,7 +98,7 @@ func (s *historyScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 // layout prepares the selected version's diff.
 func (s *historyScreen) layout() {
-	s.pg.height = max(1, s.hgt-4)
+	s.pg.height = max(1, s.height-4)
 	if s.hist == nil || len(s.hist.Versions) == 0 {
 		s.pg.set(nil, nil)
 		return
@@ -150,9 +135,9 @@ func (s *historyScreen) View() string {
 	w := s.width - 2
 	switch {
 	case s.err != nil:
-		return block(wrapLines(st.Error.Render, s.err.Error(), w, 1), s.hgt)
+		return block(wrapLines(st.Error.Render, s.err.Error(), w, 1), s.height)
 	case s.hist == nil:
-		return block([]string{" " + st.Muted.Render("reading the resource's history…")}, s.hgt)
+		return block([]string{" " + st.Muted.Render("reading the resource's history…")}, s.height)
 	}
 	h := s.hist
 	n := len(h.Versions)
@@ -200,7 +185,7 @@ func (s *historyScreen) View() string {
 	lines = append(lines, " "+st.Muted.Render(cell("changes: "+strings.Join(strip, " → "), w, false)))
 	lines = append(lines, " "+st.Section.Render(cell("── before → after this change ", w, false)))
 	lines = append(lines, s.pg.view()...)
-	return block(lines, s.hgt)
+	return block(lines, s.height)
 }
 
 func (s *historyScreen) Status() string {
@@ -220,6 +205,12 @@ func (s *historyScreen) FullHelp() [][]key.Binding {
 	k := s.c.Keys
 	revert := key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revert to here"))
 	return [][]key.Binding{{k.Older, k.Newer, k.PageUp, k.PageDown}, {revert, k.Back}, k.global()}
+}
+
+// newHistory opens the history of the resource call changed (from a
+// timeline's `H` or a plan step).
+func newHistory(c *Common, call uint64) *historyScreen {
+	return &historyScreen{screenBase: newScreenBase(c), call: call}
 }
 
 // history is `H` in a timeline: the history of what the selected call

@@ -120,7 +120,7 @@ func TestRecordViewBytes(t *testing.T) {
 					s.req, s.out, s.ev, s.loaded = rc.req, rc.out, rc.ev, true
 					m := s.render()()
 					s.Update(m)
-					rendered := m.(callRendered)
+					rendered := m.(loaded[callLayout]).val
 					all := strings.Join(rendered.lines, "\n")
 					fmt.Fprintf(&b, "=== %s: %d lines, sha256 %x, sections at %v\n", rc.name, len(rendered.lines), sha256.Sum256([]byte(all)), rendered.sections)
 					lines := rendered.lines

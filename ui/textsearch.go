@@ -54,15 +54,11 @@ func (textLine) submit(a *App, value string) tea.Cmd {
 	return nil
 }
 
-// textHits is one chunk of a search's answer.
+// textHits is one chunk of a search's answer (loaded[textHits]).
 type textHits struct {
-	to, gen int
-	hits    []uint64
-	next    uint64 // where the next chunk starts; 0: the end
-	err     error
+	hits []uint64
+	next uint64 // where the next chunk starts; 0: the end
 }
-
-func (m textHits) target() int { return m.to }
 
 // start begins a search for query from the selected row down.
 func (s *textSearch) start(h searchHost, query string) tea.Cmd {
@@ -86,7 +82,7 @@ func (s *textSearch) scan(h searchHost, cursor uint64) tea.Cmd {
 	q.Cursor, q.Limit, q.Newest = cursor, textPage, false
 	gen, needle := s.gen, s.needle
 	return func() tea.Msg {
-		m := textHits{to: to, gen: gen}
+		m := loaded[textHits]{to: to, gen: gen}
 		for read := 0; read < textChunk; {
 			page, err := src.Query(q)
 			if err != nil {
@@ -95,11 +91,11 @@ func (s *textSearch) scan(h searchHost, cursor uint64) tea.Cmd {
 			}
 			for i := range page.Events {
 				if a := textMatch(&page.Events[i], needle); a != 0 {
-					m.hits = append(m.hits, a)
+					m.val.hits = append(m.val.hits, a)
 				}
 			}
 			read += len(page.Events)
-			if m.next = page.Next; page.Next == 0 {
+			if m.val.next = page.Next; page.Next == 0 {
 				return m
 			}
 			q.Cursor = page.Next
@@ -164,7 +160,7 @@ func holds(raw json.RawMessage, needle []byte) bool {
 }
 
 // Update folds a chunk in and goes on with the next one.
-func (s *textSearch) Update(h searchHost, m textHits) tea.Cmd {
+func (s *textSearch) Update(h searchHost, m loaded[textHits]) tea.Cmd {
 	if m.gen != s.gen {
 		return nil
 	}
@@ -172,13 +168,13 @@ func (s *textSearch) Update(h searchHost, m textHits) tea.Cmd {
 		s.done = true
 		return toastErr(fmt.Errorf("search: %w", m.err))
 	}
-	for _, a := range m.hits {
+	for _, a := range m.val.hits {
 		if i, found := slices.BinarySearch(s.hits, a); !found && len(s.hits) < textHitsMax {
 			s.hits = slices.Insert(s.hits, i, a)
 		}
 	}
 	s.capped = len(s.hits) >= textHitsMax
-	s.done = m.next == 0 || s.capped
+	s.done = m.val.next == 0 || s.capped
 	var cmds []tea.Cmd
 	if s.waiting {
 		if cmd, ok := s.jump(h); ok {
@@ -193,7 +189,7 @@ func (s *textSearch) Update(h searchHost, m textHits) tea.Cmd {
 		}
 	}
 	if !s.done {
-		cmds = append(cmds, s.scan(h, m.next))
+		cmds = append(cmds, s.scan(h, m.val.next))
 	}
 	return tea.Batch(cmds...)
 }

@@ -228,7 +228,7 @@ func (t *timelineScreen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return t, nil
 	case filterChangedMsg:
 		return t, t.Init()
-	case textHits:
+	case loaded[textHits]:
 		return t, t.text.Update(t, msg)
 	case loaded[tlReverted]:
 		t.markReverted(msg.val)

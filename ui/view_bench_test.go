@@ -15,15 +15,15 @@ func BenchmarkConsoleTextSearch(b *testing.B) {
 		hits = 0
 		tl.text = textSearch{query: "docs/499.md", needle: []byte("docs/499.md")}
 		for cursor := uint64(1); ; {
-			m := tl.text.scan(tl, cursor)().(textHits)
+			m := tl.text.scan(tl, cursor)().(loaded[textHits])
 			if m.err != nil {
 				b.Fatal(m.err)
 			}
-			hits += len(m.hits)
-			if m.next == 0 {
+			hits += len(m.val.hits)
+			if m.val.next == 0 {
 				break
 			}
-			cursor = m.next
+			cursor = m.val.next
 		}
 	}
 	b.StopTimer()

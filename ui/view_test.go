@@ -392,6 +392,10 @@ func TestFollowPauseCountsNewRows(t *testing.T) {
 		h.waitFor("nightly-ops-bot")
 		h.keys("enter", "F")
 		h.waitFor("● FOLLOW")
+		// The header says FOLLOW as soon as F is read, before the timeline
+		// has its rows; a k before them moves nothing and pauses nothing.
+		// Only the timeline's rows draw the last call's arguments.
+		h.waitFor("name=carol")
 		h.keys("k") // off the newest row: the tail stops
 		h.waitFor("paused · 0 new")
 		ops := base(sessOps, "nightly-ops-bot", "INC-4711")
