@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/mcptrail/mcptrail/collect"
+	"github.com/mcptrail/mcptrail/internal/termsafe/termsafetest"
 	"github.com/mcptrail/mcptrail/siem"
-
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -51,6 +53,14 @@ func TestOriginFilter(t *testing.T) {
 // collector merges both chains into the central store.
 func fleetStore(t *testing.T) *store.Store {
 	t.Helper()
+	return fleetStoreOf(t, "laptop-7", "ci-3")
+}
+
+// fleetStoreOf is fleetStore with the two origins' host names given: each
+// origin's forwarder names its host as a deployment's would, and the
+// collector takes it from the record's header.
+func fleetStoreOf(t *testing.T, laptop, ci string) *store.Store {
+	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, "mcptrail"))
 	if err != nil {
 		t.Fatal(err)
@@ -59,15 +69,15 @@ func fleetStore(t *testing.T) *store.Store {
 	url := "kafka://" + strings.Join(cluster.ListenAddrs(), ",") + "/mcptrail"
 	keys := map[string]string{}
 	want := 0
-	for _, o := range []struct{ host, agent, tool, sess string }{
-		{"laptop-7", "triage-assistant", "read_file", "01JLAPTOP00000000000000000"},
-		{"ci-3", "nightly-ops-bot", "delete_user", "01JCI000000000000000000000"},
+	for _, o := range []struct{ name, host, agent, tool, sess string }{
+		{"laptop", laptop, "triage-assistant", "read_file", "01JLAPTOP00000000000000000"},
+		{"ci", ci, "nightly-ops-bot", "delete_user", "01JCI000000000000000000000"},
 	} {
-		skey, _, err := store.GenerateKey(o.host)
+		skey, _, err := store.GenerateKey(o.name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := store.Open(filepath.Join(t.TempDir(), o.host+".db"), store.Options{SigningKey: skey, CheckpointEvery: 4})
+		st, err := store.Open(filepath.Join(t.TempDir(), o.name+".db"), store.Options{SigningKey: skey, CheckpointEvery: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,5 +212,45 @@ func TestSingleHostHasNoOriginColumn(t *testing.T) {
 	frame := ansi.Strip(h.final())
 	if strings.Contains(frame, "ORIGIN") || h.app.c.Fleet {
 		t.Fatalf("a single host's console shows origins:\n%s", frame)
+	}
+}
+
+// An origin names its own host, and a compromised one (or anyone who can
+// produce into the topic) can name it anything: the ORIGIN column, the
+// session's heading and the collector's first-sight alert show it escaped,
+// never as control sequences.
+func TestFleetHostNameNeverDrivesTheTerminal(t *testing.T) {
+	central := fleetStoreOf(t, termsafetest.Named("host"), "ci-3")
+	opts := testOptions(central, RoleViewer)
+	rec := &frameRecorder{App: New(opts)}
+	tm := teatest.NewTestModel(t, rec, teatest.WithInitialTermSize(160, 48))
+	t.Cleanup(func() { tm.Quit() })
+	h := &harness{t: t, tm: tm, app: rec.App}
+	h.waitFor("session 1 of 2")
+	h.keys("G", "enter")
+	h.waitFor("· on ")
+	h.keys("esc", "a")
+	h.waitFor("New origin")
+	h.keys("enter") // each origin's first-sight alert names its host
+	h.waitFor("seen for the first time")
+	h.keys("esc", "j", "enter")
+	h.waitFor("seen for the first time")
+	h.keys("esc", "esc", "c")
+	h.waitFor("delete_us")
+	h.tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+	h.tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
+	rec.mu.Lock()
+	frames := rec.frames
+	rec.mu.Unlock()
+	for _, frame := range frames {
+		if err := termsafetest.Check([]byte(frame), false); err != nil {
+			t.Fatalf("%v\nin the frame:\n%s", err, frame)
+		}
+	}
+	if raw := string(h.seen); strings.Contains(raw, "\x1b]") || strings.Contains(raw, "\x07") || strings.Contains(raw, "\u009b") {
+		t.Fatalf("a control sequence from the host name reached the terminal")
+	}
+	if joined := strings.Join(frames, "\n"); !strings.Contains(joined, `host:evil\x1b]52`) {
+		t.Error("no frame shows the host name escaped")
 	}
 }
