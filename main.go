@@ -242,8 +242,8 @@ func oneDashLongFlags(root *cobra.Command, args []string) []string {
 			continue
 		}
 		cmd.InitDefaultHelpFlag()
-		name, hasValue := strings.CutPrefix(a, "--")
-		if !hasValue {
+		name, twoDashes := strings.CutPrefix(a, "--")
+		if !twoDashes {
 			name = a[1:]
 		}
 		name, _, withValue := strings.Cut(name, "=")
@@ -251,7 +251,7 @@ func oneDashLongFlags(root *cobra.Command, args []string) []string {
 		if f == nil || len(name) < 2 {
 			continue
 		}
-		if !hasValue {
+		if !twoDashes {
 			out[i] = "-" + a
 		}
 		if f.NoOptDefVal == "" && !withValue {
