@@ -99,8 +99,10 @@ type Client struct {
 	resolved map[uint64]uint64 // 0: the record was not stored
 	order    []uint64          // resolved's keys, oldest first
 
-	// Batch durability with a daemon that takes them: records go to a
-	// segment (segment.go), not in batches over the socket.
+	// With a daemon that takes them, records go to a segment (segment.go),
+	// not in batches over the socket: under batch durability each as it
+	// comes; under strict durability too, and a durable one is then synced
+	// (Segment.Sync) before Record returns.
 	seg *segWriter
 }
 
@@ -171,6 +173,20 @@ type RecordingInfo struct {
 	Durability      string
 	ProvisionalSeqs bool
 	Segments        bool // a wrap may record through a segment (segment.go)
+	// SegmentSync: the segment's connection answers Segment.Sync, so a
+	// strict wrap may record through a segment too. Daemons from before
+	// it leave it false, and such a wrap records over the socket.
+	SegmentSync bool
+}
+
+// plan is how a wrap records with a daemon that says info: ahead (batch
+// durability, provisional seqs) or waiting for each durable record, and
+// through a segment or over the socket. Without ahead only with
+// Segment.Sync: an older daemon's segment has no way to tell a wrap that a
+// durable record was refused, or to answer once it is committed.
+func (info RecordingInfo) plan() (ahead, segment bool) {
+	ahead = info.Durability == store.DurabilityBatch && info.ProvisionalSeqs
+	return ahead, info.Segments && (ahead || info.SegmentSync)
 }
 
 // AppendBatchReply has each record's seq, or its error ("" when none).
@@ -251,15 +267,16 @@ func (c *Client) lingered() {
 
 // RecordAhead asks the daemon how it records and, under batch durability,
 // lets Record give requests provisional seqs instead of waiting for the
-// daemon's. It reports whether it does. Call it before any Record.
+// daemon's. It reports whether it does. Call it before any Record. Either
+// way it opens a segment when the daemon takes one for that durability.
 func (c *Client) RecordAhead() (bool, error) {
 	var info RecordingInfo
 	if err := c.rpc.Call("Daemon.Recording", struct{}{}, &info); err != nil {
 		return false, err
 	}
-	ahead := info.Durability == store.DurabilityBatch && info.ProvisionalSeqs
+	ahead, segment := info.plan()
 	var seg *segWriter
-	if ahead && info.Segments {
+	if segment {
 		var err error
 		if seg, err = openSegment(c.socket); err != nil {
 			slog.Debug("recording over the socket: no segment", "err", err)
@@ -280,7 +297,7 @@ func (c *Client) aheadNow() bool {
 
 // Record sends ev to the daemon's store. With durable set it returns once
 // the daemon has appended it (and committed it, under strict durability),
-// and sets ev.Seq — unless RecordAhead is on: then, as without durable, it
+// and sets ev.Seq — through the segment as over the socket — unless RecordAhead is on: then, as without durable, it
 // returns at once and the record follows the ones before it; ev.Seq is a
 // provisional seq (Resolve tells the store's), or 0 without durable.
 func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
@@ -354,14 +371,19 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 }
 
 // recordToSegment records ev through the segment, if there is one (ok):
-// encoded and in the daemon's reach before Record returns.
+// encoded and in the daemon's reach before Record returns. Under strict
+// durability a durable record is also recorded, committed, and its store
+// seq learnt (Segment.Sync) before it returns: one round trip carrying a
+// number, where the socket's carried the whole event each way and had it
+// encoded and decoded by net/rpc's reflection.
 func (c *Client) recordToSegment(ev *store.Event, durable bool) (seq uint64, ok bool, err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.seg == nil {
+		c.mu.Unlock()
 		return 0, false, nil
 	}
 	if c.broken != nil {
+		c.mu.Unlock()
 		return 0, true, c.broken
 	}
 	var prov uint64
@@ -369,14 +391,42 @@ func (c *Client) recordToSegment(ev *store.Event, durable bool) (seq uint64, ok 
 		c.lastProv++
 		prov = provisional | c.lastProv
 	}
-	if err := c.seg.append(ev, durable, prov); err != nil {
+	seg := c.seg
+	if err := seg.append(ev, durable, prov); err != nil {
 		c.broken = fmt.Errorf("daemon: %w", err)
+		c.mu.Unlock()
 		return 0, true, c.broken
 	}
-	if prov != 0 {
-		ev.Seq = prov
+	if prov == 0 || c.ahead {
+		if prov != 0 {
+			ev.Seq = prov
+		}
+		c.mu.Unlock()
+		return prov, true, nil
 	}
-	return prov, true, nil
+	// Synced outside the lock, so that the records of other calls go
+	// into the segment meanwhile; a rewind (under the lock) waits for it.
+	seg.syncing.RLock()
+	c.mu.Unlock()
+	seq, err = seg.sync(prov)
+	seg.syncing.RUnlock()
+	var refused rpc.ServerError
+	switch {
+	case errors.As(err, &refused):
+		// The store's refusal of this record, or a segment the daemon
+		// stopped reading: the caller fails closed, as over the socket.
+		return 0, true, fmt.Errorf("daemon: %w", err)
+	case err != nil:
+		c.mu.Lock()
+		if c.broken == nil {
+			c.broken = fmt.Errorf("daemon: %w", err)
+		}
+		err = c.broken
+		c.mu.Unlock()
+		return 0, true, err
+	}
+	ev.Seq = seq
+	return seq, true, nil
 }
 
 // flush sends queued records, a batch at a time, until none are left. A
@@ -493,8 +543,10 @@ func (c *Client) Resolve(seq uint64) (uint64, error) {
 	}
 	c.mu.Lock()
 	if seg := c.seg; seg != nil {
+		seg.syncing.RLock() // no rewind is half done while the daemon looks
 		c.mu.Unlock()
 		s, err := seg.resolve(seq)
+		seg.syncing.RUnlock()
 		if err != nil {
 			return 0, fmt.Errorf("daemon: %w", err)
 		}
@@ -624,7 +676,7 @@ func (s *service) Append(a *AppendArgs, r *AppendReply) error {
 // Recording tells a wrap the durability and that AppendBatch takes
 // provisional seqs.
 func (s *service) Recording(_ struct{}, r *RecordingInfo) error {
-	*r = RecordingInfo{Durability: s.d.store.Stats().Durability, ProvisionalSeqs: true, Segments: true}
+	*r = RecordingInfo{Durability: s.d.store.Stats().Durability, ProvisionalSeqs: true, Segments: true, SegmentSync: true}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/rpc"
 	"net/rpc/jsonrpc"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -66,6 +67,11 @@ type segWriter struct {
 	end      uint64
 	rpc      *rpc.Client // the segment's connection
 	lastKick time.Time
+	// syncing is held shared by a Sync or Resolve in flight, which runs
+	// outside Client.mu, and exclusively by a rewind: the daemon must not
+	// look at the segment while wrap has moved end back and not yet had it
+	// take what came before (it would not find the record asked about).
+	syncing sync.RWMutex
 }
 
 // openSegment makes a segment and hands it to the daemon of home over a
@@ -188,6 +194,8 @@ func (w *segWriter) encode(ev *store.Event, durable bool, prov uint64) ([]byte, 
 
 // rewind has the daemon take every record, and starts again at the top.
 func (w *segWriter) rewind() error {
+	w.syncing.Lock()
+	defer w.syncing.Unlock()
 	old := w.end
 	w.end = segHeader
 	w.publish() // the daemon reads nothing new until Rewind is answered
@@ -198,6 +206,14 @@ func (w *segWriter) rewind() error {
 func (w *segWriter) resolve(prov uint64) (uint64, error) {
 	var seq uint64
 	err := w.rpc.Call("Segment.Resolve", prov, &seq)
+	return seq, err
+}
+
+// sync has the daemon record every record up to prov's, and returns the
+// store's seq of that one (strict durability: committed by then).
+func (w *segWriter) sync(prov uint64) (uint64, error) {
+	var seq uint64
+	err := w.rpc.Call("Segment.Sync", prov, &seq)
 	return seq, err
 }
 

@@ -89,6 +89,7 @@ type tail struct {
 	consumed uint64
 	broken   error
 	seqs     map[uint64]uint64 // provisional → store seq (0: not stored)
+	failed   map[uint64]string // provisional → why the store refused it
 	order    []uint64          // seqs' keys, oldest first
 }
 
@@ -121,7 +122,7 @@ func (d *Daemon) openTail(fd int) (*tail, error) {
 		return nil, errors.New("not a segment: bad magic")
 	}
 	return &tail{d: d, mem: mem, kick: make(chan struct{}, 1), done: make(chan struct{}),
-		consumed: segHeader, seqs: map[uint64]uint64{}}, nil
+		consumed: segHeader, seqs: map[uint64]uint64{}, failed: map[uint64]string{}}, nil
 }
 
 // serve answers the segment's connection and reads the segment while wrap
@@ -283,9 +284,13 @@ func (t *tail) record(raw []byte) {
 	if prov&provisional != 0 {
 		if len(t.order) == maxResolved {
 			delete(t.seqs, t.order[0])
+			delete(t.failed, t.order[0])
 			t.order = t.order[1:]
 		}
 		t.seqs[prov] = seq
+		if err != nil {
+			t.failed[prov] = err.Error()
+		}
 		t.order = append(t.order, prov)
 	}
 }
@@ -348,6 +353,31 @@ func (s *segService) Resolve(prov uint64, seq *uint64) error {
 		return errors.New("the record was not stored")
 	}
 	*seq = got
+	return nil
+}
+
+// Sync records everything wrap has published, up to and past the record
+// with the provisional seq prov, and gives the store's seq of that record,
+// or the store's reason for refusing it: a strict wrap's Record. The
+// record is then as durable as the daemon's Record makes it (a request
+// committed, an answered call's outcome in the write-ahead log), since
+// drain records each record before the next, and seqs learns prov only
+// after its Record returned. A seq not yet in the segment, or never, is
+// an error at once: this never waits for wrap to write.
+func (s *segService) Sync(prov uint64, seq *uint64) error {
+	s.t.drain(0)
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	got, ok := s.t.seqs[prov]
+	switch {
+	case !ok && s.t.broken != nil:
+		return s.t.broken
+	case !ok:
+		return fmt.Errorf("no record has the provisional seq %d", prov&^provisional)
+	case s.t.failed[prov] != "":
+		return errors.New(s.t.failed[prov])
+	}
+	*seq = got // 0 when fail_open let the call go on unrecorded
 	return nil
 }
 
