@@ -45,16 +45,30 @@ func benchClientRecord(b *testing.B, durability string) {
 // process, so cpu-µs/record is the wrap's and the daemon's CPU together
 // (the store's writer and commits included) per record, once the daemon
 // has taken them all.
-func BenchmarkClientRecordAheadSegment(b *testing.B) { benchClientRecordAhead(b, true) }
-func BenchmarkClientRecordAheadSocket(b *testing.B)  { benchClientRecordAhead(b, false) }
+func BenchmarkClientRecordAheadSegment(b *testing.B) {
+	benchClientRecordAhead(b, store.DurabilityBatch, true)
+}
+func BenchmarkClientRecordAheadSocket(b *testing.B) {
+	benchClientRecordAhead(b, store.DurabilityBatch, false)
+}
 
-func benchClientRecordAhead(b *testing.B, segment bool) {
-	d := startQuiet(b, store.DurabilityBatch)
+// The same under strict durability, where each request and each outcome
+// waits for its record: Segment.Sync against AppendBatch with the event.
+func BenchmarkClientStrictSegment(b *testing.B) {
+	benchClientRecordAhead(b, store.DurabilityStrict, true)
+}
+func BenchmarkClientStrictSocket(b *testing.B) {
+	benchClientRecordAhead(b, store.DurabilityStrict, false)
+}
+
+func benchClientRecordAhead(b *testing.B, durability string, segment bool) {
+	d := startQuiet(b, durability)
 	c, err := Dial(d.paths.Home)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if ahead, err := c.RecordAhead(); err != nil || !ahead || c.seg == nil {
+	wantAhead := durability == store.DurabilityBatch
+	if ahead, err := c.RecordAhead(); err != nil || ahead != wantAhead || c.seg == nil {
 		b.Fatalf("RecordAhead = %v, %v (segment %v)", ahead, err, c.seg != nil)
 	}
 	if !segment {

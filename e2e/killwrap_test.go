@@ -16,9 +16,16 @@ import (
 // it: killed with SIGKILL right after, the wrap gets no chance to send
 // anything, and the daemon must still have all of them, each outcome
 // linked to its request.
-func TestKillNineWrapBatchKeepsItsRecords(t *testing.T) {
+func TestKillNineWrapBatchKeepsItsRecords(t *testing.T) { killNineWrapKeepsItsRecords(t, "batch") }
+
+// Under strict durability a wrap records through its segment too, and
+// waits for each request and answered call's outcome to be committed:
+// nothing it recorded may be missing either.
+func TestKillNineWrapStrictKeepsItsRecords(t *testing.T) { killNineWrapKeepsItsRecords(t, "strict") }
+
+func killNineWrapKeepsItsRecords(t *testing.T, durability string) {
 	in := newInstance(t)
-	in.Serve(t, "--durability", "batch")
+	in.Serve(t, "--durability", durability)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// Several wraps, each killed the moment its client has the last answer:
