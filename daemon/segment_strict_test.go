@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/rpc/jsonrpc"
@@ -206,5 +207,42 @@ func TestSegmentSyncOfWhatIsNotThere(t *testing.T) {
 	// The daemon goes on serving.
 	if _, err := dialStrictSegment(t, d).Record(request("after"), true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Strict records from several calls at once, large enough that the segment
+// rewinds every few dozen: each Record still gets its own record's store
+// seq. A Sync that reached the daemon while another call's rewind had
+// moved the segment's end back and not yet had it read what came before
+// would not find its record, and fail a call that was recorded.
+func TestSegmentStrictConcurrentRecordsAcrossRewinds(t *testing.T) {
+	d := startQuiet(t, store.DurabilityStrict)
+	c := dialStrictSegment(t, d)
+	const callers, each = 4, 150
+	filler := strings.Repeat("r", 20_000) // about 50 to a segment
+	errs := make(chan error, callers)
+	for g := range callers {
+		go func() {
+			for i := range each {
+				ev := request("g" + itoa(g) + "-" + itoa(i))
+				ev.Detail = filler
+				seq, err := c.Record(ev, true)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, err := d.store.Get(seq)
+				if err != nil || got.Tool != ev.Tool {
+					errs <- fmt.Errorf("Record(%s) = %d, which the store holds as %+v, %v", ev.Tool, seq, got, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
