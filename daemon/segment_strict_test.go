@@ -139,6 +139,18 @@ func TestSegmentStrictRefusedRecordFailsRecord(t *testing.T) {
 	if seq, err := seg.Record(request("after"), true); err != nil || seq != d.store.Last() {
 		t.Fatalf("a record after the refused one: %d, %v (last %d)", seq, err, d.store.Last())
 	}
+	// Too large for the segment, a record goes over its connection, and
+	// is answered the same way.
+	large := refused()
+	large.Detail = strings.Repeat("l", segMaxRecord)
+	if seq, err := seg.Record(large, true); err == nil || err.Error() != want.Error() || seq != 0 {
+		t.Fatalf("a refused record too large for the segment: %d, %v; want %q", seq, err, want)
+	}
+	large = request("large")
+	large.Detail = strings.Repeat("l", segMaxRecord)
+	if seq, err := seg.Record(large, true); err != nil || seq != d.store.Last() {
+		t.Fatalf("a record too large for the segment: %d, %v (last %d)", seq, err, d.store.Last())
+	}
 }
 
 // A strict wrap records through a segment only with a daemon that says it
