@@ -23,6 +23,11 @@ import (
 // (segment_tail.go). A record leaves wrap's memory the moment it is made,
 // before the call it records goes on, so a wrap that is killed loses
 // nothing it recorded: the daemon holds the file and reads it to the end.
+// Under strict durability a wrap appends its records the same way, and for
+// one it must wait for (a request, an answered call's outcome) asks the
+// daemon to record up to it (Segment.Sync): a round trip carrying a
+// number, where over the socket the whole event went through net/rpc's
+// JSON each way.
 //
 // The file, sealed against growing and shrinking before wrap hands it
 // over, is:
