@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 
@@ -136,9 +135,8 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 			}
 		}
 	}
-	// Compressed into a reused buffer (Encode uses one whose capacity is
-	// large enough), then copied into the value.
-	c := eventDict().Encode(slices.Grow((*canonBufs.Get().(*[]byte))[:0], s2.MaxEncodedLen(len(lean))), lean)
+	// Compressed into a reused buffer, then copied into the value.
+	c := eventDictEncoder().appendEncode((*canonBufs.Get().(*[]byte))[:0], lean)
 	if separate {
 		recycleCanonical(lean)
 	}
