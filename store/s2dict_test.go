@@ -163,11 +163,11 @@ func BenchmarkDictEncode(b *testing.B) {
 		ev := e.Clone()
 		ev.Seq = 0
 		j, _ := canonical(&ev)
-		gen = append(gen, j)
+		gen = append(gen, *j)
 		ev = benchEvent(i).Clone()
 		ev.Params = json.RawMessage(`{"name":"echo","arguments":{"text":"benchmark payload of a typical small size"}}`)
 		j, _ = canonical(&ev)
-		small = append(small, j)
+		small = append(small, *j)
 	}
 	buf := make([]byte, 0, 64<<10)
 	for _, events := range []struct {
