@@ -80,7 +80,7 @@ func bodyField(e *Event, f byte) *json.RawMessage {
 // is to give it its seq and chain it (seal).
 type prepared struct {
 	canon0 *[]byte // canonical JSON with seq 0 (a pooled buffer)
-	value  []byte // the stored value, prev and hash zero
+	value  []byte  // the stored value, prev and hash zero
 }
 
 const seqZero = `{"seq":0`
