@@ -228,13 +228,17 @@ func (s *Store) seal(batch []*pending, prev [32]byte) {
 	} else {
 		encode(todo)
 	}
+	prevHex := "" // an event's prev_hash is its predecessor's hash: one string for both
 	for _, p := range batch {
 		if p.marker {
 			continue
 		}
 		sum := p.prep.seal(p.ev.Seq, prev)
-		p.ev.PrevHash, p.ev.Hash = hex.EncodeToString(prev[:]), hex.EncodeToString(sum[:])
-		p.hash, prev = sum, sum
+		if prevHex == "" {
+			prevHex = hex.EncodeToString(prev[:])
+		}
+		p.ev.PrevHash, p.ev.Hash = prevHex, hex.EncodeToString(sum[:])
+		p.hash, prev, prevHex = sum, sum, p.ev.Hash
 	}
 }
 
@@ -585,6 +589,7 @@ func write(tx *bolt.Tx, batch []*pending) error {
 	latest, skew := readClock(meta)
 	sessions := map[string]*SessionSummary{}
 	post := postings{}
+	var prefix []byte // reused: postings copies what it keeps
 
 	for _, p := range batch {
 		if p.marker {
@@ -597,7 +602,8 @@ func write(tx *bolt.Tx, batch []*pending) error {
 		fields := e.fields()
 		for i, v := range fields[:numIndex] {
 			if v != "" {
-				post.add(indexPrefix(indexFields[i], v), e.Seq)
+				prefix = appendIndexPrefix(prefix[:0], indexFields[i], v)
+				post.add(prefix, e.Seq)
 			}
 		}
 		if err := trackOpenCall(idx, e); err != nil {
