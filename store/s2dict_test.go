@@ -42,14 +42,13 @@ func TestDictEncoderOldAndNewValues(t *testing.T) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
-	events := fixtureEvents()
 	var prev [32]byte
 	var oldSize, newSize int
 	seq := uint64(0)
 	for sc.Scan() {
 		seq++
 		hexValue, sealed, ok := strings.Cut(sc.Text(), " ")
-		if !ok || int(seq) > len(events) {
+		if !ok {
 			t.Fatalf("fixture line %d is malformed", seq)
 		}
 		old, err := hex.DecodeString(hexValue)
@@ -63,7 +62,12 @@ func TestDictEncoderOldAndNewValues(t *testing.T) {
 		if j, _ := json.Marshal(&got); string(j) != sealed {
 			t.Fatalf("old value %d decodes to\n%s\nwant\n%s", seq, j, sealed)
 		}
-		ev := events[seq-1].Clone()
+		// The event as it was appended: its export line less the chain.
+		var ev Event
+		if err := json.Unmarshal([]byte(sealed), &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev.Seq, ev.PrevHash, ev.Hash = 0, "", ""
 		value, sum, err := encodeEvent(&ev, seq, prev, DefaultLargeBody)
 		if err != nil {
 			t.Fatal(err)
@@ -92,8 +96,8 @@ func TestDictEncoderOldAndNewValues(t *testing.T) {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if int(seq) != len(events) {
-		t.Fatalf("fixture has %d values, want %d", seq, len(events))
+	if seq != 62 {
+		t.Fatalf("fixture has %d values, want 62", seq)
 	}
 	if newSize*100 > oldSize*101 {
 		t.Fatalf("values take %d bytes, %d with the library's encoder", newSize, oldSize)
