@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -139,7 +140,7 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 	// Compressed into a reused buffer, then copied into the value, which
 	// is allocated at its size.
 	cBuf := canonBufs.Get().(*[]byte)
-	c := eventDictEncoder().appendEncode((*cBuf)[:0], lean)
+	c := eventDict().Encode(slices.Grow((*cBuf)[:0], s2.MaxEncodedLen(len(lean))), lean)
 	if leanBuf != nil {
 		recycleCanonical(leanBuf)
 	}
