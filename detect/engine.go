@@ -206,20 +206,38 @@ func (c *compiled) matches(ev *store.Event) bool {
 	return true
 }
 
-// group returns the group key and its values; ok is false when a group
-// field is empty (an event that names no agent belongs to no agent's
-// baseline).
-func (c *compiled) group(ev *store.Event) (key string, vals map[string]string, ok bool) {
-	vals = make(map[string]string, len(c.GroupBy))
-	parts := make([]string, len(c.GroupBy))
+// groupKey returns the group key, the group fields' values joined by NUL;
+// ok is false when a group field is empty (an event that names no agent
+// belongs to no agent's baseline). With one field, the usual case, the key
+// is the value itself: no allocation for each event and rule.
+func (c *compiled) groupKey(ev *store.Event) (key string, ok bool) {
+	if len(c.GroupBy) == 1 {
+		v := field(ev, c.GroupBy[0])
+		return v, v != ""
+	}
+	var b strings.Builder
 	for i, f := range c.GroupBy {
 		v := field(ev, f)
 		if v == "" {
-			return "", nil, false
+			return "", false
 		}
-		vals[f], parts[i] = v, v
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(v)
 	}
-	return strings.Join(parts, "\x00"), vals, true
+	return b.String(), true
+}
+
+// groupValues is the group of an alert: each group field and its value.
+// Only an alert needs it: built for every event and rule, the map was 93 %
+// of the bytes Observe allocated (BenchmarkObserve).
+func (c *compiled) groupValues(ev *store.Event) map[string]string {
+	vals := make(map[string]string, len(c.GroupBy))
+	for _, f := range c.GroupBy {
+		vals[f] = field(ev, f)
+	}
+	return vals
 }
 
 // span is how far back the rule's state reaches.
@@ -276,7 +294,7 @@ func (e *Engine) evaluate(ev *store.Event, replay bool) []*store.Event {
 		if !c.matches(ev) {
 			continue
 		}
-		key, group, ok := c.group(ev)
+		key, ok := c.groupKey(ev)
 		if !ok {
 			continue
 		}
@@ -293,7 +311,7 @@ func (e *Engine) evaluate(ev *store.Event, replay bool) []*store.Event {
 		if replay {
 			continue
 		}
-		p.Group = group
+		p.Group = c.groupValues(ev)
 		e.alerted++
 		out = append(out, c.alert(ev, p))
 	}

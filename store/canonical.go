@@ -8,10 +8,14 @@ import (
 )
 
 // canonical is json.Marshal(e) for an event with compacted raw fields (see
-// appendCanonical), in a buffer to give back with recycleCanonical once it
-// has been compressed and hashed: it is needed for no longer.
-func canonical(e *Event) ([]byte, error) {
-	return appendCanonical((*canonBufs.Get().(*[]byte))[:0], e)
+// appendCanonical), in *buf, a buffer to give back with recycleCanonical
+// once it has been compressed and hashed: it is needed for no longer. The
+// pool's own pointer goes back: putting back a new one cost an allocation
+// per buffer, two per event.
+func canonical(e *Event) (buf *[]byte, err error) {
+	buf = canonBufs.Get().(*[]byte)
+	*buf, err = appendCanonical((*buf)[:0], e)
+	return buf, err
 }
 
 var canonBufs = sync.Pool{New: func() any { return new([]byte) }}
@@ -20,9 +24,9 @@ var canonBufs = sync.Pool{New: func() any { return new([]byte) }}
 // hold its size in the pool.
 const maxRecycled = 64 << 10
 
-func recycleCanonical(b []byte) {
-	if cap(b) <= maxRecycled {
-		canonBufs.Put(&b)
+func recycleCanonical(buf *[]byte) {
+	if cap(*buf) <= maxRecycled {
+		canonBufs.Put(buf)
 	}
 }
 

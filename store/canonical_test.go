@@ -16,8 +16,8 @@ func checkCanonical(t *testing.T, e *Event) {
 	if (werr != nil) != (gerr != nil) {
 		t.Fatalf("json.Marshal error %v, canonical error %v", werr, gerr)
 	}
-	if werr == nil && !bytes.Equal(got, want) {
-		t.Fatalf("canonical differs from json.Marshal:\n got %s\nwant %s", got, want)
+	if werr == nil && !bytes.Equal(*got, want) {
+		t.Fatalf("canonical differs from json.Marshal:\n got %s\nwant %s", *got, want)
 	}
 }
 

@@ -80,8 +80,8 @@ func bodyField(e *Event, f byte) *json.RawMessage {
 // prepared is an event encoded outside the append lock: all that is left
 // is to give it its seq and chain it (seal).
 type prepared struct {
-	canon0 []byte // canonical JSON with seq 0
-	value  []byte // the stored value, prev and hash zero
+	canon0 *[]byte // canonical JSON with seq 0 (a pooled buffer)
+	value  []byte  // the stored value, prev and hash zero
 }
 
 const seqZero = `{"seq":0`
@@ -90,25 +90,26 @@ const seqZero = `{"seq":0`
 // Its raw fields must be compacted (compactRaw).
 func prepare(e *Event, largeBody int) (prepared, error) {
 	e.Seq, e.PrevHash, e.Hash = 0, "", ""
-	canon, err := canonical(e)
-	if err == nil && bytes.Contains(canon, []byte(`\ufffd`)) {
+	canonBuf, err := canonical(e)
+	if err == nil && bytes.Contains(*canonBuf, []byte(`\ufffd`)) {
 		// Marshal writes invalid UTF-8 as \ufffd, which decodes to U+FFFD,
 		// which Marshal then writes as is: hash and keep the decoded form,
 		// the one Verify and readers re-marshal to.
 		var clean Event
-		if err = json.Unmarshal(canon, &clean); err == nil {
+		if err = json.Unmarshal(*canonBuf, &clean); err == nil {
 			*e = clean // its raw fields are copies: canon can be reused
-			recycleCanonical(canon)
-			canon, err = canonical(e)
+			recycleCanonical(canonBuf)
+			canonBuf, err = canonical(e)
 		}
 	}
 	if err != nil {
 		return prepared{}, err
 	}
+	canon := *canonBuf
 	if !bytes.HasPrefix(canon, []byte(seqZero)) {
 		return prepared{}, errors.New("canonical JSON does not start with the seq") // Event's first field
 	}
-	lean, separate := canon, false
+	lean, leanBuf := canon, (*[]byte)(nil)
 	var bodies []byte
 	if largeBody > 0 {
 		var l *Event
@@ -130,24 +131,26 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 			bodies = append(bodies, z...)
 		}
 		if l != nil {
-			separate = true
-			if lean, err = canonical(l); err != nil {
+			if leanBuf, err = canonical(l); err != nil {
 				return prepared{}, err
 			}
+			lean = *leanBuf
 		}
 	}
-	// Compressed into a reused buffer (Encode uses one whose capacity is
-	// large enough), then copied into the value.
-	c := eventDict().Encode(slices.Grow((*canonBufs.Get().(*[]byte))[:0], s2.MaxEncodedLen(len(lean))), lean)
-	if separate {
-		recycleCanonical(lean)
+	// Compressed into a reused buffer, then copied into the value, which
+	// is allocated at its size.
+	cBuf := canonBufs.Get().(*[]byte)
+	c := eventDict().Encode(slices.Grow((*cBuf)[:0], s2.MaxEncodedLen(len(lean))), lean)
+	if leanBuf != nil {
+		recycleCanonical(leanBuf)
 	}
 	value := make([]byte, 65, 65+binary.MaxVarintLen64+len(c)+len(bodies))
 	value[0] = recTag
 	value = binary.AppendUvarint(value, uint64(len(c)))
 	value = append(append(value, c...), bodies...)
-	recycleCanonical(c)
-	return prepared{canon0: canon, value: value}, nil
+	*cBuf = c
+	recycleCanonical(cBuf)
+	return prepared{canon0: canonBuf, value: value}, nil
 }
 
 // seal gives the prepared event its seq, chained to prev, and returns its
@@ -156,7 +159,7 @@ func prepare(e *Event, largeBody int) (prepared, error) {
 // commit, and holding a second, uncompressed copy of each would grow the
 // heap the collector scans (4 % more GC cycles in the gateway benchmark).
 func (p *prepared) seal(seq uint64, prev [32]byte) [32]byte {
-	sum := canonicalHash(prev, seq, p.canon0)
+	sum := canonicalHash(prev, seq, *p.canon0)
 	recycleCanonical(p.canon0)
 	p.canon0 = nil
 	copy(p.value[1:33], prev[:])
@@ -302,7 +305,7 @@ func ChainHash(prev [32]byte, ev *Event) ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, err
 	}
-	sum := chainHash(prev, canon)
+	sum := chainHash(prev, *canon)
 	recycleCanonical(canon)
 	return sum, nil
 }

@@ -67,11 +67,18 @@ func encodePostings(seqs []uint64) []byte {
 }
 
 // postings gathers a commit's index entries: the new seqs of each value,
-// in seq order.
-type postings map[string][]uint64
+// in seq order. The values are pointers so that adding to a value already
+// there is a lookup (which does not allocate a key), not an assignment
+// (which does): an allocation per event and index, 12 % of the append
+// path's (BenchmarkAppendBatch), for the few values a commit touches.
+type postings map[string]*[]uint64
 
 func (p postings) add(prefix []byte, seq uint64) {
-	p[string(prefix)] = append(p[string(prefix)], seq)
+	if seqs := p[string(prefix)]; seqs != nil {
+		*seqs = append(*seqs, seq)
+		return
+	}
+	p[string(prefix)] = &[]uint64{seq}
 }
 
 // write adds each value's new seqs to its last block while that has room,
@@ -85,7 +92,7 @@ func (p postings) write(idx *bolt.Bucket) error {
 	c := idx.Cursor()
 	var block []uint64
 	for _, ps := range prefixes {
-		prefix, seqs := []byte(ps), p[ps]
+		prefix, seqs := []byte(ps), *p[ps]
 		block = block[:0]
 		size := 0 // the value's length: what the deltas take
 		if k, v := seekLE(c, postingKey(prefix, math.MaxUint64)); k != nil && isPosting(k, prefix) && len(v) < postingBlockBytes && seqOf(k[len(prefix):]) < seqs[0] {

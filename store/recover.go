@@ -120,7 +120,7 @@ func (s *Store) recoveredLocked() bool {
 	})
 	now := time.Now()
 	e := Event{ID: ulid.Make().String(), Time: now.UTC(), Kind: KindAlert, Method: "mcptrail/store_outage", Detail: detail, Params: params}
-	s.enqueue(&e, &pending{at: now, outage: o})
+	s.enqueue(&pending{ev: e, at: now, outage: o})
 	return true
 }
 

@@ -514,9 +514,13 @@ const maxIndexValue = 512
 // mistaken for another: readers require a key to be exactly len(prefix)+8
 // bytes.
 func indexPrefix(field byte, value string) []byte {
+	return appendIndexPrefix(make([]byte, 0, min(len(value), maxIndexValue)+10), field, value)
+}
+
+// appendIndexPrefix appends indexPrefix(field, value) to dst.
+func appendIndexPrefix(dst []byte, field byte, value string) []byte {
 	value = value[:min(len(value), maxIndexValue)]
-	k := make([]byte, 0, len(value)+10)
-	return append(append(append(k, field), value...), 0)
+	return append(append(append(dst, field), value...), 0)
 }
 
 // seekLE positions c on the last key <= key.
