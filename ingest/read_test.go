@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -184,5 +186,31 @@ func TestReadOfOtherBytes(t *testing.T) {
 	}
 	if els := got.Elements(); len(els) != 1 || string(els[0].Msg.ID) != "2" || els[0].Msg.Error == nil {
 		t.Errorf("other bytes read as %+v", els)
+	}
+}
+
+// The stream knows a message is a response from whoever added it, without
+// reading it again: the gateway's own error in a call's place (addResponse)
+// is answered as one JSON body, a server request on the way (add) makes it
+// a stream even though it would read as JSON-RPC like the rest.
+func TestSSEStreamKnowsItsResponses(t *testing.T) {
+	failed := newStream("f", 1<<20, nil)
+	failed.addResponse(errorResponse(json.RawMessage("3"), -32603, "mcptrail: the upstream is not accepting input"))
+	failed.close()
+	rec := httptest.NewRecorder()
+	if !failed.serve(context.Background(), rec) {
+		t.Fatal("serve did not complete")
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" || !strings.Contains(rec.Body.String(), `"id":3`) {
+		t.Errorf("gateway's error: %s %q", ct, rec.Body.String())
+	}
+
+	asking := newStream("a", 1<<20, []string{"n4"})
+	asking.add([]byte(`{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}`))
+	asking.addAnswer([]byte(`{"jsonrpc":"2.0","id":4,"result":{}}`), "n4")
+	rec = httptest.NewRecorder()
+	asking.serve(context.Background(), rec)
+	if ct := rec.Header().Get("Content-Type"); ct != "text/event-stream" || !strings.Contains(rec.Body.String(), "sampling/createMessage") {
+		t.Errorf("answer after a server request: %s %q", ct, rec.Body.String())
 	}
 }
