@@ -474,6 +474,9 @@ type postInfo struct {
 	initialize bool
 	modern     bool   // a request carries _meta io.modelcontextprotocol/protocolVersion
 	clientName string // from initialize's clientInfo or _meta clientInfo
+	// read is the body as read, handed to the Session (FromClientRead) so
+	// that it is parsed once; nil for a body not read (too big).
+	read *envelope.Read
 }
 
 type reqInfo struct {
@@ -483,24 +486,18 @@ type reqInfo struct {
 }
 
 // inspectPost reads a POST body with the gateway's one reading of a message
-// (package envelope), as the Session will: a body the Session will refuse
-// is not valid here either, and is routed only to be refused.
-func inspectPost(body []byte, maxDepth int) postInfo {
-	var info postInfo
-	body = bytes.TrimSpace(body)
-	if envelope.Check(body, maxDepth) != nil {
+// (package envelope), under the limits the Session reads with (lim), and
+// keeps the reading for the Session: a body the Session will refuse is not
+// valid here either, and is routed only to be refused.
+func inspectPost(body []byte, lim Limits) postInfo {
+	r := envelope.ReadMessage(body, lim.MaxDepth, lim.MaxMessageBytes)
+	info := postInfo{read: &r, batch: r.Batch()}
+	if !r.Valid() {
 		return info
 	}
-	elems := [][]byte{body}
-	if len(body) > 0 && body[0] == '[' {
-		info.batch = true
-		elems = envelope.Elements(body)
-	}
-	for _, e := range elems {
-		m, err := envelope.Parse(e)
-		if err != nil {
-			return info
-		}
+	els := r.Elements()
+	for i := range els {
+		m := &els[i].Msg
 		switch {
 		case m.IsRequest():
 			info.requests = append(info.requests, reqInfo{id: m.ID, method: m.Method, token: m.MetaProgressToken})
@@ -522,6 +519,15 @@ func inspectPost(body []byte, maxDepth int) postInfo {
 	}
 	info.valid = true
 	return info
+}
+
+// fromClient hands a POST body to the Session: its reading when
+// inspectPost made one, else the bytes.
+func (info *postInfo) fromClient(sess *Session, body []byte, ov *Overrides) (forward, reply []byte) {
+	if info.read != nil {
+		return sess.FromClientRead(info.read, ov)
+	}
+	return sess.FromClient(body, ov)
 }
 
 // requestIDs lists the ids of a POST's requests.

@@ -113,7 +113,7 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 			return
 		}
 		if !tooBig {
-			info = inspectPost(body, u.g.opts.Limits.MaxDepth)
+			info = inspectPost(body, u.g.opts.Limits)
 		}
 		call.initialize, call.clientName = info.initialize, info.clientName
 		call.modern = isModern(r, info)
@@ -141,7 +141,7 @@ func (u *proxyUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 	if r.Method == http.MethodPost {
 		beat := newHeldBeat(w, r)
 		stopHeld := call.sess.whileHeld(r.Context(), requestIDs(info), beat.held)
-		fwd, reply := call.sess.FromClient(body, ov)
+		fwd, reply := info.fromClient(call.sess, body, ov)
 		stopHeld()
 		if fwd == nil {
 			beat.reply(reply)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcptrail/mcptrail/ingest/envelope"
 	"github.com/mcptrail/mcptrail/store"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -72,7 +73,7 @@ func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 	}
 	var info postInfo
 	if !tooBig {
-		info = inspectPost(body, u.g.opts.Limits.MaxDepth)
+		info = inspectPost(body, u.g.opts.Limits)
 	}
 	if sid != "" {
 		cs := u.session(w, r, sid, ov)
@@ -94,7 +95,7 @@ func (u *stdioUpstream) serve(w http.ResponseWriter, r *http.Request, ov *Overri
 			return
 		}
 		defer u.stateless.release(ss, nil)
-		_, reply := ss.sess.FromClient(body, ov)
+		_, reply := info.fromClient(ss.sess, body, ov)
 		writeReply(w, reply)
 	case info.initialize:
 		u.initialize(w, r, ov, body, info)
@@ -149,7 +150,7 @@ func (u *stdioUpstream) initialize(w http.ResponseWriter, r *http.Request, ov *O
 		u.g.refuseNewSession(w, r, u.name, ov, info.requests[0].id, err)
 		return
 	}
-	fwd, reply := sess.FromClient(body, ov)
+	fwd, reply := info.fromClient(sess, body, ov)
 	if fwd == nil {
 		sess.Close(store.OutcomeUnknown, "initialize refused")
 		writeReply(w, reply)
@@ -349,7 +350,7 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 	}
 	beat := newHeldBeat(w, r)
 	defer sess.whileHeld(r.Context(), ids, beat.held)()
-	fwd, reply := sess.FromClient(body, ov)
+	fwd, reply := info.fromClient(sess, body, ov)
 	if fwd == nil {
 		beat.reply(reply)
 		return
@@ -357,7 +358,7 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 	begun := beat.end()
 	if len(info.requests) == 0 {
 		if info.notifs > 0 {
-			u.notifyShared(sess, fwd)
+			u.notifyShared(sess, readOf(fwd, info.read, sess))
 		}
 		// A response has nobody to go to: no server request reaches a
 		// sessionless client.
@@ -394,7 +395,7 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 	if err := mx.child.Send(out); err != nil {
 		if c := mx.take(call.id); c != nil {
 			if reply := sess.Fail(rq.id, store.OutcomeTransportError, "the upstream is not accepting input: "+err.Error()); reply != nil {
-				st.add(reply)
+				st.addResponse(reply)
 			}
 			st.close()
 		}
@@ -408,9 +409,9 @@ func (u *stdioUpstream) postStateless(w http.ResponseWriter, r *http.Request, ov
 
 // notifyShared relays a sessionless client's notification to the shared
 // child (stdioMux.notify); with no child there is nothing to tell.
-func (u *stdioUpstream) notifyShared(sess *Session, msg []byte) {
+func (u *stdioUpstream) notifyShared(sess *Session, r *envelope.Read) {
 	if mx := u.currentMux(); mx != nil {
-		mx.notify(sess, msg)
+		mx.notify(sess, r)
 	}
 }
 

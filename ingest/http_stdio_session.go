@@ -76,7 +76,7 @@ func (cs *childSession) post(w http.ResponseWriter, r *http.Request, ov *Overrid
 	cs.mu.Unlock()
 	beat := newHeldBeat(w, r)
 	defer cs.sess.whileHeld(r.Context(), requestIDs(info), beat.held)()
-	fwd, reply := cs.sess.FromClient(body, ov)
+	fwd, reply := info.fromClient(cs.sess, body, ov)
 	if fwd == nil {
 		beat.reply(reply)
 		return
@@ -248,7 +248,10 @@ func (cs *childSession) pump() {
 }
 
 func (cs *childSession) fromChild(line []byte) {
-	fwd, reply := cs.sess.FromServer(line)
+	// Read once: the Session records this reading and the router below
+	// routes on it.
+	r := cs.sess.ReadMessage(line)
+	fwd, reply := cs.sess.FromServerRead(&r)
 	if reply != nil {
 		_ = cs.child.Send(reply)
 	}
@@ -256,26 +259,33 @@ func (cs *childSession) fromChild(line []byte) {
 		return
 	}
 	cs.mu.Lock()
-	cs.deliverLocked(fwd)
+	cs.deliverReadLocked(readOf(fwd, &r, cs.sess))
 	cs.mu.Unlock()
 }
 
-// deliverLocked routes a message for the client: a response to its
-// request's stream, a progress notification to the stream of the request
-// that asked for progress, anything else to the newest open POST stream,
-// else to the standalone stream (which holds it until a GET reads it).
+// deliverLocked routes a message the gateway made for the client (an
+// error in a call's place): see deliverReadLocked.
 func (cs *childSession) deliverLocked(msg []byte) {
-	if len(msg) > 0 && msg[0] == '[' {
-		for _, e := range envelope.Elements(msg) {
-			cs.deliverLocked(e)
+	r := cs.sess.ReadMessage(msg)
+	cs.deliverReadLocked(&r)
+}
+
+// deliverReadLocked routes a message for the client, as read: a response to
+// its request's stream, a progress notification to the stream of the
+// request that asked for progress, anything else to the newest open POST
+// stream, else to the standalone stream (which holds it until a GET reads
+// it). A batch's messages go each their way.
+func (cs *childSession) deliverReadLocked(r *envelope.Read) {
+	els := r.Elements()
+	for i := range els {
+		// What the Session let through parses; anything else is not sent.
+		if els[i].Err == nil {
+			cs.deliverOneLocked(els[i].Raw(), &els[i].Msg)
 		}
-		return
 	}
-	// msg is what the Session let through: it parses.
-	env, perr := envelope.Parse(msg)
-	if perr != nil {
-		return
-	}
+}
+
+func (cs *childSession) deliverOneLocked(msg []byte, env *envelope.Message) {
 	if env.IsResponse() {
 		k := idKey(env.ID)
 		st := cs.byReq[k]

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/mcptrail/mcptrail/ingest/envelope"
 )
 
 // replayWindow is how many bytes of already written events a resumable
@@ -36,7 +34,7 @@ type sseStream struct {
 	limit      int
 
 	mu       sync.Mutex
-	events   [][]byte // events first, first+1, ...
+	events   []event // events first, first+1, ...
 	first    int
 	next     int // the next event to write
 	unsent   int // bytes of events not yet written
@@ -47,6 +45,15 @@ type sseStream struct {
 	attached bool
 	dropped  int // events the standalone stream dropped unread
 	wake     chan struct{}
+}
+
+// event is one message of a stream. response says whether it is a JSON-RPC
+// response, as whoever added it knew from its reading of it: serve answers
+// with one JSON body only when every message is, and reading them again to
+// find out cost a strict parse of every answer on the serve path.
+type event struct {
+	msg      []byte
+	response bool
 }
 
 func newStream(id string, limit int, requestKeys []string) *sseStream {
@@ -64,11 +71,20 @@ func (s *sseStream) signal() {
 	}
 }
 
-// add appends a message; false when the stream takes no more.
+// add appends a message that is not a response (a notification or a
+// server request); false when the stream takes no more.
 func (s *sseStream) add(msg []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.addLocked(msg)
+	return s.addLocked(event{msg: msg})
+}
+
+// addResponse appends a response (one the gateway made: a call's error);
+// false when the stream takes no more.
+func (s *sseStream) addResponse(msg []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addLocked(event{msg: msg, response: true})
 }
 
 // addAnswer appends the response to request k and marks k answered, at
@@ -78,26 +94,26 @@ func (s *sseStream) add(msg []byte) bool {
 func (s *sseStream) addAnswer(msg []byte, k string) (last bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addLocked(msg)
+	s.addLocked(event{msg: msg, response: true})
 	return s.answeredLocked(k)
 }
 
-// addLast appends the stream's final message and closes it, at once (see
-// addAnswer).
+// addLast appends the stream's final message, the response to its call,
+// and closes it, at once (see addAnswer).
 func (s *sseStream) addLast(msg []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addLocked(msg)
+	s.addLocked(event{msg: msg, response: true})
 	s.closed = true
 	s.signal()
 }
 
-func (s *sseStream) addLocked(msg []byte) bool {
+func (s *sseStream) addLocked(e event) bool {
 	if s.closed || s.broken {
 		return false
 	}
-	s.events = append(s.events, msg)
-	s.unsent += len(msg)
+	s.events = append(s.events, e)
+	s.unsent += len(e.msg)
 	for s.unsent > s.limit && s.next < s.first+len(s.events) {
 		if !s.standalone {
 			s.broken = true
@@ -110,7 +126,7 @@ func (s *sseStream) addLocked(msg []byte) bool {
 		// would otherwise stay in memory for ever while nobody reads. A
 		// reader resuming from before the gap starts at the oldest message
 		// kept.
-		s.unsent -= len(s.events[s.next-s.first])
+		s.unsent -= len(s.events[s.next-s.first].msg)
 		s.next++
 		s.dropped++
 		n := s.next - s.first
@@ -184,9 +200,9 @@ func (s *sseStream) attach(from int) error {
 		s.unsent, s.kept = 0, 0
 		for i, e := range s.events {
 			if s.first+i < from {
-				s.kept += len(e)
+				s.kept += len(e.msg)
 			} else {
-				s.unsent += len(e)
+				s.unsent += len(e.msg)
 			}
 		}
 	}
@@ -208,8 +224,8 @@ func (s *sseStream) trim() {
 		window = 0
 	}
 	for s.first < s.next && s.kept > window {
-		s.kept -= len(s.events[0])
-		s.events[0] = nil
+		s.kept -= len(s.events[0].msg)
+		s.events[0] = event{}
 		s.events = s.events[1:]
 		s.first++
 	}
@@ -238,13 +254,13 @@ func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 		for {
 			s.mu.Lock()
 			closed, broken, waiting := s.closed, s.broken, s.next == s.first+len(s.events)
-			var events [][]byte
+			var events []event
 			if closed && !broken && s.next == s.first && len(s.events) > 0 {
 				events = s.events
 			}
 			s.mu.Unlock()
 			if events != nil && allResponses(events) {
-				writeJSON(w, http.StatusOK, joinReplies(events))
+				writeJSON(w, http.StatusOK, joinEvents(events))
 				s.mu.Lock()
 				s.next, s.unsent, s.kept = s.first+len(s.events), 0, 0
 				s.trim()
@@ -290,7 +306,7 @@ func (s *sseStream) serve(ctx context.Context, w http.ResponseWriter) bool {
 		}
 		var buf []byte
 		for ; s.next < s.first+len(s.events); s.next++ {
-			e := s.events[s.next-s.first]
+			e := s.events[s.next-s.first].msg
 			id := ""
 			if s.id != "" {
 				id = eventID(s.id, s.next)
@@ -332,7 +348,7 @@ func (s *sseStream) serveJSON(ctx context.Context, w http.ResponseWriter) bool {
 			return false
 		}
 		if closed {
-			body := joinReplies(events)
+			body := joinEvents(events)
 			if body == nil {
 				w.WriteHeader(http.StatusAccepted)
 				return true
@@ -348,16 +364,25 @@ func (s *sseStream) serveJSON(ctx context.Context, w http.ResponseWriter) bool {
 	}
 }
 
-// allResponses reports whether every message is a JSON-RPC response (or
-// batch of them): what a JSON body may carry.
-func allResponses(msgs [][]byte) bool {
-	for _, m := range msgs {
-		if len(m) == 0 || m[0] != '{' {
-			return false
-		}
-		if env, err := envelope.Parse(m); err != nil || !env.IsResponse() {
+// allResponses reports whether every message is a JSON-RPC response: what
+// a JSON body may carry.
+func allResponses(events []event) bool {
+	for _, e := range events {
+		if !e.response {
 			return false
 		}
 	}
 	return true
+}
+
+// joinEvents is joinReplies of the events' messages.
+func joinEvents(events []event) []byte {
+	if len(events) == 1 {
+		return events[0].msg // the common answer, without a copy
+	}
+	msgs := make([][]byte, len(events))
+	for i, e := range events {
+		msgs[i] = e.msg
+	}
+	return joinReplies(msgs)
 }

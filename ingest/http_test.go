@@ -1193,7 +1193,7 @@ func TestSSEStreamDropReleases(t *testing.T) {
 	}
 	held := 0
 	for _, e := range sa.events {
-		held += len(e)
+		held += len(e.msg)
 	}
 	if held > 100 || len(sa.events) > 10 {
 		t.Errorf("after 10000 bytes through a standalone stream with a 100-byte limit it holds %d events, %d bytes", len(sa.events), held)

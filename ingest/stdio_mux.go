@@ -151,19 +151,20 @@ func (mx *stdioMux) expire(sess *Session, id, reply []byte) {
 	if c == nil || mx.take(c.id) == nil {
 		return
 	}
-	c.st.add(reply)
+	c.st.addResponse(reply)
 	c.st.close()
 	_ = mx.child.Send(cancelNotification(strconv.AppendInt(nil, c.id, 10), timeoutReason))
 }
 
 // notify relays a sessionless client's notification: a cancellation with
 // its requestId mapped to the child's id, anything else as sent.
-func (mx *stdioMux) notify(sess *Session, msg []byte) {
-	// msg is what the Session let through: it parses.
-	env, perr := envelope.Parse(msg)
-	if perr != nil {
+// r is the reading the Session recorded and let through.
+func (mx *stdioMux) notify(sess *Session, r *envelope.Read) {
+	els := r.Elements()
+	if r.Batch() || len(els) != 1 || els[0].Err != nil {
 		return
 	}
+	msg, env := r.Raw(), &els[0].Msg
 	if env.Method == "notifications/cancelled" {
 		c := mx.find(sess, env.RequestID)
 		if c == nil {
@@ -219,7 +220,7 @@ func (mx *stdioMux) pump() {
 	mx.u.forgetMux(mx)
 	for _, c := range calls {
 		if reply := c.sess.Fail(c.clientID, outcome, detail); reply != nil {
-			c.st.add(reply)
+			c.st.addResponse(reply)
 		}
 		c.st.close()
 	}
@@ -227,15 +228,15 @@ func (mx *stdioMux) pump() {
 }
 
 func (mx *stdioMux) fromChild(line []byte) {
-	if len(line) == 0 || line[0] != '{' || envelope.Check(line, mx.u.g.opts.Limits.MaxDepth) != nil {
-		mx.house.FromServer(line) // records it as bad input
+	// Read once, under the limits every session of the gateway reads with:
+	// the sessions given line record this reading.
+	r := mx.house.ReadMessage(line)
+	els := r.Elements()
+	if len(line) == 0 || line[0] != '{' || len(els) != 1 || els[0].Err != nil {
+		mx.house.FromServerRead(&r) // records it as bad input
 		return
 	}
-	env, perr := envelope.Parse(line)
-	if perr != nil {
-		mx.house.FromServer(line) // records it as bad input
-		return
-	}
+	line, env := r.Raw(), &els[0].Msg
 	switch {
 	case env.IsResponse():
 		id, err := strconv.ParseInt(string(env.ID), 10, 64)
@@ -252,6 +253,8 @@ func (mx *stdioMux) fromChild(line []byte) {
 		if err != nil {
 			restored = line
 		}
+		// Other bytes than were read (the client's id in place of the
+		// child's): they are read anew, for the record to name them.
 		if fwd, _ := c.sess.FromServer(restored); fwd != nil {
 			c.st.addLast(fwd)
 		} else {
@@ -260,7 +263,7 @@ func (mx *stdioMux) fromChild(line []byte) {
 	case env.IsRequest():
 		// A server request: in this era a server asks for input through
 		// input_required results, and no sessionless client could answer.
-		mx.house.FromServer(line)
+		mx.house.FromServerRead(&r)
 		reply := errorResponse(env.ID, jsonrpc.CodeMethodNotFound, "mcptrail: no client can answer server requests without a session")
 		mx.house.FromClient(reply, nil)
 		_ = mx.child.Send(reply)
@@ -273,11 +276,11 @@ func (mx *stdioMux) fromChild(line []byte) {
 		}
 		targets := mx.notificationTargets(env.Method, env.ProgressToken)
 		if len(targets) == 0 {
-			mx.house.FromServer(line)
+			mx.house.FromServerRead(&r)
 			return
 		}
 		for _, c := range targets {
-			if fwd, _ := c.sess.FromServer(line); fwd != nil && !c.st.json {
+			if fwd, _ := c.sess.FromServerRead(&r); fwd != nil && !c.st.json {
 				c.st.add(fwd)
 			}
 		}

@@ -2,6 +2,9 @@
 // is (request, notification, response), its id, method and the params
 // members the gateway interprets. The Session records that reading and the
 // transports route on it; nothing else in the gateway parses a message.
+// ReadMessage keeps the reading with the bytes it was made of (Read), so a
+// transport that reads a message to route it hands the same reading to the
+// Session, and each message is read once.
 //
 // The reading is strict because the record must name what the server will
 // act on, and servers read JSON differently: encoding/json (mark3labs/mcp-go
