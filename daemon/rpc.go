@@ -297,9 +297,10 @@ func (c *Client) aheadNow() bool {
 
 // Record sends ev to the daemon's store. With durable set it returns once
 // the daemon has appended it (and committed it, under strict durability),
-// and sets ev.Seq — through the segment as over the socket — unless RecordAhead is on: then, as without durable, it
-// returns at once and the record follows the ones before it; ev.Seq is a
-// provisional seq (Resolve tells the store's), or 0 without durable.
+// and sets ev.Seq, through the segment as over the socket — unless
+// RecordAhead is on: then, as without durable, it returns at once and the
+// record follows the ones before it; ev.Seq is a provisional seq (Resolve
+// tells the store's), or 0 without durable.
 func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 	// Checked now, and copied: one event that cannot be encoded must not
 	// sink its batch, and the caller may reuse the buffers its raw fields
