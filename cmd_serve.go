@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -86,9 +85,6 @@ func (f *serveFlags) run(cmd *cobra.Command) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if n := daemon.Procs(cfg.Collect.URL != "", os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)); n > 0 {
-		runtime.GOMAXPROCS(n)
-	}
 	err = daemon.Run(ctx, daemon.Options{
 		Config: cfg, Home: home(), Version: buildVersion(), Logger: log, Auto: f.auto,
 		Reload: f.build, // SIGHUP: tokens, JWT keys, sinks
