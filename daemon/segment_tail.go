@@ -340,15 +340,10 @@ func (s *segService) Append(rec []byte, _ *struct{}) error {
 // Resolve gives the store's seq of a provisional one, once its record is
 // read.
 func (s *segService) Resolve(prov uint64, seq *uint64) error {
-	s.t.drain(0)
-	s.t.mu.Lock()
-	defer s.t.mu.Unlock()
-	got, ok := s.t.seqs[prov]
+	got, _, err := s.t.settled(prov)
 	switch {
-	case !ok && s.t.broken != nil:
-		return s.t.broken
-	case !ok:
-		return fmt.Errorf("no record has the provisional seq %d", prov&^provisional)
+	case err != nil:
+		return err
 	case got == 0:
 		return errors.New("the record was not stored")
 	}
@@ -365,20 +360,32 @@ func (s *segService) Resolve(prov uint64, seq *uint64) error {
 // after its Record returned. A seq not yet in the segment, or never, is
 // an error at once: this never waits for wrap to write.
 func (s *segService) Sync(prov uint64, seq *uint64) error {
-	s.t.drain(0)
-	s.t.mu.Lock()
-	defer s.t.mu.Unlock()
-	got, ok := s.t.seqs[prov]
+	got, refused, err := s.t.settled(prov)
 	switch {
-	case !ok && s.t.broken != nil:
-		return s.t.broken
-	case !ok:
-		return fmt.Errorf("no record has the provisional seq %d", prov&^provisional)
-	case s.t.failed[prov] != "":
-		return errors.New(s.t.failed[prov])
+	case err != nil:
+		return err
+	case refused != "":
+		return errors.New(refused)
 	}
 	*seq = got // 0 when fail_open let the call go on unrecorded
 	return nil
+}
+
+// settled reads what wrap has published and says what became of the
+// record with the provisional seq prov: its store seq (0: not stored) and,
+// if the store refused it, why.
+func (t *tail) settled(prov uint64) (seq uint64, refused string, err error) {
+	t.drain(0)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	got, ok := t.seqs[prov]
+	switch {
+	case !ok && t.broken != nil:
+		return 0, "", t.broken
+	case !ok:
+		return 0, "", fmt.Errorf("no record has the provisional seq %d", prov&^provisional)
+	}
+	return got, t.failed[prov], nil
 }
 
 // Close records everything wrap wrote: it hangs up next.
