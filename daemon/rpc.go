@@ -378,37 +378,20 @@ func (c *Client) Record(ev *store.Event, durable bool) (uint64, error) {
 // number, where the socket's carried the whole event each way and had it
 // encoded and decoded by net/rpc's reflection.
 func (c *Client) recordToSegment(ev *store.Event, durable bool) (seq uint64, ok bool, err error) {
-	c.mu.Lock()
-	if c.seg == nil {
-		c.mu.Unlock()
+	seg, prov, wait, err := c.appendToSegment(ev, durable)
+	switch {
+	case seg == nil:
 		return 0, false, nil
-	}
-	if c.broken != nil {
-		c.mu.Unlock()
-		return 0, true, c.broken
-	}
-	var prov uint64
-	if durable {
-		c.lastProv++
-		prov = provisional | c.lastProv
-	}
-	seg := c.seg
-	if err := seg.append(ev, durable, prov); err != nil {
-		c.broken = fmt.Errorf("daemon: %w", err)
-		c.mu.Unlock()
-		return 0, true, c.broken
-	}
-	if prov == 0 || c.ahead {
+	case err != nil:
+		return 0, true, err
+	case !wait:
 		if prov != 0 {
 			ev.Seq = prov
 		}
-		c.mu.Unlock()
 		return prov, true, nil
 	}
-	// Synced outside the lock, so that the records of other calls go
-	// into the segment meanwhile; a rewind (under the lock) waits for it.
-	seg.syncing.RLock()
-	c.mu.Unlock()
+	// Synced outside c.mu, so that the records of other calls go into the
+	// segment meanwhile; a rewind waits for it (syncing).
 	seq, err = seg.sync(prov)
 	seg.syncing.RUnlock()
 	var refused rpc.ServerError
@@ -419,15 +402,40 @@ func (c *Client) recordToSegment(ev *store.Event, durable bool) (seq uint64, ok 
 		return 0, true, fmt.Errorf("daemon: %w", err)
 	case err != nil:
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		if c.broken == nil {
 			c.broken = fmt.Errorf("daemon: %w", err)
 		}
-		err = c.broken
-		c.mu.Unlock()
-		return 0, true, err
+		return 0, true, c.broken
 	}
 	ev.Seq = seq
 	return seq, true, nil
+}
+
+// appendToSegment writes ev's record into the segment, if there is one
+// (seg), with a provisional seq when durable. wait: a strict wrap must
+// sync it before the call goes on; seg.syncing is then held shared, taken
+// before c.mu is let go so that no rewind comes between the record and its
+// sync, for the caller to release once synced.
+func (c *Client) appendToSegment(ev *store.Event, durable bool) (seg *segWriter, prov uint64, wait bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if seg = c.seg; seg == nil || c.broken != nil {
+		return seg, 0, false, c.broken
+	}
+	if durable {
+		c.lastProv++
+		prov = provisional | c.lastProv
+	}
+	if err := seg.append(ev, durable, prov); err != nil {
+		c.broken = fmt.Errorf("daemon: %w", err)
+		return seg, 0, false, c.broken
+	}
+	if prov == 0 || c.ahead {
+		return seg, prov, false, nil
+	}
+	seg.syncing.RLock()
+	return seg, prov, true, nil
 }
 
 // flush sends queued records, a batch at a time, until none are left. A
