@@ -21,17 +21,8 @@ import (
 // each durable record, and records through a segment.
 func dialStrictSegment(t *testing.T, d *Daemon) *Client {
 	t.Helper()
-	c, err := Dial(d.paths.Home)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialSegment(t, d, false)
 	t.Cleanup(func() { c.Close() })
-	if ahead, err := c.RecordAhead(); err != nil || ahead {
-		t.Fatalf("RecordAhead = %v, %v on a strict daemon", ahead, err)
-	}
-	if c.seg == nil {
-		t.Fatal("a strict daemon's wrap records without a segment")
-	}
 	return c
 }
 

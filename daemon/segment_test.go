@@ -16,17 +16,21 @@ import (
 
 // dialAhead is a wrap's client of a batch daemon: it records through a
 // segment.
-func dialAhead(t *testing.T, d *Daemon) *Client {
+func dialAhead(t *testing.T, d *Daemon) *Client { return dialSegment(t, d, true) }
+
+// dialSegment is a wrap's client of d, which must record through a
+// segment, ahead (batch durability) or waiting for each durable record.
+func dialSegment(t *testing.T, d *Daemon, ahead bool) *Client {
 	t.Helper()
 	c, err := Dial(d.paths.Home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ahead, err := c.RecordAhead(); err != nil || !ahead {
-		t.Fatalf("RecordAhead = %v, %v", ahead, err)
+	if got, err := c.RecordAhead(); err != nil || got != ahead {
+		t.Fatalf("RecordAhead = %v, %v, want %v", got, err, ahead)
 	}
 	if c.seg == nil {
-		t.Fatal("a batch daemon's wrap records without a segment")
+		t.Fatal("the wrap records without a segment")
 	}
 	return c
 }
