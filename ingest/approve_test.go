@@ -50,11 +50,11 @@ func holdWrites(gates chan *gate) Hooks {
 
 // heldSession is a stdio session whose writes an approval hook holds (each
 // hold sent on gates), past its handshake with a raw client.
-func heldSession(t *testing.T) (*store.Store, rawClient, *Session, chan *gate) {
+func heldSession(t *testing.T) (*store.Store, rawClient, *Session, chan *gate, *pumpRun) {
 	t.Helper()
 	st := openStore(t)
 	gates := make(chan *gate, 4)
-	in, out, sess, _ := startPumpHooks(t, st, holdWrites(gates), Limits{})
+	in, out, sess, run := startPumpHooks(t, st, holdWrites(gates), Limits{})
 	c := rawClient{in: in, out: bufio.NewReader(out)}
 	// Runs before startPump's cleanup: a failed test leaves answers
 	// unread, which must not keep the pump from ending.
@@ -62,14 +62,14 @@ func heldSession(t *testing.T) (*store.Store, rawClient, *Session, chan *gate) {
 	c.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	c.recv(t)
 	c.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	return st, c, sess, gates
+	return st, c, sess, gates, run
 }
 
 // TestStdioHeldCall: over stdio a held call stays unanswered and unforwarded
 // while the client's other calls go on; approval forwards exactly it, a
 // denial answers the client with the reason; the record says so.
 func TestStdioHeldCall(t *testing.T) {
-	st, c, sess, gates := heldSession(t)
+	st, c, sess, gates, run := heldSession(t)
 
 	c.send(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write","arguments":{"text":"held"}}}`)
 	g1 := <-gates
@@ -109,6 +109,12 @@ func TestStdioHeldCall(t *testing.T) {
 	if r := <-g5.cancelled; r != "the session ended" {
 		t.Errorf("close reason %q", r)
 	}
+	// The hold is cancelled before its outcome is recorded: read the
+	// record once the session has ended (its answers drained meanwhile).
+	drained := make(chan struct{})
+	go func() { io.Copy(io.Discard, c.out); close(drained) }()
+	<-run.done
+	<-drained
 
 	outcomes := map[string]store.Event{}
 	for _, ev := range allEvents(t, st) {
@@ -187,7 +193,7 @@ func TestHTTPHeldCallWithdrawnWithItsRequest(t *testing.T) {
 // held for an approval nobody waits for. whileHeld is driven directly so
 // that the close surely comes first.
 func TestHeldCallWithdrawnBeforeItIsHeld(t *testing.T) {
-	_, c, sess, gates := heldSession(t)
+	_, c, sess, gates, _ := heldSession(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the client has gone already
