@@ -201,3 +201,25 @@ func TestAppendBatchFromOlderWraps(t *testing.T) {
 		t.Fatalf("stored %+v, %v", ev, err)
 	}
 }
+
+// The gateway may forward an answer before it records the call's outcome
+// only under batch durability: in serve (the daemon records) and in wrap
+// (its client records), never under strict, where the outcome is on disk
+// before the answer goes on.
+func TestAnswersFirstOnlyUnderBatch(t *testing.T) {
+	for _, durability := range []string{store.DurabilityStrict, store.DurabilityBatch} {
+		d := startQuiet(t, durability)
+		c, err := Dial(d.paths.Home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.RecordAhead(); err != nil {
+			t.Fatal(err)
+		}
+		want := durability == store.DurabilityBatch
+		if d.AnswersFirst() != want || c.AnswersFirst() != want {
+			t.Errorf("%s: the daemon answers first: %v, wrap's client: %v; want %v", durability, d.AnswersFirst(), c.AnswersFirst(), want)
+		}
+		c.Close()
+	}
+}

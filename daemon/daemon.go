@@ -287,6 +287,11 @@ func (d *Daemon) Record(ev *store.Event, durable bool) (uint64, error) {
 	return d.failOpen(ev, seq, err) // store.go
 }
 
+// AnswersFirst lets the gateway forward an answer before it records the
+// call's outcome under batch durability, where an outcome never holds up
+// its answer (ingest.AnswerFirstRecorder).
+func (d *Daemon) AnswersFirst() bool { return d.store.Batch() }
+
 // errSealed refuses a Record once the daemon is stopping (it wraps
 // store.ErrClosed, so fail_open does not forward the call unrecorded).
 var errSealed = fmt.Errorf("the daemon is stopping: %w", store.ErrClosed)

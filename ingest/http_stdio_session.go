@@ -251,7 +251,10 @@ func (cs *childSession) fromChild(line []byte) {
 	// Read once: the Session records this reading and the router below
 	// routes on it.
 	r := cs.sess.ReadMessage(line)
-	fwd, reply := cs.sess.FromServerRead(&r)
+	fwd, reply := cs.sess.FromServerAnswerFirst(&r)
+	// The answer is on its stream: its outcome is recorded while the
+	// stream's handler writes it.
+	defer cs.sess.Settle()
 	if reply != nil {
 		_ = cs.child.Send(reply)
 	}

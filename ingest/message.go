@@ -19,7 +19,7 @@ import (
 // to the client instead (nil: nothing), e.g. an error for bad input or a
 // refused call. ov may be nil.
 func (s *Session) FromClient(raw []byte, ov *Overrides) (forward, reply []byte) {
-	return s.handle(store.FromClient, raw, nil, ov)
+	return s.handle(store.FromClient, raw, nil, ov, false)
 }
 
 // FromClientRead is FromClient of a message the transport has read already
@@ -29,19 +29,19 @@ func (s *Session) FromClient(raw []byte, ov *Overrides) (forward, reply []byte) 
 // readings of a small tools/call and its answer from five to two, 3.1 to
 // 1.5 µs of CPU (BenchmarkServeReadings).
 func (s *Session) FromClientRead(r *envelope.Read, ov *Overrides) (forward, reply []byte) {
-	return s.handle(store.FromClient, r.Raw(), r, ov)
+	return s.handle(store.FromClient, r.Raw(), r, ov, false)
 }
 
 // FromServer handles one message from the server; forward goes to the
 // client, reply back to the server.
 func (s *Session) FromServer(raw []byte) (forward, reply []byte) {
-	return s.handle(store.FromServer, raw, nil, nil)
+	return s.handle(store.FromServer, raw, nil, nil, false)
 }
 
 // FromServerRead is FromServer of a message the transport has read
 // already (see FromClientRead).
 func (s *Session) FromServerRead(r *envelope.Read) (forward, reply []byte) {
-	return s.handle(store.FromServer, r.Raw(), r, nil)
+	return s.handle(store.FromServer, r.Raw(), r, nil, false)
 }
 
 // ReadMessage reads raw under the Session's limits, for a transport that
@@ -65,7 +65,12 @@ func readOf(msg []byte, r *envelope.Read, s *Session) *envelope.Read {
 }
 
 // handle takes raw, or r, its reading by the transport (nil: none).
-func (s *Session) handle(from string, raw []byte, r *envelope.Read, ov *Overrides) (forward, reply []byte) {
+// answerFirst: the transport settles after it forwards (see
+// FromServerAnswerFirst).
+func (s *Session) handle(from string, raw []byte, r *envelope.Read, ov *Overrides, answerFirst bool) (forward, reply []byte) {
+	// An outcome left for after its answer is recorded before anything
+	// that came after the answer.
+	s.Settle()
 	if r == nil || !r.ReadWith(s.limits.MaxDepth, s.limits.MaxMessageBytes) {
 		own := s.ReadMessage(raw)
 		r = &own
@@ -97,7 +102,7 @@ func (s *Session) handle(from string, raw []byte, r *envelope.Read, ov *Override
 		return s.handleBatch(from, r, ov)
 	}
 	// A refused message (err) comes back with no forward, only the reply.
-	forward, reply, _ = s.handleOne(from, &r.Elements()[0], ov, false)
+	forward, reply, _ = s.handleOne(from, &r.Elements()[0], ov, false, answerFirst)
 	return forward, reply
 }
 
@@ -131,7 +136,7 @@ func (s *Session) handleBatch(from string, r *envelope.Read, ov *Overrides) (for
 	var replies []json.RawMessage
 	refused := false
 	for i := range elems {
-		_, rep, err := s.handleOne(from, &elems[i], ov, true)
+		_, rep, err := s.handleOne(from, &elems[i], ov, true, false)
 		if err != nil {
 			refused = true
 		}
@@ -154,7 +159,8 @@ var errRefused = errors.New("refused")
 // read it (e). A non-nil error means it must not be forwarded; reply then
 // says why (for a request) or is nil. inBatch: e is an element of a batch,
 // which is forwarded whole, so a held call in it blocks until decided.
-func (s *Session) handleOne(from string, e *envelope.Element, ov *Overrides, inBatch bool) (forward, reply []byte, err error) {
+// answerFirst: an answer's outcome may be left for Settle.
+func (s *Session) handleOne(from string, e *envelope.Element, ov *Overrides, inBatch, answerFirst bool) (forward, reply []byte, err error) {
 	raw, m, perr := e.Raw(), &e.Msg, e.Err
 	if perr != nil {
 		s.badInput(from, raw, "invalid JSON-RPC message: "+perr.Reason)
@@ -171,7 +177,7 @@ func (s *Session) handleOne(from string, e *envelope.Element, ov *Overrides, inB
 	case m.IsNotification():
 		s.notification(from, m, ov)
 	default:
-		if err := s.response(from, m); err != nil {
+		if err := s.response(from, m, answerFirst); err != nil {
 			// The answer goes on only once its outcome is recorded: its
 			// receiver gets an error in its place (the call did run).
 			return errorResponse(m.ID, jsonrpc.CodeInternalError, "mcptrail: the answer could not be recorded, so it is withheld: "+err.Error()), nil, nil
@@ -355,7 +361,9 @@ func (s *Session) notification(from string, m *envelope.Message, ov *Overrides) 
 	}
 }
 
-func (s *Session) response(from string, m *envelope.Message) error {
+// response settles the call m answers. answerFirst: under a recorder that
+// allows it, the outcome is left for Settle, after the answer is forwarded.
+func (s *Session) response(from string, m *envelope.Message, answerFirst bool) error {
 	// A response from X answers a request from the other side.
 	reqFrom := store.FromClient
 	if from == store.FromClient {
@@ -390,6 +398,10 @@ func (s *Session) response(from string, m *envelope.Message) error {
 		outcome, detail = s.inspectResult(p, m.Result)
 	}
 	p.answered = true
+	if answerFirst && s.answersFirst() {
+		s.leave(&unsettled{p: p, reqFrom: reqFrom, outcome: outcome, result: m.Result, rpcErr: m.Error, detail: detail, answered: time.Now()})
+		return nil
+	}
 	return s.outcome(p, reqFrom, outcome, m.Result, m.Error, detail)
 }
 

@@ -115,6 +115,12 @@ type Session struct {
 	started         bool
 	closed          bool
 	released        func() // set before use: runs once the session has ended (the gateway's session caps)
+
+	// settleMu guards later, an answered call's outcome left to record
+	// after its answer (FromServerAnswerFirst), and is held while it is
+	// recorded, so that what comes after the answer is recorded after it.
+	settleMu sync.Mutex
+	later    *unsettled
 }
 
 // NewSession starts tracking a session. Call Start to record its beginning.
@@ -194,6 +200,11 @@ func (s *Session) Start() error {
 // outcome records the end of a call, repeating its request's identity so the
 // line stands alone in a SIEM.
 func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr json.RawMessage, detail string) error {
+	return s.recordOutcome(p, reqFrom, outcome, result, rpcErr, detail, time.Now())
+}
+
+// recordOutcome is outcome of a call that ended at end.
+func (s *Session) recordOutcome(p *pending, reqFrom, outcome string, result, rpcErr json.RawMessage, detail string, end time.Time) error {
 	ev := s.event(store.KindCall, reqFrom, nil)
 	ev.Call = p.seq
 	if p.logical != p.seq {
@@ -205,7 +216,7 @@ func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr js
 	ev.Result = s.redact(result)
 	ev.Error = rpcErr
 	ev.Detail = detail
-	ev.DurationNS = time.Since(p.start).Nanoseconds()
+	ev.DurationNS = end.Sub(p.start).Nanoseconds()
 	ev.Prestate, ev.Reverts, ev.Authorization = p.prestate, p.reverts, p.auth
 	override(ev, p.prin, p.agent, p.obo)
 	if p.task != nil {
@@ -223,6 +234,7 @@ func (s *Session) outcome(p *pending, reqFrom, outcome string, result, rpcErr js
 // gateway is going away), and the client gets an error response for each of
 // its pending requests, which the caller should deliver if it still can.
 func (s *Session) Close(outcome, detail string) (clientReplies [][]byte) {
+	s.Settle()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

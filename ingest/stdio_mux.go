@@ -255,11 +255,14 @@ func (mx *stdioMux) fromChild(line []byte) {
 		}
 		// Other bytes than were read (the client's id in place of the
 		// child's): they are read anew, for the record to name them.
-		if fwd, _ := c.sess.FromServer(restored); fwd != nil {
+		rr := c.sess.ReadMessage(restored)
+		if fwd, _ := c.sess.FromServerAnswerFirst(&rr); fwd != nil {
 			c.st.addLast(fwd)
 		} else {
 			c.st.close()
 		}
+		// Its outcome is recorded while the stream's handler writes it.
+		c.sess.Settle()
 	case env.IsRequest():
 		// A server request: in this era a server asks for input through
 		// input_required results, and no sessionless client could answer.

@@ -376,6 +376,9 @@ func (s *Store) Path() string { return s.path }
 // checkpoints' origin is "mcptrail/" + ID.
 func (s *Store) ID() string { return s.id }
 
+// Batch reports whether the store records under batch durability.
+func (s *Store) Batch() bool { return s.batch }
+
 // VerifierKey is the verifier key of the key this store signs its
 // checkpoints with; "" when it signs none. The Kafka sink publishes it
 // beside each checkpoint so that a collector can pin it on first sight.
