@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mcptrail/mcptrail/config"
+	"github.com/mcptrail/mcptrail/ingest"
 	"github.com/mcptrail/mcptrail/store"
 )
 
@@ -203,23 +204,20 @@ func TestAppendBatchFromOlderWraps(t *testing.T) {
 }
 
 // The gateway may forward an answer before it records the call's outcome
-// only under batch durability: in serve (the daemon records) and in wrap
-// (its client records), never under strict, where the outcome is on disk
-// before the answer goes on.
-func TestAnswersFirstOnlyUnderBatch(t *testing.T) {
+// only where the daemon records (serve) under batch durability. Never
+// under strict, where the outcome is on disk before the answer goes on,
+// and never in wrap: an agent that kills its wrap the moment it has an
+// answer must not erase that answer's outcome
+// (e2e TestKillNineWrapBatchKeepsItsRecords), so wrap's client records it
+// into the segment first.
+func TestAnswersFirstOnlyInServeUnderBatch(t *testing.T) {
 	for _, durability := range []string{store.DurabilityStrict, store.DurabilityBatch} {
 		d := startQuiet(t, durability)
-		c, err := Dial(d.paths.Home)
-		if err != nil {
-			t.Fatal(err)
+		if want := durability == store.DurabilityBatch; d.AnswersFirst() != want {
+			t.Errorf("%s: the daemon answers first: %v, want %v", durability, d.AnswersFirst(), want)
 		}
-		if _, err := c.RecordAhead(); err != nil {
-			t.Fatal(err)
-		}
-		want := durability == store.DurabilityBatch
-		if d.AnswersFirst() != want || c.AnswersFirst() != want {
-			t.Errorf("%s: the daemon answers first: %v, wrap's client: %v; want %v", durability, d.AnswersFirst(), c.AnswersFirst(), want)
-		}
-		c.Close()
+	}
+	if _, ok := any(&Client{}).(ingest.AnswerFirstRecorder); ok {
+		t.Error("wrap's client lets answers go before their outcomes are in the segment")
 	}
 }

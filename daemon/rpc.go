@@ -289,11 +289,6 @@ func (c *Client) RecordAhead() (bool, error) {
 	return c.ahead, nil
 }
 
-// AnswersFirst lets wrap forward an answer before it records the call's
-// outcome when it records ahead (batch durability), where an outcome never
-// holds up its answer (ingest.AnswerFirstRecorder).
-func (c *Client) AnswersFirst() bool { return c.aheadNow() }
-
 func (c *Client) aheadNow() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

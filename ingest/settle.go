@@ -9,11 +9,13 @@ import (
 )
 
 // An AnswerFirstRecorder says whether an answered call's outcome may be
-// recorded after the answer is forwarded. Under batch durability it may:
-// an outcome never holds up its answer there (a failure to record it is
-// logged, not turned into an error for the receiver), so the recording can
-// leave the answer's path. Under strict durability it may not: the outcome
-// is on disk before its answer goes on.
+// recorded after the answer is forwarded. The daemon (serve) does under
+// batch durability: an outcome never holds up its answer there (a failure
+// to record it is logged, not turned into an error for the receiver), and
+// the agent cannot stop the daemon between the two. Under strict
+// durability it may not: the outcome is on disk before its answer goes
+// on. Nor does wrap's recorder: the agent can kill its wrap the moment it
+// has an answer, and the outcome must be in the daemon's reach by then.
 type AnswerFirstRecorder interface {
 	AnswersFirst() bool
 }
@@ -38,14 +40,13 @@ func (s *Session) answersFirst() bool {
 
 // FromServerAnswerFirst is FromServerRead for a transport that forwards
 // the answer at once and then calls Settle. When the recorder allows it
-// (AnswerFirstRecorder: batch durability), the outcome of the call a
-// server's response answers is left for Settle, so that building and
-// recording it (the result's redaction, the event's encoding) is off the
-// answer's path: in bench/cpu-per-call, `wrap` batch at one session
-// answered about 20 µs sooner at the median. Nothing is lost or reordered
-// for it: whatever the Session handles next (the client's next message,
-// a Close) records the outcome first. r's bytes must stay as they are
-// until then.
+// (AnswerFirstRecorder), the outcome of the call a server's response
+// answers is left for Settle, so that building and recording it (the
+// result's redaction, the event's encoding, the store's append and the
+// detections) is off the answer's path, or runs while another goroutine
+// writes the answer. Nothing is lost or reordered for it: whatever the
+// Session handles next (the client's next message, a Close) records the
+// outcome first. r's bytes must stay as they are until then.
 func (s *Session) FromServerAnswerFirst(r *envelope.Read) (forward, reply []byte) {
 	return s.handle(store.FromServer, r.Raw(), r, nil, true)
 }

@@ -81,14 +81,10 @@ func (s *Stdio) Run(ctx context.Context) (int, error) {
 		if inj.deliver(line) {
 			return
 		}
-		// The answer goes to the client first, its outcome is recorded
-		// after (where the recorder allows it: see FromServerAnswerFirst).
-		r := s.Session.ReadMessage(line)
-		fwd, reply := s.Session.FromServerAnswerFirst(&r)
+		fwd, reply := s.Session.FromServer(line)
 		if fwd != nil {
 			out.writeLine(fwd)
 		}
-		s.Session.Settle()
 		if reply != nil {
 			_ = child.Send(reply)
 		}
