@@ -192,13 +192,15 @@ func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Over
 	}
 	ev := s.event(store.KindRequest, from, ov)
 	ev.Method = m.Method
+	p := &pending{start: time.Now(), method: m.Method}
 	// The id outlives raw, whose buffer the transport reuses for the next
-	// message: the outcome, recorded later, repeats it.
-	id := json.RawMessage(bytes.Clone(m.ID))
+	// message: the outcome, recorded later, repeats it. Most ids fit in
+	// the pending call itself, sparing an allocation.
+	id := json.RawMessage(append(p.idBuf[:0:len(p.idBuf)], m.ID...))
+	p.id = id
 	ev.JSONRPCID = id
 	ev.Size = len(raw)
 	ev.Params = s.redact(m.Params)
-	p := &pending{start: time.Now(), method: m.Method, id: id}
 	if from == store.FromClient {
 		var meta identity.Meta
 		if m.Meta != nil {

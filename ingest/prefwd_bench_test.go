@@ -48,6 +48,10 @@ func BenchmarkSessionRequestEncoded(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			s := NewSession(SessionInfo{ID: "wrap-1f3a", Upstream: "echo", Transport: "stdio"}, &encodeRecorder{}, defaultHooks(), Limits{}, nil)
+			// The client has introduced itself, as every session's has by
+			// its first call: its clientInfo is on each event.
+			s.FromClient([]byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"loadgen","version":"1"}}}`), nil)
+			s.FromServer([]byte(`{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"upstream","version":"1"}}}`))
 			k := key(store.FromClient, []byte("9"))
 			b.ReportAllocs()
 			cpu := processCPU()

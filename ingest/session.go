@@ -64,6 +64,7 @@ type pending struct {
 	classSource string // store.ClassSource*: where class came from
 	ann         *store.Annotations
 	id          json.RawMessage
+	idBuf       [16]byte // id's bytes when they fit: the SDKs number their requests
 	task        *store.Task
 	agent       *store.Agent
 	prin        *store.Principal
@@ -277,6 +278,7 @@ func (s *Session) event(kind, from string, ov *Overrides) *store.Event {
 	s.mu.Lock()
 	info := s.info
 	pv := s.protocolVersion
+	name, version := s.clientName, s.clientVersion
 	s.mu.Unlock()
 	ev := &store.Event{
 		Kind:            kind,
@@ -289,19 +291,35 @@ func (s *Session) event(kind, from string, ov *Overrides) *store.Event {
 		OnBehalfOf:      info.OnBehalfOf,
 		Task:            info.Task,
 	}
-	if info.Agent != (store.Agent{}) {
-		a := info.Agent
-		ev.Agent = &a
-	}
+	// The agent: the message's, else the session's, with what the client
+	// claims (clientInfo) added. Built in one value: a copy of the
+	// session's agent, then another with the client's name (fillAgent),
+	// was two allocations on every event of a session whose client said
+	// who it is, which is all of them.
+	a, shared := info.Agent, (*store.Agent)(nil)
 	if ov != nil {
-		override(ev, ov.Principal, ov.Agent, ov.OnBehalfOf)
+		override(ev, ov.Principal, nil, ov.OnBehalfOf)
 		ev.Task = identity.MergeTask(ev.Task, ov.Task)
+		if ov.Agent != nil {
+			a, shared = *ov.Agent, ov.Agent
+		}
 	}
-	s.fillAgent(ev)
+	switch {
+	case name != "":
+		own := a // on the heap only here: a itself stays on the stack
+		withClient(&own, name, version)
+		ev.Agent = &own
+	case shared != nil:
+		ev.Agent = shared
+	case a != (store.Agent{}):
+		own := a
+		ev.Agent = &own
+	}
 	return ev
 }
 
-// fillAgent adds what the client claims (clientInfo) to the agent.
+// fillAgent adds what the client claims (clientInfo) to the agent, when
+// the client said who it is after the event was started.
 func (s *Session) fillAgent(ev *store.Event) {
 	s.mu.Lock()
 	name, version := s.clientName, s.clientVersion
@@ -309,15 +327,24 @@ func (s *Session) fillAgent(ev *store.Event) {
 	if name == "" {
 		return
 	}
+	if ev.Agent != nil && ev.Agent.ClientName == name && ev.Agent.ClientVersion == version && ev.Agent.Name != "" {
+		return // as it would be made: event added this clientInfo already
+	}
 	a := store.Agent{}
 	if ev.Agent != nil {
 		a = *ev.Agent
 	}
+	withClient(&a, name, version)
+	ev.Agent = &a
+}
+
+// withClient adds the client's claimed name and version to a; the name
+// stands for the agent's when nothing else names it.
+func withClient(a *store.Agent, name, version string) {
 	a.ClientName, a.ClientVersion = name, version
 	if a.Name == "" {
 		a.Name = name
 	}
-	ev.Agent = &a
 }
 
 func (s *Session) redact(raw json.RawMessage) json.RawMessage {

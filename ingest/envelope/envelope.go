@@ -188,7 +188,7 @@ func Parse(raw []byte) (Message, *Error) {
 		return m, withID(refuse(`invalid message version tag %s; expected "2.0"`, clip(version)), m.ID)
 	}
 	if m.HasMethod {
-		s, ok := stringValue(method)
+		s, ok := methodName(method)
 		if !ok {
 			return m, withID(refuse("method is not a string"), m.ID)
 		}
@@ -585,6 +585,24 @@ func CanonicalID(v []byte) ([]byte, *Error) {
 		return v, nil
 	}
 	return nil, refuse("id %s is neither a string nor a number", clip(v))
+}
+
+// commonMethods are the methods of most messages, whose names Parse hands
+// out as these strings rather than as a copy of each message's: the name
+// outlives the message (its call's record keeps it), and a copy was an
+// allocation per call.
+var commonMethods = [...]string{"tools/call", "notifications/progress", "notifications/cancelled", "resources/read", "prompts/get", "tools/list", "ping"}
+
+// methodName is stringValue of a method member.
+func methodName(v []byte) (string, bool) {
+	if len(v) >= 2 && v[0] == '"' {
+		for _, c := range commonMethods {
+			if string(v[1:len(v)-1]) == c {
+				return c, true
+			}
+		}
+	}
+	return stringValue(v)
 }
 
 // stringValue decodes a JSON string that Check accepted.

@@ -49,6 +49,9 @@ const maxBaggageMembers = 180
 // Baggage parses a W3C baggage header. Members that do not parse are
 // skipped, as the spec asks, rather than failing the whole header.
 func Baggage(s string) map[string]string {
+	if s == "" {
+		return nil // most requests have none: no split to allocate
+	}
 	var out map[string]string
 	for n, member := range strings.Split(s, ",") {
 		if n == maxBaggageMembers {
