@@ -202,15 +202,16 @@ func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Over
 	ev.Size = len(raw)
 	ev.Params = s.redact(m.Params)
 	if from == store.FromClient {
-		var meta identity.Meta
+		var task *store.Task
+		var obo string
 		if m.Meta != nil {
-			meta = identity.ParseMeta(m.Meta)
+			task, obo = identity.MetaClaims(m.Meta)
 		}
 		s.learnClient(m)
-		if t := meta.Task(); t != nil {
-			ev.Task = identity.MergeTask(ev.Task, t)
+		if task != nil {
+			ev.Task = identity.MergeTask(ev.Task, task)
 		}
-		if obo := meta.OnBehalfOf(); obo != "" && ev.OnBehalfOf == "" {
+		if obo != "" && ev.OnBehalfOf == "" {
 			ev.OnBehalfOf = obo
 		}
 		s.fillAgent(ev)
