@@ -291,8 +291,9 @@ func (s *Session) learnClient(m *envelope.Message) {
 		name, version, pv = m.ClientName, m.ClientVersion, m.ProtocolVersion
 	}
 	s.mu.Lock()
-	if name != "" {
+	if name != "" && (name != s.clientName || version != s.clientVersion) {
 		s.clientName, s.clientVersion = name, version
+		s.agent = sessionAgent(s.info.Agent, name, version)
 	}
 	if pv != "" {
 		s.protocolVersion = pv

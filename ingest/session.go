@@ -102,6 +102,7 @@ type Session struct {
 	logical         *logicalCalls // MRTR retries → the calls they continue
 	clientName      string
 	clientVersion   string
+	agent           *store.Agent // info.Agent with the client's claims, shared by every event that names no agent of its own
 	protocolVersion string
 	negotiated      string                  // the protocol version of the initialize result: whether batches exist
 	serverName      string                  // serverInfo.name of the initialize result
@@ -131,6 +132,7 @@ func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log 
 	}
 	return &Session{
 		info:      info,
+		agent:     sessionAgent(info.Agent, "", ""),
 		rec:       rec,
 		hooks:     hooks,
 		limits:    limits,
@@ -279,6 +281,7 @@ func (s *Session) event(kind, from string, ov *Overrides) *store.Event {
 	info := s.info
 	pv := s.protocolVersion
 	name, version := s.clientName, s.clientVersion
+	agent := s.agent
 	s.mu.Unlock()
 	ev := &store.Event{
 		Kind:            kind,
@@ -292,30 +295,36 @@ func (s *Session) event(kind, from string, ov *Overrides) *store.Event {
 		Task:            info.Task,
 	}
 	// The agent: the message's, else the session's, with what the client
-	// claims (clientInfo) added. Built in one value: a copy of the
-	// session's agent, then another with the client's name (fillAgent),
-	// was two allocations on every event of a session whose client said
-	// who it is, which is all of them.
-	a, shared := info.Agent, (*store.Agent)(nil)
+	// claims (clientInfo) added. The session's is built when the client
+	// says who it is, and shared: a copy of it, and another with the
+	// client's name (fillAgent), were two allocations on every event of
+	// a session whose client said who it is, which is all of them.
+	ev.Agent = agent
 	if ov != nil {
 		override(ev, ov.Principal, nil, ov.OnBehalfOf)
 		ev.Task = identity.MergeTask(ev.Task, ov.Task)
 		if ov.Agent != nil {
-			a, shared = *ov.Agent, ov.Agent
+			ev.Agent = ov.Agent
+			if name != "" {
+				own := *ov.Agent
+				withClient(&own, name, version)
+				ev.Agent = &own
+			}
 		}
 	}
-	switch {
-	case name != "":
-		own := a // on the heap only here: a itself stays on the stack
-		withClient(&own, name, version)
-		ev.Agent = &own
-	case shared != nil:
-		ev.Agent = shared
-	case a != (store.Agent{}):
-		own := a
-		ev.Agent = &own
-	}
 	return ev
+}
+
+// sessionAgent is the agent of a session's events: its own, with what the
+// client claims added; nil when there is neither.
+func sessionAgent(a store.Agent, name, version string) *store.Agent {
+	if name != "" {
+		withClient(&a, name, version)
+	}
+	if a == (store.Agent{}) {
+		return nil
+	}
+	return &a
 }
 
 // fillAgent adds what the client claims (clientInfo) to the agent, when
