@@ -198,23 +198,26 @@ func (s *Session) request(from string, raw []byte, m *envelope.Message, ov *Over
 	}
 	ev := s.event(store.KindRequest, from, ov)
 	ev.Method = m.Method
+	p := &pending{start: time.Now(), method: m.Method}
 	// The id outlives raw, whose buffer the transport reuses for the next
-	// message: the outcome, recorded later, repeats it.
-	id := json.RawMessage(bytes.Clone(m.ID))
+	// message: the outcome, recorded later, repeats it. Most ids fit in
+	// the pending call itself, sparing an allocation.
+	id := json.RawMessage(append(p.idBuf[:0:len(p.idBuf)], m.ID...))
+	p.id = id
 	ev.JSONRPCID = id
 	ev.Size = len(raw)
 	ev.Params = s.redact(m.Params)
-	p := &pending{start: time.Now(), method: m.Method, id: id}
 	if from == store.FromClient {
-		var meta identity.Meta
+		var task *store.Task
+		var obo string
 		if m.Meta != nil {
-			meta = identity.ParseMeta(m.Meta)
+			task, obo = identity.MetaClaims(m.Meta)
 		}
 		s.learnClient(m)
-		if t := meta.Task(); t != nil {
-			ev.Task = identity.MergeTask(ev.Task, t)
+		if task != nil {
+			ev.Task = identity.MergeTask(ev.Task, task)
 		}
-		if obo := meta.OnBehalfOf(); obo != "" && ev.OnBehalfOf == "" {
+		if obo != "" && ev.OnBehalfOf == "" {
 			ev.OnBehalfOf = obo
 		}
 		s.fillAgent(ev)
@@ -294,8 +297,9 @@ func (s *Session) learnClient(m *envelope.Message) {
 		name, version, pv = m.ClientName, m.ClientVersion, m.ProtocolVersion
 	}
 	s.mu.Lock()
-	if name != "" {
+	if name != "" && (name != s.clientName || version != s.clientVersion) {
 		s.clientName, s.clientVersion = name, version
+		s.agent = sessionAgent(s.info.Agent, name, version)
 	}
 	if pv != "" {
 		s.protocolVersion = pv

@@ -64,6 +64,7 @@ type pending struct {
 	classSource string // store.ClassSource*: where class came from
 	ann         *store.Annotations
 	id          json.RawMessage
+	idBuf       [16]byte // id's bytes when they fit: the SDKs number their requests
 	task        *store.Task
 	agent       *store.Agent
 	prin        *store.Principal
@@ -101,6 +102,7 @@ type Session struct {
 	logical         *logicalCalls // MRTR retries → the calls they continue
 	clientName      string
 	clientVersion   string
+	agent           *store.Agent // info.Agent with the client's claims, shared by every event that names no agent of its own
 	protocolVersion string
 	negotiated      string                  // the protocol version of the initialize result: whether batches exist
 	serverName      string                  // serverInfo.name of the initialize result
@@ -136,6 +138,7 @@ func NewSession(info SessionInfo, rec Recorder, hooks Hooks, limits Limits, log 
 	}
 	return &Session{
 		info:      info,
+		agent:     sessionAgent(info.Agent, "", ""),
 		rec:       rec,
 		hooks:     hooks,
 		limits:    limits,
@@ -289,6 +292,8 @@ func (s *Session) event(kind, from string, ov *Overrides) *store.Event {
 	s.mu.Lock()
 	info := s.info
 	pv := s.protocolVersion
+	name, version := s.clientName, s.clientVersion
+	agent := s.agent
 	s.mu.Unlock()
 	ev := &store.Event{
 		Kind:            kind,
@@ -301,19 +306,41 @@ func (s *Session) event(kind, from string, ov *Overrides) *store.Event {
 		OnBehalfOf:      info.OnBehalfOf,
 		Task:            info.Task,
 	}
-	if info.Agent != (store.Agent{}) {
-		a := info.Agent
-		ev.Agent = &a
-	}
+	// The agent: the message's, else the session's, with what the client
+	// claims (clientInfo) added. The session's is built when the client
+	// says who it is, and shared: a copy of it, and another with the
+	// client's name (fillAgent), were two allocations on every event of
+	// a session whose client said who it is, which is all of them.
+	ev.Agent = agent
 	if ov != nil {
-		override(ev, ov.Principal, ov.Agent, ov.OnBehalfOf)
+		override(ev, ov.Principal, nil, ov.OnBehalfOf)
 		ev.Task = identity.MergeTask(ev.Task, ov.Task)
+		if ov.Agent != nil {
+			ev.Agent = ov.Agent
+			if name != "" {
+				own := *ov.Agent
+				withClient(&own, name, version)
+				ev.Agent = &own
+			}
+		}
 	}
-	s.fillAgent(ev)
 	return ev
 }
 
-// fillAgent adds what the client claims (clientInfo) to the agent.
+// sessionAgent is the agent of a session's events: its own, with what the
+// client claims added; nil when there is neither.
+func sessionAgent(a store.Agent, name, version string) *store.Agent {
+	if name != "" {
+		withClient(&a, name, version)
+	}
+	if a == (store.Agent{}) {
+		return nil
+	}
+	return &a
+}
+
+// fillAgent adds what the client claims (clientInfo) to the agent, when
+// the client said who it is after the event was started.
 func (s *Session) fillAgent(ev *store.Event) {
 	s.mu.Lock()
 	name, version := s.clientName, s.clientVersion
@@ -321,15 +348,24 @@ func (s *Session) fillAgent(ev *store.Event) {
 	if name == "" {
 		return
 	}
+	if ev.Agent != nil && ev.Agent.ClientName == name && ev.Agent.ClientVersion == version && ev.Agent.Name != "" {
+		return // as it would be made: event added this clientInfo already
+	}
 	a := store.Agent{}
 	if ev.Agent != nil {
 		a = *ev.Agent
 	}
+	withClient(&a, name, version)
+	ev.Agent = &a
+}
+
+// withClient adds the client's claimed name and version to a; the name
+// stands for the agent's when nothing else names it.
+func withClient(a *store.Agent, name, version string) {
 	a.ClientName, a.ClientVersion = name, version
 	if a.Name == "" {
 		a.Name = name
 	}
-	ev.Agent = &a
 }
 
 func (s *Session) redact(raw json.RawMessage) json.RawMessage {

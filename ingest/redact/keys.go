@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -110,22 +111,57 @@ func (r *Redactor) classifyName(k, key string) keyClass {
 	if len(k) < minDefaultKey {
 		return plain // most keys: "n", "text", "path", "name"
 	}
-	for _, d := range defaultKeys {
-		if k == d {
-			if notSecret[k] {
-				return plain
-			}
-			return secretAny
+	found := defaultKeysIn(k)
+	if found == 0 {
+		return plain // "arguments", "content"
+	}
+	// The first of defaultKeys that k holds decides, as when each was
+	// looked for in turn.
+	d := defaultKeys[bits.TrailingZeros32(found)]
+	if k == d {
+		if notSecret[k] {
+			return plain
 		}
-		if strings.Contains(k, d) {
-			if notSecret[k] || hasNotSecretSuffix(k) {
-				return plain
+		return secretAny
+	}
+	if notSecret[k] || hasNotSecretSuffix(k) {
+		return plain
+	}
+	return secretString
+}
+
+// defaultKeysIn returns the set of defaultKeys that the normalized name k
+// holds, bit i for defaultKeys[i], in one pass over k: a position can
+// start only the words whose first two bytes are there (keyFirst,
+// keySecond), and most positions of most names start none. Looking for
+// each of the fifteen words in turn cost a tools/call's names ("arguments",
+// "content") before it is forwarded: eight typical names took 540–1020
+// ns that way, 330–480 ns this way (BenchmarkClassify).
+func defaultKeysIn(k string) uint32 {
+	var found uint32
+	for i := 0; i+1 < len(k); i++ {
+		for m := keyFirst[k[i]] & keySecond[k[i+1]] &^ found; m != 0; m &= m - 1 {
+			j := bits.TrailingZeros32(m)
+			if strings.HasPrefix(k[i:], defaultKeys[j]) {
+				found |= 1 << j
 			}
-			return secretString
 		}
 	}
-	return plain
+	return found
 }
+
+// keyFirst[c] and keySecond[c] have bit i set when c is the first
+// (second) byte of defaultKeys[i].
+var keyFirst, keySecond = func() (first, second [256]uint32) {
+	if len(defaultKeys) > 32 {
+		panic("redact: more than 32 default keys")
+	}
+	for i, d := range defaultKeys {
+		first[d[0]] |= 1 << i
+		second[d[1]] |= 1 << i
+	}
+	return first, second
+}()
 
 func hasNotSecretSuffix(k string) bool {
 	last := k[len(k)-1]
