@@ -223,6 +223,14 @@ func (t *tail) drain(upto uint64) int {
 		t.fail(fmt.Errorf("its end %d is past its size", end))
 		return 0
 	}
+	if t.consumed >= end {
+		return 0
+	}
+	// What wrap wrote since the last look is one burst to the store: it
+	// wakes the store's logger once, when all of it is queued (store's
+	// burst.go).
+	t.d.store.BeginBurst()
+	defer t.d.store.EndBurst()
 	n := 0
 	for t.consumed < end {
 		rec, next, err := segNext(t.mem, t.consumed, end)
