@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"net"
 	"net/rpc/jsonrpc"
 	"strconv"
@@ -248,5 +249,41 @@ func TestSegmentStopRecordsWhatWasWritten(t *testing.T) {
 	}
 	if len(p.Events) != n {
 		t.Fatalf("%d of %d records written before the stop are in the store", len(p.Events), n)
+	}
+}
+
+// The daemon copies each record out of the segment into one buffer it
+// reuses: every event keeps its own bytes (strings and bodies), though the
+// store holds it queued while the next records are read into that buffer.
+func TestSegmentRecordsKeepTheirOwnBytes(t *testing.T) {
+	d := startQuiet(t, store.DurabilityBatch)
+	c := dialAhead(t, d)
+	const n = 300
+	detail := func(i int) string { return strings.Repeat(string(rune('a'+i%26)), 40+i%97) }
+	params := func(i int) string { return `{"name":"t","arguments":{"i":` + itoa(i) + `,"s":"` + detail(i+7) + `"}}` }
+	for i := range n {
+		ev := request("t" + itoa(i))
+		ev.Detail, ev.Params = detail(i), json.RawMessage(params(i))
+		if _, err := c.Record(ev, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	page, err := d.store.Query(store.Query{Session: "s", Limit: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != n {
+		t.Fatalf("%d events in the store, want %d", len(page.Events), n)
+	}
+	for i, ev := range page.Events {
+		if ev.Tool != "t"+itoa(i) || ev.Detail != detail(i) || string(ev.Params) != params(i) {
+			t.Fatalf("event %d: tool %q, detail %q, params %s; want %q, %q, %s", i, ev.Tool, ev.Detail, ev.Params, "t"+itoa(i), detail(i), params(i))
+		}
 	}
 }

@@ -74,11 +74,23 @@ type Engine struct {
 // compiled is a rule with its state.
 type compiled struct {
 	Rule
-	match    map[string]map[string]bool
+	match map[string]map[string]bool
+	// conds is match as a list, which matches walks for every event and
+	// rule: walking the map (from a random start each time) was about
+	// half of Observe's CPU (BenchmarkObserve: 710–1126 ns, 390 ns with
+	// the list).
+	conds    []cond
 	window   *window
 	values   map[string]*nvGroup // new_value
 	counts   map[string]*ecGroup // event_count
 	lastFire map[string]time.Time
+}
+
+// cond is one field of a rule's match: the event's value of it must be
+// one of set.
+type cond struct {
+	field string
+	set   map[string]bool
 }
 
 type nvGroup struct {
@@ -103,6 +115,7 @@ func compile(r Rule) (*compiled, error) {
 			set[v] = true
 		}
 		c.match[f] = set
+		c.conds = append(c.conds, cond{f, set})
 	}
 	if r.Type == TypeSchedule {
 		w, err := parseSchedule(r.Schedule)
@@ -198,8 +211,8 @@ func field(ev *store.Event, f string) string {
 }
 
 func (c *compiled) matches(ev *store.Event) bool {
-	for f, set := range c.match {
-		if !set[field(ev, f)] {
+	for _, m := range c.conds {
+		if !m.set[field(ev, m.field)] {
 			return false
 		}
 	}

@@ -170,7 +170,8 @@ func (s *Store) appendWait(ev *Event, wait, logged bool) (uint64, error) {
 	// The writer sleeps out the window unless there is a reason to commit
 	// now (someone waits, or the batch is full); waking it for every event
 	// would cost CPU.
-	wake := wait || (len(s.queue) == 1 && s.asleep) || s.queued >= s.maxBatch
+	// (Nor for the first event of a burst: its EndBurst wakes it once.)
+	wake := wait || (len(s.queue) == 1 && s.asleep && s.bursts == 0) || s.queued >= s.maxBatch
 	s.mu.Unlock()
 	if wake {
 		s.signal()
@@ -416,8 +417,9 @@ func (s *Store) take() ([]*pending, time.Duration) {
 	// Nobody waits for these events: let them gather for the window. In
 	// strict mode too — a durable Append (or Flush) that arrives meanwhile
 	// takes them along in its own commit, so a call's outcome never costs
-	// the next request a second sync.
-	if !s.closed && s.waiters == 0 && s.queued < s.maxBatch {
+	// the next request a second sync. Not those of a burst that has ended
+	// either (EndBurst): its producer has queued all it had.
+	if !s.closed && s.waiters == 0 && s.queued < s.maxBatch && s.queue[0].ev.Seq > s.pushedSeq {
 		if wait := time.Until(s.queue[0].at.Add(s.window)); wait > 0 {
 			return nil, wait
 		}
@@ -543,6 +545,7 @@ func (s *Store) lose(batch []*pending, err error) {
 	s.queue, s.queued, s.waiters = nil, 0, 0
 	s.backlog.Store(0)
 	s.seq = head
+	s.pushedSeq = min(s.pushedSeq, head) // the seqs after head are new events
 	s.pending -= m
 	err = fmt.Errorf("store: commit of seq %d-%d failed: %w", head+1, head+uint64(m), err)
 	s.lost = err

@@ -20,6 +20,10 @@ func (s *Store) log() {
 	for {
 		s.mu.Lock()
 		batch, wait := s.take()
+		// A batch an ended burst let go (EndBurst) starts no watch: the
+		// producer's next burst ends with a wake-up too.
+		last := lastEvent(batch)
+		pushed := last != nil && last.ev.Seq <= s.pushedSeq
 		closed := s.closed
 		idle := batch == nil && wait <= 0 && !closed
 		watch := idle && time.Since(active) < watchQueue
@@ -28,7 +32,9 @@ func (s *Store) log() {
 		switch {
 		case batch != nil:
 			s.logBatch(batch)
-			active = time.Now()
+			if !pushed {
+				active = time.Now()
+			}
 		case wait > 0:
 			if !s.preEncode() {
 				n.sleep(wait)

@@ -135,9 +135,13 @@ type Store struct {
 	// queue every window for a while after its last batch: under load no
 	// appender pays for a wake-up (a futex call, a third of a batch
 	// append's cost).
-	asleep  bool
-	runWake chan struct{} // for run (with a log; else it is wake)
-	stopped chan struct{} // closed when the writer has drained and exited
+	asleep bool
+	// bursts counts producers appending a burst (BeginBurst); pushedSeq
+	// is the last event of an ended one: see burst.go.
+	bursts    int
+	pushedSeq uint64
+	runWake   chan struct{} // for run (with a log; else it is wake)
+	stopped   chan struct{} // closed when the writer has drained and exited
 
 	// The write-ahead log (wal, Store.log); nil when it could not be
 	// made. Guarded by mu, except that only the logger uses the wal itself.
