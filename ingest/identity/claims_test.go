@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// MetaClaims reads what ParseMeta's map, through Task and OnBehalfOf,
-// reads, for any JSON: the Session takes it in place of the map.
+// MetaClaims reads what the map of every member it replaced (Meta, through
+// Task and OnBehalfOf) reads, for any JSON.
 func FuzzMetaClaims(f *testing.F) {
 	for _, s := range []string{
 		`{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}`,

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/mcptrail/mcptrail/store"
 )
@@ -120,7 +121,7 @@ func TestTaskFromMeta(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ParseMeta(metaOf(tt.params)).Task()
+			got, _ := MetaClaims(metaOf(tt.params))
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("TaskFromMeta = %+v, want %+v", got, tt.want)
 			}
@@ -129,17 +130,17 @@ func TestTaskFromMeta(t *testing.T) {
 }
 
 func TestOnBehalfOfFromMeta(t *testing.T) {
-	if got := ParseMeta(metaOf(`{"_meta":{"io.mcptrail/on_behalf_of":"alice@example.com"}}`)).OnBehalfOf(); got != "alice@example.com" {
+	if _, got := MetaClaims(metaOf(`{"_meta":{"io.mcptrail/on_behalf_of":"alice@example.com"}}`)); got != "alice@example.com" {
 		t.Errorf("got %q", got)
 	}
 	for _, p := range []string{`{}`, `{"_meta":{"io.mcptrail/on_behalf_of":7}}`, `nope`} {
-		if got := ParseMeta(metaOf(p)).OnBehalfOf(); got != "" {
+		if _, got := MetaClaims(metaOf(p)); got != "" {
 			t.Errorf("OnBehalfOfFromMeta(%s) = %q", p, got)
 		}
 	}
 }
 
-// metaOf is the _meta of params, as the envelope hands it to ParseMeta.
+// metaOf is the _meta of params, as the envelope hands it to MetaClaims.
 func metaOf(params string) json.RawMessage {
 	var top map[string]json.RawMessage
 	_ = json.Unmarshal([]byte(params), &top)
@@ -193,7 +194,10 @@ func FuzzBaggage(f *testing.F) {
 }
 
 // ParseMeta and Meta.String read what encoding/json reads, on the objects
-// the envelope lets through (no duplicate members).
+// the envelope lets through (no duplicate members, valid UTF-8: encoding/json
+// turns an invalid byte in a name into U+FFFD, where ParseMeta keeps it,
+// and the envelope refuses such a message before anything reads its
+// _meta).
 func FuzzParseMeta(f *testing.F) {
 	for _, s := range []string{
 		`{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","progressToken":7}`,
@@ -202,7 +206,7 @@ func FuzzParseMeta(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, meta string) {
-		if !json.Valid([]byte(meta)) {
+		if !json.Valid([]byte(meta)) || !utf8.ValidString(meta) {
 			return
 		}
 		var want map[string]json.RawMessage

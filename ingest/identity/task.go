@@ -87,52 +87,17 @@ func isToken(k string) bool {
 	return k != ""
 }
 
-// Meta is a request's params._meta, read once for every claim in it.
-type Meta map[string]json.RawMessage
-
-// ParseMeta reads a _meta object as the gateway's envelope (package
-// ingest/envelope) handed it out: valid JSON, no duplicate members, no
-// protocol member in another spelling. Its values are views of meta: read
-// them while meta is unchanged (Meta's methods return copies). nil for
-// anything but an object.
-func ParseMeta(meta json.RawMessage) Meta {
-	m := Meta{}
-	if !rawjson.Members(meta, func(k []byte, esc bool, v []byte) bool {
-		m[rawjson.Key(k, esc)] = v
-		return true
-	}) {
-		return nil
-	}
-	return m
-}
-
-// String returns the string at key, or "".
-func (m Meta) String(key string) string {
-	raw, ok := m[key]
-	if !ok {
-		return ""
-	}
-	s, _ := rawjson.StringValue(raw)
-	return s
-}
-
-// Task reads the task a request belongs to: traceparent, baggage, and
-// mcptrail's own "io.mcptrail/task", which wins over baggage because it
-// names the task on purpose. nil when none.
-func (m Meta) Task() *store.Task {
-	if m == nil {
-		return nil
-	}
-	own, hasOwn := m[metaTask]
-	return taskOf(m.String("traceparent"), m.String("baggage"), own, hasOwn)
-}
-
-// MetaClaims reads what a request's _meta (as ParseMeta takes it) claims about
-// it: Task and OnBehalfOf of ParseMeta(meta), without the map of every
-// member ParseMeta builds. It runs on every request with a _meta, which
+// MetaClaims reads what a request's _meta claims about it: the task it
+// belongs to (traceparent, baggage, and mcptrail's own "io.mcptrail/task",
+// which wins over baggage because it names the task on purpose; nil when
+// none) and on whose behalf it is made ("io.mcptrail/on_behalf_of"). meta
+// is as the gateway's envelope (package ingest/envelope) hands it out:
+// valid JSON, no duplicate members, no protocol member in another
+// spelling. It reads the members it needs as it walks them, without a map
+// of every member: it runs on every request with a _meta, which
 // 2026-07-28 clients send with each (their protocol version and
-// clientInfo, which are not claims): the map and its keys were five of a
-// tools/call's allocations.
+// clientInfo, which are not claims), and that map and its keys were five
+// of a tools/call's allocations.
 func MetaClaims(meta json.RawMessage) (task *store.Task, onBehalfOf string) {
 	var traceparent, baggage, own, obo json.RawMessage
 	hasOwn := false
@@ -141,7 +106,7 @@ func MetaClaims(meta json.RawMessage) (task *store.Task, onBehalfOf string) {
 		if esc {
 			name = []byte(rawjson.Key(k, true))
 		}
-		// The last of duplicates, as ParseMeta's map keeps it.
+		// The last of duplicates, as a map would keep it.
 		switch string(name) {
 		case "traceparent":
 			traceparent = v
@@ -200,9 +165,6 @@ func first(s ...string) string {
 	}
 	return ""
 }
-
-// OnBehalfOf reads "io.mcptrail/on_behalf_of".
-func (m Meta) OnBehalfOf() string { return m.String(metaOnBehalfOf) }
 
 // MergeTask layers over on base: each non-empty field of over wins. It
 // returns a new Task, or nil when both are nil.
