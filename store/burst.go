@@ -6,11 +6,11 @@ package store
 // events). Waiting out the batch window after such a burst gathers nothing
 // more, and the logger watching the queue (Store.asleep) looks at it every
 // window, to find it empty four times in five: each look is a timer and a
-// wake-up of an idle thread, which on the 2-core VM we measure on cost more
-// CPU than the look does (wrap's batch path: the daemon switched context
-// 2.0 times per call before, 0.9 after, and its CPU per call fell by a
-// fifth; BENCHMARKS.md). So a burst wakes the logger once, at its end, and
-// the logger takes it at once and does not watch after it.
+// wake-up of an idle thread, which on a 2-core paravirtualised VM cost more
+// CPU than the look itself (bench/cpu-per-call wrap-batch 1 2000: the
+// daemon switched context 1.9 times per call before, 0.9 after, and its
+// CPU per call fell by about a fifth). So a burst wakes the logger once,
+// at its end, and the logger takes it at once and does not watch after it.
 
 // BeginBurst says that the caller is about to append a burst: until its
 // EndBurst, the first event queued does not wake the logger (a waiting
