@@ -301,7 +301,7 @@ func writeReport(w io.Writer, all []Result, o reportOptions) {
 		}
 	}
 	if len(audit) > 0 {
-		fmt.Fprintf(w, "\nAudit check (events in the store per call made, median; a call is a request and an outcome event, plus session and alert events): %s\n", strings.Join(audit, ", "))
+		fmt.Fprintf(w, "\nAudit check (events in the store per call made, counted by mcptrail verify once the daemon stopped, median; a call is a request and an outcome event, plus session and alert events): %s\n", strings.Join(audit, ", "))
 	}
 	var problems []string
 	for _, s := range sessionCounts {
