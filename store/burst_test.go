@@ -50,8 +50,9 @@ func TestBurstIsLoggedAtItsEnd(t *testing.T) {
 	}
 }
 
-// waitLogged waits until the log holds up to seq, for at most 10 s (the
-// window is longer: only a burst's end can have logged it).
+// waitLogged waits until the log holds up to seq, for at most 10 s (in
+// TestBurstIsLoggedAtItsEnd the window is longer: only a burst's end can
+// have logged it).
 func waitLogged(t *testing.T, s *Store, seq uint64) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {

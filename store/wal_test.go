@@ -362,17 +362,7 @@ func TestWALBatchReplaysUnsyncedLog(t *testing.T) {
 		mustAppend(t, s, call("s1", fmt.Sprintf("tool%d", i%4)))
 	}
 	// The logger writes them within a window or so: wait for it.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.mu.Lock()
-		logged := s.walSeq
-		s.mu.Unlock()
-		if logged == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s the log holds up to seq %d, want %d", logged, n)
-		}
-	}
+	waitLogged(t, s, n)
 	crashed := crashImageOf(t, path, 0)
 	c := openStore(t, crashed, signed(Options{}))
 	if c.Last() != n {
