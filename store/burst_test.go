@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -12,12 +11,7 @@ import (
 // them) only because EndBurst let them go. Events appended while a burst
 // is under way are not held back past it either, whoever appended them.
 func TestBurstIsLoggedAtItsEnd(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "mcptrail.db")
-	s := openStore(t, path, signed(Options{Durability: DurabilityBatch, BatchWindow: time.Hour}))
-	s.mu.Lock()
-	s.applyAfter = time.Hour // nothing reaches the file unless a reader asks
-	s.mu.Unlock()
+	s, path := openLogOnly(t, time.Hour)
 	const n = 12
 	s.BeginBurst()
 	for i := range n {
@@ -34,17 +28,7 @@ func TestBurstIsLoggedAtItsEnd(t *testing.T) {
 	mustAppend(t, s, call("s1", "outer"))
 	s.EndBurst()
 	waitLogged(t, s, n+2)
-	crashed := crashImageOf(t, path, 0)
-	c := openStore(t, crashed, signed(Options{}))
-	if c.Last() != n+2 {
-		t.Fatalf("after replay Last = %d, want %d", c.Last(), n+2)
-	}
-	if p, err := c.Query(Query{Tool: "tool2"}); err != nil || len(p.Events) != n/3 {
-		t.Fatalf("replayed events by tool: %d, %v; want %d", len(p.Events), err, n/3)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
+	replaysFromLog(t, path, n+2, "tool2", n/3)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

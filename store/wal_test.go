@@ -351,32 +351,48 @@ func TestWALBatchMappedRewinds(t *testing.T) {
 // crash of the process leaves in it is still replayed, every event the
 // window had passed for, chained and indexed.
 func TestWALBatchReplaysUnsyncedLog(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "mcptrail.db")
-	s := openStore(t, path, signed(Options{Durability: DurabilityBatch, BatchWindow: time.Millisecond}))
-	s.mu.Lock()
-	s.applyAfter = time.Hour // nothing reaches the file unless a reader asks
-	s.mu.Unlock()
+	s, path := openLogOnly(t, time.Millisecond)
 	const n = 40
 	for i := range n {
 		mustAppend(t, s, call("s1", fmt.Sprintf("tool%d", i%4)))
 	}
 	// The logger writes them within a window or so: wait for it.
 	waitLogged(t, s, n)
+	crashed := replaysFromLog(t, path, n, "tool3", n/4)
+	if r, err := VerifyFile(crashed, VerifyOptions{Keys: []string{testVKey}}); err != nil || !r.OK || r.Events != n {
+		t.Fatalf("Verify after replay: %+v, %v", r, err)
+	}
+}
+
+// openLogOnly opens a batch-mode store with window whose events reach only
+// its log: nothing is applied to the file unless a reader asks.
+func openLogOnly(t *testing.T, window time.Duration) (s *Store, path string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "mcptrail.db")
+	s = openStore(t, path, signed(Options{Durability: DurabilityBatch, BatchWindow: window}))
+	s.mu.Lock()
+	s.applyAfter = time.Hour
+	s.mu.Unlock()
+	return s, path
+}
+
+// replaysFromLog checks that an image of path as a crash of the process
+// leaves it replays up to seq last, chained and indexed (want events of
+// tool), and returns the image's path.
+func replaysFromLog(t *testing.T, path string, last uint64, tool string, want int) string {
+	t.Helper()
 	crashed := crashImageOf(t, path, 0)
 	c := openStore(t, crashed, signed(Options{}))
-	if c.Last() != n {
-		t.Fatalf("after replay Last = %d, want %d", c.Last(), n)
+	if c.Last() != last {
+		t.Fatalf("after replay Last = %d, want %d", c.Last(), last)
 	}
-	if p, err := c.Query(Query{Tool: "tool3"}); err != nil || len(p.Events) != n/4 {
-		t.Fatalf("replayed events by tool: %d, %v; want %d", len(p.Events), err, n/4)
+	if p, err := c.Query(Query{Tool: tool}); err != nil || len(p.Events) != want {
+		t.Fatalf("replayed events by tool: %d, %v; want %d", len(p.Events), err, want)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := VerifyFile(crashed, VerifyOptions{Keys: []string{testVKey}}); err != nil || !r.OK || r.Events != n {
-		t.Fatalf("Verify after replay: %+v, %v", r, err)
-	}
+	return crashed
 }
 
 // The outcome of an answered call is recorded with AppendLogged before the
