@@ -64,19 +64,7 @@ func TestSegmentRecordsInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.store.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	page, err := d.store.Query(store.Query{Session: "s", Limit: 2 * calls})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(page.Events) != 2*calls {
-		t.Fatalf("%d events in the store, want %d", len(page.Events), 2*calls)
-	}
+	page := sessionAfterClose(t, d, c, 2*calls)
 	for i := range calls {
 		req, out := page.Events[2*i], page.Events[2*i+1]
 		want := "t" + itoa(i)
@@ -90,6 +78,27 @@ func TestSegmentRecordsInOrder(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// sessionAfterClose closes wrap's client c (the daemon then reads its
+// segment to the end) and returns session "s" as the store holds it, which
+// must be want events.
+func sessionAfterClose(t *testing.T, d *Daemon, c *Client, want int) store.Page {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.store.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	page, err := d.store.Query(store.Query{Session: "s", Limit: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != want {
+		t.Fatalf("%d events in the store, want %d", len(page.Events), want)
+	}
+	return page
+}
 
 // A wrap that dies without hanging up cleanly loses nothing it recorded:
 // the daemon reads its segment to the end once the connection drops.
@@ -268,19 +277,7 @@ func TestSegmentRecordsKeepTheirOwnBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.store.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	page, err := d.store.Query(store.Query{Session: "s", Limit: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(page.Events) != n {
-		t.Fatalf("%d events in the store, want %d", len(page.Events), n)
-	}
+	page := sessionAfterClose(t, d, c, n)
 	for i, ev := range page.Events {
 		if ev.Tool != "t"+itoa(i) || ev.Detail != detail(i) || string(ev.Params) != params(i) {
 			t.Fatalf("event %d: tool %q, detail %q, params %s; want %q, %q, %s", i, ev.Tool, ev.Detail, ev.Params, "t"+itoa(i), detail(i), params(i))
